@@ -1,0 +1,48 @@
+//! `energy-assess`: what each Slurm job cost in electricity and environmental impact.
+//!
+//! Subcommands live in their own modules; this file only parses the command line and
+//! dispatches. Errors reach the user through `anyhow` with the context each layer added.
+#![forbid(unsafe_code)]
+
+mod cmd_job;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "energy-assess",
+    version,
+    about = "Energy and environmental footprint (primary energy, GWP, ADPe) of Slurm jobs",
+    long_about = "Energy and environmental footprint of Slurm jobs.\n\n\
+        Jobs submitted with `--energy-assess` are measured on every node by the SPANK plugin; \
+        this tool reads what the nodes wrote, adds the manufacturing (embodied) impact of the \
+        hardware and the use-phase impact of the electricity, and answers per job, per user, \
+        per account and per month."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show one job's measured energy, per node and meter, straight from the spool.
+    Job(cmd_job::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Job(args) => cmd_job::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("energy-assess: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

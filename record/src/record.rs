@@ -1,0 +1,383 @@
+//! The job-node record: what one node knows about one assessed job.
+//!
+//! The plugin writes it in two steps. `job_prolog` writes a *started* record (identity, start
+//! time, mode) under `running/`; `job_epilog` completes it (end time, exit code, meters) and
+//! moves it to `records/`. The format is JSON; [`SCHEMA_VERSION`] changes whenever a field
+//! changes meaning or a required field is added, and `docs/record-format.md` describes every
+//! version. Readers accept unknown fields and unknown enum values (as `unknown`), so a
+//! post-processor can read records from a newer plugin.
+
+use crate::time::UnixMicros;
+use serde::{Deserialize, Serialize};
+
+/// The version of the record layout written by this crate.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One job on one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobNodeRecord {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    pub state: RecordState,
+    /// Slurm's `ClusterName`, from the prolog environment.
+    pub cluster: Option<String>,
+    pub job_id: u32,
+    /// For array jobs: the array's master job id and this task's index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_job_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_task_id: Option<u32>,
+    pub uid: u32,
+    pub gid: u32,
+    pub user: Option<String>,
+    pub account: Option<String>,
+    pub partition: Option<String>,
+    /// This node's Slurm name (`SLURMD_NODENAME`), not its host name: several slurmd may
+    /// share a host.
+    pub node: String,
+    /// The job's whole node list, as Slurm writes it (`n[1-3]`).
+    pub node_list: Option<String>,
+    pub num_nodes: Option<u32>,
+    /// CPUs the job holds on this node (from `SLURM_JOB_CPUS_PER_NODE`).
+    pub cpus_on_node: Option<u32>,
+    /// What the job held on this node, where the node side could learn it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<NodeAllocation>,
+    /// When `job_prolog` ran on this node; `None` if it never wrote its part.
+    pub start: Option<UnixMicros>,
+    /// When `job_epilog` ran on this node; `None` while the job runs.
+    pub end: Option<UnixMicros>,
+    pub exit: Option<JobExit>,
+    pub mode: AssessMode,
+    /// Version of the plugin that wrote the record.
+    pub plugin_version: String,
+    /// Slurm version the plugin was built against (`major.minor.micro`).
+    pub slurm_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostInfo>,
+    /// One entry per meter that was read; empty when the node has none.
+    #[serde(default)]
+    pub meters: Vec<MeterReport>,
+    /// Meters that were looked for and not used, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent_meters: Vec<AbsentMeter>,
+    /// Things that went wrong for the record as a whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<RecordFlag>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordState {
+    /// Written by the prolog; the job is running or its epilog has not run yet.
+    Started,
+    /// Written by the epilog; final.
+    Complete,
+    #[serde(other)]
+    Unknown,
+}
+
+/// How the job ended, as the epilog saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobExit {
+    /// The raw wait status (`SLURM_JOB_EXIT_CODE`), e.g. 768 for `exit 3`.
+    pub status: Option<i32>,
+    /// Exit code and terminating signal (`SLURM_JOB_EXIT_CODE2`, `3:0`).
+    pub code: u8,
+    pub signal: u8,
+}
+
+impl JobExit {
+    /// Reads Slurm's `code:signal` form (`SLURM_JOB_EXIT_CODE2`), with the raw status if known.
+    pub fn parse(code2: &str, status: Option<i32>) -> Option<Self> {
+        let (code, signal) = code2.trim().split_once(':')?;
+        Some(Self { status, code: code.parse().ok()?, signal: signal.parse().ok()? })
+    }
+}
+
+impl std::fmt::Display for JobExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.code, self.signal)
+    }
+}
+
+/// Why the job was assessed and what the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssessMode {
+    pub trigger: Trigger,
+    /// The MODE given to `--energy-assess=MODE`, as written; `None` without a value.
+    pub requested: Option<String>,
+    /// Whether the user asked for a summary file in the job's working directory.
+    #[serde(default)]
+    pub summary: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    /// The user passed `--energy-assess`.
+    Option,
+    /// The site config says `default = "always"`.
+    SiteDefault,
+    #[serde(other)]
+    Unknown,
+}
+
+/// Resources the job held on this node, for splitting node-level energy between jobs that
+/// share it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAllocation {
+    pub cpus: Option<u32>,
+    /// Slurm's core list on this node, e.g. `0-3,8`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<String>,
+    pub memory_mb: Option<u64>,
+    /// The job's GPUs on this node: UUIDs where known, otherwise Slurm's indices.
+    #[serde(default)]
+    pub gpus: Vec<String>,
+}
+
+/// What the node is, so that a record can be matched to the inventory and its meters trusted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInfo {
+    pub hostname: Option<String>,
+    /// `/proc/sys/kernel/random/boot_id`: two snapshots with different boot ids cannot be
+    /// subtracted.
+    pub boot_id: Option<String>,
+    pub cpu_model: Option<String>,
+    #[serde(default)]
+    pub gpus: Vec<GpuInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    pub index: u32,
+    pub uuid: String,
+    pub name: Option<String>,
+}
+
+/// What part of the node a meter covers. Meters of different scopes overlap (a `psys` zone
+/// includes the packages; a BMC reading includes everything), so they are never summed blindly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    CpuPackage,
+    Core,
+    Uncore,
+    Dram,
+    /// RAPL `psys`: the platform, overlapping package and DRAM.
+    Platform,
+    GpuBoard,
+    /// The whole node as the BMC sees it.
+    NodeBmc,
+    /// The whole node from an external wattmeter.
+    NodeWattmeter,
+    /// A hwmon sensor whose coverage is not known.
+    Other,
+    #[serde(other)]
+    Unknown,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::CpuPackage => "cpu-package",
+            Scope::Core => "core",
+            Scope::Uncore => "uncore",
+            Scope::Dram => "dram",
+            Scope::Platform => "platform",
+            Scope::GpuBoard => "gpu-board",
+            Scope::NodeBmc => "node-bmc",
+            Scope::NodeWattmeter => "node-wattmeter",
+            Scope::Other => "other",
+            Scope::Unknown => "unknown",
+        }
+    }
+}
+
+/// How a meter's energy was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Differences of a cumulative energy counter.
+    Counter,
+    /// Power readings integrated over time (trapezoids).
+    IntegratedPower,
+    #[serde(other)]
+    Unknown,
+}
+
+/// One meter's account of the job's interval on this node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeterReport {
+    /// Stable identifier: `rapl:intel-rapl:0`, `nvml:GPU-<uuid>`, `ipmi:dcmi`, `hwmon:<name>/power1`.
+    pub id: String,
+    pub scope: Scope,
+    /// Human label, e.g. the RAPL zone name `package-0` or the GPU model.
+    pub label: Option<String>,
+    pub method: Method,
+    /// Energy over the interval, in joules.
+    pub energy_j: f64,
+    /// First and last raw counter readings, in the source's unit (µJ for RAPL and hwmon,
+    /// mJ for NVML); `None` for integrated meters.
+    pub first_raw: Option<u64>,
+    pub last_raw: Option<u64>,
+    /// The counter's range (`max_energy_range_uj` for RAPL), where it wraps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_raw: Option<u64>,
+    pub wraps: u32,
+    /// Times the counter went backwards by more than a wrap could explain (driver reload).
+    pub resets: u32,
+    pub samples: u32,
+    /// Readings thrown away as implausible.
+    #[serde(default)]
+    pub rejected: u32,
+    pub power_w: Option<PowerStats>,
+    /// For device meters (GPUs): whether the job held this device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_owned: Option<bool>,
+    /// A compact power time series, bounded in length whatever the job's duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<PowerSeries>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<MeterFlag>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PowerStats {
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
+}
+
+/// Mean power per bucket of `step_s` seconds from `start`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PowerSeries {
+    pub start: UnixMicros,
+    pub step_s: f64,
+    pub watts: Vec<f32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MeterFlag {
+    /// The counter wrapped at least once (handled).
+    Wrapped,
+    /// The counter was reset (driver reload, reboot): energy before the reset is lost.
+    Reset,
+    /// Some readings failed; energy covers the readings that worked.
+    ReadErrors,
+    /// Implausible readings were rejected.
+    RejectedReadings,
+    /// The sampling interval was longer than the counter's shortest wrap period, so a double
+    /// wrap could have gone unseen.
+    IntervalTooLong,
+    /// The energy counter was not supported; power was integrated instead.
+    PowerFallback,
+    /// Only the start and end snapshots were available (no sampler readings).
+    SnapshotsOnly,
+    #[serde(other)]
+    Unknown,
+}
+
+/// A meter that was looked for and is not there, and why ("no /sys/class/powercap", "NVML:
+/// library not found"...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbsentMeter {
+    pub source: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordFlag {
+    /// The epilog found no prolog state: start time and start snapshot are unknown.
+    NoPrologState,
+    /// The sampler had died before the epilog; its last checkpoint was used.
+    SamplerDied,
+    /// The sampler did not answer the epilog in time and was killed.
+    SamplerKilled,
+    /// The epilog could not take its own end snapshot.
+    NoEndSnapshot,
+    /// The site configuration could not be read; built-in defaults were used.
+    ConfigError,
+    /// Two snapshots came from different boots of the node.
+    BootChanged,
+    #[serde(other)]
+    Unknown,
+}
+
+impl JobNodeRecord {
+    /// Total energy of the meters of one scope, in joules.
+    pub fn energy_j(&self, scope: Scope) -> f64 {
+        self.meters.iter().filter(|m| m.scope == scope).map(|m| m.energy_j).sum()
+    }
+
+    /// Seconds between prolog and epilog, if both ran.
+    pub fn duration_s(&self) -> Option<f64> {
+        Some(self.end?.seconds_since(self.start?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> JobNodeRecord {
+        JobNodeRecord {
+            schema_version: SCHEMA_VERSION,
+            state: RecordState::Complete,
+            cluster: Some("testbed".into()),
+            job_id: 42,
+            array_job_id: None,
+            array_task_id: None,
+            uid: 1001,
+            gid: 1001,
+            user: Some("alice".into()),
+            account: Some("energy".into()),
+            partition: Some("debug".into()),
+            node: "n1".into(),
+            node_list: Some("n[1-3]".into()),
+            num_nodes: Some(3),
+            cpus_on_node: Some(1),
+            allocation: None,
+            start: Some(UnixMicros(1_000_000)),
+            end: Some(UnixMicros(4_500_000)),
+            exit: JobExit::parse("3:0", Some(768)),
+            mode: AssessMode { trigger: Trigger::Option, requested: None, summary: false },
+            plugin_version: "0.1.0".into(),
+            slurm_version: "22.05.8".into(),
+            host: None,
+            meters: vec![],
+            absent_meters: vec![],
+            flags: vec![],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let r = sample();
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<JobNodeRecord>(&json).unwrap(), r);
+        assert_eq!(r.duration_s(), Some(3.5));
+        assert_eq!(r.exit.unwrap().to_string(), "3:0");
+    }
+
+    #[test]
+    fn reads_records_from_a_newer_writer() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["state"] = "archived".into();
+        v["flags"] = serde_json::json!(["no-prolog-state", "something-new"]);
+        v["a_field_from_the_future"] = 1.into();
+        let r: JobNodeRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(r.state, RecordState::Unknown);
+        assert_eq!(r.flags, [RecordFlag::NoPrologState, RecordFlag::Unknown]);
+    }
+
+    #[test]
+    fn exit_codes_parse_slurm_form() {
+        assert_eq!(JobExit::parse("0:15", None).unwrap().signal, 15);
+        assert!(JobExit::parse("x", None).is_none());
+        assert!(JobExit::parse("1:", None).is_none());
+    }
+}
