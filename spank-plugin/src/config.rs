@@ -1,0 +1,499 @@
+//! Site configuration: a TOML file, overridden key by key by the arguments on the plugin's
+//! `plugstack.conf` line.
+//!
+//! ```toml
+//! # /etc/slurm/energy-assess.toml (every key optional)
+//! default = "opt-in"          # or "always": assess every job unless it opts out
+//! allow_opt_out = true        # may users write --energy-assess=off under default = "always"?
+//! spool = "/var/spool/energy-assess"
+//! summary = false             # write a summary file next to every assessed job's output
+//!
+//! [meters]
+//! sysroot = "/"               # where /sys and /proc are read; "%n" becomes the node name
+//! interval = "10s"            # sampling interval
+//! sources = ["rapl", "nvml", "ipmi", "hwmon"]
+//! ipmi_command = ["ipmitool", "dcmi", "power", "reading"]
+//! nvml_library = "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"
+//! sampler = "/usr/local/libexec/energy-assess/energy-assess-sampler"
+//! stop_timeout = "2s"
+//! ```
+//!
+//! Plugstack arguments use the same names (`config=`, `spool=`, `default=`, `allow_opt_out=`,
+//! `summary=`, `sysroot=`, `interval=`, `sources=`, `ipmi_command=`, `nvml_library=`,
+//! `sampler=`, `stop_timeout=`); `config=` names the file. A file that is absent means
+//! defaults. A file that cannot be read, or a bad key or value anywhere, is reported (file,
+//! line, what to write instead) and never stops a job: the broken file is ignored as a whole and
+//! the built-in defaults plus the plugstack arguments are used, because a half-applied config
+//! is harder to reason about than either.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/slurm/energy-assess.toml";
+pub const DEFAULT_SAMPLER: &str = "/usr/local/libexec/energy-assess/energy-assess-sampler";
+
+/// Whether jobs are assessed without asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultPolicy {
+    /// Only jobs that pass `--energy-assess`.
+    OptIn,
+    /// Every job, unless it passes `--energy-assess=off` and opting out is allowed.
+    Always,
+}
+
+/// Meter sources the sampler may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sources {
+    pub rapl: bool,
+    pub nvml: bool,
+    pub ipmi: bool,
+    pub hwmon: bool,
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Self { rapl: true, nvml: true, ipmi: true, hwmon: true }
+    }
+}
+
+/// The validated configuration the plugin runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub default: DefaultPolicy,
+    pub allow_opt_out: bool,
+    pub spool: PathBuf,
+    pub summary: bool,
+    pub meters: MeterSettings,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterSettings {
+    /// Root under which `/sys` and `/proc` are read; `%n` is replaced by the node name.
+    pub sysroot: String,
+    pub interval: Duration,
+    pub sources: Sources,
+    pub ipmi_command: Vec<String>,
+    pub nvml_library: Option<PathBuf>,
+    pub sampler: PathBuf,
+    pub stop_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            default: DefaultPolicy::OptIn,
+            allow_opt_out: true,
+            spool: PathBuf::from(ea_record::spool::DEFAULT_SPOOL),
+            summary: false,
+            meters: MeterSettings {
+                sysroot: "/".into(),
+                // RAPL's 32-bit counters wrap after 262 kJ: 22 min at 200 W, ~4 min at
+                // 1 kW for a big socket. 10 s is far inside that and costs little.
+                interval: Duration::from_secs(10),
+                sources: Sources::default(),
+                ipmi_command: ["ipmitool", "dcmi", "power", "reading"].map(String::from).to_vec(),
+                nvml_library: None,
+                sampler: PathBuf::from(DEFAULT_SAMPLER),
+                stop_timeout: Duration::from_secs(2),
+            },
+        }
+    }
+}
+
+/// A problem with the configuration, worded for the slurmd log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem(pub String);
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The file as written; every field optional so that an absent key means the default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    default: Option<String>,
+    allow_opt_out: Option<bool>,
+    spool: Option<PathBuf>,
+    summary: Option<bool>,
+    meters: Option<RawMeters>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeters {
+    sysroot: Option<String>,
+    interval: Option<toml::Value>,
+    sources: Option<Vec<String>>,
+    ipmi_command: Option<Vec<String>>,
+    nvml_library: Option<PathBuf>,
+    sampler: Option<PathBuf>,
+    stop_timeout: Option<toml::Value>,
+}
+
+/// The plugstack keys, and where each goes.
+const ARG_KEYS: &[&str] = &[
+    "config",
+    "spool",
+    "default",
+    "allow_opt_out",
+    "summary",
+    "sysroot",
+    "interval",
+    "sources",
+    "ipmi_command",
+    "nvml_library",
+    "sampler",
+    "stop_timeout",
+];
+
+/// Builds the configuration from the plugstack arguments and the file they (or the default)
+/// name. Always returns a usable config; the problems found along the way are returned for
+/// logging.
+pub fn load(args: &[String]) -> (Config, Vec<ConfigProblem>) {
+    let mut problems = Vec::new();
+    let mut pairs = Vec::new();
+    for arg in args {
+        match arg.split_once('=') {
+            Some((k, v)) if ARG_KEYS.contains(&k) => pairs.push((k.to_string(), v.to_string())),
+            Some((k, _)) => problems.push(ConfigProblem(format!(
+                "plugstack.conf: unknown argument `{k}`; known arguments are {}",
+                ARG_KEYS.join(", ")
+            ))),
+            None => problems.push(ConfigProblem(format!(
+                "plugstack.conf: argument `{arg}` is not of the form key=value (e.g. spool=/var/spool/energy-assess)"
+            ))),
+        }
+    }
+    let file = pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "config")
+        .map(|(_, v)| PathBuf::from(v))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+
+    let mut config = Config::default();
+    match std::fs::read_to_string(&file) {
+        Ok(text) => match parse_file(&text, &file) {
+            Ok(c) => config = c,
+            Err(p) => problems.push(p),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => problems.push(ConfigProblem(format!(
+            "{}: cannot read: {e}; using built-in defaults",
+            file.display()
+        ))),
+    }
+    for (key, value) in pairs.iter().filter(|(k, _)| k != "config") {
+        if let Err(p) = apply_arg(&mut config, key, value) {
+            problems.push(ConfigProblem(format!("plugstack.conf: {key}={value}: {p}")));
+        }
+    }
+    (config, problems)
+}
+
+/// Parses the site file. On error, the whole file is rejected with a message that names it,
+/// the line, and what is wrong.
+pub fn parse_file(text: &str, path: &Path) -> Result<Config, ConfigProblem> {
+    let fail = |msg: String| {
+        ConfigProblem(format!("{}: {msg}; ignoring this file, using built-in defaults", path.display()))
+    };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| fail(describe_toml_error(text, &e)))?;
+    let mut c = Config::default();
+    let at = |key: &str| -> String {
+        match line_of(text, key) {
+            Some(line) => format!("line {line}: `{key}`"),
+            None => format!("`{key}`"),
+        }
+    };
+    if let Some(v) = raw.default {
+        c.default = parse_policy(&v).map_err(|e| fail(format!("{}: {e}", at("default"))))?;
+    }
+    if let Some(v) = raw.allow_opt_out {
+        c.allow_opt_out = v;
+    }
+    if let Some(v) = raw.spool {
+        c.spool = check_spool(&v).map_err(|e| fail(format!("{}: {e}", at("spool"))))?;
+    }
+    if let Some(v) = raw.summary {
+        c.summary = v;
+    }
+    if let Some(m) = raw.meters {
+        let mm = &mut c.meters;
+        if let Some(v) = m.sysroot {
+            mm.sysroot = check_absolute(&v).map_err(|e| fail(format!("{}: {e}", at("sysroot"))))?;
+        }
+        if let Some(v) = m.interval {
+            mm.interval = duration_value(&v, Duration::from_millis(100), Duration::from_secs(3600))
+                .map_err(|e| fail(format!("{}: {e}", at("interval"))))?;
+        }
+        if let Some(v) = m.sources {
+            mm.sources = parse_sources(v.iter().map(String::as_str))
+                .map_err(|e| fail(format!("{}: {e}", at("sources"))))?;
+        }
+        if let Some(v) = m.ipmi_command {
+            mm.ipmi_command = v;
+        }
+        if let Some(v) = m.nvml_library {
+            mm.nvml_library = Some(v);
+        }
+        if let Some(v) = m.sampler {
+            mm.sampler = v;
+        }
+        if let Some(v) = m.stop_timeout {
+            mm.stop_timeout = duration_value(&v, Duration::from_millis(50), Duration::from_secs(30))
+                .map_err(|e| fail(format!("{}: {e}", at("stop_timeout"))))?;
+        }
+    }
+    Ok(c)
+}
+
+fn apply_arg(c: &mut Config, key: &str, value: &str) -> Result<(), String> {
+    match key {
+        "spool" => c.spool = check_spool(Path::new(value))?,
+        "default" => c.default = parse_policy(value)?,
+        "allow_opt_out" => c.allow_opt_out = parse_bool(value)?,
+        "summary" => c.summary = parse_bool(value)?,
+        "sysroot" => c.meters.sysroot = check_absolute(value)?,
+        "interval" => {
+            c.meters.interval =
+                parse_duration(value, Duration::from_millis(100), Duration::from_secs(3600))?
+        }
+        "sources" => c.meters.sources = parse_sources(value.split(',').map(str::trim))?,
+        "ipmi_command" => {
+            c.meters.ipmi_command = value.split(',').map(|s| s.trim().to_string()).collect()
+        }
+        "nvml_library" => c.meters.nvml_library = Some(PathBuf::from(value)),
+        "sampler" => c.meters.sampler = PathBuf::from(value),
+        "stop_timeout" => {
+            c.meters.stop_timeout =
+                parse_duration(value, Duration::from_millis(50), Duration::from_secs(30))?
+        }
+        _ => unreachable!("load() only passes known keys"),
+    }
+    Ok(())
+}
+
+fn parse_policy(v: &str) -> Result<DefaultPolicy, String> {
+    match v {
+        "opt-in" => Ok(DefaultPolicy::OptIn),
+        "always" => Ok(DefaultPolicy::Always),
+        other => Err(format!("`{other}` is not a policy; write \"opt-in\" or \"always\"")),
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v {
+        "true" | "yes" | "1" => Ok(true),
+        "false" | "no" | "0" => Ok(false),
+        other => Err(format!("`{other}` is not true or false")),
+    }
+}
+
+fn check_spool(p: &Path) -> Result<PathBuf, String> {
+    if !p.is_absolute() {
+        return Err(format!("`{}` must be an absolute path", p.display()));
+    }
+    Ok(p.to_path_buf())
+}
+
+fn check_absolute(v: &str) -> Result<String, String> {
+    if !v.starts_with('/') {
+        return Err(format!("`{v}` must be an absolute path"));
+    }
+    Ok(v.to_string())
+}
+
+fn parse_sources<'a>(names: impl Iterator<Item = &'a str>) -> Result<Sources, String> {
+    let mut s = Sources { rapl: false, nvml: false, ipmi: false, hwmon: false };
+    for name in names {
+        match name {
+            "rapl" => s.rapl = true,
+            "nvml" => s.nvml = true,
+            "ipmi" => s.ipmi = true,
+            "hwmon" => s.hwmon = true,
+            "" => {}
+            other => {
+                return Err(format!("unknown meter source `{other}`; use rapl, nvml, ipmi, hwmon"));
+            }
+        }
+    }
+    Ok(s)
+}
+
+fn duration_value(v: &toml::Value, min: Duration, max: Duration) -> Result<Duration, String> {
+    match v {
+        toml::Value::Integer(secs) if *secs >= 0 => {
+            parse_duration(&format!("{secs}s"), min, max)
+        }
+        toml::Value::Float(secs) if *secs >= 0.0 => parse_duration(&format!("{secs}s"), min, max),
+        toml::Value::String(s) => parse_duration(s, min, max),
+        other => Err(format!("`{other}` is not a duration; write e.g. \"10s\" or \"500ms\"")),
+    }
+}
+
+/// Parses `500ms`, `10s`, `10`, `1.5s`, `2m` within [min, max].
+pub fn parse_duration(v: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let v = v.trim();
+    let (number, unit) = match v.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => (&v[..i], v[i..].trim()),
+        None => (v, "s"),
+    };
+    let n: f64 = number.parse().map_err(|_| {
+        format!("`{v}` is not a duration; write e.g. \"10s\", \"500ms\" or \"2m\"")
+    })?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        other => return Err(format!("unknown unit `{other}` in `{v}`; use ms, s or m")),
+    };
+    let d = Duration::from_secs_f64(secs);
+    if d < min || d > max {
+        return Err(format!("`{v}` is out of range; use between {min:?} and {max:?}"));
+    }
+    Ok(d)
+}
+
+/// 1-based line of the first line that sets `key`, for error messages.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
+}
+
+/// toml's message, reduced to one line that starts with the line number.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let msg = e.message().trim().replace('\n', " ");
+    match line {
+        Some(line) => format!("line {line}: {msg}"),
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigProblem> {
+        parse_file(text, Path::new("/etc/slurm/energy-assess.toml"))
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let c = parse(
+            r#"
+            default = "always"
+            allow_opt_out = false
+            spool = "/srv/ea"
+            summary = true
+            [meters]
+            sysroot = "/sim/%n"
+            interval = "500ms"
+            sources = ["rapl", "nvml"]
+            ipmi_command = ["ipmi-dcmi", "--get-system-power-statistics"]
+            nvml_library = "/opt/fake/libnvidia-ml.so"
+            sampler = "/opt/ea/sampler"
+            stop_timeout = 3
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.default, DefaultPolicy::Always);
+        assert!(!c.allow_opt_out && c.summary);
+        assert_eq!(c.spool, PathBuf::from("/srv/ea"));
+        assert_eq!(c.meters.sysroot, "/sim/%n");
+        assert_eq!(c.meters.interval, Duration::from_millis(500));
+        assert_eq!(c.meters.sources, Sources { rapl: true, nvml: true, ipmi: false, hwmon: false });
+        assert_eq!(c.meters.ipmi_command[0], "ipmi-dcmi");
+        assert_eq!(c.meters.stop_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_known_keys() {
+        let e = parse("spool = \"/srv\"\ndefualt = \"always\"\n").unwrap_err().0;
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("defualt") && e.contains("default"), "{e}");
+        assert!(e.contains("/etc/slurm/energy-assess.toml"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_fix() {
+        let e = parse("\ndefault = \"sometimes\"").unwrap_err().0;
+        assert!(e.contains("line 2") && e.contains("opt-in"), "{e}");
+        let e = parse("spool = \"relative/dir\"").unwrap_err().0;
+        assert!(e.contains("absolute"), "{e}");
+        let e = parse("[meters]\ninterval = \"10 parsecs\"").unwrap_err().0;
+        assert!(e.contains("line 2") && e.contains("unit"), "{e}");
+        let e = parse("[meters]\ninterval = \"0.001s\"").unwrap_err().0;
+        assert!(e.contains("out of range"), "{e}");
+        let e = parse("[meters]\nsources = [\"rapl\", \"msr\"]").unwrap_err().0;
+        assert!(e.contains("msr"), "{e}");
+        let e = parse("default = = 3").unwrap_err().0;
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn plugstack_arguments_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("ea-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("site.toml");
+        std::fs::write(&file, "default = \"always\"\nspool = \"/from/file\"\n").unwrap();
+        let args: Vec<String> = [
+            format!("config={}", file.display()),
+            "spool=/from/args".into(),
+            "interval=2s".into(),
+            "bogus=1".into(),
+            "noequals".into(),
+        ]
+        .into();
+        let (c, problems) = load(&args);
+        assert_eq!(c.default, DefaultPolicy::Always);
+        assert_eq!(c.spool, PathBuf::from("/from/args"));
+        assert_eq!(c.meters.interval, Duration::from_secs(2));
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].0.contains("unknown argument `bogus`"));
+        assert!(problems[1].0.contains("key=value"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_broken_file_falls_back_to_defaults_plus_arguments() {
+        let dir = std::env::temp_dir().join(format!("ea-config-broken-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("site.toml");
+        std::fs::write(&file, "default = \"always\"\nthis is not toml\n").unwrap();
+        let (c, problems) =
+            load(&[format!("config={}", file.display()), "spool=/from/args".to_string()]);
+        assert_eq!(c.default, DefaultPolicy::OptIn);
+        assert_eq!(c.spool, PathBuf::from("/from/args"));
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].0.contains("line 2"), "{:?}", problems);
+        // A missing file is not a problem.
+        let (_, problems) = load(&[format!("config={}/absent.toml", dir.display())]);
+        assert!(problems.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn durations() {
+        let (min, max) = (Duration::from_millis(1), Duration::from_secs(3600));
+        assert_eq!(parse_duration("10", min, max).unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("1.5s", min, max).unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m", min, max).unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("fast", min, max).is_err());
+        assert!(parse_duration("2h", min, max).is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! The Slurm boundary: the symbols Slurm looks up, and [`FfiHost`], the safe view of a
+//! `spank_t` handle. All of the plugin's `unsafe` is in this file.
+//!
+//! Every exported function is a one-line shim into [`guard`], which runs the Rust body under
+//! `catch_unwind`, so a panic becomes a logged error and never crosses into C. Callbacks
+//! return `ESPANK_SUCCESS` even when the plugin fails: a job_prolog error would drain the node,
+//! and the plugin's own trouble must never cost a user their job or a site its node.
+#![allow(unsafe_code)]
+
+use crate::host::{Context, Level, OptionValue, SpankHost};
+use crate::plugin;
+use slurm_sys as sys;
+use std::cell::UnsafeCell;
+use std::ffi::{CStr, CString, c_char, c_int};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Slurm reads the *bytes at* these symbols as C strings, so they are arrays, not pointers.
+#[unsafe(no_mangle)]
+pub static plugin_name: [u8; 14] = *b"energy_assess\0";
+#[unsafe(no_mangle)]
+pub static plugin_type: [u8; 6] = *b"spank\0";
+/// Slurm loads a SPANK plugin only if its major.minor equals the running Slurm's; taking the
+/// number from the header the bindings came from keeps the two in step.
+#[unsafe(no_mangle)]
+pub static plugin_version: u32 = sys::SLURM_VERSION_NUMBER;
+/// The SPANK_PLUGIN macro's second number; Slurm does not check it.
+#[unsafe(no_mangle)]
+pub static spank_plugin_version: u32 = 1;
+
+/// The option table entry for `--energy-assess[=MODE]`.
+///
+/// It must be one `'static` object: Slurm keeps the pointer given to `spank_option_register`,
+/// and `spank_option_getopt` in job_prolog/job_epilog (where `slurm_spank_init` never ran)
+/// identifies the option by the same struct.
+struct OptionCell(UnsafeCell<sys::spank_option>);
+
+// SAFETY: Slurm calls a plugin from one thread per process; the struct is written only by
+// Slurm's option code on that thread, never by Rust.
+unsafe impl Sync for OptionCell {}
+
+static OPTION: OptionCell = OptionCell(UnsafeCell::new(sys::spank_option {
+    name: c"energy-assess".as_ptr() as *mut c_char,
+    arginfo: c"MODE".as_ptr() as *mut c_char,
+    usage: c"Measure the job's energy on every node and report its footprint \
+              (primary energy, GWP, ADPe). Optional MODE: on, off, summary \
+              (summary also writes energy-assess-JOBID.txt next to the job's output). \
+              See: energy-assess job JOBID"
+        .as_ptr() as *mut c_char,
+    // 2: the argument is optional.
+    has_arg: 2,
+    val: 0,
+    cb: Some(option_cb),
+}));
+
+/// The safe view of one `spank_t`.
+pub struct FfiHost {
+    sp: sys::spank_t,
+}
+
+impl FfiHost {
+    fn item_u32(&self, item: sys::spank_item_t) -> Option<u32> {
+        let mut value: u32 = 0;
+        // SAFETY: for S_JOB_ID, S_JOB_UID (uid_t) and S_JOB_GID (gid_t), spank_get_item writes
+        // one 32-bit unsigned integer through the pointer; `value` outlives the call. Slurm
+        // returns an error instead of writing in contexts where the item is unavailable.
+        let rc = unsafe { sys::spank_get_item(self.sp, item, &mut value as *mut u32) };
+        (rc == sys::ESPANK_SUCCESS).then_some(value)
+    }
+}
+
+impl SpankHost for FfiHost {
+    fn context(&self) -> Context {
+        // SAFETY: spank_context takes no arguments and only reads Slurm's global state.
+        match unsafe { sys::spank_context() } {
+            sys::S_CTX_LOCAL => Context::Local,
+            sys::S_CTX_REMOTE => Context::Remote,
+            sys::S_CTX_ALLOCATOR => Context::Allocator,
+            sys::S_CTX_SLURMD => Context::Slurmd,
+            sys::S_CTX_JOB_SCRIPT => Context::JobScript,
+            _ => Context::Unknown,
+        }
+    }
+
+    fn job_id(&self) -> Option<u32> {
+        self.item_u32(sys::S_JOB_ID)
+    }
+
+    fn job_uid(&self) -> Option<u32> {
+        self.item_u32(sys::S_JOB_UID)
+    }
+
+    fn job_gid(&self) -> Option<u32> {
+        self.item_u32(sys::S_JOB_GID)
+    }
+
+    fn getenv(&self, name: &str) -> Option<String> {
+        if self.context() != Context::Remote {
+            // job_prolog/job_epilog get the job's variables in their process environment;
+            // spank_getenv works only in remote context.
+            return std::env::var(name).ok();
+        }
+        let cname = CString::new(name).ok()?;
+        let mut buf = vec![0u8; 8192];
+        // SAFETY: `buf` is writable for `buf.len()` bytes and spank_getenv writes at most that
+        // many, NUL included; `cname` is a valid C string for the duration of the call.
+        let rc = unsafe {
+            sys::spank_getenv(self.sp, cname.as_ptr(), buf.as_mut_ptr() as *mut c_char, buf.len() as c_int)
+        };
+        if rc != sys::ESPANK_SUCCESS {
+            return None;
+        }
+        let value = CStr::from_bytes_until_nul(&buf).ok()?;
+        Some(value.to_string_lossy().into_owned())
+    }
+
+    fn option(&self) -> OptionValue {
+        let mut optarg: *mut c_char = std::ptr::null_mut();
+        // SAFETY: OPTION is the 'static struct Slurm knows the option by; optarg is a valid
+        // out-pointer. Slurm either leaves it NULL or points it at a string it owns that
+        // lives for this callback; it is copied out before returning.
+        let rc = unsafe { sys::spank_option_getopt(self.sp, OPTION.0.get(), &mut optarg) };
+        match rc {
+            sys::ESPANK_SUCCESS => {
+                let value = if optarg.is_null() {
+                    None
+                } else {
+                    // SAFETY: non-NULL optarg is a NUL-terminated string owned by Slurm.
+                    Some(unsafe { CStr::from_ptr(optarg) }.to_string_lossy().into_owned())
+                };
+                OptionValue::given(value.as_deref())
+            }
+            sys::ESPANK_ERROR => OptionValue::NotGiven,
+            _ => OptionValue::Unavailable,
+        }
+    }
+
+    fn log(&self, level: Level, msg: &str) {
+        log(level, msg);
+    }
+}
+
+/// Logs through Slurm's logger. The format is always the constant `"%s"`: text from users,
+/// paths or errors is never interpreted as a format.
+fn log(level: Level, msg: &str) {
+    let line = format!("energy_assess: {msg}").replace('\0', "\\0");
+    let Ok(line) = CString::new(line) else { return };
+    // SAFETY: both arguments are valid NUL-terminated strings for the duration of the call;
+    // "%s" consumes exactly the one vararg given.
+    unsafe {
+        match level {
+            Level::Error => sys::slurm_error(c"%s".as_ptr(), line.as_ptr()),
+            Level::Info => sys::slurm_info(c"%s".as_ptr(), line.as_ptr()),
+            Level::Verbose => sys::slurm_verbose(c"%s".as_ptr(), line.as_ptr()),
+            Level::Debug => sys::slurm_debug(c"%s".as_ptr(), line.as_ptr()),
+        }
+    }
+}
+
+/// Runs a callback body; a panic is logged and turned into success (see the module docs).
+fn guard(callback: &str, sp: sys::spank_t, body: impl FnOnce(&FfiHost) -> c_int) -> c_int {
+    match catch_unwind(AssertUnwindSafe(|| body(&FfiHost { sp }))) {
+        Ok(rc) => rc,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            log(
+                Level::Error,
+                &format!("{callback}: internal error ({what}); the job is not affected, please report this"),
+            );
+            sys::ESPANK_SUCCESS as c_int
+        }
+    }
+}
+
+/// The `key=value` arguments from the plugstack.conf line.
+fn args(ac: c_int, av: *mut *mut c_char) -> Vec<String> {
+    if av.is_null() || ac <= 0 {
+        return Vec::new();
+    }
+    (0..ac as usize)
+        .filter_map(|i| {
+            // SAFETY: Slurm passes `ac` valid pointers in `av`, each NULL or a C string that
+            // lives for the callback.
+            let p = unsafe { *av.add(i) };
+            // SAFETY: checked non-NULL; NUL-terminated per the SPANK API.
+            (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+/// Registers `--energy-assess` where options exist (sbatch, salloc, srun, slurmstepd).
+#[unsafe(no_mangle)]
+pub extern "C" fn slurm_spank_init(sp: sys::spank_t, _ac: c_int, _av: *mut *mut c_char) -> c_int {
+    guard("init", sp, |host| {
+        if matches!(host.context(), Context::Local | Context::Remote | Context::Allocator) {
+            // SAFETY: OPTION is 'static (Slurm keeps the pointer) and `sp` is the handle Slurm
+            // gave this callback.
+            let rc = unsafe { sys::spank_option_register(host.sp, OPTION.0.get()) };
+            if rc != sys::ESPANK_SUCCESS {
+                host.log(Level::Error, &format!("cannot register --energy-assess (error {rc})"));
+            }
+        }
+        sys::ESPANK_SUCCESS as c_int
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn slurm_spank_job_prolog(sp: sys::spank_t, ac: c_int, av: *mut *mut c_char) -> c_int {
+    guard("job_prolog", sp, |host| {
+        plugin::job_prolog(host, &args(ac, av));
+        sys::ESPANK_SUCCESS as c_int
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn slurm_spank_job_epilog(sp: sys::spank_t, ac: c_int, av: *mut *mut c_char) -> c_int {
+    guard("job_epilog", sp, |host| {
+        plugin::job_epilog(host, &args(ac, av));
+        sys::ESPANK_SUCCESS as c_int
+    })
+}
+
+/// Checks MODE when the option is parsed. Slurm gives no handle here, so logging goes
+/// through the global logger, which in sbatch/srun/salloc prints to the user's terminal.
+extern "C" fn option_cb(_val: c_int, optarg: *const c_char, remote: c_int) -> c_int {
+    guard("option", std::ptr::null_mut(), |host| {
+        let value = if optarg.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL optarg is a NUL-terminated string owned by Slurm for this call.
+            Some(unsafe { CStr::from_ptr(optarg) }.to_string_lossy().into_owned())
+        };
+        match plugin::option_callback(host, value.as_deref(), remote != 0) {
+            Ok(()) => sys::ESPANK_SUCCESS as c_int,
+            Err(()) => -1,
+        }
+    })
+}

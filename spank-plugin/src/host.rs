@@ -1,0 +1,68 @@
+//! The small, safe view of Slurm that the plugin's logic is written against.
+//!
+//! `ffi.rs` implements [`SpankHost`] over the real `spank_t` handle; the tests implement it
+//! with a fake. Nothing in this file touches Slurm.
+
+/// The SPANK context a callback runs in (`spank_context()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// `srun`, in the user's shell.
+    Local,
+    /// `slurmstepd`, on a compute node, for a job step.
+    Remote,
+    /// `sbatch` or `salloc`.
+    Allocator,
+    /// The slurmd daemon itself.
+    Slurmd,
+    /// `slurmstepd spank prolog|epilog`: job_prolog and job_epilog, as root, once per node.
+    JobScript,
+    Unknown,
+}
+
+/// What `spank_option_getopt` said about `--energy-assess`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptionValue {
+    /// The user did not pass the option.
+    NotGiven,
+    /// The user passed it; `None` when it had no `=MODE` (Slurm gives NULL, `""` or the
+    /// literal `(null)` for that, depending on the context).
+    Given(Option<String>),
+    /// getopt is not available in this callback.
+    Unavailable,
+}
+
+impl OptionValue {
+    /// Builds the value from what Slurm handed over, folding its three spellings of "no
+    /// argument" into `None`.
+    pub fn given(raw: Option<&str>) -> Self {
+        match raw.map(str::trim) {
+            None | Some("") | Some("(null)") => OptionValue::Given(None),
+            Some(v) => OptionValue::Given(Some(v.to_string())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error,
+    Info,
+    Verbose,
+    Debug,
+}
+
+/// Everything the plugin's logic needs from Slurm.
+pub trait SpankHost {
+    fn context(&self) -> Context;
+    /// `S_JOB_ID`; `None` where Slurm does not provide it.
+    fn job_id(&self) -> Option<u32>;
+    fn job_uid(&self) -> Option<u32>;
+    fn job_gid(&self) -> Option<u32>;
+    /// The job's environment as this context sees it: the process environment in job_script
+    /// context, `spank_getenv` in remote context.
+    fn getenv(&self, name: &str) -> Option<String>;
+    /// The state of `--energy-assess` for this job.
+    fn option(&self) -> OptionValue;
+    /// Logs one line through Slurm's logger (slurmd log in job_script context, stderr of
+    /// sbatch/srun in allocator and local context).
+    fn log(&self, level: Level, msg: &str);
+}

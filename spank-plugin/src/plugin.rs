@@ -1,0 +1,223 @@
+//! What the plugin does in each callback, written against [`SpankHost`] so that it runs in
+//! tests without Slurm. Nothing here may panic on bad input, block for long, or return an
+//! error to Slurm because of the plugin's own trouble: a failed job_prolog drains the node.
+
+use crate::config::{self, Config};
+use crate::host::{Context, Level, SpankHost};
+use crate::mode::{self, Decision};
+use ea_record::spool::{self, Spool};
+use ea_record::{
+    JobExit, JobNodeRecord, RecordFlag, RecordState, SCHEMA_VERSION, UnixMicros, hostlist,
+};
+use std::time::Instant;
+
+/// The plugin's own version, recorded in every record.
+pub const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `major.minor.micro` of the Slurm headers the plugin was built against.
+pub fn slurm_version() -> String {
+    let (a, b, c) = slurm_sys::slurm_version();
+    format!("{a}.{b:02}.{c}")
+}
+
+/// Validates `--energy-assess=MODE` when the user submits. Only the submitting side
+/// (sbatch, srun, salloc: `remote == false`) refuses a bad MODE; slurmstepd never does.
+pub fn option_callback(host: &dyn SpankHost, value: Option<&str>, remote: bool) -> Result<(), ()> {
+    let value = value.filter(|v| !v.is_empty() && *v != "(null)");
+    match mode::parse_mode(value) {
+        Ok(_) => Ok(()),
+        Err(e) if !remote => {
+            host.log(Level::Error, &e);
+            Err(())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// `slurm_spank_job_prolog`: root, once per node, before the job's first step (at allocation
+/// with `PrologFlags=Alloc`). Writes this node's *started* record.
+pub fn job_prolog(host: &dyn SpankHost, args: &[String]) {
+    let t0 = Instant::now();
+    let (config, config_failed) = load_config(host, args);
+    let (decision, note) = mode::decide(&host.option(), &config);
+    if let Some(note) = note {
+        host.log(Level::Info, &note);
+    }
+    let Decision::Assess(mode) = decision else {
+        if let Decision::Skip(why) = decision {
+            host.log(Level::Debug, &format!("job not assessed: {why}"));
+        }
+        return;
+    };
+    let Some(mut record) = identity(host, mode, config_failed) else { return };
+    record.start = Some(UnixMicros::now());
+
+    let spool = Spool::new(&config.spool);
+    if !prepare_spool(host, &spool) {
+        return;
+    }
+    let path = spool.started_path(record.job_id, &record.node);
+    if let Err(e) = spool::write_json_atomic(&path, &record) {
+        host.log(Level::Error, &format!("job {}: cannot record its start: {e}", record.job_id));
+        return;
+    }
+    host.log(
+        Level::Debug,
+        &format!("job {} assessed on {} ({:?})", record.job_id, record.node, t0.elapsed()),
+    );
+}
+
+/// `slurm_spank_job_epilog`: root, once per node, after the job ended there (completed,
+/// failed or cancelled). Completes the record and moves it to `records/`.
+pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
+    let t0 = Instant::now();
+    let (config, config_failed) = load_config(host, args);
+    let spool = Spool::new(&config.spool);
+    let Some(job_id) = job_id(host) else {
+        host.log(Level::Error, "epilog: Slurm gave no job id; nothing recorded");
+        return;
+    };
+    let Some(node) = host.getenv("SLURMD_NODENAME") else {
+        host.log(Level::Error, &format!("job {job_id}: SLURMD_NODENAME is not set; nothing recorded"));
+        return;
+    };
+    let started_path = spool.started_path(job_id, &node);
+
+    // The prolog's decision stands if it left a started record, even if the config changed
+    // since; otherwise decide now, as the prolog would have.
+    let mut record = match spool::read_json::<JobNodeRecord>(&started_path) {
+        Ok(r) => r,
+        Err(read_err) => {
+            let (decision, _) = mode::decide(&host.option(), &config);
+            let Decision::Assess(mode) = decision else { return };
+            let Some(mut r) = identity(host, mode, config_failed) else { return };
+            if started_path.exists() {
+                host.log(Level::Error, &format!("job {job_id}: {read_err}; writing a new record"));
+            }
+            r.flags.push(RecordFlag::NoPrologState);
+            r
+        }
+    };
+    if config_failed && !record.flags.contains(&RecordFlag::ConfigError) {
+        record.flags.push(RecordFlag::ConfigError);
+    }
+    record.end = Some(UnixMicros::now());
+    record.state = RecordState::Complete;
+    record.exit = host.getenv("SLURM_JOB_EXIT_CODE2").and_then(|code2| {
+        let status = host.getenv("SLURM_JOB_EXIT_CODE").and_then(|s| s.trim().parse().ok());
+        JobExit::parse(&code2, status)
+    });
+
+    if !prepare_spool(host, &spool) {
+        return;
+    }
+    let final_path = spool.record_path(job_id, &node);
+    if let Err(e) = spool::write_json_atomic(&final_path, &record) {
+        host.log(Level::Error, &format!("job {job_id}: cannot write its record: {e}"));
+        return;
+    }
+    if let Err(e) = std::fs::remove_file(&started_path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        host.log(Level::Error, &format!("job {job_id}: cannot remove {}: {e}", started_path.display()));
+    }
+    host.log(
+        Level::Debug,
+        &format!("job {job_id}: record written to {} ({:?})", final_path.display(), t0.elapsed()),
+    );
+}
+
+/// Loads the config and logs its problems. The bool says whether anything was wrong, so that
+/// records can carry the flag.
+fn load_config(host: &dyn SpankHost, args: &[String]) -> (Config, bool) {
+    let (config, problems) = config::load(args);
+    for p in &problems {
+        host.log(Level::Error, &p.0);
+    }
+    (config, !problems.is_empty())
+}
+
+fn prepare_spool(host: &dyn SpankHost, spool: &Spool) -> bool {
+    match spool.ensure() {
+        Ok(None) => true,
+        Ok(Some(warning)) => {
+            host.log(Level::Info, &warning);
+            true
+        }
+        Err(e) => {
+            host.log(
+                Level::Error,
+                &format!("spool unusable, nothing recorded for this job: {e} (set spool= in plugstack.conf or the site config)"),
+            );
+            false
+        }
+    }
+}
+
+fn job_id(host: &dyn SpankHost) -> Option<u32> {
+    host.job_id().or_else(|| host.getenv("SLURM_JOB_ID")?.trim().parse().ok())
+}
+
+/// Everything about the job that the prolog and epilog environments tell, for a new record.
+fn identity(host: &dyn SpankHost, mode: ea_record::AssessMode, config_failed: bool) -> Option<JobNodeRecord> {
+    let Some(job_id) = job_id(host) else {
+        host.log(Level::Error, "Slurm gave no job id; nothing recorded");
+        return None;
+    };
+    let Some(node) = host.getenv("SLURMD_NODENAME") else {
+        host.log(Level::Error, &format!("job {job_id}: SLURMD_NODENAME is not set; nothing recorded"));
+        return None;
+    };
+    let num = |name: &str| host.getenv(name).and_then(|v| v.trim().parse::<u32>().ok());
+    let text = |name: &str| host.getenv(name).filter(|v| !v.is_empty());
+    let node_list = text("SLURM_NODELIST").or_else(|| text("SLURM_JOB_NODELIST"));
+    let cpus_on_node = cpus_on_node(host, &node, node_list.as_deref());
+    if host.context() != Context::JobScript {
+        host.log(Level::Debug, "identity read outside job_prolog/job_epilog");
+    }
+    Some(JobNodeRecord {
+        schema_version: SCHEMA_VERSION,
+        state: RecordState::Started,
+        cluster: text("SLURM_CLUSTER_NAME"),
+        job_id,
+        array_job_id: num("SLURM_ARRAY_JOB_ID"),
+        array_task_id: num("SLURM_ARRAY_TASK_ID"),
+        uid: host.job_uid().or_else(|| num("SLURM_JOB_UID")).unwrap_or(u32::MAX),
+        gid: host.job_gid().or_else(|| num("SLURM_JOB_GID")).unwrap_or(u32::MAX),
+        user: text("SLURM_JOB_USER"),
+        account: text("SLURM_JOB_ACCOUNT"),
+        partition: text("SLURM_JOB_PARTITION"),
+        node,
+        node_list,
+        num_nodes: num("SLURM_JOB_NUM_NODES"),
+        cpus_on_node,
+        allocation: None,
+        start: None,
+        end: None,
+        exit: None,
+        mode,
+        plugin_version: PLUGIN_VERSION.to_string(),
+        slurm_version: slurm_version(),
+        host: None,
+        meters: Vec::new(),
+        absent_meters: Vec::new(),
+        flags: if config_failed { vec![RecordFlag::ConfigError] } else { Vec::new() },
+    })
+}
+
+/// This node's CPUs: its entry in `SLURM_JOB_CPUS_PER_NODE`, found by its position in the
+/// node list.
+fn cpus_on_node(host: &dyn SpankHost, node: &str, node_list: Option<&str>) -> Option<u32> {
+    let counts = host.getenv("SLURM_JOB_CPUS_PER_NODE")?;
+    let position = match node_list {
+        Some(list) => hostlist::expand(list).ok()?.iter().position(|n| n == node)?,
+        None => 0,
+    };
+    match hostlist::count_at(&counts, position) {
+        Ok(c) => c,
+        Err(e) => {
+            host.log(Level::Debug, &format!("SLURM_JOB_CPUS_PER_NODE: {e}"));
+            None
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The plugin's callbacks run against a fake Slurm: what each writes to the spool, and that
+//! its own failures are logged, never returned.
+
+use ea_record::spool::{self, Spool};
+use ea_record::{JobNodeRecord, RecordFlag, RecordState, Trigger};
+use energy_assess::host::{Context, Level, OptionValue, SpankHost};
+use energy_assess::plugin;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+struct FakeHost {
+    env: HashMap<String, String>,
+    option: OptionValue,
+    job_id: Option<u32>,
+    logs: RefCell<Vec<(Level, String)>>,
+}
+
+impl FakeHost {
+    fn new(node: &str, job_id: u32, option: OptionValue) -> Self {
+        let env = [
+            ("SLURMD_NODENAME", node),
+            ("SLURM_CLUSTER_NAME", "testbed"),
+            ("SLURM_JOB_USER", "alice"),
+            ("SLURM_JOB_ACCOUNT", "energy"),
+            ("SLURM_JOB_PARTITION", "debug"),
+            ("SLURM_NODELIST", "n[1-3]"),
+            ("SLURM_JOB_NUM_NODES", "3"),
+            ("SLURM_JOB_CPUS_PER_NODE", "2(x2),1"),
+            ("SLURM_JOB_UID", "1001"),
+            ("SLURM_JOB_GID", "1001"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Self { env, option, job_id: Some(job_id), logs: RefCell::new(Vec::new()) }
+    }
+
+    fn errors(&self) -> Vec<String> {
+        self.logs.borrow().iter().filter(|(l, _)| *l == Level::Error).map(|(_, m)| m.clone()).collect()
+    }
+}
+
+impl SpankHost for FakeHost {
+    fn context(&self) -> Context {
+        Context::JobScript
+    }
+    fn job_id(&self) -> Option<u32> {
+        self.job_id
+    }
+    fn job_uid(&self) -> Option<u32> {
+        Some(1001)
+    }
+    fn job_gid(&self) -> Option<u32> {
+        Some(1001)
+    }
+    fn getenv(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
+    }
+    fn option(&self) -> OptionValue {
+        self.option.clone()
+    }
+    fn log(&self, level: Level, msg: &str) {
+        self.logs.borrow_mut().push((level, msg.to_string()));
+    }
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("ea-plugin-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn args(spool: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = vec![
+        format!("spool={}", spool.display()),
+        // No site file: these tests must not depend on /etc.
+        format!("config={}.absent.toml", spool.display()),
+    ];
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+#[test]
+fn prolog_then_epilog_writes_one_complete_record() {
+    let dir = TempDir::new("full");
+    let spool_dir = dir.0.join("spool");
+    let a = args(&spool_dir, &[]);
+    let mut host = FakeHost::new("n2", 77, OptionValue::given(Some("(null)")));
+    plugin::job_prolog(&host, &a);
+    let spool = Spool::new(&spool_dir);
+    let started: JobNodeRecord = spool::read_json(&spool.started_path(77, "n2")).unwrap();
+    assert_eq!(started.state, RecordState::Started);
+    assert!(started.start.is_some() && started.end.is_none());
+
+    host.env.insert("SLURM_JOB_EXIT_CODE".into(), "768".into());
+    host.env.insert("SLURM_JOB_EXIT_CODE2".into(), "3:0".into());
+    plugin::job_epilog(&host, &a);
+    assert!(host.errors().is_empty(), "{:?}", host.errors());
+    assert!(!spool.started_path(77, "n2").exists(), "the started file is removed");
+
+    let (records, errors) = spool.job_records(77);
+    assert!(errors.is_empty());
+    let [r] = records.as_slice() else { panic!("{records:?}") };
+    assert_eq!(r.state, RecordState::Complete);
+    assert_eq!((r.job_id, r.uid, r.gid), (77, 1001, 1001));
+    assert_eq!(r.user.as_deref(), Some("alice"));
+    assert_eq!(r.account.as_deref(), Some("energy"));
+    assert_eq!(r.partition.as_deref(), Some("debug"));
+    assert_eq!(r.cluster.as_deref(), Some("testbed"));
+    assert_eq!(r.node, "n2");
+    assert_eq!(r.node_list.as_deref(), Some("n[1-3]"));
+    assert_eq!(r.num_nodes, Some(3));
+    assert_eq!(r.cpus_on_node, Some(2), "n2 is second in n[1-3] and 2(x2),1 gives it 2");
+    assert_eq!(r.mode.trigger, Trigger::Option);
+    assert_eq!(r.mode.requested, None, "(null) means no MODE");
+    let exit = r.exit.unwrap();
+    assert_eq!((exit.code, exit.signal, exit.status), (3, 0, Some(768)));
+    assert!(r.end.unwrap() >= r.start.unwrap());
+    assert!(r.flags.is_empty(), "{:?}", r.flags);
+    assert_eq!(r.slurm_version, plugin::slurm_version());
+}
+
+#[test]
+fn jobs_without_the_option_leave_nothing_unless_the_site_says_always() {
+    let dir = TempDir::new("optin");
+    let spool_dir = dir.0.join("spool");
+    let host = FakeHost::new("n1", 5, OptionValue::NotGiven);
+    plugin::job_prolog(&host, &args(&spool_dir, &[]));
+    plugin::job_epilog(&host, &args(&spool_dir, &[]));
+    assert!(!spool_dir.exists(), "an unassessed job must not even create the spool");
+
+    let always = args(&spool_dir, &["default=always"]);
+    plugin::job_prolog(&host, &always);
+    plugin::job_epilog(&host, &always);
+    let (records, _) = Spool::new(&spool_dir).job_records(5);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].mode.trigger, Trigger::SiteDefault);
+}
+
+#[test]
+fn opting_out_is_honoured_when_allowed() {
+    let dir = TempDir::new("optout");
+    let spool_dir = dir.0.join("spool");
+    let host = FakeHost::new("n1", 6, OptionValue::given(Some("off")));
+    let a = args(&spool_dir, &["default=always"]);
+    plugin::job_prolog(&host, &a);
+    plugin::job_epilog(&host, &a);
+    assert!(Spool::new(&spool_dir).job_records(6).0.is_empty());
+
+    let strict = args(&spool_dir, &["default=always", "allow_opt_out=false"]);
+    plugin::job_prolog(&host, &strict);
+    plugin::job_epilog(&host, &strict);
+    assert_eq!(Spool::new(&spool_dir).job_records(6).0.len(), 1);
+}
+
+#[test]
+fn epilog_without_prolog_state_still_records_and_flags_it() {
+    let dir = TempDir::new("noprolog");
+    let spool_dir = dir.0.join("spool");
+    let host = FakeHost::new("n3", 8, OptionValue::given(Some("summary")));
+    plugin::job_epilog(&host, &args(&spool_dir, &[]));
+    let (records, _) = Spool::new(&spool_dir).job_records(8);
+    assert_eq!(records[0].flags, [RecordFlag::NoPrologState]);
+    assert!(records[0].start.is_none() && records[0].end.is_some());
+    assert!(records[0].mode.summary);
+}
+
+#[test]
+fn an_unusable_spool_is_logged_and_nothing_else_happens() {
+    let dir = TempDir::new("badspool");
+    let file = dir.0.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let spool_dir = file.join("spool");
+    let a = vec![format!("spool={}", spool_dir.display()), format!("config={}/absent.toml", dir.0.display())];
+    let host = FakeHost::new("n1", 9, OptionValue::given(None));
+    plugin::job_prolog(&host, &a);
+    plugin::job_epilog(&host, &a);
+    let errors = host.errors();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("spool unusable") && errors[0].contains("a-file"), "{errors:?}");
+}
+
+#[test]
+fn a_broken_site_config_is_logged_and_flagged_but_the_job_is_recorded() {
+    let dir = TempDir::new("badconfig");
+    let spool_dir = dir.0.join("spool");
+    let cfg = dir.0.join("site.toml");
+    std::fs::write(&cfg, "defualt = \"always\"\n").unwrap();
+    let a = vec![format!("spool={}", spool_dir.display()), format!("config={}", cfg.display())];
+    let host = FakeHost::new("n1", 10, OptionValue::given(None));
+    plugin::job_prolog(&host, &a);
+    plugin::job_epilog(&host, &a);
+    let errors = host.errors();
+    assert!(errors.iter().any(|e| e.contains("site.toml") && e.contains("defualt")), "{errors:?}");
+    let (records, _) = Spool::new(&spool_dir).job_records(10);
+    assert_eq!(records[0].flags, [RecordFlag::ConfigError]);
+}
+
+#[test]
+fn hostile_node_names_stay_inside_the_spool() {
+    let dir = TempDir::new("hostile");
+    let spool_dir = dir.0.join("spool");
+    let host = FakeHost::new("../../etc/evil", 11, OptionValue::given(None));
+    plugin::job_prolog(&host, &args(&spool_dir, &[]));
+    plugin::job_epilog(&host, &args(&spool_dir, &[]));
+    let (records, _) = Spool::new(&spool_dir).job_records(11);
+    assert_eq!(records[0].node, "../../etc/evil");
+    let names: Vec<_> = std::fs::read_dir(spool_dir.join("records")).unwrap().flatten().collect();
+    assert_eq!(names.len(), 1);
+    assert!(!dir.0.join("etc").exists());
+}
+
+#[test]
+fn option_callback_refuses_bad_modes_only_at_submission() {
+    let host = FakeHost::new("n1", 1, OptionValue::NotGiven);
+    assert!(plugin::option_callback(&host, Some("summary"), false).is_ok());
+    assert!(plugin::option_callback(&host, None, false).is_ok());
+    assert!(plugin::option_callback(&host, Some("(null)"), false).is_ok());
+    assert!(plugin::option_callback(&host, Some("bogus"), false).is_err());
+    assert!(host.errors()[0].contains("bogus"));
+    assert!(plugin::option_callback(&host, Some("bogus"), true).is_ok());
+}

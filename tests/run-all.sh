@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test of energy-assess: unit and integration tests of every crate, and the
+# end-to-end tests against a real local Slurm cluster (started by tests/cluster/up.sh from the
+# e2e fixture). Run as root on Debian 12; installs what it needs first.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+source tests/cluster/lib.sh
+[ "$(id -u)" = 0 ] || die "run as root: the end-to-end tests start Slurm daemons"
+tests/install-deps.sh
+if cargo nextest --version >/dev/null 2>&1; then
+  say "cargo nextest run --workspace"
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  say "cargo-nextest not found; using cargo test"
+  cargo test --workspace --no-fail-fast "$@"
+fi
+say "all tests passed"
