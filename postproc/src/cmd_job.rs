@@ -1,13 +1,19 @@
-//! `energy-assess job JOBID`: a job's records, read from the spool.
+//! `energy-assess job JOBID`: one job's measured energy, per node and meter, read straight from
+//! the spool the nodes write to. It works the moment the epilogs have run, before any ingest.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result, bail};
+use ea_record::spool::Spool;
+use ea_record::{JobNodeRecord, RecordState, Scope, UnixMicros};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The Slurm job id.
     pub job_id: u32,
-    /// The spool directory the nodes write to.
+    /// The spool directory the nodes write to (a shared filesystem, or a node's local spool).
     #[arg(long, default_value = ea_record::spool::DEFAULT_SPOOL)]
     pub spool: PathBuf,
     /// Print JSON instead of a table.
@@ -15,6 +21,315 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(_args: Args) -> Result<()> {
-    anyhow::bail!("not yet written")
+/// What `job` shows, also its JSON form.
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    pub job_id: u32,
+    pub cluster: Option<String>,
+    pub user: Option<String>,
+    pub account: Option<String>,
+    pub partition: Option<String>,
+    pub node_list: Option<String>,
+    pub num_nodes: Option<u32>,
+    /// Nodes whose epilog has written the final record.
+    pub nodes_complete: usize,
+    /// Nodes where the job is still running (prolog record only).
+    pub nodes_running: usize,
+    pub start: Option<UnixMicros>,
+    pub end: Option<UnixMicros>,
+    pub duration_s: Option<f64>,
+    pub exit_code: Option<String>,
+    pub nodes: Vec<NodeView>,
+    /// Energy per meter scope over all nodes, in joules.
+    pub energy_by_scope_j: BTreeMap<String, f64>,
+    /// Sum over nodes of each node's best whole-node figure (see [`node_energy`]).
+    pub energy_j: Option<f64>,
+    pub mean_power_w: Option<f64>,
+    pub peak_power_w: Option<f64>,
+    pub flags: Vec<String>,
+    /// Records that could not be read, with the reason.
+    pub unreadable: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeView {
+    pub node: String,
+    pub complete: bool,
+    pub duration_s: Option<f64>,
+    pub energy_j: Option<f64>,
+    /// Which meters `energy_j` comes from.
+    pub energy_basis: Option<&'static str>,
+    pub meters: Vec<ea_record::MeterReport>,
+    pub absent_meters: Vec<ea_record::AbsentMeter>,
+    pub flags: Vec<String>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let view = load(&Spool::new(&args.spool), args.job_id)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        // Serialise first so that a closed stdout surfaces as an io::Error (exit 0), not as a
+        // serde error.
+        let text = serde_json::to_string_pretty(&view)?;
+        writeln!(out, "{text}")?;
+    } else {
+        write_table(&mut out, &view)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads every record of the job from the spool.
+pub fn load(spool: &Spool, job_id: u32) -> Result<JobView> {
+    if !spool.root().exists() {
+        bail!(
+            "no spool at {} (give the nodes' spool with --spool; reading it needs root)",
+            spool.root().display()
+        );
+    }
+    std::fs::read_dir(spool.root())
+        .with_context(|| format!("cannot read the spool {}: it is root-only", spool.root().display()))?;
+    let (done, mut errors) = spool.job_records(job_id);
+    let (running, errors2) = spool.job_started(job_id);
+    errors.extend(errors2);
+    let running: Vec<_> =
+        running.into_iter().filter(|r| !done.iter().any(|d| d.node == r.node)).collect();
+    if done.is_empty() && running.is_empty() && errors.is_empty() {
+        bail!(
+            "no records for job {job_id} in {}: was it submitted with --energy-assess, and have \
+             its epilogs run? (a job in CG state is still finishing)",
+            spool.root().display()
+        );
+    }
+    Ok(build(job_id, done, running, errors.iter().map(|e| e.to_string()).collect()))
+}
+
+fn build(job_id: u32, done: Vec<JobNodeRecord>, running: Vec<JobNodeRecord>, unreadable: Vec<String>) -> JobView {
+    let first = done.first().or(running.first());
+    let all: Vec<&JobNodeRecord> = done.iter().chain(running.iter()).collect();
+    let start = all.iter().filter_map(|r| r.start).min();
+    let end = if running.is_empty() { done.iter().filter_map(|r| r.end).max() } else { None };
+    let mut by_scope: BTreeMap<String, f64> = BTreeMap::new();
+    let mut flags: Vec<String> = Vec::new();
+    let mut nodes = Vec::new();
+    for r in &all {
+        for m in &r.meters {
+            *by_scope.entry(m.scope.as_str().to_string()).or_default() += m.energy_j;
+        }
+        let node_flags: Vec<String> = r
+            .flags
+            .iter()
+            .map(serde_name)
+            .chain(r.meters.iter().flat_map(|m| m.flags.iter().map(move |f| format!("{}: {}", m.id, serde_name(f)))))
+            .collect();
+        for f in r.flags.iter().map(serde_name) {
+            if !flags.contains(&f) {
+                flags.push(f);
+            }
+        }
+        let (energy_j, basis) = match node_energy(r) {
+            Some((e, b)) => (Some(e), Some(b)),
+            None => (None, None),
+        };
+        nodes.push(NodeView {
+            node: r.node.clone(),
+            complete: r.state == RecordState::Complete,
+            duration_s: r.duration_s(),
+            energy_j,
+            energy_basis: basis,
+            meters: r.meters.clone(),
+            absent_meters: r.absent_meters.clone(),
+            flags: node_flags,
+        });
+    }
+    nodes.sort_by(|a, b| a.node.cmp(&b.node));
+    let energy_j = nodes.iter().map(|n| n.energy_j).sum::<Option<f64>>();
+    let duration_s = match (start, end) {
+        (Some(s), Some(e)) => Some(e.seconds_since(s)),
+        _ => None,
+    };
+    let mean_power_w = match (energy_j, duration_s) {
+        (Some(e), Some(d)) if d > 0.0 => Some(e / d),
+        _ => None,
+    };
+    // Peak: the sum over nodes of each node's whole-node peak is an upper bound, not a
+    // simultaneous peak; per-node peaks are what the meters give.
+    let peak_power_w = nodes
+        .iter()
+        .filter_map(|n| {
+            n.meters
+                .iter()
+                .filter(|m| matches!(m.scope, Scope::NodeBmc | Scope::NodeWattmeter))
+                .filter_map(|m| m.power_w.map(|p| p.max))
+                .fold(None, |a: Option<f64>, p| Some(a.map_or(p, |a| a.max(p))))
+        })
+        .reduce(f64::max);
+    JobView {
+        job_id,
+        cluster: first.and_then(|r| r.cluster.clone()),
+        user: first.and_then(|r| r.user.clone()),
+        account: first.and_then(|r| r.account.clone()),
+        partition: first.and_then(|r| r.partition.clone()),
+        node_list: first.and_then(|r| r.node_list.clone()),
+        num_nodes: first.and_then(|r| r.num_nodes),
+        nodes_complete: done.len(),
+        nodes_running: running.len(),
+        start,
+        end,
+        duration_s,
+        exit_code: done.iter().find_map(|r| r.exit).map(|e| e.to_string()),
+        nodes,
+        energy_by_scope_j: by_scope,
+        energy_j,
+        mean_power_w,
+        peak_power_w,
+        flags,
+        unreadable,
+    }
+}
+
+/// A node's energy for the job from the most complete meter it has: an external wattmeter,
+/// else the BMC, else the sum of the component meters that do not overlap (CPU packages,
+/// DRAM, GPU boards; never `platform` with them, never `core`/`uncore`, which are inside the
+/// package). `None` when the node had no meter at all.
+pub fn node_energy(r: &JobNodeRecord) -> Option<(f64, &'static str)> {
+    let sum = |scope: Scope| r.meters.iter().filter(|m| m.scope == scope).map(|m| m.energy_j).sum::<f64>();
+    let has = |scope: Scope| r.meters.iter().any(|m| m.scope == scope);
+    if has(Scope::NodeWattmeter) {
+        return Some((sum(Scope::NodeWattmeter), "wattmeter"));
+    }
+    if has(Scope::NodeBmc) {
+        return Some((sum(Scope::NodeBmc), "bmc"));
+    }
+    let components = [Scope::CpuPackage, Scope::Dram, Scope::GpuBoard];
+    if components.iter().any(|s| has(*s)) {
+        return Some((components.iter().map(|s| sum(*s)).sum(), "components (cpu+dram+gpu)"));
+    }
+    if has(Scope::Platform) {
+        return Some((sum(Scope::Platform), "rapl psys"));
+    }
+    None
+}
+
+/// The name serde gives an enum value (`no-prolog-state`), as records spell it.
+fn serde_name<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "?".to_string(),
+    }
+}
+
+fn fmt_time(t: Option<UnixMicros>) -> String {
+    match t.and_then(|t| jiff::Timestamp::from_microsecond(t.0).ok()) {
+        Some(ts) => ts.to_zoned_datetime(jiff::tz::TimeZone::system()).strftime("%Y-%m-%dT%H:%M:%S").to_string(),
+        None => "?".to_string(),
+    }
+}
+
+fn fmt_energy(j: f64) -> String {
+    if j >= 3.6e6 {
+        format!("{:.3} kWh", j / 3.6e6)
+    } else if j >= 3600.0 {
+        format!("{:.2} Wh", j / 3600.0)
+    } else {
+        format!("{j:.1} J")
+    }
+}
+
+fn fmt_opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+pub fn write_table(out: &mut impl Write, v: &JobView) -> Result<()> {
+    writeln!(
+        out,
+        "Job {} ({}, account {}, partition {}, cluster {})",
+        v.job_id,
+        v.user.as_deref().unwrap_or("?"),
+        v.account.as_deref().unwrap_or("?"),
+        v.partition.as_deref().unwrap_or("?"),
+        v.cluster.as_deref().unwrap_or("?"),
+    )?;
+    let state = if v.nodes_running > 0 {
+        format!("RUNNING on {} node(s), finished on {}", v.nodes_running, v.nodes_complete)
+    } else {
+        format!("finished, exit {}", v.exit_code.as_deref().unwrap_or("?"))
+    };
+    writeln!(
+        out,
+        "Nodes {} ({} of {} recorded); {} -> {} ({}); {}",
+        v.node_list.as_deref().unwrap_or("?"),
+        v.nodes_complete + v.nodes_running,
+        fmt_opt(v.num_nodes),
+        fmt_time(v.start),
+        if v.nodes_running > 0 { "now".to_string() } else { fmt_time(v.end) },
+        v.duration_s.map_or("?".to_string(), |d| format!("{d:.1} s")),
+        state,
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<8} {:<28} {:<12} {:<16} {:>14} {:>9} {:>9} {:>9}  flags",
+        "node", "meter", "scope", "method", "energy", "min W", "mean W", "max W"
+    )?;
+    for n in &v.nodes {
+        if n.meters.is_empty() {
+            let why = n
+                .absent_meters
+                .iter()
+                .map(|a| format!("{}: {}", a.source, a.reason))
+                .collect::<Vec<_>>()
+                .join("; ");
+            writeln!(out, "{:<8} (no meter on this node{}{})", n.node, if why.is_empty() { "" } else { ": " }, why)?;
+        }
+        for m in &n.meters {
+            let p = m.power_w;
+            writeln!(
+                out,
+                "{:<8} {:<28} {:<12} {:<16} {:>14} {:>9} {:>9} {:>9}  {}",
+                n.node,
+                truncate(&m.id, 28),
+                m.scope.as_str(),
+                serde_name(&m.method),
+                fmt_energy(m.energy_j),
+                p.map_or("-".into(), |p| format!("{:.1}", p.min)),
+                p.map_or("-".into(), |p| format!("{:.1}", p.mean)),
+                p.map_or("-".into(), |p| format!("{:.1}", p.max)),
+                m.flags.iter().map(serde_name).collect::<Vec<_>>().join(","),
+            )?;
+        }
+    }
+    writeln!(out)?;
+    if !v.energy_by_scope_j.is_empty() {
+        writeln!(out, "Energy by scope (scopes overlap: platform includes cpu-package and dram; node-bmc includes everything):")?;
+        for (scope, j) in &v.energy_by_scope_j {
+            writeln!(out, "  {scope:<14} {}", fmt_energy(*j))?;
+        }
+    }
+    for n in &v.nodes {
+        if let (Some(e), Some(b)) = (n.energy_j, n.energy_basis) {
+            writeln!(out, "  node {:<8} {} (from {b})", n.node, fmt_energy(e))?;
+        }
+    }
+    match v.energy_j {
+        Some(e) => writeln!(
+            out,
+            "Total energy {}; mean power {}; peak node power {}",
+            fmt_energy(e),
+            v.mean_power_w.map_or("-".into(), |p| format!("{p:.1} W")),
+            v.peak_power_w.map_or("-".into(), |p| format!("{p:.1} W")),
+        )?,
+        None => writeln!(out, "Total energy: not measured (no meter on at least one node)")?,
+    }
+    if !v.flags.is_empty() {
+        writeln!(out, "Flags: {}", v.flags.join(", "))?;
+    }
+    for u in &v.unreadable {
+        writeln!(out, "Unreadable record: {u}")?;
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { format!("{}~", s.chars().take(n - 1).collect::<String>()) }
 }

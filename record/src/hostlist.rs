@@ -181,6 +181,16 @@ fn parse_range_set(set: &str, base: usize) -> Result<Vec<(u64, usize)>, (usize, 
     Ok(out)
 }
 
+/// Expands a bare range list such as a core list `0-3,8` into its numbers.
+///
+/// # Errors
+/// As for a bracketed set in [`expand`].
+pub fn expand_numbers(list: &str) -> Result<Vec<u64>, HostlistError> {
+    parse_range_set(list, 0)
+        .map(|v| v.into_iter().map(|(n, _)| n).collect())
+        .map_err(|(offset, problem)| HostlistError { input: list.to_string(), offset, problem })
+}
+
 /// Expands a Slurm count list such as `2(x3),1` into one number per node.
 ///
 /// # Errors
@@ -267,6 +277,14 @@ mod tests {
         assert!(expand("n[]").is_err());
         assert!(expand("n[[1]]").is_err());
         assert!(expand("n1 n2").is_err());
+    }
+
+    #[test]
+    fn number_lists() {
+        assert_eq!(expand_numbers("0-3,8").unwrap(), [0, 1, 2, 3, 8]);
+        assert_eq!(expand_numbers("5").unwrap(), [5]);
+        assert!(expand_numbers("").is_err());
+        assert!(expand_numbers("3-1").is_err());
     }
 
     #[test]

@@ -113,6 +113,27 @@ impl SpankHost for FfiHost {
         Some(value.to_string_lossy().into_owned())
     }
 
+    fn node_name(&self) -> Option<String> {
+        std::env::var("SLURMD_NODENAME").ok().filter(|n| !n.is_empty())
+    }
+
+    fn job_alloc(&self) -> (Option<String>, Option<u64>) {
+        if self.context() != Context::Remote {
+            return (None, None);
+        }
+        let mut cores: *const c_char = std::ptr::null();
+        // SAFETY: for S_JOB_ALLOC_CORES spank_get_item stores a `char *` owned by Slurm
+        // through the `char **` given; it is copied before the callback returns.
+        let rc = unsafe { sys::spank_get_item(self.sp, sys::S_JOB_ALLOC_CORES, &mut cores as *mut *const c_char) };
+        let cores = (rc == sys::ESPANK_SUCCESS && !cores.is_null())
+            // SAFETY: non-NULL, NUL-terminated, owned by Slurm for this callback.
+            .then(|| unsafe { CStr::from_ptr(cores) }.to_string_lossy().into_owned());
+        let mut mem: u64 = 0;
+        // SAFETY: for S_JOB_ALLOC_MEM spank_get_item writes one uint64_t through the pointer.
+        let rc = unsafe { sys::spank_get_item(self.sp, sys::S_JOB_ALLOC_MEM, &mut mem as *mut u64) };
+        (cores, (rc == sys::ESPANK_SUCCESS).then_some(mem))
+    }
+
     fn option(&self) -> OptionValue {
         let mut optarg: *mut c_char = std::ptr::null_mut();
         // SAFETY: OPTION is the 'static struct Slurm knows the option by; optarg is a valid
@@ -191,10 +212,14 @@ fn args(ac: c_int, av: *mut *mut c_char) -> Vec<String> {
         .collect()
 }
 
-/// Registers `--energy-assess` where options exist (sbatch, salloc, srun, slurmstepd).
+/// Registers `--energy-assess` where options exist (sbatch, salloc, srun, slurmstepd); in
+/// slurmstepd, also notes what an assessed job holds on the node.
 #[unsafe(no_mangle)]
-pub extern "C" fn slurm_spank_init(sp: sys::spank_t, _ac: c_int, _av: *mut *mut c_char) -> c_int {
+pub extern "C" fn slurm_spank_init(sp: sys::spank_t, ac: c_int, av: *mut *mut c_char) -> c_int {
     guard("init", sp, |host| {
+        if host.context() == Context::Remote {
+            plugin::remote_init(host, &args(ac, av));
+        }
         if matches!(host.context(), Context::Local | Context::Remote | Context::Allocator) {
             // SAFETY: OPTION is 'static (Slurm keeps the pointer) and `sp` is the handle Slurm
             // gave this callback.

@@ -60,6 +60,12 @@ pub trait SpankHost {
     /// The job's environment as this context sees it: the process environment in job_script
     /// context, `spank_getenv` in remote context.
     fn getenv(&self, name: &str) -> Option<String>;
+    /// This node's Slurm name. slurmstepd has `SLURMD_NODENAME` in its own environment in
+    /// every context, even where the job's environment lacks it (the extern step).
+    fn node_name(&self) -> Option<String>;
+    /// The job's cores (Slurm's list form, `0-3,8`) and memory (MB) on this node:
+    /// `S_JOB_ALLOC_CORES` and `S_JOB_ALLOC_MEM`, available only in remote context.
+    fn job_alloc(&self) -> (Option<String>, Option<u64>);
     /// The state of `--energy-assess` for this job.
     fn option(&self) -> OptionValue;
     /// Logs one line through Slurm's logger (slurmd log in job_script context, stderr of

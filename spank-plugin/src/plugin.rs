@@ -7,7 +7,8 @@ use crate::host::{Context, Level, SpankHost};
 use crate::mode::{self, Decision};
 use ea_record::spool::{self, Spool};
 use ea_record::{
-    JobExit, JobNodeRecord, RecordFlag, RecordState, SCHEMA_VERSION, UnixMicros, hostlist,
+    JobExit, JobNodeRecord, NodeAllocation, RecordFlag, RecordState, SCHEMA_VERSION, UnixMicros,
+    hostlist,
 };
 use std::time::Instant;
 
@@ -77,7 +78,7 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         host.log(Level::Error, "epilog: Slurm gave no job id; nothing recorded");
         return;
     };
-    let Some(node) = host.getenv("SLURMD_NODENAME") else {
+    let Some(node) = host.node_name() else {
         host.log(Level::Error, &format!("job {job_id}: SLURMD_NODENAME is not set; nothing recorded"));
         return;
     };
@@ -108,6 +109,14 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         JobExit::parse(&code2, status)
     });
 
+    let alloc_path = spool.running_path(job_id, &node, "alloc.json");
+    if let Ok(held) = spool::read_json::<NodeAllocation>(&alloc_path) {
+        let a = record.allocation.get_or_insert_with(NodeAllocation::default);
+        a.cores = held.cores;
+        a.memory_mb = held.memory_mb;
+        a.cpus = held.cpus.or(a.cpus);
+    }
+
     if !prepare_spool(host, &spool) {
         return;
     }
@@ -116,15 +125,54 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         host.log(Level::Error, &format!("job {job_id}: cannot write its record: {e}"));
         return;
     }
-    if let Err(e) = std::fs::remove_file(&started_path)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        host.log(Level::Error, &format!("job {job_id}: cannot remove {}: {e}", started_path.display()));
+    for done_with in [&started_path, &alloc_path] {
+        if let Err(e) = std::fs::remove_file(done_with)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            host.log(Level::Error, &format!("job {job_id}: cannot remove {}: {e}", done_with.display()));
+        }
     }
     host.log(
         Level::Debug,
         &format!("job {job_id}: record written to {} ({:?})", final_path.display(), t0.elapsed()),
     );
+}
+
+/// `slurm_spank_init` in slurmstepd (remote context, root), for every step of every job:
+/// the one place where Slurm tells what the job holds on this node (cores, memory). For an
+/// assessed job (its prolog left a started record here), the first step to run on the node
+/// writes that down for the epilog. Under `PrologFlags=Contain` that is the extern step, at
+/// allocation. Costs one `stat` for jobs that are not assessed; logs nothing, because the
+/// prolog and epilog already report configuration problems.
+pub fn remote_init(host: &dyn SpankHost, args: &[String]) {
+    let (Some(job_id), Some(node)) = (host.job_id(), host.node_name()) else { return };
+    let (config, _) = config::load(args);
+    let spool = Spool::new(&config.spool);
+    if !spool.started_path(job_id, &node).exists() {
+        return;
+    }
+    let path = spool.running_path(job_id, &node, "alloc.json");
+    if path.exists() {
+        return;
+    }
+    let (cores, memory_mb) = host.job_alloc();
+    let cpus = cores
+        .as_deref()
+        .and_then(|c| hostlist::expand_numbers(c).ok())
+        .map(|v| v.len() as u32);
+    let held = NodeAllocation { cpus, cores, memory_mb, gpus: Vec::new() };
+    if let Err(e) = spool::write_json_atomic(&path, &held) {
+        host.log(Level::Debug, &format!("job {job_id}: cannot note its allocation: {e}"));
+    }
+}
+
+/// The job's GPUs on this node, as the prolog and epilog environments give them
+/// (`SLURM_JOB_GPUS`: indices, or UUIDs on some sites).
+fn job_gpus(host: &dyn SpankHost) -> Vec<String> {
+    host.getenv("SLURM_JOB_GPUS")
+        .or_else(|| host.getenv("CUDA_VISIBLE_DEVICES"))
+        .map(|v| v.split(',').map(str::trim).filter(|g| !g.is_empty()).map(String::from).collect())
+        .unwrap_or_default()
 }
 
 /// Loads the config and logs its problems. The bool says whether anything was wrong, so that
@@ -164,7 +212,7 @@ fn identity(host: &dyn SpankHost, mode: ea_record::AssessMode, config_failed: bo
         host.log(Level::Error, "Slurm gave no job id; nothing recorded");
         return None;
     };
-    let Some(node) = host.getenv("SLURMD_NODENAME") else {
+    let Some(node) = host.node_name() else {
         host.log(Level::Error, &format!("job {job_id}: SLURMD_NODENAME is not set; nothing recorded"));
         return None;
     };
@@ -191,7 +239,12 @@ fn identity(host: &dyn SpankHost, mode: ea_record::AssessMode, config_failed: bo
         node_list,
         num_nodes: num("SLURM_JOB_NUM_NODES"),
         cpus_on_node,
-        allocation: None,
+        allocation: Some(NodeAllocation {
+            cpus: cpus_on_node,
+            cores: None,
+            memory_mb: None,
+            gpus: job_gpus(host),
+        }),
         start: None,
         end: None,
         exit: None,

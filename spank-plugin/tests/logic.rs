@@ -57,6 +57,12 @@ impl SpankHost for FakeHost {
     fn getenv(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
     }
+    fn node_name(&self) -> Option<String> {
+        self.env.get("SLURMD_NODENAME").cloned()
+    }
+    fn job_alloc(&self) -> (Option<String>, Option<u64>) {
+        (self.env.get("ALLOC_CORES").cloned(), self.env.get("ALLOC_MEM").and_then(|m| m.parse().ok()))
+    }
     fn option(&self) -> OptionValue {
         self.option.clone()
     }
@@ -231,4 +237,33 @@ fn option_callback_refuses_bad_modes_only_at_submission() {
     assert!(plugin::option_callback(&host, Some("bogus"), false).is_err());
     assert!(host.errors()[0].contains("bogus"));
     assert!(plugin::option_callback(&host, Some("bogus"), true).is_ok());
+}
+
+#[test]
+fn the_first_step_notes_the_allocation_and_the_epilog_records_it() {
+    let dir = TempDir::new("alloc");
+    let spool_dir = dir.0.join("spool");
+    let a = args(&spool_dir, &[]);
+    let mut host = FakeHost::new("n1", 12, OptionValue::given(None));
+    host.env.insert("SLURM_JOB_GPUS".into(), "1,3".into());
+    host.env.insert("ALLOC_CORES".into(), "0-1,4".into());
+    host.env.insert("ALLOC_MEM".into(), "3072".into());
+
+    // Before the prolog (or for an unassessed job) the step notes nothing.
+    plugin::remote_init(&host, &a);
+    assert!(!spool_dir.exists());
+
+    plugin::job_prolog(&host, &a);
+    plugin::remote_init(&host, &a);
+    host.env.insert("ALLOC_MEM".into(), "1".into());
+    plugin::remote_init(&host, &a); // a later step does not overwrite the first note
+    plugin::job_epilog(&host, &a);
+
+    let (records, _) = Spool::new(&spool_dir).job_records(12);
+    let held = records[0].allocation.clone().unwrap();
+    assert_eq!(held.cores.as_deref(), Some("0-1,4"));
+    assert_eq!(held.cpus, Some(3));
+    assert_eq!(held.memory_mb, Some(3072));
+    assert_eq!(held.gpus, ["1", "3"]);
+    assert_eq!(std::fs::read_dir(spool_dir.join("running")).unwrap().count(), 0, "running/ is cleaned");
 }

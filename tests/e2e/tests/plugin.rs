@@ -11,7 +11,7 @@ const T: Duration = Duration::from_secs(60);
 fn sbatch_on_three_nodes_writes_one_record_per_node() {
     let c = Cluster::acquire();
     let before = now_s();
-    let job = c.sbatch(&["-N3", "--energy-assess"], "srun hostname; sleep 1");
+    let job = c.sbatch(&["-N3", "--mem=512", "--energy-assess"], "srun hostname; sleep 1");
     c.wait_gone(job, T);
     let records = c.records(job, NODES, T);
     let nodes: Vec<&str> = records.iter().map(|r| r.node.as_str()).collect();
@@ -33,6 +33,11 @@ fn sbatch_on_three_nodes_writes_one_record_per_node() {
         assert!(before - 1 <= start && start <= end && end <= now_s(), "{start} {end}");
         assert!(r.duration_s().unwrap() >= 1.0, "the job slept 1 s: {:?}", r.duration_s());
         assert_eq!(r.exit.map(|e| (e.code, e.signal)), Some((0, 0)));
+        // What the job held on the node, noted by the extern step (PrologFlags=Contain).
+        let held = r.allocation.as_ref().expect("allocation");
+        assert_eq!(held.memory_mb, Some(512), "{held:?}");
+        assert_eq!(held.cpus, Some(1), "{held:?}");
+        assert!(held.cores.is_some(), "{held:?}");
     }
     // The records agree with Slurm's own accounting.
     let sacct = c.sacct(job, "User,Account,NodeList,ExitCode");
