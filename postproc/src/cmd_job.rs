@@ -42,7 +42,7 @@ pub struct JobView {
     pub nodes: Vec<NodeView>,
     /// Energy per meter scope over all nodes, in joules.
     pub energy_by_scope_j: BTreeMap<String, f64>,
-    /// Sum over nodes of each node's best whole-node figure (see [`node_energy`]).
+    /// Sum over nodes of each node's best whole-node figure (`JobNodeRecord::node_energy_j`).
     pub energy_j: Option<f64>,
     pub mean_power_w: Option<f64>,
     pub peak_power_w: Option<f64>,
@@ -127,8 +127,8 @@ fn build(job_id: u32, done: Vec<JobNodeRecord>, running: Vec<JobNodeRecord>, unr
                 flags.push(f);
             }
         }
-        let (energy_j, basis) = match node_energy(r) {
-            Some((e, b)) => (Some(e), Some(b)),
+        let (energy_j, basis) = match r.node_energy_j() {
+            Some((e, b)) => (Some(e), Some(b.describe())),
             None => (None, None),
         };
         nodes.push(NodeView {
@@ -186,29 +186,6 @@ fn build(job_id: u32, done: Vec<JobNodeRecord>, running: Vec<JobNodeRecord>, unr
         flags,
         unreadable,
     }
-}
-
-/// A node's energy for the job from the most complete meter it has: an external wattmeter,
-/// else the BMC, else the sum of the component meters that do not overlap (CPU packages,
-/// DRAM, GPU boards; never `platform` with them, never `core`/`uncore`, which are inside the
-/// package). `None` when the node had no meter at all.
-pub fn node_energy(r: &JobNodeRecord) -> Option<(f64, &'static str)> {
-    let sum = |scope: Scope| r.meters.iter().filter(|m| m.scope == scope).map(|m| m.energy_j).sum::<f64>();
-    let has = |scope: Scope| r.meters.iter().any(|m| m.scope == scope);
-    if has(Scope::NodeWattmeter) {
-        return Some((sum(Scope::NodeWattmeter), "wattmeter"));
-    }
-    if has(Scope::NodeBmc) {
-        return Some((sum(Scope::NodeBmc), "bmc"));
-    }
-    let components = [Scope::CpuPackage, Scope::Dram, Scope::GpuBoard];
-    if components.iter().any(|s| has(*s)) {
-        return Some((components.iter().map(|s| sum(*s)).sum(), "components (cpu+dram+gpu)"));
-    }
-    if has(Scope::Platform) {
-        return Some((sum(Scope::Platform), "rapl psys"));
-    }
-    None
 }
 
 /// The name serde gives an enum value (`no-prolog-state`), as records spell it.

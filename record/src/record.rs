@@ -313,9 +313,56 @@ impl JobNodeRecord {
         self.meters.iter().filter(|m| m.scope == scope).map(|m| m.energy_j).sum()
     }
 
+    /// The node's energy for the job from the most complete meters it has: an external
+    /// wattmeter, else the BMC, else the component meters that do not overlap (CPU packages,
+    /// DRAM and GPU boards; never `platform` with them, never `core` or `uncore`, which are
+    /// inside the package), else RAPL `psys`. `None` when the node had no meter. This is what
+    /// the node measured, before any split between jobs sharing it.
+    pub fn node_energy_j(&self) -> Option<(f64, EnergyBasis)> {
+        let has = |scope: Scope| self.meters.iter().any(|m| m.scope == scope);
+        if has(Scope::NodeWattmeter) {
+            return Some((self.energy_j(Scope::NodeWattmeter), EnergyBasis::Wattmeter));
+        }
+        if has(Scope::NodeBmc) {
+            return Some((self.energy_j(Scope::NodeBmc), EnergyBasis::Bmc));
+        }
+        let components = [Scope::CpuPackage, Scope::Dram, Scope::GpuBoard];
+        if components.iter().any(|s| has(*s)) {
+            let e = components.iter().map(|s| self.energy_j(*s)).sum();
+            return Some((e, EnergyBasis::Components));
+        }
+        if has(Scope::Platform) {
+            return Some((self.energy_j(Scope::Platform), EnergyBasis::Platform));
+        }
+        None
+    }
+
     /// Seconds between prolog and epilog, if both ran.
     pub fn duration_s(&self) -> Option<f64> {
         Some(self.end?.seconds_since(self.start?))
+    }
+}
+
+/// Which meters [`JobNodeRecord::node_energy_j`] used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnergyBasis {
+    Wattmeter,
+    Bmc,
+    /// CPU packages + DRAM + GPU boards.
+    Components,
+    /// RAPL psys alone.
+    Platform,
+}
+
+impl EnergyBasis {
+    pub fn describe(self) -> &'static str {
+        match self {
+            EnergyBasis::Wattmeter => "external wattmeter",
+            EnergyBasis::Bmc => "BMC",
+            EnergyBasis::Components => "CPU + DRAM + GPU meters",
+            EnergyBasis::Platform => "RAPL psys",
+        }
     }
 }
 
@@ -372,6 +419,47 @@ mod tests {
         let r: JobNodeRecord = serde_json::from_value(v).unwrap();
         assert_eq!(r.state, RecordState::Unknown);
         assert_eq!(r.flags, [RecordFlag::NoPrologState, RecordFlag::Unknown]);
+    }
+
+    fn meter(scope: Scope, energy_j: f64) -> MeterReport {
+        MeterReport {
+            id: format!("{scope:?}"),
+            scope,
+            label: None,
+            method: Method::Counter,
+            energy_j,
+            first_raw: None,
+            last_raw: None,
+            max_raw: None,
+            wraps: 0,
+            resets: 0,
+            samples: 2,
+            rejected: 0,
+            power_w: None,
+            job_owned: None,
+            series: None,
+            flags: vec![],
+        }
+    }
+
+    #[test]
+    fn node_energy_prefers_whole_node_meters_and_never_sums_overlaps() {
+        let mut r = sample();
+        assert_eq!(r.node_energy_j(), None);
+        r.meters = vec![meter(Scope::Platform, 500.0)];
+        assert_eq!(r.node_energy_j(), Some((500.0, EnergyBasis::Platform)));
+        r.meters.extend([
+            meter(Scope::CpuPackage, 100.0),
+            meter(Scope::CpuPackage, 110.0),
+            meter(Scope::Core, 80.0),
+            meter(Scope::Dram, 20.0),
+            meter(Scope::GpuBoard, 300.0),
+        ]);
+        assert_eq!(r.node_energy_j(), Some((530.0, EnergyBasis::Components)));
+        r.meters.push(meter(Scope::NodeBmc, 900.0));
+        assert_eq!(r.node_energy_j(), Some((900.0, EnergyBasis::Bmc)));
+        r.meters.push(meter(Scope::NodeWattmeter, 1000.0));
+        assert_eq!(r.node_energy_j(), Some((1000.0, EnergyBasis::Wattmeter)));
     }
 
     #[test]

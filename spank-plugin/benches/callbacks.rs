@@ -39,6 +39,9 @@ impl SpankHost for BenchHost {
     fn option(&self) -> OptionValue {
         OptionValue::Given(None)
     }
+    fn write_as_user(&self, _: &std::path::Path, _: &str, _: &[u8], _: u32, _: u32) -> Result<(), String> {
+        Ok(())
+    }
     fn log(&self, level: Level, msg: &str) {
         if level == Level::Error {
             eprintln!("{msg}");

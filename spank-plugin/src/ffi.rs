@@ -12,7 +12,10 @@ use crate::plugin;
 use slurm_sys as sys;
 use std::cell::UnsafeCell;
 use std::ffi::{CStr, CString, c_char, c_int};
+use std::os::unix::ffi::OsStrExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Slurm reads the *bytes at* these symbols as C strings, so they are arrays, not pointers.
 #[unsafe(no_mangle)]
@@ -155,8 +158,95 @@ impl SpankHost for FfiHost {
         }
     }
 
+    fn write_as_user(&self, dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Result<(), String> {
+        write_as_user(dir, name, bytes, uid, gid)
+    }
+
     fn log(&self, level: Level, msg: &str) {
         log(level, msg);
+    }
+}
+
+/// How long the epilog waits for the child that writes as the user (a hung NFS home must not
+/// hold the node's epilog).
+const WRITE_AS_USER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Forks a child that drops to `uid:gid` (supplementary groups cleared) before it opens
+/// anything, then creates `dir/name` with `O_NOFOLLOW` and writes `bytes`. Everything the
+/// child needs is prepared before `fork`, and the child calls only async-signal-safe
+/// functions, because the parent may have other threads.
+fn write_as_user(dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Result<(), String> {
+    if uid == 0 {
+        return Err("refusing to write a user file for a root job".into());
+    }
+    if name.contains('/') || name == "." || name == ".." {
+        return Err(format!("`{name}` is not a plain file name"));
+    }
+    let dir_c = CString::new(dir.as_os_str().as_bytes()).map_err(|_| "NUL in directory".to_string())?;
+    let name_c = CString::new(name).map_err(|_| "NUL in file name".to_string())?;
+    let groups = [gid as libc::gid_t];
+    // SAFETY: fork has no preconditions; the child below only makes async-signal-safe calls
+    // on memory prepared before the fork, and always ends in _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        // SAFETY: child process. setgroups/setgid/setuid/open/openat/write/close/_exit are
+        // async-signal-safe; the pointers are to the parent's prepared buffers, valid in the
+        // child's copy of the address space. Exit codes say which step failed.
+        unsafe {
+            if libc::setgroups(1, groups.as_ptr()) != 0 { libc::_exit(10) }
+            if libc::setgid(gid) != 0 { libc::_exit(11) }
+            if libc::setuid(uid) != 0 { libc::_exit(12) }
+            let dirfd = libc::open(dir_c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC);
+            if dirfd < 0 { libc::_exit(13) }
+            let fd = libc::openat(
+                dirfd,
+                name_c.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o644,
+            );
+            if fd < 0 {
+                libc::_exit(if *libc::__errno_location() == libc::ELOOP { 15 } else { 14 })
+            }
+            let mut off = 0usize;
+            while off < bytes.len() {
+                let n = libc::write(fd, bytes.as_ptr().add(off) as *const libc::c_void, bytes.len() - off);
+                if n <= 0 { libc::_exit(16) }
+                off += n as usize;
+            }
+            if libc::close(fd) != 0 { libc::_exit(16) }
+            libc::_exit(0)
+        }
+    }
+    let deadline = Instant::now() + WRITE_AS_USER_TIMEOUT;
+    loop {
+        let mut status: c_int = 0;
+        // SAFETY: pid is our child; status is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            return match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
+                (true, 0) => Ok(()),
+                (true, 10..=12) => Err(format!("cannot switch to uid {uid} gid {gid}")),
+                (true, 13) => Err(format!("user {uid} cannot open the directory {}", dir.display())),
+                (true, 14) => Err(format!("user {uid} cannot create {} in {}", name, dir.display())),
+                (true, 15) => Err(format!("{} in {} is a symlink; not following it", name, dir.display())),
+                (true, _) => Err(format!("writing {} in {} failed", name, dir.display())),
+                (false, _) => Err("the writing child was killed".into()),
+            };
+        }
+        if r < 0 || Instant::now() > deadline {
+            // SAFETY: pid is our child; SIGKILL cannot be caught; a NULL status pointer is
+            // allowed. A child stuck in the kernel (an unresponsive filesystem) is reaped by
+            // init once it dies, after this process has exited.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
+            }
+            return Err(format!("writing into {} took over {WRITE_AS_USER_TIMEOUT:?}; gave up", dir.display()));
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -263,4 +353,48 @@ extern "C" fn option_cb(_val: c_int, optarg: *const c_char, remote: c_int) -> c_
             Err(()) => -1,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    /// Needs root (as the plugin has in job_epilog); CI runs as root. Without root the test
+    /// checks only that the refusal paths work.
+    #[test]
+    fn writes_as_the_user_and_refuses_symlinks_and_root() {
+        let dir = std::env::temp_dir().join(format!("ea-write-as-user-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(write_as_user(&dir, "x.txt", b"x", 0, 0).unwrap_err().contains("root"));
+        assert!(write_as_user(&dir, "../x.txt", b"x", 65534, 65534).is_err());
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("not root: the privilege-dropping write itself is covered by the e2e tests");
+            return;
+        }
+        write_as_user(&dir, "summary.txt", b"hello\n", 65534, 65534).unwrap();
+        let meta = std::fs::metadata(dir.join("summary.txt")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "owned by the user, not root");
+        assert_eq!(std::fs::read(dir.join("summary.txt")).unwrap(), b"hello\n");
+
+        std::os::unix::fs::symlink("/etc/passwd-energy-assess-test", dir.join("trap.txt")).unwrap();
+        let e = write_as_user(&dir, "trap.txt", b"x", 65534, 65534).unwrap_err();
+        assert!(e.contains("symlink"), "{e}");
+        assert!(!std::path::Path::new("/etc/passwd-energy-assess-test").exists());
+
+        // Root may write into these directories; the user may not, so neither may the plugin.
+        let private = dir.join("private");
+        std::fs::create_dir(&private).unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let e = write_as_user(&private, "x.txt", b"x", 65534, 65534).unwrap_err();
+        assert!(e.contains("cannot open the directory"), "{e}");
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = write_as_user(&private, "x.txt", b"x", 65534, 65534).unwrap_err();
+        assert!(e.contains("cannot create"), "{e}");
+        assert!(!private.join("x.txt").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -5,6 +5,7 @@
 use crate::config::{self, Config};
 use crate::host::{Context, Level, SpankHost};
 use crate::mode::{self, Decision};
+use crate::summary;
 use ea_record::spool::{self, Spool};
 use ea_record::{
     JobExit, JobNodeRecord, NodeAllocation, RecordFlag, RecordState, SCHEMA_VERSION, UnixMicros,
@@ -132,10 +133,38 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
             host.log(Level::Error, &format!("job {job_id}: cannot remove {}: {e}", done_with.display()));
         }
     }
+    if record.mode.summary {
+        write_summary(host, &spool, &record);
+    }
     host.log(
         Level::Debug,
         &format!("job {job_id}: record written to {} ({:?})", final_path.display(), t0.elapsed()),
     );
+}
+
+/// The user's summary file, from the first node of the job only (one file per job), with
+/// whatever records of the other nodes a shared spool already holds.
+fn write_summary(host: &dyn SpankHost, spool: &Spool, record: &JobNodeRecord) {
+    let first = record
+        .node_list
+        .as_deref()
+        .and_then(|l| hostlist::expand(l).ok())
+        .and_then(|nodes| nodes.into_iter().next());
+    if first.is_some_and(|f| f != record.node) {
+        return;
+    }
+    let Some(dir) = host.getenv("SLURM_JOB_WORK_DIR").filter(|d| d.starts_with('/')) else {
+        host.log(Level::Info, &format!("job {}: no working directory known; no summary file", record.job_id));
+        return;
+    };
+    let (mut records, _) = spool.job_records(record.job_id);
+    records.retain(|r| r.node != record.node);
+    records.insert(0, record.clone());
+    let text = summary::render(&records);
+    let name = summary::file_name(record.job_id);
+    if let Err(e) = host.write_as_user(std::path::Path::new(&dir), &name, text.as_bytes(), record.uid, record.gid) {
+        host.log(Level::Error, &format!("job {}: no summary file: {e}", record.job_id));
+    }
 }
 
 /// `slurm_spank_init` in slurmstepd (remote context, root), for every step of every job:

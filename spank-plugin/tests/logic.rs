@@ -14,6 +14,7 @@ struct FakeHost {
     option: OptionValue,
     job_id: Option<u32>,
     logs: RefCell<Vec<(Level, String)>>,
+    written: RefCell<Vec<(PathBuf, String, u32, u32)>>,
 }
 
 impl FakeHost {
@@ -33,7 +34,7 @@ impl FakeHost {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        Self { env, option, job_id: Some(job_id), logs: RefCell::new(Vec::new()) }
+        Self { env, option, job_id: Some(job_id), logs: RefCell::new(Vec::new()), written: RefCell::new(Vec::new()) }
     }
 
     fn errors(&self) -> Vec<String> {
@@ -65,6 +66,10 @@ impl SpankHost for FakeHost {
     }
     fn option(&self) -> OptionValue {
         self.option.clone()
+    }
+    fn write_as_user(&self, dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Result<(), String> {
+        self.written.borrow_mut().push((dir.join(name), String::from_utf8_lossy(bytes).into_owned(), uid, gid));
+        Ok(())
     }
     fn log(&self, level: Level, msg: &str) {
         self.logs.borrow_mut().push((level, msg.to_string()));
@@ -266,4 +271,28 @@ fn the_first_step_notes_the_allocation_and_the_epilog_records_it() {
     assert_eq!(held.memory_mb, Some(3072));
     assert_eq!(held.gpus, ["1", "3"]);
     assert_eq!(std::fs::read_dir(spool_dir.join("running")).unwrap().count(), 0, "running/ is cleaned");
+}
+
+#[test]
+fn a_summary_is_written_by_the_first_node_only_as_the_user() {
+    let dir = TempDir::new("summary");
+    let spool_dir = dir.0.join("spool");
+    let a = args(&spool_dir, &[]);
+    for node in ["n1", "n2"] {
+        let mut host = FakeHost::new(node, 13, OptionValue::given(Some("summary")));
+        host.env.insert("SLURM_JOB_WORK_DIR".into(), "/home/alice/run".into());
+        plugin::job_prolog(&host, &a);
+        plugin::job_epilog(&host, &a);
+        let written = host.written.borrow();
+        if node == "n1" {
+            let [(path, text, uid, gid)] = written.as_slice() else { panic!("{written:?}") };
+            assert_eq!(path, Path::new("/home/alice/run/energy-assess-13.txt"));
+            assert_eq!((*uid, *gid), (1001, 1001));
+            assert!(text.contains("job 13") && text.contains("node n1: no energy meter"), "{text}");
+            assert!(text.contains("covers 1 of the job's 3 node(s)"), "{text}");
+            assert!(text.contains("energy-assess job 13"), "{text}");
+        } else {
+            assert!(written.is_empty(), "only the first node writes the summary");
+        }
+    }
 }

@@ -99,11 +99,15 @@ impl Cluster {
 
     /// Submits a batch job as the test user, from a fresh working directory; returns its id.
     pub fn sbatch(&self, args: &[&str], script: &str) -> u32 {
-        let dir = user_workdir();
+        self.sbatch_in(&user_workdir(), args, script)
+    }
+
+    /// Submits a batch job as the test user from `dir`; returns its id.
+    pub fn sbatch_in(&self, dir: &Path, args: &[&str], script: &str) -> u32 {
         let mut all = vec!["--parsable", "-o", "slurm-%j.out"];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--wrap", script]);
-        let out = as_user(&dir, "sbatch", &all);
+        let out = as_user(dir, "sbatch", &all);
         assert!(out.status.success(), "sbatch {all:?} failed: {}", stderr(&out));
         String::from_utf8_lossy(&out.stdout)
             .trim()

@@ -172,3 +172,35 @@ fn an_unknown_mode_is_refused_at_submission_with_the_valid_words() {
     let err = e2e::stderr(&out);
     assert!(err.contains("sumary") && err.contains("on, off, summary"), "{err}");
 }
+
+#[test]
+fn the_summary_file_is_written_as_the_user_and_never_through_a_symlink() {
+    use std::os::unix::fs::MetadataExt;
+    let c = Cluster::acquire();
+    let dir = user_workdir();
+    let job = c.sbatch_in(&dir, &["-N2", "--energy-assess=summary"], "sleep 1");
+    c.wait_gone(job, T);
+    assert_eq!(c.records(job, 2, T).len(), 2);
+    let summary = dir.join(format!("energy-assess-{job}.txt"));
+    e2e::wait_until(T, "the summary file", || summary.exists());
+    let meta = std::fs::metadata(&summary).unwrap();
+    let alice = std::fs::metadata(&dir).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (alice.uid(), alice.gid()), "written as the job's user");
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.contains(&format!("job {job}")) && text.contains("node n1"), "{text}");
+
+    // A symlink planted where the summary goes is refused, not followed (as root it could
+    // overwrite anything; as the user it must not even follow it).
+    let dir = user_workdir();
+    let held = c.sbatch_in(&dir, &["-N1", "--hold", "--energy-assess=summary"], "true");
+    let target = std::path::PathBuf::from(format!("/var/tmp/ea-e2e-symlink-target-{held}"));
+    let _ = std::fs::remove_file(&target);
+    let trap = dir.join(format!("energy-assess-{held}.txt"));
+    let out = as_user(&dir, "ln", &["-s", target.to_str().unwrap(), trap.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(e2e::run("scontrol", &["release", &held.to_string()]).status.success());
+    c.wait_gone(held, T);
+    assert_eq!(c.records(held, 1, T).len(), 1, "the record is written all the same");
+    assert!(!target.exists(), "the symlink was followed");
+    e2e::wait_until(T, "the refusal in the slurmd log", || c.slurmd_log().contains("is a symlink; not following it"));
+}
