@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/slurm/energy-assess.toml";
-pub const DEFAULT_SAMPLER: &str = "/usr/local/libexec/energy-assess/energy-assess-sampler";
+pub const DEFAULT_SAMPLER: &str = ea_meters::job::DEFAULT_SAMPLER_EXE;
 
 /// Whether jobs are assessed without asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,20 +43,7 @@ pub enum DefaultPolicy {
     Always,
 }
 
-/// Meter sources the sampler may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sources {
-    pub rapl: bool,
-    pub nvml: bool,
-    pub ipmi: bool,
-    pub hwmon: bool,
-}
-
-impl Default for Sources {
-    fn default() -> Self {
-        Self { rapl: true, nvml: true, ipmi: true, hwmon: true }
-    }
-}
+pub use ea_meters::Sources;
 
 /// The validated configuration the plugin runs with.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +67,24 @@ pub struct MeterSettings {
     pub stop_timeout: Duration,
 }
 
+impl MeterSettings {
+    /// The node side's configuration for one node: `%n` in `sysroot` becomes the node name
+    /// (several slurmd on one test host each read their own simulated tree).
+    pub fn node_config(&self, node: &str) -> ea_meters::NodeConfig {
+        ea_meters::NodeConfig {
+            sysroot: PathBuf::from(self.sysroot.replace("%n", node)),
+            interval: self.interval,
+            ipmi_command: (self.sources.ipmi && !self.ipmi_command.is_empty())
+                .then(|| self.ipmi_command.clone()),
+            nvml_library: self.nvml_library.clone(),
+            sources: self.sources,
+            sampler_exe: self.sampler.clone(),
+            stop_timeout: self.stop_timeout,
+            ..ea_meters::NodeConfig::default()
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -92,7 +97,7 @@ impl Default for Config {
                 // RAPL's 32-bit counters wrap after 262 kJ: 22 min at 200 W, ~4 min at
                 // 1 kW for a big socket. 10 s is far inside that and costs little.
                 interval: Duration::from_secs(10),
-                sources: Sources::default(),
+                sources: Sources::all(),
                 ipmi_command: ["ipmitool", "dcmi", "power", "reading"].map(String::from).to_vec(),
                 nvml_library: None,
                 sampler: PathBuf::from(DEFAULT_SAMPLER),
@@ -232,8 +237,8 @@ pub fn parse_file(text: &str, path: &Path) -> Result<Config, ConfigProblem> {
                 .map_err(|e| fail(format!("{}: {e}", at("interval"))))?;
         }
         if let Some(v) = m.sources {
-            mm.sources = parse_sources(v.iter().map(String::as_str))
-                .map_err(|e| fail(format!("{}: {e}", at("sources"))))?;
+            mm.sources =
+                Sources::parse(&v.join(",")).map_err(|e| fail(format!("{}: {e}", at("sources"))))?;
         }
         if let Some(v) = m.ipmi_command {
             mm.ipmi_command = v;
@@ -263,7 +268,7 @@ fn apply_arg(c: &mut Config, key: &str, value: &str) -> Result<(), String> {
             c.meters.interval =
                 parse_duration(value, Duration::from_millis(100), Duration::from_secs(3600))?
         }
-        "sources" => c.meters.sources = parse_sources(value.split(',').map(str::trim))?,
+        "sources" => c.meters.sources = Sources::parse(value)?,
         "ipmi_command" => {
             c.meters.ipmi_command = value.split(',').map(|s| s.trim().to_string()).collect()
         }
@@ -306,23 +311,6 @@ fn check_absolute(v: &str) -> Result<String, String> {
         return Err(format!("`{v}` must be an absolute path"));
     }
     Ok(v.to_string())
-}
-
-fn parse_sources<'a>(names: impl Iterator<Item = &'a str>) -> Result<Sources, String> {
-    let mut s = Sources { rapl: false, nvml: false, ipmi: false, hwmon: false };
-    for name in names {
-        match name {
-            "rapl" => s.rapl = true,
-            "nvml" => s.nvml = true,
-            "ipmi" => s.ipmi = true,
-            "hwmon" => s.hwmon = true,
-            "" => {}
-            other => {
-                return Err(format!("unknown meter source `{other}`; use rapl, nvml, ipmi, hwmon"));
-            }
-        }
-    }
-    Ok(s)
 }
 
 fn duration_value(v: &toml::Value, min: Duration, max: Duration) -> Result<Duration, String> {
@@ -417,6 +405,7 @@ mod tests {
         assert_eq!(c.meters.sysroot, "/sim/%n");
         assert_eq!(c.meters.interval, Duration::from_millis(500));
         assert_eq!(c.meters.sources, Sources { rapl: true, nvml: true, ipmi: false, hwmon: false });
+        assert_eq!(Config::default().meters.sources, Sources::all());
         assert_eq!(c.meters.ipmi_command[0], "ipmi-dcmi");
         assert_eq!(c.meters.stop_timeout, Duration::from_secs(3));
     }
@@ -440,7 +429,7 @@ mod tests {
         let e = parse("[meters]\ninterval = \"0.001s\"").unwrap_err().0;
         assert!(e.contains("out of range"), "{e}");
         let e = parse("[meters]\nsources = [\"rapl\", \"msr\"]").unwrap_err().0;
-        assert!(e.contains("msr"), "{e}");
+        assert!(e.contains("line 2") && e.contains("msr"), "{e}");
         let e = parse("default = = 3").unwrap_err().0;
         assert!(e.contains("line 1"), "{e}");
     }

@@ -58,6 +58,13 @@ pub fn job_prolog(host: &dyn SpankHost, args: &[String]) {
     if !prepare_spool(host, &spool) {
         return;
     }
+    let job = job_on_node(&spool, &record);
+    let started = ea_meters::start_job(&config.meters.node_config(&record.node), &job);
+    for note in &started.notes {
+        host.log(Level::Info, &format!("job {}: {note}", record.job_id));
+    }
+    record.host = Some(started.host);
+    record.absent_meters = started.absent_meters;
     let path = spool.started_path(record.job_id, &record.node);
     if let Err(e) = spool::write_json_atomic(&path, &record) {
         host.log(Level::Error, &format!("job {}: cannot record its start: {e}", record.job_id));
@@ -110,6 +117,25 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         JobExit::parse(&code2, status)
     });
 
+    let job = job_on_node(&spool, &record);
+    let measured = ea_meters::finish_job(&config.meters.node_config(&node), &job);
+    for note in &measured.notes {
+        host.log(Level::Info, &format!("job {job_id}: {note}"));
+    }
+    record.meters = measured.meters;
+    record.absent_meters = measured.absent_meters;
+    for flag in measured.flags {
+        if !record.flags.contains(&flag) {
+            record.flags.push(flag);
+        }
+    }
+    if let Some(h) = measured.host {
+        record.host = Some(h);
+    }
+    if !measured.job_gpu_uuids.is_empty() {
+        record.allocation.get_or_insert_with(NodeAllocation::default).gpus = measured.job_gpu_uuids;
+    }
+
     let alloc_path = spool.running_path(job_id, &node, "alloc.json");
     if let Ok(held) = spool::read_json::<NodeAllocation>(&alloc_path) {
         let a = record.allocation.get_or_insert_with(NodeAllocation::default);
@@ -125,6 +151,9 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
     if let Err(e) = spool::write_json_atomic(&final_path, &record) {
         host.log(Level::Error, &format!("job {job_id}: cannot write its record: {e}"));
         return;
+    }
+    for note in ea_meters::cleanup_job(&job) {
+        host.log(Level::Info, &format!("job {job_id}: {note}"));
     }
     for done_with in [&started_path, &alloc_path] {
         if let Err(e) = std::fs::remove_file(done_with)
@@ -167,6 +196,15 @@ fn write_summary(host: &dyn SpankHost, spool: &Spool, record: &JobNodeRecord) {
     }
 }
 
+fn job_on_node(spool: &Spool, record: &JobNodeRecord) -> ea_meters::JobOnNode {
+    ea_meters::JobOnNode {
+        spool: spool.clone(),
+        job_id: record.job_id,
+        node: record.node.clone(),
+        job_gpus: record.allocation.as_ref().map(|a| a.gpus.clone()).unwrap_or_default(),
+    }
+}
+
 /// `slurm_spank_init` in slurmstepd (remote context, root), for every step of every job:
 /// the one place where Slurm tells what the job holds on this node (cores, memory). For an
 /// assessed job (its prolog left a started record here), the first step to run on the node
@@ -198,10 +236,7 @@ pub fn remote_init(host: &dyn SpankHost, args: &[String]) {
 /// The job's GPUs on this node, as the prolog and epilog environments give them
 /// (`SLURM_JOB_GPUS`: indices, or UUIDs on some sites).
 fn job_gpus(host: &dyn SpankHost) -> Vec<String> {
-    host.getenv("SLURM_JOB_GPUS")
-        .or_else(|| host.getenv("CUDA_VISIBLE_DEVICES"))
-        .map(|v| v.split(',').map(str::trim).filter(|g| !g.is_empty()).map(String::from).collect())
-        .unwrap_or_default()
+    ea_meters::job_gpus_from_env(|name| host.getenv(name))
 }
 
 /// Loads the config and logs its problems. The bool says whether anything was wrong, so that

@@ -98,6 +98,9 @@ fn args(spool: &Path, extra: &[&str]) -> Vec<String> {
         format!("spool={}", spool.display()),
         // No site file: these tests must not depend on /etc.
         format!("config={}.absent.toml", spool.display()),
+        // No meters: these tests are about the plugin's bookkeeping; the meters have their
+        // own tests, and the end-to-end tests run both together on simulated hardware.
+        "sources=".to_string(),
     ];
     a.extend(extra.iter().map(|s| s.to_string()));
     a
@@ -194,7 +197,7 @@ fn an_unusable_spool_is_logged_and_nothing_else_happens() {
     let file = dir.0.join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let spool_dir = file.join("spool");
-    let a = vec![format!("spool={}", spool_dir.display()), format!("config={}/absent.toml", dir.0.display())];
+    let a = vec![format!("spool={}", spool_dir.display()), format!("config={}/absent.toml", dir.0.display()), "sources=".into()];
     let host = FakeHost::new("n1", 9, OptionValue::given(None));
     plugin::job_prolog(&host, &a);
     plugin::job_epilog(&host, &a);
@@ -209,7 +212,7 @@ fn a_broken_site_config_is_logged_and_flagged_but_the_job_is_recorded() {
     let spool_dir = dir.0.join("spool");
     let cfg = dir.0.join("site.toml");
     std::fs::write(&cfg, "defualt = \"always\"\n").unwrap();
-    let a = vec![format!("spool={}", spool_dir.display()), format!("config={}", cfg.display())];
+    let a = vec![format!("spool={}", spool_dir.display()), format!("config={}", cfg.display()), "sources=".into()];
     let host = FakeHost::new("n1", 10, OptionValue::given(None));
     plugin::job_prolog(&host, &a);
     plugin::job_epilog(&host, &a);

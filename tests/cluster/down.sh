@@ -11,6 +11,7 @@ stop_slurmds
 stop_daemon /run/slurmctld.pid slurmctld & stop_daemon /run/slurmdbd.pid slurmdbd & wait
 stop_daemon /run/mysqld/mysqld.pid mariadb
 stop_daemon /run/munge/munged.pid munged
+"$here/../sim/nodes.sh" stop
 left=$(pgrep -c slurmstepd || true)
 [ "${left:-0}" = 0 ] || say "warning: $left slurmstepd process(es) still running"
 say "cluster down"

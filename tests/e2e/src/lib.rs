@@ -1,9 +1,12 @@
-//! Fixture for the end-to-end tests: a real local Slurm cluster with the freshly built plugin.
+//! Fixture for the end-to-end tests: a real local Slurm cluster with the freshly built plugin,
+//! and simulated meters on its nodes (this machine has no RAPL, GPU or BMC).
 //!
-//! [`Cluster::acquire`] builds the plugin (release), runs `tests/cluster/up.sh` (idempotent:
-//! it installs, starts and restarts only what is needed) and holds an exclusive file lock for
-//! the duration of the test, so tests that change the site config never overlap, whichever
-//! runner (nextest processes or cargo-test threads) runs them. It needs root, as Slurm does.
+//! [`Cluster::acquire`] builds the plugin, the sampler and the simulators, runs
+//! `tests/cluster/up.sh` (idempotent: it installs, starts and restarts only what is needed)
+//! and `tests/sim/nodes.sh start`, writes the default site config, and holds an exclusive file
+//! lock for the duration of the test, so tests that change the site config never overlap,
+//! whichever runner (nextest processes or cargo-test threads) runs them. It needs root, as
+//! Slurm does.
 //!
 //! Nothing here mocks Slurm: jobs are submitted with the real sbatch/srun/salloc as the
 //! unprivileged test user, and results are read from the spool, `sacct` and the slurmd logs.
@@ -23,8 +26,6 @@ pub const SPOOL: &str = "/var/spool/energy-assess";
 const LOCK_FILE: &str = "/var/lib/energy-assess-testbed/e2e.lock";
 pub const NODES: usize = 3;
 
-/// The site config every test starts from; tests that need another write their own.
-pub const DEFAULT_SITE_CONFIG: &str = "# written by the e2e tests\nspool = \"/var/spool/energy-assess\"\n";
 
 static IN_PROCESS: Mutex<()> = Mutex::new(());
 
@@ -39,6 +40,8 @@ pub struct Cluster {
     _thread: std::sync::MutexGuard<'static, ()>,
     log_offsets: Vec<(PathBuf, u64)>,
     pub spool: Spool,
+    /// The `[meters]` section that points the plugin at the simulated meters.
+    pub meters_section: String,
 }
 
 impl Cluster {
@@ -57,10 +60,11 @@ impl Cluster {
         let lock = File::options().create(true).truncate(false).write(true).open(LOCK_FILE).unwrap();
         lock.lock().expect("lock the test cluster");
 
-        let plugin = build_plugin();
+        let bin = build();
         let up = repo().join("tests/cluster/up.sh");
         let out = Command::new(&up)
-            .env("PLUGIN_SO", &plugin)
+            .env("PLUGIN_SO", bin.join("libenergy_assess.so"))
+            .env("SAMPLER", bin.join("energy-assess-sampler"))
             .env("NODES", NODES.to_string())
             .output()
             .expect("run tests/cluster/up.sh");
@@ -70,7 +74,14 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        fs::write(SITE_CONFIG, DEFAULT_SITE_CONFIG).unwrap();
+        let sims = Command::new(repo().join("tests/sim/nodes.sh"))
+            .arg("start")
+            .env("NODES", NODES.to_string())
+            .env("BIN_DIR", &bin)
+            .output()
+            .expect("run tests/sim/nodes.sh");
+        assert!(sims.status.success(), "tests/sim/nodes.sh start failed: {}", stderr(&sims));
+        let meters_section = String::from_utf8_lossy(&sims.stdout).into_owned();
         let log_offsets = slurmd_logs()
             .into_iter()
             .map(|p| {
@@ -78,11 +89,20 @@ impl Cluster {
                 (p, len)
             })
             .collect();
-        Cluster { _lock: lock, _thread: thread, log_offsets, spool: Spool::new(SPOOL) }
+        let c = Cluster { _lock: lock, _thread: thread, log_offsets, spool: Spool::new(SPOOL), meters_section };
+        c.set_site_config("");
+        c
     }
 
-    /// Replaces the site config for this test (restored by the next `acquire`).
-    pub fn set_site_config(&self, toml: &str) {
+    /// Writes the site config for this test: the spool, `extra` top-level keys, and the
+    /// simulated meters (restored by the next `acquire`).
+    pub fn set_site_config(&self, extra: &str) {
+        let text = format!("# written by the e2e tests\nspool = \"{SPOOL}\"\n{extra}\n{}", self.meters_section);
+        fs::write(SITE_CONFIG, text).unwrap();
+    }
+
+    /// Replaces the site config with exactly `toml` (for tests of broken configs).
+    pub fn set_raw_site_config(&self, toml: &str) {
         fs::write(SITE_CONFIG, toml).unwrap();
     }
 
@@ -198,17 +218,43 @@ fn slurmd_logs() -> Vec<PathBuf> {
     (1..=NODES).map(|i| PathBuf::from(format!("/var/log/slurm/slurmd-n{i}.log"))).collect()
 }
 
-/// Builds the plugin in release mode (a no-op when it is fresh) and returns the .so.
-fn build_plugin() -> PathBuf {
+/// Builds the plugin, the sampler, the powercap simulator and the fake NVML (the same dev
+/// profile as the tests, so nothing is compiled twice; a no-op when fresh) and returns the
+/// directory that holds them.
+fn build() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let out = Command::new(cargo)
         .current_dir(repo())
-        .args(["build", "--release", "-p", "energy-assess-spank"])
+        .args(["build", "-p", "energy-assess-spank", "-p", "ea-meters", "--bins", "--lib"])
+        .args(["-p", "ea-sim", "-p", "fake-nvml"])
         .output()
         .expect("run cargo");
-    assert!(out.status.success(), "building the plugin failed:\n{}", stderr(&out));
+    assert!(out.status.success(), "building the plugin and simulators failed:\n{}", stderr(&out));
     let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo().join("target"));
-    target.join("release/libenergy_assess.so")
+    target.join("debug")
+}
+
+/// The constant powers tests/sim/nodes.sh gives node `k` (1-based): see that script.
+pub mod sim {
+    pub fn package_w(k: u32) -> f64 {
+        (40 + 10 * k) as f64
+    }
+    pub fn dram_w(k: u32) -> f64 {
+        (5 + k) as f64
+    }
+    pub fn psys_w(k: u32) -> f64 {
+        package_w(k) + dram_w(k) + 20.0
+    }
+    /// GPU `g` of node `k`, on the first two nodes.
+    pub fn gpu_w(k: u32, g: u32) -> f64 {
+        (100 + 50 * g) as f64 - (10 * k) as f64
+    }
+    pub fn gpu_uuid(k: u32, g: u32) -> String {
+        format!("GPU-simulated-n{k}-{g}")
+    }
+    pub fn bmc_w(k: u32) -> f64 {
+        (250 + 25 * k) as f64
+    }
 }
 
 /// A new directory owned by the test user, to submit from.

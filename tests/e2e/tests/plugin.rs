@@ -53,7 +53,7 @@ fn jobs_without_the_option_leave_no_record_unless_the_site_says_always() {
     assert_eq!(c.sacct(job, "ExitCode"), ["0:0"]);
     assert!(c.any_spool_file(job).is_empty(), "an unassessed job left {:?}", c.any_spool_file(job));
 
-    c.set_site_config("spool = \"/var/spool/energy-assess\"\ndefault = \"always\"\n");
+    c.set_site_config("default = \"always\"");
     let job = c.sbatch(&["-N2"], "true");
     c.wait_gone(job, T);
     let records = c.records(job, 2, T);
@@ -130,7 +130,7 @@ fn a_cancelled_job_is_recorded_and_stays_cancelled() {
 #[test]
 fn a_broken_site_config_never_stops_a_job_or_drains_a_node() {
     let c = Cluster::acquire();
-    c.set_site_config("defualt = \"always\"\nspool = [\n");
+    c.set_raw_site_config("defualt = \"always\"\nspool = [\n");
     let job = c.sbatch(&["-N3", "--energy-assess"], "true");
     c.wait_gone(job, T);
     assert_eq!(c.sacct(job, "ExitCode"), ["0:0"]);
@@ -153,7 +153,7 @@ fn an_unwritable_spool_never_stops_a_job_or_drains_a_node() {
     // A regular file where the spool's parent should be: every mkdir and write fails, even
     // for root.
     std::fs::write("/var/tmp/ea-not-a-dir", b"x").unwrap();
-    c.set_site_config("spool = \"/var/tmp/ea-not-a-dir/spool\"\n");
+    c.set_raw_site_config("spool = \"/var/tmp/ea-not-a-dir/spool\"\n");
     let job = c.sbatch(&["-N3", "--energy-assess"], "echo ran");
     c.wait_gone(job, T);
     assert_eq!(c.sacct(job, "State,ExitCode"), ["COMPLETED", "0:0"]);

@@ -1,0 +1,309 @@
+//! What one sample costs, with every meter simulated (this machine has no RAPL, GPU or BMC):
+//! `cargo bench -p ea-meters --bench sample_cost`.
+//!
+//! 1. In this process: CPU time (CLOCK_PROCESS_CPUTIME_ID) per `MeterSet::read` + accumulate
+//!    over 3 RAPL zones (powercap simulator files), 1 hwmon sensor and 2 GPUs (fake
+//!    libnvidia-ml through nvml-wrapper), then the same with the BMC meter (fake ipmitool, a
+//!    shell script: its own CPU is counted apart, as children's time), and the checkpoint
+//!    write (JSON + fsync) on its own.
+//! 2. The real sampler binary, started by `start_job` at a 100 ms interval for 5 s with every
+//!    meter: its user+system CPU time divided by the readings it took, its children's CPU
+//!    (the fake ipmitool runs) per reading, and its resident memory (VmRSS, VmHWM).
+//!
+//! Simulated sources cost what reading a file or calling a library function costs; a real
+//! RAPL read (an MSR read in the kernel) or a real NVML call costs more, and a real
+//! `ipmitool` talks to the BMC through /dev/ipmi0. The real-GPU check (tests/gpu) times NVML.
+
+use ea_meters::accumulate::MeterAccumulator;
+use ea_meters::sampler::{JobFiles, SamplerState, sample_once};
+use ea_meters::set::{MeterSet, OpenOptions};
+use ea_meters::{JobOnNode, NodeConfig, Sources, cleanup_job, finish_job, start_job};
+use ea_record::spool::{Spool, read_json, write_json_atomic};
+use ea_sim::{PowercapSim, layout};
+use nvidia_ml_fake::{FakeConfig, FakeGpu, now_unix_s};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+fn cpu_s(clock: libc::clockid_t) -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid clock id and a writable timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+fn children_cpu_s() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn fake_nvml_lib() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    [deps, deps.parent().unwrap()]
+        .iter()
+        .map(|d| d.join("libnvidia_ml_fake.so"))
+        .find(|p| p.exists())
+        .expect("libnvidia_ml_fake.so")
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` lists benchmarks; nothing to list here
+    }
+    let root = std::env::temp_dir().join(format!("ea-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let zones = layout(&[
+        ("package-0".into(), 60.0),
+        ("package-0/dram".into(), 8.0),
+        ("psys".into(), 95.0),
+    ])
+    .unwrap();
+    let mut sim = PowercapSim::create(&root, zones, 262_143_328_850, 0, None).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let sim_thread = std::thread::spawn(move || {
+        while !flag.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+            sim.step().unwrap();
+        }
+    });
+    let since = now_unix_s() - 100.0;
+    let config = FakeConfig {
+        init_error: None,
+        driver_version: "999-fake".into(),
+        gpus: vec![
+            FakeGpu::new("GPU-a", "H100 (fake)", 300.0, since),
+            FakeGpu::new("GPU-b", "H100 (fake)", 280.0, since),
+        ],
+    };
+    config.write(&root.join("fake-nvml.json")).unwrap();
+    std::fs::write(root.join("fake-ipmi-watts"), "400\n").unwrap();
+    let hwmon = root.join("sys/class/hwmon/hwmon0");
+    std::fs::create_dir_all(&hwmon).unwrap();
+    std::fs::write(hwmon.join("name"), "power_meter\n").unwrap();
+    std::fs::write(hwmon.join("power1_average"), "35000000\n").unwrap();
+    let ipmitool = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/sim/fake-ipmitool")
+        .display()
+        .to_string();
+
+    // The fake NVML finds its GPUs through EA_FAKE_NVML_CONFIG; in this process that has to
+    // be set before NVML loads. (The sampler gets EA_SYSROOT from start_job instead.)
+    // SAFETY: the simulator thread is the only other thread and never reads the environment.
+    unsafe { std::env::set_var("EA_FAKE_NVML_CONFIG", root.join("fake-nvml.json")) };
+
+    let mut opts = OpenOptions {
+        sysroot: root.clone(),
+        sources: Sources::parse("rapl,hwmon,nvml").unwrap(),
+        ipmi_command: Some(vec![
+            ipmitool.clone(),
+            "dcmi".into(),
+            "power".into(),
+            "reading".into(),
+        ]),
+        ipmi_timeout: Duration::from_secs(5),
+        ipmi_max_power_w: 20_000.0,
+        nvml_library: Some(fake_nvml_lib()),
+        job_gpus: vec![],
+        nvml_power_alongside: false,
+    };
+    println!(
+        "sample_cost: simulated meters (powercap simulator, fake libnvidia-ml, fake ipmitool)"
+    );
+    for (label, sources, n) in [
+        ("rapl(3)+hwmon(1)+nvml(2 GPUs)", "rapl,hwmon,nvml", 20_000),
+        ("the same + BMC (fake ipmitool)", "all", 200),
+    ] {
+        opts.sources = Sources::parse(sources).unwrap();
+        let mut set = MeterSet::open(&opts);
+        assert!(
+            set.absent
+                .iter()
+                .all(|a| !a.source.starts_with("rapl") && !a.source.starts_with("nvml")),
+            "{:?}",
+            set.absent
+        );
+        let mut meters: Vec<MeterAccumulator> = set
+            .specs()
+            .iter()
+            .map(|s| {
+                MeterAccumulator::new(s.clone(), ea_meters::clock::boottime_us(), 10_000_000, 720)
+            })
+            .collect();
+        let mut notes = Vec::new();
+        sample_once(&mut set, &mut meters, &mut notes, Duration::from_secs(10));
+        let (c0, k0, w0) = (
+            cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID),
+            children_cpu_s(),
+            std::time::Instant::now(),
+        );
+        for _ in 0..n {
+            sample_once(&mut set, &mut meters, &mut notes, Duration::from_secs(10));
+        }
+        let (c1, k1, w1) = (
+            cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID),
+            children_cpu_s(),
+            w0.elapsed(),
+        );
+        println!(
+            "  read+accumulate, {label}: {} meters, {:.1} µs CPU per sample in this process, {:.1} µs in child processes, {:.1} µs wall (n = {n})",
+            meters.len(),
+            (c1 - c0) / n as f64 * 1e6,
+            (k1 - k0) / n as f64 * 1e6,
+            w1.as_secs_f64() / n as f64 * 1e6
+        );
+        if sources == "all" {
+            // A week of 10 s readings, so that every power series is at its largest.
+            let t0 = ea_meters::accumulate::Instant::now();
+            for (k, m) in meters.iter_mut().enumerate() {
+                let mut raw = 0u64;
+                for i in 0..60_480u64 {
+                    let at = ea_meters::accumulate::Instant {
+                        mono_us: t0.mono_us + (i + 1) * 10_000_000,
+                        wall: ea_record::UnixMicros(t0.wall.0 + (i as i64 + 1) * 10_000_000),
+                    };
+                    raw += 1_000_000_000 + (i % 7) * 1_000_000 + k as u64;
+                    let v = match m.spec.kind {
+                        ea_meters::source::MeterKind::Counter { .. } => {
+                            ea_meters::source::Raw::Counter(raw)
+                        }
+                        ea_meters::source::MeterKind::Power => {
+                            ea_meters::source::Raw::Watts(100.0 + (i % 13) as f64)
+                        }
+                    };
+                    m.add(at, Ok(v));
+                }
+            }
+            let state = SamplerState {
+                version: 1,
+                job_id: 1,
+                node: "n1".into(),
+                pid: 1,
+                boot_id: None,
+                job_start: ea_meters::accumulate::Instant::now(),
+                updated: ea_meters::accumulate::Instant::now(),
+                seq: 1,
+                finished: false,
+                interval_s: 10.0,
+                meters: meters.clone(),
+                absent: vec![],
+                host: Default::default(),
+                job_gpu_uuids: vec![],
+                notes: vec![],
+            };
+            let path = root.join("checkpoint.json");
+            let n = 200;
+            let (c0, w0) = (
+                cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID),
+                std::time::Instant::now(),
+            );
+            for _ in 0..n {
+                write_json_atomic(&path, &state).unwrap();
+            }
+            let (c1, w1) = (cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID), w0.elapsed());
+            println!(
+                "  checkpoint write ({} meters, series full: 720 points each, {} bytes, fsync): {:.1} µs CPU, {:.1} µs wall (n = {n})",
+                meters.len(),
+                std::fs::metadata(&path).unwrap().len(),
+                (c1 - c0) / n as f64 * 1e6,
+                w1.as_secs_f64() / n as f64 * 1e6
+            );
+        }
+    }
+
+    // The real sampler process.
+    let spool = root.join("spool");
+    let cfg = NodeConfig {
+        sysroot: root.clone(),
+        interval: Duration::from_millis(100),
+        ipmi_command: Some(vec![
+            ipmitool,
+            "dcmi".into(),
+            "power".into(),
+            "reading".into(),
+        ]),
+        nvml_library: Some(fake_nvml_lib()),
+        sampler_exe: PathBuf::from(env!("CARGO_BIN_EXE_energy-assess-sampler")),
+        max_lifetime: Duration::from_secs(60),
+        ..NodeConfig::default()
+    };
+    for (label, sources) in [
+        ("rapl+hwmon+nvml", "rapl,hwmon,nvml"),
+        ("all meters incl. BMC", "all"),
+    ] {
+        let cfg = NodeConfig {
+            sources: Sources::parse(sources).unwrap(),
+            ..cfg.clone()
+        };
+        let job = JobOnNode {
+            spool: Spool::new(&spool),
+            job_id: 1,
+            node: "n1".into(),
+            job_gpus: vec![],
+        };
+        let pid = start_job(&cfg, &job).sampler_pid.expect("sampler started");
+        let checkpoint = JobFiles::new(&job.spool, 1, "n1").checkpoint;
+        // (own CPU s, children's CPU s, readings so far): the first second (exec, NVML
+        // initialisation, first BMC query) is left out by taking differences.
+        let probe = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            let f: Vec<String> = stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            // SAFETY: sysconf has no preconditions.
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+            // Fields 16-17 of proc(5) (cutime, cstime) are 13-14 after the name.
+            let kids = (f[13].parse::<f64>().unwrap() + f[14].parse::<f64>().unwrap()) / hz;
+            // schedstat's first field is the time on a CPU in ns, far finer than stat's ticks.
+            let own = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<f64>()
+                .unwrap()
+                / 1e9;
+            let seq = read_json::<SamplerState>(&checkpoint).unwrap().seq;
+            (own, kids, seq)
+        };
+        std::thread::sleep(Duration::from_secs(1));
+        let (own0, kids0, seq0) = probe();
+        std::thread::sleep(Duration::from_secs(5));
+        let (own1, kids1, seq1) = probe();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(k))
+                .map(|l| l[k.len()..].trim().to_string())
+                .unwrap_or_default()
+        };
+        let n = (seq1 - seq0) as f64;
+        println!(
+            "  sampler process, {label}, 100 ms interval: {n} readings in 5 s, {:.0} µs CPU per reading (own, checkpoint included), {:.0} µs in child processes, VmRSS {}, VmHWM {}",
+            (own1 - own0) / n * 1e6,
+            (kids1 - kids0) / n * 1e6,
+            field("VmRSS:"),
+            field("VmHWM:")
+        );
+        let m = finish_job(&cfg, &job);
+        assert!(m.flags.is_empty(), "{:?}", m.notes);
+        cleanup_job(&job);
+    }
+    stop.store(true, Ordering::Relaxed);
+    sim_thread.join().unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+}

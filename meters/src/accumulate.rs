@@ -1,0 +1,646 @@
+//! Turning a meter's readings over a job into a [`MeterReport`].
+//!
+//! A [`MeterAccumulator`] takes readings stamped with a monotonic clock and keeps: the energy
+//! between its first and last good reading (counter differences, or trapezoids of power), the
+//! power of every interval (for min/mean/max), a bounded power series, and the quality
+//! counts. It is serialisable so that the sampler's checkpoint is simply its accumulators, and
+//! the epilog can carry on from the last checkpoint of a sampler that died.
+//!
+//! Coverage: a job runs from its prolog to its epilog, but a meter's first good reading can
+//! come a little after the prolog (NVML initialisation, the first BMC query) and its last a
+//! little before the epilog (a final BMC query that timed out). Those gaps at the ends are
+//! filled with the nearest known power (first interval's, last interval's), so that every
+//! meter covers the same span; a gap long enough to matter also leaves a `read-errors` flag.
+
+use crate::counter::{EnergyCounter, Step};
+use crate::source::{MeterKind, MeterSpec, Raw, ReadError};
+use ea_record::{MeterFlag, MeterReport, PowerSeries, PowerStats, UnixMicros};
+use serde::{Deserialize, Serialize};
+
+/// A timestamp for one reading: the monotonic clock (for durations; shared by every process
+/// of one boot) and the wall clock (for the record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instant {
+    pub mono_us: u64,
+    pub wall: UnixMicros,
+}
+
+impl Instant {
+    /// Now, from `CLOCK_BOOTTIME` and the wall clock.
+    pub fn now() -> Self {
+        Self {
+            mono_us: crate::clock::boottime_us(),
+            wall: UnixMicros::now(),
+        }
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeterAccumulator {
+    pub spec: MeterSpec,
+    /// Monotonic µs of the job's start on this node.
+    job_start_us: u64,
+    counter: Option<EnergyCounter>,
+    /// Last accepted power reading (power meters).
+    last_power_w: Option<f64>,
+    first_t_us: Option<u64>,
+    last_t_us: Option<u64>,
+    /// Energy between the first and the last accepted reading.
+    energy_j: f64,
+    first_interval_w: Option<f64>,
+    last_interval_w: Option<f64>,
+    min_w: Option<f64>,
+    max_w: Option<f64>,
+    /// Whether `min_w`/`max_w` so far come only from intervals much shorter than the
+    /// sampling step (see [`Self::add_interval`]).
+    stats_from_short_only: bool,
+    /// Intervals shorter than this (a quarter of the sampling step) count in min/max only
+    /// until a longer one comes.
+    short_interval_us: u64,
+    samples: u32,
+    rejected: u32,
+    read_errors: u32,
+    /// Text of the first read error, for the notes.
+    first_error: Option<String>,
+    flags: Vec<MeterFlag>,
+    series: Series,
+}
+
+impl MeterAccumulator {
+    /// A new accumulator for a job that started at `job_start_us` (monotonic µs). The power
+    /// series starts with buckets of `step_us` and never holds more than `max_points`.
+    pub fn new(spec: MeterSpec, job_start_us: u64, step_us: u64, max_points: u32) -> Self {
+        let flags = spec.flags.clone();
+        Self {
+            spec,
+            job_start_us,
+            counter: None,
+            last_power_w: None,
+            first_t_us: None,
+            last_t_us: None,
+            energy_j: 0.0,
+            first_interval_w: None,
+            last_interval_w: None,
+            min_w: None,
+            max_w: None,
+            stats_from_short_only: false,
+            short_interval_us: step_us / 4,
+            samples: 0,
+            rejected: 0,
+            read_errors: 0,
+            first_error: None,
+            flags,
+            series: Series::new(step_us.max(1), max_points.max(2)),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    pub fn samples(&self) -> u32 {
+        self.samples
+    }
+
+    /// Monotonic µs of the last accepted reading.
+    pub fn last_reading_us(&self) -> Option<u64> {
+        self.last_t_us
+    }
+
+    pub fn first_error(&self) -> Option<&str> {
+        self.first_error.as_deref()
+    }
+
+    pub fn has_flag(&self, flag: MeterFlag) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// Adds a flag once.
+    pub fn flag(&mut self, flag: MeterFlag) {
+        if !self.flags.contains(&flag) {
+            self.flags.push(flag);
+        }
+    }
+
+    /// The shortest time in which this counter can wrap at the highest power seen so far, in
+    /// seconds; `None` for meters that do not wrap or before any power is known.
+    pub fn wrap_period_s(&self) -> Option<f64> {
+        let MeterKind::Counter {
+            unit,
+            max_raw: Some(max),
+        } = self.spec.kind
+        else {
+            return None;
+        };
+        let p = self.max_w.filter(|p| *p > 0.0)?;
+        Some(max as f64 * unit.joules() / p)
+    }
+
+    /// Takes one reading at `at`.
+    pub fn add(&mut self, at: Instant, value: Result<Raw, ReadError>) {
+        match (self.spec.kind, value) {
+            (_, Err(e)) => self.read_failed(e.0),
+            (MeterKind::Counter { unit, max_raw }, Ok(Raw::Counter(raw))) => {
+                self.add_counter(at, raw, unit.joules(), max_raw)
+            }
+            (MeterKind::Power, Ok(Raw::Watts(w))) => self.add_power(at, w),
+            (_, Ok(other)) => {
+                self.read_failed(format!("unexpected reading {other:?} for {}", self.spec.id))
+            }
+        }
+    }
+
+    fn read_failed(&mut self, reason: String) {
+        self.read_errors += 1;
+        self.flag(MeterFlag::ReadErrors);
+        if self.first_error.is_none() {
+            self.first_error = Some(reason);
+        }
+    }
+
+    fn add_counter(&mut self, at: Instant, raw: u64, joules_per_unit: f64, max_raw: Option<u64>) {
+        let (Some(counter), Some(last_t)) = (self.counter.as_mut(), self.last_t_us) else {
+            self.counter = Some(EnergyCounter::new(raw, max_raw));
+            self.first_reading(at);
+            return;
+        };
+        let Some(dt_s) = seconds_between(last_t, at.mono_us) else {
+            return;
+        };
+        // Generous: twice the plausible power, so that only real jumps count as resets.
+        let max_delta = 2.0 * self.spec.max_plausible_w * dt_s / joules_per_unit;
+        let max_delta = if max_delta >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            max_delta as u64
+        };
+        let step = counter.update(raw, Some(max_delta));
+        self.samples += 1;
+        self.last_t_us = Some(at.mono_us);
+        match step {
+            Step::Advanced(d) | Step::Wrapped(d) => {
+                if matches!(step, Step::Wrapped(_)) {
+                    self.flag(MeterFlag::Wrapped);
+                }
+                let e = d as f64 * joules_per_unit;
+                self.add_interval(last_t, at.mono_us, e, e / dt_s);
+                if let Some(max) = max_raw {
+                    // A second wrap within one interval would go unseen: warn when the interval
+                    // is more than half the shortest wrap period seen.
+                    let range_j = max as f64 * joules_per_unit;
+                    let p = self.max_w.unwrap_or(0.0);
+                    if dt_s * p > 0.5 * range_j {
+                        self.flag(MeterFlag::IntervalTooLong);
+                    }
+                }
+            }
+            Step::Reset => self.flag(MeterFlag::Reset),
+        }
+    }
+
+    fn add_power(&mut self, at: Instant, w: f64) {
+        if !w.is_finite() || w < self.spec.min_plausible_w || w > self.spec.max_plausible_w {
+            self.rejected += 1;
+            self.flag(MeterFlag::RejectedReadings);
+            return;
+        }
+        let (Some(prev_w), Some(last_t)) = (self.last_power_w, self.last_t_us) else {
+            self.last_power_w = Some(w);
+            self.first_interval_w = Some(w);
+            self.last_interval_w = Some(w);
+            self.min_w = Some(w);
+            self.max_w = Some(w);
+            self.first_reading(at);
+            return;
+        };
+        let Some(dt_s) = seconds_between(last_t, at.mono_us) else {
+            return;
+        };
+        let e = 0.5 * (prev_w + w) * dt_s;
+        self.samples += 1;
+        self.last_t_us = Some(at.mono_us);
+        self.last_power_w = Some(w);
+        self.add_interval(last_t, at.mono_us, e, w);
+    }
+
+    fn first_reading(&mut self, at: Instant) {
+        self.samples += 1;
+        self.first_t_us = Some(at.mono_us);
+        self.last_t_us = Some(at.mono_us);
+        self.series.begin(at);
+    }
+
+    /// One interval's energy, and the power it stands for in the statistics (a counter's mean
+    /// power over the interval, or a power meter's new reading).
+    fn add_interval(&mut self, t0_us: u64, t1_us: u64, energy_j: f64, power_w: f64) {
+        self.energy_j += energy_j;
+        self.series.add(t0_us, t1_us, energy_j);
+        self.first_interval_w.get_or_insert(power_w);
+        self.last_interval_w = Some(power_w);
+        // The mean power of a very short interval is mostly quantisation: a counter that
+        // updates every few milliseconds (or a simulator every 50 ms) read twice within that
+        // time shows 0 W, then twice the true power. Such intervals (the prolog's snapshot
+        // right before the sampler's first reading, a final reading right after the last)
+        // still count for energy, but min/max only come from them when nothing longer exists.
+        let short = t1_us.saturating_sub(t0_us) < self.short_interval_us;
+        if short && self.min_w.is_some() && !self.stats_from_short_only {
+            return;
+        }
+        if !short && self.stats_from_short_only {
+            self.min_w = None;
+            self.max_w = None;
+        }
+        self.stats_from_short_only = short;
+        self.min_w = Some(self.min_w.map_or(power_w, |m| m.min(power_w)));
+        self.max_w = Some(self.max_w.map_or(power_w, |m| m.max(power_w)));
+    }
+
+    /// Whether this meter has enough readings to say anything (one interval).
+    pub fn has_interval(&self) -> bool {
+        self.samples >= 2
+    }
+
+    /// The report for a job that ended at `end_us` (monotonic µs; `None`: at the last reading).
+    pub fn report(&self, end_us: Option<u64>) -> MeterReport {
+        let mut energy_j = self.energy_j;
+        let first = self.first_t_us.unwrap_or(self.job_start_us);
+        let last = self.last_t_us.unwrap_or(first);
+        if let Some(p) = self.first_interval_w {
+            energy_j += p * seconds_between(self.job_start_us, first).unwrap_or(0.0);
+        }
+        let end = end_us.unwrap_or(last).max(last);
+        if let Some(p) = self.last_interval_w {
+            energy_j += p * seconds_between(last, end).unwrap_or(0.0);
+        }
+        let span_s = seconds_between(self.job_start_us.min(first), end).unwrap_or(0.0);
+        let power_w = match (self.min_w, self.max_w) {
+            (Some(min), Some(max)) if span_s > 0.0 => {
+                let mean = energy_j / span_s;
+                // Filled gaps use the end powers, so the mean stays inside [min, max]; the clamp
+                // only absorbs rounding.
+                Some(PowerStats {
+                    min,
+                    mean: mean.clamp(min, max),
+                    max,
+                })
+            }
+            _ => None,
+        };
+        let (first_raw, last_raw, max_raw, wraps, resets) = match (&self.counter, self.spec.kind) {
+            (Some(c), MeterKind::Counter { max_raw, .. }) => (
+                Some(c.first_raw),
+                Some(c.last_raw),
+                max_raw,
+                c.wraps,
+                c.resets,
+            ),
+            (None, MeterKind::Counter { max_raw, .. }) => (None, None, max_raw, 0, 0),
+            _ => (None, None, None, 0, 0),
+        };
+        MeterReport {
+            id: self.spec.id.clone(),
+            scope: self.spec.scope,
+            label: self.spec.label.clone(),
+            method: self.spec.method(),
+            energy_j,
+            first_raw,
+            last_raw,
+            max_raw,
+            wraps,
+            resets,
+            samples: self.samples,
+            rejected: self.rejected,
+            power_w,
+            job_owned: self.spec.job_owned,
+            series: self.series.to_record(),
+            flags: self.flags.clone(),
+        }
+    }
+}
+
+/// Seconds from `t0_us` to `t1_us`; `None` unless time went forward.
+fn seconds_between(t0_us: u64, t1_us: u64) -> Option<f64> {
+    (t1_us > t0_us).then(|| (t1_us - t0_us) as f64 / 1e6)
+}
+
+/// A power time series of at most `max_points` buckets. Each bucket keeps the energy and the
+/// time that fell in it, so that two buckets merge exactly when the series has to halve its
+/// resolution (a week-long job keeps `max_points` buckets of a longer step).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    start: Option<UnixMicros>,
+    origin_us: u64,
+    step_us: u64,
+    max_points: u32,
+    /// f32: the series is for plots; the meter's total is kept apart in f64. It halves the
+    /// checkpoint that the sampler writes every interval.
+    energy_j: Vec<f32>,
+    time_s: Vec<f32>,
+}
+
+impl Series {
+    pub fn new(step_us: u64, max_points: u32) -> Self {
+        Self {
+            start: None,
+            origin_us: 0,
+            step_us,
+            max_points,
+            energy_j: Vec::new(),
+            time_s: Vec::new(),
+        }
+    }
+
+    fn begin(&mut self, at: Instant) {
+        self.start = Some(at.wall);
+        self.origin_us = at.mono_us;
+    }
+
+    /// Spreads `energy_j` evenly over `[t0_us, t1_us]`.
+    fn add(&mut self, t0_us: u64, t1_us: u64, energy_j: f64) {
+        if self.start.is_none() || t1_us <= t0_us || t0_us < self.origin_us {
+            return;
+        }
+        while (t1_us - self.origin_us).div_ceil(self.step_us) > self.max_points as u64 {
+            self.halve();
+        }
+        let needed = (t1_us - self.origin_us).div_ceil(self.step_us) as usize;
+        if self.energy_j.len() < needed {
+            self.energy_j.resize(needed, 0.0);
+            self.time_s.resize(needed, 0.0);
+        }
+        let power = energy_j / ((t1_us - t0_us) as f64 / 1e6);
+        let mut b = ((t0_us - self.origin_us) / self.step_us) as usize;
+        let mut t = t0_us;
+        while t < t1_us && b < self.energy_j.len() {
+            let bucket_end = self.origin_us + (b as u64 + 1) * self.step_us;
+            let seg_end = bucket_end.min(t1_us);
+            let dt = (seg_end - t) as f64 / 1e6;
+            self.energy_j[b] += (power * dt) as f32;
+            self.time_s[b] += dt as f32;
+            t = seg_end;
+            b += 1;
+        }
+    }
+
+    fn halve(&mut self) {
+        let merge = |v: &[f32]| v.chunks(2).map(|c| c.iter().sum()).collect::<Vec<f32>>();
+        self.energy_j = merge(&self.energy_j);
+        self.time_s = merge(&self.time_s);
+        self.step_us *= 2;
+    }
+
+    /// The record's form: mean watts per bucket; a bucket with no data (a counter reset) is
+    /// written as -1.
+    pub fn to_record(&self) -> Option<PowerSeries> {
+        let start = self.start?;
+        if self.energy_j.is_empty() {
+            return None;
+        }
+        let watts = self
+            .energy_j
+            .iter()
+            .zip(&self.time_s)
+            .map(|(e, t)| if *t > 0.0 { e / t } else { -1.0 })
+            .collect();
+        Some(PowerSeries {
+            start,
+            step_s: self.step_us as f64 / 1e6,
+            watts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::CounterUnit;
+    use ea_record::{Method, Scope};
+
+    fn at(s: f64) -> Instant {
+        let us = (s * 1e6) as u64;
+        Instant {
+            mono_us: 1_000_000_000 + us,
+            wall: UnixMicros(1_700_000_000_000_000 + us as i64),
+        }
+    }
+
+    fn rapl_spec(max_raw: u64) -> MeterSpec {
+        MeterSpec {
+            id: "rapl:intel-rapl:0".into(),
+            scope: Scope::CpuPackage,
+            label: Some("package-0".into()),
+            kind: MeterKind::Counter {
+                unit: CounterUnit::Microjoule,
+                max_raw: Some(max_raw),
+            },
+            job_owned: None,
+            min_plausible_w: 0.0,
+            max_plausible_w: 5_000.0,
+            flags: vec![],
+        }
+    }
+
+    fn power_spec(id: &str, max_w: f64) -> MeterSpec {
+        MeterSpec {
+            id: id.into(),
+            scope: Scope::NodeBmc,
+            label: None,
+            kind: MeterKind::Power,
+            job_owned: None,
+            min_plausible_w: if id.starts_with("ipmi:") { 1.0 } else { 0.0 },
+            max_plausible_w: max_w,
+            flags: vec![],
+        }
+    }
+
+    #[test]
+    fn very_short_intervals_do_not_set_min_and_max() {
+        // A counter read twice within 10 ms (no update between: 0 W), then every second at
+        // 100 W: energy counts everything, min/max only the real intervals.
+        let mut a = MeterAccumulator::new(rapl_spec(1_000_000_000), at(0.0).mono_us, 1_000_000, 100);
+        a.add(at(0.0), Ok(Raw::Counter(0)));
+        a.add(at(0.01), Ok(Raw::Counter(0)));
+        a.add(at(1.01), Ok(Raw::Counter(100_000_000)));
+        a.add(at(2.01), Ok(Raw::Counter(200_000_000)));
+        a.add(at(2.02), Ok(Raw::Counter(202_000_000)));
+        let p = a.report(None).power_w.unwrap();
+        assert!((p.min - 100.0).abs() < 1e-3 && (p.max - 100.0).abs() < 1e-3, "{p:?}");
+        assert!((a.report(None).energy_j - 202.0).abs() < 1e-3);
+        // With only short intervals, they are all there is.
+        let mut b = MeterAccumulator::new(rapl_spec(1_000_000_000), at(0.0).mono_us, 1_000_000, 100);
+        b.add(at(0.0), Ok(Raw::Counter(0)));
+        b.add(at(0.01), Ok(Raw::Counter(1_000_000)));
+        assert!((b.report(None).power_w.unwrap().max - 100.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn counter_energy_with_wraps_and_stats() {
+        // 100 W for 10 s in 1 s steps, on a 250 J counter: 4 wraps.
+        let max = 250_000_000;
+        let mut a = MeterAccumulator::new(rapl_spec(max), at(0.0).mono_us, 1_000_000, 100);
+        let mut truth_uj: u64 = 200_000_000;
+        a.add(at(0.0), Ok(Raw::Counter(truth_uj)));
+        for i in 1..=10 {
+            truth_uj += 100_000_000;
+            a.add(at(i as f64), Ok(Raw::Counter(truth_uj % (max + 1))));
+        }
+        let r = a.report(None);
+        assert!((r.energy_j - 1000.0).abs() < 1e-3, "{}", r.energy_j);
+        assert_eq!(r.wraps, 4);
+        assert_eq!(r.samples, 11);
+        assert_eq!(r.method, Method::Counter);
+        assert!(r.flags.contains(&MeterFlag::Wrapped));
+        assert!(!r.flags.contains(&MeterFlag::IntervalTooLong));
+        let p = r.power_w.unwrap();
+        assert!(
+            (p.min - 100.0).abs() < 1e-3
+                && (p.max - 100.0).abs() < 1e-3
+                && (p.mean - 100.0).abs() < 1e-3
+        );
+        let s = r.series.unwrap();
+        assert_eq!(s.watts.len(), 10);
+        assert!(
+            s.watts.iter().all(|w| (w - 100.0).abs() < 1e-3),
+            "{:?}",
+            s.watts
+        );
+    }
+
+    #[test]
+    fn slow_sampling_of_a_fast_counter_is_flagged() {
+        // 100 W on a 150 J counter read every second: 100 J per reading > half the range.
+        let max = 150_000_000;
+        let mut a = MeterAccumulator::new(rapl_spec(max), at(0.0).mono_us, 1_000_000, 100);
+        a.add(at(0.0), Ok(Raw::Counter(0)));
+        a.add(at(1.0), Ok(Raw::Counter(100_000_000)));
+        assert!(a.has_flag(MeterFlag::IntervalTooLong));
+        assert!((a.wrap_period_s().unwrap() - 1.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn gaps_at_both_ends_are_filled_with_the_nearest_power() {
+        // Job from t=0 to t=10; the meter read from t=2 (50 W) to t=8 (then 70 W).
+        let mut a = MeterAccumulator::new(
+            power_spec("hwmon:x/power1", 1e4),
+            at(0.0).mono_us,
+            1_000_000,
+            100,
+        );
+        a.add(at(2.0), Ok(Raw::Watts(50.0)));
+        a.add(at(8.0), Ok(Raw::Watts(70.0)));
+        let r = a.report(Some(at(10.0).mono_us));
+        // 2 s × 50 + trapezoid 6 s × 60 + 2 s × 70
+        assert!(
+            (r.energy_j - (100.0 + 360.0 + 140.0)).abs() < 1e-9,
+            "{}",
+            r.energy_j
+        );
+        assert_eq!(r.method, Method::IntegratedPower);
+        assert!((r.power_w.unwrap().mean - 60.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn implausible_power_is_rejected_and_bridged() {
+        let mut a = MeterAccumulator::new(
+            power_spec("ipmi:dcmi", 20_000.0),
+            at(0.0).mono_us,
+            1_000_000,
+            100,
+        );
+        for (t, w) in [
+            (0.0, 300.0),
+            (1.0, 300.0),
+            (2.0, 25_550.0),
+            (3.0, 300.0),
+            (4.0, 0.0),
+            (5.0, f64::NAN),
+            (6.0, 300.0),
+        ] {
+            a.add(at(t), Ok(Raw::Watts(w)));
+        }
+        let r = a.report(None);
+        assert_eq!(r.rejected, 3);
+        assert_eq!(r.samples, 4);
+        assert!((r.energy_j - 1800.0).abs() < 1e-9);
+        assert!(r.flags.contains(&MeterFlag::RejectedReadings));
+    }
+
+    #[test]
+    fn read_errors_are_counted_and_bridged() {
+        let mut a =
+            MeterAccumulator::new(rapl_spec(u32::MAX as u64), at(0.0).mono_us, 1_000_000, 100);
+        a.add(at(0.0), Ok(Raw::Counter(0)));
+        a.add(at(1.0), Err(ReadError("EIO".into())));
+        a.add(at(2.0), Ok(Raw::Counter(20_000_000)));
+        let r = a.report(None);
+        assert!((r.energy_j - 20.0).abs() < 1e-9);
+        assert!(r.flags.contains(&MeterFlag::ReadErrors));
+        assert_eq!(a.first_error(), Some("EIO"));
+    }
+
+    #[test]
+    fn a_reset_loses_one_interval_and_leaves_a_gap_in_the_series() {
+        let spec = MeterSpec {
+            id: "nvml:GPU-x".into(),
+            scope: Scope::GpuBoard,
+            label: None,
+            kind: MeterKind::Counter {
+                unit: CounterUnit::Millijoule,
+                max_raw: None,
+            },
+            job_owned: Some(true),
+            min_plausible_w: 0.0,
+            max_plausible_w: 5_000.0,
+            flags: vec![],
+        };
+        let mut a = MeterAccumulator::new(spec, at(0.0).mono_us, 1_000_000, 100);
+        a.add(at(0.0), Ok(Raw::Counter(9_000_000)));
+        a.add(at(1.0), Ok(Raw::Counter(9_300_000)));
+        a.add(at(2.0), Ok(Raw::Counter(250))); // driver reload
+        a.add(at(3.0), Ok(Raw::Counter(300_250)));
+        let r = a.report(None);
+        assert!((r.energy_j - 600.0).abs() < 1e-9, "{}", r.energy_j);
+        assert_eq!(r.resets, 1);
+        assert!(r.flags.contains(&MeterFlag::Reset));
+        assert_eq!(r.series.unwrap().watts, vec![300.0, -1.0, 300.0]);
+    }
+
+    #[test]
+    fn series_stays_bounded_and_keeps_energy() {
+        // A week at 10 s: 60 480 readings into 720 points at most.
+        let mut a = MeterAccumulator::new(
+            power_spec("hwmon:x/power1", 1e4),
+            at(0.0).mono_us,
+            10_000_000,
+            720,
+        );
+        let n = 60_480;
+        for i in 0..=n {
+            let w = if i < n / 2 { 100.0 } else { 200.0 };
+            a.add(at(i as f64 * 10.0), Ok(Raw::Watts(w)));
+        }
+        let r = a.report(None);
+        let s = r.series.unwrap();
+        assert!(s.watts.len() <= 720, "{}", s.watts.len());
+        assert!(s.watts.len() > 360);
+        let series_energy: f64 = s.watts.iter().map(|w| *w as f64 * s.step_s).sum();
+        // The last bucket is partial; everything else adds up to the energy.
+        let last_partial = s.watts.len() as f64 * s.step_s - n as f64 * 10.0;
+        let correction = last_partial * *s.watts.last().unwrap() as f64;
+        assert!(((series_energy - correction) - r.energy_j).abs() / r.energy_j < 1e-4);
+        assert!(
+            (s.watts[0] - 100.0).abs() < 1e-3 && (s.watts[s.watts.len() - 2] - 200.0).abs() < 1e-3
+        );
+    }
+
+    #[test]
+    fn checkpoints_round_trip() {
+        let mut a = MeterAccumulator::new(rapl_spec(1_000_000), at(0.0).mono_us, 1_000_000, 10);
+        a.add(at(0.0), Ok(Raw::Counter(5)));
+        a.add(at(1.0), Ok(Raw::Counter(500_005)));
+        let json = serde_json::to_string(&a).unwrap();
+        let b: MeterAccumulator = serde_json::from_str(&json).unwrap();
+        assert_eq!(a, b);
+    }
+}

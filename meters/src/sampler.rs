@@ -1,0 +1,540 @@
+//! The per-job sampler process (`energy-assess-sampler`): its command line, its checkpoint,
+//! and its loop.
+//!
+//! One sampler runs per job per node, started detached by `job_prolog` ([`crate::start_job`]).
+//! Every interval it reads all meters, adds the readings to one [`MeterAccumulator`] per meter
+//! and writes its whole state (a [`SamplerState`]) atomically to the spool, so a crash loses
+//! at most one interval. On SIGTERM (sent by `job_epilog`) it takes a final reading, writes a
+//! final state marked `finished` and exits. It also exits by itself when its pid file is gone
+//! or names another process (the epilog has finished with the job, or another sampler took
+//! over) and after `max_lifetime`, so that a lost epilog never leaves it running forever.
+//!
+//! It runs at nice 10, sleeps in `sigtimedwait` between readings (no busy wait, no thread),
+//! and never touches the job's processes.
+
+use crate::accumulate::{Instant, MeterAccumulator};
+use crate::set::{MeterSet, OpenOptions, Snapshot};
+use crate::source::Sources;
+use ea_record::spool::{Spool, read_json, write_json_atomic};
+use ea_record::{AbsentMeter, HostInfo, MeterFlag};
+use serde::{Deserialize, Serialize};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The version of [`SamplerState`]'s layout.
+pub const STATE_VERSION: u32 = 1;
+
+/// Everything a sampler needs, passed on its command line by the plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplerArgs {
+    pub spool: PathBuf,
+    pub job_id: u32,
+    pub node: String,
+    pub sysroot: PathBuf,
+    pub interval: Duration,
+    pub sources: Sources,
+    pub ipmi_command: Option<Vec<String>>,
+    pub ipmi_timeout: Duration,
+    pub ipmi_max_power_w: f64,
+    pub nvml_library: Option<PathBuf>,
+    pub job_gpus: Vec<String>,
+    pub max_series_points: u32,
+    pub max_lifetime: Duration,
+    /// How long the epilog waits for the final reading; the final BMC query gets half.
+    pub stop_timeout: Duration,
+}
+
+/// What the sampler binary was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SamplerCommand {
+    /// Sample until stopped.
+    Run(SamplerArgs),
+    /// Read every meter once into a [`Snapshot`] file and exit (the epilog's fallback).
+    Snapshot(SamplerArgs, PathBuf),
+}
+
+impl SamplerArgs {
+    /// The options, as [`SamplerCommand::parse`] reads them back (without the subcommand).
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = Vec::new();
+        let mut push = |k: &str, v: OsString| {
+            a.push(k.into());
+            a.push(v);
+        };
+        push("--spool", self.spool.clone().into());
+        push("--job-id", self.job_id.to_string().into());
+        push("--node", self.node.clone().into());
+        push("--sysroot", self.sysroot.clone().into());
+        push(
+            "--interval-ms",
+            self.interval.as_millis().to_string().into(),
+        );
+        push("--sources", self.sources.to_list().into());
+        if let Some(cmd) = &self.ipmi_command {
+            push(
+                "--ipmi-command-json",
+                serde_json::to_string(cmd).unwrap_or_default().into(),
+            );
+        }
+        push(
+            "--ipmi-timeout-ms",
+            self.ipmi_timeout.as_millis().to_string().into(),
+        );
+        push(
+            "--ipmi-max-power-w",
+            self.ipmi_max_power_w.to_string().into(),
+        );
+        if let Some(lib) = &self.nvml_library {
+            push("--nvml-library", lib.clone().into());
+        }
+        if !self.job_gpus.is_empty() {
+            push("--job-gpus", self.job_gpus.join(",").into());
+        }
+        push(
+            "--max-series-points",
+            self.max_series_points.to_string().into(),
+        );
+        push(
+            "--max-lifetime-s",
+            self.max_lifetime.as_secs().to_string().into(),
+        );
+        push(
+            "--stop-timeout-ms",
+            self.stop_timeout.as_millis().to_string().into(),
+        );
+        a
+    }
+}
+
+impl SamplerCommand {
+    /// Reads `run|snapshot --key value...` (the arguments after the program name).
+    ///
+    /// # Errors
+    /// A missing subcommand or required option, an unknown option, a bad number.
+    pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Self, String> {
+        let mut it = args.into_iter();
+        let sub = it
+            .next()
+            .and_then(|s| s.into_string().ok())
+            .unwrap_or_default();
+        if sub != "run" && sub != "snapshot" {
+            return Err(format!(
+                "expected the subcommand run or snapshot, got {sub:?}"
+            ));
+        }
+        let mut spool = None;
+        let mut job_id = None;
+        let mut node = None;
+        let mut out = None;
+        let mut a = SamplerArgs {
+            spool: PathBuf::new(),
+            job_id: 0,
+            node: String::new(),
+            sysroot: PathBuf::from("/"),
+            interval: Duration::from_secs(10),
+            sources: Sources::all(),
+            ipmi_command: None,
+            ipmi_timeout: Duration::from_secs(5),
+            ipmi_max_power_w: 20_000.0,
+            nvml_library: None,
+            job_gpus: Vec::new(),
+            max_series_points: 720,
+            max_lifetime: Duration::from_secs(60 * 86_400),
+            stop_timeout: Duration::from_secs(2),
+        };
+        while let Some(key) = it.next() {
+            let key = key
+                .into_string()
+                .map_err(|k| format!("option {k:?} is not UTF-8"))?;
+            let value = it.next().ok_or_else(|| format!("{key} needs a value"))?;
+            let text = || {
+                value
+                    .clone()
+                    .into_string()
+                    .map_err(|v| format!("{key}: {v:?} is not UTF-8"))
+            };
+            let num = || -> Result<u64, String> {
+                let t = text()?;
+                t.parse()
+                    .map_err(|_| format!("{key}: {t:?} is not a whole number"))
+            };
+            match key.as_str() {
+                "--spool" => spool = Some(PathBuf::from(&value)),
+                "--job-id" => {
+                    job_id = Some(
+                        u32::try_from(num()?).map_err(|_| "--job-id is too large".to_string())?,
+                    )
+                }
+                "--node" => node = Some(text()?),
+                "--sysroot" => a.sysroot = PathBuf::from(&value),
+                "--interval-ms" => a.interval = Duration::from_millis(num()?.max(1)),
+                "--sources" => a.sources = Sources::parse(&text()?)?,
+                "--ipmi-command-json" => {
+                    let cmd: Vec<String> = serde_json::from_str(&text()?)
+                        .map_err(|e| format!("--ipmi-command-json: {e}"))?;
+                    a.ipmi_command = (!cmd.is_empty()).then_some(cmd);
+                }
+                "--ipmi-timeout-ms" => a.ipmi_timeout = Duration::from_millis(num()?),
+                "--ipmi-max-power-w" => {
+                    let t = text()?;
+                    a.ipmi_max_power_w = t
+                        .parse()
+                        .map_err(|_| format!("--ipmi-max-power-w: {t:?} is not a number"))?;
+                }
+                "--nvml-library" => a.nvml_library = Some(PathBuf::from(&value)),
+                "--job-gpus" => {
+                    a.job_gpus = text()?
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                }
+                "--max-series-points" => {
+                    a.max_series_points = u32::try_from(num()?).unwrap_or(u32::MAX).max(2)
+                }
+                "--max-lifetime-s" => a.max_lifetime = Duration::from_secs(num()?),
+                "--stop-timeout-ms" => a.stop_timeout = Duration::from_millis(num()?),
+                "--out" => out = Some(PathBuf::from(&value)),
+                other => return Err(format!("unknown option {other}")),
+            }
+        }
+        a.spool = spool.ok_or("--spool is required")?;
+        a.job_id = job_id.ok_or("--job-id is required")?;
+        a.node = node.ok_or("--node is required")?;
+        match sub.as_str() {
+            "run" => Ok(SamplerCommand::Run(a)),
+            _ => Ok(SamplerCommand::Snapshot(
+                a,
+                out.ok_or("snapshot needs --out FILE")?,
+            )),
+        }
+    }
+}
+
+/// The files one job keeps under the spool's `running/` directory on one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFiles {
+    /// The prolog's [`Snapshot`] of the RAPL counters.
+    pub start: PathBuf,
+    /// [`PidFile`], written by the prolog right after spawning the sampler.
+    pub pid: PathBuf,
+    /// The sampler's [`SamplerState`].
+    pub checkpoint: PathBuf,
+    /// The epilog's fallback [`Snapshot`], written by `energy-assess-sampler snapshot`.
+    pub end: PathBuf,
+}
+
+impl JobFiles {
+    pub fn new(spool: &Spool, job_id: u32, node: &str) -> Self {
+        Self {
+            start: spool.running_path(job_id, node, "start-snapshot.json"),
+            pid: spool.running_path(job_id, node, "sampler.pid"),
+            checkpoint: spool.running_path(job_id, node, "sampler.json"),
+            end: spool.running_path(job_id, node, "end-snapshot.json"),
+        }
+    }
+
+    pub fn all(&self) -> [&Path; 4] {
+        [&self.start, &self.pid, &self.checkpoint, &self.end]
+    }
+}
+
+/// Which process samples which job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PidFile {
+    pub pid: u32,
+    pub job_id: u32,
+    pub node: String,
+}
+
+/// The sampler's checkpoint: its accumulators and what it learnt about the node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplerState {
+    pub version: u32,
+    pub job_id: u32,
+    pub node: String,
+    pub pid: u32,
+    pub boot_id: Option<String>,
+    /// The job's start (the prolog's snapshot, or the sampler's first reading without one).
+    pub job_start: Instant,
+    /// The last reading.
+    pub updated: Instant,
+    /// Checkpoints written so far.
+    pub seq: u64,
+    /// The final reading has been taken (SIGTERM, lifetime): nothing will be added.
+    pub finished: bool,
+    pub interval_s: f64,
+    pub meters: Vec<MeterAccumulator>,
+    pub absent: Vec<AbsentMeter>,
+    pub host: HostInfo,
+    pub job_gpu_uuids: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+impl SamplerArgs {
+    fn open_options(&self) -> OpenOptions {
+        OpenOptions {
+            sysroot: self.sysroot.clone(),
+            sources: self.sources,
+            ipmi_command: self.ipmi_command.clone(),
+            ipmi_timeout: self.ipmi_timeout,
+            ipmi_max_power_w: self.ipmi_max_power_w,
+            nvml_library: self.nvml_library.clone(),
+            job_gpus: self.job_gpus.clone(),
+            nvml_power_alongside: false,
+        }
+    }
+}
+
+/// Reads every meter once and adds the readings; notes the first read error and the first
+/// too-long interval of each meter.
+pub fn sample_once(
+    set: &mut MeterSet,
+    meters: &mut [MeterAccumulator],
+    notes: &mut Vec<String>,
+    interval: Duration,
+) {
+    let (times, values) = set.read();
+    for ((acc, at), value) in meters.iter_mut().zip(times).zip(values) {
+        let had_errors = acc.has_flag(MeterFlag::ReadErrors);
+        let was_too_long = acc.has_flag(MeterFlag::IntervalTooLong);
+        acc.add(*at, value.clone());
+        if !had_errors && acc.has_flag(MeterFlag::ReadErrors) {
+            notes.push(format!(
+                "{}: read failed: {}",
+                acc.id(),
+                acc.first_error().unwrap_or("?")
+            ));
+        }
+        if !was_too_long && acc.has_flag(MeterFlag::IntervalTooLong) {
+            let period = acc.wrap_period_s().unwrap_or(0.0);
+            notes.push(format!(
+                "{} can wrap every {period:.1} s at the highest power seen; the sampling interval of {:.1} s is more \
+                 than half of that, so a second wrap could go unseen: set interval to {:.0} s or less",
+                acc.id(),
+                interval.as_secs_f64(),
+                (period / 4.0).floor().max(1.0)
+            ));
+        }
+    }
+}
+
+/// Accumulators for `set`'s meters, with the start snapshot's readings as their baselines
+/// when it has them (same boot).
+pub fn accumulators_for(
+    specs: &[crate::source::MeterSpec],
+    start: Option<&Snapshot>,
+    job_start: Instant,
+    interval: Duration,
+    max_points: u32,
+) -> Vec<MeterAccumulator> {
+    let step_us = interval.as_micros().max(1) as u64;
+    specs
+        .iter()
+        .map(|spec| {
+            let mut acc =
+                MeterAccumulator::new(spec.clone(), job_start.mono_us, step_us, max_points);
+            if let Some(r) = start.and_then(|s| s.readings.iter().find(|r| r.spec.id == spec.id)) {
+                if let Some(v) = r.value {
+                    acc.add(r.at, Ok(v));
+                }
+            }
+            acc
+        })
+        .collect()
+}
+
+/// The sampler's main loop. Returns the process exit code.
+pub fn run(args: &SamplerArgs) -> i32 {
+    crate::signals::block_stop_signals();
+    crate::signals::lower_priority();
+    let spool = Spool::new(&args.spool);
+    let files = JobFiles::new(&spool, args.job_id, &args.node);
+    let me = std::process::id();
+    let mut host = crate::host::collect(&args.sysroot);
+    let start: Option<Snapshot> = read_json(&files.start).ok();
+    let mut notes = Vec::new();
+    let start = match start {
+        Some(s) if s.host.boot_id == host.boot_id => Some(s),
+        Some(_) => {
+            notes.push("the prolog's snapshot comes from another boot; ignored".into());
+            None
+        }
+        None => None,
+    };
+    let mut set = MeterSet::open(&args.open_options());
+    notes.extend(set.notes.iter().cloned());
+    host.gpus = set.gpus.clone();
+    let first = Instant::now();
+    let job_start = start.as_ref().map_or(first, |s| s.taken);
+    let mut absent = set.absent.clone();
+    if let Some(s) = &start {
+        absent.extend(
+            s.absent
+                .iter()
+                .filter(|a| !absent.contains(a))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+    }
+    let mut state = SamplerState {
+        version: STATE_VERSION,
+        job_id: args.job_id,
+        node: args.node.clone(),
+        pid: me,
+        boot_id: host.boot_id.clone(),
+        job_start,
+        updated: first,
+        seq: 0,
+        finished: false,
+        interval_s: args.interval.as_secs_f64(),
+        meters: accumulators_for(
+            set.specs(),
+            start.as_ref(),
+            job_start,
+            args.interval,
+            args.max_series_points,
+        ),
+        absent,
+        host,
+        job_gpu_uuids: set.job_gpu_uuids.clone(),
+        notes,
+    };
+    let started = std::time::Instant::now();
+    let mut next_tick = started;
+    let mut finishing = false;
+    let mut write_failed = false;
+    loop {
+        sample_once(&mut set, &mut state.meters, &mut state.notes, args.interval);
+        state.updated = Instant::now();
+        state.seq += 1;
+        state.finished = finishing;
+        if let Err(e) = write_json_atomic(&files.checkpoint, &state) {
+            // Nobody reads our stderr; the epilog will find an old checkpoint (or none) and
+            // say so. Keep sampling: the spool may come back.
+            if !write_failed {
+                state.notes.push(format!("checkpoint failed: {e}"));
+                write_failed = true;
+            }
+        }
+        if finishing {
+            return 0;
+        }
+        next_tick += args.interval;
+        let now = std::time::Instant::now();
+        if next_tick < now {
+            next_tick = now; // late (slow BMC): do not try to catch up in a burst
+        }
+        if crate::signals::wait_for_stop(next_tick - now).is_some() {
+            finishing = true;
+            set.set_ipmi_timeout(args.ipmi_timeout.min(args.stop_timeout / 2));
+            continue;
+        }
+        match read_json::<PidFile>(&files.pid) {
+            Ok(p) if p.pid == me => {}
+            // The epilog is done with this job (or another sampler replaced us): leave
+            // quietly, without writing into a running/ directory that is being cleaned.
+            _ if started.elapsed() > Duration::from_secs(2) => return 0,
+            _ => {}
+        }
+        if started.elapsed() >= args.max_lifetime {
+            state.notes.push(format!(
+                "stopped after its maximum lifetime of {} s",
+                args.max_lifetime.as_secs()
+            ));
+            finishing = true;
+        }
+    }
+}
+
+/// `energy-assess-sampler snapshot`: reads every meter once into `out`. Returns the exit code.
+pub fn snapshot(args: &SamplerArgs, out: &Path) -> i32 {
+    let host = crate::host::collect(&args.sysroot);
+    let mut set = MeterSet::open(&args.open_options());
+    let snap = set.snapshot(host);
+    match write_json_atomic(out, &snap) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_args() -> SamplerArgs {
+        SamplerArgs {
+            spool: "/var/spool/energy-assess".into(),
+            job_id: 4242,
+            node: "gpu-01".into(),
+            sysroot: "/tmp/sim root/n1".into(),
+            interval: Duration::from_millis(2500),
+            sources: Sources {
+                rapl: true,
+                nvml: true,
+                ipmi: false,
+                hwmon: true,
+            },
+            ipmi_command: Some(vec![
+                "ipmitool".into(),
+                "dcmi".into(),
+                "power".into(),
+                "reading".into(),
+            ]),
+            ipmi_timeout: Duration::from_millis(3000),
+            ipmi_max_power_w: 12_500.5,
+            nvml_library: Some("/opt/fake/libnvidia_ml_fake.so".into()),
+            job_gpus: vec!["0".into(), "GPU-abc".into()],
+            max_series_points: 300,
+            max_lifetime: Duration::from_secs(86_400),
+            stop_timeout: Duration::from_millis(1500),
+        }
+    }
+
+    #[test]
+    fn command_lines_round_trip() {
+        let a = sample_args();
+        let mut argv: Vec<OsString> = vec!["run".into()];
+        argv.extend(a.to_args());
+        assert_eq!(
+            SamplerCommand::parse(argv.clone()).unwrap(),
+            SamplerCommand::Run(a.clone())
+        );
+        argv[0] = "snapshot".into();
+        argv.extend(["--out".into(), "/tmp/x.json".into()]);
+        assert_eq!(
+            SamplerCommand::parse(argv).unwrap(),
+            SamplerCommand::Snapshot(a.clone(), "/tmp/x.json".into())
+        );
+        let none = SamplerArgs {
+            ipmi_command: None,
+            nvml_library: None,
+            job_gpus: vec![],
+            ..a
+        };
+        let mut argv: Vec<OsString> = vec!["run".into()];
+        argv.extend(none.to_args());
+        assert_eq!(
+            SamplerCommand::parse(argv).unwrap(),
+            SamplerCommand::Run(none)
+        );
+    }
+
+    #[test]
+    fn bad_command_lines_say_why() {
+        let p = |v: &[&str]| SamplerCommand::parse(v.iter().map(OsString::from)).unwrap_err();
+        assert!(p(&[]).contains("subcommand"));
+        assert!(p(&["run", "--job-id", "1", "--node", "n1"]).contains("--spool is required"));
+        assert!(
+            p(&["run", "--spool", "/s", "--job-id", "x"]).contains("\"x\" is not a whole number")
+        );
+        assert!(p(&["run", "--spool", "/s", "--bogus", "1"]).contains("unknown option --bogus"));
+        assert!(p(&["run", "--spool"]).contains("needs a value"));
+        assert!(
+            p(&["snapshot", "--spool", "/s", "--job-id", "1", "--node", "n"]).contains("--out")
+        );
+        assert!(p(&["run", "--spool", "/s", "--sources", "gpu"]).contains("unknown meter source"));
+    }
+}

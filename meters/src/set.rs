@@ -1,0 +1,207 @@
+//! All the meters of one node, opened together, and snapshots of them.
+
+use crate::accumulate::Instant;
+use crate::hwmon::HwmonSource;
+use crate::ipmi::IpmiSource;
+use crate::nvml::NvmlSource;
+use crate::rapl::RaplSource;
+use crate::source::{MeterSpec, Raw, ReadError, Source, Sources};
+use ea_record::{AbsentMeter, GpuInfo, HostInfo};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenOptions {
+    pub sysroot: PathBuf,
+    pub sources: Sources,
+    /// `None` disables the BMC meter.
+    pub ipmi_command: Option<Vec<String>>,
+    pub ipmi_timeout: Duration,
+    pub ipmi_max_power_w: f64,
+    /// `None`: the system's `libnvidia-ml.so.1`.
+    pub nvml_library: Option<PathBuf>,
+    pub job_gpus: Vec<String>,
+    /// See [`NvmlSource::open`].
+    pub nvml_power_alongside: bool,
+}
+
+/// The meters of a node. Sources are read in a fixed order; [`MeterSet::specs`] lists every
+/// meter once, in the order of the values [`MeterSet::read`] returns.
+pub struct MeterSet {
+    sources: Vec<Box<dyn Source>>,
+    specs: Vec<MeterSpec>,
+    /// Meters that were looked for and are not used, with why.
+    pub absent: Vec<AbsentMeter>,
+    /// Things worth a line in the slurmd log.
+    pub notes: Vec<String>,
+    /// Every GPU NVML sees (empty without NVML).
+    pub gpus: Vec<GpuInfo>,
+    pub job_gpu_uuids: Vec<String>,
+    values: Vec<Result<Raw, ReadError>>,
+    times: Vec<Instant>,
+}
+
+impl MeterSet {
+    /// Opens every enabled source. Never fails and never panics on bad hardware: what cannot
+    /// be used is listed in [`MeterSet::absent`].
+    pub fn open(o: &OpenOptions) -> Self {
+        let mut set = Self::empty();
+        if o.sources.rapl {
+            let (s, absent) = RaplSource::discover(&o.sysroot);
+            set.add(s.map(|s| Box::new(s) as Box<dyn Source>), absent);
+        }
+        if o.sources.hwmon {
+            let (s, absent) = HwmonSource::discover(&o.sysroot);
+            set.add(s.map(|s| Box::new(s) as Box<dyn Source>), absent);
+        }
+        if o.sources.nvml {
+            let found = NvmlSource::open(
+                o.nvml_library.as_deref(),
+                &o.job_gpus,
+                o.nvml_power_alongside,
+            );
+            set.gpus = found.gpus;
+            set.job_gpu_uuids = found.job_gpu_uuids;
+            set.notes.extend(found.notes);
+            set.add(
+                found.source.map(|s| Box::new(s) as Box<dyn Source>),
+                found.absent,
+            );
+        }
+        match (&o.ipmi_command, o.sources.ipmi) {
+            (Some(cmd), true) => {
+                let (s, absent) = IpmiSource::open(cmd, o.ipmi_timeout, o.ipmi_max_power_w);
+                set.add(s.map(|s| Box::new(s) as Box<dyn Source>), absent);
+            }
+            (None, true) => set.absent.push(AbsentMeter {
+                source: "ipmi".into(),
+                reason: "no IPMI command configured".into(),
+            }),
+            _ => {}
+        }
+        set
+    }
+
+    /// RAPL only: what the plugin reads itself, in the prolog and as a last resort in the
+    /// epilog, because powercap files answer in microseconds. Everything else (NVML, the BMC,
+    /// hwmon drivers that may sleep on a slow bus) is read by the sampler process.
+    pub fn open_rapl_only(sysroot: &std::path::Path) -> Self {
+        let mut set = Self::empty();
+        let (s, absent) = RaplSource::discover(sysroot);
+        set.add(s.map(|s| Box::new(s) as Box<dyn Source>), absent);
+        set
+    }
+
+    /// No meter at all.
+    pub fn empty() -> Self {
+        Self {
+            sources: Vec::new(),
+            specs: Vec::new(),
+            absent: Vec::new(),
+            notes: Vec::new(),
+            gpus: Vec::new(),
+            job_gpu_uuids: Vec::new(),
+            values: Vec::new(),
+            times: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, source: Option<Box<dyn Source>>, absent: Vec<AbsentMeter>) {
+        self.absent.extend(absent);
+        if let Some(s) = source {
+            self.specs.extend(s.meters().iter().cloned());
+            self.sources.push(s);
+        }
+    }
+
+    pub fn specs(&self) -> &[MeterSpec] {
+        &self.specs
+    }
+
+    /// Shortens or lengthens the BMC query timeout (for the final reading).
+    pub fn set_ipmi_timeout(&mut self, timeout: Duration) {
+        for s in &mut self.sources {
+            s.set_timeout(timeout);
+        }
+    }
+
+    /// Reads every meter once. Returns, per meter, the time of its reading (the middle of its
+    /// source's read, since a BMC query can take a second) and the value.
+    pub fn read(&mut self) -> (&[Instant], &[Result<Raw, ReadError>]) {
+        self.values.clear();
+        self.times.clear();
+        for s in &mut self.sources {
+            let before = Instant::now();
+            let n0 = self.values.len();
+            s.read_into(&mut self.values);
+            let after = Instant::now();
+            let mid = Instant {
+                mono_us: before.mono_us + (after.mono_us.saturating_sub(before.mono_us)) / 2,
+                wall: ea_record::UnixMicros(before.wall.0 + (after.wall.0 - before.wall.0) / 2),
+            };
+            self.times
+                .extend(std::iter::repeat_n(mid, self.values.len() - n0));
+        }
+        (&self.times, &self.values)
+    }
+
+    /// Reads every meter into a self-contained [`Snapshot`].
+    pub fn snapshot(&mut self, host: HostInfo) -> Snapshot {
+        let taken = Instant::now();
+        let specs = self.specs.clone();
+        let (times, values) = self.read();
+        let readings = specs
+            .into_iter()
+            .zip(times.iter().zip(values))
+            .map(|(spec, (at, v))| SnapshotReading {
+                spec,
+                at: *at,
+                value: v.as_ref().ok().copied(),
+                error: v.as_ref().err().map(|e| e.0.clone()),
+            })
+            .collect();
+        let mut host = host;
+        host.gpus = self.gpus.clone();
+        Snapshot {
+            taken,
+            host,
+            readings,
+            absent: self.absent.clone(),
+            job_gpu_uuids: self.job_gpu_uuids.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+}
+
+/// Every meter of a node read once, with what is needed to use the readings in another
+/// process: the prolog's start snapshot, the epilog's end snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub taken: Instant,
+    pub host: HostInfo,
+    pub readings: Vec<SnapshotReading>,
+    #[serde(default)]
+    pub absent: Vec<AbsentMeter>,
+    #[serde(default)]
+    pub job_gpu_uuids: Vec<String>,
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotReading {
+    pub spec: MeterSpec,
+    pub at: Instant,
+    pub value: Option<Raw>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl SnapshotReading {
+    pub fn result(&self) -> Result<Raw, ReadError> {
+        self.value
+            .ok_or_else(|| ReadError(self.error.clone().unwrap_or_else(|| "no reading".into())))
+    }
+}

@@ -1,0 +1,133 @@
+//! Energy on every node of real Slurm jobs, on simulated meters whose true powers are known
+//! (tests/sim/nodes.sh): RAPL counters that wrap every few seconds, GPUs through the real
+//! nvml-wrapper code path over a fake libnvidia-ml, a BMC through a fake ipmitool.
+
+use e2e::{Cluster, sim};
+use ea_record::{JobNodeRecord, MeterFlag, RecordFlag, Scope};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(90);
+
+fn node_index(r: &JobNodeRecord) -> u32 {
+    r.node.trim_start_matches('n').parse().unwrap()
+}
+
+fn meter<'a>(r: &'a JobNodeRecord, id: &str) -> &'a ea_record::MeterReport {
+    r.meters.iter().find(|m| m.id == id).unwrap_or_else(|| panic!("{}: no meter {id} in {:?}", r.node, r.meters))
+}
+
+/// |measured - expected| / expected, in percent.
+fn error_pct(measured: f64, expected: f64) -> f64 {
+    (measured - expected).abs() / expected * 100.0
+}
+
+#[test]
+fn every_node_is_measured_within_one_percent_across_counter_wraps() {
+    let c = Cluster::acquire();
+    let job = c.sbatch(&["-N3", "--energy-assess"], "sleep 20");
+    c.wait_gone(job, T);
+    let records = c.records(job, 3, T);
+    assert_eq!(records.len(), 3);
+    for r in &records {
+        let k = node_index(r);
+        let dur = r.duration_s().unwrap();
+        assert!(dur > 19.0, "{dur}");
+        assert!(r.flags.is_empty(), "{}: {:?}", r.node, r.flags);
+        let expected = [
+            ("rapl:intel-rapl:0", Scope::CpuPackage, sim::package_w(k)),
+            ("rapl:intel-rapl:0:0", Scope::Dram, sim::dram_w(k)),
+            ("rapl:intel-rapl:1", Scope::Platform, sim::psys_w(k)),
+            ("ipmi:dcmi", Scope::NodeBmc, sim::bmc_w(k)),
+        ];
+        for (id, scope, watts) in expected {
+            let m = meter(r, id);
+            assert_eq!(m.scope, scope);
+            let err = error_pct(m.energy_j, watts * dur);
+            println!("{} {id}: {:.1} J, expected {:.1} J ({err:.3}%), {} wraps", r.node, m.energy_j, watts * dur, m.wraps);
+            assert!(err < 1.0, "{} {id}: {} J vs {} J", r.node, m.energy_j, watts * dur);
+        }
+        // Several wrap periods: the package counter (300 J range) wrapped at least 3 times.
+        assert!(meter(r, "rapl:intel-rapl:0").wraps >= 3, "{:?}", meter(r, "rapl:intel-rapl:0"));
+        assert!(meter(r, "rapl:intel-rapl:1").flags.contains(&MeterFlag::Wrapped));
+        if k <= 2 {
+            for g in 0..2 {
+                let m = meter(r, &format!("nvml:{}", sim::gpu_uuid(k, g)));
+                assert_eq!(m.scope, Scope::GpuBoard);
+                let err = error_pct(m.energy_j, sim::gpu_w(k, g) * dur);
+                assert!(err < 1.0, "{} GPU {g}: {} J vs {} J", r.node, m.energy_j, sim::gpu_w(k, g) * dur);
+                assert_eq!(m.job_owned, Some(false), "the job asked for no GPU");
+            }
+        } else {
+            assert!(!r.meters.iter().any(|m| m.scope == Scope::GpuBoard));
+            assert!(r.absent_meters.iter().any(|a| a.source.contains("nvml")), "{:?}", r.absent_meters);
+        }
+        // The node's own figure is the BMC's, the most complete meter it has.
+        let (e, basis) = r.node_energy_j().unwrap();
+        assert_eq!(basis, ea_record::EnergyBasis::Bmc);
+        assert!(error_pct(e, sim::bmc_w(k) * dur) < 1.0);
+        let host = r.host.as_ref().unwrap();
+        assert!(host.boot_id.is_some() && host.hostname.is_some());
+    }
+    // `energy-assess job` reads the same records.
+    let out = e2e::run(
+        e2e::repo().join("target/debug/energy-assess").to_str().unwrap(),
+        &["job", &job.to_string(), "--json"],
+    );
+    assert!(out.status.success(), "{}", e2e::stderr(&out));
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total: f64 = records.iter().map(|r| r.node_energy_j().unwrap().0).sum();
+    assert!((view["energy_j"].as_f64().unwrap() - total).abs() < 1e-6);
+}
+
+#[test]
+fn a_sampler_killed_mid_job_still_yields_a_complete_flagged_record() {
+    let c = Cluster::acquire();
+    let job = c.sbatch(&["-N1", "-w", "n1", "--energy-assess"], "sleep 10");
+    c.wait_running(job, T);
+    let pid_file = c.spool.running_path(job, "n1", "sampler.pid");
+    e2e::wait_until(T, "the sampler's pid file", || pid_file.exists());
+    std::thread::sleep(Duration::from_secs(3));
+    let pid: serde_json::Value = serde_json::from_slice(&std::fs::read(&pid_file).unwrap()).unwrap();
+    let pid = pid["pid"].as_u64().unwrap().to_string();
+    assert!(e2e::run("kill", &["-KILL", &pid]).status.success());
+    c.wait_gone(job, T);
+    let records = c.records(job, 1, T);
+    let r = &records[0];
+    assert!(r.flags.contains(&RecordFlag::SamplerDied), "{:?}", r.flags);
+    let dur = r.duration_s().unwrap();
+    // Counters are completed by the epilog's own end snapshot; GPU counters never wrap, and
+    // BMC power is constant, so both still match the truth.
+    for g in 0..2 {
+        let m = meter(r, &format!("nvml:{}", sim::gpu_uuid(1, g)));
+        assert!(error_pct(m.energy_j, sim::gpu_w(1, g) * dur) < 1.0, "{m:?} over {dur} s");
+    }
+    assert!(error_pct(meter(r, "ipmi:dcmi").energy_j, sim::bmc_w(1) * dur) < 1.0);
+    assert!(meter(r, "rapl:intel-rapl:0").energy_j > 0.0);
+}
+
+#[test]
+fn jobs_sharing_a_node_get_their_own_records_allocations_and_gpus() {
+    let c = Cluster::acquire();
+    let args = ["-N1", "-n1", "-w", "n1", "--gres=gpu:1", "--mem=256", "--energy-assess"];
+    let a = c.sbatch(&args, "sleep 6");
+    let b = c.sbatch(&args, "sleep 6");
+    c.wait_gone(a, T);
+    c.wait_gone(b, T);
+    let (ra, rb) = (&c.records(a, 1, T)[0], &c.records(b, 1, T)[0]);
+    // They ran side by side.
+    assert!(ra.start.unwrap() < rb.end.unwrap() && rb.start.unwrap() < ra.end.unwrap(), "not concurrent");
+    let (ha, hb) = (ra.allocation.as_ref().unwrap(), rb.allocation.as_ref().unwrap());
+    assert_eq!((ha.cpus, hb.cpus), (Some(1), Some(1)));
+    assert_eq!((ha.memory_mb, hb.memory_mb), (Some(256), Some(256)));
+    assert_ne!(ha.cores, hb.cores, "each holds its own core");
+    assert_eq!(ha.gpus.len(), 1);
+    assert_eq!(hb.gpus.len(), 1);
+    assert_ne!(ha.gpus, hb.gpus, "each holds its own GPU");
+    for (r, held) in [(ra, ha), (rb, hb)] {
+        for g in 0..2 {
+            let uuid = sim::gpu_uuid(1, g);
+            let m = meter(r, &format!("nvml:{uuid}"));
+            assert_eq!(m.job_owned, Some(held.gpus.contains(&uuid)), "job {}: {uuid}", r.job_id);
+        }
+    }
+}
