@@ -6,7 +6,9 @@
 #   none      no plugin line in plugstack.conf (Slurm alone);
 #   loaded    the plugin loaded, the job not assessed: Slurm's own cost of having a SPANK
 #             plugin with job_prolog/job_epilog (it forks `slurmstepd spank prolog|epilog`);
-#   assessed  the plugin loaded and `--energy-assess` given: the plugin's own work on top.
+#   assessed  the plugin loaded and `--energy-assess` given: the plugin's own work on top
+#             (config, record, starting and stopping the job's sampler, which reads this
+#             host's real meters: none here, so it finds them absent and says why).
 # The slurmd are restarted between configurations (they only learn at start-up whether a
 # plugin has a prolog). Prints the medians and the two differences, and writes the hyperfine
 # JSON exports to $OUT_DIR (default target/bench).
@@ -21,9 +23,10 @@ source "$repo/tests/cluster/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root"
 install_packages hyperfine
 
-cargo build --release -p energy-assess-spank --manifest-path "$repo/Cargo.toml" >/dev/null 2>&1 \
-  || die "cargo build --release -p energy-assess-spank failed"
+cargo build --release -p energy-assess-spank -p ea-meters --lib --bins --manifest-path "$repo/Cargo.toml" >/dev/null 2>&1 \
+  || die "cargo build --release -p energy-assess-spank -p ea-meters failed"
 so=$repo/target/release/libenergy_assess.so
+sampler=$repo/target/release/energy-assess-sampler
 site=/etc/slurm/energy-assess.toml
 printf 'spool = "/var/spool/energy-assess"\n' > "$site"
 
@@ -36,7 +39,7 @@ measure() { # NAME COMMAND
 
 PLUGIN_SO= "$repo/tests/cluster/up.sh" >/dev/null
 read -r none_med none_mean none_sd < <(measure none "srun -n1 true")
-PLUGIN_SO=$so "$repo/tests/cluster/up.sh" >/dev/null
+PLUGIN_SO=$so SAMPLER=$sampler "$repo/tests/cluster/up.sh" >/dev/null
 read -r loaded_med loaded_mean loaded_sd < <(measure loaded "srun -n1 true")
 read -r assessed_med assessed_mean assessed_sd < <(measure assessed "srun -n1 --energy-assess true")
 
