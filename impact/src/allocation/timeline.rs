@@ -1,0 +1,282 @@
+//! Splitting one node's time between the jobs on it, by share and time overlap.
+//!
+//! Along the node's timeline the set of jobs present changes at each start and end. Within a
+//! stretch where jobs with shares s₁…sₖ are present, job i is charged sᵢ per second of the
+//! node (report policy; sᵢ / Σs if Σs > 1, which only inconsistent shares produce), or sᵢ / Σs
+//! (spread policy: the node is always fully charged to whoever is on it). A job's charge over
+//! its interval, in share-seconds, then multiplies both its node-level power (energy) and the
+//! node's embodied rate. Prefix integrals make it O(n log n) per node.
+
+use super::UnallocatedPolicy;
+
+/// One job on the node.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Occupant {
+    pub start_us: i64,
+    pub end_us: i64,
+    pub share: f64,
+    /// The job's measurement of the node's shared power (node meter minus devices), W; used to
+    /// value the time no job holds.
+    pub node_power_w: Option<f64>,
+}
+
+/// One occupant's result.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Charge {
+    /// Seconds × share charged to it.
+    pub share_seconds: f64,
+    /// Whether shares summed above 1 during its interval.
+    pub oversubscribed: bool,
+    /// Whether another job was on the node during its interval.
+    pub co_tenants: bool,
+}
+
+/// Buffers reused from one node to the next, so that sweeping a million pairs does not
+/// allocate per node.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    pub occupants: Vec<Occupant>,
+    events: Vec<(i64, bool, u32)>,
+    g_prefix: Vec<f64>,
+    over_prefix: Vec<f64>,
+    crowd_prefix: Vec<f64>,
+    start_at: Vec<usize>,
+    end_at: Vec<usize>,
+}
+
+const EPS: f64 = 1e-9;
+
+/// Charges each of `scratch.occupants` (one node's jobs) into `out` (same order) and returns
+/// the node energy during jobs that no job was charged (report policy, shares below 1), J.
+///
+/// # Panics
+/// If `out` is shorter than the occupants.
+pub(crate) fn sweep_into(
+    policy: UnallocatedPolicy,
+    scratch: &mut Scratch,
+    out: &mut [Charge],
+) -> f64 {
+    let occupants = &scratch.occupants;
+    let n = occupants.len();
+    if n == 1 {
+        // The common case (a node to one job at a time), without the machinery.
+        let o = occupants[0];
+        let d = ((o.end_us - o.start_us) as f64 / 1e6).max(0.0);
+        let g = match policy {
+            UnallocatedPolicy::Report => {
+                if o.share > 1.0 + EPS {
+                    1.0 / o.share
+                } else {
+                    1.0
+                }
+            }
+            UnallocatedPolicy::Spread => {
+                if o.share > EPS {
+                    1.0 / o.share
+                } else {
+                    0.0
+                }
+            }
+        };
+        out[0] = Charge {
+            share_seconds: o.share * g * d,
+            oversubscribed: o.share > 1.0 + EPS,
+            co_tenants: false,
+        };
+        return match (policy, o.node_power_w) {
+            (UnallocatedPolicy::Report, Some(p)) if o.share < 1.0 => (1.0 - o.share) * p * d,
+            _ => 0.0,
+        };
+    }
+    // (time, is_start, occupant); ends sort before starts at the same instant so that
+    // back-to-back jobs are not counted as overlapping.
+    let events = &mut scratch.events;
+    events.clear();
+    for (i, o) in occupants.iter().enumerate() {
+        events.push((o.start_us, true, i as u32));
+        events.push((o.end_us.max(o.start_us), false, i as u32));
+    }
+    events.sort_unstable();
+    let (g_prefix, over_prefix, crowd_prefix) = (
+        &mut scratch.g_prefix,
+        &mut scratch.over_prefix,
+        &mut scratch.crowd_prefix,
+    );
+    for v in [&mut *g_prefix, &mut *over_prefix, &mut *crowd_prefix] {
+        v.clear();
+        v.push(0.0);
+    }
+    scratch.start_at.clear();
+    scratch.start_at.resize(n, 0);
+    scratch.end_at.clear();
+    scratch.end_at.resize(n, 0);
+    let (mut sum_share, mut sum_power, mut with_power, mut active) =
+        (0.0f64, 0.0f64, 0usize, 0usize);
+    let mut unallocated = 0.0;
+    let mut prev_t = events[0].0;
+    let mut k = 0;
+    while k < events.len() {
+        let t = events[k].0;
+        let dt = (t - prev_t) as f64 / 1e6;
+        let (mut g, mut over, mut crowd) = (
+            g_prefix[g_prefix.len() - 1],
+            over_prefix[over_prefix.len() - 1],
+            crowd_prefix[crowd_prefix.len() - 1],
+        );
+        if dt > 0.0 && active > 0 {
+            let s = if sum_share.abs() < EPS {
+                0.0
+            } else {
+                sum_share
+            };
+            g += dt
+                * match policy {
+                    UnallocatedPolicy::Report => {
+                        if s > 1.0 + EPS {
+                            1.0 / s
+                        } else {
+                            1.0
+                        }
+                    }
+                    UnallocatedPolicy::Spread => {
+                        if s > EPS {
+                            1.0 / s
+                        } else {
+                            0.0
+                        }
+                    }
+                };
+            if s > 1.0 + EPS {
+                over += dt;
+            }
+            if active > 1 {
+                crowd += dt;
+            }
+            if policy == UnallocatedPolicy::Report && s < 1.0 && with_power > 0 {
+                unallocated += (1.0 - s) * (sum_power / with_power as f64) * dt;
+            }
+        }
+        let index = g_prefix.len();
+        while k < events.len() && events[k].0 == t {
+            let (_, is_start, i) = events[k];
+            let o = &occupants[i as usize];
+            let sign = if is_start { 1.0 } else { -1.0 };
+            sum_share += sign * o.share;
+            if let Some(p) = o.node_power_w {
+                sum_power += sign * p;
+                if is_start {
+                    with_power += 1
+                } else {
+                    with_power -= 1
+                }
+            }
+            if is_start {
+                active += 1;
+                scratch.start_at[i as usize] = index;
+            } else {
+                active -= 1;
+                scratch.end_at[i as usize] = index;
+            }
+            k += 1;
+        }
+        g_prefix.push(g);
+        over_prefix.push(over);
+        crowd_prefix.push(crowd);
+        prev_t = t;
+    }
+    for (i, o) in occupants.iter().enumerate() {
+        let (a, b) = (scratch.start_at[i], scratch.end_at[i]);
+        out[i] = Charge {
+            share_seconds: o.share * (g_prefix[b] - g_prefix[a]),
+            oversubscribed: over_prefix[b] - over_prefix[a] > 0.0,
+            co_tenants: crowd_prefix[b] - crowd_prefix[a] > 0.0,
+        };
+    }
+    unallocated
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Test view of one node's sweep.
+    struct Sweep {
+        share_seconds: Vec<f64>,
+        oversubscribed: Vec<bool>,
+        co_tenants: Vec<bool>,
+        unallocated_energy_j: f64,
+    }
+
+    fn sweep(occupants: &[Occupant], policy: UnallocatedPolicy) -> Sweep {
+        let mut scratch = Scratch {
+            occupants: occupants.to_vec(),
+            ..Default::default()
+        };
+        let mut out = vec![Charge::default(); occupants.len()];
+        let unallocated_energy_j = sweep_into(policy, &mut scratch, &mut out);
+        Sweep {
+            share_seconds: out.iter().map(|c| c.share_seconds).collect(),
+            oversubscribed: out.iter().map(|c| c.oversubscribed).collect(),
+            co_tenants: out.iter().map(|c| c.co_tenants).collect(),
+            unallocated_energy_j,
+        }
+    }
+
+    fn occ(start_s: i64, end_s: i64, share: f64, p: Option<f64>) -> Occupant {
+        Occupant {
+            start_us: start_s * 1_000_000,
+            end_us: end_s * 1_000_000,
+            share,
+            node_power_w: p,
+        }
+    }
+
+    #[test]
+    fn alone_on_the_node() {
+        let s = sweep(&[occ(0, 100, 1.0, Some(500.0))], UnallocatedPolicy::Report);
+        assert_eq!(s.share_seconds, [100.0]);
+        assert_eq!(s.unallocated_energy_j, 0.0);
+        let half = sweep(&[occ(0, 100, 0.5, Some(500.0))], UnallocatedPolicy::Report);
+        assert_eq!(half.share_seconds, [50.0]);
+        assert_eq!(half.unallocated_energy_j, 25_000.0);
+        let spread = sweep(&[occ(0, 100, 0.5, Some(500.0))], UnallocatedPolicy::Spread);
+        assert_eq!(spread.share_seconds, [100.0]);
+        assert_eq!(spread.unallocated_energy_j, 0.0);
+    }
+
+    #[test]
+    fn partial_overlap_report_and_spread() {
+        // A: 0–100 s at 0.5; B: 50–150 s at 0.25. Report: each pays its share all along.
+        let jobs = [
+            occ(0, 100, 0.5, Some(400.0)),
+            occ(50, 150, 0.25, Some(400.0)),
+        ];
+        let r = sweep(&jobs, UnallocatedPolicy::Report);
+        assert_eq!(r.share_seconds, [50.0, 25.0]);
+        assert_eq!(r.co_tenants, [true, true]);
+        // Unallocated: 0–50 at 0.5 free, 50–100 at 0.25 free, 100–150 at 0.75 free; × 400 W.
+        assert!((r.unallocated_energy_j - 400.0 * (25.0 + 12.5 + 37.5)).abs() < 1e-9);
+        // Spread: 0–50 A alone (50 s), 50–100 A 2/3 and B 1/3, 100–150 B alone.
+        let s = sweep(&jobs, UnallocatedPolicy::Spread);
+        assert!((s.share_seconds[0] - (50.0 + 50.0 * 2.0 / 3.0)).abs() < 1e-9);
+        assert!((s.share_seconds[1] - (50.0 / 3.0 + 50.0)).abs() < 1e-9);
+        assert_eq!(s.unallocated_energy_j, 0.0);
+    }
+
+    #[test]
+    fn back_to_back_jobs_do_not_overlap_and_excess_shares_are_normalised() {
+        let r = sweep(
+            &[occ(0, 10, 1.0, None), occ(10, 20, 1.0, None)],
+            UnallocatedPolicy::Report,
+        );
+        assert_eq!(r.share_seconds, [10.0, 10.0]);
+        assert_eq!(r.co_tenants, [false, false]);
+        assert_eq!(r.oversubscribed, [false, false]);
+        let over = sweep(
+            &[occ(0, 10, 1.0, None), occ(0, 10, 1.0, None)],
+            UnallocatedPolicy::Report,
+        );
+        assert_eq!(over.share_seconds, [5.0, 5.0]);
+        assert_eq!(over.oversubscribed, [true, true]);
+    }
+}
