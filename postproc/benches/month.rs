@@ -1,0 +1,170 @@
+//! The month benchmark: a large centre's month end to end, timed and measured as a site would
+//! run it.
+//!
+//! ```text
+//! cargo bench -p energy-assess --bench month            # 1,000,000 jobs, 10 % assessed
+//! EA_BENCH_JOBS=100000 cargo bench -p energy-assess --bench month
+//! EA_BENCH_DIR=/scratch/month cargo bench ...          # keep (and reuse) the generated month
+//! ```
+//!
+//! It generates the month with `ea_store::synth` (a `sacct -P` dump with steps, the assessed
+//! jobs' records, the inventory), then runs the release `energy-assess` binary under
+//! `/usr/bin/time -v`: `ingest` of the dump and the spool into a fresh store (with the
+//! measured jobs' derivation and calibration), the month's `report` (HTML, the heaviest format,
+//! with every job's impacts), and one user's month with `acct`. It prints wall time and peak
+//! memory of each, against the targets of issue 5 (ingest + report within 10 s and 1 GB; one
+//! user's month within 100 ms).
+
+use ea_store::synth::{self, Params};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const BIN: &str = env!("CARGO_BIN_EXE_energy-assess");
+
+struct Run {
+    what: &'static str,
+    wall_s: f64,
+    peak_mb: f64,
+}
+
+fn timed(what: &'static str, args: &[&str]) -> Run {
+    let out = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(BIN)
+        .args(args)
+        .output()
+        .expect("/usr/bin/time is needed (apt-get install time)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{what} failed:\n{err}");
+    let field = |name: &str| {
+        err.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or("")
+            .to_string()
+    };
+    let wall = field("Elapsed (wall clock) time (h:mm:ss or m:ss):");
+    let wall_s = wall
+        .split(':')
+        .fold(0.0, |acc, p| acc * 60.0 + p.parse::<f64>().unwrap_or(0.0));
+    let peak_mb = field("Maximum resident set size (kbytes):")
+        .parse::<f64>()
+        .unwrap_or(0.0)
+        / 1024.0;
+    Run { what, wall_s, peak_mb }
+}
+
+fn generate(dir: &Path, jobs: u64) {
+    if dir.join("sacct.txt").exists() && dir.join("postproc.toml").exists() {
+        eprintln!("month: reusing {}", dir.display());
+        return;
+    }
+    let t = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_energy-assess"))
+        .arg("--version")
+        .status()
+        .expect("the binary runs");
+    assert!(status.success());
+    std::fs::create_dir_all(dir).unwrap();
+    let p = Params {
+        jobs,
+        ..Default::default()
+    };
+    let js = synth::jobs(&p);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("sacct.txt")).unwrap());
+    synth::write_dump(&p, &js, &mut w).unwrap();
+    drop(w);
+    let records = synth::write_records(&p, &js, &dir.join("spool")).unwrap();
+    std::fs::write(dir.join("inventory.toml"), synth::inventory_toml(&p)).unwrap();
+    std::fs::write(
+        dir.join("postproc.toml"),
+        format!(
+            "[store]\npath = \"{0}/store.sqlite\"\n[site]\ncluster = \"{1}\"\ntimezone = \"UTC\"\ninventory = \"{0}/inventory.toml\"\n",
+            dir.display(),
+            p.cluster
+        ),
+    )
+    .unwrap();
+    eprintln!(
+        "month: generated {jobs} jobs and {records} node records in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is taken.
+    let jobs: u64 = std::env::var("EA_BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir: PathBuf = std::env::var_os("EA_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("ea-bench-month-{jobs}")));
+    generate(&dir, jobs);
+    for f in ["store.sqlite", "store.sqlite-journal"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let config = dir.join("postproc.toml");
+    let c = config.to_str().unwrap();
+    let dump = dir.join("sacct.txt");
+    let spool = dir.join("spool");
+    let html = dir.join("report.html");
+    let runs = [
+        timed(
+            "ingest (dump + records)",
+            &[
+                "ingest",
+                "--config",
+                c,
+                "-q",
+                "--sacct",
+                dump.to_str().unwrap(),
+                "--spool",
+                spool.to_str().unwrap(),
+            ],
+        ),
+        timed(
+            "report --month (html)",
+            &[
+                "report",
+                "--config",
+                c,
+                "--month",
+                "2026-11",
+                "--format",
+                "html",
+                "-o",
+                html.to_str().unwrap(),
+            ],
+        ),
+        timed(
+            "acct, one user's month",
+            &[
+                "acct",
+                "--config",
+                c,
+                "-u",
+                "user0100",
+                "-S",
+                "2026-11-01",
+                "-E",
+                "2026-12-01",
+                "-X",
+                "-o",
+                "JobID,Elapsed,Energy,EnergySource,GWP",
+            ],
+        ),
+    ];
+    println!("\nmonth benchmark: {jobs} jobs, {}", dir.display());
+    println!("{:<28} {:>10} {:>12}", "step", "wall s", "peak MiB");
+    for r in &runs {
+        println!("{:<28} {:>10.2} {:>12.0}", r.what, r.wall_s, r.peak_mb);
+    }
+    let end_to_end = runs[0].wall_s + runs[1].wall_s;
+    let peak = runs[0].peak_mb.max(runs[1].peak_mb);
+    println!(
+        "ingest + report: {end_to_end:.2} s (target 10 s), peak {peak:.0} MiB (target 1024 MiB); one user's month {:.0} ms (target 100 ms)",
+        runs[2].wall_s * 1000.0
+    );
+}

@@ -1,0 +1,584 @@
+//! `energy-assess ingest`, `acct` and `report` as a user runs them: golden outputs on a small
+//! synthetic month, privacy for users who are not admins, an ingest killed half-way, the HTML
+//! report in a real browser, help texts and error messages.
+//!
+//! Golden files live in `tests/golden/`; after a deliberate change of output, regenerate them
+//! with `UPDATE_GOLDEN=1 cargo test -p energy-assess --test queries_and_reports` and review
+//! the diff.
+
+use ea_store::synth::{self, Params};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_energy-assess");
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ea-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A small month: dump, records, inventory and a config pointing at them.
+fn month(dir: &Path, extra_config: &str) -> PathBuf {
+    let p = Params {
+        jobs: 60,
+        assessed: 0.5,
+        seed: 11,
+        ..Default::default()
+    };
+    let jobs = synth::jobs(&p);
+    synth::write_dump(&p, &jobs, &mut std::fs::File::create(dir.join("sacct.txt")).unwrap()).unwrap();
+    synth::write_records(&p, &jobs, &dir.join("spool")).unwrap();
+    std::fs::write(dir.join("inventory.toml"), synth::inventory_toml(&p)).unwrap();
+    let config = dir.join("postproc.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"{0}/store.sqlite\"\n{extra_config}\n[site]\ncluster = \"synth\"\ntimezone = \"UTC\"\ninventory = \"{0}/inventory.toml\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn ea(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env("TZ", "UTC").output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = ea(args);
+    assert!(
+        o.status.success(),
+        "energy-assess {args:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn ingest(config: &Path, dir: &Path) -> String {
+    let c = config.to_str().unwrap();
+    let dump = dir.join("sacct.txt");
+    let spool = dir.join("spool");
+    ok(&[
+        "ingest",
+        "--config",
+        c,
+        "-q",
+        "--sacct",
+        dump.to_str().unwrap(),
+        "--spool",
+        spool.to_str().unwrap(),
+    ])
+}
+
+fn golden(name: &str, actual: &str, dir: &Path) {
+    let actual = actual.replace(&dir.display().to_string(), "<DIR>");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1 to create it", path.display()));
+    if expected != actual {
+        let first = expected.lines().zip(actual.lines()).position(|(a, b)| a != b);
+        panic!(
+            "{name} differs from its golden file (first differing line {first:?}).\n--- expected\n{expected}\n--- actual\n{actual}"
+        );
+    }
+}
+
+#[test]
+fn outputs_match_their_golden_files_and_are_stable() {
+    let dir = tmp("golden");
+    let config = month(&dir, "");
+    let summary = ingest(&config, &dir);
+    assert!(summary.contains("jobs 60 written"), "{summary}");
+    let c = config.to_str().unwrap();
+    let window = ["-S", "2026-11-01", "-E", "2026-12-01"];
+    let table = ok(&[
+        &["acct", "--config", c, "-X"],
+        &window[..],
+        &[
+            "-o",
+            "JobID,User,Account,Partition,State,Elapsed,NNodes,Energy,EnergySource,MeanPower,GWP,GWPUse,GWPEmbodied",
+        ],
+    ]
+    .concat());
+    golden("acct_table.txt", &table, &dir);
+    // Byte for byte the same when run again.
+    assert_eq!(table, ok(&[&["acct", "--config", c, "-X"], &window[..], &[
+        "-o",
+        "JobID,User,Account,Partition,State,Elapsed,NNodes,Energy,EnergySource,MeanPower,GWP,GWPUse,GWPEmbodied",
+    ]]
+    .concat()));
+    let parsable = ok(&[&["acct", "--config", c, "-P", "-n", "-r", "gpu"], &window[..], &[
+        "-o",
+        "JobID,JobName%30,State,AllocTRES,EnergyRaw,EnergyMin,EnergyMax,EnergySource,EnergyScope,EnergyGPU,PEUse,ADPeEmbodied,GWPMin,GWPMax",
+    ]]
+    .concat());
+    golden("acct_parsable.txt", &parsable, &dir);
+    let first_id = table
+        .lines()
+        .nth(2)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let json = ok(&[
+        "acct",
+        "--config",
+        c,
+        "-j",
+        &first_id,
+        "-S",
+        "2026-11-01",
+        "-E",
+        "2026-12-01",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["jobs"][0]["JobID"], first_id.as_str());
+    assert!(v["jobs"][0]["steps"].as_array().unwrap().len() >= 2, "{json}");
+    golden("acct_job.json", &json, &dir);
+    for (format, name) in [
+        ("table", "report.txt"),
+        ("md", "report.md"),
+        ("csv", "report.csv"),
+        ("json", "report.json"),
+    ] {
+        let r = ok(&["report", "--config", c, "--month", "2026-11", "--format", format]);
+        golden(name, &r, &dir);
+    }
+    let csv = ok(&["report", "--config", c, "--month", "2026-11", "--format", "csv"]);
+    assert_eq!(csv.lines().filter(|l| l.starts_with("all,")).count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_job_gets_a_figure_and_measured_jobs_calibrate_the_rest() {
+    let dir = tmp("figures");
+    let config = month(&dir, "");
+    ingest(&config, &dir);
+    let c = config.to_str().unwrap();
+    let rows = ok(&[
+        "acct",
+        "--config",
+        c,
+        "-X",
+        "-S",
+        "2026-11-01",
+        "-E",
+        "2026-12-01",
+        "-P",
+        "-n",
+        "-o",
+        "JobID,EnergySource,EnergyRaw,GWP,Calibration",
+    ]);
+    let mut sources = std::collections::BTreeMap::new();
+    for line in rows.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        assert_eq!(f.len(), 5, "{line}");
+        *sources.entry(f[1].to_string()).or_insert(0) += 1;
+        assert!(!f[2].is_empty() && !f[3].is_empty(), "a job without a figure: {line}");
+        if f[1] == "estimated" && !f[4].is_empty() {
+            assert!(f[4].contains('('), "{line}");
+        }
+    }
+    assert_eq!(sources.values().sum::<i32>(), 60);
+    assert!(sources.get("estimated").is_some_and(|&n| n > 0), "{sources:?}");
+    assert!(
+        sources.get("measured").or(sources.get("split")).is_some(),
+        "{sources:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn users_who_are_not_admins_see_only_their_own_jobs() {
+    let dir = tmp("privacy");
+    // The store readable by group nogroup (65534), as a site would give it to a group that
+    // energy-assess runs setgid to.
+    let config = month(&dir, "group = \"nogroup\"\n");
+    ingest(&config, &dir);
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(dir.join("store.sqlite")).unwrap();
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o640,
+        "the store must not be readable by others"
+    );
+    assert_eq!(meta.gid(), 65534);
+    let c = config.to_str().unwrap();
+    let all = ok(&[
+        "acct",
+        "--config",
+        c,
+        "-X",
+        "-S",
+        "2026-11-01",
+        "-E",
+        "2026-12-01",
+        "-P",
+        "-n",
+        "-o",
+        "JobID,UID",
+    ]);
+    let uid = all.lines().next().unwrap().split('|').nth(1).unwrap().to_string();
+    let theirs = all.lines().filter(|l| l.ends_with(&format!("|{uid}"))).count();
+    assert!(theirs < all.lines().count(), "the test needs jobs of several users");
+    let as_user = |groups: &str, args: &[&str]| -> Output {
+        Command::new("setpriv")
+            .args([&format!("--reuid={uid}"), &format!("--regid={uid}"), groups, "--", BIN])
+            .args(args)
+            .env("TZ", "UTC")
+            .output()
+            .unwrap()
+    };
+    if Command::new("setpriv").arg("--version").output().is_err() || not_root() {
+        eprintln!("SKIPPED: needs root and setpriv (util-linux) to run as another user");
+        return;
+    }
+    let acct_args = [
+        "acct",
+        "--config",
+        c,
+        "-X",
+        "-S",
+        "2026-11-01",
+        "-E",
+        "2026-12-01",
+        "-a",
+        "-P",
+        "-n",
+        "-o",
+        "JobID,UID",
+    ];
+    let o = as_user("--groups=65534", &acct_args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let seen = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(seen.lines().count(), theirs, "{seen}");
+    assert!(seen.lines().all(|l| l.ends_with(&format!("|{uid}"))), "{seen}");
+    // The same for a job of someone else, asked by id, and for the report.
+    let other = all
+        .lines()
+        .find(|l| !l.ends_with(&format!("|{uid}")))
+        .unwrap()
+        .split('|')
+        .next()
+        .unwrap();
+    let o = as_user("--groups=65534", &["acct", "--config", c, "-j", other, "-P", "-n"]);
+    assert!(o.status.success());
+    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = as_user(
+        "--groups=65534",
+        &["report", "--config", c, "--month", "2026-11", "--format", "json"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["all"]["jobs"].as_u64().unwrap() as usize, theirs);
+    assert_eq!(r["only_user"], uid.as_str());
+    assert!(r["unallocated"].is_null());
+    // Without the store's group, the file cannot be read at all, and the error says what to do.
+    let o = as_user("--clear-groups", &acct_args);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("store.sqlite") && e.contains("store.group"), "{e}");
+    // An admin named in the config sees everyone.
+    let admin_config = dir.join("admin.toml");
+    std::fs::write(
+        &admin_config,
+        std::fs::read_to_string(&config).unwrap() + &format!("\n[privacy]\nadmin_users = [\"{uid}\"]\n"),
+    )
+    .unwrap();
+    let o = as_user(
+        "--groups=65534",
+        &[
+            "acct",
+            "--config",
+            admin_config.to_str().unwrap(),
+            "-X",
+            "-S",
+            "2026-11-01",
+            "-E",
+            "2026-12-01",
+            "-P",
+            "-n",
+            "-o",
+            "JobID,UID",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count(),
+        all.lines().count()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn not_root() -> bool {
+    // The uid of this process, from /proc (no unsafe code needed).
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) != Some("0"))
+        })
+        .unwrap_or(true)
+}
+
+#[test]
+fn an_ingest_killed_half_way_leaves_the_store_as_it_was() {
+    let dir = tmp("kill");
+    let config = month(&dir, "");
+    ingest(&config, &dir);
+    let c = config.to_str().unwrap();
+    let count = || {
+        ok(&[
+            "acct",
+            "--config",
+            c,
+            "-X",
+            "-S",
+            "2000-01-01",
+            "-E",
+            "2030-01-01",
+            "-P",
+            "-n",
+            "-o",
+            "JobID",
+        ])
+        .lines()
+        .count()
+    };
+    assert_eq!(count(), 60);
+    // A big dump, killed while it is being written.
+    let p = Params {
+        jobs: 100_000,
+        seed: 5,
+        assessed: 0.0,
+        ..Default::default()
+    };
+    let big = dir.join("big.txt");
+    synth::write_dump(
+        &p,
+        &synth::jobs(&p),
+        &mut std::io::BufWriter::new(std::fs::File::create(&big).unwrap()),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["ingest", "--config", c, "-q", "--sacct", big.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let journal = dir.join("store.sqlite-journal");
+    let t = std::time::Instant::now();
+    while !journal.exists() && t.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let finished = child.try_wait().unwrap().is_some();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !finished,
+        "the ingest ended before it could be killed; make the dump bigger"
+    );
+    assert_eq!(count(), 60, "a killed ingest must leave nothing of itself");
+    // The next ingest takes it all, in one go (the synthetic job ids start at the same number,
+    // so the big dump's jobs replace the small month's 60).
+    ok(&["ingest", "--config", c, "-q", "--sacct", big.to_str().unwrap()]);
+    assert_eq!(count(), 100_000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|b| {
+        Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+#[test]
+fn the_html_report_shows_its_charts_in_a_browser() {
+    let Some(browser) = chromium() else {
+        panic!(
+            "this test renders the HTML report in headless Chromium, which is not installed: \
+             install it with `apt-get install chromium` (the CI script does)"
+        );
+    };
+    let dir = tmp("html");
+    let config = month(&dir, "");
+    ingest(&config, &dir);
+    let html = dir.join("report.html");
+    ok(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        "2026-11",
+        "--format",
+        "html",
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    let profile = dir.join("chromium-profile");
+    let url = format!("file://{}", html.display());
+    let o = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.display()),
+            "--dump-dom",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dom = String::from_utf8_lossy(&o.stdout);
+    for id in ["chart-account-impacts", "chart-daily-energy", "chart-measured-share"] {
+        let at = dom
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("the browser's DOM has no {id}"));
+        let svg = &dom[at..at + dom[at..].find("</svg>").unwrap()];
+        assert!(svg.matches("<rect").count() >= 2, "{id} has no bars: {svg}");
+    }
+    assert!(dom.contains("<td>all</td>"), "the summary table is missing");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn help_and_errors_say_what_to_do() {
+    for cmd in ["ingest", "acct", "report"] {
+        let help = ok(&[cmd, "--help"]);
+        assert!(help.contains("Examples:"), "{cmd} --help has no examples");
+    }
+    let columns = ok(&["acct", "-e"]);
+    assert!(columns.contains("GWPEmbodied") && columns.contains("EnergySource"));
+    let dir = tmp("errors");
+    let db = dir.join("none.sqlite");
+    let o = ea(&["acct", "--db", db.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("run `energy-assess ingest` first"));
+    let o = ea(&["ingest", "--db", db.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to ingest"));
+    let bad = dir.join("bad.txt");
+    std::fs::write(&bad, "4034541|EYR|user424\n").unwrap();
+    let o = ea(&["ingest", "--db", db.to_str().unwrap(), "--sacct", bad.to_str().unwrap()]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("bad.txt") && e.contains("--columns"),
+        "{e}"
+    );
+    let config = month(&dir, "");
+    ingest(&config, &dir);
+    let c = config.to_str().unwrap();
+    for (args, words) in [
+        (vec!["acct", "--config", c, "-s", "done"], "CD/COMPLETED"),
+        (vec!["acct", "--config", c, "-S", "yesterday"], "-S `yesterday`"),
+        (
+            vec!["acct", "--config", c, "-o", "JobID,Energi"],
+            "unknown column `Energi`",
+        ),
+        (vec!["report", "--config", c, "--month", "2026-13"], "YYYY-MM"),
+        (
+            vec!["report", "--config", c, "--month", "2026-11", "--format", "pdf"],
+            "choose table, csv, json, md or html",
+        ),
+    ] {
+        let o = ea(&args);
+        assert!(!o.status.success(), "{args:?}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains(words), "{args:?}: {e}");
+    }
+    // A closed pipe is not an error.
+    let mut child = Command::new(BIN)
+        .args(["acct", "--config", c, "-S", "2026-11-01", "-E", "2026-12-01"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sacct_selection_options() {
+    let dir = tmp("select");
+    let config = month(&dir, "");
+    ingest(&config, &dir);
+    let c = config.to_str().unwrap();
+    let w = ["-S", "2026-11-01", "-E", "2026-12-01"];
+    let rows = |extra: &[&str]| -> Vec<Vec<String>> {
+        ok(&[&["acct", "--config", c, "-P", "-n"], &w[..], extra].concat())
+            .lines()
+            .map(|l| l.split('|').map(str::to_string).collect())
+            .collect()
+    };
+    let all = rows(&["-X", "-o", "JobID,State,NodeList,User,Account,Partition"]);
+    assert_eq!(all.len(), 60);
+    // -N: the jobs that ran on a node.
+    let node = &all[0][2];
+    let first_node = ea_record::hostlist::expand(node).unwrap()[0].clone();
+    let on_node = rows(&["-X", "-N", &first_node, "-o", "JobID,NodeList"]);
+    assert!(on_node.iter().any(|r| r[0] == all[0][0]));
+    assert!(
+        on_node
+            .iter()
+            .all(|r| ea_record::hostlist::expand(&r[1]).unwrap().contains(&first_node)),
+        "{on_node:?}"
+    );
+    // -s with sacct's short names; -u, -A, -r lists.
+    let done = rows(&["-X", "-s", "CD", "-o", "JobID,State"]);
+    assert!(!done.is_empty() && done.iter().all(|r| r[1] == "COMPLETED"), "{done:?}");
+    assert_eq!(done.len(), all.iter().filter(|r| r[1] == "COMPLETED").count());
+    let user = &all[0][3];
+    let mine = rows(&["-X", "-u", user, "-o", "User"]);
+    assert_eq!(mine.len(), all.iter().filter(|r| &r[3] == user).count());
+    let two = format!("{},{}", all[0][4], all[1][4]);
+    assert_eq!(
+        rows(&["-X", "-A", &two]).len(),
+        all.iter().filter(|r| r[4] == all[0][4] || r[4] == all[1][4]).count()
+    );
+    assert_eq!(
+        rows(&["-X", "-r", "gpu"]).len(),
+        all.iter().filter(|r| r[5] == "gpu").count()
+    );
+    // -j with a step, and steps under their job without -X.
+    let id = &all[0][0];
+    let batch = rows(&["-j", &format!("{id}.batch"), "-o", "JobID"]);
+    assert_eq!(batch, vec![vec![format!("{id}.batch")]]);
+    let with_steps = rows(&["-j", id, "-o", "JobID"]);
+    assert_eq!(
+        with_steps.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
+        [id.clone(), format!("{id}.batch"), format!("{id}.extern")]
+    );
+    // -p closes lines with the delimiter; --delimiter changes it.
+    let p = ok(&[
+        "acct",
+        "--config",
+        c,
+        "-X",
+        "-p",
+        "-n",
+        "--delimiter",
+        ";",
+        "-j",
+        id,
+        "-o",
+        "JobID,State",
+    ]);
+    assert_eq!(p, format!("{id};{};\n", all[0][1]));
+    let _ = std::fs::remove_dir_all(&dir);
+}

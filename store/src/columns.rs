@@ -1,0 +1,877 @@
+//! The columns of `energy-assess acct`: sacct's usual ones plus energy and impacts, each with a
+//! default width and a typed value, and `--format` lists parsed like sacct's (`Name%width`,
+//! `%-width` to left-justify, names in any case).
+
+use crate::db::read::{JobRecord, StepRecord};
+use crate::figures::JobFigures;
+use crate::impact_types::{Impacts, Ranged};
+use crate::timefmt::{format_cpu, format_elapsed};
+
+/// A typed cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Int(i64),
+    /// Epoch seconds, shown in the site's zone.
+    Time(i64),
+    /// Whole seconds, shown as `[D-]HH:MM:SS`.
+    Duration(i64),
+    /// CPU seconds, shown as sacct's TotalCPU.
+    CpuDuration(f64),
+    /// Joules, shown scaled like ConsumedEnergy (`20.54M`).
+    Energy(f64),
+    /// A quantity in the column's unit, shown with 4 significant digits.
+    Float(f64),
+    /// MiB, shown like ReqMem (`4000M`, `64G`).
+    MemMb(f64),
+}
+
+/// One row: a job allocation (with its figures) or one of its steps.
+pub struct RowRef<'a> {
+    pub job: &'a JobRecord,
+    pub step: Option<&'a StepRecord>,
+    pub figures: Option<&'a JobFigures>,
+}
+
+type Getter = fn(&RowRef<'_>) -> Value;
+
+/// A column: its name as sacct spells it, default width, whether it is left-justified by
+/// default, its unit and meaning (for `-e`), and how to get its value.
+pub struct Column {
+    pub name: &'static str,
+    pub width: usize,
+    pub left: bool,
+    pub help: &'static str,
+    pub get: Getter,
+}
+
+fn text(s: &Option<String>) -> Value {
+    s.as_ref().map_or(Value::Null, |t| Value::Text(t.clone()))
+}
+
+fn int<T: Into<i64> + Copy>(v: Option<T>) -> Value {
+    v.map_or(Value::Null, |x| Value::Int(x.into()))
+}
+
+fn fig(r: &RowRef<'_>, f: impl Fn(&JobFigures) -> Value) -> Value {
+    if r.step.is_some() {
+        return Value::Null;
+    }
+    r.figures.map_or(Value::Null, f)
+}
+
+fn measured_scope(r: &RowRef<'_>, f: impl Fn(&crate::db::read::MeasuredRecord) -> Option<f64>) -> Value {
+    if r.step.is_some() {
+        return Value::Null;
+    }
+    r.job.measured.as_ref().and_then(f).map_or(Value::Null, Value::Energy)
+}
+
+fn job_id_text(r: &RowRef<'_>) -> String {
+    match r.step {
+        Some(s) => format!("{}.{}", r.job.job_id, s.step),
+        None => r.job.job_id.clone(),
+    }
+}
+
+/// Which phase an impact column reads.
+#[derive(Clone, Copy)]
+enum Phase {
+    Use,
+    Embodied,
+    Total,
+}
+
+/// Which bound.
+#[derive(Clone, Copy)]
+enum Bound {
+    Value,
+    Min,
+    Max,
+}
+
+fn impact(r: &RowRef<'_>, phase: Phase, bound: Bound, crit: fn(&Impacts) -> f64) -> Value {
+    fig(r, |f| {
+        let Some(i) = &f.impacts else { return Value::Null };
+        let ranged: Ranged<Impacts> = match phase {
+            Phase::Use => i.use_phase,
+            Phase::Embodied => i.embodied,
+            Phase::Total => i.total(),
+        };
+        let v = match bound {
+            Bound::Value => ranged.value,
+            Bound::Min => ranged.min,
+            Bound::Max => ranged.max,
+        };
+        Value::Float(crit(&v))
+    })
+}
+
+fn gwp(i: &Impacts) -> f64 {
+    i.gwp_kgco2eq
+}
+fn pe(i: &Impacts) -> f64 {
+    i.pe_mj
+}
+fn adpe(i: &Impacts) -> f64 {
+    i.adpe_kgsbeq
+}
+
+macro_rules! impact_columns {
+    ($( $name:literal, $help:literal, $phase:ident, $bound:ident, $crit:ident; )*) => {
+        &[ $( Column {
+            name: $name,
+            width: 10,
+            left: false,
+            help: $help,
+            get: |r| impact(r, Phase::$phase, Bound::$bound, $crit),
+        }, )* ]
+    };
+}
+
+/// sacct's columns, in `-e` order.
+pub const SLURM_COLUMNS: &[Column] = &[
+    Column {
+        name: "JobID",
+        width: 12,
+        left: true,
+        help: "job id (array_task, +het, .step)",
+        get: |r| Value::Text(job_id_text(r)),
+    },
+    Column {
+        name: "JobIDRaw",
+        width: 12,
+        left: true,
+        help: "unique numeric job id",
+        get: |r| match (r.job.job_id_raw, r.step) {
+            (Some(raw), Some(s)) => Value::Text(format!("{raw}.{}", s.step)),
+            (Some(raw), None) => Value::Text(raw.to_string()),
+            (None, _) => Value::Text(job_id_text(r)),
+        },
+    },
+    Column {
+        name: "JobName",
+        width: 10,
+        left: false,
+        help: "job or step name",
+        get: |r| match r.step {
+            Some(s) => text(&s.name),
+            None => text(&r.job.name),
+        },
+    },
+    Column {
+        name: "User",
+        width: 9,
+        left: false,
+        help: "user name",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                text(&r.job.user)
+            }
+        },
+    },
+    Column {
+        name: "UID",
+        width: 6,
+        left: false,
+        help: "user id",
+        get: |r| if r.step.is_some() { Value::Null } else { int(r.job.uid) },
+    },
+    Column {
+        name: "Group",
+        width: 9,
+        left: false,
+        help: "group name",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                text(&r.job.group)
+            }
+        },
+    },
+    Column {
+        name: "GID",
+        width: 6,
+        left: false,
+        help: "group id",
+        get: |r| if r.step.is_some() { Value::Null } else { int(r.job.gid) },
+    },
+    Column {
+        name: "Account",
+        width: 10,
+        left: false,
+        help: "account",
+        get: |r| text(&r.job.account),
+    },
+    Column {
+        name: "Partition",
+        width: 10,
+        left: false,
+        help: "partition",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                text(&r.job.partition)
+            }
+        },
+    },
+    Column {
+        name: "QOS",
+        width: 10,
+        left: false,
+        help: "quality of service",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                text(&r.job.qos)
+            }
+        },
+    },
+    Column {
+        name: "Cluster",
+        width: 10,
+        left: false,
+        help: "cluster",
+        get: |r| Value::Text(r.job.cluster.clone()),
+    },
+    Column {
+        name: "State",
+        width: 10,
+        left: false,
+        help: "job state as sacct writes it",
+        get: |r| match r.step {
+            Some(s) => Value::Text(s.state_raw.clone()),
+            None => Value::Text(r.job.state_raw.clone()),
+        },
+    },
+    Column {
+        name: "ExitCode",
+        width: 8,
+        left: false,
+        help: "exit code:signal",
+        get: |r| match r.step {
+            Some(s) => text(&s.exit_code),
+            None => text(&r.job.exit_code),
+        },
+    },
+    Column {
+        name: "Submit",
+        width: 19,
+        left: false,
+        help: "submit time",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                r.job.submit.map_or(Value::Text("Unknown".into()), Value::Time)
+            }
+        },
+    },
+    Column {
+        name: "Eligible",
+        width: 19,
+        left: false,
+        help: "eligible time",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                r.job.eligible.map_or(Value::Text("Unknown".into()), Value::Time)
+            }
+        },
+    },
+    Column {
+        name: "Start",
+        width: 19,
+        left: false,
+        help: "start time",
+        get: |r| {
+            let t = r.step.map_or(r.job.start, |s| s.start);
+            t.map_or(Value::Text("Unknown".into()), Value::Time)
+        },
+    },
+    Column {
+        name: "End",
+        width: 19,
+        left: false,
+        help: "end time",
+        get: |r| {
+            let t = r.step.map_or(r.job.end, |s| s.end);
+            t.map_or(Value::Text("Unknown".into()), Value::Time)
+        },
+    },
+    Column {
+        name: "Elapsed",
+        width: 10,
+        left: false,
+        help: "elapsed time",
+        get: |r| {
+            let e = r.step.map_or(r.job.elapsed_s, |s| s.elapsed_s);
+            e.map_or(Value::Null, Value::Duration)
+        },
+    },
+    Column {
+        name: "ElapsedRaw",
+        width: 10,
+        left: false,
+        help: "elapsed time, seconds",
+        get: |r| int(r.step.map_or(r.job.elapsed_s, |s| s.elapsed_s)),
+    },
+    Column {
+        name: "Timelimit",
+        width: 10,
+        left: false,
+        help: "time limit",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                r.job
+                    .timelimit_s
+                    .map_or(Value::Text("UNLIMITED".into()), Value::Duration)
+            }
+        },
+    },
+    Column {
+        name: "NNodes",
+        width: 8,
+        left: false,
+        help: "nodes allocated",
+        get: |r| int(r.step.map_or(r.job.nnodes, |s| s.nnodes)),
+    },
+    Column {
+        name: "NCPUS",
+        width: 10,
+        left: false,
+        help: "CPUs allocated",
+        get: |r| int(r.step.map_or(r.job.ncpus, |s| s.ncpus)),
+    },
+    Column {
+        name: "AllocCPUS",
+        width: 10,
+        left: false,
+        help: "CPUs allocated (same as NCPUS)",
+        get: |r| int(r.step.map_or(r.job.ncpus, |s| s.ncpus)),
+    },
+    Column {
+        name: "NTasks",
+        width: 8,
+        left: false,
+        help: "tasks (steps only)",
+        get: |r| int(r.step.and_then(|s| s.ntasks)),
+    },
+    Column {
+        name: "NodeList",
+        width: 15,
+        left: false,
+        help: "nodes",
+        get: |r| match r.step {
+            Some(s) => text(&s.node_list),
+            None => text(&r.job.node_list),
+        },
+    },
+    Column {
+        name: "ReqMem",
+        width: 10,
+        left: false,
+        help: "requested memory, whole job",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                r.job.req_mem_mb.map_or(Value::Null, Value::MemMb)
+            }
+        },
+    },
+    Column {
+        name: "AllocTRES",
+        width: 10,
+        left: false,
+        help: "trackable resources allocated",
+        get: |r| match r.step {
+            Some(s) => text(&s.alloc_tres),
+            None => text(&r.job.alloc_tres),
+        },
+    },
+    Column {
+        name: "TotalCPU",
+        width: 10,
+        left: false,
+        help: "CPU time used",
+        get: |r| {
+            r.step
+                .map_or(r.job.total_cpu_s, |s| s.total_cpu_s)
+                .map_or(Value::Null, Value::CpuDuration)
+        },
+    },
+    Column {
+        name: "CPUTime",
+        width: 10,
+        left: false,
+        help: "CPU time allocated (Elapsed × NCPUS)",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                r.job
+                    .cpu_time_s
+                    .map_or(Value::Null, |c| Value::Duration(c.round() as i64))
+            }
+        },
+    },
+    Column {
+        name: "CPUTimeRAW",
+        width: 10,
+        left: false,
+        help: "CPU time allocated, seconds",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                r.job.cpu_time_s.map_or(Value::Null, |c| Value::Int(c.round() as i64))
+            }
+        },
+    },
+    Column {
+        name: "ConsumedEnergy",
+        width: 14,
+        left: false,
+        help: "Slurm's own energy figure (whole nodes only)",
+        get: |r| {
+            r.step
+                .map_or(r.job.consumed_energy_j, |s| s.consumed_energy_j)
+                .map_or(Value::Null, Value::Energy)
+        },
+    },
+    Column {
+        name: "ConsumedEnergyRaw",
+        width: 17,
+        left: false,
+        help: "Slurm's own energy figure, J",
+        get: |r| {
+            r.step
+                .map_or(r.job.consumed_energy_j, |s| s.consumed_energy_j)
+                .map_or(Value::Null, |e| Value::Int(e.round() as i64))
+        },
+    },
+    Column {
+        name: "WorkDir",
+        width: 20,
+        left: false,
+        help: "working directory",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                text(&r.job.work_dir)
+            }
+        },
+    },
+];
+
+/// energy-assess's columns.
+pub const ENERGY_COLUMNS: &[Column] = &[
+    Column {
+        name: "Energy",
+        width: 10,
+        left: false,
+        help: "energy the job drew at its nodes (before PUE), J, scaled",
+        get: |r| fig(r, |f| Value::Energy(f.energy.j)),
+    },
+    Column {
+        name: "EnergyRaw",
+        width: 12,
+        left: false,
+        help: "the same, J",
+        get: |r| fig(r, |f| Value::Int(f.energy.j.round() as i64)),
+    },
+    Column {
+        name: "EnergyMin",
+        width: 10,
+        left: false,
+        help: "lowest plausible energy, J, scaled",
+        get: |r| fig(r, |f| Value::Energy(f.energy.min_j)),
+    },
+    Column {
+        name: "EnergyMax",
+        width: 10,
+        left: false,
+        help: "highest plausible energy, J, scaled",
+        get: |r| fig(r, |f| Value::Energy(f.energy.max_j)),
+    },
+    Column {
+        name: "EnergySource",
+        width: 12,
+        left: false,
+        help: "measured, split (shared node) or estimated",
+        get: |r| fig(r, |f| Value::Text(f.energy.source.as_str().into())),
+    },
+    Column {
+        name: "EnergyScope",
+        width: 14,
+        left: false,
+        help: "meter scope a measured energy rests on",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                r.job
+                    .measured
+                    .as_ref()
+                    .map_or(Value::Null, |m| Value::Text(m.scope.clone()))
+            }
+        },
+    },
+    Column {
+        name: "EnergyCPU",
+        width: 10,
+        left: false,
+        help: "CPU packages as read (RAPL), J, scaled",
+        get: |r| measured_scope(r, |m| m.e_cpu_package_j),
+    },
+    Column {
+        name: "EnergyDRAM",
+        width: 10,
+        left: false,
+        help: "DRAM as read (RAPL), J, scaled",
+        get: |r| measured_scope(r, |m| m.e_dram_j),
+    },
+    Column {
+        name: "EnergyGPU",
+        width: 10,
+        left: false,
+        help: "the job's GPU boards as read (NVML), J, scaled",
+        get: |r| measured_scope(r, |m| m.e_gpu_board_j),
+    },
+    Column {
+        name: "EnergyNodeBMC",
+        width: 13,
+        left: false,
+        help: "whole nodes as their BMCs read, J, scaled",
+        get: |r| measured_scope(r, |m| m.e_node_bmc_j),
+    },
+    Column {
+        name: "EnergyWattmeter",
+        width: 15,
+        left: false,
+        help: "whole nodes from external wattmeters, J, scaled",
+        get: |r| measured_scope(r, |m| m.e_node_wattmeter_j),
+    },
+    Column {
+        name: "EnergyPsys",
+        width: 10,
+        left: false,
+        help: "RAPL platform (psys), J, scaled",
+        get: |r| measured_scope(r, |m| m.e_platform_j),
+    },
+    Column {
+        name: "EnergyOther",
+        width: 11,
+        left: false,
+        help: "other meters (hwmon), J, scaled",
+        get: |r| measured_scope(r, |m| m.e_other_j),
+    },
+    Column {
+        name: "MeanPower",
+        width: 10,
+        left: false,
+        help: "energy / elapsed, W",
+        get: |r| fig(r, |f| f.mean_power_w.map_or(Value::Null, Value::Float)),
+    },
+    Column {
+        name: "NodeHours",
+        width: 10,
+        left: false,
+        help: "elapsed × nodes, h",
+        get: |r| fig(r, |f| Value::Float(f.node_hours)),
+    },
+    Column {
+        name: "GPUs",
+        width: 5,
+        left: false,
+        help: "GPUs allocated",
+        get: |r| if r.step.is_some() { Value::Null } else { int(r.job.gpus) },
+    },
+    Column {
+        name: "GPUHours",
+        width: 10,
+        left: false,
+        help: "elapsed × GPUs, h",
+        get: |r| fig(r, |f| Value::Float(f.gpu_hours)),
+    },
+    Column {
+        name: "Calibration",
+        width: 12,
+        left: false,
+        help: "estimate scaled by measured jobs of the partition: factor(n jobs)",
+        get: |r| {
+            fig(r, |f| {
+                f.energy
+                    .calibration
+                    .as_ref()
+                    .map_or(Value::Null, |c| Value::Text(format!("{:.3}({})", c.factor, c.n_jobs)))
+            })
+        },
+    },
+    Column {
+        name: "MeasuredNodes",
+        width: 13,
+        left: false,
+        help: "nodes that reported / nodes of the job",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                r.job.measured.as_ref().map_or(Value::Null, |m| {
+                    Value::Text(format!(
+                        "{}/{}",
+                        m.nodes_recorded,
+                        m.nodes_expected.unwrap_or(m.nodes_recorded)
+                    ))
+                })
+            }
+        },
+    },
+    Column {
+        name: "Flags",
+        width: 20,
+        left: false,
+        help: "measurement quality flags",
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                r.job
+                    .measured
+                    .as_ref()
+                    .filter(|m| !m.flags.is_empty())
+                    .map_or(Value::Null, |m| Value::Text(m.flags.clone()))
+            }
+        },
+    },
+];
+
+/// Impact columns: use phase, embodied and total, each with its range. GWP in kgCO2eq, PE in
+/// MJ, ADPe in kgSbeq.
+pub const IMPACT_COLUMNS: &[Column] = impact_columns![
+    "GWP", "use + embodied GWP, kgCO2eq", Total, Value, gwp;
+    "GWPMin", "lowest plausible total GWP, kgCO2eq", Total, Min, gwp;
+    "GWPMax", "highest plausible total GWP, kgCO2eq", Total, Max, gwp;
+    "GWPUse", "use-phase GWP (energy × PUE × grid factor), kgCO2eq", Use, Value, gwp;
+    "GWPUseMin", "lowest use-phase GWP, kgCO2eq", Use, Min, gwp;
+    "GWPUseMax", "highest use-phase GWP, kgCO2eq", Use, Max, gwp;
+    "GWPEmbodied", "embodied GWP allocated to the job, kgCO2eq", Embodied, Value, gwp;
+    "GWPEmbodiedMin", "lowest embodied GWP, kgCO2eq", Embodied, Min, gwp;
+    "GWPEmbodiedMax", "highest embodied GWP, kgCO2eq", Embodied, Max, gwp;
+    "PE", "use + embodied primary energy, MJ", Total, Value, pe;
+    "PEMin", "lowest total PE, MJ", Total, Min, pe;
+    "PEMax", "highest total PE, MJ", Total, Max, pe;
+    "PEUse", "use-phase PE, MJ", Use, Value, pe;
+    "PEUseMin", "lowest use-phase PE, MJ", Use, Min, pe;
+    "PEUseMax", "highest use-phase PE, MJ", Use, Max, pe;
+    "PEEmbodied", "embodied PE allocated to the job, MJ", Embodied, Value, pe;
+    "PEEmbodiedMin", "lowest embodied PE, MJ", Embodied, Min, pe;
+    "PEEmbodiedMax", "highest embodied PE, MJ", Embodied, Max, pe;
+    "ADPe", "use + embodied abiotic depletion, kgSbeq", Total, Value, adpe;
+    "ADPeMin", "lowest total ADPe, kgSbeq", Total, Min, adpe;
+    "ADPeMax", "highest total ADPe, kgSbeq", Total, Max, adpe;
+    "ADPeUse", "use-phase ADPe, kgSbeq", Use, Value, adpe;
+    "ADPeUseMin", "lowest use-phase ADPe, kgSbeq", Use, Min, adpe;
+    "ADPeUseMax", "highest use-phase ADPe, kgSbeq", Use, Max, adpe;
+    "ADPeEmbodied", "embodied ADPe allocated to the job, kgSbeq", Embodied, Value, adpe;
+    "ADPeEmbodiedMin", "lowest embodied ADPe, kgSbeq", Embodied, Min, adpe;
+    "ADPeEmbodiedMax", "highest embodied ADPe, kgSbeq", Embodied, Max, adpe;
+];
+
+/// Every column, in `-e` order.
+pub fn all_columns() -> impl Iterator<Item = &'static Column> {
+    SLURM_COLUMNS.iter().chain(ENERGY_COLUMNS).chain(IMPACT_COLUMNS)
+}
+
+/// The default `--format`: sacct's default plus energy and GWP.
+pub const DEFAULT_FORMAT: &str = "JobID,JobName,Partition,Account,AllocCPUS,State,ExitCode,Energy,EnergySource,GWP";
+
+/// A column chosen by `--format`, with its width and justification.
+#[derive(Clone, Copy)]
+pub struct Selected {
+    pub column: &'static Column,
+    pub width: usize,
+    pub left: bool,
+}
+
+/// Parses a `--format` list: `JobID,JobName%30,State%-12` (case-insensitive names).
+///
+/// # Errors
+/// An unknown column (with the closest known names) or a bad width.
+pub fn parse_format(list: &str) -> Result<Vec<Selected>, String> {
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, width) = match item.split_once('%') {
+            Some((n, w)) => (n, Some(w)),
+            None => (item, None),
+        };
+        let Some(column) = all_columns().find(|c| c.name.eq_ignore_ascii_case(name)) else {
+            let lower = name.to_ascii_lowercase();
+            let near: Vec<&str> = all_columns()
+                .filter(|c| {
+                    let l = c.name.to_ascii_lowercase();
+                    l.contains(&lower) || lower.contains(&l)
+                })
+                .map(|c| c.name)
+                .take(5)
+                .collect();
+            return Err(if near.is_empty() {
+                format!("unknown column `{name}`; `energy-assess acct -e` lists the columns")
+            } else {
+                format!(
+                    "unknown column `{name}` (did you mean {}?); `-e` lists the columns",
+                    near.join(", ")
+                )
+            });
+        };
+        let (w, left) = match width {
+            None => (column.width, column.left),
+            Some(w) => {
+                let (neg, digits) = match w.strip_prefix('-') {
+                    Some(d) => (true, d),
+                    None => (false, w),
+                };
+                let n: usize = digits
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0 && n <= 1000)
+                    .ok_or_else(|| format!("bad width `%{w}` for {name}: write Name%20 or Name%-20"))?;
+                (n, neg)
+            }
+        };
+        out.push(Selected { column, width: w, left });
+    }
+    if out.is_empty() {
+        return Err("the format list is empty".into());
+    }
+    Ok(out)
+}
+
+impl std::fmt::Debug for Selected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}%{}{}",
+            self.column.name,
+            if self.left { "-" } else { "" },
+            self.width
+        )
+    }
+}
+
+/// Text of a value, as the table and parsable outputs print it.
+pub fn display(v: &Value, clock: &crate::timefmt::Clock) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Text(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Time(t) => clock.format(*t),
+        Value::Duration(s) => format_elapsed(*s),
+        Value::CpuDuration(s) => format_cpu(*s),
+        Value::Energy(j) => scaled_energy(*j),
+        Value::Float(x) => sig4(*x),
+        Value::MemMb(mb) => mem(*mb),
+    }
+}
+
+/// Joules scaled by powers of 1000 with two decimals, as sacct's ConsumedEnergy (`20.54M`).
+pub fn scaled_energy(j: f64) -> String {
+    if !j.is_finite() {
+        return String::new();
+    }
+    let units = ["", "K", "M", "G", "T", "P"];
+    let mut v = j;
+    let mut u = 0;
+    while v.abs() >= 1000.0 && u < units.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{}", v.round() as i64)
+    } else {
+        format!("{v:.2}{}", units[u])
+    }
+}
+
+/// Four significant digits, fixed notation between 0.001 and 10^6, else scientific.
+pub fn sig4(x: f64) -> String {
+    if !x.is_finite() {
+        return String::new();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let a = x.abs();
+    if (1e-3..1e6).contains(&a) {
+        let digits = 3 - a.log10().floor() as i32;
+        let d = digits.clamp(0, 6) as usize;
+        format!("{x:.d$}")
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+/// MiB as sacct prints sizes: `G` when whole gibibytes, else `M`.
+fn mem(mb: f64) -> String {
+    if mb >= 1024.0 && (mb / 1024.0).fract() == 0.0 {
+        format!("{}G", (mb / 1024.0) as i64)
+    } else if mb.fract() == 0.0 {
+        format!("{}M", mb as i64)
+    } else {
+        format!("{mb:.2}M")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_lists_like_sacct() {
+        let f = parse_format("jobid,JobName%30,state%-12").unwrap();
+        assert_eq!(
+            f.iter().map(|s| (s.column.name, s.width, s.left)).collect::<Vec<_>>(),
+            [("JobID", 12, true), ("JobName", 30, false), ("State", 12, true)]
+        );
+        let e = parse_format("JobID,Energi").unwrap_err();
+        assert!(e.contains("unknown column `Energi`"), "{e}");
+        let e = parse_format("gwpuse%x").unwrap_err();
+        assert!(e.contains("bad width"), "{e}");
+        let e = parse_format("Power").unwrap_err();
+        assert!(e.contains("MeanPower"), "{e}");
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<String> = all_columns().map(|c| c.name.to_ascii_lowercase()).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n);
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(scaled_energy(20_543_125.0), "20.54M");
+        assert_eq!(scaled_energy(33.0), "33");
+        assert_eq!(scaled_energy(1500.0), "1.50K");
+        assert_eq!(sig4(0.012345), "0.01235");
+        assert_eq!(sig4(1234.5), "1234");
+        assert_eq!(sig4(12.0), "12.00");
+        assert_eq!(sig4(1.0e-7), "1.000e-7");
+        assert_eq!(sig4(0.0), "0");
+        assert_eq!(mem(65_536.0), "64G");
+        assert_eq!(mem(4000.0), "4000M");
+    }
+}

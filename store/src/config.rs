@@ -1,0 +1,368 @@
+//! The post-processor's site configuration: where the store is, who is an admin, the site's
+//! cluster and time zone, and the Green-Algorithms tables for unmeasured jobs.
+//!
+//! ```toml
+//! # /etc/energy-assess/postproc.toml (every key optional)
+//! [store]
+//! path = "/var/lib/energy-assess/store.sqlite"
+//! group = "energy-assess"       # give this group read access (0640), for a setgid install
+//!
+//! [site]
+//! cluster = "mycluster"         # for dumps without a Cluster column
+//! timezone = "Europe/Paris"     # sacct's local time; default: the system's
+//! inventory = "/etc/energy-assess/inventory.toml"   # nodes' hardware, for embodied impacts
+//!
+//! [privacy]
+//! admin_users = ["hpcadmin", "1042"]   # names or uids, besides root
+//! admin_groups = ["hpc-staff"]
+//!
+//! [estimate]                    # Green Algorithms (Lannelongue et al. 2021)
+//! cpu_w_per_core = 12.0         # GA v3.0 "Any" CPU
+//! gpu_w = 200.0                 # GA v3.0 "Any" GPU
+//! memory_w_per_gb = 0.3725
+//! uncalibrated_range = [0.8, 2.0]
+//! min_calibration_jobs = 5
+//! [[estimate.partition]]
+//! name = "gpu"
+//! cpu_w_per_core = 7.5
+//! gpu_w = 300.0
+//!
+//! [ingest]
+//! record_grace_minutes = 30     # wait this long after a job's end for missing node records
+//! ```
+//!
+//! Two stages: [`RawConfig`] is what the file says (unknown keys refused), [`Config`] what was
+//! checked. Errors name the file, the line and the fix.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/energy-assess/postproc.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub site: RawSite,
+    #[serde(default)]
+    pub privacy: RawPrivacy,
+    #[serde(default)]
+    pub estimate: RawEstimate,
+    #[serde(default)]
+    pub ingest: RawIngest,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub path: Option<PathBuf>,
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSite {
+    pub cluster: Option<String>,
+    pub timezone: Option<String>,
+    pub inventory: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrivacy {
+    #[serde(default)]
+    pub admin_users: Vec<String>,
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEstimate {
+    pub cpu_w_per_core: Option<f64>,
+    pub gpu_w: Option<f64>,
+    pub memory_w_per_gb: Option<f64>,
+    pub uncalibrated_range: Option<[f64; 2]>,
+    pub min_calibration_jobs: Option<u32>,
+    #[serde(default)]
+    pub partition: Vec<RawPartitionTdp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPartitionTdp {
+    pub name: String,
+    pub cpu_w_per_core: Option<f64>,
+    pub gpu_w: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIngest {
+    pub record_grace_minutes: Option<u32>,
+}
+
+/// Power per device for the estimate of one partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tdp {
+    pub cpu_w_per_core: f64,
+    pub gpu_w: f64,
+}
+
+/// How unmeasured jobs are estimated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EstimateSettings {
+    pub default: Tdp,
+    pub partitions: Vec<(String, Tdp)>,
+    pub memory_w_per_gb: f64,
+    /// (min, max) multipliers of an estimate no measured job calibrates.
+    pub uncalibrated_range: (f64, f64),
+    /// Measured jobs a partition needs before its estimates are calibrated.
+    pub min_calibration_jobs: u32,
+}
+
+impl EstimateSettings {
+    /// The TDP table for a partition.
+    pub fn tdp(&self, partition: Option<&str>) -> &Tdp {
+        partition
+            .and_then(|p| self.partitions.iter().find(|(n, _)| n == p).map(|(_, t)| t))
+            .unwrap_or(&self.default)
+    }
+}
+
+impl Default for EstimateSettings {
+    fn default() -> Self {
+        // Green Algorithms v3.0 defaults for unknown hardware (methodology.md §4.1–4.2).
+        Self {
+            default: Tdp {
+                cpu_w_per_core: 12.0,
+                gpu_w: 200.0,
+            },
+            partitions: Vec::new(),
+            memory_w_per_gb: 0.3725,
+            // GA missed up to 20 % against a wattmeter on a DGX-1 (methodology §4.5) and TDP
+            // models miss static node power, which can double a GPU node's energy (§1.2, §1.6).
+            uncalibrated_range: (0.8, 2.0),
+            min_calibration_jobs: 5,
+        }
+    }
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from; `None` for built-in defaults.
+    pub source: Option<PathBuf>,
+    pub store_path: PathBuf,
+    pub store_group: Option<String>,
+    pub cluster: String,
+    pub timezone: Option<String>,
+    pub inventory: Option<PathBuf>,
+    pub admin_users: Vec<String>,
+    pub admin_groups: Vec<String>,
+    pub estimate: EstimateSettings,
+    pub record_grace_s: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            source: None,
+            store_path: PathBuf::from(crate::db::DEFAULT_DB_PATH),
+            store_group: None,
+            cluster: "default".into(),
+            timezone: None,
+            inventory: None,
+            admin_users: Vec::new(),
+            admin_groups: Vec::new(),
+            estimate: EstimateSettings::default(),
+            record_grace_s: 30 * 60,
+        }
+    }
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Loads a file. With `required = false`, a missing file means defaults (the default
+    /// path need not exist); a file given explicitly must exist.
+    ///
+    /// # Errors
+    /// Unreadable file, TOML syntax, unknown keys, values out of range.
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),
+            Err(e) => {
+                return Err(ConfigError {
+                    path: path.into(),
+                    line: None,
+                    message: format!("cannot read: {e}"),
+                });
+            }
+        };
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks configuration text; `path` is for messages.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            path: path.into(),
+            line: e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+            message: e.message().to_string(),
+        })?;
+        let line_of = |needle: &str| {
+            text.lines()
+                .position(|l| l.trim_start().starts_with(needle))
+                .map(|i| i + 1)
+        };
+        let err = |key: &str, message: String| ConfigError {
+            path: path.into(),
+            line: line_of(key),
+            message,
+        };
+        let positive = |key: &str, v: Option<f64>, default: f64| -> Result<f64, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                Some(x) => Err(err(key, format!("`{key} = {x}`: give a power in watts, 0 or more"))),
+            }
+        };
+        let d = EstimateSettings::default();
+        let e = &raw.estimate;
+        let default = Tdp {
+            cpu_w_per_core: positive("cpu_w_per_core", e.cpu_w_per_core, d.default.cpu_w_per_core)?,
+            gpu_w: positive("gpu_w", e.gpu_w, d.default.gpu_w)?,
+        };
+        let mut partitions = Vec::new();
+        for p in &e.partition {
+            if p.name.is_empty() {
+                return Err(err("name", "a [[estimate.partition]] has an empty name".into()));
+            }
+            partitions.push((
+                p.name.clone(),
+                Tdp {
+                    cpu_w_per_core: positive("cpu_w_per_core", p.cpu_w_per_core, default.cpu_w_per_core)?,
+                    gpu_w: positive("gpu_w", p.gpu_w, default.gpu_w)?,
+                },
+            ));
+        }
+        let uncalibrated_range = match e.uncalibrated_range {
+            None => d.uncalibrated_range,
+            Some([lo, hi]) if lo > 0.0 && lo <= 1.0 && hi >= 1.0 && hi.is_finite() => (lo, hi),
+            Some([lo, hi]) => {
+                return Err(err(
+                    "uncalibrated_range",
+                    format!("`uncalibrated_range = [{lo}, {hi}]`: write [low, high] with 0 < low <= 1 <= high"),
+                ));
+            }
+        };
+        if let Some(tz) = &raw.site.timezone {
+            crate::timefmt::time_zone(Some(tz)).map_err(|e| err("timezone", e.to_string()))?;
+        }
+        if let Some(c) = &raw.site.cluster {
+            if c.trim().is_empty() {
+                return Err(err(
+                    "cluster",
+                    "`cluster` is empty; name the cluster as Slurm does (ClusterName)".into(),
+                ));
+            }
+        }
+        Ok(Self {
+            source: Some(path.into()),
+            store_path: raw
+                .store
+                .path
+                .unwrap_or_else(|| PathBuf::from(crate::db::DEFAULT_DB_PATH)),
+            store_group: raw.store.group,
+            cluster: raw.site.cluster.unwrap_or_else(|| "default".into()),
+            timezone: raw.site.timezone,
+            inventory: raw.site.inventory,
+            admin_users: raw.privacy.admin_users,
+            admin_groups: raw.privacy.admin_groups,
+            estimate: EstimateSettings {
+                default,
+                partitions,
+                memory_w_per_gb: positive("memory_w_per_gb", e.memory_w_per_gb, d.memory_w_per_gb)?,
+                uncalibrated_range,
+                min_calibration_jobs: e.min_calibration_jobs.unwrap_or(d.min_calibration_jobs).max(1),
+            },
+            record_grace_s: i64::from(raw.ingest.record_grace_minutes.unwrap_or(30)) * 60,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let doc: String = include_str!("config.rs")
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| format!("{}\n", l.strip_prefix("//! ").unwrap_or("").trim_end_matches("//!")))
+            .collect();
+        let c = Config::parse(&doc, Path::new("doc.toml")).unwrap();
+        assert_eq!(c.cluster, "mycluster");
+        assert_eq!(c.estimate.tdp(Some("gpu")).gpu_w, 300.0);
+        assert_eq!(c.estimate.tdp(Some("cpu")).cpu_w_per_core, 12.0);
+        assert_eq!(c.admin_groups, ["hpc-staff"]);
+        assert_eq!(c.store_group.as_deref(), Some("energy-assess"));
+    }
+
+    #[test]
+    fn the_example_in_configs_parses() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/postproc.toml"));
+        let c = Config::load(path, true).unwrap();
+        assert_eq!(c.cluster, "testbed");
+        assert_eq!(c.store_path, Path::new(crate::db::DEFAULT_DB_PATH));
+        assert_eq!(c.estimate, EstimateSettings::default());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_fix() {
+        let e = Config::parse(
+            "[store]\npath = \"/x\"\n\n[estimate]\ngpu_w = -3\n",
+            Path::new("/etc/p.toml"),
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert!(e.to_string().starts_with("/etc/p.toml:5: `gpu_w = -3`"), "{e}");
+        let e = Config::parse("[store]\npaht = 1\n", Path::new("p.toml")).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("paht"), "{e}");
+        let e = Config::parse("[site]\ntimezone = \"Mars/Olympus\"\n", Path::new("p.toml")).unwrap_err();
+        assert!(e.message.contains("IANA"), "{e}");
+        assert!(Config::load(Path::new("/nonexistent/p.toml"), false).is_ok());
+        assert!(Config::load(Path::new("/nonexistent/p.toml"), true).is_err());
+    }
+}

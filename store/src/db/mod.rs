@@ -1,0 +1,392 @@
+//! The SQLite store: where it lives, who may read it, its schema and migrations.
+//!
+//! The file holds every user's jobs, so it is created `0600` (or `0640` with the group named
+//! by the config key `store.group`, for a setgid-group deployment; see
+//! `docs/queries-and-reports.md`), and every writer puts those permissions back if someone
+//! loosened them. SQLite gives its journal the database file's mode. A reader that is not an
+//! admin never gets rows that are not its own from this crate's queries; the file mode is
+//! what keeps it from reading the file directly.
+
+pub mod read;
+pub mod schema;
+pub mod write;
+
+use rusqlite::{Connection, OpenFlags};
+use std::fmt;
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Where the store lives unless the config or `--db` says otherwise.
+pub const DEFAULT_DB_PATH: &str = "/var/lib/energy-assess/store.sqlite";
+
+/// The schema version this build writes.
+pub fn schema_version() -> u32 {
+    schema::MIGRATIONS.len() as u32
+}
+
+/// A store that could not be opened or used.
+#[derive(Debug)]
+pub enum DbError {
+    Sqlite {
+        path: PathBuf,
+        action: String,
+        source: rusqlite::Error,
+    },
+    Io {
+        path: PathBuf,
+        action: String,
+        source: std::io::Error,
+    },
+    /// The file was written by a newer energy-assess.
+    TooNew { path: PathBuf, found: u32, supported: u32 },
+    /// There is no store yet.
+    Missing { path: PathBuf },
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::Sqlite { path, action, source } => {
+                write!(f, "{}: cannot {action}: {source}", path.display())?;
+                if let rusqlite::Error::SqliteFailure(e, _) = source {
+                    if e.code == rusqlite::ErrorCode::CannotOpen || e.code == rusqlite::ErrorCode::PermissionDenied {
+                        write!(
+                            f,
+                            " (the store is readable only by its owner and its group: run as an \
+                             admin, or ask one to set `store.group` and install energy-assess \
+                             setgid to that group)"
+                        )?;
+                    }
+                }
+                Ok(())
+            }
+            DbError::Io { path, action, source } => write!(f, "{}: cannot {action}: {source}", path.display()),
+            DbError::TooNew { path, found, supported } => write!(
+                f,
+                "{}: schema version {found} was written by a newer energy-assess (this one knows up \
+                 to {supported}); upgrade energy-assess",
+                path.display()
+            ),
+            DbError::Missing { path } => write!(
+                f,
+                "{}: no store there yet; run `energy-assess ingest` first, or point --db (or the \
+                 config key store.path) at the store",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+fn sqlite_err<'a>(path: &'a Path, action: &str) -> impl FnOnce(rusqlite::Error) -> DbError + 'a {
+    let action = action.to_string();
+    move |source| DbError::Sqlite {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+fn io_err<'a>(path: &'a Path, action: &str) -> impl FnOnce(std::io::Error) -> DbError + 'a {
+    let action = action.to_string();
+    move |source| DbError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// The id of a group by name, through the system's group database (NSS).
+pub fn group_id(name: &str) -> Option<u32> {
+    uzers::get_group_by_name(name).map(|g| g.gid())
+}
+
+/// Who may read the store besides its owner.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// A group given read access (`0640`); `None` keeps the file `0600`.
+    pub group_gid: Option<u32>,
+}
+
+impl Access {
+    fn file_mode(&self) -> u32 {
+        if self.group_gid.is_some() { 0o640 } else { 0o600 }
+    }
+    fn dir_mode(&self) -> u32 {
+        if self.group_gid.is_some() { 0o750 } else { 0o700 }
+    }
+}
+
+/// An open store.
+pub struct Store {
+    pub conn: Connection,
+    pub path: PathBuf,
+}
+
+impl Store {
+    /// Opens the store for writing, creating it (and its directory) with private permissions
+    /// if needed, tightening them if they were loosened, and running pending migrations.
+    /// Returns warnings to show (permissions that were tightened).
+    ///
+    /// # Errors
+    /// The directory or file cannot be created or opened, a migration fails, or the file comes
+    /// from a newer version.
+    pub fn open_for_write(path: &Path, access: &Access) -> Result<(Self, Vec<String>), DbError> {
+        let mut warnings = Vec::new();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(access.dir_mode())
+                    .create(dir)
+                    .map_err(io_err(dir, "create the store's directory"))?;
+                if let Some(gid) = access.group_gid {
+                    std::os::unix::fs::chown(dir, None, Some(gid)).map_err(io_err(dir, "set the group of"))?;
+                }
+            }
+        }
+        if !path.exists() {
+            // Create the file ourselves so that it never exists with a looser mode.
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(access.file_mode())
+                .open(path)
+                .map_err(io_err(path, "create the store"))?;
+        }
+        warnings.extend(enforce_permissions(path, access)?);
+        let mut conn = Connection::open(path).map_err(sqlite_err(path, "open the store"))?;
+        conn.execute_batch("PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -262144;")
+            .map_err(sqlite_err(path, "configure the store"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(sqlite_err(path, "configure the store"))?;
+        migrate(&mut conn, path)?;
+        Ok((
+            Self {
+                conn,
+                path: path.to_path_buf(),
+            },
+            warnings,
+        ))
+    }
+
+    /// Opens an existing store read-only.
+    ///
+    /// # Errors
+    /// No store at `path`, no permission to read it, or a schema this version does not know.
+    pub fn open_read(path: &Path) -> Result<Self, DbError> {
+        if !path.exists() {
+            return Err(DbError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        // An ingest that was killed leaves a hot journal; the first connection that may write
+        // rolls it back. Without that, a read-only connection could not read the store.
+        let mut journal = path.as_os_str().to_os_string();
+        journal.push("-journal");
+        if std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0) {
+            if let Ok(rw) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+                let _ = rw.busy_timeout(std::time::Duration::from_secs(30));
+                let _ = rw.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0));
+            }
+        }
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(sqlite_err(path, "open the store"))?;
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sqlite_err(path, "read the store"))?;
+        if version > schema_version() {
+            return Err(DbError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                supported: schema_version(),
+            });
+        }
+        if version < schema_version() {
+            return Err(DbError::Sqlite {
+                path: path.to_path_buf(),
+                action: format!("read schema version {version}"),
+                source: rusqlite::Error::InvalidQuery,
+            });
+        }
+        conn.execute_batch("PRAGMA cache_size = -65536;")
+            .map_err(sqlite_err(path, "configure the store"))?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+/// Puts the file back to the mode (and group) `access` asks for; returns a warning when it
+/// had to.
+fn enforce_permissions(path: &Path, access: &Access) -> Result<Option<String>, DbError> {
+    let meta = fs::metadata(path).map_err(io_err(path, "inspect"))?;
+    let mode = meta.permissions().mode() & 0o777;
+    let want = access.file_mode();
+    let mut warning = None;
+    if let Some(gid) = access.group_gid {
+        use std::os::unix::fs::MetadataExt;
+        if meta.gid() != gid {
+            std::os::unix::fs::chown(path, None, Some(gid)).map_err(io_err(path, "set the group of"))?;
+        }
+    }
+    if mode != want {
+        fs::set_permissions(path, fs::Permissions::from_mode(want)).map_err(io_err(path, "restrict"))?;
+        if mode & !want != 0 {
+            warning = Some(format!(
+                "{} had mode {mode:o}, which let others read every user's jobs; set it to {want:o}",
+                path.display()
+            ));
+        }
+    }
+    Ok(warning)
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), DbError> {
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sqlite_err(path, "read the schema version"))?;
+    if version > schema_version() {
+        return Err(DbError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: schema_version(),
+        });
+    }
+    if version == schema_version() {
+        return Ok(());
+    }
+    let tx = conn.transaction().map_err(sqlite_err(path, "start a migration"))?;
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)
+            .map_err(sqlite_err(path, &format!("migrate the schema to version {}", i + 1)))?;
+    }
+    tx.pragma_update(None, "user_version", schema_version())
+        .map_err(sqlite_err(path, "record the schema version"))?;
+    tx.commit().map_err(sqlite_err(path, "commit a migration"))?;
+    Ok(())
+}
+
+/// A stable 64-bit hash for change detection: stored, so it must not change across builds
+/// or platforms (unlike `std`'s hasher). It mixes 8 bytes at a time (multiply and rotate, as
+/// FxHash does), which is fast enough for a million rows per ingest; it is not meant to resist
+/// crafted collisions, only to notice that a row changed.
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
+impl Fnv {
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            self.word(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        }
+        let rest = chunks.remainder();
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        self.word(u64::from_le_bytes(last) ^ ((b.len() as u64) << 56));
+        self
+    }
+    pub fn str(&mut self, s: Option<&str>) -> &mut Self {
+        match s {
+            Some(s) => self.bytes(s.as_bytes()),
+            None => {
+                self.word(0x00ff_00ff_00ff_00ff);
+                self
+            }
+        }
+    }
+    pub fn int(&mut self, v: Option<i64>) -> &mut Self {
+        match v {
+            Some(v) => self.word(v as u64 ^ 0x5555),
+            None => self.word(0x00ff_00ff_00ff_00ff),
+        }
+        self
+    }
+    pub fn float(&mut self, v: Option<f64>) -> &mut Self {
+        self.int(v.map(|x| x.to_bits() as i64))
+    }
+    /// The hash, as SQLite's signed integer.
+    pub fn finish(&self) -> i64 {
+        self.0 as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ea-db-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn creates_private_store_and_migrates_once() {
+        let dir = tmp("create");
+        let path = dir.join("sub/store.sqlite");
+        let (s, warnings) = Store::open_for_write(&path, &Access::default()).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        let v: u32 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, schema_version());
+        drop(s);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let (_s, warnings) = Store::open_for_write(&path, &Access::default()).unwrap();
+        assert!(warnings[0].contains("644"), "{warnings:?}");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_newer_schema_and_a_missing_store() {
+        let dir = tmp("newer");
+        let path = dir.join("s.sqlite");
+        let (s, _) = Store::open_for_write(&path, &Access::default()).unwrap();
+        s.conn.pragma_update(None, "user_version", 999).unwrap();
+        drop(s);
+        let e = Store::open_read(&path).err().unwrap();
+        assert!(e.to_string().contains("newer energy-assess"), "{e}");
+        let e = Store::open_read(&dir.join("none.sqlite")).err().unwrap();
+        assert!(e.to_string().contains("run `energy-assess ingest` first"), "{e}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn hash_is_stable_and_tells_fields_apart() {
+        // Stored hashes must not change between builds: pin one value.
+        assert_eq!(
+            Fnv::default().bytes(b"abcdefghij").finish(),
+            Fnv::default().bytes(b"abcdefghij").finish()
+        );
+        assert_eq!(Fnv::default().str(Some("job")).int(Some(7)).finish() as u64, PINNED);
+        let a = Fnv::default().str(Some("x")).int(None).finish();
+        let b = Fnv::default().str(None).str(Some("x")).finish();
+        assert_ne!(a, b);
+        assert_ne!(
+            Fnv::default().str(Some("ab")).str(Some("c")).finish(),
+            Fnv::default().str(Some("a")).str(Some("bc")).finish()
+        );
+    }
+
+    const PINNED: u64 = 7_787_211_237_140_464_435;
+}

@@ -1,0 +1,152 @@
+//! The schema, as a list of migrations. `PRAGMA user_version` holds how many have run; each
+//! runs once, in order, inside the transaction that opens the store for writing. Never edit a
+//! migration that has shipped: add the next one.
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: jobs (with their steps), node records, sources, calibration.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+    -- One row per job allocation (sacct's allocation line). Times are UTC epoch seconds.
+    CREATE TABLE jobs (
+        id              INTEGER PRIMARY KEY,
+        cluster         TEXT NOT NULL,
+        job_id          TEXT NOT NULL,      -- JobID without the step: 123, 123_4, 123+1
+        job_id_raw      INTEGER,
+        array_job_id    INTEGER,
+        array_task      TEXT,
+        name            TEXT,
+        user            TEXT,
+        uid             INTEGER,
+        grp             TEXT,
+        gid             INTEGER,
+        account         TEXT,
+        partition       TEXT,
+        qos             TEXT,
+        state           TEXT NOT NULL,
+        state_raw       TEXT NOT NULL,
+        exit_code       TEXT,
+        submit          INTEGER,
+        eligible        INTEGER,
+        start           INTEGER,
+        end             INTEGER,
+        elapsed_s       INTEGER,
+        timelimit_s     INTEGER,
+        nnodes          INTEGER,
+        ncpus           INTEGER,
+        node_list       TEXT,
+        req_mem_mb      REAL,
+        alloc_tres      TEXT,
+        gpus            INTEGER,
+        total_cpu_s     REAL,
+        cpu_time_s      REAL,
+        consumed_energy_j REAL,
+        work_dir        TEXT,
+        -- The job's steps (batch, extern, 0...), a JSON array of arrays: one row per job keeps
+        -- a month of a large centre to a million rows instead of four million.
+        steps           TEXT,
+        final           INTEGER NOT NULL,   -- 0 while running or completing (CG)
+        row_hash        INTEGER NOT NULL,   -- of the fields above: unchanged rows are not rewritten
+        source_id       INTEGER,
+        UNIQUE (cluster, job_id)
+    );
+    -- One user's month is the query that must be fast; windows over all users scan the
+    -- table, which is what a report does anyway.
+    CREATE INDEX jobs_user_end ON jobs (user, end);
+
+    -- What each input was, so that an unchanged file is not read twice.
+    CREATE TABLE sources (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,          -- sacct-text, sacct-json, sacct-live, wattmeter
+        name        TEXT NOT NULL,          -- absolute path, or the command run
+        size        INTEGER,
+        mtime_ns    INTEGER,
+        ingested_at INTEGER NOT NULL,
+        rows        INTEGER NOT NULL,
+        errors      INTEGER NOT NULL,
+        UNIQUE (kind, name)
+    );
+
+    -- Spool files already read, by directory and name, with what they were then.
+    CREATE TABLE spool_files (
+        dir      TEXT NOT NULL,
+        name     TEXT NOT NULL,
+        size     INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        PRIMARY KEY (dir, name)
+    ) WITHOUT ROWID;
+
+    -- One job on one node, from the plugin's record. Energies in joules per meter scope;
+    -- `meters` keeps every meter's raw first/last counter readings (a compact JSON array per
+    -- meter, series dropped) so that energies can be recomputed. A rowid table: its rows are
+    -- too long for WITHOUT ROWID, which would give each its own overflow page.
+    CREATE TABLE node_records (
+        cluster          TEXT NOT NULL,
+        job_id           TEXT NOT NULL,
+        node             TEXT NOT NULL,
+        job_id_raw       INTEGER NOT NULL,
+        complete         INTEGER NOT NULL,  -- 0: only the prolog's part (job not ended there)
+        start            REAL,              -- epoch seconds
+        end              REAL,
+        uid              INTEGER,
+        user             TEXT,
+        account          TEXT,
+        partition        TEXT,
+        cpus_on_node     INTEGER,
+        gpus_on_node     INTEGER,
+        node_list        TEXT,              -- the job's whole node list, as the record says
+        num_nodes        INTEGER,
+        exit_code        TEXT,
+        e_cpu_package_j  REAL,
+        e_core_j         REAL,
+        e_uncore_j       REAL,
+        e_dram_j         REAL,
+        e_platform_j     REAL,
+        e_gpu_board_j    REAL,              -- the job's own GPUs
+        e_node_bmc_j     REAL,
+        e_node_wattmeter_j REAL,
+        e_other_j        REAL,
+        flags            TEXT NOT NULL,     -- record and meter flags, comma-separated
+        meters           TEXT NOT NULL,
+        record_hash      INTEGER NOT NULL,
+        UNIQUE (cluster, job_id, node)
+    );
+
+    -- A measured job's energy, derived from its node records and the jobs sharing its nodes.
+    CREATE TABLE job_measured (
+        cluster         TEXT NOT NULL,
+        job_id          TEXT NOT NULL,
+        nodes_recorded  INTEGER NOT NULL,
+        nodes_expected  INTEGER,
+        energy_j        REAL NOT NULL,      -- the job's share, best scope per node
+        energy_min_j    REAL NOT NULL,
+        energy_max_j    REAL NOT NULL,
+        split           INTEGER NOT NULL,   -- 1 if some node was shared and its energy split
+        e_cpu_package_j REAL, e_dram_j REAL, e_gpu_board_j REAL, e_node_bmc_j REAL,
+        e_node_wattmeter_j REAL, e_platform_j REAL, e_other_j REAL,
+        scope           TEXT NOT NULL,      -- the scope the total rests on
+        flags           TEXT NOT NULL,
+        PRIMARY KEY (cluster, job_id)
+    ) WITHOUT ROWID;
+
+    -- External wattmeter series (node, time, watts), and what it gave each job.
+    CREATE INDEX node_records_end ON node_records (end);
+
+    CREATE TABLE power_samples (
+        node    TEXT NOT NULL,
+        t       REAL NOT NULL,
+        watts   REAL NOT NULL,
+        PRIMARY KEY (node, t)
+    ) WITHOUT ROWID;
+
+    -- Per partition (node group): measured / Green-Algorithms-estimated energy of measured jobs.
+    CREATE TABLE calibration (
+        grp         TEXT PRIMARY KEY,
+        factor      REAL NOT NULL,
+        low         REAL NOT NULL,
+        high        REAL NOT NULL,
+        n_jobs      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+];

@@ -1,0 +1,325 @@
+//! Every job's figure: its energy (measured, split from a shared node, or estimated), its mean
+//! power, node- and GPU-hours, and its use-phase and embodied impacts with ranges.
+//!
+//! Figures are computed when asked (by `acct`, `job` and `report`), not stored: they depend on
+//! the inventory and factor tables, which a site may change, and computing one is a few
+//! arithmetic operations.
+
+use crate::config::EstimateSettings;
+use crate::db::read::JobRecord;
+use crate::estimate::{self, Calibration, EstimateInput};
+use crate::impact_types::{Impacts, Ranged};
+use crate::report::Unallocated;
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// Where a job's energy comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// Its nodes' meters, the job alone on them.
+    Measured,
+    /// Its nodes' meters, shared with other jobs: split by CPUs held.
+    Split,
+    /// Nobody measured it: Green Algorithms from its sacct fields.
+    Estimated,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Measured => "measured",
+            Source::Split => "split",
+            Source::Estimated => "estimated",
+        }
+    }
+}
+
+/// A job's energy, joules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Energy {
+    pub j: f64,
+    pub min_j: f64,
+    pub max_j: f64,
+    pub source: Source,
+    /// For estimates: the calibration of the job's partition, when it had one.
+    pub calibration: Option<Calibration>,
+}
+
+/// A job's use-phase and embodied impacts, as the impact engine gives them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobImpacts {
+    pub use_phase: Ranged<Impacts>,
+    pub embodied: Ranged<Impacts>,
+}
+
+impl JobImpacts {
+    pub fn total(&self) -> Ranged<Impacts> {
+        self.use_phase + self.embodied
+    }
+}
+
+/// What the figures need from the impact engine.
+pub trait ImpactModel: Sync {
+    /// Embodied impacts allocated to each job (in order; `None` when the engine does not know
+    /// its nodes), and what the batch charged per node group (for the unallocated remainder).
+    /// Over a period, jobs are clipped to it.
+    fn embodied(&self, jobs: &[&JobRecord], period: Option<(i64, i64)>) -> (Vec<Option<Ranged<Impacts>>>, Charged);
+    /// The embodied impacts of the node-hours of a period no job held, given what the
+    /// period's jobs were charged; `None` without an inventory.
+    fn unallocated(&self, period: (i64, i64), charged: &Charged) -> Option<Unallocated>;
+    /// Use-phase impacts of a job that drew `energy` at its nodes (before PUE); `None` when the
+    /// engine does not know its nodes.
+    fn use_phase(&self, job: &JobRecord, energy: &Energy) -> Option<Ranged<Impacts>>;
+    /// Names the inventory and factor sets used, for reports.
+    fn provenance(&self) -> String;
+}
+
+/// The model used without an inventory: energies only.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoInventory;
+
+impl ImpactModel for NoInventory {
+    fn embodied(&self, jobs: &[&JobRecord], _: Option<(i64, i64)>) -> (Vec<Option<Ranged<Impacts>>>, Charged) {
+        (vec![None; jobs.len()], Charged::default())
+    }
+    fn unallocated(&self, _: (i64, i64), _: &Charged) -> Option<Unallocated> {
+        None
+    }
+    fn use_phase(&self, _: &JobRecord, _: &Energy) -> Option<Ranged<Impacts>> {
+        None
+    }
+    fn provenance(&self) -> String {
+        "no inventory configured ([site] inventory in the config): energies only, no impacts".into()
+    }
+}
+
+/// Node-hours and embodied impacts charged to jobs, per node group of the inventory (by
+/// index), summed over batches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Charged {
+    pub node_hours: Vec<f64>,
+    pub embodied: Vec<Ranged<Impacts>>,
+}
+
+impl Charged {
+    /// Adds another batch's charges.
+    pub fn add(&mut self, o: &Charged) {
+        if self.node_hours.len() < o.node_hours.len() {
+            self.node_hours.resize(o.node_hours.len(), 0.0);
+            self.embodied.resize(o.embodied.len(), Ranged::ZERO);
+        }
+        for (i, h) in o.node_hours.iter().enumerate() {
+            self.node_hours[i] += h;
+            self.embodied[i] += o.embodied[i];
+        }
+    }
+}
+
+/// One job's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobFigures {
+    pub energy: Energy,
+    pub elapsed_s: f64,
+    pub mean_power_w: Option<f64>,
+    pub node_hours: f64,
+    pub gpu_hours: f64,
+    pub impacts: Option<JobImpacts>,
+}
+
+/// What figures are computed with.
+pub struct FigureContext<'a> {
+    pub estimate: &'a EstimateSettings,
+    pub calibrations: &'a HashMap<String, Calibration>,
+    pub model: &'a dyn ImpactModel,
+}
+
+/// The elapsed time of a job, seconds: Elapsed, else end − start, else 0.
+pub fn elapsed_s(job: &JobRecord) -> f64 {
+    match (job.elapsed_s, job.start, job.end) {
+        (Some(e), _, _) => e.max(0) as f64,
+        (None, Some(s), Some(e)) => (e - s).max(0) as f64,
+        _ => 0.0,
+    }
+}
+
+/// The energy of a job: measured when its nodes reported, else the calibrated estimate.
+pub fn energy(job: &JobRecord, ctx: &FigureContext<'_>) -> Energy {
+    if let Some(m) = &job.measured {
+        return Energy {
+            j: m.energy_j,
+            min_j: m.energy_min_j,
+            max_j: m.energy_max_j,
+            source: if m.split { Source::Split } else { Source::Measured },
+            calibration: None,
+        };
+    }
+    let input = EstimateInput {
+        elapsed_s: elapsed_s(job),
+        ncpus: job.ncpus,
+        total_cpu_s: job.total_cpu_s,
+        cpu_time_s: job.cpu_time_s,
+        gpus: job.gpus,
+        req_mem_mb: job.req_mem_mb,
+    };
+    let ga = estimate::green_algorithms_j(&input, ctx.estimate, job.partition.as_deref());
+    // A handful of groups: compared in place rather than formatting a key for every job.
+    let partition = job.partition.as_deref().unwrap_or("-");
+    let found = ctx
+        .calibrations
+        .iter()
+        .find(|(k, _)| k.strip_prefix(job.cluster.as_str()).and_then(|r| r.strip_prefix('/')) == Some(partition));
+    match found.map(|(_, c)| c) {
+        Some(c) => Energy {
+            j: ga * c.factor,
+            min_j: ga * c.low,
+            max_j: ga * c.high,
+            source: Source::Estimated,
+            calibration: Some(*c),
+        },
+        None => {
+            let (lo, hi) = ctx.estimate.uncalibrated_range;
+            Energy {
+                j: ga,
+                min_j: ga * lo,
+                max_j: ga * hi,
+                source: Source::Estimated,
+                calibration: None,
+            }
+        }
+    }
+}
+
+/// Figures of a batch of jobs, in order, and what they were charged per node group (jobs are
+/// clipped to `period` for their embodied impacts when one is given).
+pub fn figures_batch(
+    jobs: &[&JobRecord],
+    ctx: &FigureContext<'_>,
+    period: Option<(i64, i64)>,
+) -> (Vec<JobFigures>, Charged) {
+    let (embodied, charged) = ctx.model.embodied(jobs, period);
+    let figs = jobs
+        .par_iter()
+        .zip(embodied.par_iter())
+        .map(|(job, emb)| {
+            let energy = energy(job, ctx);
+            let elapsed = elapsed_s(job);
+            let ran = elapsed > 0.0;
+            let impacts = if !ran {
+                Some(JobImpacts {
+                    use_phase: Ranged::ZERO,
+                    embodied: emb.unwrap_or(Ranged::ZERO),
+                })
+            } else {
+                match (ctx.model.use_phase(job, &energy), emb) {
+                    (Some(u), Some(e)) => Some(JobImpacts {
+                        use_phase: u,
+                        embodied: *e,
+                    }),
+                    _ => None,
+                }
+            };
+            JobFigures {
+                mean_power_w: (elapsed > 0.0).then(|| energy.j / elapsed),
+                node_hours: elapsed * f64::from(job.nnodes.unwrap_or(0)) / 3600.0,
+                gpu_hours: elapsed * f64::from(job.gpus.unwrap_or(0)) / 3600.0,
+                elapsed_s: elapsed,
+                energy,
+                impacts,
+            }
+        })
+        .collect();
+    (figs, charged)
+}
+
+/// One job's figures (outside any period).
+pub fn job_figures(job: &JobRecord, ctx: &FigureContext<'_>) -> JobFigures {
+    figures_batch(&[job], ctx, None).0.remove(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::read::MeasuredRecord;
+    use crate::ingest::derive::calibration_group;
+
+    fn job() -> JobRecord {
+        JobRecord {
+            cluster: "c".into(),
+            job_id: "1".into(),
+            partition: Some("p".into()),
+            state: "COMPLETED".into(),
+            elapsed_s: Some(3600),
+            ncpus: Some(2),
+            nnodes: Some(1),
+            gpus: Some(1),
+            total_cpu_s: Some(3600.0),
+            node_list: Some("n1".into()),
+            is_final: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn estimates_are_calibrated_when_the_partition_has_measured_jobs() {
+        let est = EstimateSettings::default();
+        let none = HashMap::new();
+        let ctx = FigureContext {
+            estimate: &est,
+            calibrations: &none,
+            model: &NoInventory,
+        };
+        let f = job_figures(&job(), &ctx);
+        // 1 CPU-hour × 12 W + 1 GPU-hour × 200 W.
+        assert_eq!(f.energy.j, 212.0 * 3600.0);
+        assert_eq!(f.energy.source, Source::Estimated);
+        assert_eq!(
+            (f.energy.min_j, f.energy.max_j),
+            (212.0 * 3600.0 * 0.8, 212.0 * 3600.0 * 2.0)
+        );
+        assert_eq!(f.mean_power_w, Some(212.0));
+        assert_eq!((f.node_hours, f.gpu_hours), (1.0, 1.0));
+        assert!(f.impacts.is_none());
+        let mut cal = HashMap::new();
+        cal.insert(
+            "c/p".to_string(),
+            Calibration {
+                factor: 1.5,
+                low: 1.2,
+                high: 2.0,
+                n_jobs: 9,
+            },
+        );
+        let ctx = FigureContext {
+            estimate: &est,
+            calibrations: &cal,
+            model: &NoInventory,
+        };
+        let f = job_figures(&job(), &ctx);
+        assert_eq!(f.energy.j, 212.0 * 3600.0 * 1.5);
+        assert_eq!(f.energy.calibration.as_ref().unwrap().n_jobs, 9);
+        assert_eq!(calibration_group("c", Some("p")), "c/p");
+    }
+
+    #[test]
+    fn measured_jobs_keep_their_measurement() {
+        let est = EstimateSettings::default();
+        let none = HashMap::new();
+        let ctx = FigureContext {
+            estimate: &est,
+            calibrations: &none,
+            model: &NoInventory,
+        };
+        let mut j = job();
+        j.measured = Some(MeasuredRecord {
+            nodes_recorded: 1,
+            energy_j: 1000.0,
+            energy_min_j: 1000.0,
+            energy_max_j: 1200.0,
+            split: true,
+            scope: "node-bmc".into(),
+            ..Default::default()
+        });
+        let f = job_figures(&j, &ctx);
+        assert_eq!((f.energy.j, f.energy.source), (1000.0, Source::Split));
+    }
+}

@@ -1,0 +1,258 @@
+//! Writing `acct` rows the ways sacct does: a fixed-width table (values longer than their
+//! column end in `+`), parsable lines (`-P`, `-p` with a closing delimiter, any `--delimiter`),
+//! and JSON. Rendering knows only columns and typed values, not where they came from, and its
+//! output depends on nothing but them, so scripts can rely on it byte for byte.
+
+use crate::columns::{Selected, Value, display};
+use crate::timefmt::Clock;
+use std::io::{self, Write};
+
+/// One output row: its cells in column order, and whether it is a step (JSON nests steps in
+/// their job).
+pub struct OutRow {
+    pub cells: Vec<Value>,
+    pub is_step: bool,
+}
+
+/// How to write rows.
+#[derive(Debug, Clone)]
+pub enum Style {
+    Table {
+        header: bool,
+    },
+    Parsable {
+        delimiter: String,
+        trailing: bool,
+        header: bool,
+    },
+    Json,
+}
+
+/// Writes rows in a style.
+///
+/// # Errors
+/// Write errors (a closed pipe included; callers treat that as success).
+pub fn write(
+    out: &mut dyn Write,
+    sel: &[Selected],
+    rows: &[OutRow],
+    style: &Style,
+    clock: &Clock,
+    meta: &[(&str, String)],
+) -> io::Result<()> {
+    match style {
+        Style::Table { header } => table(out, sel, rows, *header, clock),
+        Style::Parsable {
+            delimiter,
+            trailing,
+            header,
+        } => parsable(out, sel, rows, delimiter, *trailing, *header, clock),
+        Style::Json => json(out, sel, rows, meta),
+    }
+}
+
+fn fit(text: &str, width: usize, left: bool) -> String {
+    let n = text.chars().count();
+    let body: String = if n > width {
+        let mut t: String = text.chars().take(width.saturating_sub(1)).collect();
+        t.push('+');
+        t
+    } else {
+        text.to_string()
+    };
+    let pad = width.saturating_sub(body.chars().count());
+    if left {
+        format!("{body}{}", " ".repeat(pad))
+    } else {
+        format!("{}{body}", " ".repeat(pad))
+    }
+}
+
+fn table(out: &mut dyn Write, sel: &[Selected], rows: &[OutRow], header: bool, clock: &Clock) -> io::Result<()> {
+    let mut line = String::new();
+    if header {
+        for s in sel {
+            line.push_str(&fit(s.column.name, s.width, s.left));
+            line.push(' ');
+        }
+        line.push('\n');
+        for s in sel {
+            line.push_str(&"-".repeat(s.width));
+            line.push(' ');
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    for r in rows {
+        line.clear();
+        for (s, v) in sel.iter().zip(&r.cells) {
+            line.push_str(&fit(&display(v, clock), s.width, s.left));
+            line.push(' ');
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn parsable(
+    out: &mut dyn Write,
+    sel: &[Selected],
+    rows: &[OutRow],
+    delimiter: &str,
+    trailing: bool,
+    header: bool,
+    clock: &Clock,
+) -> io::Result<()> {
+    let end = if trailing { delimiter } else { "" };
+    if header {
+        let names: Vec<&str> = sel.iter().map(|s| s.column.name).collect();
+        writeln!(out, "{}{end}", names.join(delimiter))?;
+    }
+    let mut line = String::new();
+    for r in rows {
+        line.clear();
+        for (i, v) in r.cells.iter().enumerate() {
+            if i > 0 {
+                line.push_str(delimiter);
+            }
+            line.push_str(&display(v, clock));
+        }
+        line.push_str(end);
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// A value as JSON: times as epoch seconds, durations in seconds, energies in joules,
+/// memory in MiB, impacts in their criterion's unit.
+pub fn json_value(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    let num = |x: f64| serde_json::Number::from_f64(x).map_or(J::Null, J::Number);
+    match v {
+        Value::Null => J::Null,
+        Value::Text(s) => J::String(s.clone()),
+        Value::Int(i) | Value::Time(i) | Value::Duration(i) => J::from(*i),
+        Value::CpuDuration(x) | Value::Energy(x) | Value::Float(x) | Value::MemMb(x) => num(*x),
+    }
+}
+
+fn json_object(sel: &[Selected], cells: &[Value]) -> String {
+    let fields: Vec<String> = sel
+        .iter()
+        .zip(cells)
+        .map(|(s, v)| format!("{}:{}", serde_json::Value::from(s.column.name), json_value(v)))
+        .collect();
+    fields.join(",")
+}
+
+fn json(out: &mut dyn Write, sel: &[Selected], rows: &[OutRow], meta: &[(&str, String)]) -> io::Result<()> {
+    let meta: Vec<String> = meta
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}:{}",
+                serde_json::Value::from(*k),
+                serde_json::Value::from(v.as_str())
+            )
+        })
+        .collect();
+    writeln!(out, "{{\"meta\":{{{}}},\"jobs\":[", meta.join(","))?;
+    let mut first = true;
+    let mut i = 0;
+    while i < rows.len() {
+        let job = &rows[i];
+        i += 1;
+        let mut steps = Vec::new();
+        while i < rows.len() && rows[i].is_step {
+            steps.push(format!("{{{}}}", json_object(sel, &rows[i].cells)));
+            i += 1;
+        }
+        let sep = if first { "" } else { ",\n" };
+        first = false;
+        write!(
+            out,
+            "{sep}{{{},\"steps\":[{}]}}",
+            json_object(sel, &job.cells),
+            steps.join(",")
+        )?;
+    }
+    writeln!(out, "\n]}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columns::parse_format;
+    use jiff::tz::TimeZone;
+
+    #[test]
+    fn table_truncates_with_plus_and_justifies() {
+        let sel = parse_format("JobID,JobName%6,Account%-6").unwrap();
+        let rows = vec![OutRow {
+            cells: vec![
+                Value::Text("42".into()),
+                Value::Text("verylongname".into()),
+                Value::Text("ab".into()),
+            ],
+            is_step: false,
+        }];
+        let mut out = Vec::new();
+        write(
+            &mut out,
+            &sel,
+            &rows,
+            &Style::Table { header: true },
+            &Clock::fixed(TimeZone::UTC, 0),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "JobID        JobNa+ Accou+ \n------------ ------ ------ \n42           veryl+ ab     \n"
+        );
+    }
+
+    #[test]
+    fn parsable_and_json() {
+        let sel = parse_format("JobID,Elapsed,Energy").unwrap();
+        let rows = vec![
+            OutRow {
+                cells: vec![Value::Text("7".into()), Value::Duration(65), Value::Energy(1500.0)],
+                is_step: false,
+            },
+            OutRow {
+                cells: vec![Value::Text("7.batch".into()), Value::Duration(64), Value::Null],
+                is_step: true,
+            },
+        ];
+        let c = Clock::fixed(TimeZone::UTC, 0);
+        let mut out = Vec::new();
+        let style = Style::Parsable {
+            delimiter: "|".into(),
+            trailing: true,
+            header: false,
+        };
+        write(&mut out, &sel, &rows, &style, &c, &[]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "7|00:01:05|1.50K|\n7.batch|00:01:04||\n"
+        );
+        let mut out = Vec::new();
+        write(
+            &mut out,
+            &sel,
+            &rows,
+            &Style::Json,
+            &c,
+            &[("tool", "energy-assess".into())],
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["jobs"][0]["Elapsed"], 65);
+        assert_eq!(v["jobs"][0]["Energy"], 1500.0);
+        assert_eq!(v["jobs"][0]["steps"][0]["JobID"], "7.batch");
+        assert_eq!(v["meta"]["tool"], "energy-assess");
+    }
+}

@@ -1,0 +1,293 @@
+//! Everything a query needs, opened once: the config, the caller's identity, the store, the
+//! clock and the impact engine. The `acct`, `report` and `job` subcommands start here.
+
+use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::db::read::{self, JobRecord};
+use crate::db::{DbError, Store};
+use crate::estimate::Calibration;
+use crate::figures::{FigureContext, ImpactModel, JobFigures, NoInventory, figures_batch};
+use crate::impacts::Engine;
+use crate::privacy::Identity;
+use crate::timefmt::{Clock, time_zone};
+use ea_record::JobNodeRecord;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// An open query session.
+pub struct Session {
+    pub config: Config,
+    pub who: Identity,
+    pub store: Store,
+    pub clock: Clock,
+    pub calibrations: HashMap<String, Calibration>,
+    model: Box<dyn ImpactModel>,
+    /// Things to tell the user (an inventory that could not be read...).
+    pub warnings: Vec<String>,
+}
+
+/// Loads the config: the one given (which must exist) or the default one (which may not).
+///
+/// # Errors
+/// An unreadable or invalid config file.
+pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
+    match path {
+        Some(p) => Config::load(p, true).map_err(|e| e.to_string()),
+        None => Config::load(Path::new(DEFAULT_CONFIG_PATH), false).map_err(|e| e.to_string()),
+    }
+}
+
+impl Session {
+    /// Opens a session: config, identity, store (read-only), inventory.
+    ///
+    /// # Errors
+    /// A bad config, a path override refused to a non-admin, a store that cannot be opened, a
+    /// bad time zone. An unreadable inventory is not an error: impacts are left out and a
+    /// warning says why.
+    pub fn open(config_path: Option<&Path>, db: Option<&Path>, timezone: Option<&str>) -> Result<Self, String> {
+        // Judge the caller against the site's config before honouring any override.
+        let site = load_config(None)?;
+        let who = Identity::current(&site);
+        if config_path.is_some() || db.is_some() {
+            who.may_override_paths()?;
+        }
+        let config = match config_path {
+            Some(_) => load_config(config_path)?,
+            None => site,
+        };
+        let who = Identity::current(&config);
+        let path: PathBuf = db.map(Path::to_path_buf).unwrap_or_else(|| config.store_path.clone());
+        let store = Store::open_read(&path).map_err(|e: DbError| e.to_string())?;
+        let tz = time_zone(timezone.or(config.timezone.as_deref())).map_err(|e| e.to_string())?;
+        let calibrations = read::calibrations(&store.conn).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut warnings = Vec::new();
+        let model: Box<dyn ImpactModel> = match &config.inventory {
+            None => Box::new(NoInventory),
+            Some(inv) => match Engine::load(inv) {
+                Ok(e) => Box::new(e),
+                Err(e) => {
+                    warnings.push(format!("impacts left out: the inventory cannot be used:\n{e}"));
+                    Box::new(NoInventory)
+                }
+            },
+        };
+        Ok(Self {
+            config,
+            who,
+            store,
+            clock: Clock::system(tz),
+            calibrations,
+            model,
+            warnings,
+        })
+    }
+
+    /// A session over an already open store (tests, benchmarks).
+    pub fn with(
+        config: Config,
+        who: Identity,
+        store: Store,
+        clock: Clock,
+        model: Box<dyn ImpactModel>,
+    ) -> Result<Self, String> {
+        let calibrations = read::calibrations(&store.conn).map_err(|e| e.to_string())?;
+        Ok(Self {
+            config,
+            who,
+            store,
+            clock,
+            calibrations,
+            model,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// What figures are computed with.
+    pub fn figure_context(&self) -> FigureContext<'_> {
+        FigureContext {
+            estimate: &self.config.estimate,
+            calibrations: &self.calibrations,
+            model: self.model.as_ref(),
+        }
+    }
+
+    /// One job's records and figures, for `energy-assess job JOBID`: the job whose JobID or
+    /// JobIDRaw is `job_id` (every task for an array's id), as far as the caller may see it.
+    /// Empty when the store has no such job (or it is someone else's and the caller is not an
+    /// admin).
+    ///
+    /// # Errors
+    /// SQLite errors, as text naming the store.
+    pub fn job(&self, job_id: &str) -> Result<Vec<(JobRecord, JobFigures)>, String> {
+        let mut where_sql = String::from("(j.job_id = ?1 OR j.job_id_raw = ?2 OR j.array_job_id = ?2)");
+        let mut params: Vec<rusqlite::types::Value> = vec![
+            job_id.to_string().into(),
+            job_id.parse::<i64>().map_or(rusqlite::types::Value::Null, Into::into),
+        ];
+        if let Some((sql, p)) = self.who.restriction() {
+            where_sql.push_str(" AND ");
+            // Anonymous `?` after `?2` are numbered 3 and 4 by SQLite.
+            where_sql.push_str(&sql);
+            params.extend(p);
+        }
+        let p: Vec<&dyn rusqlite::ToSql> = params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+        let jobs = read::jobs_where(&self.store.conn, &where_sql, &p)
+            .map_err(|e| format!("{}: {e}", self.store.path.display()))?;
+        let refs: Vec<&JobRecord> = jobs.iter().collect();
+        let (figs, _) = figures_batch(&refs, &self.figure_context(), None);
+        Ok(jobs.into_iter().zip(figs).collect())
+    }
+}
+
+/// A job's figures straight from its node records (the spool), for a job the store does not
+/// have yet: measured energy per node (best scope, as [`crate::measured`] chooses it; nobody
+/// else is known to share its nodes, so nothing is split), and the impacts the site's
+/// inventory gives. `None` when the records hold no meter at all.
+///
+/// # Errors
+/// An inventory named by the config that cannot be read.
+pub fn figures_from_records(
+    config: &Config,
+    records: &[JobNodeRecord],
+) -> Result<Option<(JobRecord, JobFigures)>, String> {
+    use crate::ingest::records::to_row;
+    use crate::measured::{NodeReading, combine, node_share};
+    let complete: Vec<&JobNodeRecord> = records
+        .iter()
+        .filter(|r| r.end.is_some() && r.start.is_some())
+        .collect();
+    let Some(first) = complete.first() else { return Ok(None) };
+    let mut nodes = Vec::new();
+    for r in &complete {
+        let row = to_row(r, &config.cluster);
+        let reading = NodeReading {
+            node: row.node.clone(),
+            complete: row.complete,
+            start: row.start,
+            end: row.end,
+            cpus_on_node: row.cpus_on_node,
+            energy_j: row.energy_j,
+            flags: row.flags.clone(),
+        };
+        if let Some(share) = node_share(&reading, None, 1.0) {
+            nodes.push((reading, share));
+        }
+    }
+    let Some(m) = combine(&nodes, first.num_nodes) else {
+        return Ok(None);
+    };
+    let start = complete.iter().filter_map(|r| r.start).min().map(|t| t.as_secs());
+    let end = complete.iter().filter_map(|r| r.end).max().map(|t| t.as_secs());
+    let node_list: Vec<&str> = complete.iter().map(|r| r.node.as_str()).collect();
+    let job = JobRecord {
+        cluster: first.cluster.clone().unwrap_or_else(|| config.cluster.clone()),
+        job_id: match (first.array_job_id, first.array_task_id) {
+            (Some(a), Some(t)) => format!("{a}_{t}"),
+            _ => first.job_id.to_string(),
+        },
+        job_id_raw: Some(i64::from(first.job_id)),
+        user: first.user.clone(),
+        uid: Some(first.uid),
+        account: first.account.clone(),
+        partition: first.partition.clone(),
+        state: "COMPLETED".into(),
+        state_raw: "COMPLETED (from node records)".into(),
+        start,
+        end,
+        elapsed_s: start.zip(end).map(|(a, b)| b - a),
+        nnodes: Some(first.num_nodes.unwrap_or(complete.len() as u32)),
+        ncpus: Some(complete.iter().filter_map(|r| r.cpus_on_node).sum()),
+        node_list: Some(node_list.join(",")),
+        is_final: true,
+        measured: Some(crate::db::read::MeasuredRecord {
+            nodes_recorded: m.nodes_recorded,
+            nodes_expected: m.nodes_expected,
+            energy_j: m.energy_j,
+            energy_min_j: m.min_j,
+            energy_max_j: m.max_j,
+            split: m.split,
+            scope: m.scope.clone(),
+            flags: m.flags.join(","),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let model: Box<dyn ImpactModel> = match &config.inventory {
+        None => Box::new(NoInventory),
+        Some(p) => Box::new(Engine::load(p)?),
+    };
+    let calibrations = HashMap::new();
+    let ctx = FigureContext {
+        estimate: &config.estimate,
+        calibrations: &calibrations,
+        model: model.as_ref(),
+    };
+    let (mut figs, _) = figures_batch(&[&job], &ctx, None);
+    Ok(Some((job, figs.remove(0))))
+}
+
+/// A job's figures as `label: value` lines, for `energy-assess job` and similar summaries.
+/// Energy in kWh, GWP in kgCO2eq, PE in MJ, ADPe in kgSbeq, each with its range.
+pub fn describe(f: &JobFigures) -> Vec<(String, String)> {
+    use crate::columns::sig4;
+    let kwh = |j: f64| sig4(j / 3.6e6);
+    let mut v = vec![(
+        "Energy".to_string(),
+        format!(
+            "{} kWh [{}–{}] ({}{})",
+            kwh(f.energy.j),
+            kwh(f.energy.min_j),
+            kwh(f.energy.max_j),
+            f.energy.source.as_str(),
+            f.energy
+                .calibration
+                .as_ref()
+                .map(|c| format!(
+                    ", calibrated ×{:.3} from {} measured jobs of its partition",
+                    c.factor, c.n_jobs
+                ))
+                .unwrap_or_default()
+        ),
+    )];
+    if let Some(p) = f.mean_power_w {
+        v.push(("Mean power".into(), format!("{} W", sig4(p))));
+    }
+    v.push(("Node-hours".into(), sig4(f.node_hours)));
+    match &f.impacts {
+        None => v.push(("Impacts".into(), "unknown (no inventory for these nodes)".into())),
+        Some(i) => {
+            let r = |x: crate::impact_types::Ranged<crate::impact_types::Impacts>,
+                     g: fn(&crate::impact_types::Impacts) -> f64| {
+                format!("{} [{}–{}]", sig4(g(&x.value)), sig4(g(&x.min)), sig4(g(&x.max)))
+            };
+            let t = i.total();
+            v.push((
+                "GWP kgCO2eq".into(),
+                format!(
+                    "{} (use {}, embodied {})",
+                    r(t, |x| x.gwp_kgco2eq),
+                    r(i.use_phase, |x| x.gwp_kgco2eq),
+                    r(i.embodied, |x| x.gwp_kgco2eq)
+                ),
+            ));
+            v.push((
+                "PE MJ".into(),
+                format!(
+                    "{} (use {}, embodied {})",
+                    r(t, |x| x.pe_mj),
+                    r(i.use_phase, |x| x.pe_mj),
+                    r(i.embodied, |x| x.pe_mj)
+                ),
+            ));
+            v.push((
+                "ADPe kgSbeq".into(),
+                format!(
+                    "{} (use {}, embodied {})",
+                    r(t, |x| x.adpe_kgsbeq),
+                    r(i.use_phase, |x| x.adpe_kgsbeq),
+                    r(i.embodied, |x| x.adpe_kgsbeq)
+                ),
+            ));
+        }
+    }
+    v
+}

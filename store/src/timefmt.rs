@@ -1,0 +1,617 @@
+//! Times and durations as Slurm writes and reads them.
+//!
+//! Everything in the store is UTC seconds since the epoch (`i64`). Slurm's text output is in
+//! the local time of the machine that ran `sacct`, so turning it into an instant needs a time
+//! zone: the site's (config key `timezone`) or the system's. jiff does that conversion, DST
+//! gaps and folds included (a folded hour resolves to its earlier instant, as Slurm does).
+
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime};
+use jiff::tz::TimeZone;
+use std::fmt;
+
+/// The time zone and the current instant that relative times (`now-7days`, `today`) are read
+/// against. Tests fix `now`; the command line takes the system clock.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    pub tz: TimeZone,
+    /// Seconds since the epoch.
+    pub now: i64,
+}
+
+impl Clock {
+    /// The system clock in the given zone.
+    pub fn system(tz: TimeZone) -> Self {
+        Self {
+            tz,
+            now: Timestamp::now().as_second(),
+        }
+    }
+
+    /// A fixed clock, for tests and for reproducible reports.
+    pub fn fixed(tz: TimeZone, now: i64) -> Self {
+        Self { tz, now }
+    }
+
+    fn today(&self) -> Date {
+        self.tz.to_datetime(ts(self.now)).date()
+    }
+
+    /// Seconds since the epoch of a civil date and time in this zone.
+    ///
+    /// # Errors
+    /// A date-time outside the range jiff represents.
+    pub fn civil_to_epoch(&self, dt: DateTime) -> Result<i64, TimeError> {
+        self.tz
+            .to_timestamp(dt)
+            .map(|t| t.as_second())
+            .map_err(|e| TimeError::new(&dt.to_string(), &e.to_string()))
+    }
+
+    /// The civil date and time of an instant in this zone.
+    pub fn epoch_to_civil(&self, epoch_s: i64) -> DateTime {
+        self.tz.to_datetime(ts(epoch_s))
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS` in this zone, as sacct prints times.
+    pub fn format(&self, epoch_s: i64) -> String {
+        let d = self.epoch_to_civil(epoch_s);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            d.year(),
+            d.month(),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        )
+    }
+
+    /// The first instant of the month `year-month` and of the month after it, in this zone.
+    ///
+    /// # Errors
+    /// A month outside 1..=12 or a year jiff cannot represent.
+    pub fn month_bounds(&self, year: i16, month: i8) -> Result<(i64, i64), TimeError> {
+        let what = format!("{year:04}-{month:02}");
+        let first = Date::new(year, month, 1).map_err(|e| TimeError::new(&what, &e.to_string()))?;
+        let (ny, nm) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+        let next = Date::new(ny, nm, 1).map_err(|e| TimeError::new(&what, &e.to_string()))?;
+        Ok((
+            self.civil_to_epoch(first.to_datetime_midnight())?,
+            self.civil_to_epoch(next.to_datetime_midnight())?,
+        ))
+    }
+}
+
+fn ts(epoch_s: i64) -> Timestamp {
+    Timestamp::from_second(epoch_s).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+trait Midnight {
+    fn to_datetime_midnight(self) -> DateTime;
+}
+
+impl Midnight for Date {
+    fn to_datetime_midnight(self) -> DateTime {
+        self.to_datetime(jiff::civil::Time::midnight())
+    }
+}
+
+/// A time or duration that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeError {
+    pub input: String,
+    pub problem: String,
+}
+
+impl TimeError {
+    fn new(input: &str, problem: &str) -> Self {
+        Self {
+            input: input.to_string(),
+            problem: problem.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for TimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.input, self.problem)
+    }
+}
+
+impl std::error::Error for TimeError {}
+
+/// Reads a timestamp from a sacct dump or a meter series: `2024-03-15T20:24:16`, with `-`,
+/// space or `T` between date and time, `/` or `-` in the date, optional fractional seconds,
+/// and an optional `Z` or `±HH:MM` offset (which then wins over the clock's zone). sacct's
+/// `Unknown`, `None` and the empty field mean "no time" and give `Ok(None)`.
+///
+/// # Errors
+/// Anything else, for example a `SLURM_TIME_FORMAT=relative` dump (`Tomorr 16:10`).
+pub fn parse_dump_time(s: &str, clock: &Clock) -> Result<Option<i64>, TimeError> {
+    let s = s.trim();
+    if s.is_empty() || s.eq_ignore_ascii_case("unknown") || s.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let bad = || {
+        TimeError::new(
+            s,
+            "not a time sacct writes (expected YYYY-MM-DDTHH:MM:SS; if SLURM_TIME_FORMAT was set \
+             when the dump was made, unset it and dump again)",
+        )
+    };
+    let b = s.as_bytes();
+    if b.len() < 19 {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i32> {
+        let t = s.get(r)?;
+        if !t.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        t.parse().ok()
+    };
+    let date_sep_ok = (b[4] == b'-' && b[7] == b'-') || (b[4] == b'/' && b[7] == b'/');
+    let mid_ok = matches!(b[10], b'T' | b' ' | b'-');
+    if !date_sep_ok || !mid_ok || b[13] != b':' || b[16] != b':' {
+        return Err(bad());
+    }
+    let (y, mo, d, h, mi, sec) = match (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19)) {
+        (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(sec)) => (y, mo, d, h, mi, sec),
+        _ => return Err(bad()),
+    };
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return Err(bad());
+        }
+        rest = &frac[n..];
+    }
+    let dt = DateTime::new(y as i16, mo as i8, d as i8, h as i8, mi as i8, sec as i8, 0)
+        .map_err(|e| TimeError::new(s, &e.to_string()))?;
+    let offset_s: Option<i64> = match rest {
+        "" => None,
+        "Z" | "z" => Some(0),
+        o if (o.starts_with('+') || o.starts_with('-')) && (o.len() == 6 || o.len() == 5) => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let digits: String = o[1..].chars().filter(|c| *c != ':').collect();
+            if digits.len() != 4 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(bad());
+            }
+            let hh: i64 = digits[..2].parse().map_err(|_| bad())?;
+            let mm: i64 = digits[2..].parse().map_err(|_| bad())?;
+            Some(sign * (hh * 3600 + mm * 60))
+        }
+        _ => return Err(bad()),
+    };
+    match offset_s {
+        Some(off) => {
+            let utc = TimeZone::UTC
+                .to_timestamp(dt)
+                .map_err(|e| TimeError::new(s, &e.to_string()))?;
+            Ok(Some(utc.as_second() - off))
+        }
+        None => clock.civil_to_epoch(dt).map(Some),
+    }
+}
+
+/// Reads a `-S`/`-E` argument in any of sacct's forms:
+/// `HH:MM[:SS][AM|PM]`, `MMDD[YY][-HH:MM[:SS]]`, `MM.DD[.YY][-HH:MM[:SS]]`,
+/// `MM/DD[/YY][-HH:MM[:SS]]`, `YYYY-MM-DD[THH:MM[:SS]]`, `today`, `midnight`, `noon`,
+/// `elevenses`, `fika`, `teatime`, `now[{+|-}count[seconds|minutes|hours|days|weeks]]`.
+/// As sacct does for past queries, a time of day without a date that is still to come today
+/// means yesterday, and a month-day without a year that is still to come means last year.
+///
+/// # Errors
+/// Text in none of these forms, or an impossible date.
+pub fn parse_time_arg(arg: &str, clock: &Clock) -> Result<i64, TimeError> {
+    let s = arg.trim();
+    let lower = s.to_ascii_lowercase();
+    let today = clock.today();
+    let at = |date: Date, h: i8, m: i8, sec: i8| -> Result<i64, TimeError> {
+        let dt = DateTime::new(date.year(), date.month(), date.day(), h, m, sec, 0)
+            .map_err(|e| TimeError::new(s, &e.to_string()))?;
+        clock.civil_to_epoch(dt)
+    };
+    match lower.as_str() {
+        "today" | "midnight" => return at(today, 0, 0, 0),
+        "noon" => return at(today, 12, 0, 0),
+        "elevenses" => return at(today, 11, 0, 0),
+        "fika" => return at(today, 15, 0, 0),
+        "teatime" => return at(today, 16, 0, 0),
+        _ => {}
+    }
+    if let Some(rest) = lower.strip_prefix("now") {
+        return parse_now_offset(rest).map(|d| clock.now + d).ok_or_else(|| {
+            TimeError::new(
+                s,
+                "expected now[{+|-}count[seconds|minutes|hours|days|weeks]], e.g. now-7days",
+            )
+        });
+    }
+    let bad = || {
+        TimeError::new(
+            s,
+            "not a sacct time: use YYYY-MM-DD[THH:MM[:SS]], MM/DD[/YY], MMDD[YY], HH:MM[:SS], \
+             today, midnight or now-7days",
+        )
+    };
+    // YYYY-MM-DD[THH:MM[:SS]]
+    if s.len() >= 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-' {
+        let date = parse_ymd(&s[..10]).ok_or_else(bad)?;
+        let (h, m, sec) = match s.get(10..) {
+            None | Some("") => (0, 0, 0),
+            Some(t) => parse_hms(t.strip_prefix('T').ok_or_else(bad)?).ok_or_else(bad)?,
+        };
+        return at(date, h, m, sec);
+    }
+    // A date without a year, optionally followed by -HH:MM[:SS].
+    let (date_part, time_part) = match s.split_once('-') {
+        Some((d, t)) => (d, Some(t)),
+        None => (s, None),
+    };
+    if let Some((month, day, year)) = parse_month_day(date_part) {
+        let (h, m, sec) = match time_part {
+            None => (0, 0, 0),
+            Some(t) => parse_hms(t).ok_or_else(bad)?,
+        };
+        let mut y = match year {
+            Some(yy) => 2000 + yy,
+            None => today.year(),
+        };
+        let mut when = at(
+            Date::new(y, month, day).map_err(|e| TimeError::new(s, &e.to_string()))?,
+            h,
+            m,
+            sec,
+        )?;
+        if year.is_none() && when > clock.now {
+            y -= 1;
+            when = at(
+                Date::new(y, month, day).map_err(|e| TimeError::new(s, &e.to_string()))?,
+                h,
+                m,
+                sec,
+            )?;
+        }
+        return Ok(when);
+    }
+    // HH:MM[:SS][AM|PM]
+    if s.contains(':') {
+        let (t, ampm) = if lower.ends_with("am") || lower.ends_with("pm") {
+            (&s[..s.len() - 2], Some(lower.ends_with("pm")))
+        } else {
+            (s, None)
+        };
+        let (mut h, m, sec) = parse_hms(t).ok_or_else(bad)?;
+        if let Some(pm) = ampm {
+            if !(1..=12).contains(&h) {
+                return Err(bad());
+            }
+            h = match (h, pm) {
+                (12, false) => 0,
+                (12, true) => 12,
+                (h, true) => h + 12,
+                (h, false) => h,
+            };
+        }
+        let mut when = at(today, h, m, sec)?;
+        if when > clock.now {
+            when = at(
+                today.yesterday().map_err(|e| TimeError::new(s, &e.to_string()))?,
+                h,
+                m,
+                sec,
+            )?;
+        }
+        return Ok(when);
+    }
+    Err(bad())
+}
+
+fn parse_ymd(s: &str) -> Option<Date> {
+    let y: i16 = s.get(0..4)?.parse().ok()?;
+    let m: i8 = s.get(5..7)?.parse().ok()?;
+    let d: i8 = s.get(8..10)?.parse().ok()?;
+    Date::new(y, m, d).ok()
+}
+
+/// `HH:MM` or `HH:MM:SS`.
+fn parse_hms(s: &str) -> Option<(i8, i8, i8)> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let n = |p: &str| -> Option<i8> {
+        if p.is_empty() || p.len() > 2 || !p.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        p.parse().ok()
+    };
+    let (h, m, sec) = match parts.as_slice() {
+        [h, m] => (n(h)?, n(m)?, 0),
+        [h, m, sec] => (n(h)?, n(m)?, n(sec)?),
+        _ => return None,
+    };
+    (h < 24 && m < 60 && sec < 60).then_some((h, m, sec))
+}
+
+/// `MMDD[YY]`, `MM.DD[.YY]`, `MM/DD[/YY]` into (month, day, two-digit year).
+fn parse_month_day(s: &str) -> Option<(i8, i8, Option<i16>)> {
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit());
+    for sep in ['.', '/'] {
+        if s.contains(sep) {
+            let parts: Vec<&str> = s.split(sep).collect();
+            if !parts.iter().all(|p| digits(p) && p.len() <= 2) {
+                return None;
+            }
+            return match parts.as_slice() {
+                [m, d] => Some((m.parse().ok()?, d.parse().ok()?, None)),
+                [m, d, y] => Some((m.parse().ok()?, d.parse().ok()?, Some(y.parse().ok()?))),
+                _ => None,
+            };
+        }
+    }
+    if !digits(s) {
+        return None;
+    }
+    match s.len() {
+        4 => Some((s[0..2].parse().ok()?, s[2..4].parse().ok()?, None)),
+        6 => Some((
+            s[0..2].parse().ok()?,
+            s[2..4].parse().ok()?,
+            Some(s[4..6].parse().ok()?),
+        )),
+        _ => None,
+    }
+}
+
+/// The part after `now`: empty, or `+N[unit]` / `-N[unit]`; seconds.
+fn parse_now_offset(rest: &str) -> Option<i64> {
+    if rest.is_empty() {
+        return Some(0);
+    }
+    let sign = match rest.as_bytes()[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let body = &rest[1..];
+    let n_digits = body.bytes().take_while(|c| c.is_ascii_digit()).count();
+    if n_digits == 0 {
+        return None;
+    }
+    let count: i64 = body[..n_digits].parse().ok()?;
+    let unit = &body[n_digits..];
+    let secs = match unit {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60,
+        "h" | "hour" | "hours" => 3600,
+        "d" | "day" | "days" => 86_400,
+        "w" | "week" | "weeks" => 604_800,
+        _ => return None,
+    };
+    count.checked_mul(secs)?.checked_mul(sign)
+}
+
+/// Reads a Slurm duration: `[D-]HH:MM:SS[.frac]`, `MM:SS[.frac]` (how TotalCPU prints short
+/// times), or plain seconds. `UNLIMITED`, `Partition_Limit`, `INVALID` and the empty field
+/// give `Ok(None)`.
+///
+/// # Errors
+/// Anything else.
+pub fn parse_duration(s: &str) -> Result<Option<f64>, TimeError> {
+    let s = s.trim();
+    if s.is_empty()
+        || s.eq_ignore_ascii_case("unlimited")
+        || s.eq_ignore_ascii_case("partition_limit")
+        || s.eq_ignore_ascii_case("invalid")
+        || s.eq_ignore_ascii_case("unknown")
+    {
+        return Ok(None);
+    }
+    let bad = || TimeError::new(s, "not a Slurm duration ([D-]HH:MM:SS)");
+    let (days, clock_part) = match s.split_once('-') {
+        Some((d, rest)) => (d.parse::<u32>().map_err(|_| bad())? as f64, rest),
+        None => (0.0, s),
+    };
+    let parts: Vec<&str> = clock_part.split(':').collect();
+    let int = |p: &str| -> Result<f64, TimeError> {
+        if p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(bad());
+        }
+        p.parse::<u64>().map(|v| v as f64).map_err(|_| bad())
+    };
+    let secs_frac = |p: &str| -> Result<f64, TimeError> {
+        match p.split_once('.') {
+            Some((i, f)) => {
+                if f.is_empty() || !f.bytes().all(|c| c.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                Ok(int(i)? + format!("0.{f}").parse::<f64>().map_err(|_| bad())?)
+            }
+            None => int(p),
+        }
+    };
+    let secs = match parts.as_slice() {
+        [sec] => secs_frac(sec)?,
+        [m, sec] => int(m)? * 60.0 + secs_frac(sec)?,
+        [h, m, sec] => int(h)? * 3600.0 + int(m)? * 60.0 + secs_frac(sec)?,
+        _ => return Err(bad()),
+    };
+    Ok(Some(days * 86_400.0 + secs))
+}
+
+/// Formats whole seconds as sacct's Elapsed: `HH:MM:SS`, or `D-HH:MM:SS` from one day.
+pub fn format_elapsed(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (d, rem) = (secs / 86_400, secs % 86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    if d > 0 {
+        format!("{d}-{h:02}:{m:02}:{s:02}")
+    } else {
+        format!("{h:02}:{m:02}:{s:02}")
+    }
+}
+
+/// Formats CPU seconds as sacct's TotalCPU: `MM:SS.mmm` under an hour, else as Elapsed.
+pub fn format_cpu(secs: f64) -> String {
+    let secs = secs.max(0.0);
+    if secs < 3600.0 {
+        let millis = (secs * 1000.0).round() as i64;
+        let (m, rem) = (millis / 60_000, millis % 60_000);
+        format!("{m:02}:{:02}.{:03}", rem / 1000, rem % 1000)
+    } else {
+        format_elapsed(secs.round() as i64)
+    }
+}
+
+/// Reads a month `YYYY-MM`.
+///
+/// # Errors
+/// Anything else.
+pub fn parse_month(s: &str) -> Result<(i16, i8), TimeError> {
+    let bad = || TimeError::new(s, "expected a month as YYYY-MM, e.g. 2026-11");
+    let (y, m) = s.trim().split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || m.len() != 2 {
+        return Err(bad());
+    }
+    let y: i16 = y.parse().map_err(|_| bad())?;
+    let m: i8 = m.parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&m) {
+        return Err(bad());
+    }
+    Ok((y, m))
+}
+
+/// Reads an IANA time zone name, or the system zone for `None`.
+///
+/// # Errors
+/// An unknown zone name.
+pub fn time_zone(name: Option<&str>) -> Result<TimeZone, TimeError> {
+    match name {
+        None => Ok(TimeZone::system()),
+        Some(n) => TimeZone::get(n).map_err(|e| {
+            TimeError::new(
+                n,
+                &format!("unknown time zone ({e}); use an IANA name such as Europe/Paris or UTC"),
+            )
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paris(now: &str) -> Clock {
+        let tz = TimeZone::get("Europe/Paris").unwrap();
+        let c = Clock::fixed(tz.clone(), 0);
+        let now = parse_dump_time(now, &c).unwrap().unwrap();
+        Clock::fixed(tz, now)
+    }
+
+    #[test]
+    fn dump_times_in_every_form_sacct_writes() {
+        let c = Clock::fixed(TimeZone::UTC, 0);
+        let want = 1_710_534_256; // 2024-03-15T20:24:16Z
+        for s in [
+            "2024-03-15T20:24:16",
+            "2024-03-15-20:24:16",
+            "2024/03/15-20:24:16",
+            "2024-03-15 20:24:16.000000",
+        ] {
+            assert_eq!(parse_dump_time(s, &c).unwrap(), Some(want), "{s}");
+        }
+        assert_eq!(parse_dump_time("2024-03-15T21:24:16+01:00", &c).unwrap(), Some(want));
+        assert_eq!(parse_dump_time("2024-03-15T20:24:16Z", &c).unwrap(), Some(want));
+        for s in ["Unknown", "None", ""] {
+            assert_eq!(parse_dump_time(s, &c).unwrap(), None);
+        }
+        for s in [
+            "Tomorr 16:10",
+            "2024-13-15T20:24:16",
+            "2024-03-15T20:24",
+            "2024-03-15T20:24:16+1",
+        ] {
+            assert!(parse_dump_time(s, &c).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn dump_times_follow_the_zone_across_dst() {
+        let c = paris("2024-01-01T00:00:00");
+        // Before and after the 2024-03-31 spring-forward in Paris.
+        let winter = parse_dump_time("2024-03-30T12:00:00", &c).unwrap().unwrap();
+        let summer = parse_dump_time("2024-03-31T12:00:00", &c).unwrap().unwrap();
+        assert_eq!(summer - winter, 23 * 3600);
+        assert_eq!(c.format(summer), "2024-03-31T12:00:00");
+    }
+
+    #[test]
+    fn sacct_time_arguments() {
+        let c = paris("2026-11-26T14:30:00");
+        let p = |s| parse_time_arg(s, &c).unwrap();
+        assert_eq!(c.format(p("now")), "2026-11-26T14:30:00");
+        assert_eq!(c.format(p("now-7days")), "2026-11-19T14:30:00");
+        assert_eq!(c.format(p("now-3600")), "2026-11-26T13:30:00");
+        assert_eq!(c.format(p("now+2hours")), "2026-11-26T16:30:00");
+        assert_eq!(c.format(p("today")), "2026-11-26T00:00:00");
+        assert_eq!(c.format(p("teatime")), "2026-11-26T16:00:00");
+        assert_eq!(c.format(p("2026-11-01")), "2026-11-01T00:00:00");
+        assert_eq!(c.format(p("2026-11-01T08:15")), "2026-11-01T08:15:00");
+        assert_eq!(c.format(p("11/02")), "2026-11-02T00:00:00");
+        assert_eq!(c.format(p("11/02/25")), "2025-11-02T00:00:00");
+        assert_eq!(c.format(p("1102-10:30")), "2026-11-02T10:30:00");
+        assert_eq!(c.format(p("11.02.25-10:30:05")), "2025-11-02T10:30:05");
+        // Still to come this year or today: sacct means the past one.
+        assert_eq!(c.format(p("12/24")), "2025-12-24T00:00:00");
+        assert_eq!(c.format(p("10:00")), "2026-11-26T10:00:00");
+        assert_eq!(c.format(p("16:00")), "2026-11-25T16:00:00");
+        assert_eq!(c.format(p("9:05am")), "2026-11-26T09:05:00");
+        assert_eq!(c.format(p("1:05PM")), "2026-11-26T13:05:00");
+        for bad in [
+            "yesterday",
+            "now-7fortnights",
+            "2026-02-30",
+            "25:00",
+            "13/45",
+            "now7days",
+        ] {
+            let e = parse_time_arg(bad, &c).unwrap_err();
+            assert_eq!(e.input, bad);
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let d = |s| parse_duration(s).unwrap();
+        assert_eq!(d("00:47.734"), Some(47.734));
+        assert_eq!(d("1-04:33:44"), Some(86_400.0 + 4.0 * 3600.0 + 33.0 * 60.0 + 44.0));
+        assert_eq!(
+            d("4-23:56:21"),
+            Some(4.0 * 86_400.0 + 23.0 * 3600.0 + 56.0 * 60.0 + 21.0)
+        );
+        assert_eq!(d("03:33:25"), Some(12_805.0));
+        assert_eq!(d("UNLIMITED"), None);
+        assert_eq!(d("Partition_Limit"), None);
+        assert!(parse_duration("1-xx:00:00").is_err());
+        assert!(parse_duration("1:2:3:4").is_err());
+        assert_eq!(format_elapsed(12_805), "03:33:25");
+        assert_eq!(format_elapsed(86_400 + 5), "1-00:00:05");
+        assert_eq!(format_cpu(47.734), "00:47.734");
+        assert_eq!(format_cpu(4000.0), "01:06:40");
+    }
+
+    #[test]
+    fn months() {
+        let c = paris("2026-01-01T00:00:00");
+        let (a, b) = c.month_bounds(2026, 3).unwrap();
+        assert_eq!(c.format(a), "2026-03-01T00:00:00");
+        assert_eq!(c.format(b), "2026-04-01T00:00:00");
+        assert_eq!(b - a, 31 * 86_400 - 3600); // DST starts in March
+        let (_, b) = c.month_bounds(2026, 12).unwrap();
+        assert_eq!(c.format(b), "2027-01-01T00:00:00");
+        assert_eq!(parse_month("2026-11").unwrap(), (2026, 11));
+        assert!(parse_month("2026-13").is_err());
+        assert!(parse_month("26-11").is_err());
+    }
+}

@@ -1,0 +1,618 @@
+//! Integration tests of the store: every real sacct dump of `shared/realdata/sacct/`,
+//! idempotency, incremental ingest, jobs still completing, missing node records, wattmeter
+//! series.
+
+use ea_store::config::EstimateSettings;
+use ea_store::db::{Access, Store};
+use ea_store::ingest::{self, Inputs, LiveWindow, Settings, Summary};
+use ea_store::sacct::text::{TextOptions, split_column_list};
+use ea_store::synth::{self, Params};
+use ea_store::timefmt::Clock;
+use jiff::tz::TimeZone;
+use std::path::{Path, PathBuf};
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ea-store-it-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn settings(now: i64) -> Settings {
+    Settings {
+        cluster: "test".into(),
+        clock: Clock::fixed(TimeZone::UTC, now),
+        estimate: EstimateSettings::default(),
+        record_grace_s: 1800,
+        progress: false,
+    }
+}
+
+fn run(db: &Path, inputs: &Inputs, now: i64) -> Result<Summary, String> {
+    let (mut store, _) = Store::open_for_write(db, &Access::default()).map_err(|e| e.to_string())?;
+    ingest::ingest(&mut store, inputs, &settings(now)).map_err(|e| e.to_string())
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    let s = Store::open_read(db).unwrap();
+    s.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Every table's content, in a fixed order, without the times inputs were ingested at.
+fn snapshot(db: &Path) -> String {
+    let s = Store::open_read(db).unwrap();
+    let mut out = String::new();
+    for (table, order) in [
+        ("jobs", "cluster, job_id"),
+        ("node_records", "cluster, job_id, node"),
+        ("job_measured", "cluster, job_id"),
+        ("calibration", "grp"),
+        ("power_samples", "node, t"),
+        ("spool_files", "dir, name"),
+    ] {
+        let mut stmt = s
+            .conn
+            .prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))
+            .unwrap();
+        let n = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            let cells: Vec<String> = (0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect();
+            out.push_str(&format!("{table}: {}\n", cells.join("|")));
+        }
+    }
+    out
+}
+
+const REALDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/realdata/sacct");
+
+/// What each file of `realdata/sacct/` is and how it is read. A file missing from this list
+/// fails the test, so a new file is looked at, not silently skipped.
+enum Expect {
+    /// Accounting: ingests without a source error; at least this many allocations.
+    Jobs {
+        min_jobs: i64,
+        columns: Option<&'static str>,
+        delimiter: Option<&'static str>,
+    },
+    /// A column list or documentation that goes with a dump, not accounting itself.
+    Companion(&'static str),
+    /// Another Slurm command's output: refused as a whole, with a message saying so.
+    Refused(&'static str),
+}
+
+fn manifest() -> Vec<(&'static str, Expect)> {
+    use Expect::*;
+    let j = |min_jobs| Jobs {
+        min_jobs,
+        columns: None,
+        delimiter: None,
+    };
+    vec![
+        ("aalto_slurm2sql/test-data1.csv", j(2)),
+        ("aalto_slurm2sql/test-data2.csv", j(2)),
+        (
+            "aalto_slurm2sql/test-data3.csv",
+            Jobs {
+                min_jobs: 1,
+                columns: None,
+                delimiter: Some(","),
+            },
+        ),
+        (
+            "cscs_santis/README.md",
+            Companion("markdown table of the same job as sacct_38113_parsable2.txt"),
+        ),
+        ("cscs_santis/sacct.sh", Companion("the script that made the dump")),
+        ("cscs_santis/sacct_38113_parsable2.txt", j(1)),
+        (
+            "ga4hpc_examples/cluster_info.yaml",
+            Companion("GA4HPC cluster configuration"),
+        ),
+        (
+            "ga4hpc_examples/example_output_workloadManager.tsv",
+            Refused("no header line"),
+        ),
+        ("ga4hpc_examples/example_sacctOutput_raw.txt", j(2)),
+        ("ga4hpc_examples/example_sacctOutput_raw_asDF.tsv", j(2)),
+        ("ga4hpc_examples/fixed_parameters.yaml", Companion("GA4HPC constants")),
+        ("mila_clockwork_cedar/sacct_1", j(2)),
+        ("mila_clockwork_cedar/sacct_2", j(2)),
+        ("mila_clockwork_cedar/scontrol_job_2", Refused("no header line")),
+        ("mila_clockwork_cedar/scontrol_node_2", Refused("no header line")),
+        ("mila_clockwork_cedar/scontrol_node_3", Refused("no header line")),
+        ("mila_clockwork_cedar/sinfo_1", Refused("without a `jobs` array")),
+        ("mila_clockwork_cedar/sinfo_2", Refused("without a `jobs` array")),
+        (
+            "pm100_schema/job_features.md",
+            Companion("column documentation of a dataset not in the repository"),
+        ),
+        ("princeton_reportseff/test_energy_reporting.psv", j(4)),
+        (
+            "princeton_reportseff/test_energy_reporting.raw.txt",
+            Jobs {
+                min_jobs: 4,
+                columns: Some(
+                    "AdminComment,AllocCPUS,Elapsed,JobID,JobIDRaw,MaxRSS,NNodes,NTasks,ReqMem,State,TRESUsageOutTot,Timelimit,TotalCPU",
+                ),
+                delimiter: Some("^|^"),
+            },
+        ),
+        ("princeton_reportseff/test_issue_16.psv", j(1)),
+        (
+            "princeton_reportseff/test_issue_16.raw.txt",
+            Jobs {
+                min_jobs: 1,
+                columns: Some(
+                    "AdminComment,AllocCPUS,Elapsed,JobID,JobIDRaw,MaxRSS,NNodes,NTasks,ReqMem,State,Timelimit,TotalCPU",
+                ),
+                delimiter: Some("^|^"),
+            },
+        ),
+        ("rivos_exporter_fixtures/sacctmgr.txt", Refused("no header line")),
+        ("rivos_exporter_fixtures/sdiag_2405.json", Refused("sdiag")),
+        ("rivos_exporter_fixtures/sinfo_fallback.txt", Refused("not valid JSON")),
+        (
+            "rivos_exporter_fixtures/sinfo_out.json",
+            Refused("without a `jobs` array"),
+        ),
+        ("rivos_exporter_fixtures/squeue_fallback.txt", Refused("not valid JSON")),
+        ("rivos_exporter_fixtures/squeue_out.json", j(2)),
+        ("rug_habrok/README.md", Companion("how the dumps were made")),
+        (
+            "rug_habrok/generate_data.sh",
+            Companion("the script that made the dumps"),
+        ),
+        (
+            "rug_habrok/sacct.txt",
+            Jobs {
+                min_jobs: 90,
+                columns: Some("@rug_habrok/sacct_columns.txt"),
+                delimiter: None,
+            },
+        ),
+        (
+            "rug_habrok/sacct_columns.txt",
+            Companion("the column list of sacct.txt"),
+        ),
+        ("rug_habrok/scontrol.txt", Refused("no header line")),
+        ("rug_habrok/squeue.txt", Refused("no header line")),
+        ("rug_habrok/sstat.txt", Refused("no header line")),
+        ("rug_peregrine/README.md", Companion("how the dumps were made")),
+        (
+            "rug_peregrine/sacct.txt",
+            Jobs {
+                min_jobs: 20,
+                columns: Some("@rug_peregrine/sacct_columns.txt"),
+                delimiter: None,
+            },
+        ),
+        (
+            "rug_peregrine/sacct_columns.txt",
+            Companion("the column list of sacct.txt"),
+        ),
+        ("rug_peregrine/scontrol.txt", Refused("no header line")),
+        ("rug_peregrine/squeue.txt", Refused("no header line")),
+        ("rug_peregrine/sstat.txt", Refused("no header line")),
+        ("uoregon_talapas_slurmrestd/V0040OpenapiDiagResp.json", Refused("sdiag")),
+        ("uoregon_talapas_slurmrestd/V0040OpenapiJobInfoResp.json", j(2)),
+        (
+            "uoregon_talapas_slurmrestd/V0040OpenapiNodesResp.json",
+            Refused("sinfo"),
+        ),
+        (
+            "uoregon_talapas_slurmrestd/V0040OpenapiPartitionResp.json",
+            Refused("partitions"),
+        ),
+        (
+            "uoregon_talapas_slurmrestd/V0040OpenapiSharesResp.json",
+            Refused("not valid JSON"),
+        ),
+        (
+            "xdmod_ubccr/COLUMNS.txt",
+            Companion("the column list of the xdmod logs"),
+        ),
+        (
+            "xdmod_ubccr/alloc-tres-gpu-count.json",
+            Refused("without a `jobs` array"),
+        ),
+        (
+            "xdmod_ubccr/pozidriv.log",
+            Jobs {
+                min_jobs: 11_704,
+                columns: Some("@xdmod_ubccr/COLUMNS.txt"),
+                delimiter: None,
+            },
+        ),
+        (
+            "xdmod_ubccr/robertson-filter-test.log",
+            Jobs {
+                min_jobs: 1,
+                columns: Some("@xdmod_ubccr/COLUMNS.txt"),
+                delimiter: None,
+            },
+        ),
+        (
+            "xdmod_ubccr/shredder_unit_accounting-logs-with-job-arrays.log",
+            Jobs {
+                min_jobs: 3,
+                columns: Some("@xdmod_ubccr/COLUMNS.txt"),
+                delimiter: None,
+            },
+        ),
+        (
+            "xdmod_ubccr/shredder_unit_accounting-logs.log",
+            Jobs {
+                min_jobs: 4,
+                columns: Some("@xdmod_ubccr/COLUMNS.txt"),
+                delimiter: None,
+            },
+        ),
+        (
+            "xdmod_ubccr/shredder_unit_non-ended-job-state.log",
+            Jobs {
+                min_jobs: 2,
+                columns: Some("@xdmod_ubccr/COLUMNS.txt"),
+                delimiter: None,
+            },
+        ),
+        (
+            "xdmod_ubccr/shredder_unit_unknown-job-state.log",
+            Jobs {
+                min_jobs: 2,
+                columns: Some("@xdmod_ubccr/COLUMNS.txt"),
+                delimiter: None,
+            },
+        ),
+        (
+            "xdmod_ubccr/shredder_unit_utf8-multibyte-chars.log",
+            Jobs {
+                min_jobs: 1,
+                columns: Some("@xdmod_ubccr/COLUMNS.txt"),
+                delimiter: None,
+            },
+        ),
+    ]
+}
+
+#[test]
+fn every_real_sacct_dump_ingests_and_everything_else_is_named() {
+    let root = Path::new(REALDATA);
+    if !root.is_dir() {
+        eprintln!("SKIPPED: {REALDATA} is absent (the shared real data is not laid out beside the repository)");
+        return;
+    }
+    let manifest = manifest();
+    let mut on_disk = Vec::new();
+    for dir in std::fs::read_dir(root).unwrap() {
+        let dir = dir.unwrap().path();
+        if dir.is_dir() {
+            for f in std::fs::read_dir(&dir).unwrap() {
+                let f = f.unwrap().path();
+                on_disk.push(f.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    on_disk.sort();
+    for f in &on_disk {
+        assert!(
+            manifest.iter().any(|(m, _)| m == f),
+            "{f} is in realdata/sacct but not in this test's manifest: say what it is"
+        );
+    }
+    let work = tmp("realdata");
+    for (file, expect) in manifest {
+        let path = root.join(file);
+        if !path.exists() {
+            continue;
+        }
+        let db = work.join(format!("{}.sqlite", file.replace('/', "_")));
+        match expect {
+            Expect::Companion(what) => assert!(!what.is_empty()),
+            Expect::Jobs {
+                min_jobs,
+                columns,
+                delimiter,
+            } => {
+                let columns = columns.map(|c| match c.strip_prefix('@') {
+                    Some(f) => split_column_list(&std::fs::read_to_string(root.join(f)).unwrap()),
+                    None => split_column_list(c),
+                });
+                let inputs = Inputs {
+                    sacct: vec![path.clone()],
+                    text: TextOptions {
+                        delimiter: delimiter.map(str::to_string),
+                        columns,
+                    },
+                    ..Default::default()
+                };
+                let summary = run(&db, &inputs, 1_800_000_000).unwrap_or_else(|e| panic!("{file}: {e}"));
+                let jobs = count(&db, "SELECT count(*) FROM jobs");
+                assert!(
+                    jobs >= min_jobs,
+                    "{file}: {jobs} jobs, expected at least {min_jobs}; errors: {:?}",
+                    summary.errors
+                );
+                // Malformed lines are reported with the file and line.
+                for e in &summary.errors {
+                    assert!(e.contains(file), "{file}: error without its file: {e}");
+                }
+            }
+            Expect::Refused(words) => {
+                let inputs = Inputs {
+                    sacct: vec![path.clone()],
+                    ..Default::default()
+                };
+                let e = run(&db, &inputs, 1_800_000_000).expect_err(file);
+                assert!(
+                    e.contains(words),
+                    "{file}: refused, but the message does not say `{words}`: {e}"
+                );
+                assert!(e.contains(file), "{file}: the message does not name the file: {e}");
+            }
+        }
+    }
+    // The xdmod log's 11,704 real jobs, and the CSCS dump's mislabelled step line reported.
+    let db = work.join("cscs_santis_sacct_38113_parsable2.txt.sqlite");
+    assert_eq!(count(&db, "SELECT count(*) FROM jobs"), 1);
+    assert_eq!(
+        count(&db, "SELECT CAST(consumed_energy_j AS INTEGER) FROM jobs"),
+        20_543_125
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+fn small_month(dir: &Path, jobs: u64) -> (Params, PathBuf, PathBuf) {
+    let p = Params {
+        jobs,
+        assessed: 0.3,
+        seed: 7,
+        ..Default::default()
+    };
+    let js = synth::jobs(&p);
+    let dump = dir.join("sacct.txt");
+    let mut f = std::fs::File::create(&dump).unwrap();
+    synth::write_dump(&p, &js, &mut f).unwrap();
+    synth::write_records(&p, &js, &dir.join("spool")).unwrap();
+    (p, dump, dir.join("spool"))
+}
+
+const AFTER_THE_MONTH: i64 = 1_793_491_200 + 40 * 86_400;
+
+#[test]
+fn ingest_is_idempotent_and_incremental() {
+    let dir = tmp("idem");
+    let (_, dump, spool) = small_month(&dir, 3000);
+    let db = dir.join("s.sqlite");
+    let inputs = Inputs {
+        sacct: vec![dump.clone()],
+        spools: vec![spool.clone()],
+        ..Default::default()
+    };
+    let first = run(&db, &inputs, AFTER_THE_MONTH).unwrap();
+    assert_eq!(first.jobs.written, 3000);
+    assert!(first.records.written > 0);
+    assert!(first.derived.measured_jobs > 0);
+    let before = snapshot(&db);
+    // Same inputs: the files are skipped as unchanged and nothing moves.
+    let again = run(&db, &inputs, AFTER_THE_MONTH).unwrap();
+    assert!(
+        again.sources.iter().all(|s| s.kind == "spool" || !s.read),
+        "{:?}",
+        again.sources
+    );
+    assert_eq!((again.jobs.written, again.records.written), (0, 0));
+    assert_eq!(snapshot(&db), before);
+    // Forced to read them again: every row is found unchanged, and the store is the same.
+    let forced = run(
+        &db,
+        &Inputs {
+            force: true,
+            ..inputs.clone()
+        },
+        AFTER_THE_MONTH,
+    )
+    .unwrap();
+    assert_eq!(forced.jobs.written, 0);
+    assert_eq!(forced.jobs.unchanged, 3000);
+    assert_eq!(snapshot(&db), before);
+    // Only what is new is written: a job appended to the dump.
+    let mut text = std::fs::read_to_string(&dump).unwrap();
+    text.push_str("9999999|9999999|synth|late|user0001|10001|user0001|10001|acct001|cpu|normal|COMPLETED|0:0|2026-11-30T10:00:00|2026-11-30T10:00:00|2026-11-30T10:00:00|2026-11-30T11:00:00|01:00:00|02:00:00|1|4||c0001|4096M|cpu=4,mem=4096M,node=1|03:00:00|04:00:00|\n");
+    std::fs::write(&dump, text).unwrap();
+    let inc = run(&db, &inputs, AFTER_THE_MONTH).unwrap();
+    assert_eq!((inc.jobs.written, inc.jobs.unchanged), (1, 3000));
+    assert_eq!(count(&db, "SELECT count(*) FROM jobs"), 3001);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn jobs_squeue_shows_completing_are_not_final_until_they_leave_cg() {
+    let dir = tmp("cg");
+    let sacct = dir.join("sacct");
+    let squeue = dir.join("squeue");
+    // sacct already says COMPLETED (as it does while epilogs still run), squeue says CG.
+    let header = ea_store::sacct::live::LIVE_FORMAT.replace(',', "|");
+    let line = "77|77|c1|j|alice|1001|alice|1001|acc|debug|normal|COMPLETED|0:0|2026-11-01T10:00:00|2026-11-01T10:00:00|2026-11-01T10:00:00|2026-11-01T11:00:00|3600|60|1|2|1|n1|2048M|cpu=2,mem=2048M,node=1|01:00:00|7200||/home/alice";
+    write_script(&sacct, &format!("cat <<'EOF'\n{header}\n{line}\nEOF"));
+    write_script(&squeue, "echo 77");
+    let db = dir.join("s.sqlite");
+    let live = LiveWindow {
+        start: "2026-11-01".into(),
+        end: "now".into(),
+        sacct: sacct.clone(),
+        squeue: squeue.clone(),
+    };
+    let inputs = Inputs {
+        live: Some(live),
+        ..Default::default()
+    };
+    let s = run(&db, &inputs, AFTER_THE_MONTH).unwrap();
+    assert_eq!(s.not_final, 1);
+    assert_eq!(count(&db, "SELECT final FROM jobs WHERE job_id = '77'"), 0);
+    // The epilog has finished: squeue no longer lists it, and the next ingest makes it final.
+    write_script(&squeue, "true");
+    run(&db, &inputs, AFTER_THE_MONTH).unwrap();
+    assert_eq!(count(&db, "SELECT final FROM jobs WHERE job_id = '77'"), 1);
+    // A failing sacct is an error that says so, and nothing is kept.
+    write_script(
+        &sacct,
+        "echo 'sacct: error: Problem talking to the database' >&2; exit 1",
+    );
+    let e = run(&db, &inputs, AFTER_THE_MONTH).unwrap_err();
+    assert!(e.contains("Problem talking to the database"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn missing_node_records_are_waited_for_then_extrapolated() {
+    let dir = tmp("grace");
+    let p = Params {
+        jobs: 400,
+        assessed: 1.0,
+        seed: 3,
+        ..Default::default()
+    };
+    let js = synth::jobs(&p);
+    let multi = js
+        .iter()
+        .find(|j| j.nnodes >= 2 && j.elapsed > 600)
+        .expect("a multi-node job")
+        .clone();
+    let dump = dir.join("sacct.txt");
+    synth::write_dump(
+        &p,
+        std::slice::from_ref(&multi),
+        &mut std::fs::File::create(&dump).unwrap(),
+    )
+    .unwrap();
+    synth::write_records(&p, std::slice::from_ref(&multi), &dir.join("spool")).unwrap();
+    // One node's epilog has not written its record yet.
+    let records = dir.join("spool/records");
+    let mut names: Vec<_> = std::fs::read_dir(&records)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    std::fs::remove_file(&names[0]).unwrap();
+    let db = dir.join("s.sqlite");
+    let inputs = Inputs {
+        sacct: vec![dump],
+        spools: vec![dir.join("spool")],
+        ..Default::default()
+    };
+    let just_after = multi.end() + 60;
+    let s = run(&db, &inputs, just_after).unwrap();
+    assert_eq!((s.derived.measured_jobs, s.derived.measured_pending), (0, 1));
+    // After the grace period, the job is measured from the nodes that reported.
+    let s = run(&db, &Inputs { force: true, ..inputs }, multi.end() + 3 * 3600).unwrap();
+    assert_eq!(s.derived.measured_jobs, 1);
+    let flags: String = Store::open_read(&db)
+        .unwrap()
+        .conn
+        .query_row("SELECT flags FROM job_measured", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        flags.contains(&format!("extrapolated:{}/{}-nodes", multi.nnodes - 1, multi.nnodes)),
+        "{flags}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_wattmeter_series_measures_the_jobs_it_covers() {
+    // Grid'5000 gemini-1's wattmeter, as kwollect exported it (realdata/energy/...).
+    let series = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/realdata/energy/g5k_gemini_powermeter_comparison/kwollect-powerapi_powerapi.csv"
+    );
+    if !Path::new(series).exists() {
+        eprintln!("SKIPPED: {series} is absent");
+        return;
+    }
+    let dir = tmp("watt");
+    // A job on gemini-1 inside the series' span (the export is in the site's local time,
+    // here read as UTC: the test cares about the overlap, not the zone).
+    let dump = dir.join("sacct.txt");
+    std::fs::write(
+        &dump,
+        "JobID|User|Account|Partition|State|Start|End|Elapsed|NNodes|NCPUS|NodeList\n\
+         501|alice|acc|gemini|COMPLETED|2022-04-01T17:25:00|2022-04-01T17:28:00|00:03:00|1|40|gemini-1\n",
+    )
+    .unwrap();
+    let db = dir.join("s.sqlite");
+    let inputs = Inputs {
+        sacct: vec![dump],
+        wattmeters: vec![PathBuf::from(series)],
+        ..Default::default()
+    };
+    let s = run(&db, &inputs, 1_800_000_000).unwrap();
+    assert!(s.samples_written > 100, "{}", s.samples_written);
+    assert_eq!(s.derived.measured_jobs, 1);
+    let (scope, e): (String, f64) = Store::open_read(&db)
+        .unwrap()
+        .conn
+        .query_row(
+            "SELECT scope, energy_j FROM job_measured WHERE job_id = '501'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(scope, "node-wattmeter");
+    // The DGX-1 drew about 1.17 kW at the wall: 3 minutes is about 211 kJ.
+    assert!((150e3..300e3).contains(&e), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_job_gets_its_impacts_from_its_records_alone() {
+    // What `energy-assess job` uses for a job not ingested yet.
+    let dir = tmp("records-only");
+    let p = Params {
+        jobs: 200,
+        assessed: 1.0,
+        seed: 9,
+        ..Default::default()
+    };
+    let js = synth::jobs(&p);
+    let job = js.iter().find(|j| j.part == 1 && j.elapsed > 600).expect("a GPU job");
+    std::fs::write(dir.join("inventory.toml"), synth::inventory_toml(&p)).unwrap();
+    let config = ea_store::config::Config {
+        inventory: Some(dir.join("inventory.toml")),
+        ..Default::default()
+    };
+    let records = synth::records(&p, job);
+    let (rec, figs) = ea_store::session::figures_from_records(&config, &records)
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.job_id, job.id.to_string());
+    assert_eq!(figs.energy.source, ea_store::figures::Source::Measured);
+    let i = figs.impacts.as_ref().expect("the inventory knows the GPU nodes");
+    assert!(i.use_phase.value.gwp_kgco2eq > 0.0 && i.embodied.value.gwp_kgco2eq > 0.0);
+    assert!(
+        i.total().min.gwp_kgco2eq <= i.total().value.gwp_kgco2eq
+            && i.total().value.gwp_kgco2eq <= i.total().max.gwp_kgco2eq
+    );
+    let lines = ea_store::session::describe(&figs);
+    assert!(
+        lines.iter().any(|(k, v)| k == "GWP kgCO2eq" && v.contains("embodied")),
+        "{lines:?}"
+    );
+    // No meter at all: nothing to say from the records.
+    let mut bare = records.clone();
+    for r in &mut bare {
+        r.meters.clear();
+    }
+    assert!(
+        ea_store::session::figures_from_records(&config, &bare)
+            .unwrap()
+            .is_none()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
