@@ -23,7 +23,6 @@ tests/install-deps.sh
 say "cargo build --release (the first build takes a few minutes on 2 cores)"
 cargo build --release --quiet -p energy-assess-spank -p ea-meters -p energy-assess -p ea-sim -p fake-nvml
 bin=$repo/target/release
-ea=$bin/energy-assess
 
 section "2. local Slurm cluster with the plugin and simulated meters"
 PLUGIN_SO=$bin/libenergy_assess.so SAMPLER=$bin/energy-assess-sampler tests/cluster/up.sh
@@ -31,11 +30,17 @@ meters=$(BIN_DIR=$bin tests/sim/nodes.sh start)
 printf 'spool = "/var/spool/energy-assess"\n\n%s\n' "$meters" > /etc/slurm/energy-assess.toml
 say "site config /etc/slurm/energy-assess.toml:"
 sed 's/^/    /' /etc/slurm/energy-assess.toml
+# The post-processor as a site installs it: setgid to a group that alone may read the store,
+# so users query it through the tool, which shows them only their own jobs.
+groupadd -f energy-assess
+install -m 2755 -g energy-assess "$bin/energy-assess" /usr/local/bin/energy-assess
+ea=/usr/local/bin/energy-assess
 mkdir -p /etc/energy-assess /var/lib/energy-assess
 cat > /etc/energy-assess/postproc.toml <<CONF
 # written by demo.sh
 [store]
 path = "/var/lib/energy-assess/demo.sqlite"
+group = "energy-assess"
 [site]
 cluster = "testbed"
 inventory = "$repo/configs/inventory/testbed.toml"
@@ -67,6 +72,8 @@ section "5. ingest into SQLite, the job's footprint, the month's report"
 "$ea" ingest --spool /var/spool/energy-assess --live --start now-1days --end now
 section "energy-assess acct -j $job,$gpujob,$plain"
 "$ea" acct -j "$job,$gpujob,$plain" -X -o JobID,User,NNodes,Elapsed,EnergySource,Energy,GWPUse,GWPEmbodied,GWP,PE,ADPe
+section "as alice: energy-assess job $job (from the store; the spool is root's)"
+runuser -u alice -- "$ea" job "$job"
 section "energy-assess report --month $(date +%Y-%m)"
 "$ea" report --month "$(date +%Y-%m)"
 "$ea" report --month "$(date +%Y-%m)" --format html --output "$workdir/report.html"

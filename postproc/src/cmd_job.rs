@@ -1,5 +1,10 @@
-//! `energy-assess job JOBID`: one job's measured energy, per node and meter, read straight from
-//! the spool the nodes write to. It works the moment the epilogs have run, before any ingest.
+//! `energy-assess job JOBID`: one job's energy and footprint.
+//!
+//! Read straight from the spool the nodes write to, it works the moment the epilogs have run,
+//! before any ingest: energy per node and meter, then the footprint the site's inventory gives
+//! (use phase and embodied, PE, GWP, ADPe, with ranges). The spool is root's; for anyone else,
+//! and for jobs whose records have been ingested and cleaned up, the figures come from the
+//! store, with its privacy rule (a user sees only their own jobs).
 
 use anyhow::{Context as _, Result, bail};
 use ea_record::spool::Spool;
@@ -19,6 +24,12 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Post-processor configuration (store, inventory) [default: /etc/energy-assess/postproc.toml].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The store, for jobs no longer (or not readable) in the spool [default: the config's].
+    #[arg(long)]
+    pub db: Option<PathBuf>,
 }
 
 /// What `job` shows, also its JSON form.
@@ -49,6 +60,10 @@ pub struct JobView {
     pub flags: Vec<String>,
     /// Records that could not be read, with the reason.
     pub unreadable: Vec<String>,
+    /// The footprint as (label, value) lines; empty when it could not be computed.
+    pub footprint: Vec<(String, String)>,
+    /// Why the footprint is missing, when it is.
+    pub footprint_note: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -65,7 +80,14 @@ pub struct NodeView {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let view = load(&Spool::new(&args.spool), args.job_id)?;
+    let spool = Spool::new(&args.spool);
+    let view = match load(&spool, args.job_id) {
+        Ok(mut view) => {
+            add_footprint(&mut view, &spool, args.config.as_deref());
+            view
+        }
+        Err(spool_problem) => return from_store(&args, &spool_problem),
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         // Serialise first so that a closed stdout surfaces as an io::Error (exit 0), not as a
@@ -74,6 +96,75 @@ pub fn run(args: Args) -> Result<()> {
         writeln!(out, "{text}")?;
     } else {
         write_table(&mut out, &view)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The job's footprint from its records and the site's inventory.
+fn add_footprint(view: &mut JobView, spool: &Spool, config: Option<&std::path::Path>) {
+    let config = match ea_store::session::load_config(config) {
+        Ok(c) => c,
+        Err(e) => {
+            view.footprint_note = Some(format!("footprint not computed: {e}"));
+            return;
+        }
+    };
+    if config.inventory.is_none() {
+        view.footprint_note = Some(
+            "footprint not computed: no inventory (set site.inventory in the post-processor \
+             config, /etc/energy-assess/postproc.toml)"
+                .into(),
+        );
+        return;
+    }
+    let (records, _) = spool.job_records(view.job_id);
+    match ea_store::session::figures_from_records(&config, &records) {
+        Ok(Some((_, figures))) => view.footprint = ea_store::session::describe(&figures),
+        Ok(None) => view.footprint_note = Some("footprint not computed: no node measured this job".into()),
+        Err(e) => view.footprint_note = Some(format!("footprint not computed: {e}")),
+    }
+}
+
+/// A job the spool cannot give (not readable, or cleaned up): its figures from the store.
+fn from_store(args: &Args, spool_problem: &anyhow::Error) -> Result<()> {
+    let session = ea_store::session::Session::open(args.config.as_deref(), args.db.as_deref(), None)
+        .map_err(|e| anyhow::anyhow!("{spool_problem:#}\nand the store cannot be read: {e}"))?;
+    let found = session.job(&args.job_id.to_string()).map_err(|e| anyhow::anyhow!(e))?;
+    if found.is_empty() {
+        bail!("{spool_problem:#}\nand job {} is not in the store (or is not yours)", args.job_id);
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let jobs: Vec<serde_json::Value> = found
+            .iter()
+            .map(|(job, figures)| {
+                serde_json::json!({
+                    "job_id": job.job_id,
+                    "cluster": job.cluster,
+                    "user": job.user,
+                    "account": job.account,
+                    "partition": job.partition,
+                    "footprint": ea_store::session::describe(figures),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&jobs)?)?;
+    } else {
+        for (job, figures) in &found {
+            writeln!(
+                out,
+                "Job {} ({}, account {}, partition {}, cluster {}) [from the store]",
+                job.job_id,
+                job.user.as_deref().unwrap_or("?"),
+                job.account.as_deref().unwrap_or("?"),
+                job.partition.as_deref().unwrap_or("?"),
+                job.cluster,
+            )?;
+            for (label, value) in ea_store::session::describe(figures) {
+                writeln!(out, "  {label:<14} {value}")?;
+            }
+        }
     }
     out.flush()?;
     Ok(())
@@ -185,6 +276,8 @@ fn build(job_id: u32, done: Vec<JobNodeRecord>, running: Vec<JobNodeRecord>, unr
         peak_power_w,
         flags,
         unreadable,
+        footprint: Vec::new(),
+        footprint_note: None,
     }
 }
 
@@ -303,6 +396,16 @@ pub fn write_table(out: &mut impl Write, v: &JobView) -> Result<()> {
     }
     for u in &v.unreadable {
         writeln!(out, "Unreadable record: {u}")?;
+    }
+    if !v.footprint.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Footprint (use phase with PUE and grid factors, plus embodied impact of the node-hours):")?;
+        for (label, value) in &v.footprint {
+            writeln!(out, "  {label:<14} {value}")?;
+        }
+    }
+    if let Some(note) = &v.footprint_note {
+        writeln!(out, "{note}")?;
     }
     Ok(())
 }

@@ -226,12 +226,18 @@ fn build() -> PathBuf {
     let out = Command::new(cargo)
         .current_dir(repo())
         .args(["build", "-p", "energy-assess-spank", "-p", "ea-meters", "--bins", "--lib"])
-        .args(["-p", "ea-sim", "-p", "fake-nvml"])
+        .args(["-p", "ea-sim", "-p", "fake-nvml", "-p", "energy-assess"])
         .output()
         .expect("run cargo");
     assert!(out.status.success(), "building the plugin and simulators failed:\n{}", stderr(&out));
     let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo().join("target"));
     target.join("debug")
+}
+
+/// The `energy-assess` binary built by [`Cluster::acquire`].
+pub fn energy_assess_bin() -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo().join("target"));
+    target.join("debug/energy-assess")
 }
 
 /// The constant powers tests/sim/nodes.sh gives node `k` (1-based): see that script.

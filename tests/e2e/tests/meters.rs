@@ -69,10 +69,7 @@ fn every_node_is_measured_within_one_percent_across_counter_wraps() {
         assert!(host.boot_id.is_some() && host.hostname.is_some());
     }
     // `energy-assess job` reads the same records.
-    let out = e2e::run(
-        e2e::repo().join("target/debug/energy-assess").to_str().unwrap(),
-        &["job", &job.to_string(), "--json"],
-    );
+    let out = e2e::run(e2e::energy_assess_bin().to_str().unwrap(), &["job", &job.to_string(), "--json"]);
     assert!(out.status.success(), "{}", e2e::stderr(&out));
     let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let total: f64 = records.iter().map(|r| r.node_energy_j().unwrap().0).sum();

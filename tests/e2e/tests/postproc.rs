@@ -1,0 +1,89 @@
+//! The post-processor on the real cluster: live sacct ingest with the spool's records, sacct-
+//! style queries and the job view with its footprint.
+
+use e2e::{Cluster, energy_assess_bin, run};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+struct Store {
+    dir: PathBuf,
+    config: PathBuf,
+}
+
+impl Store {
+    fn new(tag: &str) -> Store {
+        let dir = std::env::temp_dir().join(format!("ea-e2e-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("postproc.toml");
+        let inventory = e2e::repo().join("configs/inventory/testbed.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[store]\npath = \"{}/store.sqlite\"\n[site]\ncluster = \"testbed\"\ninventory = \"{}\"\n",
+                dir.display(),
+                inventory.display()
+            ),
+        )
+        .unwrap();
+        Store { dir, config }
+    }
+
+    fn ea(&self, args: &[&str]) -> String {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", self.config.to_str().unwrap()]);
+        let out = run(energy_assess_bin().to_str().unwrap(), &all);
+        assert!(out.status.success(), "energy-assess {all:?}: {}", e2e::stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn live_ingest_measures_assessed_jobs_and_estimates_the_others() {
+    let c = Cluster::acquire();
+    let assessed = c.sbatch(&["-N2", "--exclusive", "--energy-assess"], "sleep 6");
+    let plain = c.sbatch(&["-N1", "-w", "n3"], "sleep 2");
+    c.wait_gone(assessed, T);
+    c.wait_gone(plain, T);
+    let records = c.records(assessed, 2, T);
+    let measured_j: f64 = records.iter().map(|r| r.node_energy_j().unwrap().0).sum();
+    // sacct lags the epilog a little: make sure it shows both jobs final first.
+    c.sacct(assessed, "JobID");
+    c.sacct(plain, "JobID");
+
+    let store = Store::new("live");
+    let summary = store.ea(&["ingest", "--spool", e2e::SPOOL, "--live", "--start", "now-1hours", "--end", "now"]);
+    assert!(summary.contains("malformed") && !summary.contains(" 1 malformed"), "{summary}");
+    let ids = format!("{assessed},{plain}");
+    let table = store.ea(&["acct", "-j", &ids, "-X", "-P", "-n", "-o", "JobID,User,EnergySource,EnergyRaw,GWPUse,GWPEmbodied,GWP"]);
+    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split('|').collect()).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    let row = |job: u32| rows.iter().find(|r| r[0] == job.to_string()).unwrap_or_else(|| panic!("{job} missing:\n{table}"));
+    let (a, p) = (row(assessed), row(plain));
+    assert_eq!(a[1], e2e::TEST_USER);
+    assert_eq!(a[2], "measured", "{table}");
+    let energy: f64 = a[3].parse().unwrap();
+    assert!((energy - measured_j).abs() / measured_j < 0.01, "store {energy} J vs records {measured_j} J");
+    assert_eq!(p[2], "estimated", "{table}");
+    for r in [a, p] {
+        let (use_, emb, total): (f64, f64, f64) = (r[4].parse().unwrap(), r[5].parse().unwrap(), r[6].parse().unwrap());
+        assert!(use_ > 0.0 && emb > 0.0, "{r:?}");
+        // Shown with four significant figures.
+        assert!((use_ + emb - total).abs() <= 1e-3 * total, "{r:?}");
+    }
+    // Idempotent: the same window again writes nothing new.
+    let again = store.ea(&["ingest", "--spool", e2e::SPOOL, "--live", "--start", "now-1hours", "--end", "now"]);
+    assert!(again.contains("0 written") || again.contains(" 0 jobs"), "{again}");
+
+    // The job view from the spool shows the footprint the inventory gives.
+    let view = store.ea(&["job", &assessed.to_string()]);
+    assert!(view.contains("GWP kgCO2eq") && view.contains("embodied"), "{view}");
+}
