@@ -31,9 +31,9 @@ pub mod impacts;
 pub mod inventory;
 
 pub use allocation::{
-    Allocation, AllocationError, AllocationOptions, EnergyMethod, Flag, Flags, GroupUnallocated,
-    Held, JobNodeImpact, JobNodeInput, JobSummary, MeterEnergy, Provenance, ScopeSet, ShareBasis,
-    ShareRule, UnallocatedPolicy, allocate, summarise_by_job,
+    Allocation, AllocationError, AllocationOptions, Allocator, EnergyMethod, Flag, Flags,
+    GroupUnallocated, Held, JobNodeImpact, JobNodeInput, JobSummary, MeterEnergy, Provenance,
+    ScopeSet, ShareBasis, ShareRule, UnallocatedPolicy, allocate, summarise_by_job,
 };
 pub use embodied::{GpuModel, NodeEmbodied, NodeHardware};
 pub use factors::{ElectricityFactors, FactorSetId, HourlySeries};

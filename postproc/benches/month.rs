@@ -8,12 +8,14 @@
 //! ```
 //!
 //! It generates the month with `ea_store::synth` (a `sacct -P` dump with steps, the assessed
-//! jobs' records, the inventory), then runs the release `energy-assess` binary under
-//! `/usr/bin/time -v`: `ingest` of the dump and the spool into a fresh store (with the
-//! measured jobs' derivation and calibration), the month's `report` (HTML, the heaviest format,
-//! with every job's impacts), and one user's month with `acct`. It prints wall time and peak
-//! memory of each, against the targets of issue 5 (ingest + report within 10 s and 1 GB; one
-//! user's month within 100 ms).
+//! jobs' records as the plugin writes them, the inventory), then runs the release
+//! `energy-assess` binary under `/usr/bin/time -v`: `ingest` of the dump and the spool into a
+//! fresh store (with the measured jobs' split by the impact engine and the calibration), the
+//! month's `report` (HTML, the heaviest format, with every job's impacts), and one user's month
+//! with `acct`. It prints the inputs' sizes, the load average of the machine before and after
+//! (the figures mean little on a busy machine), the wall time and peak memory of each step,
+//! each step's phases (`EA_PROFILE`), and the targets of issue 5 (ingest + report within 10 s
+//! and 1 GB; one user's month within 100 ms).
 
 use ea_store::synth::{self, Params};
 use std::path::{Path, PathBuf};
@@ -26,6 +28,8 @@ struct Run {
     what: &'static str,
     wall_s: f64,
     peak_mb: f64,
+    /// The phases the binary timed (`EA_PROFILE`): `name: N s (peak RSS M MiB)`.
+    phases: Vec<String>,
 }
 
 fn timed(what: &'static str, args: &[&str]) -> Run {
@@ -33,6 +37,7 @@ fn timed(what: &'static str, args: &[&str]) -> Run {
         .arg("-v")
         .arg(BIN)
         .args(args)
+        .env("EA_PROFILE", "1")
         .output()
         .expect("/usr/bin/time is needed (apt-get install time)");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -52,7 +57,36 @@ fn timed(what: &'static str, args: &[&str]) -> Run {
         .parse::<f64>()
         .unwrap_or(0.0)
         / 1024.0;
-    Run { what, wall_s, peak_mb }
+    let phases = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("[ea-profile] "))
+        .map(str::to_string)
+        .collect();
+    Run {
+        what,
+        wall_s,
+        peak_mb,
+        phases,
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Files and bytes under a directory.
+fn size_of(dir: &Path) -> (u64, u64) {
+    let mut n = (0, 0);
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if let Ok(m) = e.metadata() {
+            if m.is_file() {
+                n = (n.0 + 1, n.1 + m.len());
+            }
+        }
+    }
+    n
 }
 
 fn generate(dir: &Path, jobs: u64) {
@@ -110,6 +144,7 @@ fn main() {
     let dump = dir.join("sacct.txt");
     let spool = dir.join("spool");
     let html = dir.join("report.html");
+    let load_before = load_average();
     let runs = [
         timed(
             "ingest (dump + records)",
@@ -157,9 +192,20 @@ fn main() {
         ),
     ];
     println!("\nmonth benchmark: {jobs} jobs, {}", dir.display());
+    let dump_bytes = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
+    let (records, record_bytes) = size_of(&spool.join("records"));
+    println!(
+        "inputs: sacct -P dump {:.0} MB; {records} node records, {:.2} GB of JSON",
+        dump_bytes as f64 / 1e6,
+        record_bytes as f64 / 1e9
+    );
+    println!("load average before: {load_before}; after: {}", load_average());
     println!("{:<28} {:>10} {:>12}", "step", "wall s", "peak MiB");
     for r in &runs {
         println!("{:<28} {:>10.2} {:>12.0}", r.what, r.wall_s, r.peak_mb);
+        for p in &r.phases {
+            println!("    {p}");
+        }
     }
     let end_to_end = runs[0].wall_s + runs[1].wall_s;
     let peak = runs[0].peak_mb.max(runs[1].peak_mb);

@@ -125,12 +125,22 @@ pub fn run(args: Args) -> Result<()> {
         wattmeter_metric: args.wattmeter_metric,
         force: args.force,
     };
+    // The inventory's share rule and node sizes split measured energy on shared nodes: an
+    // inventory that cannot be read stops the ingest rather than split with another rule.
+    let inventory = match &config.inventory {
+        None => None,
+        Some(p) => Some(std::sync::Arc::new(
+            ea_impact::Inventory::load(p)
+                .map_err(|e| anyhow::anyhow!("{e}\n(measured energies are split by the inventory's share rule: fix it, or remove [site] inventory from the config)"))?,
+        )),
+    };
     let settings = Settings {
         cluster: args.cluster.unwrap_or_else(|| config.cluster.clone()),
         clock: Clock::system(tz),
         estimate: config.estimate.clone(),
         record_grace_s: config.record_grace_s,
         progress: !args.quiet,
+        inventory,
     };
     let summary = ingest::ingest(&mut store, &inputs, &settings).map_err(anyhow::Error::msg)?;
     print_summary(&summary, &path);

@@ -285,7 +285,7 @@ pub fn run(
     let sel = select(opts, who, clock)?;
     let jobs = load(conn, &sel)?;
     let refs: Vec<&JobRecord> = jobs.iter().collect();
-    let (figures, _): (Vec<JobFigures>, _) = figures_batch(&refs, ctx, None);
+    let figures: Vec<JobFigures> = figures_batch(&refs, ctx, None);
     let mut rows = Vec::new();
     for (job, fig) in jobs.iter().zip(&figures) {
         let only_steps: Vec<&str> = sel

@@ -9,7 +9,6 @@ use crate::config::EstimateSettings;
 use crate::db::read::JobRecord;
 use crate::estimate::{self, Calibration, EstimateInput};
 use crate::impact_types::{Impacts, Ranged};
-use crate::report::Unallocated;
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -18,7 +17,8 @@ use std::collections::HashMap;
 pub enum Source {
     /// Its nodes' meters, the job alone on them.
     Measured,
-    /// Its nodes' meters, shared with other jobs: split by CPUs held.
+    /// Its nodes' meters, the job holding part of a node or sharing it in time: split by the
+    /// impact engine's rule (the inventory's share rule, time overlap, Jay's rule for GPUs).
     Split,
     /// Nobody measured it: Green Algorithms from its sacct fields.
     Estimated,
@@ -61,17 +61,18 @@ impl JobImpacts {
 /// What the figures need from the impact engine.
 pub trait ImpactModel: Sync {
     /// Embodied impacts allocated to each job (in order; `None` when the engine does not know
-    /// its nodes), and what the batch charged per node group (for the unallocated remainder).
-    /// Over a period, jobs are clipped to it.
-    fn embodied(&self, jobs: &[&JobRecord], period: Option<(i64, i64)>) -> (Vec<Option<Ranged<Impacts>>>, Charged);
-    /// The embodied impacts of the node-hours of a period no job held, given what the
-    /// period's jobs were charged; `None` without an inventory.
-    fn unallocated(&self, period: (i64, i64), charged: &Charged) -> Option<Unallocated>;
+    /// its nodes), the batch's jobs on each node allocated together. Over a period, jobs are
+    /// clipped to it.
+    fn embodied(&self, jobs: &[&JobRecord], period: Option<(i64, i64)>) -> Vec<Option<Ranged<Impacts>>>;
     /// Use-phase impacts of a job that drew `energy` at its nodes (before PUE); `None` when the
     /// engine does not know its nodes.
     fn use_phase(&self, job: &JobRecord, energy: &Energy) -> Option<Ranged<Impacts>>;
     /// Names the inventory and factor sets used, for reports.
     fn provenance(&self) -> String;
+    /// The inventory, where the model has one (reports allocate a whole period with it).
+    fn inventory(&self) -> Option<&ea_impact::Inventory> {
+        None
+    }
 }
 
 /// The model used without an inventory: energies only.
@@ -79,39 +80,14 @@ pub trait ImpactModel: Sync {
 pub struct NoInventory;
 
 impl ImpactModel for NoInventory {
-    fn embodied(&self, jobs: &[&JobRecord], _: Option<(i64, i64)>) -> (Vec<Option<Ranged<Impacts>>>, Charged) {
-        (vec![None; jobs.len()], Charged::default())
-    }
-    fn unallocated(&self, _: (i64, i64), _: &Charged) -> Option<Unallocated> {
-        None
+    fn embodied(&self, jobs: &[&JobRecord], _: Option<(i64, i64)>) -> Vec<Option<Ranged<Impacts>>> {
+        vec![None; jobs.len()]
     }
     fn use_phase(&self, _: &JobRecord, _: &Energy) -> Option<Ranged<Impacts>> {
         None
     }
     fn provenance(&self) -> String {
         "no inventory configured ([site] inventory in the config): energies only, no impacts".into()
-    }
-}
-
-/// Node-hours and embodied impacts charged to jobs, per node group of the inventory (by
-/// index), summed over batches.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Charged {
-    pub node_hours: Vec<f64>,
-    pub embodied: Vec<Ranged<Impacts>>,
-}
-
-impl Charged {
-    /// Adds another batch's charges.
-    pub fn add(&mut self, o: &Charged) {
-        if self.node_hours.len() < o.node_hours.len() {
-            self.node_hours.resize(o.node_hours.len(), 0.0);
-            self.embodied.resize(o.embodied.len(), Ranged::ZERO);
-        }
-        for (i, h) in o.node_hours.iter().enumerate() {
-            self.node_hours[i] += h;
-            self.embodied[i] += o.embodied[i];
-        }
     }
 }
 
@@ -142,42 +118,83 @@ pub fn elapsed_s(job: &JobRecord) -> f64 {
     }
 }
 
+/// What a job's energy is computed from.
+#[derive(Debug, Clone, Copy)]
+pub struct EnergyFields<'a> {
+    pub measured: Option<(f64, f64, f64, bool)>,
+    pub elapsed_s: f64,
+    pub ncpus: Option<u32>,
+    pub total_cpu_s: Option<f64>,
+    pub cpu_time_s: Option<f64>,
+    pub gpus: Option<u32>,
+    pub req_mem_mb: Option<f64>,
+    pub partition: Option<&'a str>,
+}
+
+impl<'a> EnergyFields<'a> {
+    pub fn of(job: &'a JobRecord) -> Self {
+        Self {
+            measured: job
+                .measured
+                .as_ref()
+                .map(|m| (m.energy_j, m.energy_min_j, m.energy_max_j, m.split)),
+            elapsed_s: elapsed_s(job),
+            ncpus: job.ncpus,
+            total_cpu_s: job.total_cpu_s,
+            cpu_time_s: job.cpu_time_s,
+            gpus: job.gpus,
+            req_mem_mb: job.req_mem_mb,
+            partition: job.partition.as_deref(),
+        }
+    }
+}
+
+/// The calibration of a job's partition, if it has one.
+pub fn calibration_of(ctx: &FigureContext<'_>, cluster: &str, partition: Option<&str>) -> Option<Calibration> {
+    // A handful of groups: compared in place rather than formatting a key for every job.
+    let partition = partition.unwrap_or("-");
+    ctx.calibrations
+        .iter()
+        .find(|(k, _)| k.strip_prefix(cluster).and_then(|r| r.strip_prefix('/')) == Some(partition))
+        .map(|(_, c)| *c)
+}
+
 /// The energy of a job: measured when its nodes reported, else the calibrated estimate.
 pub fn energy(job: &JobRecord, ctx: &FigureContext<'_>) -> Energy {
-    if let Some(m) = &job.measured {
+    let calibration = calibration_of(ctx, &job.cluster, job.partition.as_deref());
+    energy_of(&EnergyFields::of(job), ctx.estimate, calibration)
+}
+
+/// [`energy`] from a job's fields and its partition's calibration.
+pub fn energy_of(f: &EnergyFields<'_>, estimate: &EstimateSettings, calibration: Option<Calibration>) -> Energy {
+    if let Some((j, min_j, max_j, split)) = f.measured {
         return Energy {
-            j: m.energy_j,
-            min_j: m.energy_min_j,
-            max_j: m.energy_max_j,
-            source: if m.split { Source::Split } else { Source::Measured },
+            j,
+            min_j,
+            max_j,
+            source: if split { Source::Split } else { Source::Measured },
             calibration: None,
         };
     }
     let input = EstimateInput {
-        elapsed_s: elapsed_s(job),
-        ncpus: job.ncpus,
-        total_cpu_s: job.total_cpu_s,
-        cpu_time_s: job.cpu_time_s,
-        gpus: job.gpus,
-        req_mem_mb: job.req_mem_mb,
+        elapsed_s: f.elapsed_s,
+        ncpus: f.ncpus,
+        total_cpu_s: f.total_cpu_s,
+        cpu_time_s: f.cpu_time_s,
+        gpus: f.gpus,
+        req_mem_mb: f.req_mem_mb,
     };
-    let ga = estimate::green_algorithms_j(&input, ctx.estimate, job.partition.as_deref());
-    // A handful of groups: compared in place rather than formatting a key for every job.
-    let partition = job.partition.as_deref().unwrap_or("-");
-    let found = ctx
-        .calibrations
-        .iter()
-        .find(|(k, _)| k.strip_prefix(job.cluster.as_str()).and_then(|r| r.strip_prefix('/')) == Some(partition));
-    match found.map(|(_, c)| c) {
+    let ga = estimate::green_algorithms_j(&input, estimate, f.partition);
+    match calibration {
         Some(c) => Energy {
             j: ga * c.factor,
             min_j: ga * c.low,
             max_j: ga * c.high,
             source: Source::Estimated,
-            calibration: Some(*c),
+            calibration: Some(c),
         },
         None => {
-            let (lo, hi) = ctx.estimate.uncalibrated_range;
+            let (lo, hi) = estimate.uncalibrated_range;
             Energy {
                 j: ga,
                 min_j: ga * lo,
@@ -189,51 +206,64 @@ pub fn energy(job: &JobRecord, ctx: &FigureContext<'_>) -> Energy {
     }
 }
 
-/// Figures of a batch of jobs, in order, and what they were charged per node group (jobs are
-/// clipped to `period` for their embodied impacts when one is given).
-pub fn figures_batch(
-    jobs: &[&JobRecord],
-    ctx: &FigureContext<'_>,
-    period: Option<(i64, i64)>,
-) -> (Vec<JobFigures>, Charged) {
-    let (embodied, charged) = ctx.model.embodied(jobs, period);
-    let figs = jobs
-        .par_iter()
+/// The figures of a job from its energy and what the engine charged it (`None` when the
+/// engine could not: no inventory, unknown nodes). A job that never ran is charged nothing
+/// for its use phase.
+pub fn job_figures_of(
+    energy: Energy,
+    elapsed: f64,
+    nnodes: Option<u32>,
+    gpus: Option<u32>,
+    use_phase: Option<Ranged<Impacts>>,
+    embodied: Option<Ranged<Impacts>>,
+) -> JobFigures {
+    let ran = elapsed > 0.0;
+    let impacts = if !ran {
+        Some(JobImpacts {
+            use_phase: Ranged::ZERO,
+            embodied: embodied.unwrap_or(Ranged::ZERO),
+        })
+    } else {
+        match (use_phase, embodied) {
+            (Some(u), Some(e)) => Some(JobImpacts {
+                use_phase: u,
+                embodied: e,
+            }),
+            _ => None,
+        }
+    };
+    JobFigures {
+        mean_power_w: ran.then(|| energy.j / elapsed),
+        node_hours: elapsed * f64::from(nnodes.unwrap_or(0)) / 3600.0,
+        gpu_hours: elapsed * f64::from(gpus.unwrap_or(0)) / 3600.0,
+        elapsed_s: elapsed,
+        energy,
+        impacts,
+    }
+}
+
+/// Figures of a batch of jobs, in order (jobs are clipped to `period` for their embodied
+/// impacts when one is given).
+pub fn figures_batch(jobs: &[&JobRecord], ctx: &FigureContext<'_>, period: Option<(i64, i64)>) -> Vec<JobFigures> {
+    let embodied = ctx.model.embodied(jobs, period);
+    jobs.par_iter()
         .zip(embodied.par_iter())
         .map(|(job, emb)| {
             let energy = energy(job, ctx);
             let elapsed = elapsed_s(job);
-            let ran = elapsed > 0.0;
-            let impacts = if !ran {
-                Some(JobImpacts {
-                    use_phase: Ranged::ZERO,
-                    embodied: emb.unwrap_or(Ranged::ZERO),
-                })
+            let use_phase = if elapsed > 0.0 {
+                ctx.model.use_phase(job, &energy)
             } else {
-                match (ctx.model.use_phase(job, &energy), emb) {
-                    (Some(u), Some(e)) => Some(JobImpacts {
-                        use_phase: u,
-                        embodied: *e,
-                    }),
-                    _ => None,
-                }
+                None
             };
-            JobFigures {
-                mean_power_w: (elapsed > 0.0).then(|| energy.j / elapsed),
-                node_hours: elapsed * f64::from(job.nnodes.unwrap_or(0)) / 3600.0,
-                gpu_hours: elapsed * f64::from(job.gpus.unwrap_or(0)) / 3600.0,
-                elapsed_s: elapsed,
-                energy,
-                impacts,
-            }
+            job_figures_of(energy, elapsed, job.nnodes, job.gpus, use_phase, *emb)
         })
-        .collect();
-    (figs, charged)
+        .collect()
 }
 
 /// One job's figures (outside any period).
 pub fn job_figures(job: &JobRecord, ctx: &FigureContext<'_>) -> JobFigures {
-    figures_batch(&[job], ctx, None).0.remove(0)
+    figures_batch(&[job], ctx, None).remove(0)
 }
 
 #[cfg(test)]

@@ -1,21 +1,20 @@
-//! The bridge to the impact engine (`ea-impact`).
+//! The bridge to the impact engine (`ea-impact`), for the jobs of a query.
 //!
-//! - **Embodied** impacts come from [`ea_impact::allocate`]: every job on every node it held,
-//!   with what it held there (sacct's CPUs, GPUs and memory divided over its nodes), so the
-//!   engine's share rule and time sweep decide each job's node-hours. A report's period also
-//!   gives, per node group, the node-hours no job held. Batches are split by node (a node's
-//!   pairs always stay together, as the sweep needs), so that a month of a large centre is
-//!   allocated in bounded memory.
-//! - **Use phase**: the job's energy (measured, split or estimated, from this crate) × the PUE
-//!   × the yearly (or hourly) electricity factors of its nodes' group, as the engine's
-//!   `finish` computes it for the energies it attributes; the energy's range and the PUE's
-//!   range give the bounds.
+//! - **Embodied** impacts come from the engine's allocation ([`ea_impact::Allocator`]): every
+//!   job on every node it held, with what it held there (sacct's CPUs, GPUs and memory divided
+//!   over its nodes), so that the inventory's share rule and the engine's time sweep decide
+//!   each job's node-hours. The batch is given a shard of whole nodes at a time (a node's
+//!   pairs always stay together, as the sweep needs), in bounded memory. A query allocates
+//!   the jobs it selected; a report allocates its whole period (see [`crate::report`]).
+//! - **Use phase**: the job's energy (measured, as the engine split it at ingest, or
+//!   estimated) × the PUE × the electricity factors of its nodes' group, as the engine
+//!   computes them ([`Inventory::use_phase`]: yearly, or the hourly series); the energy's range
+//!   and the PUE's range give the bounds.
 
 use crate::db::read::JobRecord;
-use crate::figures::{Charged, Energy, ImpactModel};
+use crate::figures::{Energy, ImpactModel};
 use crate::impact_types::{Impacts, Ranged};
-use crate::report::Unallocated;
-use ea_impact::{AllocationOptions, Held, Inventory, JobNodeInput, allocate};
+use ea_impact::{AllocationOptions, Allocator, Held, Inventory, JobNodeInput};
 use ea_record::UnixMicros;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -68,53 +67,78 @@ fn pairs_of(job: &JobRecord) -> Option<JobNodes> {
     Some((nodes, held, start, end))
 }
 
+/// The use-phase impacts of `energy`, drawn evenly by `n_nodes` nodes during `[start, end]`
+/// (epoch seconds), whose groups are given (`None`: a node outside the inventory): on each
+/// node, its part of the energy × its group's PUE × the group's factors, as the engine computes
+/// them ([`Inventory::use_phase`]: yearly, or the hourly series over the interval). The
+/// energy's range and the PUE's range give the bounds. `None` when no node is in the inventory.
+pub fn use_phase_over(
+    inventory: &Inventory,
+    groups: impl Iterator<Item = Option<usize>>,
+    n_nodes: usize,
+    energy: &Energy,
+    start: i64,
+    end: i64,
+) -> Option<Ranged<Impacts>> {
+    let part = 1.0 / n_nodes.max(1) as f64;
+    let (kwh, kwh_min, kwh_max) = (
+        energy.j * part / J_PER_KWH,
+        energy.min_j * part / J_PER_KWH,
+        energy.max_j * part / J_PER_KWH,
+    );
+    let mut total = Ranged::<Impacts>::ZERO;
+    let mut known = false;
+    for g in groups.flatten() {
+        known = true;
+        // Per kWh at the wall (the PUE's range in min and max); linear in the energy.
+        let (per_kwh, _) = inventory.use_phase(g, J_PER_KWH, UnixMicros::from_secs(start), UnixMicros::from_secs(end));
+        total += Ranged {
+            value: per_kwh.value * kwh,
+            min: per_kwh.min * kwh_min,
+            max: per_kwh.max * kwh_max,
+        };
+    }
+    known.then_some(total)
+}
+
 impl ImpactModel for Engine {
-    fn embodied(&self, jobs: &[&JobRecord], period: Option<(i64, i64)>) -> (Vec<Option<Ranged<Impacts>>>, Charged) {
-        // (job index, node id) for every pair, with node names interned once; the expansion is
-        // done in chunks so that a month's node names are never all held twice.
+    fn embodied(&self, jobs: &[&JobRecord], period: Option<(i64, i64)>) -> Vec<Option<Ranged<Impacts>>> {
+        // (job index, node number) for every pair, node names numbered once.
         let mut names: Vec<String> = Vec::new();
         let mut ids: HashMap<String, u32> = HashMap::new();
         let mut pairs: Vec<(u32, u32)> = Vec::new();
-        let mut expanded: Vec<Option<(Held, i64, i64)>> = Vec::with_capacity(jobs.len());
-        for (c, chunk) in jobs.chunks(50_000).enumerate() {
-            let part: Vec<Option<JobNodes>> = chunk.par_iter().map(|j| pairs_of(j)).collect();
-            for (k, e) in part.into_iter().enumerate() {
-                let i = c * 50_000 + k;
-                match e {
-                    Some((nodes, held, start, end)) => {
-                        for n in nodes {
-                            let id = match ids.get(&n) {
-                                Some(&id) => id,
-                                None => {
-                                    names.push(n.clone());
-                                    ids.insert(n, (names.len() - 1) as u32);
-                                    (names.len() - 1) as u32
-                                }
-                            };
-                            pairs.push((i as u32, id));
-                        }
-                        expanded.push(Some((held, start, end)));
+        let expanded: Vec<Option<JobNodes>> = jobs.par_iter().map(|j| pairs_of(j)).collect();
+        for (i, e) in expanded.iter().enumerate() {
+            for n in e.iter().flat_map(|(nodes, ..)| nodes) {
+                let id = match ids.get(n) {
+                    Some(&id) => id,
+                    None => {
+                        names.push(n.clone());
+                        ids.insert(n.clone(), (names.len() - 1) as u32);
+                        (names.len() - 1) as u32
                     }
-                    None => expanded.push(None),
-                }
+                };
+                pairs.push((i as u32, id));
             }
         }
-        let shards = pairs.len().div_ceil(SHARD_PAIRS).max(1) as u32;
         let options = AllocationOptions {
             period: period.map(|(a, b)| (UnixMicros::from_secs(a), UnixMicros::from_secs(b))),
             ..Default::default()
         };
         let mut per_job: Vec<Option<Ranged<Impacts>>> = vec![None; jobs.len()];
-        let groups = self.inventory.groups.len();
-        let mut charged_h = vec![0.0; groups];
-        let mut charged = vec![Ranged::<Impacts>::ZERO; groups];
+        // A policy that needs a period (spread) gives no figure outside one.
+        let Ok(mut allocator) = Allocator::new(&self.inventory, &options) else {
+            return per_job;
+        };
+        // Shards of whole nodes, so that a large batch is allocated in bounded memory.
+        let shards = pairs.len().div_ceil(SHARD_PAIRS).max(1) as u32;
         for shard in 0..shards {
             let inputs: Vec<JobNodeInput> = pairs
                 .iter()
                 .filter(|(_, node)| node % shards == shard)
-                .map(|&(i, node)| {
-                    let (held, start, end) = expanded[i as usize].as_ref().expect("pairs come from expanded jobs");
-                    JobNodeInput {
+                .filter_map(|&(i, node)| {
+                    let (_, held, start, end) = expanded[i as usize].as_ref()?;
+                    Some(JobNodeInput {
                         job: u64::from(i),
                         node: names[node as usize].clone(),
                         start: UnixMicros::from_secs(*start),
@@ -122,97 +146,34 @@ impl ImpactModel for Engine {
                         exclusive: false,
                         held: *held,
                         meters: Vec::new(),
-                    }
+                    })
                 })
                 .collect();
             if inputs.is_empty() {
                 continue;
             }
-            let Ok(alloc) = allocate(&self.inventory, &inputs, &options) else {
-                continue;
+            let Ok(out) = allocator.allocate_shard(&inputs) else {
+                return vec![None; jobs.len()];
             };
-            for (input, pair) in inputs.iter().zip(&alloc.pairs) {
+            for (input, pair) in inputs.iter().zip(out) {
                 if let Some(e) = pair.embodied {
                     let slot = &mut per_job[input.job as usize];
                     *slot = Some(slot.unwrap_or(Ranged::ZERO) + e);
-                    if let Some(g) = pair.group {
-                        charged_h[g as usize] += pair.charged_node_hours;
-                        charged[g as usize] += e;
-                    }
                 }
             }
         }
-        (
-            per_job,
-            Charged {
-                node_hours: charged_h,
-                embodied: charged,
-            },
-        )
-    }
-
-    /// The engine's Report policy over the period: the period's cost of every group's nodes
-    /// (per node-hour of life) minus what jobs were charged, summed over groups.
-    fn unallocated(&self, (a, b): (i64, i64), charged: &Charged) -> Option<Unallocated> {
-        let hours = (b - a) as f64 / 3600.0;
-        let mut node_hours = 0.0;
-        let mut embodied = Ranged::<Impacts>::ZERO;
-        for (g, group) in self.inventory.groups.iter().enumerate() {
-            let nodes = group.nodes.len() as f64;
-            let cost = group.embodied.per_node_life_hour.scale(nodes * hours);
-            let (h, e) = (
-                charged.node_hours.get(g).copied().unwrap_or(0.0),
-                charged.embodied.get(g).copied().unwrap_or(Ranged::ZERO),
-            );
-            node_hours += nodes * hours - h;
-            embodied += Ranged {
-                value: cost.value - e.value,
-                min: cost.min - e.min,
-                max: cost.max - e.max,
-            };
-        }
-        Some(Unallocated {
-            node_hours,
-            embodied,
-            note: format!(
-                "{} nodes of the inventory over the period, less the node-hours jobs were charged",
-                self.inventory.node_count()
-            ),
-        })
+        per_job
     }
 
     fn use_phase(&self, job: &JobRecord, energy: &Energy) -> Option<Ranged<Impacts>> {
         // A job that never got nodes drew nothing.
         let (nodes, _, start, end) = pairs_of(job)?;
-        let n = nodes.len() as f64;
-        let mut total = Ranged::<Impacts>::ZERO;
-        let mut known = 0;
-        for node in &nodes {
-            let Some((_, g)) = self.inventory.group_of(node) else {
-                continue;
-            };
-            known += 1;
-            let per_kwh = match (&g.grid_zone, &self.inventory.series) {
-                (Some(zone), Some(series)) => {
-                    series
-                        .mean_over(
-                            zone,
-                            UnixMicros::from_secs(start),
-                            UnixMicros::from_secs(end),
-                            g.electricity.per_kwh,
-                        )
-                        .0
-                }
-                _ => g.electricity.per_kwh,
-            };
-            let share = 1.0 / n;
-            total += Ranged {
-                value: per_kwh * (energy.j * share / J_PER_KWH * g.pue.value),
-                min: per_kwh * (energy.min_j * share / J_PER_KWH * g.pue.min),
-                max: per_kwh * (energy.max_j * share / J_PER_KWH * g.pue.max),
-            };
-        }
-        (known > 0).then_some(total)
+        let groups = nodes.iter().map(|n| self.inventory.group_of(n).map(|(g, _)| g));
+        use_phase_over(&self.inventory, groups, nodes.len(), energy, start, end)
+    }
+
+    fn inventory(&self) -> Option<&Inventory> {
+        Some(&self.inventory)
     }
 
     fn provenance(&self) -> String {

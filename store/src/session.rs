@@ -133,15 +133,16 @@ impl Session {
         let jobs = read::jobs_where(&self.store.conn, &where_sql, &p)
             .map_err(|e| format!("{}: {e}", self.store.path.display()))?;
         let refs: Vec<&JobRecord> = jobs.iter().collect();
-        let (figs, _) = figures_batch(&refs, &self.figure_context(), None);
+        let figs = figures_batch(&refs, &self.figure_context(), None);
         Ok(jobs.into_iter().zip(figs).collect())
     }
 }
 
 /// A job's figures straight from its node records (the spool), for a job the store does not
-/// have yet: measured energy per node (best scope, as [`crate::measured`] chooses it; nobody
-/// else is known to share its nodes, so nothing is split), and the impacts the site's
-/// inventory gives. `None` when the records hold no meter at all.
+/// have yet: measured energy per node as the impact engine attributes it (best meter, the
+/// job's share of each node by the inventory's rule; nobody else is known to have shared its
+/// nodes), and the impacts the site's inventory gives. `None` when the records hold no meter
+/// at all.
 ///
 /// # Errors
 /// An inventory named by the config that cannot be read.
@@ -149,30 +150,38 @@ pub fn figures_from_records(
     config: &Config,
     records: &[JobNodeRecord],
 ) -> Result<Option<(JobRecord, JobFigures)>, String> {
-    use crate::ingest::records::to_row;
-    use crate::measured::{NodeReading, combine, node_share};
+    use crate::ingest::records::{SCOPES, to_row};
+    use crate::measured::{NodeEnergy, combine};
     let complete: Vec<&JobNodeRecord> = records
         .iter()
         .filter(|r| r.end.is_some() && r.start.is_some())
         .collect();
     let Some(first) = complete.first() else { return Ok(None) };
+    // The engine's split, as for any measured job: its share of each node by the site's rule
+    // (nobody else is known to have been on its nodes).
+    let inventory = match &config.inventory {
+        Some(p) => Engine::load(p)?.inventory,
+        None => ea_impact::Inventory::without_nodes(),
+    };
+    let inputs: Vec<ea_impact::JobNodeInput> = complete
+        .iter()
+        .filter_map(|r| ea_impact::JobNodeInput::from_record(0, r, false, None))
+        .collect();
+    let allocation = ea_impact::allocate(&inventory, &inputs, &Default::default()).map_err(|e| e.to_string())?;
     let mut nodes = Vec::new();
-    for r in &complete {
+    let mut scope_sums = [None; SCOPES.len()];
+    for (r, pair) in complete.iter().zip(&allocation.pairs) {
         let row = to_row(r, &config.cluster);
-        let reading = NodeReading {
-            node: row.node.clone(),
-            complete: row.complete,
-            start: row.start,
-            end: row.end,
-            cpus_on_node: row.cpus_on_node,
-            energy_j: row.energy_j,
-            flags: row.flags.clone(),
-        };
-        if let Some(share) = node_share(&reading, None, 1.0) {
-            nodes.push((reading, share));
+        if let Some(n) = NodeEnergy::from_engine(&r.node, pair, &row.flags) {
+            nodes.push(n);
+            for (sum, v) in scope_sums.iter_mut().zip(row.energy_j) {
+                if let Some(v) = v {
+                    *sum = Some(sum.unwrap_or(0.0) + v);
+                }
+            }
         }
     }
-    let Some(m) = combine(&nodes, first.num_nodes) else {
+    let Some(m) = combine(&nodes, scope_sums, first.num_nodes) else {
         return Ok(None);
     };
     let start = complete.iter().filter_map(|r| r.start).min().map(|t| t.as_secs());
@@ -221,7 +230,7 @@ pub fn figures_from_records(
         calibrations: &calibrations,
         model: model.as_ref(),
     };
-    let (mut figs, _) = figures_batch(&[&job], &ctx, None);
+    let mut figs = figures_batch(&[&job], &ctx, None);
     Ok(Some((job, figs.remove(0))))
 }
 

@@ -10,7 +10,9 @@
 //!   rest 2–512 nodes, log-uniform within bands; run times log-normal (median 25 min), cut at
 //!   a 48 h limit; states COMPLETED 80 %, FAILED 8 %, CANCELLED 6 %, TIMEOUT 4 %, others 2 %;
 //! - 10 % of jobs assessed: one record per node, with RAPL packages and DRAM, the BMC on most
-//!   nodes, the job's GPUs, and a short power series per meter.
+//!   nodes, every GPU of GPU nodes (the job's and the others'), and a power series per meter
+//!   as the plugin keeps it (one point per 10 s sampling interval, halved in resolution until
+//!   it fits in 720 points), written as the plugin writes records (pretty-printed JSON).
 //!
 //! Placement is random within the partition (no scheduler is simulated), so jobs overlap on
 //! nodes about as often as on a busy machine, but not by the rules of a real scheduler.
@@ -39,7 +41,9 @@ pub struct Params {
     pub cluster: String,
     pub users: u32,
     pub accounts: u32,
-    /// Points per meter in records' power series.
+    /// The most points of a meter's power series: the plugin's `max_series_points` (720 by
+    /// default). A record's series has one point per sampling interval (10 s) of the job,
+    /// halved in resolution until it fits, as the plugin writes it.
     pub series_points: u32,
 }
 
@@ -54,7 +58,7 @@ impl Default for Params {
             cluster: "synth".into(),
             users: 2_000,
             accounts: 400,
-            series_points: 24,
+            series_points: 720,
         }
     }
 }
@@ -451,6 +455,20 @@ fn node_power(p: &Part, j: &Job, r: &mut Rng) -> (f64, f64, f64, f64) {
     (pkg, dram, gpu_each, node)
 }
 
+/// The plugin's sampling interval, s (`ea_meters`' default).
+const SAMPLING_INTERVAL_S: f64 = 10.0;
+
+/// The points and step of a meter's series over `secs`, as the plugin's accumulator keeps it:
+/// one bucket per sampling interval, the step doubled until the buckets fit in `max_points`.
+pub fn series_shape(secs: f64, max_points: u32) -> (usize, f64) {
+    let max_points = f64::from(max_points.max(2));
+    let mut step = SAMPLING_INTERVAL_S;
+    while (secs / step).ceil() > max_points {
+        step *= 2.0;
+    }
+    (((secs / step).ceil() as usize).max(1), step)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn meter(
     id: String,
@@ -459,11 +477,11 @@ fn meter(
     energy_j: f64,
     t0: i64,
     secs: f64,
-    points: u32,
+    max_points: u32,
     owned: Option<bool>,
 ) -> MeterReport {
     let mean = if secs > 0.0 { energy_j / secs } else { 0.0 };
-    let n = points.clamp(1, 720) as usize;
+    let (n, step_s) = series_shape(secs, max_points);
     let watts: Vec<f32> = (0..n)
         .map(|k| (mean * (0.95 + 0.1 * ((k * 7919) % 13) as f64 / 13.0)) as f32)
         .collect();
@@ -483,7 +501,7 @@ fn meter(
         max_raw: (scope == Scope::CpuPackage || scope == Scope::Dram).then_some(262_143_328_850),
         wraps: 0,
         resets: 0,
-        samples: (secs / 10.0) as u32 + 2,
+        samples: (secs / SAMPLING_INTERVAL_S) as u32 + 2,
         rejected: 0,
         power_w: Some(PowerStats {
             min: mean * 0.95,
@@ -493,7 +511,7 @@ fn meter(
         job_owned: owned,
         series: Some(PowerSeries {
             start: UnixMicros::from_secs(t0),
-            step_s: (secs / n as f64).max(1.0),
+            step_s,
             watts,
         }),
         flags: Vec::new(),
@@ -636,7 +654,9 @@ pub fn write_records(params: &Params, jobs: &[Job], spool: &Path) -> io::Result<
             let mut n = 0;
             for r in records(params, j) {
                 let name = file_name(r.job_id, &r.node, "json");
-                let bytes = serde_json::to_vec(&r).map_err(io::Error::other)?;
+                // As the plugin writes them (ea_record::spool: pretty-printed).
+                let mut bytes = serde_json::to_vec_pretty(&r).map_err(io::Error::other)?;
+                bytes.push(b'\n');
                 std::fs::write(dir.join(name), bytes)?;
                 n += 1;
             }

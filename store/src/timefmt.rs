@@ -413,7 +413,6 @@ pub fn parse_duration(s: &str) -> Result<Option<f64>, TimeError> {
         Some((d, rest)) => (d.parse::<u32>().map_err(|_| bad())? as f64, rest),
         None => (0.0, s),
     };
-    let parts: Vec<&str> = clock_part.split(':').collect();
     let int = |p: &str| -> Result<f64, TimeError> {
         if p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()) {
             return Err(bad());
@@ -426,18 +425,37 @@ pub fn parse_duration(s: &str) -> Result<Option<f64>, TimeError> {
                 if f.is_empty() || !f.bytes().all(|c| c.is_ascii_digit()) {
                     return Err(bad());
                 }
-                Ok(int(i)? + format!("0.{f}").parse::<f64>().map_err(|_| bad())?)
+                Ok(int(i)? + fraction(f).ok_or_else(bad)?)
             }
             None => int(p),
         }
     };
-    let secs = match parts.as_slice() {
-        [sec] => secs_frac(sec)?,
-        [m, sec] => int(m)? * 60.0 + secs_frac(sec)?,
-        [h, m, sec] => int(h)? * 3600.0 + int(m)? * 60.0 + secs_frac(sec)?,
+    // Up to three `:`-separated parts, read without collecting them (durations are read
+    // millions of times per month of accounting).
+    let mut parts = clock_part.split(':');
+    let (a, b, c) = (parts.next(), parts.next(), parts.next());
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    let secs = match (a, b, c) {
+        (Some(sec), None, None) => secs_frac(sec)?,
+        (Some(m), Some(sec), None) => int(m)? * 60.0 + secs_frac(sec)?,
+        (Some(h), Some(m), Some(sec)) => int(h)? * 3600.0 + int(m)? * 60.0 + secs_frac(sec)?,
         _ => return Err(bad()),
     };
     Ok(Some(days * 86_400.0 + secs))
+}
+
+/// `0.<digits>` as Rust reads it (correctly rounded), without a heap allocation for the
+/// usual few digits.
+fn fraction(digits: &str) -> Option<f64> {
+    let mut buf = [0u8; 40];
+    if digits.len() + 2 > buf.len() {
+        return format!("0.{digits}").parse().ok();
+    }
+    buf[..2].copy_from_slice(b"0.");
+    buf[2..2 + digits.len()].copy_from_slice(digits.as_bytes());
+    std::str::from_utf8(&buf[..2 + digits.len()]).ok()?.parse().ok()
 }
 
 /// Formats whole seconds as sacct's Elapsed: `HH:MM:SS`, or `D-HH:MM:SS` from one day.
@@ -595,6 +613,12 @@ mod tests {
         assert_eq!(d("Partition_Limit"), None);
         assert!(parse_duration("1-xx:00:00").is_err());
         assert!(parse_duration("1:2:3:4").is_err());
+        assert!(parse_duration("1:.5").is_err() && parse_duration("00:01.").is_err());
+        let long = format!("00:01.{}", "3".repeat(60));
+        assert_eq!(
+            d(&long),
+            Some(1.0 + format!("0.{}", "3".repeat(60)).parse::<f64>().unwrap())
+        );
         assert_eq!(format_elapsed(12_805), "03:33:25");
         assert_eq!(format_elapsed(86_400 + 5), "1-00:00:05");
         assert_eq!(format_cpu(47.734), "00:47.734");

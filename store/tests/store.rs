@@ -25,6 +25,7 @@ fn settings(now: i64) -> Settings {
         estimate: EstimateSettings::default(),
         record_grace_s: 1800,
         progress: false,
+        inventory: None,
     }
 }
 
@@ -614,5 +615,112 @@ fn a_job_gets_its_impacts_from_its_records_alone() {
             .unwrap()
             .is_none()
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_first_ingest_derives_from_what_it_wrote_as_from_the_store() {
+    // One run into an empty store derives measured jobs from the rows it kept in memory; the
+    // same inputs in two runs (the second reads the store back) must give the same store.
+    let dir = tmp("capture");
+    let (_, dump, spool) = small_month(&dir, 3000);
+    let one = dir.join("one.sqlite");
+    run(
+        &one,
+        &Inputs {
+            sacct: vec![dump.clone()],
+            spools: vec![spool.clone()],
+            ..Default::default()
+        },
+        AFTER_THE_MONTH,
+    )
+    .unwrap();
+    let two = dir.join("two.sqlite");
+    run(
+        &two,
+        &Inputs {
+            sacct: vec![dump],
+            ..Default::default()
+        },
+        AFTER_THE_MONTH,
+    )
+    .unwrap();
+    let s = run(
+        &two,
+        &Inputs {
+            spools: vec![spool],
+            ..Default::default()
+        },
+        AFTER_THE_MONTH,
+    )
+    .unwrap();
+    assert!(s.derived.measured_jobs > 100, "{:?}", s.derived);
+    let measured = |db: &Path| {
+        snapshot(db)
+            .lines()
+            .filter(|l| l.starts_with("job_measured") || l.starts_with("calibration"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(measured(&one), measured(&two));
+    let split = count(&one, "SELECT count(*) FROM job_measured WHERE split = 1");
+    let whole = count(&one, "SELECT count(*) FROM job_measured WHERE split = 0");
+    assert!(split > 0 && whole > 0, "{split} split, {whole} whole");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn measured_energy_is_split_by_the_inventorys_rule_and_again_when_it_changes() {
+    let dir = tmp("rule");
+    let (p, dump, spool) = small_month(&dir, 2000);
+    let db = dir.join("s.sqlite");
+    let inputs = Inputs {
+        sacct: vec![dump],
+        spools: vec![spool],
+        ..Default::default()
+    };
+    let with = |rule: &str| {
+        let text = synth::inventory_toml(&p).replace("[site]\n", &format!("[site]\nshare_rule = \"{rule}\"\n"));
+        let inv = ea_impact::Inventory::parse(&text, &dir.join(format!("{rule}.toml"))).unwrap();
+        Settings {
+            inventory: Some(std::sync::Arc::new(inv)),
+            ..settings(AFTER_THE_MONTH)
+        }
+    };
+    let ingest_with = |rule: &str, force: bool| {
+        let (mut store, _) = Store::open_for_write(&db, &Access::default()).unwrap();
+        ingest::ingest(
+            &mut store,
+            &Inputs {
+                force,
+                ..inputs.clone()
+            },
+            &with(rule),
+        )
+        .unwrap()
+    };
+    let total = |db: &Path| {
+        let s = Store::open_read(db).unwrap();
+        s.conn
+            .query_row("SELECT sum(energy_j), count(*) FROM job_measured", [], |r| {
+                Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .unwrap()
+    };
+    ingest_with("max", false);
+    let max = total(&db);
+    // The same inventory again: nothing is split anew.
+    let again = ingest_with("max", true);
+    assert_eq!(again.derived.measured_jobs, 0, "{:?}", again.derived);
+    assert_eq!(total(&db), max);
+    // Cores only: a job's share can only shrink (the max rule takes the largest fraction).
+    let cores = ingest_with("cores", false);
+    assert_eq!(
+        cores.derived.measured_jobs as i64, max.1,
+        "every measured job split again"
+    );
+    let by_cores = total(&db);
+    assert_eq!(by_cores.1, max.1);
+    assert!(by_cores.0 < max.0, "{by_cores:?} {max:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

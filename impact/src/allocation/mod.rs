@@ -319,6 +319,8 @@ pub struct JobNodeImpact {
     pub embodied: Option<Ranged<Impacts>>,
     /// Share of the interval the hourly series covered; `None` when yearly factors were used.
     pub hourly_coverage: Option<f64>,
+    /// Another job was on the node during some of the job's interval.
+    pub co_tenants: bool,
     pub flags: Flags,
 }
 
@@ -379,6 +381,8 @@ pub enum AllocationError {
     SpreadNeedsPeriod,
     /// The period ends before it starts.
     EmptyPeriod,
+    /// An [`Allocator`] was given pairs of this node in two shards.
+    NodeInTwoShards(String),
 }
 
 impl fmt::Display for AllocationError {
@@ -388,6 +392,10 @@ impl fmt::Display for AllocationError {
                 f.write_str("the spread policy needs an accounting period (it spreads a period's idle node-hours over that period's jobs)")
             }
             AllocationError::EmptyPeriod => f.write_str("the accounting period ends before it starts"),
+            AllocationError::NodeInTwoShards(node) => write!(
+                f,
+                "node {node} came in two shards of one allocation; give every pair of a node in the same shard"
+            ),
         }
     }
 }
@@ -421,7 +429,9 @@ struct Prepared {
 ///
 /// Pairs on the same node are split against each other, so a batch should hold every job that
 /// ran on its nodes during its time span (for a report: the period's jobs; for one job: that
-/// job and any job that overlapped it on its nodes). Pairs are independent otherwise.
+/// job and any job that overlapped it on its nodes). Pairs are independent otherwise. A batch
+/// too large to hold at once can be given one node shard at a time to an [`Allocator`], with
+/// the same results.
 ///
 /// # Errors
 /// [`AllocationError`] for inconsistent options; bad data in pairs is flagged, never an error.
@@ -430,163 +440,260 @@ pub fn allocate(
     inputs: &[JobNodeInput],
     options: &AllocationOptions,
 ) -> Result<Allocation, AllocationError> {
-    let rule = options.share_rule.unwrap_or(inventory.site.share_rule);
-    let policy = options.unallocated.unwrap_or(inventory.site.unallocated);
-    if let Some((a, b)) = options.period {
-        if b <= a {
-            return Err(AllocationError::EmptyPeriod);
-        }
-    } else if policy == UnallocatedPolicy::Spread {
-        return Err(AllocationError::SpreadNeedsPeriod);
-    }
+    let mut allocator = Allocator::new(inventory, options)?;
+    let pairs = allocator.allocate_shard(inputs)?;
+    let (unallocated, provenance) = allocator.finish();
+    Ok(Allocation {
+        pairs,
+        unallocated,
+        provenance,
+    })
+}
 
-    // Nodes outside the inventory still need a key to find their co-tenants.
-    let node_ids: Vec<Option<(u32, u64)>> = inputs
-        .par_iter()
-        .map(|p| inventory.node_id(&p.node))
-        .collect();
-    let base = inventory.node_count() as u64;
-    let mut outside: FastMap<&str, u64> = FastMap::default();
-    let keys: Vec<u64> = node_ids
-        .iter()
-        .zip(inputs)
-        .map(|(id, p)| match id {
-            Some((_, k)) => *k,
-            None => {
-                let next = base + outside.len() as u64;
-                *outside.entry(p.node.as_str()).or_insert(next)
+/// [`allocate`] for a batch given one node shard at a time: each call of
+/// [`Allocator::allocate_shard`] takes every pair of some set of nodes (shares depend only on
+/// the jobs of the same node, so the results are those of one call with the whole batch),
+/// while memory holds one shard. What the period's jobs were charged is summed over the shards
+/// for the unallocated figures of [`Allocator::finish`].
+///
+/// A node's pairs must all come in the same shard: a node seen again in a later shard is an
+/// error ([`AllocationError::NodeInTwoShards`]), since its time sweep would be split.
+pub struct Allocator<'a> {
+    inventory: &'a Inventory,
+    rule: ShareRule,
+    policy: UnallocatedPolicy,
+    period: Option<(UnixMicros, UnixMicros)>,
+    /// Per group: node-hours and embodied impacts charged so far.
+    charged_h: Vec<f64>,
+    charged: Vec<Ranged<Impacts>>,
+    unallocated_energy: Vec<f64>,
+    /// The shard each inventory node was seen in (0: not yet), and likewise for nodes outside
+    /// the inventory, by name.
+    shard_of_node: Vec<u32>,
+    shard_of_outside: FastMap<String, u32>,
+    shards: u32,
+}
+
+impl<'a> Allocator<'a> {
+    /// Checks the options; `None` options take the inventory's `[site]` choices.
+    ///
+    /// # Errors
+    /// [`AllocationError::SpreadNeedsPeriod`], [`AllocationError::EmptyPeriod`].
+    pub fn new(
+        inventory: &'a Inventory,
+        options: &AllocationOptions,
+    ) -> Result<Self, AllocationError> {
+        let rule = options.share_rule.unwrap_or(inventory.site.share_rule);
+        let policy = options.unallocated.unwrap_or(inventory.site.unallocated);
+        if let Some((a, b)) = options.period {
+            if b <= a {
+                return Err(AllocationError::EmptyPeriod);
             }
-        })
-        .collect();
-    let node_slots = (base + outside.len() as u64) as usize;
-
-    let prepared: Vec<Prepared> = inputs
-        .par_iter()
-        .zip(node_ids.par_iter().zip(keys.par_iter()))
-        .map(|(p, (id, key))| prepare(inventory, p, id.map(|x| x.0), *key, rule, options.period))
-        .collect();
-
-    // Group pairs by node (a compact sort key, not the pairs themselves) and sweep each node's
-    // timeline; results come back in sorted order and are scattered to the pairs.
-    let mut order: Vec<SortKey> = prepared
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.node_key, p.start_us, i as u32))
-        .collect();
-    order.par_sort_unstable();
-    // Each node's pairs are a run of `order`; its charges go to the same positions of
-    // `charges`, so runs are swept in parallel into disjoint slices, reusing buffers.
-    let mut charges = vec![Charge::default(); order.len()];
-    let mut work: Vec<(&[SortKey], &mut [Charge])> = Vec::new();
-    let mut rest = charges.as_mut_slice();
-    for run in order.chunk_by(|a, b| a.0 == b.0) {
-        let (head, tail) = rest.split_at_mut(run.len());
-        work.push((run, head));
-        rest = tail;
-    }
-    let node_unallocated: Vec<(Option<u32>, f64)> = work
-        .into_par_iter()
-        .map_init(Scratch::default, |scratch, (run, out)| {
-            scratch.occupants.clear();
-            scratch.occupants.extend(run.iter().map(|&(_, _, i)| {
-                let p = &prepared[i as usize];
-                Occupant {
-                    start_us: p.start_us,
-                    end_us: p.end_us,
-                    share: p.share,
-                    node_power_w: p.split_power_w,
-                }
-            }));
-            let unallocated = sweep_into(policy, scratch, out);
-            (prepared[run[0].2 as usize].group, unallocated)
-        })
-        .collect();
-    let mut share_seconds = vec![0.0; prepared.len()];
-    let mut oversubscribed = vec![false; prepared.len()];
-    let mut co_tenants = vec![false; prepared.len()];
-    // Spread: each node's charged share-seconds, to divide its period cost.
-    let mut node_total_share_s = vec![0.0; node_slots];
-    for (&(key, _, i), c) in order.iter().zip(&charges) {
-        share_seconds[i as usize] = c.share_seconds;
-        oversubscribed[i as usize] = c.oversubscribed;
-        co_tenants[i as usize] = c.co_tenants;
-        node_total_share_s[key as usize] += c.share_seconds;
-    }
-    let mut unallocated_energy = vec![0.0; inventory.groups.len()];
-    for (g, e) in node_unallocated {
-        if let Some(g) = g {
-            unallocated_energy[g as usize] += e;
+        } else if policy == UnallocatedPolicy::Spread {
+            return Err(AllocationError::SpreadNeedsPeriod);
         }
-    }
-    let period_h = options.period.map(|(a, b)| b.seconds_since(a) / 3600.0);
-
-    let pairs: Vec<JobNodeImpact> = prepared
-        .par_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let group = p.group.map(|g| &inventory.groups[g as usize]);
-            let spread_fraction = match (policy, period_h) {
-                (UnallocatedPolicy::Spread, Some(_)) => {
-                    let total = node_total_share_s[p.node_key as usize];
-                    Some(if total > 0.0 {
-                        share_seconds[i] / total
-                    } else {
-                        0.0
-                    })
-                }
-                _ => None,
-            };
-            finish(
-                inventory,
-                p,
-                group,
-                share_seconds[i],
-                oversubscribed[i],
-                co_tenants[i],
-                spread_fraction,
-                period_h,
-            )
+        let groups = inventory.groups.len();
+        Ok(Self {
+            inventory,
+            rule,
+            policy,
+            period: options.period,
+            charged_h: vec![0.0; groups],
+            charged: vec![Ranged::ZERO; groups],
+            unallocated_energy: vec![0.0; groups],
+            shard_of_node: vec![0; inventory.node_count()],
+            shard_of_outside: FastMap::default(),
+            shards: 0,
         })
-        .collect();
+    }
 
-    let unallocated = match period_h {
-        None => Vec::new(),
-        Some(h) => {
-            let mut charged_h = vec![0.0; inventory.groups.len()];
-            let mut charged = vec![Ranged::<Impacts>::ZERO; inventory.groups.len()];
+    /// Allocates one shard: every pair of the nodes it holds. Returns one result per input, in
+    /// the input's order.
+    ///
+    /// # Errors
+    /// [`AllocationError::NodeInTwoShards`] when a node of `inputs` came in an earlier shard;
+    /// nothing of this shard is counted then.
+    pub fn allocate_shard(
+        &mut self,
+        inputs: &[JobNodeInput],
+    ) -> Result<Vec<JobNodeImpact>, AllocationError> {
+        let inventory = self.inventory;
+        let (rule, policy) = (self.rule, self.policy);
+        let shard = self.shards + 1;
+        // Nodes outside the inventory still need a key to find their co-tenants.
+        let node_ids: Vec<Option<(u32, u64)>> = inputs
+            .par_iter()
+            .map(|p| inventory.node_id(&p.node))
+            .collect();
+        let base = inventory.node_count() as u64;
+        let mut outside: FastMap<&str, u64> = FastMap::default();
+        let keys: Vec<u64> = node_ids
+            .iter()
+            .zip(inputs)
+            .map(|(id, p)| match id {
+                Some((_, k)) => *k,
+                None => {
+                    let next = base + outside.len() as u64;
+                    *outside.entry(p.node.as_str()).or_insert(next)
+                }
+            })
+            .collect();
+        for (id, p) in node_ids.iter().zip(inputs) {
+            let seen = match id {
+                Some((_, k)) => self.shard_of_node[*k as usize],
+                None => self
+                    .shard_of_outside
+                    .get(p.node.as_str())
+                    .copied()
+                    .unwrap_or(0),
+            };
+            if seen != 0 && seen != shard {
+                return Err(AllocationError::NodeInTwoShards(p.node.clone()));
+            }
+        }
+        for (id, p) in node_ids.iter().zip(inputs) {
+            match id {
+                Some((_, k)) => self.shard_of_node[*k as usize] = shard,
+                None => {
+                    if !self.shard_of_outside.contains_key(p.node.as_str()) {
+                        self.shard_of_outside.insert(p.node.clone(), shard);
+                    }
+                }
+            }
+        }
+        self.shards = shard;
+        let node_slots = (base + outside.len() as u64) as usize;
+
+        let prepared: Vec<Prepared> = inputs
+            .par_iter()
+            .zip(node_ids.par_iter().zip(keys.par_iter()))
+            .map(|(p, (id, key))| prepare(inventory, p, id.map(|x| x.0), *key, rule, self.period))
+            .collect();
+
+        // Group pairs by node (a compact sort key, not the pairs themselves) and sweep each
+        // node's timeline; results come back in sorted order and are scattered to the pairs.
+        let mut order: Vec<SortKey> = prepared
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.node_key, p.start_us, i as u32))
+            .collect();
+        order.par_sort_unstable();
+        // Each node's pairs are a run of `order`; its charges go to the same positions of
+        // `charges`, so runs are swept in parallel into disjoint slices, reusing buffers.
+        let mut charges = vec![Charge::default(); order.len()];
+        let mut work: Vec<(&[SortKey], &mut [Charge])> = Vec::new();
+        let mut rest = charges.as_mut_slice();
+        for run in order.chunk_by(|a, b| a.0 == b.0) {
+            let (head, tail) = rest.split_at_mut(run.len());
+            work.push((run, head));
+            rest = tail;
+        }
+        let node_unallocated: Vec<(Option<u32>, f64)> = work
+            .into_par_iter()
+            .map_init(Scratch::default, |scratch, (run, out)| {
+                scratch.occupants.clear();
+                scratch.occupants.extend(run.iter().map(|&(_, _, i)| {
+                    let p = &prepared[i as usize];
+                    Occupant {
+                        start_us: p.start_us,
+                        end_us: p.end_us,
+                        share: p.share,
+                        node_power_w: p.split_power_w,
+                    }
+                }));
+                let unallocated = sweep_into(policy, scratch, out);
+                (prepared[run[0].2 as usize].group, unallocated)
+            })
+            .collect();
+        let mut share_seconds = vec![0.0; prepared.len()];
+        let mut oversubscribed = vec![false; prepared.len()];
+        let mut co_tenants = vec![false; prepared.len()];
+        // Spread: each node's charged share-seconds, to divide its period cost.
+        let mut node_total_share_s = vec![0.0; node_slots];
+        for (&(key, _, i), c) in order.iter().zip(&charges) {
+            share_seconds[i as usize] = c.share_seconds;
+            oversubscribed[i as usize] = c.oversubscribed;
+            co_tenants[i as usize] = c.co_tenants;
+            node_total_share_s[key as usize] += c.share_seconds;
+        }
+        for (g, e) in node_unallocated {
+            if let Some(g) = g {
+                self.unallocated_energy[g as usize] += e;
+            }
+        }
+        let period_h = self.period.map(|(a, b)| b.seconds_since(a) / 3600.0);
+
+        let pairs: Vec<JobNodeImpact> = prepared
+            .par_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let group = p.group.map(|g| &inventory.groups[g as usize]);
+                let spread_fraction = match (policy, period_h) {
+                    (UnallocatedPolicy::Spread, Some(_)) => {
+                        let total = node_total_share_s[p.node_key as usize];
+                        Some(if total > 0.0 {
+                            share_seconds[i] / total
+                        } else {
+                            0.0
+                        })
+                    }
+                    _ => None,
+                };
+                finish(
+                    inventory,
+                    p,
+                    group,
+                    share_seconds[i],
+                    oversubscribed[i],
+                    co_tenants[i],
+                    spread_fraction,
+                    period_h,
+                )
+            })
+            .collect();
+        if period_h.is_some() {
             for p in &pairs {
                 if let (Some(g), Some(e)) = (p.group, p.embodied) {
-                    charged_h[g as usize] += p.charged_node_hours;
-                    charged[g as usize] += e;
+                    self.charged_h[g as usize] += p.charged_node_hours;
+                    self.charged[g as usize] += e;
                 }
             }
-            inventory
+        }
+        Ok(pairs)
+    }
+
+    /// The unallocated figures per group over the period (empty without a period), from what
+    /// every shard charged, and the batch's provenance.
+    pub fn finish(self) -> (Vec<GroupUnallocated>, Provenance) {
+        let inventory = self.inventory;
+        let unallocated = match self.period.map(|(a, b)| b.seconds_since(a) / 3600.0) {
+            None => Vec::new(),
+            Some(h) => inventory
                 .groups
                 .iter()
                 .enumerate()
                 .map(|(g, group)| {
                     let nodes = group.nodes.len() as f64;
                     let period_cost = group.embodied.per_node_life_hour.scale(nodes * h);
+                    let charged = self.charged[g];
                     GroupUnallocated {
                         group: g as u32,
-                        node_hours: nodes * h - charged_h[g],
+                        node_hours: nodes * h - self.charged_h[g],
                         embodied: Ranged {
-                            value: period_cost.value - charged[g].value,
-                            min: period_cost.min - charged[g].min,
-                            max: period_cost.max - charged[g].max,
+                            value: period_cost.value - charged.value,
+                            min: period_cost.min - charged.min,
+                            max: period_cost.max - charged.max,
                         },
-                        energy_j: unallocated_energy[g],
+                        energy_j: self.unallocated_energy[g],
                     }
                 })
-                .collect()
-        }
-    };
-
-    Ok(Allocation {
-        pairs,
-        unallocated,
-        provenance: provenance(inventory, rule, policy, options.period),
-    })
+                .collect(),
+        };
+        (
+            unallocated,
+            provenance(inventory, self.rule, self.policy, self.period),
+        )
+    }
 }
 
 fn provenance(
@@ -848,6 +955,7 @@ fn finish(
         use_phase,
         embodied,
         hourly_coverage,
+        co_tenants,
         flags,
     }
 }

@@ -538,3 +538,191 @@ fn inputs_map_from_records() {
         }]
     );
 }
+
+#[test]
+fn zero_length_and_clipped_out_jobs_on_a_shared_node() {
+    // Debug builds used to overflow in the time sweep when a job's end sorted before its own
+    // start (start == end), which also happens to a job clipped out of the period.
+    let shared = |job: u64, start_h: f64, end_h: f64| {
+        let mut p = pair(
+            job,
+            "g3",
+            start_h,
+            end_h,
+            vec![meter(Scope::NodeBmc, 1.0, None)],
+        );
+        p.exclusive = false;
+        p.held = Held {
+            cpus: Some(16),
+            gpus: Some(1),
+            ..Default::default()
+        };
+        p
+    };
+    let inputs = [
+        shared(1, 1.0, 1.0),
+        shared(2, 1.0, 3.0),
+        shared(3, 2.0, 2.0),
+        shared(4, 3.0, 3.0),
+        shared(5, 5.0, 6.0),
+    ];
+    let a = run(
+        &inputs,
+        AllocationOptions {
+            period: Some((UnixMicros(0), UnixMicros(4 * H))),
+            ..Default::default()
+        },
+    );
+    for empty in [0, 2, 3, 4] {
+        let p = &a.pairs[empty];
+        assert_eq!(p.charged_node_hours, 0.0, "pair {empty}");
+        assert!(p.embodied.unwrap().value.gwp_kgco2eq == 0.0, "pair {empty}");
+    }
+    assert!(a.pairs[0].flags.contains(Flag::EmptyInterval));
+    assert!(a.pairs[4].flags.contains(Flag::ClippedToPeriod));
+    // The one real job is alone on the node for its two hours: a quarter of it (1 of 4 GPUs).
+    let real = &a.pairs[1];
+    assert!(
+        close(real.charged_node_hours, 0.5),
+        "{}",
+        real.charged_node_hours
+    );
+    assert!(close(real.energy_j.unwrap(), 0.25 * 3.6e6));
+}
+
+/// Jobs coming and going on shared and exclusive nodes, inside and outside the inventory,
+/// some measured, some clipped by the period.
+fn busy_nodes() -> Vec<JobNodeInput> {
+    let nodes = ["g1", "g2", "g3", "c1", "c2", "elsewhere"];
+    let mut inputs = Vec::new();
+    for k in 0..60u64 {
+        let node = nodes[(k * 7 % 6) as usize];
+        let start = (k % 11) as f64 * 0.7;
+        let end = start + 0.5 + (k % 5) as f64 * 0.9;
+        let meters = match k % 4 {
+            0 => vec![
+                meter(Scope::NodeBmc, 1.5, None),
+                meter(Scope::GpuBoard, 0.2, Some(true)),
+            ],
+            1 => vec![
+                meter(Scope::CpuPackage, 0.4, None),
+                meter(Scope::Dram, 0.1, None),
+            ],
+            2 => vec![meter(Scope::NodeWattmeter, 1.0, None)],
+            _ => Vec::new(),
+        };
+        let mut p = pair(k / 2, node, start, end, meters);
+        p.exclusive = k % 3 == 0;
+        p.held = Held {
+            cpus: Some(8 + (k % 4) as u32 * 8),
+            gpus: Some((k % 3) as u32),
+            memory_mb: Some(4096),
+            billing: None,
+        };
+        inputs.push(p);
+    }
+    inputs
+}
+
+#[test]
+fn shards_of_whole_nodes_give_the_whole_batchs_results() {
+    let inputs = busy_nodes();
+    let inv = inventory();
+    for policy in [UnallocatedPolicy::Report, UnallocatedPolicy::Spread] {
+        let options = AllocationOptions {
+            period: Some((UnixMicros(H / 2), UnixMicros(6 * H))),
+            unallocated: Some(policy),
+            ..Default::default()
+        };
+        let whole = allocate(&inv, &inputs, &options).unwrap();
+        // Two shards by node: g* and the rest.
+        let (first, second): (Vec<usize>, Vec<usize>) =
+            (0..inputs.len()).partition(|&i| inputs[i].node.starts_with('g'));
+        let mut allocator = Allocator::new(&inv, &options).unwrap();
+        let mut pairs: Vec<Option<JobNodeImpact>> = vec![None; inputs.len()];
+        for shard in [&first, &second] {
+            let batch: Vec<JobNodeInput> = shard.iter().map(|&i| inputs[i].clone()).collect();
+            let out = allocator.allocate_shard(&batch).unwrap();
+            for (&i, p) in shard.iter().zip(out) {
+                pairs[i] = Some(p);
+            }
+        }
+        let (unallocated, provenance) = allocator.finish();
+        let pairs: Vec<JobNodeImpact> = pairs.into_iter().map(Option::unwrap).collect();
+        assert_eq!(pairs, whole.pairs, "{policy:?}");
+        assert_eq!(provenance, whole.provenance);
+        assert_eq!(unallocated.len(), whole.unallocated.len());
+        for (a, b) in unallocated.iter().zip(&whole.unallocated) {
+            assert!(close(a.node_hours, b.node_hours), "{policy:?}");
+            assert!(
+                close(a.energy_j, b.energy_j) || a.energy_j == b.energy_j,
+                "{policy:?}"
+            );
+            assert!(close(
+                a.embodied.value.gwp_kgco2eq,
+                b.embodied.value.gwp_kgco2eq
+            ));
+        }
+        assert!(pairs.iter().any(|p| p.co_tenants) && pairs.iter().any(|p| !p.co_tenants));
+    }
+}
+
+#[test]
+fn a_node_split_across_shards_is_refused() {
+    let inputs = busy_nodes();
+    let inv = inventory();
+    let mut allocator = Allocator::new(&inv, &AllocationOptions::default()).unwrap();
+    let g1: Vec<JobNodeInput> = inputs.iter().filter(|p| p.node == "g1").cloned().collect();
+    assert!(g1.len() >= 2);
+    allocator.allocate_shard(&g1[..1]).unwrap();
+    let e = allocator.allocate_shard(&g1[1..]).unwrap_err();
+    assert_eq!(e, AllocationError::NodeInTwoShards("g1".into()));
+    assert!(e.to_string().contains("same shard"), "{e}");
+    // Outside the inventory too.
+    let out: Vec<JobNodeInput> = inputs
+        .iter()
+        .filter(|p| p.node == "elsewhere")
+        .cloned()
+        .collect();
+    allocator.allocate_shard(&out[..1]).unwrap();
+    assert!(allocator.allocate_shard(&out[1..]).is_err());
+}
+
+#[test]
+fn without_an_inventory_jobs_together_share_a_node_evenly() {
+    // No node is known: a job alone on a node gets all its energy; two jobs present together
+    // share it half and half (no share is known), which the flags say.
+    let inv = Inventory::without_nodes();
+    let shared = |job: u64, start_h: f64, end_h: f64| {
+        let mut p = pair(
+            job,
+            "n1",
+            start_h,
+            end_h,
+            vec![meter(Scope::NodeBmc, end_h - start_h, None)],
+        );
+        p.exclusive = false;
+        p.held.cpus = Some(4);
+        p
+    };
+    let a = allocate(
+        &inv,
+        &[shared(1, 0.0, 2.0), shared(2, 1.0, 2.0)],
+        &AllocationOptions::default(),
+    )
+    .unwrap();
+    let (first, second) = (&a.pairs[0], &a.pairs[1]);
+    // 1 kW measured by each over its own interval: the first alone for an hour, then half.
+    assert!(
+        close(first.energy_j.unwrap(), 1.5 * 3.6e6),
+        "{:?}",
+        first.energy_j
+    );
+    assert!(close(second.energy_j.unwrap(), 0.5 * 3.6e6));
+    for p in &a.pairs {
+        assert!(p.flags.contains(Flag::NodeNotInInventory) && p.flags.contains(Flag::NoShareData));
+        assert!(p.flags.contains(Flag::Oversubscribed) && p.co_tenants);
+        assert!(p.embodied.is_none() && p.use_phase.is_none());
+    }
+    assert_eq!(inv.node_count(), 0);
+}

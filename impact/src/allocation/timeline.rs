@@ -89,12 +89,21 @@ pub(crate) fn sweep_into(
         };
     }
     // (time, is_start, occupant); ends sort before starts at the same instant so that
-    // back-to-back jobs are not counted as overlapping.
+    // back-to-back jobs are not counted as overlapping. An occupant with no time on the node
+    // (start == end, or clipped out of the period) holds nothing and is left out: its end
+    // would sort before its start and leave the sweep with a job that never arrived.
     let events = &mut scratch.events;
     events.clear();
     for (i, o) in occupants.iter().enumerate() {
-        events.push((o.start_us, true, i as u32));
-        events.push((o.end_us.max(o.start_us), false, i as u32));
+        if o.end_us > o.start_us {
+            events.push((o.start_us, true, i as u32));
+            events.push((o.end_us, false, i as u32));
+        } else {
+            out[i] = Charge::default();
+        }
+    }
+    if events.is_empty() {
+        return 0.0;
     }
     events.sort_unstable();
     let (g_prefix, over_prefix, crowd_prefix) = (
@@ -185,6 +194,9 @@ pub(crate) fn sweep_into(
         prev_t = t;
     }
     for (i, o) in occupants.iter().enumerate() {
+        if o.end_us <= o.start_us {
+            continue;
+        }
         let (a, b) = (scratch.start_at[i], scratch.end_at[i]);
         out[i] = Charge {
             share_seconds: o.share * (g_prefix[b] - g_prefix[a]),
@@ -261,6 +273,52 @@ mod tests {
         assert!((s.share_seconds[0] - (50.0 + 50.0 * 2.0 / 3.0)).abs() < 1e-9);
         assert!((s.share_seconds[1] - (50.0 / 3.0 + 50.0)).abs() < 1e-9);
         assert_eq!(s.unallocated_energy_j, 0.0);
+    }
+
+    #[test]
+    fn zero_length_jobs_on_a_shared_node_hold_nothing() {
+        // A job that held the node for no time (start == end), alone at the start of the
+        // node's timeline, at another's start, at another's end and inside another's run; and
+        // a node where every job is empty. None may disturb the others or the sweep.
+        let jobs = [
+            occ(0, 0, 0.5, Some(400.0)),
+            occ(0, 100, 0.5, Some(400.0)),
+            occ(50, 50, 0.25, Some(400.0)),
+            occ(100, 100, 0.5, None),
+            occ(100, 200, 0.25, Some(400.0)),
+        ];
+        for policy in [UnallocatedPolicy::Report, UnallocatedPolicy::Spread] {
+            let s = sweep(&jobs, policy);
+            for empty in [0, 2, 3] {
+                assert_eq!(s.share_seconds[empty], 0.0, "{policy:?} {empty}");
+                assert!(!s.co_tenants[empty] && !s.oversubscribed[empty]);
+            }
+            // The two real jobs are back to back: each alone on the node.
+            assert_eq!(s.co_tenants, [false; 5]);
+            let full = |share: f64| match policy {
+                UnallocatedPolicy::Report => share,
+                UnallocatedPolicy::Spread => 1.0,
+            };
+            assert!(
+                (s.share_seconds[1] - 100.0 * full(0.5)).abs() < 1e-9,
+                "{policy:?}"
+            );
+            assert!(
+                (s.share_seconds[4] - 100.0 * full(0.25)).abs() < 1e-9,
+                "{policy:?}"
+            );
+            let without_empty = sweep(&[jobs[1], jobs[4]], policy);
+            assert_eq!(
+                s.unallocated_energy_j, without_empty.unallocated_energy_j,
+                "{policy:?}"
+            );
+        }
+        let only_empty = sweep(
+            &[occ(10, 10, 1.0, Some(100.0)), occ(10, 10, 0.5, None)],
+            UnallocatedPolicy::Report,
+        );
+        assert_eq!(only_empty.share_seconds, [0.0, 0.0]);
+        assert_eq!(only_empty.unallocated_energy_j, 0.0);
     }
 
     #[test]

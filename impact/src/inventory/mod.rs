@@ -251,6 +251,28 @@ impl Inventory {
         })
     }
 
+    /// An inventory that knows no node, for allocating energy where the site has described
+    /// none: every node is outside it (flagged `node-not-in-inventory`), so there is no
+    /// embodied or use-phase impact, and a job on a shared node has no known share (the engine
+    /// charges it the whole node, flagged `no-share-data`, and divides the node evenly between
+    /// the jobs present, flagged `oversubscribed`). Site choices are the defaults.
+    pub fn without_nodes() -> Self {
+        Inventory {
+            path: PathBuf::new(),
+            sha256: String::new(),
+            site: Site {
+                name: None,
+                gpu_model: GpuModel::Boavizta,
+                share_rule: ShareRule::Max,
+                unallocated: UnallocatedPolicy::Report,
+                carbon_intensity_series: None,
+            },
+            groups: Vec::new(),
+            series: None,
+            node_group: FastMap::default(),
+        }
+    }
+
     /// Attaches an hourly series, checking that every group's `grid_zone` is in it.
     ///
     /// # Errors

@@ -1,4 +1,4 @@
-//! `ea-synth OUTDIR [--jobs N] [--assessed FRACTION] [--seed N] [--series-points N]`: writes a
+//! `ea-synth OUTDIR [--jobs N] [--assessed FRACTION] [--seed N] [--series-points MAX]`: writes a
 //! synthetic month of a large centre (see `ea_store::synth`):
 //!
 //! - `OUTDIR/sacct.txt`: a `sacct -a -P` dump with header (allocations, batch and extern steps);
@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: ea-synth OUTDIR [--jobs N] [--assessed FRACTION] [--seed N] [--series-points N]");
+    eprintln!("usage: ea-synth OUTDIR [--jobs N] [--assessed FRACTION] [--seed N] [--series-points MAX]");
     ExitCode::from(2)
 }
 

@@ -149,4 +149,23 @@ pub const MIGRATIONS: &[&str] = &[
         n_jobs      INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: one rule splits a shared node's energy, the impact engine's (ea_impact::allocate:
+    // the inventory's share rule, time overlap, Jay's rule for GPUs). Node records keep what it
+    // needs (the GPUs the job did not hold, the memory it held) and no longer their meters' raw
+    // readings (the spool files have them); measured energies are derived again by the next
+    // ingest.
+    r#"
+    ALTER TABLE node_records ADD COLUMN memory_mb INTEGER;
+    ALTER TABLE node_records ADD COLUMN e_gpu_others_j REAL;   -- GPUs of the node the job did not hold
+    ALTER TABLE node_records ADD COLUMN e_gpu_unknown_j REAL;  -- GPUs whose holder is not said (in e_gpu_board_j)
+    UPDATE node_records SET
+        e_gpu_others_j = (SELECT sum(json_extract(m.value, '$[3]')) FROM json_each(node_records.meters) m
+            WHERE json_extract(m.value, '$[1]') = 'gpu-board' AND json_extract(m.value, '$[11]') = 0),
+        e_gpu_unknown_j = (SELECT sum(json_extract(m.value, '$[3]')) FROM json_each(node_records.meters) m
+            WHERE json_extract(m.value, '$[1]') = 'gpu-board' AND json_extract(m.value, '$[11]') IS NULL);
+    ALTER TABLE node_records DROP COLUMN meters;
+    DELETE FROM job_measured;
+    DELETE FROM calibration;
+    DELETE FROM meta WHERE key = 'split';
+    "#,
 ];

@@ -61,40 +61,89 @@ pub fn job_hash(j: &JobRow) -> i64 {
     h.finish()
 }
 
-fn job_hash_with_steps(j: &JobRow, steps: Option<&str>) -> i64 {
+/// The content hash of a job row with its stored steps.
+pub fn job_hash_with_steps(j: &JobRow, steps: Option<&str>) -> i64 {
+    combine_hash(job_hash(j), steps)
+}
+
+/// [`job_hash_with_steps`] from the job's own [`job_hash`].
+pub fn combine_hash(job_hash: i64, steps: Option<&str>) -> i64 {
     let mut h = Fnv::default();
-    h.int(Some(job_hash(j))).str(steps);
+    h.int(Some(job_hash)).str(steps);
     h.finish()
 }
 
-/// A job's steps as stored: a JSON array of `[step, name, state as written, exit code, start,
-/// end, elapsed s, nodes, cpus, tasks, node list, TotalCPU s, energy J, AllocTRES]`.
+/// One step's fields, as stored (borrowed from wherever they were read).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepFields<'a> {
+    pub step: &'a str,
+    pub name: Option<&'a str>,
+    /// The state as written.
+    pub state_raw: &'a str,
+    pub exit_code: Option<&'a str>,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    pub elapsed_s: Option<i64>,
+    pub nnodes: Option<u32>,
+    pub ncpus: Option<u32>,
+    pub ntasks: Option<u32>,
+    pub node_list: Option<&'a str>,
+    pub total_cpu_s: Option<f64>,
+    pub consumed_energy_j: Option<f64>,
+    pub alloc_tres: Option<&'a str>,
+}
+
+impl<'a> StepFields<'a> {
+    pub fn of(s: &'a StepRow) -> Self {
+        Self {
+            step: &s.step,
+            name: s.name.as_deref(),
+            state_raw: &s.state_raw,
+            exit_code: s.exit_code.as_deref(),
+            start: s.start,
+            end: s.end,
+            elapsed_s: s.elapsed_s,
+            nnodes: s.nnodes,
+            ncpus: s.ncpus,
+            ntasks: s.ntasks,
+            node_list: s.node_list.as_deref(),
+            total_cpu_s: s.total_cpu_s,
+            consumed_energy_j: s.consumed_energy_j,
+            alloc_tres: s.alloc_tres.as_deref(),
+        }
+    }
+}
+
+/// One step as stored: a JSON array `[step, name, state as written, exit code, start, end,
+/// elapsed s, nodes, cpus, tasks, node list, TotalCPU s, energy J, AllocTRES]`, an element of
+/// the job's steps column (see [`encode_steps`]).
+pub fn encode_step(s: &StepFields<'_>) -> String {
+    let tuple = (
+        s.step,
+        s.name,
+        s.state_raw,
+        s.exit_code,
+        s.start,
+        s.end,
+        s.elapsed_s,
+        s.nnodes,
+        s.ncpus,
+        s.ntasks,
+        s.node_list,
+        s.total_cpu_s,
+        s.consumed_energy_j,
+        s.alloc_tres,
+    );
+    serde_json::to_string(&tuple).unwrap_or_else(|_| "[]".into())
+}
+
+/// A job's steps as stored: a JSON array of [`encode_step`] arrays; `None` without steps.
 pub fn encode_steps(steps: &[StepRow]) -> Option<String> {
     if steps.is_empty() {
         return None;
     }
-    let rows: Vec<_> = steps
-        .iter()
-        .map(|s| {
-            (
-                &s.step,
-                &s.name,
-                &s.state_raw,
-                &s.exit_code,
-                s.start,
-                s.end,
-                s.elapsed_s,
-                s.nnodes,
-                s.ncpus,
-                s.ntasks,
-                &s.node_list,
-                s.total_cpu_s,
-                s.consumed_energy_j,
-                &s.alloc_tres,
-            )
-        })
-        .collect();
-    serde_json::to_string(&rows).ok()
+    let parts: Vec<String> = steps.iter().map(|s| encode_step(&StepFields::of(s))).collect();
+    Some(format!("[{}]", parts.join(",")))
 }
 
 const UPSERT_JOB: &str = "
@@ -131,37 +180,69 @@ pub fn upsert_jobs(
     on_written: &mut dyn FnMut(&JobRow),
 ) -> rusqlite::Result<Upserted> {
     let prepared: Vec<PreparedJob> = rows.iter().cloned().map(PreparedJob::new).collect();
-    upsert_prepared(conn, &prepared, source_id, on_written)
+    upsert_prepared(conn, &prepared, source_id, Target::Upsert, on_written)
 }
 
 /// A job with its stored forms computed: the encoded steps and the content hash. Preparing is
-/// the costly part of a write and needs no connection, so ingest does it on the rayon pool.
+/// the costly part of a write and needs no connection, so ingest does it off the writer thread.
 #[derive(Debug, Clone)]
 pub struct PreparedJob {
-    pub job: JobRow,
+    /// The job (its `steps` emptied: they are in `steps_json`).
+    pub job: Box<JobRow>,
     pub steps_json: Option<String>,
+    pub n_steps: u32,
     pub hash: i64,
 }
 
 impl PreparedJob {
-    pub fn new(job: JobRow) -> Self {
-        let steps_json = encode_steps(&job.steps);
+    /// Prepares a job whose steps are in `job.steps`.
+    pub fn new(mut job: JobRow) -> Self {
+        let steps = std::mem::take(&mut job.steps);
+        let steps_json = encode_steps(&steps);
         let hash = job_hash_with_steps(&job, steps_json.as_deref());
-        Self { job, steps_json, hash }
+        Self {
+            job: Box::new(job),
+            steps_json,
+            n_steps: steps.len() as u32,
+            hash,
+        }
     }
 }
+
+/// How jobs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Insert new jobs, update changed ones, leave the rest.
+    Upsert,
+    /// Plain inserts: the jobs table held no job when this input started, and an input never
+    /// holds a job twice (its grouper keeps the first allocation line), so no row can exist
+    /// yet. Skips SQLite's conflict handling, a good part of the cost of a first, large ingest.
+    FreshTable,
+}
+
+const INSERT_JOB: &str = "
+INSERT INTO jobs (cluster, job_id, job_id_raw, array_job_id, array_task, name, user, uid, grp, gid,
+    account, partition, qos, state, state_raw, exit_code, submit, eligible, start, end, elapsed_s,
+    timelimit_s, nnodes, ncpus, node_list, req_mem_mb, alloc_tres, gpus, total_cpu_s, cpu_time_s,
+    consumed_energy_j, work_dir, final, row_hash, source_id, steps)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)";
 
 /// Inserts or updates prepared jobs (see [`upsert_jobs`]).
 ///
 /// # Errors
-/// SQLite errors.
+/// SQLite errors (with [`Target::FreshTable`], a job already stored is one).
 pub fn upsert_prepared(
     conn: &Connection,
     rows: &[PreparedJob],
     source_id: i64,
+    target: Target,
     on_written: &mut dyn FnMut(&JobRow),
 ) -> rusqlite::Result<Upserted> {
-    let mut stmt = conn.prepare_cached(UPSERT_JOB)?;
+    let mut stmt = conn.prepare_cached(match target {
+        Target::Upsert => UPSERT_JOB,
+        Target::FreshTable => INSERT_JOB,
+    })?;
     let mut n = Upserted::default();
     for p in rows {
         let j = &p.job;

@@ -4,23 +4,99 @@
 //! records and wattmeter samples that changed (a change in one job can change the split of
 //! its node neighbours). Calibrations are recomputed from every measured job, which is cheap.
 
-use super::records::{NodeRecordRow, SCOPES};
+use super::records::{NodeRecordRow, SCOPES, scope_index};
 use super::{Progress, Settings, wattmeter};
 use crate::estimate::{self, EstimateInput};
-use crate::measured::{self, Neighbour, NodeReading, NodeShare};
+use crate::fastmap::{FastMap, FastSet};
+use crate::measured::{self, NodeEnergy};
 use crate::sacct::JobRow;
-use ea_record::hostlist;
+use ea_impact::{Held, Inventory, JobNodeInput, MeterEnergy};
+use ea_record::UnixMicros;
 use rayon::prelude::*;
 use rusqlite::{Connection, params};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
-/// The span of time the run changed, in epoch seconds.
-#[derive(Debug, Clone, Copy, Default)]
+/// The span of time the run changed, in epoch seconds; and, when this run filled empty
+/// tables, a copy of what it wrote (see [`Capture`]).
+#[derive(Debug, Default)]
 pub struct Window {
     span: Option<(f64, f64)>,
+    capture: Option<Capture>,
+}
+
+/// What a run that starts on empty `jobs` and `node_records` tables wrote there, kept in
+/// memory as it is written, so that the derivation needs not read a whole month back from the
+/// store. It then holds every job and record of the store (later writes of the same row
+/// replace earlier ones); a run with more than one input of jobs, or an input that cannot be
+/// followed (a live call), stops capturing and the derivation reads the store.
+#[derive(Debug, Default)]
+pub struct Capture {
+    jobs: Vec<CapturedJob>,
+    clusters: Vec<String>,
+    records: Vec<NodeRecordRow>,
+}
+
+/// A written job, as the derivation needs it.
+#[derive(Debug, Clone)]
+struct CapturedJob {
+    /// An index into [`Capture::clusters`].
+    cluster: u32,
+    job_id: Box<str>,
+    start: Option<i64>,
+    end: Option<i64>,
+    nnodes: Option<u32>,
+    ncpus: Option<u32>,
+    gpus: Option<u32>,
+    req_mem_mb: Option<f64>,
+    node_list: Option<Box<str>>,
+    is_final: bool,
 }
 
 impl Window {
+    /// Starts capturing what the run writes (call when `jobs` and `node_records` are empty).
+    pub fn capture(&mut self) {
+        self.capture = Some(Capture::default());
+    }
+
+    /// Stops capturing: the derivation will read the store.
+    pub fn stop_capture(&mut self) {
+        self.capture = None;
+    }
+
+    /// Keeps a written job, if capturing.
+    pub fn capture_job(&mut self, j: &JobRow) {
+        if let Some(c) = &mut self.capture {
+            let name = j.cluster.as_deref().unwrap_or_default();
+            let cluster = match c.clusters.iter().position(|x| x == name) {
+                Some(i) => i as u32,
+                None => {
+                    c.clusters.push(name.to_string());
+                    (c.clusters.len() - 1) as u32
+                }
+            };
+            c.jobs.push(CapturedJob {
+                cluster,
+                job_id: j.job_id.as_str().into(),
+                start: j.start,
+                end: j.end,
+                nnodes: j.nnodes,
+                ncpus: j.ncpus,
+                gpus: j.gpus,
+                req_mem_mb: j.req_mem_mb,
+                node_list: j.node_list.as_deref().map(Into::into),
+                is_final: j.is_final(),
+            });
+        }
+    }
+
+    /// Keeps a written record, if capturing (without what only queries show of it).
+    pub fn capture_record(&mut self, mut r: NodeRecordRow) {
+        if let Some(c) = &mut self.capture {
+            (r.user, r.account, r.partition, r.node_list, r.exit_code) = (None, None, None, None, None);
+            c.records.push(r);
+        }
+    }
+
     pub fn add_span(&mut self, a: f64, b: f64) {
         self.span = Some(match self.span {
             None => (a, b),
@@ -33,6 +109,7 @@ impl Window {
             let e = j.end.unwrap_or(s).max(s);
             self.add_span(s as f64, e as f64);
         }
+        self.capture_job(j);
     }
 
     /// Adds the span of jobs whose node records are stored but whose energy is not derived
@@ -49,6 +126,24 @@ impl Window {
         )?;
         if let (Some(a), Some(b)) = span {
             self.add_span(a, b);
+        }
+        Ok(())
+    }
+
+    /// Adds the span of every node record and wattmeter sample: everything measured is
+    /// derived again.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn add_everything(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        for sql in [
+            "SELECT min(start), max(COALESCE(end, start)) FROM node_records",
+            "SELECT min(t), max(t) FROM power_samples",
+        ] {
+            let span: (Option<f64>, Option<f64>) = conn.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if let (Some(a), Some(b)) = span {
+                self.add_span(a, b);
+            }
         }
         Ok(())
     }
@@ -70,26 +165,69 @@ pub struct Derived {
     pub calibrations: Vec<(String, estimate::Calibration)>,
 }
 
-struct JobSpan {
-    cluster: String,
-    job_id: String,
-    start: f64,
-    end: Option<f64>,
+/// A job of the derivation: when it ran, what it held, and where its pairs are.
+struct JobLite {
+    start: i64,
+    end: Option<i64>,
     nnodes: Option<u32>,
-    cpus_per_node: f64,
-    node_list: Option<String>,
+    ncpus: Option<u32>,
+    gpus: Option<u32>,
+    req_mem_mb: Option<f64>,
     is_final: bool,
+    /// Its nodes in its node list (to divide sacct's totals), all of them.
+    listed_nodes: u32,
+    /// Its pairs on the nodes that matter: `first_pair..first_pair + n_pairs`.
+    first_pair: u32,
+    n_pairs: u32,
+}
+
+impl JobLite {
+    /// What it held on each node, from sacct's totals.
+    fn held_per_node(&self) -> Held {
+        let n = self.listed_nodes.max(1);
+        Held {
+            cpus: self.ncpus.map(|c| c.div_ceil(n)),
+            gpus: self.gpus.map(|g| g.div_ceil(n)),
+            memory_mb: self.req_mem_mb.map(|m| (m / f64::from(n)).round() as u64),
+            billing: None,
+        }
+    }
+}
+
+/// The stored node records a derivation reads, and the number of each one's cluster.
+#[derive(Default)]
+struct Records {
+    rows: Vec<NodeRecordRow>,
+    cluster: Vec<u32>,
+}
+
+impl Records {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
 }
 
 /// Runs the derivation for what `window` covers.
 ///
 /// # Errors
 /// SQLite errors.
-pub fn run(conn: &Connection, window: &Window, settings: &Settings, progress: &Progress) -> rusqlite::Result<Derived> {
+pub fn run(
+    conn: &Connection,
+    window: &mut Window,
+    settings: &Settings,
+    progress: &Progress,
+) -> rusqlite::Result<Derived> {
     let mut d = Derived::default();
     if let Some((a, b)) = window.span {
-        d.jobs_from_records = jobs_from_records(conn, a, b)?;
-        let (done, pending) = measure(conn, a, b, settings, progress)?;
+        d.jobs_from_records = {
+            let _p = crate::profile::Phase::start("derive: jobs from records");
+            jobs_from_records(conn, a, b, window)?
+        };
+        let _p = crate::profile::Phase::start("derive: measure");
+        let (done, pending) = measure(conn, a, b, settings, window.capture.take(), progress)?;
         d.measured_jobs = done;
         d.measured_pending = pending;
     }
@@ -99,7 +237,7 @@ pub fn run(conn: &Connection, window: &Window, settings: &Settings, progress: &P
 
 /// Jobs that have node records but no sacct row yet get a row built from the records, so that
 /// they show in queries right away; sacct's row replaces it when it comes.
-fn jobs_from_records(conn: &Connection, a: f64, b: f64) -> rusqlite::Result<u64> {
+fn jobs_from_records(conn: &Connection, a: f64, b: f64, window: &mut Window) -> rusqlite::Result<u64> {
     let mut stmt = conn.prepare(
         "SELECT r.cluster, r.job_id, r.job_id_raw, min(r.start), max(r.end), max(r.num_nodes), count(*),
                 sum(r.cpus_on_node), min(r.complete), max(r.user), max(r.uid), max(r.account),
@@ -147,253 +285,288 @@ fn jobs_from_records(conn: &Connection, a: f64, b: f64) -> rusqlite::Result<u64>
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut ignore = |_: &JobRow| {};
-    let n = crate::db::write::upsert_jobs(conn, &rows, 0, &mut ignore)?;
+    let mut keep = |j: &JobRow| window.capture_job(j);
+    let n = crate::db::write::upsert_jobs(conn, &rows, 0, &mut keep)?;
     Ok(n.written)
 }
 
 /// Derives `job_measured` for measured jobs overlapping `[a, b]`. Returns (derived, pending).
+///
+/// The split of every measured node between the jobs on it is the impact engine's: the
+/// measured job's pair on that node and every pair that overlapped it there are allocated by
+/// [`ea_impact::Allocator`], a shard of whole nodes at a time, so that shares and time overlap
+/// are exact whatever the size of the month.
 fn measure(
     conn: &Connection,
     a: f64,
     b: f64,
     settings: &Settings,
+    capture: Option<Capture>,
     progress: &Progress,
 ) -> rusqlite::Result<(u64, u64)> {
-    // Records of the window, by job.
-    let mut by_job: BTreeMap<(String, String), Vec<NodeReading>> = BTreeMap::new();
-    {
-        let mut stmt = conn.prepare(
-            "SELECT cluster, job_id, node, complete, start, end, cpus_on_node, e_cpu_package_j, e_core_j,
-                    e_uncore_j, e_dram_j, e_platform_j, e_gpu_board_j, e_node_bmc_j, e_node_wattmeter_j,
-                    e_other_j, flags
-             FROM node_records WHERE (end IS NULL OR end >= ?1) AND (start IS NULL OR start <= ?2)",
-        )?;
-        let mut rows = stmt.query(params![a, b])?;
-        while let Some(r) = rows.next()? {
-            let mut energy_j = [None; SCOPES.len()];
-            for (i, e) in energy_j.iter_mut().enumerate() {
-                *e = r.get(7 + i)?;
-            }
-            let reading = NodeReading {
-                node: r.get(2)?,
-                complete: r.get::<_, i64>(3)? == 1,
-                start: r.get(4)?,
-                end: r.get(5)?,
-                cpus_on_node: r.get(6)?,
-                energy_j,
-                flags: r.get(16)?,
-            };
-            by_job.entry((r.get(0)?, r.get(1)?)).or_default().push(reading);
+    let mut clusters = Interner::default();
+    let (records, captured_jobs) = {
+        let _p = crate::profile::Phase::start("measure: load records");
+        match capture {
+            Some(c) => (
+                captured_records(c.records, a, b, &mut clusters),
+                Some((c.jobs, c.clusters)),
+            ),
+            None => (load_records(conn, a, b, &mut clusters)?, None),
         }
-    }
-    let sample_nodes: HashSet<String> = {
+    };
+    let sample_nodes: Vec<String> = {
         let mut stmt = conn.prepare("SELECT DISTINCT node FROM power_samples")?;
         stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
     };
-    if by_job.is_empty() && sample_nodes.is_empty() {
+    if records.is_empty() && sample_nodes.is_empty() {
         return Ok((0, 0));
     }
-    // Every job of the window (measured or not): the neighbours on shared nodes.
-    let horizon = 31.0 * 86_400.0; // jobs may have started well before the window
-    let mut jobs: Vec<JobSpan> = Vec::new();
-    {
-        let mut stmt = conn.prepare(
-            "SELECT cluster, job_id, start, end, nnodes, ncpus, node_list, final FROM jobs
-             WHERE start IS NOT NULL AND start <= ?2 AND start >= ?3 AND (end IS NULL OR end >= ?1)",
-        )?;
-        let mut rows = stmt.query(params![a, b, a - horizon])?;
-        while let Some(r) = rows.next()? {
-            let nnodes: Option<u32> = r.get(4)?;
-            let ncpus: Option<u32> = r.get(5)?;
-            jobs.push(JobSpan {
-                cluster: r.get(0)?,
-                job_id: r.get(1)?,
-                start: r.get::<_, i64>(2)? as f64,
-                end: r.get::<_, Option<i64>>(3)?.map(|e| e as f64),
-                nnodes,
-                cpus_per_node: f64::from(ncpus.unwrap_or(1)) / f64::from(nnodes.unwrap_or(1).max(1)),
-                node_list: r.get(6)?,
-                is_final: r.get::<_, i64>(7)? == 1,
-            });
-        }
+    // The nodes that matter (with records or a wattmeter series), per cluster.
+    let mut nodes = NodeIds::default();
+    for (r, &c) in records.rows.iter().zip(&records.cluster) {
+        nodes.id(c, &r.node);
     }
-    // Nodes that matter: those with records or with a wattmeter series, numbered once so that
-    // the million node names of a month's jobs are looked up, not copied.
-    let mut node_ids: HashMap<String, HashMap<String, u32>> = HashMap::new();
-    let mut next_id = 0u32;
-    let mut intern = |cluster: &str, node: &str, ids: &mut HashMap<String, HashMap<String, u32>>| -> u32 {
-        let per = ids.entry(cluster.to_string()).or_default();
-        *per.entry(node.to_string()).or_insert_with(|| {
-            next_id += 1;
-            next_id - 1
-        })
+    // Measured jobs by (cluster, JobID): their records.
+    let mut by_job: BTreeMap<(u32, &str), Vec<u32>> = BTreeMap::new();
+    for (k, (r, &c)) in records.rows.iter().zip(&records.cluster).enumerate() {
+        by_job.entry((c, r.job_id.as_str())).or_default().push(k as u32);
+    }
+    // Every job whose interval meets the records' (and, for wattmeter series, the window): the
+    // measured jobs and all their possible co-tenants.
+    let (mut lo, mut hi) = (a, b);
+    for r in &records.rows {
+        lo = r.start.map_or(lo, |s| lo.min(s));
+        hi = r.end.map_or(hi, |e| hi.max(e));
+    }
+    let now = settings.clock.now;
+    let mut scan = {
+        let _p = crate::profile::Phase::start("measure: load jobs");
+        let load = |lo: f64, hi: f64, clusters: &mut Interner, nodes: &mut NodeIds| match &captured_jobs {
+            Some((jobs, names)) => Ok(scan_captured_jobs(
+                jobs,
+                names,
+                lo,
+                hi,
+                clusters,
+                nodes,
+                &sample_nodes,
+                &by_job,
+            )),
+            None => load_jobs(conn, lo, hi, clusters, nodes, &sample_nodes, &by_job),
+        };
+        let mut scan = load(lo, hi, &mut clusters, &mut nodes)?;
+        // Jobs on wattmeter nodes may reach beyond: their co-tenants too.
+        if !sample_nodes.is_empty() {
+            let (mut lo2, mut hi2) = (lo, hi);
+            for j in &scan.jobs {
+                lo2 = lo2.min(j.start as f64);
+                hi2 = hi2.max(j.end.unwrap_or(now) as f64);
+            }
+            if lo2 < lo || hi2 > hi {
+                scan = load(lo2, hi2, &mut clusters, &mut nodes)?;
+            }
+        }
+        scan
     };
-    for ((cluster, _), recs) in &by_job {
-        for r in recs {
-            intern(cluster, &r.node, &mut node_ids);
+    drop(captured_jobs);
+    let _p = crate::profile::Phase::start("measure: pairs");
+    let mut pairs = std::mem::take(&mut scan.pairs);
+    let jobs = &scan.jobs;
+    // Records on their job's pair; records of nodes sacct does not list (or of jobs it does
+    // not know) make pairs of their own.
+    for (k, (r, &c)) in records.rows.iter().zip(&records.cluster).enumerate() {
+        let n = nodes.get(c, &r.node).unwrap_or(0);
+        let job = by_job.get(&(c, r.job_id.as_str())).and_then(|recs| scan.job_of(recs));
+        let on_job = job.and_then(|i| {
+            let j = &jobs[i as usize];
+            (j.first_pair..j.first_pair + j.n_pairs).find(|&p| pairs[p as usize].node == n)
+        });
+        match on_job {
+            Some(p) => pairs[p as usize].record = k as u32,
+            None => pairs.push(Pair::new(job, n, Some(k as u32))),
         }
     }
-    let clusters: HashSet<&str> = jobs.iter().map(|j| j.cluster.as_str()).collect();
-    for c in clusters {
-        for n in &sample_nodes {
-            intern(c, n, &mut node_ids);
+    // Wattmeter series of the nodes concerned.
+    let mut series: FastMap<u32, Vec<(f64, f64)>> = FastMap::default();
+    if !sample_nodes.is_empty() {
+        let mut stmt = conn.prepare("SELECT t, watts FROM power_samples WHERE node = ?1 ORDER BY t")?;
+        for name in &sample_nodes {
+            let s: Vec<(f64, f64)> = stmt
+                .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for c in 0..clusters.len() as u32 {
+                if let Some(n) = nodes.get(c, name) {
+                    series.insert(n, s.clone());
+                }
+            }
         }
     }
-    let n_nodes = next_id as usize;
-    let empty_map = HashMap::new();
-    let expanded: Vec<Vec<u32>> = jobs
-        .par_iter()
-        .map(|j| {
-            let Some(list) = j.node_list.as_deref() else {
-                return Vec::new();
-            };
-            let ids = node_ids.get(&j.cluster).unwrap_or(&empty_map);
-            if ids.is_empty() {
+    let ctx = PairContext {
+        pairs: &pairs,
+        jobs,
+        records: &records.rows,
+        series: &series,
+        nodes: &nodes,
+        now,
+    };
+    drop(_p);
+    let _p = crate::profile::Phase::start("measure: spans");
+    // Only pairs with a meter, and those that overlapped one on its node, need the engine.
+    let spans: Vec<Option<(i64, i64, bool)>> = (0..pairs.len())
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(|p| ctx.span(p))
+        .collect();
+    let mut by_node: Vec<Vec<u32>> = vec![Vec::new(); nodes.len()];
+    for (p, pair) in pairs.iter().enumerate() {
+        if spans[p].is_some() {
+            by_node[pair.node as usize].push(p as u32);
+        }
+    }
+    let needed: Vec<Vec<u32>> = by_node
+        .into_par_iter()
+        .map(|ps| {
+            let measured = merged_spans(
+                ps.iter()
+                    .filter_map(|&p| spans[p as usize].filter(|s| s.2).map(|s| (s.0, s.1))),
+            );
+            if measured.is_empty() {
                 return Vec::new();
             }
-            hostlist::expand(list)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|n| ids.get(n.as_str()).copied())
+            ps.into_iter()
+                .filter(|&p| spans[p as usize].is_some_and(|s| overlaps(&measured, s.0, s.1)))
                 .collect()
         })
         .collect();
-    let mut on_node: Vec<Vec<usize>> = vec![Vec::new(); n_nodes];
-    for (i, nodes) in expanded.iter().enumerate() {
-        for &n in nodes {
-            on_node[n as usize].push(i);
+    drop(spans);
+    drop(_p);
+
+    // Allocate, per cluster, a shard of whole nodes at a time; keep what measured pairs got.
+    let _p = crate::profile::Phase::start("measure: engine");
+    let empty = Inventory::without_nodes();
+    let inventory = settings.inventory.as_deref().unwrap_or(&empty);
+    let mut results: FastMap<u32, NodeEnergy> = FastMap::default();
+    let total: usize = needed.iter().map(Vec::len).sum();
+    let shards = total.div_ceil(SHARD_PAIRS).max(1);
+    for c in 0..clusters.len() as u32 {
+        let mut allocator = ea_impact::Allocator::new(inventory, &Default::default())
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        for shard in 0..shards {
+            let ps: Vec<u32> = needed
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| n % shards == shard && nodes.cluster_of(*n as u32) == c)
+                .flat_map(|(_, ps)| ps.iter().copied())
+                .collect();
+            let batch: Vec<JobNodeInput> = ps.par_iter().filter_map(|&p| ctx.input(p as usize)).collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let out = allocator
+                .allocate_shard(&batch)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            for (input, r) in batch.iter().zip(out) {
+                if input.meters.is_empty() {
+                    continue;
+                }
+                let p = input.job as u32;
+                let flags = pairs[p as usize]
+                    .record()
+                    .map_or("", |k| records.rows[k as usize].flags.as_str());
+                if let Some(e) = NodeEnergy::from_engine(&input.node, &r, flags) {
+                    results.insert(p, e);
+                }
+            }
         }
     }
-    // Each node's jobs by start time, so that a job's neighbours are found by two binary
-    // searches (starts within the longest run before its end) rather than a scan of the month.
-    for v in &mut on_node {
-        v.sort_by(|&a, &b| jobs[a].start.total_cmp(&jobs[b].start));
+    drop(needed);
+    drop(_p);
+
+    // Per measured job: its measured nodes, added up.
+    let _p = crate::profile::Phase::start("measure: jobs");
+    let mut pair_of_record: Vec<u32> = vec![u32::MAX; records.len()];
+    for (p, pr) in pairs.iter().enumerate() {
+        if let Some(k) = pr.record() {
+            pair_of_record[k as usize] = p as u32;
+        }
     }
-    let longest = jobs
+    let mut candidates: Vec<(u32, &str, Option<u32>)> = by_job
         .iter()
-        .map(|j| j.end.unwrap_or(settings.clock.now as f64) - j.start)
-        .fold(0.0, f64::max);
-    let node_id = |cluster: &str, node: &str| node_ids.get(cluster).and_then(|m| m.get(node)).copied();
-    let job_index: HashMap<(&str, &str), usize> = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, j)| ((j.cluster.as_str(), j.job_id.as_str()), i))
+        .map(|(&(c, id), recs)| (c, id, scan.job_of(recs)))
         .collect();
-    // Jobs on wattmeter nodes are measured too, when their whole interval is covered.
-    let sample_ids: HashSet<u32> = node_ids
-        .values()
-        .flat_map(|m| m.iter())
-        .filter(|(n, _)| sample_nodes.contains(*n))
-        .map(|(_, &i)| i)
-        .collect();
-    let mut candidates: Vec<(String, String)> = by_job.keys().cloned().collect();
-    for (i, nodes) in expanded.iter().enumerate() {
-        if jobs[i].is_final && nodes.iter().any(|n| sample_ids.contains(n)) {
-            candidates.push((jobs[i].cluster.clone(), jobs[i].job_id.clone()));
+    for (i, c, id) in &scan.on_sampled_nodes {
+        if jobs[*i as usize].is_final && !by_job.contains_key(&(*c, id.as_str())) {
+            candidates.push((*c, id.as_str(), Some(*i)));
         }
     }
     candidates.sort();
     candidates.dedup();
-    // Wattmeter series for the nodes concerned.
-    let mut series: HashMap<String, Vec<(f64, f64)>> = HashMap::new();
-    if !sample_nodes.is_empty() {
-        let mut stmt = conn.prepare("SELECT t, watts FROM power_samples WHERE node = ?1 ORDER BY t")?;
-        for n in &sample_nodes {
-            let s: Vec<(f64, f64)> = stmt
-                .query_map([n], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            series.insert(n.clone(), s);
-        }
-    }
     progress.start(candidates.len() as u64, "measured jobs");
-    let now = settings.clock.now as f64;
-    let empty: Vec<NodeReading> = Vec::new();
-    let results: Vec<Option<(String, String, measured::JobMeasured)>> = candidates
+    let grace = settings.record_grace_s as f64;
+    let outcomes: Vec<Outcome> = candidates
         .par_iter()
-        .map(|(cluster, job_id)| {
-            let recs = by_job.get(&(cluster.clone(), job_id.clone())).unwrap_or(&empty);
-            let job = job_index.get(&(cluster.as_str(), job_id.as_str())).map(|&i| &jobs[i]);
-            let (start, end) = match job {
-                Some(j) => (Some(j.start), j.end),
-                None => (
-                    recs.iter().filter_map(|r| r.start).reduce(f64::min),
-                    recs.iter().filter_map(|r| r.end).reduce(f64::max),
-                ),
+        .map(|&(c, job_id, ji)| {
+            let recs: &[u32] = by_job.get(&(c, job_id)).map_or(&[], Vec::as_slice);
+            let job = ji.map(|i| &jobs[i as usize]);
+            let end = match job {
+                Some(j) => j.end.map(|e| e as f64),
+                None => recs
+                    .iter()
+                    .filter_map(|&k| records.rows[k as usize].end)
+                    .reduce(f64::max),
             };
-            let (start, end) = (start?, end?);
-            let mut nodes: Vec<(NodeReading, NodeShare)> = Vec::new();
-            let complete: Vec<&NodeReading> = recs.iter().filter(|r| r.complete).collect();
+            let Some(end) = end else {
+                return Outcome::Pending;
+            };
+            let complete: Vec<u32> = recs
+                .iter()
+                .copied()
+                .filter(|&k| records.rows[k as usize].complete)
+                .collect();
             let job_final = job.is_none_or(|j| j.is_final);
             let expected = job
                 .and_then(|j| j.nnodes)
                 .or(Some(recs.len() as u32))
                 .filter(|&n| n > 0);
             let missing = expected.unwrap_or(0) as usize > complete.len();
-            if !recs.is_empty() && (!job_final || (missing && now - end < settings.record_grace_s as f64)) {
-                return None; // wait for the epilogs
+            if !recs.is_empty() && (!job_final || (missing && (now as f64) - end < grace)) {
+                return Outcome::Pending; // wait for the epilogs
             }
-            let node_names: Vec<String> = if recs.is_empty() {
-                job.and_then(|j| j.node_list.as_deref())
-                    .and_then(|l| hostlist::expand(l).ok())
-                    .unwrap_or_default()
+            // The pairs to add up: the complete records' nodes, or (a wattmeter job) every node
+            // of its allocation, each of which must then be measured.
+            let job_pairs: Vec<u32> = if recs.is_empty() {
+                job.map_or(Vec::new(), |j| (j.first_pair..j.first_pair + j.n_pairs).collect())
             } else {
-                complete.iter().map(|r| r.node.clone()).collect()
+                complete.iter().map(|&k| pair_of_record[k as usize]).collect()
             };
-            for node in &node_names {
-                let reading = complete
-                    .iter()
-                    .find(|r| &r.node == node)
-                    .map(|r| (*r).clone())
-                    .unwrap_or_else(|| NodeReading {
-                        node: node.clone(),
-                        complete: true,
-                        ..Default::default()
-                    });
-                let (rs, re) = (reading.start.unwrap_or(start), reading.end.unwrap_or(end));
-                let watt = series.get(node).and_then(|s| {
-                    let (e, cov) = wattmeter::integrate(s, rs, re);
-                    (cov >= 0.95).then_some(e / cov)
-                });
-                let mine = reading
-                    .cpus_on_node
-                    .map(f64::from)
-                    .or(job.map(|j| j.cpus_per_node))
-                    .unwrap_or(1.0);
-                // Neighbours by index and by time: no string is compared in this loop, which
-                // runs for every measured job-node against every job of that node's month.
-                let me = job.map(|_| job_index[&(cluster.as_str(), job_id.as_str())]);
-                let others: Vec<Neighbour> = node_id(cluster, node)
-                    .map(|id| {
-                        let v = &on_node[id as usize];
-                        let lo = v.partition_point(|&i| jobs[i].start < rs - longest);
-                        let hi = v.partition_point(|&i| jobs[i].start < re);
-                        v[lo..hi.max(lo)]
-                            .iter()
-                            .filter(|&&i| Some(i) != me)
-                            .map(|&i| &jobs[i])
-                            .filter(|o| o.start < re && o.end.is_none_or(|e| e > rs))
-                            .map(|o| Neighbour {
-                                start: o.start,
-                                end: o.end.unwrap_or(f64::INFINITY),
-                                cpus: o.cpus_per_node,
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let share = measured::cpu_share(rs, re, mine, &others);
-                if let Some(s) = measured::node_share(&reading, watt, share) {
-                    nodes.push((reading, s));
-                } else if recs.is_empty() {
-                    return None; // a wattmeter job needs every node covered
+            let mut nodes_e = Vec::new();
+            let mut scope_sums = [None; SCOPES.len()];
+            for &p in &job_pairs {
+                match results.get(&p) {
+                    Some(n) => {
+                        nodes_e.push(n.clone());
+                        if let Some(k) = pairs[p as usize].record() {
+                            for (sum, v) in scope_sums.iter_mut().zip(records.rows[k as usize].energy_j) {
+                                if let Some(v) = v {
+                                    *sum = Some(sum.unwrap_or(0.0) + v);
+                                }
+                            }
+                        }
+                    }
+                    None if recs.is_empty() => return Outcome::NotMeasured,
+                    None => {}
                 }
             }
             let expected = if recs.is_empty() {
-                Some(node_names.len() as u32)
+                Some(job_pairs.len() as u32)
             } else {
                 expected
             };
-            measured::combine(&nodes, expected).map(|m| (cluster.clone(), job_id.clone(), m))
+            match measured::combine(&nodes_e, scope_sums, expected) {
+                Some(m) => Outcome::Measured(Box::new(m)),
+                None => Outcome::NotMeasured,
+            }
         })
         .collect();
     let mut stmt = conn.prepare_cached(
@@ -402,17 +575,20 @@ fn measure(
             e_node_wattmeter_j, e_platform_j, e_other_j, scope, flags)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
-    let idx = |s: ea_record::Scope| SCOPES.iter().position(|x| *x == s).unwrap_or(0);
     let (mut done, mut pending) = (0, 0);
-    for r in results {
-        let Some((cluster, job_id, m)) = r else {
-            pending += 1;
-            continue;
+    for (&(c, job_id, _), outcome) in candidates.iter().zip(outcomes) {
+        let m = match outcome {
+            Outcome::Measured(m) => m,
+            Outcome::Pending => {
+                pending += 1;
+                continue;
+            }
+            Outcome::NotMeasured => continue,
         };
         let e = &m.scope_sums;
         use ea_record::Scope as S;
         stmt.execute(params![
-            cluster,
+            clusters.name(c),
             job_id,
             m.nodes_recorded,
             m.nodes_expected,
@@ -420,13 +596,13 @@ fn measure(
             m.min_j,
             m.max_j,
             m.split,
-            e[idx(S::CpuPackage)],
-            e[idx(S::Dram)],
-            e[idx(S::GpuBoard)],
-            e[idx(S::NodeBmc)],
-            e[idx(S::NodeWattmeter)],
-            e[idx(S::Platform)],
-            e[idx(S::Other)],
+            e[scope_index(S::CpuPackage)],
+            e[scope_index(S::Dram)],
+            e[scope_index(S::GpuBoard)],
+            e[scope_index(S::NodeBmc)],
+            e[scope_index(S::NodeWattmeter)],
+            e[scope_index(S::Platform)],
+            e[scope_index(S::Other)],
             m.scope,
             m.flags.join(","),
         ])?;
@@ -434,6 +610,560 @@ fn measure(
     }
     progress.inc(candidates.len() as u64);
     Ok((done, pending))
+}
+
+/// How many job-node pairs the engine is given at once.
+const SHARD_PAIRS: usize = 250_000;
+
+/// A job-node pair of the derivation (12 bytes: a month has millions).
+#[derive(Clone, Copy)]
+struct Pair {
+    /// An index into the jobs read; [`NONE`] for a job known only from its records.
+    job: u32,
+    node: u32,
+    /// The node record of this job on this node; [`NONE`] if none.
+    record: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl Pair {
+    fn new(job: Option<u32>, node: u32, record: Option<u32>) -> Self {
+        Self {
+            job: job.unwrap_or(NONE),
+            node,
+            record: record.unwrap_or(NONE),
+        }
+    }
+    fn job(&self) -> Option<u32> {
+        (self.job != NONE).then_some(self.job)
+    }
+    fn record(&self) -> Option<u32> {
+        (self.record != NONE).then_some(self.record)
+    }
+}
+
+/// What a pair's figures are computed from.
+struct PairContext<'a> {
+    pairs: &'a [Pair],
+    jobs: &'a [JobLite],
+    records: &'a [NodeRecordRow],
+    series: &'a FastMap<u32, Vec<(f64, f64)>>,
+    nodes: &'a NodeIds,
+    now: i64,
+}
+
+impl PairContext<'_> {
+    /// A pair's interval in epoch seconds: its record's, else sacct's (until now for a job
+    /// still running); `None` without a start.
+    fn seconds(&self, p: usize) -> Option<(f64, f64)> {
+        let pair = &self.pairs[p];
+        let rec = pair.record().map(|k| &self.records[k as usize]);
+        let job = pair.job().map(|i| &self.jobs[i as usize]);
+        match (rec.and_then(|r| r.start), job) {
+            (Some(s), _) => Some((s, rec.and_then(|r| r.end).unwrap_or(self.now as f64))),
+            (None, Some(j)) => Some((j.start as f64, j.end.unwrap_or(self.now).max(j.start) as f64)),
+            (None, None) => None,
+        }
+    }
+
+    /// The pair's interval in microseconds, and whether it has a meter; cheap for the pairs
+    /// that have neither a record nor a series.
+    fn span(&self, p: usize) -> Option<(i64, i64, bool)> {
+        let pair = &self.pairs[p];
+        if pair.record().is_some() || self.series.contains_key(&pair.node) {
+            let i = self.input(p)?;
+            return Some((i.start.0, i.end.0.max(i.start.0), !i.meters.is_empty()));
+        }
+        let (s, e) = self.seconds(p)?;
+        let (s, e) = ((s * 1e6).round() as i64, (e * 1e6).round() as i64);
+        Some((s, e.max(s), false))
+    }
+
+    /// The pair as the engine takes it: its interval, what the job held there (the record's
+    /// allocation, else sacct's totals divided over its nodes), and its meters (the complete
+    /// record's; an ingested series covering the interval stands for the node's external
+    /// wattmeter). The pair's index is its key.
+    fn input(&self, p: usize) -> Option<JobNodeInput> {
+        let (start, end) = self.seconds(p)?;
+        let pair = &self.pairs[p];
+        let rec = pair.record().map(|k| &self.records[k as usize]);
+        let from_sacct = pair
+            .job()
+            .map(|i| self.jobs[i as usize].held_per_node())
+            .unwrap_or_default();
+        let held = match rec {
+            Some(r) => Held {
+                cpus: r.cpus_on_node.or(from_sacct.cpus),
+                gpus: r.gpus_on_node.or(from_sacct.gpus),
+                memory_mb: r.memory_mb.or(from_sacct.memory_mb),
+                billing: None,
+            },
+            None => from_sacct,
+        };
+        let mut meters = rec
+            .filter(|r| r.complete)
+            .map(NodeRecordRow::meters)
+            .unwrap_or_default();
+        if let Some(s) = self.series.get(&pair.node) {
+            let (e, cov) = wattmeter::integrate(s, start, end);
+            if cov >= 0.95 {
+                meters.retain(|m| m.scope != ea_record::Scope::NodeWattmeter);
+                meters.push(MeterEnergy {
+                    scope: ea_record::Scope::NodeWattmeter,
+                    energy_j: e / cov,
+                    job_owned: None,
+                });
+            }
+        }
+        Some(JobNodeInput {
+            job: p as u64,
+            node: self.nodes.name(pair.node).to_string(),
+            start: UnixMicros((start * 1e6).round() as i64),
+            end: UnixMicros((end * 1e6).round() as i64),
+            exclusive: false,
+            held,
+            meters,
+        })
+    }
+}
+
+enum Outcome {
+    Measured(Box<measured::JobMeasured>),
+    /// Waiting for node records (or for the job to end).
+    Pending,
+    NotMeasured,
+}
+
+/// Strings numbered in the order first seen.
+#[derive(Default)]
+struct Interner {
+    ids: FastMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.ids.insert(s.to_string(), i);
+        self.names.push(s.to_string());
+        i
+    }
+    fn get(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+    fn name(&self, i: u32) -> &str {
+        &self.names[i as usize]
+    }
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+}
+
+/// Node names numbered across clusters (the same name in two clusters is two nodes).
+#[derive(Default)]
+struct NodeIds {
+    by_cluster: Vec<FastMap<String, u32>>,
+    names: Vec<(u32, String)>,
+}
+
+impl NodeIds {
+    fn id(&mut self, cluster: u32, name: &str) -> u32 {
+        if self.by_cluster.len() <= cluster as usize {
+            self.by_cluster.resize_with(cluster as usize + 1, FastMap::default);
+        }
+        if let Some(&i) = self.by_cluster[cluster as usize].get(name) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.by_cluster[cluster as usize].insert(name.to_string(), i);
+        self.names.push((cluster, name.to_string()));
+        i
+    }
+    fn get(&self, cluster: u32, name: &str) -> Option<u32> {
+        self.by_cluster.get(cluster as usize)?.get(name).copied()
+    }
+    fn name(&self, i: u32) -> &str {
+        &self.names[i as usize].1
+    }
+    fn cluster_of(&self, i: u32) -> u32 {
+        self.names[i as usize].0
+    }
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+}
+
+/// Disjoint spans covering the given intervals, sorted.
+fn merged_spans(intervals: impl Iterator<Item = (i64, i64)>) -> Vec<(i64, i64)> {
+    let mut v: Vec<(i64, i64)> = intervals.collect();
+    v.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(v.len());
+    for (s, e) in v {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// Whether `[s, e]` meets one of the sorted disjoint `spans` (touching counts).
+fn overlaps(spans: &[(i64, i64)], s: i64, e: i64) -> bool {
+    let k = spans.partition_point(|&(_, end)| end < s);
+    spans.get(k).is_some_and(|&(start, _)| start <= e)
+}
+
+fn load_records(conn: &Connection, a: f64, b: f64, clusters: &mut Interner) -> rusqlite::Result<Records> {
+    let mut stmt = conn.prepare(
+        "SELECT cluster, job_id, node, complete, start, end, cpus_on_node, gpus_on_node, memory_mb,
+                e_cpu_package_j, e_core_j, e_uncore_j, e_dram_j, e_platform_j, e_gpu_board_j,
+                e_node_bmc_j, e_node_wattmeter_j, e_other_j, e_gpu_others_j, e_gpu_unknown_j, flags,
+                num_nodes
+         FROM node_records WHERE (end IS NULL OR end >= ?1) AND (start IS NULL OR start <= ?2)",
+    )?;
+    let mut rows = stmt.query(params![a, b])?;
+    let mut out = Records::default();
+    while let Some(r) = rows.next()? {
+        let mut energy_j = [None; SCOPES.len()];
+        for (i, e) in energy_j.iter_mut().enumerate() {
+            *e = r.get(9 + i)?;
+        }
+        out.cluster.push(clusters.id(r.get_ref(0)?.as_str()?));
+        out.rows.push(NodeRecordRow {
+            cluster: String::new(),
+            job_id: r.get(1)?,
+            job_id_raw: 0,
+            node: r.get(2)?,
+            complete: r.get::<_, i64>(3)? == 1,
+            start: r.get(4)?,
+            end: r.get(5)?,
+            uid: 0,
+            user: None,
+            account: None,
+            partition: None,
+            cpus_on_node: r.get(6)?,
+            gpus_on_node: r.get(7)?,
+            memory_mb: r.get::<_, Option<i64>>(8)?.map(|m| m as u64),
+            node_list: None,
+            num_nodes: r.get(21)?,
+            exit_code: None,
+            energy_j,
+            gpu_others_j: r.get(18)?,
+            gpu_unknown_j: r.get(19)?,
+            flags: r.get(20)?,
+            hash: 0,
+        });
+    }
+    Ok(out)
+}
+
+/// What the scan of the jobs table found.
+#[derive(Default)]
+struct JobScan {
+    jobs: Vec<JobLite>,
+    /// Each job's pairs on the nodes that matter, in job order.
+    pairs: Vec<Pair>,
+    /// The jobs that have records: by the index of their first record.
+    job_of_record: FastMap<u32, u32>,
+    /// Jobs with a pair on a node with a wattmeter series, with their cluster and JobID.
+    on_sampled_nodes: Vec<(u32, u32, String)>,
+}
+
+impl JobScan {
+    /// The job of a measured job's records.
+    fn job_of(&self, records: &[u32]) -> Option<u32> {
+        self.job_of_record.get(records.first()?).copied()
+    }
+}
+
+/// A job's columns, as read from the store or from what the run wrote.
+struct JobFields<'a> {
+    job_id: &'a str,
+    start: i64,
+    end: Option<i64>,
+    nnodes: Option<u32>,
+    ncpus: Option<u32>,
+    gpus: Option<u32>,
+    req_mem_mb: Option<f64>,
+    node_list: Option<&'a str>,
+    is_final: bool,
+}
+
+/// The jobs a derivation looks at, from `[lo, hi]` (epoch seconds): those that ran during it,
+/// started at most a month before it (the store's query, and its filter on captured jobs).
+struct JobWindow {
+    lo: i64,
+    hi: i64,
+    earliest: i64,
+}
+
+impl JobWindow {
+    const HORIZON_S: f64 = 31.0 * 86_400.0;
+
+    fn new(lo: f64, hi: f64) -> Self {
+        Self {
+            lo: lo.floor() as i64,
+            hi: hi.ceil() as i64,
+            earliest: (lo - Self::HORIZON_S).floor() as i64,
+        }
+    }
+
+    fn holds(&self, start: Option<i64>, end: Option<i64>) -> bool {
+        start.is_some_and(|s| s <= self.hi && s >= self.earliest) && end.is_none_or(|e| e >= self.lo)
+    }
+}
+
+/// Jobs with records: per cluster, JobID → the index of its first record.
+fn wanted_jobs(by_job: &BTreeMap<(u32, &str), Vec<u32>>) -> Vec<FastMap<String, u32>> {
+    let mut wanted: Vec<FastMap<String, u32>> = Vec::new();
+    for (&(c, id), recs) in by_job {
+        if wanted.len() <= c as usize {
+            wanted.resize_with(c as usize + 1, FastMap::default);
+        }
+        wanted[c as usize].insert(id.to_string(), recs[0]);
+    }
+    wanted
+}
+
+impl JobScan {
+    /// Adds a job of `cluster` (numbered), its pairs on the nodes `nodes` knows.
+    fn push(
+        &mut self,
+        cluster: u32,
+        f: &JobFields<'_>,
+        nodes: &NodeIds,
+        sampled: &FastSet<u32>,
+        wanted: &[FastMap<String, u32>],
+    ) {
+        let i = self.jobs.len() as u32;
+        if let Some(&k) = wanted.get(cluster as usize).and_then(|m| m.get(f.job_id)) {
+            self.job_of_record.insert(k, i);
+        }
+        let first_pair = self.pairs.len() as u32;
+        let mut listed = 0u32;
+        let mut on_sampled = false;
+        if let Some(list) = f.node_list {
+            let known = nodes.by_cluster.get(cluster as usize);
+            let pairs = &mut self.pairs;
+            crate::hosts::for_each_node(list, |name| {
+                listed += 1;
+                if let Some(&n) = known.and_then(|m| m.get(name)) {
+                    on_sampled |= sampled.contains(&n);
+                    pairs.push(Pair::new(Some(i), n, None));
+                }
+            });
+        }
+        if on_sampled {
+            self.on_sampled_nodes.push((i, cluster, f.job_id.to_string()));
+        }
+        self.jobs.push(JobLite {
+            start: f.start,
+            end: f.end,
+            nnodes: f.nnodes,
+            ncpus: f.ncpus,
+            gpus: f.gpus,
+            req_mem_mb: f.req_mem_mb,
+            is_final: f.is_final,
+            listed_nodes: listed,
+            first_pair,
+            n_pairs: self.pairs.len() as u32 - first_pair,
+        });
+    }
+
+    /// Scans of consecutive pieces of the jobs, as one.
+    fn concat(pieces: Vec<JobScan>) -> JobScan {
+        let mut all = JobScan::default();
+        all.jobs.reserve_exact(pieces.iter().map(|p| p.jobs.len()).sum());
+        all.pairs.reserve_exact(pieces.iter().map(|p| p.pairs.len()).sum());
+        for p in pieces {
+            let (job0, pair0) = (all.jobs.len() as u32, all.pairs.len() as u32);
+            all.jobs.extend(p.jobs.into_iter().map(|mut j| {
+                j.first_pair += pair0;
+                j
+            }));
+            all.pairs.extend(p.pairs.into_iter().map(|mut pr| {
+                if pr.job != NONE {
+                    pr.job += job0;
+                }
+                pr
+            }));
+            all.job_of_record
+                .extend(p.job_of_record.into_iter().map(|(k, i)| (k, i + job0)));
+            all.on_sampled_nodes
+                .extend(p.on_sampled_nodes.into_iter().map(|(i, c, id)| (i + job0, c, id)));
+        }
+        all
+    }
+}
+
+/// Jobs that ran during `[lo, hi]` (epoch seconds), started at most a month before it, read
+/// from the store: their intervals, what they held, and their pairs on the nodes of `nodes`
+/// (the nodes of wattmeter series are added for every cluster met). Jobs with records are
+/// found by their ids.
+fn load_jobs(
+    conn: &Connection,
+    lo: f64,
+    hi: f64,
+    clusters: &mut Interner,
+    nodes: &mut NodeIds,
+    sample_nodes: &[String],
+    by_job: &BTreeMap<(u32, &str), Vec<u32>>,
+) -> rusqlite::Result<JobScan> {
+    let w = JobWindow::new(lo, hi);
+    let mut stmt = conn.prepare(
+        "SELECT cluster, job_id, start, end, nnodes, ncpus, gpus, req_mem_mb, node_list, final FROM jobs
+         WHERE start IS NOT NULL AND start <= ?2 AND start >= ?3 AND (end IS NULL OR end >= ?1)",
+    )?;
+    let mut rows = stmt.query(params![w.lo, w.hi, w.earliest])?;
+    let wanted = wanted_jobs(by_job);
+    let mut sampled: FastSet<u32> = FastSet::default();
+    for c in 0..clusters.len() as u32 {
+        for n in sample_nodes {
+            sampled.insert(nodes.id(c, n));
+        }
+    }
+    let mut scan = JobScan::default();
+    while let Some(r) = rows.next()? {
+        let cluster_name = r.get_ref(0)?.as_str()?;
+        let cluster = match clusters.get(cluster_name) {
+            Some(c) => c,
+            None => {
+                let c = clusters.id(cluster_name);
+                for n in sample_nodes {
+                    sampled.insert(nodes.id(c, n));
+                }
+                c
+            }
+        };
+        let f = JobFields {
+            job_id: r.get_ref(1)?.as_str()?,
+            start: r.get(2)?,
+            end: r.get(3)?,
+            nnodes: r.get(4)?,
+            ncpus: r.get(5)?,
+            gpus: r.get(6)?,
+            req_mem_mb: r.get(7)?,
+            node_list: r.get_ref(8)?.as_str_or_null()?,
+            is_final: r.get::<_, i64>(9)? == 1,
+        };
+        scan.push(cluster, &f, nodes, &sampled, &wanted);
+    }
+    Ok(scan)
+}
+
+/// [`load_jobs`] over the jobs the run wrote into an empty table: the same jobs in the same
+/// order (a job written again, which one input never does, replaces the earlier write in
+/// place), in parallel pieces.
+#[allow(clippy::too_many_arguments)]
+fn scan_captured_jobs(
+    jobs: &[CapturedJob],
+    cluster_names: &[String],
+    lo: f64,
+    hi: f64,
+    clusters: &mut Interner,
+    nodes: &mut NodeIds,
+    sample_nodes: &[String],
+    by_job: &BTreeMap<(u32, &str), Vec<u32>>,
+) -> JobScan {
+    let w = JobWindow::new(lo, hi);
+    let order = written_once(
+        jobs.iter()
+            .map(|j| (cluster_names[j.cluster as usize].as_str(), &*j.job_id, "")),
+    );
+    // Clusters and the nodes of wattmeter series are numbered before the parallel part, which
+    // only looks names up.
+    let cluster_ids: Vec<u32> = cluster_names.iter().map(|c| clusters.id(c)).collect();
+    for c in 0..clusters.len() as u32 {
+        for n in sample_nodes {
+            nodes.id(c, n);
+        }
+    }
+    let (clusters, nodes) = (&*clusters, &*nodes);
+    let sampled: FastSet<u32> = (0..clusters.len() as u32)
+        .flat_map(|c| sample_nodes.iter().filter_map(move |n| nodes.get(c, n)))
+        .collect();
+    let wanted = wanted_jobs(by_job);
+    let pieces: Vec<JobScan> = order
+        .par_chunks(16_384)
+        .map(|chunk| {
+            let mut scan = JobScan::default();
+            for &i in chunk {
+                let j = &jobs[i];
+                if !w.holds(j.start, j.end) {
+                    continue;
+                }
+                let cluster = cluster_ids[j.cluster as usize];
+                let f = JobFields {
+                    job_id: &j.job_id,
+                    start: j.start.unwrap_or_default(),
+                    end: j.end,
+                    nnodes: j.nnodes,
+                    ncpus: j.ncpus,
+                    gpus: j.gpus,
+                    req_mem_mb: j.req_mem_mb,
+                    node_list: j.node_list.as_deref(),
+                    is_final: j.is_final,
+                };
+                scan.push(cluster, &f, nodes, &sampled, &wanted);
+            }
+            scan
+        })
+        .collect();
+    JobScan::concat(pieces)
+}
+
+/// The positions of rows written once or more, each at its first writing, holding the index
+/// of its last; rows are told apart by their key (cluster, id, node).
+fn written_once<'a>(keys: impl Iterator<Item = (&'a str, &'a str, &'a str)> + Clone) -> Vec<usize> {
+    // Hashes first: when none repeats (always, for one input), no key is compared.
+    let mut hashes: FastSet<u64> = FastSet::default();
+    let mut n = 0;
+    let mut repeats = false;
+    for (c, id, node) in keys.clone() {
+        let mut h = crate::db::Fnv::default();
+        h.str(Some(c)).str(Some(id)).str(Some(node));
+        repeats |= !hashes.insert(h.finish() as u64);
+        n += 1;
+    }
+    if !repeats {
+        return (0..n).collect();
+    }
+    let mut first: FastMap<(&str, &str, &str), usize> = FastMap::default();
+    let mut order: Vec<usize> = Vec::with_capacity(n);
+    for (i, key) in keys.enumerate() {
+        match first.get(&key) {
+            Some(&at) => order[at] = i,
+            None => {
+                first.insert(key, order.len());
+                order.push(i);
+            }
+        }
+    }
+    order
+}
+
+/// [`load_records`] over the records the run wrote into an empty table: the same records in
+/// the same order (a record written again replaces the earlier write in place), within
+/// `[a, b]`.
+fn captured_records(written: Vec<NodeRecordRow>, a: f64, b: f64, clusters: &mut Interner) -> Records {
+    let order = written_once(
+        written
+            .iter()
+            .map(|r| (r.cluster.as_str(), r.job_id.as_str(), r.node.as_str())),
+    );
+    let mut rows = if order.len() == written.len() && order.iter().enumerate().all(|(k, &i)| k == i) {
+        written
+    } else {
+        let mut slots: Vec<Option<NodeRecordRow>> = written.into_iter().map(Some).collect();
+        order.into_iter().filter_map(|i| slots[i].take()).collect()
+    };
+    rows.retain(|r| r.end.is_none_or(|e| e >= a) && r.start.is_none_or(|s| s <= b));
+    let cluster = rows.iter().map(|r| clusters.id(&r.cluster)).collect();
+    Records { rows, cluster }
 }
 
 /// The calibration group of a job: its cluster and partition.

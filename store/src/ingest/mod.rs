@@ -19,11 +19,11 @@ pub mod wattmeter;
 
 use crate::config::EstimateSettings;
 use crate::db::write::{self, Upserted};
-use crate::db::{DbError, Store};
-use crate::sacct::text::{self, BlockReader, TextOptions};
+use crate::db::{DbError, DeferredIndexes, Store};
+use crate::fastmap::FastMap;
+use crate::sacct::text::{self, BlockReader, Line, StepLine, TextOptions};
 use crate::sacct::{Entry, JobRow, LineError, SourceError, StepRow, json, live};
 use crate::timefmt::Clock;
-use rayon::prelude::*;
 use rusqlite::{Connection, TransactionBehavior};
 use std::fmt;
 use std::io::Read;
@@ -64,6 +64,10 @@ pub struct Settings {
     pub record_grace_s: i64,
     /// Draw a progress bar (only ever on a terminal).
     pub progress: bool,
+    /// The site's inventory: its share rule and node capacities split measured energy on
+    /// shared nodes (the impact engine's rule). Without one, no node's size is known: a job
+    /// alone on a node gets all of it, jobs together share it evenly (flagged).
+    pub inventory: Option<std::sync::Arc<ea_impact::Inventory>>,
 }
 
 /// What happened to one input.
@@ -147,26 +151,102 @@ impl From<SourceError> for IngestError {
 pub fn ingest(store: &mut Store, inputs: &Inputs, settings: &Settings) -> Result<Summary, IngestError> {
     let mut summary = Summary::default();
     let tx = store.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let deferred = DeferredIndexes::drop_on_empty_tables(&tx)?;
     let mut window = derive::Window::default();
+    // A first ingest into an empty store keeps what it writes for the derivation, unless its
+    // inputs could write a job twice (several dumps, live calls).
+    let fresh: bool = tx.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM jobs) AND NOT EXISTS (SELECT 1 FROM node_records)",
+        [],
+        |r| r.get(0),
+    )?;
+    if fresh && inputs.sacct.len() <= 1 && inputs.live.is_none() && inputs.spools.len() <= 1 {
+        window.capture();
+    }
     let progress = Progress::new(settings.progress);
-    for path in &inputs.sacct {
-        ingest_sacct_input(&tx, path, inputs, settings, &mut summary, &mut window, &progress)?;
-    }
-    if let Some(l) = &inputs.live {
-        ingest_live(&tx, l, inputs, settings, &mut summary, &mut window, &progress)?;
-    }
+    // Spools are listed and their records read and parsed in the background from the start,
+    // on the cores the dumps' single writer leaves idle; they are written after the dumps.
+    let mut known = Vec::new();
     for spool in &inputs.spools {
-        ingest_spool(&tx, spool, inputs.force, settings, &mut summary, &mut window, &progress)?;
+        let dirs: Vec<String> = records::spool_dirs(spool).into_iter().map(|(_, name)| name).collect();
+        known.push(records::known_files(&tx, &dirs)?);
     }
+    std::thread::scope(|scope| -> Result<(), IngestError> {
+        let mut readers: Vec<SpoolReader> = inputs
+            .spools
+            .iter()
+            .zip(known)
+            .map(|(spool, known)| SpoolReader::start(scope, spool, known, inputs.force, &settings.cluster))
+            .collect();
+        for path in &inputs.sacct {
+            let _p = crate::profile::Phase::start("sacct dump");
+            ingest_sacct_input(&tx, path, inputs, settings, &mut summary, &mut window, &progress)?;
+        }
+        if let Some(l) = &inputs.live {
+            ingest_live(&tx, l, inputs, settings, &mut summary, &mut window, &progress)?;
+        }
+        for reader in readers.drain(..) {
+            let _p = crate::profile::Phase::start("spool records");
+            write_spool(&tx, reader, &mut summary, &mut window, &progress)?;
+        }
+        Ok(())
+    })?;
     for path in &inputs.wattmeters {
         ingest_wattmeter(&tx, path, inputs, settings, &mut summary, &mut window)?;
     }
+    {
+        let _p = crate::profile::Phase::start("indexes");
+        deferred.build(&tx)?;
+    }
     // Measured jobs left waiting for node records by an earlier run are looked at again.
     window.add_pending(&tx)?;
-    summary.derived = derive::run(&tx, &window, settings, &progress)?;
-    tx.commit()?;
+    // Energies split with another rule (another inventory, or an older energy-assess) are all
+    // split again.
+    let split = split_provenance(settings.inventory.as_deref());
+    let stored: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'split'", [], |r| r.get(0))
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    if stored.as_deref() != Some(split.as_str()) {
+        tx.execute("DELETE FROM job_measured", [])?;
+        window.add_everything(&tx)?;
+    }
+    summary.derived = {
+        let _p = crate::profile::Phase::start("derive");
+        derive::run(&tx, &mut window, settings, &progress)?
+    };
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('split', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [&split],
+    )?;
+    {
+        let _p = crate::profile::Phase::start("commit");
+        tx.commit()?;
+    }
     progress.finish();
     Ok(summary)
+}
+
+/// What measured energies are split with: the engine, and the inventory (its share rule and
+/// node sizes). Stored with them, so that a change splits them all again.
+pub fn split_provenance(inventory: Option<&ea_impact::Inventory>) -> String {
+    match inventory {
+        Some(inv) => format!(
+            "ea-impact {}, inventory {} (sha256 {}), share rule {}",
+            ea_impact_version(),
+            inv.path.display(),
+            inv.sha256,
+            inv.site.share_rule.as_str()
+        ),
+        None => format!("ea-impact {}, no inventory", ea_impact_version()),
+    }
+}
+
+fn ea_impact_version() -> &'static str {
+    // The engine's version is the workspace's.
+    env!("CARGO_PKG_VERSION")
 }
 
 fn file_identity(path: &Path) -> Result<(String, i64, i64), SourceError> {
@@ -393,17 +473,93 @@ struct Grouper {
     /// accounting, so their state says where they came from.
     snapshot: bool,
     source: String,
-    pending: Option<JobRow>,
+    pending: Option<Pending>,
     /// The steps that follow a repeated allocation line are repeats too.
     skip_steps: bool,
-    /// Allocation lines seen: their line and content hash.
-    seen: std::collections::HashMap<(Option<String>, String), (u64, i64)>,
+    /// Allocation lines seen, per cluster and JobID: their line and a hash of their content.
+    seen: FastMap<String, FastMap<String, (u64, i64)>>,
+}
+
+/// A job whose steps may still follow.
+struct Pending {
+    job: Box<JobRow>,
+    /// [`write::job_hash`] of the job as its allocation line gave it.
+    hash: i64,
+    /// Its steps' stored forms, comma-separated (the inside of the steps array).
+    steps: String,
+    n_steps: u32,
+    /// What the allocation line may take from its steps (see [`JobRow::absorb_steps`]).
+    step_cpu_s: f64,
+    step_energy_j: Option<f64>,
+}
+
+impl Pending {
+    fn new(mut job: Box<JobRow>, hash: i64) -> Self {
+        // Steps a reader attached to the job (sacct --json) are encoded like a dump's.
+        let attached = std::mem::take(&mut job.steps);
+        let mut p = Self {
+            job,
+            hash,
+            steps: String::new(),
+            n_steps: 0,
+            step_cpu_s: 0.0,
+            step_energy_j: None,
+        };
+        for s in &attached {
+            p.add_step(
+                &write::encode_step(&write::StepFields::of(s)),
+                s.total_cpu_s,
+                s.consumed_energy_j,
+            );
+        }
+        p
+    }
+
+    fn add_step(&mut self, encoded: &str, total_cpu_s: Option<f64>, consumed_energy_j: Option<f64>) {
+        if self.n_steps > 0 {
+            self.steps.push(',');
+        }
+        self.steps.push_str(encoded);
+        self.n_steps += 1;
+        self.step_cpu_s += total_cpu_s.unwrap_or(0.0);
+        if let Some(e) = consumed_energy_j {
+            self.step_energy_j = Some(self.step_energy_j.map_or(e, |m| m.max(e)));
+        }
+    }
+
+    /// The job ready to write, with what it takes from its steps (as
+    /// [`JobRow::absorb_steps`] does) and its content hash.
+    fn settle(self) -> write::PreparedJob {
+        let mut job = self.job;
+        let mut hash = self.hash;
+        let steps_json = (self.n_steps > 0).then(|| format!("[{}]", self.steps));
+        if self.n_steps > 0 {
+            let mut absorbed = false;
+            if job.total_cpu_s.is_none_or(|v| v == 0.0) && self.step_cpu_s > 0.0 {
+                job.total_cpu_s = Some(self.step_cpu_s);
+                absorbed = true;
+            }
+            if job.consumed_energy_j.is_none() && self.step_energy_j.is_some() {
+                job.consumed_energy_j = self.step_energy_j;
+                absorbed = true;
+            }
+            if absorbed {
+                hash = write::job_hash(&job);
+            }
+        }
+        write::PreparedJob {
+            hash: write::combine_hash(hash, steps_json.as_deref()),
+            job,
+            steps_json,
+            n_steps: self.n_steps,
+        }
+    }
 }
 
 /// What a grouper let go of.
 #[derive(Default)]
 struct Grouped {
-    jobs: Vec<JobRow>,
+    jobs: Vec<write::PreparedJob>,
     orphans: Vec<StepRow>,
     errors: Vec<String>,
     rows: u64,
@@ -421,79 +577,102 @@ impl Grouper {
         }
     }
 
-    fn push(&mut self, line: u64, e: Entry, out: &mut Grouped) {
+    /// An allocation line; `content_hash` tells a repeat of the same line from a different
+    /// line for the same job.
+    fn push_job(&mut self, line: u64, mut j: Box<JobRow>, content_hash: i64, out: &mut Grouped) {
         out.rows += 1;
-        match e {
-            Entry::Job(mut j) => {
-                if j.cluster.is_none() {
-                    j.cluster = Some(self.cluster.clone());
-                }
-                let key = (j.cluster.clone(), j.job_id.clone());
-                let hash = write::job_hash(&j);
-                if let Some((first, first_hash)) = self.seen.get(&key) {
-                    // The same line twice (dumps appended to one file) is no error; a
-                    // different one (a step written as its job, as in CSCS's santis dump) is.
-                    if *first_hash != hash {
-                        let at = if line > 0 {
-                            format!("{}:{line}", self.source)
-                        } else {
-                            self.source.clone()
-                        };
-                        out.errors.push(format!(
-                            "{at}: a second, different allocation line for job {} (the first is at line {first}); kept the first",
-                            j.job_id
-                        ));
-                    }
-                    self.skip_steps = true;
-                    return;
-                }
-                self.skip_steps = false;
-                self.seen.insert(key, (line, hash));
-                if self.snapshot && j.is_final() {
-                    j.state_raw = format!("{} (controller)", j.state_raw);
-                }
-                if let Some(done) = self.pending.take() {
-                    out.jobs.push(settle(done));
-                }
-                self.pending = Some(*j);
+        if j.cluster.is_none() {
+            j.cluster = Some(self.cluster.clone());
+        }
+        let cluster = j.cluster.as_deref().unwrap_or_default();
+        let per_cluster = match self.seen.get_mut(cluster) {
+            Some(m) => m,
+            None => self.seen.entry(cluster.to_string()).or_default(),
+        };
+        if let Some((first, first_hash)) = per_cluster.get(&j.job_id) {
+            // The same line twice (dumps appended to one file) is no error; a different one
+            // (a step written as its job, as in CSCS's santis dump) is.
+            if *first_hash != content_hash {
+                let at = if line > 0 {
+                    format!("{}:{line}", self.source)
+                } else {
+                    self.source.clone()
+                };
+                out.errors.push(format!(
+                    "{at}: a second, different allocation line for job {} (the first is at line {first}); kept the first",
+                    j.job_id
+                ));
             }
-            Entry::Step(mut s) => {
-                if s.cluster.is_none() {
-                    s.cluster = Some(self.cluster.clone());
+            self.skip_steps = true;
+            // Steps a reader attached to a repeated job are repeats too.
+            return;
+        }
+        self.skip_steps = false;
+        per_cluster.insert(j.job_id.clone(), (line, content_hash));
+        if self.snapshot && j.is_final() {
+            j.state_raw = format!("{} (controller)", j.state_raw);
+        }
+        if let Some(done) = self.pending.take() {
+            out.jobs.push(done.settle());
+        }
+        self.pending = Some(Pending::new(j, content_hash));
+    }
+
+    /// A step line, already encoded.
+    fn push_step(&mut self, s: &StepLine<'_>, out: &mut Grouped) {
+        out.rows += 1;
+        let cluster = s.cluster.as_deref().unwrap_or(&self.cluster);
+        match &mut self.pending {
+            Some(p) if p.job.job_id == s.job_id && p.job.cluster.as_deref() == Some(cluster) => {
+                if !self.skip_steps {
+                    p.add_step(&s.encoded, s.total_cpu_s, s.consumed_energy_j);
                 }
-                match &mut self.pending {
-                    Some(job) if job.job_id == s.job_id && job.cluster == s.cluster => {
-                        if !self.skip_steps {
-                            job.steps.push(*s);
-                        }
-                    }
-                    _ if self.skip_steps => {}
-                    _ => out.orphans.push(*s),
-                }
+            }
+            _ if self.skip_steps => {}
+            _ => {
+                let mut row = s.to_row();
+                row.cluster = Some(cluster.to_string());
+                out.orphans.push(row);
+            }
+        }
+    }
+
+    /// An entry of a JSON document.
+    fn push_entry(&mut self, e: Entry, out: &mut Grouped) {
+        match e {
+            Entry::Job(j) => {
+                let hash = write::job_hash(&j);
+                self.push_job(0, j, hash, out);
+            }
+            Entry::Step(s) => {
+                let encoded = write::encode_step(&write::StepFields::of(&s));
+                let line = StepLine {
+                    cluster: s.cluster.as_deref().map(std::borrow::Cow::Borrowed),
+                    job_id: std::borrow::Cow::Borrowed(&s.job_id),
+                    encoded,
+                    total_cpu_s: s.total_cpu_s,
+                    consumed_energy_j: s.consumed_energy_j,
+                };
+                self.push_step(&line, out);
             }
         }
     }
 
     fn finish(&mut self, out: &mut Grouped) {
         if let Some(done) = self.pending.take() {
-            out.jobs.push(settle(done));
+            out.jobs.push(done.settle());
         }
     }
 }
 
-fn settle(mut job: JobRow) -> JobRow {
-    let steps = std::mem::take(&mut job.steps);
-    job.absorb_steps(&steps);
-    job.steps = steps;
-    job
-}
-
 /// Writes what a grouper let go of.
+#[allow(clippy::too_many_arguments)]
 fn write_grouped(
     tx: &Connection,
     prepared: &[write::PreparedJob],
     g: &Grouped,
     source_id: i64,
+    target: write::Target,
     stats: &mut Stats,
     summary: &mut Summary,
     window: &mut derive::Window,
@@ -504,12 +683,12 @@ fn write_grouped(
         summary.error(e.clone());
     }
     let mut on_written = |j: &JobRow| window.add_job(j);
-    let n = write::upsert_prepared(tx, prepared, source_id, &mut on_written)?;
+    let n = write::upsert_prepared(tx, prepared, source_id, target, &mut on_written)?;
     summary.not_final += prepared.iter().filter(|p| !p.job.is_final()).count() as u64;
     stats.written += n.written;
     stats.unchanged += n.unchanged;
     summary.jobs += n;
-    summary.steps.written += prepared.iter().map(|p| p.job.steps.len() as u64).sum::<u64>();
+    summary.steps.written += prepared.iter().map(|p| u64::from(p.n_steps)).sum::<u64>();
     if !g.orphans.is_empty() {
         let (changed, dropped) = write::merge_orphan_steps(tx, &g.orphans)?;
         summary.steps.written += changed;
@@ -520,6 +699,16 @@ fn write_grouped(
         }
     }
     Ok(())
+}
+
+/// How an input's jobs are written: plain inserts into a jobs table that is empty.
+fn write_target(tx: &Connection) -> rusqlite::Result<write::Target> {
+    let empty: bool = tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM jobs)", [], |r| r.get(0))?;
+    Ok(if empty {
+        write::Target::FreshTable
+    } else {
+        write::Target::Upsert
+    })
 }
 
 /// Writes the entries of a JSON document.
@@ -537,15 +726,13 @@ fn ingest_entries(
     let mut grouper = Grouper::new(&settings.cluster, snapshot, display);
     let mut g = Grouped::default();
     for e in entries {
-        grouper.push(0, e, &mut g);
+        grouper.push_entry(e, &mut g);
     }
     grouper.finish(&mut g);
-    let prepared: Vec<write::PreparedJob> = std::mem::take(&mut g.jobs)
-        .into_par_iter()
-        .map(write::PreparedJob::new)
-        .collect();
+    let prepared = std::mem::take(&mut g.jobs);
     let mut stats = Stats::default();
-    write_grouped(tx, &prepared, &g, source_id, &mut stats, summary, window)?;
+    let target = write_target(tx)?;
+    write_grouped(tx, &prepared, &g, source_id, target, &mut stats, summary, window)?;
     Ok(stats)
 }
 
@@ -564,7 +751,7 @@ fn ingest_text_stream<R: Read + Send>(
     progress: &Progress,
     source_id: i64,
 ) -> Result<Stats, IngestError> {
-    let mut blocks = BlockReader::new(reader, 8 << 20);
+    let mut blocks = BlockReader::new(reader, 4 << 20);
     let io_err = |source| SourceError::Io {
         path: display.into(),
         source,
@@ -574,6 +761,7 @@ fn ingest_text_stream<R: Read + Send>(
     };
     let layout = text::detect_layout(&text::first_line(&first.bytes), opts, display)?;
     let clock = &settings.clock;
+    let target = write_target(tx)?;
     let mut stats = Stats::default();
     type Batch = (Vec<write::PreparedJob>, Grouped, Vec<LineError>, usize);
     let result: Result<(), IngestError> = std::thread::scope(|scope| {
@@ -597,9 +785,12 @@ fn ingest_text_stream<R: Read + Send>(
                 let mut g = Grouped::default();
                 let (line_errors, bytes) = match &b {
                     Some(b) => {
-                        let (entries, errors) = text::parse_block(b, layout, clock, display);
-                        for (line, e) in entries {
-                            grouper.push(line, e, &mut g);
+                        let (lines, errors) = text::parse_block(b, layout, clock, display);
+                        for (line, l) in lines {
+                            match l {
+                                Line::Job { job, hash } => grouper.push_job(line, job, hash, &mut g),
+                                Line::Step(s) => grouper.push_step(&s, &mut g),
+                            }
                         }
                         (errors, b.bytes.len())
                     }
@@ -608,23 +799,26 @@ fn ingest_text_stream<R: Read + Send>(
                         (Vec::new(), 0)
                     }
                 };
-                let prepared = std::mem::take(&mut g.jobs)
-                    .into_par_iter()
-                    .map(write::PreparedJob::new)
-                    .collect();
+                let prepared = std::mem::take(&mut g.jobs);
                 if send.send(Ok((prepared, g, line_errors, bytes))).is_err() || b.is_none() {
                     return;
                 }
             }
         });
+        let mut write_s = 0.0;
         for batch in recv {
             let (prepared, g, line_errors, bytes) = batch.map_err(io_err)?;
             stats.errors += line_errors.len() as u64;
             for e in line_errors {
                 summary.error(e.to_string());
             }
-            write_grouped(tx, &prepared, &g, source_id, &mut stats, summary, window)?;
+            let t = std::time::Instant::now();
+            write_grouped(tx, &prepared, &g, source_id, target, &mut stats, summary, window)?;
+            write_s += t.elapsed().as_secs_f64();
             progress.inc(bytes as u64);
+        }
+        if crate::profile::enabled() {
+            eprintln!("[ea-profile] sacct dump: writer busy {write_s:.2} s");
         }
         Ok(())
     });
@@ -695,84 +889,145 @@ fn ingest_live(
     Ok(())
 }
 
-fn ingest_spool(
-    tx: &Connection,
-    spool: &Path,
-    force: bool,
-    settings: &Settings,
-    summary: &mut Summary,
-    window: &mut derive::Window,
-    progress: &Progress,
-) -> Result<(), IngestError> {
-    let files = records::list_spool(spool).map_err(|problem| SourceError::Format {
-        source: spool.display().to_string(),
-        problem,
-    })?;
-    let mut dirs: Vec<String> = files.iter().map(|f| f.dir.clone()).collect();
-    dirs.sort();
-    dirs.dedup();
-    let known = records::known_files(tx, &dirs)?;
-    let total = files.len() as u64;
-    let mut fresh: Vec<records::SpoolFile> = files
-        .into_iter()
-        .filter(|f| force || known.get(&(f.dir.clone(), f.name.clone())) != Some(&(f.size, f.mtime_ns)))
-        .collect();
-    // Final records after the prolog's parts, so that a job seen in both keeps the final one
-    // whatever the listing order.
-    fresh.sort_by(|a, b| b.dir.cmp(&a.dir).then(a.name.cmp(&b.name)));
-    let mut stats = Stats {
-        rows: total,
-        unchanged: total - fresh.len() as u64,
-        ..Default::default()
-    };
-    progress.start(
-        fresh.len() as u64,
-        &format!("records {}", short(&spool.display().to_string())),
-    );
-    // Files are read and parsed on the rayon pool, a chunk ahead of the writer.
-    type Chunk = Vec<(records::SpoolFile, Result<records::NodeRecordRow, records::RecordError>)>;
-    let cluster = settings.cluster.clone();
-    let result: rusqlite::Result<()> = std::thread::scope(|scope| {
-        let (send, recv) = std::sync::mpsc::sync_channel::<Chunk>(2);
+/// Files read and parsed, with what became of each.
+type SpoolChunk = Vec<(records::SpoolFile, Result<records::NodeRecordRow, records::RecordError>)>;
+
+/// A spool being listed, read and parsed by a background thread, a chunk of files at a time,
+/// for [`write_spool`]. While the dumps are parsed and written (on the rayon pool and the
+/// writer), the thread reads on its own, taking the idle core time; once the writer turns to
+/// this spool, the rest is read on the rayon pool.
+struct SpoolReader {
+    spool: PathBuf,
+    /// Set when the writer turns to this spool.
+    wanted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The listing's outcome: (files to read, files unchanged), or why it failed.
+    listed: std::sync::mpsc::Receiver<Result<(u64, u64), String>>,
+    chunks: std::sync::mpsc::Receiver<SpoolChunk>,
+}
+
+impl SpoolReader {
+    fn start<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        spool: &Path,
+        known: records::KnownFiles,
+        force: bool,
+        cluster: &str,
+    ) -> Self {
+        let (listed_send, listed) = std::sync::mpsc::channel();
+        // Unbounded: reading runs ahead while the dumps are written; what waits is the rows
+        // the store keeps anyway.
+        let (send, chunks) = std::sync::mpsc::channel::<SpoolChunk>();
+        let (root, cluster) = (spool.to_path_buf(), cluster.to_string());
+        let wanted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let now = wanted.clone();
         scope.spawn(move || {
-            let mut files = fresh.into_iter();
+            let listing = {
+                let _p = crate::profile::Phase::start("spool: list files");
+                records::list_spool(&root, &known, force)
+            };
+            let mut listing = match listing {
+                Ok(l) => l,
+                Err(problem) => {
+                    let _ = listed_send.send(Err(problem));
+                    return;
+                }
+            };
+            drop(known);
+            // Final records after the prolog's parts, so that a job seen in both keeps the
+            // final one whatever the listing order.
+            listing
+                .files
+                .sort_by(|a, b| b.dir.cmp(&a.dir).then(a.name.cmp(&b.name)));
+            if listed_send
+                .send(Ok((listing.files.len() as u64, listing.unchanged)))
+                .is_err()
+            {
+                return;
+            }
+            let mut files = listing.files.into_iter();
             loop {
-                let chunk: Vec<records::SpoolFile> = files.by_ref().take(4096).collect();
+                let all_cores = now.load(std::sync::atomic::Ordering::Relaxed);
+                let mut chunk: Vec<records::SpoolFile> =
+                    files.by_ref().take(if all_cores { 4096 } else { 512 }).collect();
                 if chunk.is_empty() {
                     return;
                 }
-                let rows = records::read_all(&chunk, &cluster);
+                let rows = if all_cores {
+                    records::read_all(&mut chunk, &cluster)
+                } else {
+                    records::read_all_here(&mut chunk, &cluster)
+                };
                 if send.send(chunk.into_iter().zip(rows).collect()).is_err() {
                     return;
                 }
             }
         });
-        for chunk in recv {
-            let n = chunk.len() as u64;
-            for (f, row) in chunk {
-                match row {
-                    Ok(row) => {
-                        if records::upsert(tx, &row)? {
-                            stats.written += 1;
-                            summary.records.written += 1;
-                            window.add_record(&row);
-                        } else {
-                            stats.unchanged += 1;
-                            summary.records.unchanged += 1;
-                        }
-                        records::remember_file(tx, &f)?;
+        Self {
+            spool: spool.to_path_buf(),
+            wanted,
+            listed,
+            chunks,
+        }
+    }
+}
+
+/// Writes what a [`SpoolReader`] read, as it comes.
+fn write_spool(
+    tx: &Connection,
+    reader: SpoolReader,
+    summary: &mut Summary,
+    window: &mut derive::Window,
+    progress: &Progress,
+) -> Result<(), IngestError> {
+    let spool = &reader.spool;
+    reader.wanted.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (to_read, unchanged) = match reader.listed.recv() {
+        Ok(Ok(counts)) => counts,
+        Ok(Err(problem)) => {
+            return Err(SourceError::Format {
+                source: spool.display().to_string(),
+                problem,
+            }
+            .into());
+        }
+        Err(_) => (0, 0),
+    };
+    let mut stats = Stats {
+        rows: to_read + unchanged,
+        unchanged,
+        ..Default::default()
+    };
+    progress.start(to_read, &format!("records {}", short(&spool.display().to_string())));
+    let mut write_s = 0.0;
+    for chunk in reader.chunks {
+        let t = std::time::Instant::now();
+        let n = chunk.len() as u64;
+        for (f, row) in chunk {
+            match row {
+                Ok(row) => {
+                    if records::upsert(tx, &row)? {
+                        stats.written += 1;
+                        summary.records.written += 1;
+                        window.add_record(&row);
+                        window.capture_record(row);
+                    } else {
+                        stats.unchanged += 1;
+                        summary.records.unchanged += 1;
                     }
-                    Err(e) => {
-                        stats.errors += 1;
-                        summary.error(format!("{}: {}", e.path.display(), e.problem));
-                    }
+                    records::remember_file(tx, &f)?;
+                }
+                Err(e) => {
+                    stats.errors += 1;
+                    summary.error(format!("{}: {}", e.path.display(), e.problem));
                 }
             }
-            progress.inc(n);
         }
-        Ok(())
-    });
-    result?;
+        progress.inc(n);
+        write_s += t.elapsed().as_secs_f64();
+    }
+    if crate::profile::enabled() {
+        eprintln!("[ea-profile] spool: writer busy {write_s:.2} s");
+    }
     summary.sources.push(SourceSummary {
         kind: "spool",
         name: spool.display().to_string(),

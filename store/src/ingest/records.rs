@@ -5,13 +5,17 @@
 //! that have not ended there. Files already read with the same size and modification time are
 //! not read again; the rest are parsed in parallel.
 
+use crate::bytes::find_byte;
 use crate::db::Fnv;
 use ea_record::spool::{Spool, parse_file_name};
-use ea_record::{JobNodeRecord, MeterReport, RecordState, Scope};
-
+use ea_record::{JobExit, JobNodeRecord, MeterFlag, RecordFlag, RecordState, Scope, UnixMicros};
 use rayon::prelude::*;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -22,16 +26,44 @@ pub struct SpoolFile {
     pub dir: String,
     pub name: String,
     pub path: PathBuf,
+    /// Size and modification time, from the listing for a file the store knows (to tell
+    /// whether it changed), else from the open file when it is read.
     pub size: i64,
     pub mtime_ns: i64,
 }
 
-/// Lists the record files of spools. Missing subdirectories are fine (a spool with no job
-/// yet); an unreadable spool is an error naming it.
+/// The `records` and `running` directories of a spool, as the store names them (made
+/// absolute where they exist).
+pub fn spool_dirs(root: &Path) -> Vec<(PathBuf, String)> {
+    let spool = Spool::new(root);
+    [spool.records_dir(), spool.running_dir()]
+        .into_iter()
+        .map(|dir| {
+            let name = fs::canonicalize(&dir)
+                .unwrap_or_else(|_| dir.clone())
+                .display()
+                .to_string();
+            (dir, name)
+        })
+        .collect()
+}
+
+/// What a listing found: the files to read, and how many were left as unchanged.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub files: Vec<SpoolFile>,
+    pub unchanged: u64,
+}
+
+/// Lists the record files of a spool that need reading: new ones, and those whose size or
+/// modification time differs from what `known` remembers (every one with `force`). Only
+/// known files are looked at before they are read, so a first ingest of a large spool does
+/// not stat its files twice. Missing subdirectories are fine (a spool with no job yet); an
+/// unreadable spool is an error naming it.
 ///
 /// # Errors
 /// A spool directory that does not exist or cannot be listed.
-pub fn list_spool(root: &Path) -> Result<Vec<SpoolFile>, String> {
+pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listing, String> {
     if !root.is_dir() {
         return Err(format!(
             "{}: not a directory; give the spool the plugin writes to (its `records/` and \
@@ -39,18 +71,14 @@ pub fn list_spool(root: &Path) -> Result<Vec<SpoolFile>, String> {
             root.display()
         ));
     }
-    let spool = Spool::new(root);
-    let mut files = Vec::new();
-    for dir in [spool.records_dir(), spool.running_dir()] {
+    let mut out = Listing::default();
+    for (dir, dir_name) in spool_dirs(root) {
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(format!("{}: cannot list: {e}", dir.display())),
         };
-        let dir_name = fs::canonicalize(&dir)
-            .unwrap_or_else(|_| dir.clone())
-            .display()
-            .to_string();
+        let known_here = known.get(&dir_name);
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
@@ -58,20 +86,33 @@ pub fn list_spool(root: &Path) -> Result<Vec<SpoolFile>, String> {
             if parse_file_name(name).is_none_or(|(_, _, suffix)| suffix != "json") {
                 continue;
             }
-            let Ok(meta) = entry.metadata() else { continue };
-            files.push(SpoolFile {
+            let (mut size, mut mtime_ns) = (0, 0);
+            if let Some(&(known_size, known_mtime)) = known_here.and_then(|k| k.get(name)) {
+                let Ok(meta) = entry.metadata() else { continue };
+                (size, mtime_ns) = (meta.len() as i64, meta.mtime() * 1_000_000_000 + meta.mtime_nsec());
+                if !force && (size, mtime_ns) == (known_size, known_mtime) {
+                    out.unchanged += 1;
+                    continue;
+                }
+            } else if entry.file_type().is_ok_and(|t| !t.is_file() && !t.is_symlink()) {
+                continue;
+            }
+            out.files.push(SpoolFile {
                 dir: dir_name.clone(),
                 name: name.to_string(),
                 path: entry.path(),
-                size: meta.len() as i64,
-                mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+                size,
+                mtime_ns,
             });
         }
     }
-    Ok(files)
+    Ok(out)
 }
 
-/// What the store keeps of one record.
+/// What the store keeps of one record: what the impact engine needs to split the node's
+/// energy (meter sums by scope, the GPUs the job held and those it did not, what it held), and
+/// what queries show of jobs known only from their records. The meters' raw counter readings
+/// and power series stay in the spool file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRecordRow {
     pub cluster: String,
@@ -88,14 +129,20 @@ pub struct NodeRecordRow {
     pub partition: Option<String>,
     pub cpus_on_node: Option<u32>,
     pub gpus_on_node: Option<u32>,
+    /// Memory the job held on the node, MB.
+    pub memory_mb: Option<u64>,
     pub node_list: Option<String>,
     pub num_nodes: Option<u32>,
     /// `code:signal`, as the epilog saw it.
     pub exit_code: Option<String>,
     /// Energy per scope, joules, indexed like [`SCOPES`]; `None` where no meter of that scope.
+    /// GPU boards count here when the job held them or the record does not say.
     pub energy_j: [Option<f64>; SCOPES.len()],
+    /// GPU boards of the node the job did not hold, J.
+    pub gpu_others_j: Option<f64>,
+    /// GPU boards whose holder the record does not say, J (also in the GPU scope's sum).
+    pub gpu_unknown_j: Option<f64>,
     pub flags: String,
-    pub meters_json: String,
     pub hash: i64,
 }
 
@@ -112,128 +159,407 @@ pub const SCOPES: [Scope; 9] = [
     Scope::Other,
 ];
 
-/// Turns a record into its row. GPU boards count only when the job held them (or when the
-/// record does not say).
+/// The index of a scope in [`SCOPES`].
+pub fn scope_index(s: Scope) -> usize {
+    SCOPES.iter().position(|x| *x == s).unwrap_or(SCOPES.len() - 1)
+}
+
+impl NodeRecordRow {
+    /// The meters as the impact engine takes them: one per scope sum, GPU boards by holder.
+    pub fn meters(&self) -> Vec<ea_impact::MeterEnergy> {
+        let mut out = Vec::with_capacity(6);
+        for (i, e) in self.energy_j.iter().enumerate() {
+            let Some(e) = *e else { continue };
+            let scope = SCOPES[i];
+            if scope == Scope::GpuBoard {
+                let unknown = self.gpu_unknown_j.unwrap_or(0.0);
+                if self.gpu_unknown_j.is_some() {
+                    out.push(ea_impact::MeterEnergy {
+                        scope,
+                        energy_j: unknown,
+                        job_owned: None,
+                    });
+                }
+                let own = e - unknown;
+                if own > 0.0 || self.gpu_unknown_j.is_none() {
+                    out.push(ea_impact::MeterEnergy {
+                        scope,
+                        energy_j: own.max(0.0),
+                        job_owned: Some(true),
+                    });
+                }
+            } else {
+                out.push(ea_impact::MeterEnergy {
+                    scope,
+                    energy_j: e,
+                    job_owned: None,
+                });
+            }
+        }
+        if let Some(e) = self.gpu_others_j {
+            out.push(ea_impact::MeterEnergy {
+                scope: Scope::GpuBoard,
+                energy_j: e,
+                job_owned: Some(false),
+            });
+        }
+        out
+    }
+}
+
+/// A record as far as the store reads it. Keys it does not name (the host, the meters'
+/// readings and power statistics, absent meters) are passed over; the power series are cut
+/// out before parsing (see [`without_values_of`]).
+#[derive(Debug, Deserialize)]
+struct LeanRecord<'a> {
+    /// Required, as in [`JobNodeRecord`], though not kept.
+    #[allow(dead_code)]
+    schema_version: IgnoredAny,
+    state: RecordState,
+    #[serde(borrow)]
+    cluster: Option<Cow<'a, str>>,
+    job_id: u32,
+    array_job_id: Option<u32>,
+    array_task_id: Option<u32>,
+    uid: u32,
+    #[allow(dead_code)]
+    gid: IgnoredAny,
+    #[serde(borrow)]
+    user: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    account: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    partition: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    node: Cow<'a, str>,
+    #[serde(borrow)]
+    node_list: Option<Cow<'a, str>>,
+    num_nodes: Option<u32>,
+    cpus_on_node: Option<u32>,
+    allocation: Option<LeanAllocation>,
+    start: Option<UnixMicros>,
+    end: Option<UnixMicros>,
+    exit: Option<JobExit>,
+    #[allow(dead_code)]
+    mode: IgnoredAny,
+    #[allow(dead_code)]
+    plugin_version: IgnoredAny,
+    #[allow(dead_code)]
+    slurm_version: IgnoredAny,
+    #[serde(default, borrow)]
+    meters: Vec<LeanMeter<'a>>,
+    #[serde(default)]
+    flags: Vec<RecordFlag>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LeanAllocation {
+    cpus: Option<u32>,
+    memory_mb: Option<u64>,
+    #[serde(default)]
+    gpus: Vec<IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LeanMeter<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    scope: Scope,
+    energy_j: f64,
+    #[serde(default)]
+    job_owned: Option<bool>,
+    #[serde(default)]
+    flags: Vec<MeterFlag>,
+}
+
+fn flag_name<T: serde::Serialize>(f: &T) -> String {
+    serde_json::to_value(f)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Reads a record file's bytes into its row.
+///
+/// # Errors
+/// Text that is not a record (JSON syntax, a required key missing, a value of the wrong
+/// type), as serde_json says it.
+pub fn parse_record(bytes: &[u8], default_cluster: &str) -> Result<NodeRecordRow, String> {
+    thread_local! {
+        static STRIPPED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    STRIPPED.with_borrow_mut(|out| {
+        out.clear();
+        let text: &[u8] = if without_values_into(bytes, b"series", out) {
+            out
+        } else {
+            bytes
+        };
+        let r: LeanRecord<'_> = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        Ok(lean_to_row(&r, default_cluster))
+    })
+}
+
+/// Turns a record into its row (the form [`parse_record`] reads from a file).
 pub fn to_row(r: &JobNodeRecord, default_cluster: &str) -> NodeRecordRow {
+    let lean = LeanRecord {
+        schema_version: IgnoredAny,
+        state: r.state,
+        cluster: r.cluster.as_deref().map(Cow::Borrowed),
+        job_id: r.job_id,
+        array_job_id: r.array_job_id,
+        array_task_id: r.array_task_id,
+        uid: r.uid,
+        gid: IgnoredAny,
+        user: r.user.as_deref().map(Cow::Borrowed),
+        account: r.account.as_deref().map(Cow::Borrowed),
+        partition: r.partition.as_deref().map(Cow::Borrowed),
+        node: Cow::Borrowed(&r.node),
+        node_list: r.node_list.as_deref().map(Cow::Borrowed),
+        num_nodes: r.num_nodes,
+        cpus_on_node: r.cpus_on_node,
+        allocation: r.allocation.as_ref().map(|a| LeanAllocation {
+            cpus: a.cpus,
+            memory_mb: a.memory_mb,
+            gpus: vec![IgnoredAny; a.gpus.len()],
+        }),
+        start: r.start,
+        end: r.end,
+        exit: r.exit,
+        mode: IgnoredAny,
+        plugin_version: IgnoredAny,
+        slurm_version: IgnoredAny,
+        meters: r
+            .meters
+            .iter()
+            .map(|m| LeanMeter {
+                id: Cow::Borrowed(&m.id),
+                scope: m.scope,
+                energy_j: m.energy_j,
+                job_owned: m.job_owned,
+                flags: m.flags.clone(),
+            })
+            .collect(),
+        flags: r.flags.clone(),
+    };
+    lean_to_row(&lean, default_cluster)
+}
+
+fn lean_to_row(r: &LeanRecord<'_>, default_cluster: &str) -> NodeRecordRow {
     let job_id = match (r.array_job_id, r.array_task_id) {
         (Some(a), Some(t)) => format!("{a}_{t}"),
         _ => r.job_id.to_string(),
     };
     let mut energy_j = [None; SCOPES.len()];
+    let (mut gpu_others_j, mut gpu_unknown_j) = (None, None);
+    let add = |slot: &mut Option<f64>, e: f64| *slot = Some(slot.unwrap_or(0.0) + e);
     for m in &r.meters {
-        if m.scope == Scope::GpuBoard && m.job_owned == Some(false) {
+        if !(m.energy_j.is_finite() && m.energy_j >= 0.0) {
             continue;
+        }
+        if m.scope == Scope::GpuBoard {
+            match m.job_owned {
+                Some(false) => {
+                    add(&mut gpu_others_j, m.energy_j);
+                    continue;
+                }
+                None => add(&mut gpu_unknown_j, m.energy_j),
+                Some(true) => {}
+            }
         }
         let scope = if m.scope == Scope::Unknown {
             Scope::Other
         } else {
             m.scope
         };
-        if let Some(i) = SCOPES.iter().position(|s| *s == scope) {
-            if m.energy_j.is_finite() && m.energy_j >= 0.0 {
-                energy_j[i] = Some(energy_j[i].unwrap_or(0.0) + m.energy_j);
-            }
-        }
+        add(&mut energy_j[scope_index(scope)], m.energy_j);
     }
-    let mut flags: Vec<String> = r
-        .flags
-        .iter()
-        .map(|f| {
-            serde_json::to_value(f)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        })
-        .collect();
+    let mut flags: Vec<String> = r.flags.iter().map(flag_name).collect();
     for m in &r.meters {
         for f in &m.flags {
-            let name = serde_json::to_value(f)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            flags.push(format!("{}:{name}", m.id));
+            flags.push(format!("{}:{}", m.id, flag_name(f)));
         }
     }
-    let meters_json = encode_meters(&r.meters);
+    let flags = flags.join(",");
     let gpus_on_node = r.allocation.as_ref().map(|a| a.gpus.len() as u32);
+    let memory_mb = r.allocation.as_ref().and_then(|a| a.memory_mb);
     let cluster = r
         .cluster
-        .clone()
+        .as_deref()
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| default_cluster.to_string());
+        .unwrap_or(default_cluster)
+        .to_string();
     let complete = r.state == RecordState::Complete && r.end.is_some();
+    let cpus_on_node = r.cpus_on_node.or(r.allocation.as_ref().and_then(|a| a.cpus));
+    let exit_code = r.exit.map(|e| e.to_string());
     let mut h = Fnv::default();
     h.str(Some(&cluster))
         .str(Some(&job_id))
         .str(Some(&r.node))
         .int(Some(i64::from(complete)));
-    h.int(r.start.map(|t| t.0))
-        .int(r.end.map(|t| t.0))
-        .str(Some(&meters_json))
-        .str(Some(&flags.join(",")));
-    h.int(r.cpus_on_node.map(i64::from))
+    h.int(r.start.map(|t| t.0)).int(r.end.map(|t| t.0)).str(Some(&flags));
+    for e in energy_j.iter().chain([&gpu_others_j, &gpu_unknown_j]) {
+        h.float(*e);
+    }
+    h.int(cpus_on_node.map(i64::from))
+        .int(gpus_on_node.map(i64::from))
+        .int(memory_mb.map(|m| m as i64));
+    h.int(Some(i64::from(r.uid)))
         .str(r.user.as_deref())
-        .str(r.account.as_deref());
+        .str(r.account.as_deref())
+        .str(r.partition.as_deref());
     h.str(r.node_list.as_deref())
         .int(r.num_nodes.map(i64::from))
-        .str(r.exit.map(|e| e.to_string()).as_deref());
-    h.str(r.partition.as_deref());
+        .str(exit_code.as_deref());
     NodeRecordRow {
         cluster,
         job_id,
         job_id_raw: u64::from(r.job_id),
-        node: r.node.clone(),
+        node: r.node.to_string(),
         complete,
         start: r.start.map(|t| t.as_secs_f64()),
         end: r.end.map(|t| t.as_secs_f64()),
         uid: r.uid,
-        user: r.user.clone(),
-        account: r.account.clone(),
-        partition: r.partition.clone(),
-        cpus_on_node: r.cpus_on_node.or(r.allocation.as_ref().and_then(|a| a.cpus)),
+        user: r.user.as_deref().map(str::to_string),
+        account: r.account.as_deref().map(str::to_string),
+        partition: r.partition.as_deref().map(str::to_string),
+        cpus_on_node,
         gpus_on_node,
-        node_list: r.node_list.clone(),
+        memory_mb,
+        node_list: r.node_list.as_deref().map(str::to_string),
         num_nodes: r.num_nodes,
-        exit_code: r.exit.map(|e| e.to_string()),
+        exit_code,
         energy_j,
-        flags: flags.join(","),
-        meters_json,
+        gpu_others_j,
+        gpu_unknown_j,
+        flags,
         hash: h.finish(),
     }
 }
 
-/// The meters of a record as stored: one JSON array per meter, `[id, scope, method, energy_j,
-/// first_raw, last_raw, max_raw, wraps, resets, samples, rejected, job_owned, [flags]]`: the raw
-/// counter readings that energies can be recomputed from, without the power series (which stay
-/// in the spool file).
-pub fn encode_meters(meters: &[MeterReport]) -> String {
-    let name = |v: serde_json::Result<serde_json::Value>| {
-        v.ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-    };
-    let rows: Vec<_> = meters
+/// `json` with the value of every object key named `key` (at any depth) replaced by `null`,
+/// found by scanning eight bytes at a time: a record's power series are nine tenths of its
+/// bytes and the store does not read them. The cut values are not checked; the rest is left
+/// to the JSON parser. Text without such a key comes back as it is.
+pub fn without_values_of<'a>(json: &'a [u8], key: &[u8]) -> Cow<'a, [u8]> {
+    let mut out = Vec::new();
+    if without_values_into(json, key, &mut out) {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(json)
+    }
+}
+
+/// [`without_values_of`] into `out` (appended to); returns whether a value was cut (if not,
+/// `out` is left as it was).
+fn without_values_into(json: &[u8], key: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut cut = false;
+    let (mut copied, mut i) = (0, 0);
+    while let Some(q) = find_byte(&json[i..], b'"').map(|q| i + q) {
+        let Some(end) = string_end(json, q + 1) else { break };
+        i = end + 1;
+        if &json[q + 1..end] != key {
+            continue;
+        }
+        let mut j = skip_ws(json, end + 1);
+        if json.get(j) != Some(&b':') {
+            continue;
+        }
+        j = skip_ws(json, j + 1);
+        let Some(after) = skip_value(json, j) else { break };
+        out.extend_from_slice(&json[copied..j]);
+        out.extend_from_slice(b"null");
+        copied = after;
+        i = after;
+        cut = true;
+    }
+    if cut {
+        out.extend_from_slice(&json[copied..]);
+    }
+    cut
+}
+
+fn skip_ws(json: &[u8], mut i: usize) -> usize {
+    while json.get(i).is_some_and(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')) {
+        i += 1;
+    }
+    i
+}
+
+/// The index of the quote that closes a string whose text starts at `from`.
+fn string_end(json: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let q = from + find_byte(&json[from..], b'"')?;
+        // The quote is escaped if an odd number of backslashes precede it.
+        let backslashes = json[from..q].iter().rev().take_while(|&&b| b == b'\\').count();
+        if backslashes % 2 == 0 {
+            return Some(q);
+        }
+        from = q + 1;
+    }
+}
+
+/// The index just past the JSON value starting at `at`; `None` if the text ends first.
+fn skip_value(json: &[u8], at: usize) -> Option<usize> {
+    match *json.get(at)? {
+        b'"' => string_end(json, at + 1).map(|e| e + 1),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = at;
+            loop {
+                // Jump to the next byte that can matter: a bracket, a brace, a quote (or any
+                // byte from `[` up, or non-ASCII, which are looked at one by one).
+                i += next_structural(&json[i..])?;
+                match json[i] {
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    b'"' => i = string_end(json, i + 1)?,
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let n = json[at..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
+                .unwrap_or(json.len() - at);
+            Some(at + n)
+        }
+    }
+}
+
+/// The offset of the first byte that is a quote, or `[` (0x5b) and above, or non-ASCII.
+fn next_structural(hay: &[u8]) -> Option<usize> {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = hay.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        // High bit per byte: byte >= 0x5b (adding 0x25 to its low seven bits reaches 0x80)
+        // or byte >= 0x80; and, exactly, byte == '"'.
+        let big = ((x & LOW7) + 0x2525_2525_2525_2525) | x;
+        let q = x ^ 0x2222_2222_2222_2222;
+        let quote = !(((q & LOW7) + LOW7) | q | LOW7);
+        let m = (big & HIGH) | quote;
+        if m != 0 {
+            return Some(at + (m.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
         .iter()
-        .map(|m| {
-            (
-                &m.id,
-                m.scope.as_str(),
-                name(serde_json::to_value(m.method)),
-                m.energy_j,
-                m.first_raw,
-                m.last_raw,
-                m.max_raw,
-                m.wraps,
-                m.resets,
-                m.samples,
-                m.rejected,
-                m.job_owned,
-                m.flags
-                    .iter()
-                    .map(|f| name(serde_json::to_value(f)))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
-    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
+        .position(|&b| b == b'"' || b >= 0x5b)
+        .map(|i| at + i)
 }
 
 /// A spool file that could not be read as a record.
@@ -243,42 +569,61 @@ pub struct RecordError {
     pub problem: String,
 }
 
-/// Reads and converts files in parallel, in the order given.
-pub fn read_all(files: &[SpoolFile], default_cluster: &str) -> Vec<Result<NodeRecordRow, RecordError>> {
+/// Reads and converts files in parallel, in the order given; fills in each file's size and
+/// modification time from the open file.
+pub fn read_all(files: &mut [SpoolFile], default_cluster: &str) -> Vec<Result<NodeRecordRow, RecordError>> {
     files
-        .par_iter()
+        .par_iter_mut()
         .with_min_len(64)
-        .map(|f| {
-            let bytes = fs::read(&f.path).map_err(|e| RecordError {
-                path: f.path.clone(),
-                problem: e.to_string(),
-            })?;
-            let r: JobNodeRecord = serde_json::from_slice(&bytes).map_err(|e| RecordError {
-                path: f.path.clone(),
-                problem: format!("not a valid record: {e}"),
-            })?;
-            Ok(to_row(&r, default_cluster))
-        })
+        .map(|f| read_one(f, default_cluster))
         .collect()
 }
 
-/// The (size, mtime) of spool files already read, by (dir, name).
-pub type KnownFiles = HashMap<(String, String), (i64, i64)>;
+/// [`read_all`] on the calling thread alone.
+pub fn read_all_here(files: &mut [SpoolFile], default_cluster: &str) -> Vec<Result<NodeRecordRow, RecordError>> {
+    files.iter_mut().map(|f| read_one(f, default_cluster)).collect()
+}
+
+fn read_one(f: &mut SpoolFile, default_cluster: &str) -> Result<NodeRecordRow, RecordError> {
+    thread_local! {
+        // One buffer per thread, reused from file to file: a month holds hundreds of thousands
+        // of records of tens of kilobytes.
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let err = |problem: String| RecordError {
+        path: f.path.clone(),
+        problem,
+    };
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        let mut file = fs::File::open(&f.path).map_err(|e| err(e.to_string()))?;
+        let meta = file.metadata().map_err(|e| err(e.to_string()))?;
+        buf.reserve(meta.len() as usize + 1);
+        file.read_to_end(buf).map_err(|e| err(e.to_string()))?;
+        f.size = meta.len() as i64;
+        f.mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+        parse_record(buf, default_cluster).map_err(|e| err(format!("not a valid record: {e}")))
+    })
+}
+
+/// The (size, mtime) of spool files already read, by directory and name.
+pub type KnownFiles = HashMap<String, HashMap<String, (i64, i64)>>;
 
 /// Loads what the store knows of spool files under the given directories.
 ///
 /// # Errors
 /// SQLite errors.
 pub fn known_files(conn: &rusqlite::Connection, dirs: &[String]) -> rusqlite::Result<KnownFiles> {
-    let mut known = HashMap::new();
+    let mut known: KnownFiles = HashMap::new();
     let mut stmt = conn.prepare_cached("SELECT name, size, mtime_ns FROM spool_files WHERE dir = ?1")?;
     for d in dirs {
         let rows = stmt.query_map([d], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
         })?;
+        let here = known.entry(d.clone()).or_default();
         for row in rows {
             let (name, size, mtime) = row?;
-            known.insert((d.clone(), name), (size, mtime));
+            here.insert(name, (size, mtime));
         }
     }
     Ok(known)
@@ -293,9 +638,10 @@ pub fn upsert(conn: &rusqlite::Connection, row: &NodeRecordRow) -> rusqlite::Res
         "INSERT INTO node_records (cluster, job_id, node, job_id_raw, complete, start, end, uid, user,
             account, partition, cpus_on_node, gpus_on_node, e_cpu_package_j, e_core_j, e_uncore_j,
             e_dram_j, e_platform_j, e_gpu_board_j, e_node_bmc_j, e_node_wattmeter_j, e_other_j,
-            flags, meters, record_hash, node_list, num_nodes, exit_code)
+            flags, record_hash, node_list, num_nodes, exit_code, memory_mb, e_gpu_others_j,
+            e_gpu_unknown_j)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
          ON CONFLICT (cluster, job_id, node) DO UPDATE SET
             job_id_raw = excluded.job_id_raw, complete = excluded.complete, start = excluded.start,
             end = excluded.end, uid = excluded.uid, user = excluded.user, account = excluded.account,
@@ -305,9 +651,10 @@ pub fn upsert(conn: &rusqlite::Connection, row: &NodeRecordRow) -> rusqlite::Res
             e_dram_j = excluded.e_dram_j, e_platform_j = excluded.e_platform_j,
             e_gpu_board_j = excluded.e_gpu_board_j, e_node_bmc_j = excluded.e_node_bmc_j,
             e_node_wattmeter_j = excluded.e_node_wattmeter_j, e_other_j = excluded.e_other_j,
-            flags = excluded.flags, meters = excluded.meters, record_hash = excluded.record_hash,
+            flags = excluded.flags, record_hash = excluded.record_hash,
             node_list = excluded.node_list, num_nodes = excluded.num_nodes,
-            exit_code = excluded.exit_code
+            exit_code = excluded.exit_code, memory_mb = excluded.memory_mb,
+            e_gpu_others_j = excluded.e_gpu_others_j, e_gpu_unknown_j = excluded.e_gpu_unknown_j
          WHERE node_records.record_hash != excluded.record_hash
             AND NOT (node_records.complete = 1 AND excluded.complete = 0)",
     )?;
@@ -336,11 +683,13 @@ pub fn upsert(conn: &rusqlite::Connection, row: &NodeRecordRow) -> rusqlite::Res
         e[7],
         e[8],
         row.flags,
-        row.meters_json,
         row.hash,
         row.node_list,
         row.num_nodes,
         row.exit_code,
+        row.memory_mb.map(|m| m as i64),
+        row.gpu_others_j,
+        row.gpu_unknown_j,
     ])?;
     Ok(n > 0)
 }

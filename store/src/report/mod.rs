@@ -8,13 +8,17 @@
 
 pub mod render;
 
-use crate::db::read::{self, JobRecord};
+use crate::db::read;
 use crate::estimate::Calibration;
-use crate::figures::{Charged, FigureContext, JobFigures, Source, figures_batch};
+use crate::fastmap::FastMap;
+use crate::figures::{
+    Energy, EnergyFields, FigureContext, JobFigures, Source, calibration_of, energy_of, job_figures_of,
+};
 use crate::impact_types::{Impacts, Ranged};
 use crate::ingest::wattmeter;
 use crate::privacy::Identity;
 use crate::timefmt::Clock;
+use ea_record::UnixMicros;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
@@ -174,21 +178,371 @@ pub struct Report {
     pub not_final_jobs: u64,
 }
 
-/// Jobs per chunk of a report.
-const REPORT_CHUNK: usize = 100_000;
-
 /// How many heaviest jobs a report lists.
 pub const TOP_JOBS: usize = 10;
 
-/// Columns for report loading: what figures need, and nothing else (a month may be a million
-/// jobs).
-const REPORT_SQL: &str = "j.cluster, j.job_id, j.job_id_raw, NULL, NULL, j.name, j.user, j.uid, NULL, NULL,
-    j.account, j.partition, NULL, j.state, '', NULL, j.submit, NULL, j.start, j.end, j.elapsed_s, NULL,
-    j.nnodes, j.ncpus, j.node_list, j.req_mem_mb, NULL, j.gpus, j.total_cpu_s, j.cpu_time_s, NULL, NULL,
-    j.final, m.nodes_recorded, m.nodes_expected, m.energy_j, m.energy_min_j, m.energy_max_j, m.split,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, m.scope, m.flags, NULL";
+/// How many job-node pairs the impact engine is given at once.
+const SHARD_PAIRS: usize = 250_000;
+
+/// A job of the period, as the report keeps it: what its figures need, its groups by number.
+struct PeriodJob {
+    id: i64,
+    cluster: u32,
+    partition: u32,
+    account: u32,
+    user: u32,
+    start: Option<i64>,
+    end: Option<i64>,
+    elapsed_s: Option<i64>,
+    nnodes: Option<u32>,
+    ncpus: Option<u32>,
+    gpus: Option<u32>,
+    req_mem_mb: Option<f64>,
+    total_cpu_s: Option<f64>,
+    cpu_time_s: Option<f64>,
+    node_list: Option<Box<str>>,
+    measured: Option<(f64, f64, f64, bool)>,
+}
+
+impl PeriodJob {
+    fn elapsed(&self) -> f64 {
+        match (self.elapsed_s, self.start, self.end) {
+            (Some(e), _, _) => e.max(0) as f64,
+            (None, Some(s), Some(e)) => (e - s).max(0) as f64,
+            _ => 0.0,
+        }
+    }
+
+    /// The fraction of its run inside `[start, end)`; 1 for a job that never ran (counted, with
+    /// zero figures).
+    fn inside_fraction(&self, start: i64, end: i64) -> f64 {
+        match (self.start, self.end) {
+            (Some(s), Some(e)) if e > s => {
+                let inside = (e.min(end) - s.max(start)).max(0) as f64;
+                inside / (e - s) as f64
+            }
+            _ => 1.0,
+        }
+    }
+}
+
+/// Names numbered in the order first seen.
+#[derive(Default)]
+struct Names {
+    ids: FastMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Names {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.ids.insert(s.to_string(), i);
+        self.names.push(s.to_string());
+        i
+    }
+    fn name(&self, i: u32) -> &str {
+        &self.names[i as usize]
+    }
+}
+
+type RangedImpacts = Ranged<Impacts>;
+
+/// Measured jobs by cluster and JobID: (energy, min, max, split).
+type MeasuredMap = FastMap<String, FastMap<String, (f64, f64, f64, bool)>>;
+
+/// The period's final jobs (every column figures need, read in one scan of the jobs table in
+/// store order) and how many were left out as not final. A store on disk holding more than
+/// `split_above` jobs is read by two connections at once, each a half of the table.
+fn load_period(
+    conn: &rusqlite::Connection,
+    start: i64,
+    end: i64,
+    who: &Identity,
+    names: &mut Names,
+    split_above: i64,
+) -> rusqlite::Result<(Vec<PeriodJob>, u64)> {
+    let _p = crate::profile::Phase::start("report: read the period's jobs");
+    // Measured jobs are few: joined here rather than by SQLite row by row.
+    let mut measured: MeasuredMap = FastMap::default();
+    {
+        let mut stmt =
+            conn.prepare("SELECT cluster, job_id, energy_j, energy_min_j, energy_max_j, split FROM job_measured")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            measured
+                .entry(r.get(0)?)
+                .or_default()
+                .insert(r.get(1)?, (r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, i64>(5)? == 1));
+        }
+    }
+    let (lo, hi): (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT min(id), max(id) FROM jobs", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Ok((Vec::new(), 0));
+    };
+    let mid = lo + (hi - lo) / 2;
+    let second = conn
+        .path()
+        .filter(|p| !p.is_empty() && hi - lo > split_above)
+        .and_then(|p| {
+            rusqlite::Connection::open_with_flags(
+                p,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .ok()
+        });
+    let Some(second) = second else {
+        return read_jobs(conn, (lo, hi), start, end, who, &measured, names);
+    };
+    let mut names_b = Names::default();
+    let (a, b) = std::thread::scope(|scope| {
+        let (measured, names_b) = (&measured, &mut names_b);
+        let other = scope.spawn(move || read_jobs(&second, (mid + 1, hi), start, end, who, measured, names_b));
+        let first = read_jobs(conn, (lo, mid), start, end, who, measured, names);
+        (first, other.join().expect("reading half the jobs does not panic"))
+    });
+    let (mut jobs, mut not_final) = a?;
+    let (more, n) = b?;
+    // The second half's names, numbered as the first half's.
+    let remap: Vec<u32> = names_b.names.iter().map(|n| names.id(n)).collect();
+    jobs.extend(more.into_iter().map(|mut j| {
+        j.cluster = remap[j.cluster as usize];
+        j.partition = remap[j.partition as usize];
+        j.account = remap[j.account as usize];
+        j.user = remap[j.user as usize];
+        j
+    }));
+    not_final += n;
+    Ok((jobs, not_final))
+}
+
+/// The period's final jobs whose store id is in `ids` (inclusive), in id order.
+fn read_jobs(
+    conn: &rusqlite::Connection,
+    ids: (i64, i64),
+    start: i64,
+    end: i64,
+    who: &Identity,
+    measured: &MeasuredMap,
+    names: &mut Names,
+) -> rusqlite::Result<(Vec<PeriodJob>, u64)> {
+    let mut where_sql =
+        "j.id BETWEEN ?3 AND ?4 AND COALESCE(j.start, j.submit, 0) < ?1 AND (j.end IS NULL OR j.end >= ?2)".to_string();
+    let mut params: Vec<rusqlite::types::Value> = vec![end.into(), start.into(), ids.0.into(), ids.1.into()];
+    if let Some((sql, p)) = who.restriction() {
+        where_sql.push_str(" AND ");
+        // Anonymous `?` after `?4` are numbered 5, 6... by SQLite.
+        where_sql.push_str(&sql);
+        params.extend(p);
+    }
+    let sql = format!(
+        "SELECT j.id, j.cluster, j.job_id, j.user, j.account, j.partition, j.start, j.end, j.elapsed_s,
+                j.nnodes, j.ncpus, j.gpus, j.req_mem_mb, j.total_cpu_s, j.cpu_time_s, j.node_list, j.final
+         FROM jobs j WHERE {where_sql} ORDER BY j.id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let p: Vec<&dyn rusqlite::ToSql> = params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+    let mut rows = stmt.query(p.as_slice())?;
+    let mut jobs = Vec::new();
+    let mut not_final = 0;
+    while let Some(r) = rows.next()? {
+        if r.get::<_, i64>(16)? != 1 {
+            not_final += 1;
+            continue;
+        }
+        let cluster = r.get_ref(1)?.as_str()?;
+        let job_id = r.get_ref(2)?.as_str()?;
+        let m = measured.get(cluster).and_then(|m| m.get(job_id)).copied();
+        let cluster = names.id(cluster);
+        let user = names.id(r.get_ref(3)?.as_str_or_null()?.unwrap_or("-"));
+        let account = names.id(r.get_ref(4)?.as_str_or_null()?.unwrap_or("-"));
+        let partition = names.id(r.get_ref(5)?.as_str_or_null()?.unwrap_or("-"));
+        jobs.push(PeriodJob {
+            id: r.get(0)?,
+            cluster,
+            partition,
+            account,
+            user,
+            start: r.get(6)?,
+            end: r.get(7)?,
+            elapsed_s: r.get(8)?,
+            nnodes: r.get(9)?,
+            ncpus: r.get(10)?,
+            gpus: r.get(11)?,
+            req_mem_mb: r.get(12)?,
+            total_cpu_s: r.get(13)?,
+            cpu_time_s: r.get(14)?,
+            node_list: r.get_ref(15)?.as_str_or_null()?.map(Into::into),
+            measured: m,
+        });
+    }
+    Ok((jobs, not_final))
+}
+
+/// Each job's embodied and use-phase impacts over the period, from the impact engine: every
+/// job on every node it held, the jobs of a node allocated together (shards of whole nodes),
+/// so that shares and time overlap are exact; and what the period's nodes were not charged.
+/// `None` per job where the engine knows none of its nodes. A job's use phase is its energy
+/// divided evenly between its nodes, each part × its node group's PUE and factors.
+#[allow(clippy::type_complexity)]
+fn allocate_period(
+    inventory: &ea_impact::Inventory,
+    jobs: &[PeriodJob],
+    energies: &[Energy],
+    period: (i64, i64),
+) -> (
+    Vec<Option<Ranged<Impacts>>>,
+    Vec<Option<Ranged<Impacts>>>,
+    Option<Unallocated>,
+) {
+    let _p = crate::profile::Phase::start("report: impacts (engine)");
+    let none = || (vec![None; jobs.len()], vec![None; jobs.len()], None);
+    let options = ea_impact::AllocationOptions {
+        period: Some((UnixMicros::from_secs(period.0), UnixMicros::from_secs(period.1))),
+        ..Default::default()
+    };
+    let Ok(mut allocator) = ea_impact::Allocator::new(inventory, &options) else {
+        return none();
+    };
+    // Each job's nodes, numbered, in pieces expanded in parallel; a job that held its nodes
+    // for no time is charged nothing.
+    let pieces: Vec<Vec<(u32, std::borrow::Cow<'_, str>)>> = jobs
+        .par_chunks(16_384)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let mut out = Vec::new();
+            for (k, j) in chunk.iter().enumerate() {
+                let i = (c * 16_384 + k) as u32;
+                if let (Some(s), Some(e), Some(list)) = (j.start, j.end, j.node_list.as_deref()) {
+                    if e > s {
+                        let plain = !list.contains(['[', ',']);
+                        crate::hosts::for_each_node(list, |n| {
+                            out.push((
+                                i,
+                                if plain {
+                                    std::borrow::Cow::Borrowed(list.trim())
+                                } else {
+                                    std::borrow::Cow::Owned(n.to_string())
+                                },
+                            ))
+                        });
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    let mut node_ids: FastMap<String, u32> = FastMap::default();
+    let mut node_names: Vec<String> = Vec::new();
+    let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
+    let mut n_nodes: Vec<u32> = vec![0; jobs.len()];
+    for piece in pieces {
+        for (i, name) in piece {
+            let id = match node_ids.get(name.as_ref()) {
+                Some(&id) => id,
+                None => {
+                    node_names.push(name.to_string());
+                    node_ids.insert(name.into_owned(), (node_names.len() - 1) as u32);
+                    (node_names.len() - 1) as u32
+                }
+            };
+            pairs.push((i, id));
+            n_nodes[i as usize] += 1;
+        }
+    }
+    drop(node_ids);
+    let shards = pairs.len().div_ceil(SHARD_PAIRS).max(1);
+    // The pairs of each shard (whole nodes), in job order.
+    let mut by_shard: Vec<Vec<(u32, u32)>> = vec![Vec::new(); shards];
+    for &(i, node) in &pairs {
+        by_shard[node as usize % shards].push((i, node));
+    }
+    drop(pairs);
+    let mut embodied: Vec<Option<Ranged<Impacts>>> = vec![None; jobs.len()];
+    let mut use_phase: Vec<Option<Ranged<Impacts>>> = vec![None; jobs.len()];
+    for shard_pairs in by_shard {
+        let batch: Vec<ea_impact::JobNodeInput> = shard_pairs
+            .par_iter()
+            .map(|&(i, node)| {
+                let j = &jobs[i as usize];
+                let n = n_nodes[i as usize];
+                ea_impact::JobNodeInput {
+                    job: u64::from(i),
+                    node: node_names[node as usize].clone(),
+                    start: UnixMicros::from_secs(j.start.unwrap_or(0)),
+                    end: UnixMicros::from_secs(j.end.unwrap_or(0)),
+                    exclusive: false,
+                    held: ea_impact::Held {
+                        cpus: j.ncpus.map(|c| c.div_ceil(n)),
+                        gpus: j.gpus.map(|g| g.div_ceil(n)),
+                        memory_mb: j.req_mem_mb.map(|m| (m / f64::from(n)).round() as u64),
+                        billing: None,
+                    },
+                    meters: Vec::new(),
+                }
+            })
+            .collect();
+        if batch.is_empty() {
+            continue;
+        }
+        let Ok(out) = allocator.allocate_shard(&batch) else {
+            return none();
+        };
+        // Each pair's use phase, in parallel; then both added to their jobs.
+        let parts: Vec<Option<Ranged<Impacts>>> = batch
+            .par_iter()
+            .zip(out.par_iter())
+            .map(|(input, pair)| {
+                let i = input.job as usize;
+                let (s, e) = (jobs[i].start?, jobs[i].end?);
+                let g = pair.group?;
+                crate::impacts::use_phase_over(
+                    inventory,
+                    std::iter::once(Some(g as usize)),
+                    n_nodes[i] as usize,
+                    &energies[i],
+                    s,
+                    e,
+                )
+            })
+            .collect();
+        for ((input, pair), part) in batch.iter().zip(out).zip(parts) {
+            let i = input.job as usize;
+            if let Some(e) = pair.embodied {
+                embodied[i] = Some(embodied[i].unwrap_or(Ranged::ZERO) + e);
+            }
+            if let Some(u) = part {
+                use_phase[i] = Some(use_phase[i].unwrap_or(Ranged::ZERO) + u);
+            }
+        }
+    }
+    let (per_group, _) = allocator.finish();
+    let mut node_hours = 0.0;
+    let mut unallocated = Ranged::<Impacts>::ZERO;
+    for g in &per_group {
+        node_hours += g.node_hours;
+        unallocated += g.embodied;
+    }
+    let unallocated = Unallocated {
+        node_hours,
+        embodied: unallocated,
+        note: format!(
+            "{} nodes of the inventory over the period, less the node-hours jobs were charged",
+            inventory.node_count()
+        ),
+    };
+    (embodied, use_phase, Some(unallocated))
+}
 
 /// Builds a report for `[start, end)`.
+///
+/// The period's jobs are read once; their energies are the stored measurements or the
+/// calibrated estimates; their impacts come from the impact engine, which allocates the whole
+/// period at once, a shard of whole nodes at a time (exact: a job's share of a node depends
+/// only on the jobs of that node).
 ///
 /// # Errors
 /// SQLite errors.
@@ -202,75 +556,88 @@ pub fn build(
     clock: &Clock,
     ctx: &FigureContext<'_>,
 ) -> rusqlite::Result<Report> {
-    let mut where_sql = "COALESCE(j.start, j.submit, 0) < ?1 AND (j.end IS NULL OR j.end >= ?2)".to_string();
-    let mut params: Vec<rusqlite::types::Value> = vec![end.into(), start.into()];
-    if let Some((sql, p)) = who.restriction() {
-        where_sql.push_str(" AND ");
-        // Anonymous `?` after `?2` are numbered 3, 4... by SQLite.
-        where_sql.push_str(&sql);
-        params.extend(p);
+    let mut names = Names::default();
+    let (jobs, not_final_jobs) = load_period(conn, start, end, who, &mut names, 10_000)?;
+    let _p = crate::profile::Phase::start("report: figures and sums");
+    // Each partition's calibration, looked up once.
+    let mut calibration: FastMap<(u32, u32), Option<Calibration>> = FastMap::default();
+    for j in &jobs {
+        calibration.entry((j.cluster, j.partition)).or_insert_with(|| {
+            let partition = names.name(j.partition);
+            let partition = (partition != "-").then_some(partition);
+            calibration_of(ctx, names.name(j.cluster), partition)
+        });
     }
-    let sql = format!(
-        "SELECT {REPORT_SQL} FROM {} WHERE {where_sql}
-         ORDER BY j.cluster, COALESCE(j.array_job_id, j.job_id_raw), j.job_id",
-        read::JOB_FROM
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let p: Vec<&dyn rusqlite::ToSql> = params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
-    let mut rows = stmt.query_map(p.as_slice(), read::job_from_row)?;
-    let mut acc = Accumulator::new();
-    let mut charged = Charged::default();
-    let mut not_final_jobs = 0;
-    // A month of a large centre is read in chunks, so that its jobs are never all in memory.
-    // The engine's time sweep sees one chunk at a time: co-tenants of a node split across
-    // chunks are not weighed against each other (only matters where shares overflow a node).
-    loop {
-        let mut chunk: Vec<JobRecord> = Vec::with_capacity(REPORT_CHUNK);
-        for r in rows.by_ref() {
-            let j = r?;
-            if !j.is_final {
-                not_final_jobs += 1;
-                continue;
-            }
-            chunk.push(j);
-            if chunk.len() == REPORT_CHUNK {
-                break;
-            }
-        }
-        if chunk.is_empty() {
-            break;
-        }
-        let jobs: Vec<&JobRecord> = chunk.iter().collect();
-        let (figures, c) = figures_batch(&jobs, ctx, Some((start, end)));
-        charged.add(&c);
-        let fractions: Vec<f64> = jobs.par_iter().map(|j| inside_fraction(j, start, end)).collect();
-        let figs: Vec<(JobFigures, f64)> = figures.into_iter().zip(fractions).collect();
-        acc.add_chunk(&jobs, &figs, start, end, clock);
-        acc.reconcile_chunk(conn, &jobs, &figs)?;
+    let energies: Vec<Energy> = jobs
+        .par_iter()
+        .map(|j| {
+            let partition = names.name(j.partition);
+            let f = EnergyFields {
+                measured: j.measured,
+                elapsed_s: j.elapsed(),
+                ncpus: j.ncpus,
+                total_cpu_s: j.total_cpu_s,
+                cpu_time_s: j.cpu_time_s,
+                gpus: j.gpus,
+                req_mem_mb: j.req_mem_mb,
+                partition: (partition != "-").then_some(partition),
+            };
+            energy_of(&f, ctx.estimate, calibration[&(j.cluster, j.partition)])
+        })
+        .collect();
+    let (embodied, use_phase, unallocated) = match ctx.model.inventory() {
+        Some(inv) => allocate_period(inv, &jobs, &energies, (start, end)),
+        None => (vec![None; jobs.len()], vec![None; jobs.len()], None),
+    };
+    // Figures are made a piece at a time and added up in store order.
+    let mut acc = Accumulator::new(&names, Days::new(start, end, clock));
+    let mut metered = Metered::new(conn)?;
+    let mut energies = energies.into_iter();
+    let (mut embodied, mut use_phase) = (embodied.into_iter(), use_phase.into_iter());
+    for (c, chunk) in jobs.chunks(65_536).enumerate() {
+        let inputs: Vec<(Energy, Option<RangedImpacts>, Option<RangedImpacts>)> = chunk
+            .iter()
+            .map(|_| {
+                (
+                    energies.next().expect("one energy per job"),
+                    embodied.next().flatten(),
+                    use_phase.next().flatten(),
+                )
+            })
+            .collect();
+        let figs: Vec<(JobFigures, f64)> = chunk
+            .par_iter()
+            .zip(inputs)
+            .map(|(j, (energy, emb, use_phase))| {
+                let elapsed = j.elapsed();
+                let use_phase = if elapsed > 0.0 { use_phase } else { None };
+                let f = job_figures_of(energy, elapsed, j.nnodes, j.gpus, use_phase, emb);
+                (f, j.inside_fraction(start, end))
+            })
+            .collect();
+        acc.add(c * 65_536, chunk, &figs);
+        metered.add(chunk, &figs);
     }
-    let reconciliation = acc.reconciliation(conn, start, end)?;
-    let unallocated = ctx.model.unallocated((start, end), &charged);
-    let all = acc.all;
-    let by_cluster = acc.clusters.into_values().collect();
-    let by_partition = acc.partitions.into_values().collect();
-    let by_account = acc.accounts.into_values().collect();
-    let by_user = acc.users.into_values().collect();
-    let mut top = acc.top;
-    top.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-    let top_jobs = top.into_iter().take(TOP_JOBS).map(|(_, _, t)| t).collect();
+    let reconciliation = metered.reconciliation(conn, start, end)?;
+    let top = acc.top_jobs(conn, &jobs)?;
+    // Days the period's jobs ran, in order (as the days of a map keyed by date would be).
     let days = acc
         .days
-        .into_iter()
+        .names
+        .iter()
+        .zip(&acc.day_sums)
+        .filter(|(_, (m, e))| *m != 0.0 || *e != 0.0)
         .map(|(date, (m, e))| Day {
-            date,
-            measured_j: m,
-            estimated_j: e,
+            date: date.clone(),
+            measured_j: *m,
+            estimated_j: *e,
         })
         .collect();
     let mut calibrations: Vec<(String, Calibration)> = read::calibrations(conn)?.into_iter().collect();
     calibrations.sort_by(|a, b| a.0.cmp(&b.0));
     // The unallocated remainder concerns the whole machine: only admins see it.
     let unallocated = if who.admin { unallocated } else { None };
+    let (all, by_cluster, by_partition, by_account, by_user) = acc.into_totals();
     Ok(Report {
         title: title.to_string(),
         start,
@@ -283,7 +650,7 @@ pub fn build(
         by_partition,
         by_account,
         by_user,
-        top_jobs,
+        top_jobs: top,
         days,
         unallocated,
         reconciliation,
@@ -292,148 +659,188 @@ pub fn build(
     })
 }
 
-/// The fraction of a job's run inside `[start, end)`; 1 for jobs that never ran (counted,
-/// with zero figures).
-fn inside_fraction(j: &JobRecord, start: i64, end: i64) -> f64 {
-    match (j.start, j.end) {
-        (Some(s), Some(e)) if e > s => {
-            let inside = (e.min(end) - s.max(start)).max(0) as f64;
-            inside / (e - s) as f64
+/// The period's days in the site's zone: their bounds (epoch seconds, from the period's start
+/// to its end) and their names (`YYYY-MM-DD`), worked out once for all jobs.
+struct Days {
+    bounds: Vec<i64>,
+    names: Vec<String>,
+}
+
+impl Days {
+    fn new(start: i64, end: i64, clock: &Clock) -> Self {
+        let (mut bounds, mut names) = (vec![start], Vec::new());
+        let mut t = start;
+        while t < end {
+            let d = clock.epoch_to_civil(t).date();
+            let next_day = d
+                .tomorrow()
+                .ok()
+                .and_then(|n| clock.civil_to_epoch(n.to_datetime(jiff::civil::Time::midnight())).ok());
+            let next = next_day.unwrap_or(end).min(end).max(t + 1);
+            names.push(format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()));
+            bounds.push(next);
+            t = next;
         }
-        _ => 1.0,
+        Self { bounds, names }
     }
 }
 
-fn spread_over_days(
-    j: &JobRecord,
-    f: &JobFigures,
-    start: i64,
-    end: i64,
-    clock: &Clock,
-    days: &mut BTreeMap<String, (f64, f64)>,
-) {
+/// Adds a job's energy to the days of its run inside the period (spread evenly over the run).
+fn spread_over_days(j: &PeriodJob, f: &JobFigures, days: &Days, sums: &mut [(f64, f64)]) {
     let (Some(s), Some(e)) = (j.start, j.end) else { return };
     if e <= s || f.energy.j == 0.0 {
         return;
     }
-    let (a, b) = (s.max(start), e.min(end));
-    let mut t = a;
+    let (a, b) = (s.max(days.bounds[0]), e.min(*days.bounds.last().unwrap_or(&e)));
     let rate = f.energy.j / (e - s) as f64;
-    while t < b {
-        let d = clock.epoch_to_civil(t).date();
-        let next_day = d
-            .tomorrow()
-            .ok()
-            .and_then(|n| clock.civil_to_epoch(n.to_datetime(jiff::civil::Time::midnight())).ok());
-        let next = next_day.unwrap_or(b).min(b).max(t + 1);
-        let key = format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+    // The day holding `a`, then each day until `b`.
+    let mut k = days.bounds.partition_point(|&x| x <= a).saturating_sub(1);
+    let mut t = a;
+    while t < b && k < days.names.len() {
+        let next = days.bounds[k + 1].min(b).max(t + 1);
         let part = rate * (next - t) as f64;
-        let entry = days.entry(key).or_default();
         if f.energy.source == Source::Estimated {
-            entry.1 += part
+            sums[k].1 += part
         } else {
-            entry.0 += part
+            sums[k].0 += part
         }
         t = next;
+        k += 1;
     }
 }
 
-/// Running sums over the chunks of a report, in job order.
-struct Accumulator {
+/// Running sums over the period's jobs, in store order, by group number.
+struct Accumulator<'a> {
+    names: &'a Names,
     all: Totals,
-    clusters: BTreeMap<String, Totals>,
-    partitions: BTreeMap<(String, String), Totals>,
-    accounts: BTreeMap<String, Totals>,
-    users: BTreeMap<String, Totals>,
-    days: BTreeMap<String, (f64, f64)>,
-    /// The heaviest jobs so far: (weight, order seen, job).
-    top: Vec<(f64, u64, TopJob)>,
-    seen: u64,
-    /// Energy of the period's jobs on nodes with a meter series, J.
-    on_metered: Option<BTreeMap<String, f64>>,
+    clusters: FastMap<u32, Totals>,
+    partitions: FastMap<(u32, u32), Totals>,
+    accounts: FastMap<u32, Totals>,
+    users: FastMap<u32, Totals>,
+    days: Days,
+    day_sums: Vec<(f64, f64)>,
+    /// The heaviest jobs so far: (weight, order seen, job index, figures, fraction inside).
+    top: Vec<(f64, u64, usize, JobFigures, f64)>,
 }
 
-fn total_into<K: Ord>(m: &mut BTreeMap<K, Totals>, key: K, name: impl FnOnce() -> String, f: &JobFigures, k: f64) {
-    match m.get_mut(&key) {
-        Some(t) => t.add(f, k),
-        None => {
-            let mut t = Totals::new(&name());
-            t.add(f, k);
-            m.insert(key, t);
-        }
-    }
-}
-
-impl Accumulator {
-    fn new() -> Self {
+impl<'a> Accumulator<'a> {
+    fn new(names: &'a Names, days: Days) -> Self {
         Self {
+            names,
+            day_sums: vec![(0.0, 0.0); days.names.len()],
+            days,
             all: Totals::new("all"),
-            clusters: BTreeMap::new(),
-            partitions: BTreeMap::new(),
-            accounts: BTreeMap::new(),
-            users: BTreeMap::new(),
-            days: BTreeMap::new(),
+            clusters: FastMap::default(),
+            partitions: FastMap::default(),
+            accounts: FastMap::default(),
+            users: FastMap::default(),
             top: Vec::new(),
-            seen: 0,
-            on_metered: None,
         }
     }
 
-    fn add_chunk(&mut self, jobs: &[&JobRecord], figs: &[(JobFigures, f64)], start: i64, end: i64, clock: &Clock) {
-        for (j, (f, k)) in jobs.iter().zip(figs) {
-            self.all.add(f, *k);
-            let partition = j.partition.as_deref().unwrap_or("-");
-            // Look keys up borrowed; copy them only the first time a group is seen.
-            if let Some(t) = self.clusters.get_mut(j.cluster.as_str()) {
-                t.add(f, *k);
-            } else {
-                total_into(&mut self.clusters, j.cluster.clone(), || j.cluster.clone(), f, *k);
-            }
-            total_into(
-                &mut self.partitions,
-                (j.cluster.clone(), partition.to_string()),
-                || format!("{}/{partition}", j.cluster),
-                f,
-                *k,
-            );
-            let account = j.account.as_deref().unwrap_or("-");
-            if let Some(t) = self.accounts.get_mut(account) {
-                t.add(f, *k);
-            } else {
-                total_into(&mut self.accounts, account.to_string(), || account.to_string(), f, *k);
-            }
-            let user = j.user.as_deref().unwrap_or("-");
-            if let Some(t) = self.users.get_mut(user) {
-                t.add(f, *k);
-            } else {
-                total_into(&mut self.users, user.to_string(), || user.to_string(), f, *k);
-            }
-            spread_over_days(j, f, start, end, clock, &mut self.days);
-            let weight = f.impacts.as_ref().map_or(f.energy.j * k, |im| {
-                im.use_phase.value.gwp_kgco2eq * k + im.embodied.value.gwp_kgco2eq
+    /// Adds a piece of the period's jobs, the first being the `first`th.
+    fn add(&mut self, first: usize, jobs: &[PeriodJob], figs: &[(JobFigures, f64)]) {
+        let names = self.names;
+        for (k, (j, (f, kf))) in jobs.iter().zip(figs).enumerate() {
+            let k_in = *kf;
+            self.all.add(f, k_in);
+            self.clusters
+                .entry(j.cluster)
+                .or_insert_with(|| Totals::new(names.name(j.cluster)))
+                .add(f, k_in);
+            self.partitions
+                .entry((j.cluster, j.partition))
+                .or_insert_with(|| Totals::new(&format!("{}/{}", names.name(j.cluster), names.name(j.partition))))
+                .add(f, k_in);
+            self.accounts
+                .entry(j.account)
+                .or_insert_with(|| Totals::new(names.name(j.account)))
+                .add(f, k_in);
+            self.users
+                .entry(j.user)
+                .or_insert_with(|| Totals::new(names.name(j.user)))
+                .add(f, k_in);
+            spread_over_days(j, f, &self.days, &mut self.day_sums);
+            let weight = f.impacts.as_ref().map_or(f.energy.j * k_in, |im| {
+                im.use_phase.value.gwp_kgco2eq * k_in + im.embodied.value.gwp_kgco2eq
             });
             let lightest = self.top.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
             if self.top.len() < TOP_JOBS || weight > lightest {
-                self.top.push((weight, self.seen, top_job(j, f, *k)));
+                let seen = first + k;
+                self.top.push((weight, seen as u64, seen, f.clone(), k_in));
                 self.top.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
                 self.top.truncate(TOP_JOBS);
             }
-            self.seen += 1;
         }
     }
 
-    fn reconcile_chunk(
-        &mut self,
-        conn: &rusqlite::Connection,
-        jobs: &[&JobRecord],
-        figs: &[(JobFigures, f64)],
-    ) -> rusqlite::Result<()> {
-        if self.on_metered.is_none() {
-            self.on_metered = Some(read::sampled_nodes(conn)?.into_iter().map(|n| (n, 0.0)).collect());
+    /// The heaviest jobs, with their names read back from the store.
+    fn top_jobs(&self, conn: &rusqlite::Connection, jobs: &[PeriodJob]) -> rusqlite::Result<Vec<TopJob>> {
+        let mut stmt = conn.prepare_cached("SELECT job_id, name FROM jobs WHERE id = ?1")?;
+        let mut out = Vec::new();
+        for (_, _, i, f, k) in &self.top {
+            let j = &jobs[*i];
+            let (job_id, name): (String, Option<String>) = stmt.query_row([j.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let some = |id: u32| {
+                let n = self.names.name(id);
+                if n == "-" { String::new() } else { n.to_string() }
+            };
+            out.push(TopJob {
+                cluster: self.names.name(j.cluster).to_string(),
+                job_id,
+                user: some(j.user),
+                account: some(j.account),
+                partition: some(j.partition),
+                name: name.unwrap_or_default(),
+                node_hours: f.node_hours * k,
+                energy_j: f.energy.j * k,
+                source: f.energy.source,
+                gwp: f.impacts.as_ref().map(|i| {
+                    let (u, e) = (i.use_phase, i.embodied);
+                    Ranged::new(
+                        u.value.gwp_kgco2eq * k + e.value.gwp_kgco2eq,
+                        u.min.gwp_kgco2eq * k + e.min.gwp_kgco2eq,
+                        u.max.gwp_kgco2eq * k + e.max.gwp_kgco2eq,
+                    )
+                }),
+            });
         }
-        let Some(metered) = self.on_metered.as_mut().filter(|m| !m.is_empty()) else {
-            return Ok(());
+        Ok(out)
+    }
+
+    /// The totals: all, then per cluster, partition, account and user, in name order.
+    fn into_totals(self) -> (Totals, Vec<Totals>, Vec<Totals>, Vec<Totals>, Vec<Totals>) {
+        let names = self.names;
+        let sorted = |m: FastMap<u32, Totals>| {
+            let mut v: Vec<(u32, Totals)> = m.into_iter().collect();
+            v.sort_by(|a, b| names.name(a.0).cmp(names.name(b.0)));
+            v.into_iter().map(|(_, t)| t).collect::<Vec<_>>()
         };
+        let mut partitions: Vec<((u32, u32), Totals)> = self.partitions.into_iter().collect();
+        partitions.sort_by(|a, b| (names.name(a.0.0), names.name(a.0.1)).cmp(&(names.name(b.0.0), names.name(b.0.1))));
+        (
+            self.all,
+            sorted(self.clusters),
+            partitions.into_iter().map(|(_, t)| t).collect(),
+            sorted(self.accounts),
+            sorted(self.users),
+        )
+    }
+}
+
+/// Nodes with an external meter series: their meter's energy over the period against the
+/// energy of the period's jobs on them (each job's energy divided evenly between its nodes).
+struct Metered(BTreeMap<String, f64>);
+
+impl Metered {
+    fn new(conn: &rusqlite::Connection) -> rusqlite::Result<Self> {
+        Ok(Self(read::sampled_nodes(conn)?.into_iter().map(|n| (n, 0.0)).collect()))
+    }
+
+    fn add(&mut self, jobs: &[PeriodJob], figs: &[(JobFigures, f64)]) {
+        if self.0.is_empty() {
+            return;
+        }
         for (j, (f, k)) in jobs.iter().zip(figs) {
             let Some(list) = j.node_list.as_deref() else { continue };
             let Ok(expanded) = ea_record::hostlist::expand(list) else {
@@ -441,38 +848,34 @@ impl Accumulator {
             };
             let per = f.energy.j * k / expanded.len().max(1) as f64;
             for n in &expanded {
-                if let Some(v) = metered.get_mut(n.as_str()) {
+                if let Some(v) = self.0.get_mut(n.as_str()) {
                     *v += per;
                 }
             }
         }
-        Ok(())
     }
 
     fn reconciliation(
-        &self,
+        self,
         conn: &rusqlite::Connection,
         start: i64,
         end: i64,
     ) -> rusqlite::Result<Vec<Reconciliation>> {
         let mut out = Vec::new();
-        let Some(metered) = &self.on_metered else {
-            return Ok(out);
-        };
-        for (n, jobs_j) in metered {
+        for (n, jobs_j) in self.0 {
             let s = read::power_samples(
                 conn,
-                n,
+                &n,
                 start as f64 - wattmeter::MAX_GAP_S,
                 end as f64 + wattmeter::MAX_GAP_S,
             )?;
             let (meter_j, coverage) = wattmeter::integrate(&s, start as f64, end as f64);
             if coverage > 0.0 {
                 out.push(Reconciliation {
-                    node: n.clone(),
+                    node: n,
                     meter_j,
                     coverage,
-                    jobs_j: *jobs_j,
+                    jobs_j,
                 });
             }
         }
@@ -480,24 +883,79 @@ impl Accumulator {
     }
 }
 
-fn top_job(j: &JobRecord, f: &JobFigures, k: f64) -> TopJob {
-    TopJob {
-        cluster: j.cluster.clone(),
-        job_id: j.job_id.clone(),
-        user: j.user.clone().unwrap_or_default(),
-        account: j.account.clone().unwrap_or_default(),
-        partition: j.partition.clone().unwrap_or_default(),
-        name: j.name.clone().unwrap_or_default(),
-        node_hours: f.node_hours * k,
-        energy_j: f.energy.j * k,
-        source: f.energy.source,
-        gwp: f.impacts.as_ref().map(|i| {
-            let (u, e) = (i.use_phase, i.embodied);
-            Ranged::new(
-                u.value.gwp_kgco2eq * k + e.value.gwp_kgco2eq,
-                u.min.gwp_kgco2eq * k + e.min.gwp_kgco2eq,
-                u.max.gwp_kgco2eq * k + e.max.gwp_kgco2eq,
-            )
-        }),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{self, Inputs, Settings};
+    use crate::synth::{self, Params};
+
+    #[test]
+    fn reading_a_period_in_two_halves_gives_the_same_jobs() {
+        let dir = std::env::temp_dir().join(format!("ea-report-halves-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = Params {
+            jobs: 3000,
+            assessed: 0.2,
+            seed: 4,
+            ..Default::default()
+        };
+        let jobs = synth::jobs(&p);
+        synth::write_dump(&p, &jobs, &mut std::fs::File::create(dir.join("d.txt")).unwrap()).unwrap();
+        synth::write_records(&p, &jobs, &dir.join("spool")).unwrap();
+        let db = dir.join("s.sqlite");
+        let (mut store, _) = crate::db::Store::open_for_write(&db, &Default::default()).unwrap();
+        let settings = Settings {
+            cluster: "synth".into(),
+            clock: Clock::fixed(jiff::tz::TimeZone::UTC, p.month_start + 40 * 86_400),
+            estimate: Default::default(),
+            record_grace_s: 1800,
+            progress: false,
+            inventory: None,
+        };
+        let inputs = Inputs {
+            sacct: vec![dir.join("d.txt")],
+            spools: vec![dir.join("spool")],
+            ..Default::default()
+        };
+        ingest::ingest(&mut store, &inputs, &settings).unwrap();
+        drop(store);
+        let store = crate::db::Store::open_read(&db).unwrap();
+        let admin = Identity {
+            uid: 0,
+            user: Some("root".into()),
+            groups: Vec::new(),
+            admin: true,
+            setgid: false,
+        };
+        let (a, b) = (p.month_start, p.month_start + 30 * 86_400);
+        let read = |split_above: i64| {
+            let mut names = Names::default();
+            let (jobs, not_final) = load_period(&store.conn, a, b, &admin, &mut names, split_above).unwrap();
+            let rows: Vec<String> = jobs
+                .iter()
+                .map(|j| {
+                    format!(
+                        "{} {} {} {} {} {:?} {:?} {:?} {:?}",
+                        j.id,
+                        names.name(j.cluster),
+                        names.name(j.partition),
+                        names.name(j.account),
+                        names.name(j.user),
+                        j.start,
+                        j.end,
+                        j.node_list,
+                        j.measured
+                    )
+                })
+                .collect();
+            (rows, not_final)
+        };
+        let one = read(i64::MAX);
+        let two = read(0);
+        assert_eq!(one.0.len(), 3000);
+        assert!(one.0.iter().any(|r| r.contains("Some((")), "measured jobs are joined");
+        assert_eq!(one, two);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

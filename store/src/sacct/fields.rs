@@ -18,21 +18,46 @@ pub struct JobIdText {
     pub base: u64,
 }
 
+/// A JobID's parts, borrowed from the text (see [`JobIdText`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobIdParts<'a> {
+    pub job: &'a str,
+    pub step: Option<&'a str>,
+    pub array_job_id: Option<u64>,
+    pub array_task: Option<&'a str>,
+    pub base: u64,
+}
+
 /// Reads a JobID such as `123`, `123.batch`, `123_4.0`, `123_[1-3]` or `123+1.0`.
 ///
 /// # Errors
 /// Text that does not start with a job number.
 pub fn parse_job_id(s: &str) -> Result<JobIdText, String> {
+    let p = parse_job_id_parts(s)?;
+    Ok(JobIdText {
+        job: p.job.to_string(),
+        step: p.step.map(str::to_string),
+        array_job_id: p.array_job_id,
+        array_task: p.array_task.map(str::to_string),
+        base: p.base,
+    })
+}
+
+/// [`parse_job_id`] without copying: the parts point into `s`.
+///
+/// # Errors
+/// Text that does not start with a job number.
+pub fn parse_job_id_parts(s: &str) -> Result<JobIdParts<'_>, String> {
     let s = s.trim();
     // A step never contains a bracket before its dot, but a pending array range may contain
     // commas and dashes: split at the first dot that is outside brackets.
     let mut depth = 0i32;
     let mut dot = None;
-    for (i, c) in s.char_indices() {
+    for (i, c) in s.bytes().enumerate() {
         match c {
-            '[' => depth += 1,
-            ']' => depth -= 1,
-            '.' if depth == 0 => {
+            b'[' => depth += 1,
+            b']' => depth -= 1,
+            b'.' if depth == 0 => {
                 dot = Some(i);
                 break;
             }
@@ -52,19 +77,17 @@ pub fn parse_job_id(s: &str) -> Result<JobIdText, String> {
         .map_err(|_| format!("JobID `{s}` is out of range"))?;
     let rest = &job[digits..];
     let (array_job_id, array_task) = match rest.strip_prefix('_') {
-        Some(task) if !task.is_empty() => (Some(base), Some(task.to_string())),
+        Some(task) if !task.is_empty() => (Some(base), Some(task)),
         Some(_) => return Err(format!("JobID `{s}` has an empty array task")),
         None if rest.is_empty() || rest.starts_with('+') => (None, None),
         None => return Err(format!("JobID `{s}` is not a Slurm job id")),
     };
-    if let Some(step) = step {
-        if step.is_empty() {
-            return Err(format!("JobID `{s}` has an empty step"));
-        }
+    if step.is_some_and(str::is_empty) {
+        return Err(format!("JobID `{s}` has an empty step"));
     }
-    Ok(JobIdText {
-        job: job.to_string(),
-        step: step.map(str::to_string),
+    Ok(JobIdParts {
+        job,
+        step,
         array_job_id,
         array_task,
         base,
@@ -98,13 +121,17 @@ const STATES: &[(&str, &str, bool)] = &[
 /// The canonical long name of a state written as sacct does (`CANCELLED by 1300204`,
 /// `CD`, `completed`, `["COMPLETED"]` items). Unknown states are kept, upper-cased.
 pub fn normalise_state(s: &str) -> String {
-    let first = s.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+    let first = s.split_whitespace().next().unwrap_or("");
     for (long, short, _) in STATES {
-        if first == *long || first == *short {
+        if first.eq_ignore_ascii_case(long) || first.eq_ignore_ascii_case(short) {
             return (*long).to_string();
         }
     }
-    if first.is_empty() { "UNKNOWN".to_string() } else { first }
+    if first.is_empty() {
+        "UNKNOWN".to_string()
+    } else {
+        first.to_ascii_uppercase()
+    }
 }
 
 /// Whether a state is terminal. `None` for a state Slurm does not define.

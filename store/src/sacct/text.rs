@@ -6,10 +6,12 @@
 //! quote; lines are split on the delimiter alone. A line whose field count does not match the
 //! header (a delimiter inside a job name, a truncated line) is reported and skipped.
 
-use super::fields::{normalise_state, parse_count, parse_energy_j, parse_job_id, parse_req_mem_mb, parse_tres};
-use super::{Entry, JobRow, LineError, SourceError, StepRow};
+use super::fields::{normalise_state, parse_count, parse_energy_j, parse_job_id_parts, parse_req_mem_mb, parse_tres};
+use super::{JobRow, LineError, SourceError, StepRow};
+use crate::bytes::{count_byte, find_byte, rfind_byte, split_byte};
 use crate::timefmt::{Clock, parse_dump_time, parse_duration};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::io::Read;
 
 /// The delimiters tried, in order, when none is given. `^|^` comes before `|`, which it
@@ -192,158 +194,311 @@ pub fn detect_layout(first_line: &str, opts: &TextOptions, source: &str) -> Resu
     )))
 }
 
-/// Reads one data line into an entry.
+/// A line of a text dump. Allocation lines become whole [`JobRow`]s; step lines are only ever
+/// stored inside their job, so they are encoded for storage right away (see
+/// [`crate::db::write::encode_step`]) and keep borrowed ids to be matched with their job.
+#[derive(Debug)]
+pub enum Line<'a> {
+    /// An allocation line, with its content hash ([`crate::db::write::job_hash`]): the same
+    /// line seen twice is a repeat, a different line for the same job is an error.
+    Job {
+        job: Box<JobRow>,
+        hash: i64,
+    },
+    Step(StepLine<'a>),
+}
+
+/// A step line, ready to be added to its job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepLine<'a> {
+    pub cluster: Option<Cow<'a, str>>,
+    /// The job's JobID, without the step.
+    pub job_id: Cow<'a, str>,
+    /// The step's stored form: one element of a job's steps array.
+    pub encoded: String,
+    pub total_cpu_s: Option<f64>,
+    pub consumed_energy_j: Option<f64>,
+}
+
+impl StepLine<'_> {
+    /// The step as a row (for steps whose job is not in the same input).
+    pub fn to_row(&self) -> StepRow {
+        let mut rows = crate::db::read::decode_steps_rows(&format!("[{}]", self.encoded));
+        let mut row = rows.pop().unwrap_or_default();
+        row.cluster = self.cluster.as_deref().map(str::to_string);
+        row.job_id = self.job_id.to_string();
+        row
+    }
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    let t = s.trim();
+    (!t.is_empty()).then_some(t)
+}
+
+/// Reads one data line. Fields are looked at in place; only an allocation line's stored text is
+/// copied out.
 ///
 /// # Errors
 /// A field count that does not match the layout, a JobID that is not one, a time or number
 /// that cannot be read.
-pub fn parse_line(line: &str, layout: &Layout, clock: &Clock) -> Result<Entry, String> {
+pub fn parse_line<'a>(line: &'a str, layout: &Layout, clock: &Clock) -> Result<Line<'a>, String> {
+    parse_line_with(line, layout, clock, &mut LineScratch::default())
+}
+
+/// What the lines of one piece of a dump share: the field boundaries' buffer, and the last
+/// times read (a job's steps repeat its start and end).
+#[derive(Default)]
+struct LineScratch {
+    bounds: Vec<usize>,
+    times: [(String, Option<i64>); 4],
+    next_time: usize,
+}
+
+impl LineScratch {
+    fn time(&mut self, s: &str, what: &str, clock: &Clock) -> Result<Option<i64>, String> {
+        if let Some((_, t)) = self.times.iter().find(|(k, _)| k == s) {
+            return Ok(*t);
+        }
+        let t = time(s, what, clock)?;
+        let slot = &mut self.times[self.next_time % 4];
+        slot.0.clear();
+        slot.0.push_str(s);
+        slot.1 = t;
+        self.next_time += 1;
+        Ok(t)
+    }
+}
+
+fn parse_line_with<'a>(
+    line: &'a str,
+    layout: &Layout,
+    clock: &Clock,
+    scratch: &mut LineScratch,
+) -> Result<Line<'a>, String> {
     let n_cols = layout.columns.len();
-    let mut fields: Vec<&str> = match layout.delimiter.as_bytes() {
-        // One ASCII byte: split on the char (a memchr search), the common `|` case.
-        [b] if b.is_ascii() => line.split(*b as char).collect(),
-        _ => line.split(layout.delimiter.as_str()).collect(),
-    };
-    if fields.len() == n_cols + 1 && fields.last() == Some(&"") {
-        fields.pop(); // `-p`: a delimiter closes every line
-    }
-    if fields.len() != n_cols {
-        return Err(format!(
-            "{} fields where the header has {n_cols} (a `{}` inside a job name or comment, or a \
-             truncated line)",
-            fields.len(),
-            layout.delimiter
-        ));
-    }
-    let mut job = JobRow::default();
-    let mut step_id: Option<String> = None;
-    let mut job_id_text: Option<String> = None;
-    let mut raw_text: Option<&str> = None;
-    let mut req_mem: Option<&str> = None;
-    let mut elapsed_raw: Option<i64> = None;
-    let mut cputime_raw: Option<f64> = None;
-    let mut timelimit_raw: Option<i64> = None;
-    let mut energy_raw: Option<f64> = None;
-    let mut energy_tres: Option<f64> = None;
-    let mut ntasks = None;
-    let opt = |s: &str| -> Option<String> {
-        let t = s.trim();
-        (!t.is_empty()).then(|| t.to_string())
-    };
-    let time = |s: &str, what: &str| -> Result<Option<i64>, String> {
-        parse_dump_time(s, clock).map_err(|e| format!("{what} {e}"))
-    };
-    let dur =
-        |s: &str, what: &str| -> Result<Option<f64>, String> { parse_duration(s).map_err(|e| format!("{what} {e}")) };
-    for (col, value) in layout.columns.iter().zip(&fields) {
-        let Some(col) = col else { continue };
-        let v = *value;
-        match col {
-            Col::JobId => job_id_text = opt(v),
-            Col::JobIdRaw => raw_text = Some(v.trim()),
-            Col::JobName => job.name = opt(v),
-            Col::User => job.user = opt(v),
-            Col::Uid => job.uid = v.trim().parse().ok(),
-            Col::Group => job.group = opt(v),
-            Col::Gid => job.gid = v.trim().parse().ok(),
-            Col::Account => job.account = opt(v),
-            Col::Partition => job.partition = opt(v),
-            Col::Qos => job.qos = opt(v),
-            Col::State => {
-                job.state_raw = v.trim().to_string();
-                job.state = normalise_state(v);
+    let delimiter = layout.delimiter.as_str();
+    // Field boundaries in one pass: the end of each field, then the start of the next.
+    let bounds = &mut scratch.bounds;
+    bounds.clear();
+    bounds.push(0);
+    match delimiter.as_bytes() {
+        // One ASCII byte (the common `|`): a byte scan.
+        [d] if d.is_ascii() => {
+            let bytes = line.as_bytes();
+            let mut at = 0;
+            while let Some(i) = find_byte(&bytes[at..], *d) {
+                bounds.push(at + i);
+                bounds.push(at + i + 1);
+                at += i + 1;
             }
-            Col::ExitCode => job.exit_code = opt(v),
-            Col::Submit => job.submit = time(v, "Submit")?,
-            Col::Eligible => job.eligible = time(v, "Eligible")?,
-            Col::Start => job.start = time(v, "Start")?,
-            Col::End => job.end = time(v, "End")?,
-            Col::Elapsed => job.elapsed_s = dur(v, "Elapsed")?.map(|s| s.round() as i64),
-            Col::ElapsedRaw => elapsed_raw = v.trim().parse().ok(),
-            Col::Timelimit => job.timelimit_s = dur(v, "Timelimit")?.map(|s| s.round() as i64),
-            Col::TimelimitRaw => timelimit_raw = v.trim().parse::<i64>().ok().map(|m| m * 60),
-            Col::NNodes => job.nnodes = parse_count(v),
-            Col::NCpus => job.ncpus = parse_count(v),
-            Col::NTasks => ntasks = parse_count(v),
-            Col::NodeList => job.node_list = opt(v).filter(|n| n != "None assigned"),
-            Col::ReqMem => req_mem = Some(v),
-            Col::AllocTres => job.alloc_tres = opt(v),
-            Col::TotalCpu => job.total_cpu_s = dur(v, "TotalCPU")?,
-            Col::CpuTime => job.cpu_time_s = dur(v, "CPUTime")?,
-            Col::CpuTimeRaw => cputime_raw = v.trim().parse().ok(),
-            Col::ConsumedEnergy => job.consumed_energy_j = parse_energy_j(v),
-            Col::ConsumedEnergyRaw => energy_raw = parse_energy_j(v),
-            Col::TresUsageOutTot => energy_tres = parse_tres(v).energy_j,
-            Col::Cluster => job.cluster = opt(v),
-            Col::WorkDir => job.work_dir = opt(v),
+        }
+        _ => {
+            for (i, _) in line.match_indices(delimiter) {
+                bounds.push(i);
+                bounds.push(i + delimiter.len());
+            }
         }
     }
-    let id_text = match (&job_id_text, raw_text) {
-        (Some(t), _) => t.clone(),
-        (None, Some(r)) if !r.is_empty() => r.to_string(),
+    bounds.push(line.len());
+    let mut n_fields = bounds.len() / 2;
+    // `-p`: a delimiter closes every line.
+    if n_fields == n_cols + 1 && line.ends_with(delimiter) {
+        n_fields -= 1;
+    }
+    if n_fields != n_cols {
+        return Err(format!(
+            "{n_fields} fields where the header has {n_cols} (a `{delimiter}` inside a job name or comment, or a \
+             truncated line)"
+        ));
+    }
+    let mut f = Fields::default();
+    for (k, col) in layout.columns.iter().enumerate() {
+        let Some(col) = col else { continue };
+        let v = &line[scratch.bounds[2 * k]..scratch.bounds[2 * k + 1]];
+        match col {
+            Col::JobId => f.job_id = non_empty(v),
+            Col::JobIdRaw => f.job_id_raw = Some(v.trim()),
+            Col::JobName => f.name = non_empty(v),
+            Col::User => f.user = non_empty(v),
+            Col::Uid => f.uid = v.trim().parse().ok(),
+            Col::Group => f.group = non_empty(v),
+            Col::Gid => f.gid = v.trim().parse().ok(),
+            Col::Account => f.account = non_empty(v),
+            Col::Partition => f.partition = non_empty(v),
+            Col::Qos => f.qos = non_empty(v),
+            Col::State => f.state = Some(v.trim()),
+            Col::ExitCode => f.exit_code = non_empty(v),
+            Col::Submit => f.submit = scratch.time(v, "Submit", clock)?,
+            Col::Eligible => f.eligible = scratch.time(v, "Eligible", clock)?,
+            Col::Start => f.start = scratch.time(v, "Start", clock)?,
+            Col::End => f.end = scratch.time(v, "End", clock)?,
+            Col::Elapsed => f.elapsed_s = dur(v, "Elapsed")?.map(|s| s.round() as i64),
+            Col::ElapsedRaw => f.elapsed_raw = v.trim().parse().ok(),
+            Col::Timelimit => f.timelimit_s = dur(v, "Timelimit")?.map(|s| s.round() as i64),
+            Col::TimelimitRaw => f.timelimit_raw = v.trim().parse::<i64>().ok().map(|m| m * 60),
+            Col::NNodes => f.nnodes = parse_count(v),
+            Col::NCpus => f.ncpus = parse_count(v),
+            Col::NTasks => f.ntasks = parse_count(v),
+            Col::NodeList => f.node_list = non_empty(v).filter(|n| *n != "None assigned"),
+            Col::ReqMem => f.req_mem = Some(v),
+            Col::AllocTres => f.alloc_tres = non_empty(v),
+            Col::TotalCpu => f.total_cpu_s = dur(v, "TotalCPU")?,
+            Col::CpuTime => f.cpu_time_s = dur(v, "CPUTime")?,
+            Col::CpuTimeRaw => f.cputime_raw = v.trim().parse().ok(),
+            Col::ConsumedEnergy => f.consumed_energy_j = parse_energy_j(v),
+            Col::ConsumedEnergyRaw => f.energy_raw = parse_energy_j(v),
+            Col::TresUsageOutTot => f.energy_tres = parse_tres(v).energy_j,
+            Col::Cluster => f.cluster = non_empty(v),
+            Col::WorkDir => f.work_dir = non_empty(v),
+        }
+    }
+    let id_text = match (f.job_id, f.job_id_raw) {
+        (Some(t), _) => t,
+        (None, Some(r)) if !r.is_empty() => r,
         _ => return Err("empty JobID".to_string()),
     };
-    let id = parse_job_id(&id_text)?;
-    if let Some(raw) = raw_text {
+    let id = parse_job_id_parts(id_text)?;
+    if f.elapsed_raw.is_some() {
+        f.elapsed_s = f.elapsed_raw;
+    }
+    if f.timelimit_raw.is_some() {
+        f.timelimit_s = f.timelimit_raw;
+    }
+    if f.cputime_raw.is_some() {
+        f.cpu_time_s = f.cputime_raw;
+    }
+    let tres = f.alloc_tres.map(parse_tres).unwrap_or_default();
+    let energy = f.energy_raw.or(f.consumed_energy_j).or(f.energy_tres).or(tres.energy_j);
+    let ncpus = f.ncpus.or(tres.cpu);
+    let nnodes = f.nnodes.or(tres.node);
+    let state_raw = f.state.unwrap_or("");
+    if let Some(step) = id.step {
+        let encoded = crate::db::write::encode_step(&crate::db::write::StepFields {
+            step,
+            name: f.name,
+            state_raw,
+            exit_code: f.exit_code,
+            start: f.start,
+            end: f.end,
+            elapsed_s: f.elapsed_s,
+            nnodes,
+            ncpus,
+            ntasks: f.ntasks,
+            node_list: f.node_list,
+            total_cpu_s: f.total_cpu_s,
+            consumed_energy_j: energy,
+            alloc_tres: f.alloc_tres,
+        });
+        return Ok(Line::Step(StepLine {
+            cluster: f.cluster.map(Cow::Borrowed),
+            job_id: Cow::Borrowed(id.job),
+            encoded,
+            total_cpu_s: f.total_cpu_s,
+            consumed_energy_j: energy,
+        }));
+    }
+    let own = |s: Option<&str>| s.map(str::to_string);
+    let mut job = JobRow {
+        cluster: own(f.cluster),
+        job_id: id.job.to_string(),
+        job_id_raw: None,
+        array_job_id: id.array_job_id,
+        array_task: own(id.array_task),
+        name: own(f.name),
+        user: own(f.user),
+        uid: f.uid,
+        group: own(f.group),
+        gid: f.gid,
+        account: own(f.account),
+        partition: own(f.partition),
+        qos: own(f.qos),
+        state: normalise_state(state_raw),
+        state_raw: state_raw.to_string(),
+        exit_code: own(f.exit_code),
+        submit: f.submit,
+        eligible: f.eligible,
+        start: f.start,
+        end: f.end,
+        elapsed_s: f.elapsed_s,
+        timelimit_s: f.timelimit_s,
+        nnodes,
+        ncpus,
+        node_list: own(f.node_list),
+        req_mem_mb: None,
+        alloc_tres: own(f.alloc_tres),
+        gpus: tres.gpus,
+        total_cpu_s: f.total_cpu_s,
+        cpu_time_s: f.cpu_time_s,
+        consumed_energy_j: energy,
+        work_dir: own(f.work_dir),
+        steps: Vec::new(),
+    };
+    if let Some(raw) = f.job_id_raw {
         let raw_job = raw.split('.').next().unwrap_or("");
         job.job_id_raw = raw_job.parse().ok();
     } else if id.array_job_id.is_none() && !id.job.contains('+') {
         job.job_id_raw = Some(id.base);
     }
-    step_id.clone_from(&id.step);
-    job.job_id = id.job;
-    job.array_job_id = id.array_job_id;
-    job.array_task = id.array_task;
-    if elapsed_raw.is_some() {
-        job.elapsed_s = elapsed_raw;
-    }
-    if timelimit_raw.is_some() {
-        job.timelimit_s = timelimit_raw;
-    }
-    if cputime_raw.is_some() {
-        job.cpu_time_s = cputime_raw;
-    }
-    job.consumed_energy_j = energy_raw.or(job.consumed_energy_j).or(energy_tres);
-    let tres = job.alloc_tres.as_deref().map(parse_tres).unwrap_or_default();
-    job.gpus = tres.gpus;
-    if job.consumed_energy_j.is_none() {
-        job.consumed_energy_j = tres.energy_j;
-    }
-    if job.ncpus.is_none() {
-        job.ncpus = tres.cpu;
-    }
-    if job.nnodes.is_none() {
-        job.nnodes = tres.node;
-    }
-    job.req_mem_mb = match req_mem.map(str::trim).filter(|s| !s.is_empty()) {
+    job.req_mem_mb = match f.req_mem.map(str::trim).filter(|s| !s.is_empty()) {
         Some(r) => parse_req_mem_mb(r, job.nnodes, job.ncpus),
         None => tres.mem_mb,
     };
     if job.state.is_empty() {
         job.state = "UNKNOWN".to_string();
     }
-    Ok(match step_id {
-        None => Entry::Job(Box::new(job)),
-        Some(step) => Entry::Step(Box::new(StepRow {
-            cluster: job.cluster,
-            job_id: job.job_id,
-            step,
-            name: job.name,
-            state: job.state,
-            state_raw: job.state_raw,
-            exit_code: job.exit_code,
-            start: job.start,
-            end: job.end,
-            elapsed_s: job.elapsed_s,
-            nnodes: job.nnodes,
-            ncpus: job.ncpus,
-            ntasks,
-            node_list: job.node_list,
-            total_cpu_s: job.total_cpu_s,
-            consumed_energy_j: job.consumed_energy_j,
-            alloc_tres: job.alloc_tres,
-        })),
+    let hash = crate::db::write::job_hash(&job);
+    Ok(Line::Job {
+        job: Box::new(job),
+        hash,
     })
+}
+
+/// The fields of one line, borrowed from it.
+#[derive(Default)]
+struct Fields<'a> {
+    job_id: Option<&'a str>,
+    job_id_raw: Option<&'a str>,
+    name: Option<&'a str>,
+    user: Option<&'a str>,
+    uid: Option<u32>,
+    group: Option<&'a str>,
+    gid: Option<u32>,
+    account: Option<&'a str>,
+    partition: Option<&'a str>,
+    qos: Option<&'a str>,
+    state: Option<&'a str>,
+    exit_code: Option<&'a str>,
+    submit: Option<i64>,
+    eligible: Option<i64>,
+    start: Option<i64>,
+    end: Option<i64>,
+    elapsed_s: Option<i64>,
+    elapsed_raw: Option<i64>,
+    timelimit_s: Option<i64>,
+    timelimit_raw: Option<i64>,
+    nnodes: Option<u32>,
+    ncpus: Option<u32>,
+    ntasks: Option<u32>,
+    node_list: Option<&'a str>,
+    req_mem: Option<&'a str>,
+    alloc_tres: Option<&'a str>,
+    total_cpu_s: Option<f64>,
+    cpu_time_s: Option<f64>,
+    cputime_raw: Option<f64>,
+    consumed_energy_j: Option<f64>,
+    energy_raw: Option<f64>,
+    energy_tres: Option<f64>,
+    cluster: Option<&'a str>,
+    work_dir: Option<&'a str>,
+}
+
+fn time(s: &str, what: &str, clock: &Clock) -> Result<Option<i64>, String> {
+    parse_dump_time(s, clock).map_err(|e| format!("{what} {e}"))
+}
+
+fn dur(s: &str, what: &str) -> Result<Option<f64>, String> {
+    parse_duration(s).map_err(|e| format!("{what} {e}"))
 }
 
 /// Reads a dump in blocks of whole lines, so that a month of accounting is never in memory
@@ -411,7 +566,7 @@ impl<R: Read> BlockReader<R> {
             return Ok(None);
         }
         let first_line = self.next_line;
-        self.next_line += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.next_line += count_byte(&buf, b'\n') as u64;
         if !buf.ends_with(b"\n") {
             self.next_line += 1;
         }
@@ -420,43 +575,113 @@ impl<R: Read> BlockReader<R> {
 }
 
 fn memchr_last_newline(buf: &[u8]) -> Option<usize> {
-    buf.iter().rposition(|&b| b == b'\n')
+    rfind_byte(buf, b'\n')
 }
 
 /// Parses the lines of a block in parallel, in order. Lines that fail are returned apart with
 /// their numbers; blank lines and, in the first block of a dump with a header, the header
-/// are skipped.
-pub fn parse_block(block: &Block, layout: &Layout, clock: &Clock, source: &str) -> (Vec<(u64, Entry)>, Vec<LineError>) {
-    let mut lines: Vec<(u64, &[u8])> = Vec::new();
-    for (i, raw) in block.bytes.split(|&b| b == b'\n').enumerate() {
-        let n = block.first_line + i as u64;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.iter().all(u8::is_ascii_whitespace) || (layout.has_header && n == 1) {
-            continue;
-        }
-        lines.push((n, raw));
-    }
-    let results: Vec<(u64, Result<Entry, String>)> = lines
+/// are skipped. A line that is not UTF-8 is read with its bad bytes replaced.
+///
+/// The block is cut into pieces of whole lines, each parsed by one task from its first line
+/// to its last, so that no pass over the block is sequential.
+pub fn parse_block<'a>(
+    block: &'a Block,
+    layout: &Layout,
+    clock: &Clock,
+    source: &str,
+) -> (Vec<(u64, Line<'a>)>, Vec<LineError>) {
+    let bytes = &block.bytes[..];
+    let pieces = split_at_lines(bytes, 64 * 1024);
+    type Piece<'a> = (Vec<(u64, Line<'a>)>, Vec<(u64, String)>, u64);
+    let parsed: Vec<Piece<'a>> = pieces
         .par_iter()
-        .with_min_len(512)
-        .map(|(n, raw)| {
-            let text = String::from_utf8_lossy(raw);
-            (*n, parse_line(&text, layout, clock))
+        .map(|&(from, to)| {
+            let mut lines = Vec::new();
+            let mut errors = Vec::new();
+            let mut scratch = LineScratch::default();
+            let mut n = 0u64;
+            for raw in split_byte(&bytes[from..to], b'\n') {
+                n += 1;
+                let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                if raw.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let parsed = match std::str::from_utf8(raw) {
+                    Ok(text) => parse_line_with(text, layout, clock, &mut scratch),
+                    Err(_) => {
+                        let text = String::from_utf8_lossy(raw).into_owned();
+                        parse_line_with(&text, layout, clock, &mut scratch).map(Line::into_owned)
+                    }
+                };
+                match parsed {
+                    Ok(l) => lines.push((n, l)),
+                    Err(problem) => errors.push((n, problem)),
+                }
+            }
+            // A piece ends with its newline: the count above includes the empty tail.
+            if to > from && bytes[to - 1] == b'\n' {
+                n -= 1;
+            }
+            (lines, errors, n)
         })
         .collect();
-    let mut entries = Vec::with_capacity(results.len());
+    let mut entries = Vec::new();
     let mut errors = Vec::new();
-    for (n, r) in results {
-        match r {
-            Ok(e) => entries.push((n, e)),
-            Err(problem) => errors.push(LineError {
-                source: source.to_string(),
-                line: n,
-                problem,
+    let mut first = block.first_line;
+    for (lines, errs, n) in parsed {
+        let header = |k: u64| layout.has_header && first + k - 1 == 1;
+        entries.extend(
+            lines
+                .into_iter()
+                .filter(|(k, _)| !header(*k))
+                .map(|(k, l)| (first + k - 1, l)),
+        );
+        errors.extend(
+            errs.into_iter()
+                .filter(|(k, _)| !header(*k))
+                .map(|(k, problem)| LineError {
+                    source: source.to_string(),
+                    line: first + k - 1,
+                    problem,
+                }),
+        );
+        first += n;
+    }
+    (entries, errors)
+}
+
+/// Cuts `bytes` into ranges of whole lines of about `size` bytes each.
+fn split_at_lines(bytes: &[u8], size: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while from < bytes.len() {
+        let mut to = (from + size).min(bytes.len());
+        if to < bytes.len() {
+            to = match find_byte(&bytes[to..], b'\n') {
+                Some(i) => to + i + 1,
+                None => bytes.len(),
+            };
+        }
+        out.push((from, to));
+        from = to;
+    }
+    out
+}
+
+impl Line<'_> {
+    /// The same line, owning its ids.
+    fn into_owned(self) -> Line<'static> {
+        match self {
+            Line::Job { job, hash } => Line::Job { job, hash },
+            Line::Step(s) => Line::Step(StepLine {
+                cluster: s.cluster.map(|c| Cow::Owned(c.into_owned())),
+                job_id: Cow::Owned(s.job_id.into_owned()),
+                encoded: s.encoded,
+                total_cpu_s: s.total_cpu_s,
+                consumed_energy_j: s.consumed_energy_j,
             }),
         }
     }
-    (entries, errors)
 }
 
 /// The first line of a byte buffer, for [`detect_layout`].
@@ -468,20 +693,29 @@ pub fn first_line(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sacct::Entry;
     use jiff::tz::TimeZone;
 
     fn clock() -> Clock {
         Clock::fixed(TimeZone::UTC, 0)
     }
 
+    /// Parses a whole text, steps decoded back into rows.
     fn parse_all(text: &str, opts: &TextOptions) -> (Vec<Entry>, Vec<LineError>) {
         let layout = detect_layout(&first_line(text.as_bytes()), opts, "t").unwrap();
         let block = Block {
             first_line: 1,
             bytes: text.as_bytes().to_vec(),
         };
-        let (e, errs) = parse_block(&block, &layout, &clock(), "t");
-        (e.into_iter().map(|(_, e)| e).collect(), errs)
+        let (lines, errs) = parse_block(&block, &layout, &clock(), "t");
+        let entries = lines
+            .into_iter()
+            .map(|(_, l)| match l {
+                Line::Job { job, .. } => Entry::Job(job),
+                Line::Step(s) => Entry::Step(Box::new(s.to_row())),
+            })
+            .collect();
+        (entries, errs)
     }
 
     #[test]

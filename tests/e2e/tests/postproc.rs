@@ -54,7 +54,10 @@ fn live_ingest_measures_assessed_jobs_and_estimates_the_others() {
     c.wait_gone(assessed, T);
     c.wait_gone(plain, T);
     let records = c.records(assessed, 2, T);
-    let measured_j: f64 = records.iter().map(|r| r.node_energy_j().unwrap().0).sum();
+    // The store splits node energy by the impact engine's rule (Jay's: methodology §4.1): the
+    // job has its nodes to itself (share 1), so it gets each node's meter minus the GPUs it did
+    // not hold.
+    let measured_j: f64 = records.iter().map(own_share_of_node_j).sum();
     // sacct lags the epilog a little: make sure it shows both jobs final first.
     c.sacct(assessed, "JobID");
     c.sacct(plain, "JobID");
@@ -86,4 +89,35 @@ fn live_ingest_measures_assessed_jobs_and_estimates_the_others() {
     // The job view from the spool shows the footprint the inventory gives.
     let view = store.ea(&["job", &assessed.to_string()]);
     assert!(view.contains("GWP kgCO2eq") && view.contains("embodied"), "{view}");
+}
+
+/// What a job alone on its node is attributed of that node's energy under Jay's rule: the
+/// whole-node meter (external wattmeter, else BMC) minus the GPUs the job did not hold; without
+/// one, its GPUs and the CPU side (packages and DRAM, else psys).
+fn own_share_of_node_j(r: &ea_record::JobNodeRecord) -> f64 {
+    use ea_record::Scope;
+    let sum = |f: &dyn Fn(&ea_record::MeterReport) -> bool| -> f64 {
+        r.meters.iter().filter(|m| f(m)).map(|m| m.energy_j).sum()
+    };
+    let has = |s: Scope| r.meters.iter().any(|m| m.scope == s);
+    let others_gpus = sum(&|m| m.scope == Scope::GpuBoard && m.job_owned == Some(false));
+    let node = if has(Scope::NodeWattmeter) {
+        Some(sum(&|m| m.scope == Scope::NodeWattmeter))
+    } else if has(Scope::NodeBmc) {
+        Some(sum(&|m| m.scope == Scope::NodeBmc))
+    } else {
+        None
+    };
+    match node {
+        Some(n) => (n - others_gpus).max(0.0),
+        None => {
+            let gpus = sum(&|m| m.scope == Scope::GpuBoard && m.job_owned != Some(false));
+            let cpu_side = if has(Scope::CpuPackage) || has(Scope::Dram) {
+                sum(&|m| matches!(m.scope, Scope::CpuPackage | Scope::Dram))
+            } else {
+                sum(&|m| m.scope == Scope::Platform)
+            };
+            gpus + cpu_side
+        }
+    }
 }
