@@ -183,8 +183,11 @@ fn print_summary(s: &ingest::Summary, path: &std::path::Path) {
     }
     for (g, c) in &d.calibrations {
         println!(
-            "calibration {g}: estimates × {:.3} (p10–p90 {:.3}–{:.3}) from {} measured jobs",
-            c.factor, c.low, c.high, c.n_jobs
+            "calibration {g}: estimate = {} (p10–p90 of measured/fit ×{:.3}–{:.3}) from {} measured jobs",
+            c.describe(),
+            c.low,
+            c.high,
+            c.n_jobs
         );
     }
     if s.error_count > 0 {

@@ -609,13 +609,15 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         name: "Calibration",
         width: 12,
         left: false,
-        help: "estimate scaled by measured jobs of the partition: factor(n jobs)",
+        help: "estimate calibrated by measured jobs of the partition: factor×GA+W per CPU(n jobs)",
         get: |r| {
             fig(r, |f| {
                 f.energy
                     .calibration
                     .as_ref()
-                    .map_or(Value::Null, |c| Value::Text(format!("{:.3}({})", c.factor, c.n_jobs)))
+                    .map_or(Value::Null, |c| {
+                        Value::Text(format!("{:.3}x+{:.1}W({})", c.factor, c.static_w_per_cpu, c.n_jobs))
+                    })
             })
         },
     },

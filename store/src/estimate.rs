@@ -10,8 +10,23 @@
 //! ReqMem. PUE is not applied here: like measured energies, estimates are the IT equipment's
 //! energy, and the use-phase impacts apply PUE.
 //!
-//! Where a partition has measured jobs, their measured / estimated ratios calibrate the
-//! partition's estimates: the median ratio scales them and the 10th–90th percentiles bound them.
+//! Where a partition has measured jobs, they calibrate its estimates. Green Algorithms counts
+//! only what a job's cores, GPUs and memory draw while busy; a measured job also pays for its
+//! share of the node's idle and static draw (power supplies, fans, board, idle cores), which
+//! Jay found to be large (a DGX-1 draws ~870 W idle at the wall; methodology.md §1.6). One
+//! multiplier cannot stand for both: an idle job has a tiny GA figure and a large measured one,
+//! so measured / GA ratios spread over orders of magnitude. The calibration therefore fits
+//!
+//! ```text
+//! measured ≈ factor × GA + static_w_per_cpu × allocated CPU-seconds
+//! ```
+//!
+//! (both terms non-negative, least squares on relative errors, so large and small jobs weigh
+//! alike), and bounds an estimate by the 10th–90th percentiles of measured / fitted over the
+//! calibrating jobs. A weak prior pulls `factor` towards 1 (Green Algorithms' own TDP model):
+//! when the jobs cannot tell the two terms apart (every job as busy as the next, so GA energy
+//! and CPU-seconds are proportional), the fit keeps GA as it is and puts the rest in the static
+//! term, instead of scaling GA by thousands.
 
 use crate::config::EstimateSettings;
 
@@ -26,15 +41,21 @@ pub struct EstimateInput {
     pub req_mem_mb: Option<f64>,
 }
 
+/// CPU-seconds allocated to a job: CPUTime, else NCPUS × elapsed.
+pub fn allocated_cpu_s(input: &EstimateInput) -> f64 {
+    let elapsed_s = input.elapsed_s.max(0.0);
+    input
+        .cpu_time_s
+        .filter(|v| *v > 0.0)
+        .or_else(|| input.ncpus.map(|c| f64::from(c) * elapsed_s))
+        .unwrap_or(0.0)
+}
+
 /// The Green-Algorithms energy of a job, joules, before calibration.
 pub fn green_algorithms_j(input: &EstimateInput, settings: &EstimateSettings, partition: Option<&str>) -> f64 {
     let tdp = settings.tdp(partition);
     let elapsed_s = input.elapsed_s.max(0.0);
-    let alloc_cpu_s = input
-        .cpu_time_s
-        .filter(|v| *v > 0.0)
-        .or_else(|| input.ncpus.map(|c| f64::from(c) * elapsed_s))
-        .unwrap_or(0.0);
+    let alloc_cpu_s = allocated_cpu_s(input);
     // TotalCPU cannot exceed what was allocated; sacct sometimes reports more for jobs whose
     // steps overlap, and 0 for jobs killed before accounting.
     let cpu_s = match input.total_cpu_s.filter(|v| *v > 0.0) {
@@ -50,23 +71,105 @@ pub fn green_algorithms_j(input: &EstimateInput, settings: &EstimateSettings, pa
     cpu_s * tdp.cpu_w_per_core + gpu_s * tdp.gpu_w + elapsed_s * mem_gb * settings.memory_w_per_gb
 }
 
-/// A partition's calibration: measured / estimated energy of its measured jobs.
+/// A partition's calibration, fitted on its measured jobs (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
+    /// Multiplier of the Green-Algorithms energy.
     pub factor: f64,
+    /// Power per allocated CPU that Green Algorithms leaves out (idle and static draw), W.
+    pub static_w_per_cpu: f64,
+    /// 10th and 90th percentiles of measured / fitted energy over the calibrating jobs
+    /// (`low` ≤ 1 ≤ `high`): the range of an estimate.
     pub low: f64,
     pub high: f64,
     pub n_jobs: u32,
 }
 
-/// Calibrates from (measured, estimated) pairs; `None` with fewer than `min_jobs` usable pairs.
-pub fn calibrate(pairs: &[(f64, f64)], min_jobs: u32) -> Option<Calibration> {
-    let mut ratios: Vec<f64> = pairs
+impl Calibration {
+    /// The calibrated energy, J, from a job's Green-Algorithms energy and its allocated
+    /// CPU-seconds: (value, min, max).
+    pub fn apply(&self, ga_j: f64, allocated_cpu_s: f64) -> (f64, f64, f64) {
+        let j = self.factor * ga_j + self.static_w_per_cpu * allocated_cpu_s;
+        (j, j * self.low, j * self.high)
+    }
+
+    /// `0.93 × GA + 142 W/CPU`, for people.
+    pub fn describe(&self) -> String {
+        format!("{:.3} × GA + {:.1} W per allocated CPU", self.factor, self.static_w_per_cpu)
+    }
+}
+
+/// One measured job, for calibration: its measured energy, its Green-Algorithms energy (J) and
+/// its allocated CPU-seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CalibrationPoint {
+    pub measured_j: f64,
+    pub ga_j: f64,
+    pub allocated_cpu_s: f64,
+}
+
+/// Fits a calibration; `None` with fewer than `min_jobs` usable points (positive, finite
+/// measured energy and something to scale) or when no non-negative fit explains them.
+pub fn calibrate(points: &[CalibrationPoint], min_jobs: u32) -> Option<Calibration> {
+    let usable: Vec<&CalibrationPoint> = points
         .iter()
-        .filter(|(m, e)| *e > 0.0 && *m > 0.0 && m.is_finite() && e.is_finite())
-        .map(|(m, e)| m / e)
+        .filter(|p| {
+            p.measured_j > 0.0
+                && p.measured_j.is_finite()
+                && p.ga_j.is_finite()
+                && p.allocated_cpu_s.is_finite()
+                && p.ga_j >= 0.0
+                && p.allocated_cpu_s >= 0.0
+                && p.ga_j + p.allocated_cpu_s > 0.0
+        })
         .collect();
-    if ratios.len() < min_jobs.max(1) as usize {
+    if usable.len() < min_jobs.max(1) as usize {
+        return None;
+    }
+    // Relative residuals: minimise Σ (a·u + b·v − 1)², u = GA/measured, v = CPU-s/measured.
+    let (mut uu, mut uv, mut vv, mut u1, mut v1) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for p in &usable {
+        let (u, v) = (p.ga_j / p.measured_j, p.allocated_cpu_s / p.measured_j);
+        uu += u * u;
+        uv += u * v;
+        vv += v * v;
+        u1 += u;
+        v1 += v;
+    }
+    // The prior: λ (a − 1)², with λ a hundredth of GA's own weight in the fit.
+    let lambda = 0.01 * uu;
+    let objective = |a: f64, b: f64| -> f64 {
+        let fit: f64 = usable
+            .iter()
+            .map(|p| (a * p.ga_j / p.measured_j + b * p.allocated_cpu_s / p.measured_j - 1.0).powi(2))
+            .sum();
+        fit + lambda * (a - 1.0).powi(2)
+    };
+    let (uu, u1) = (uu + lambda, u1 + lambda);
+    let mut candidates = Vec::new();
+    let det = uu * vv - uv * uv;
+    if det > 0.0 {
+        let (a, b) = ((u1 * vv - v1 * uv) / det, (v1 * uu - u1 * uv) / det);
+        if a >= 0.0 && b >= 0.0 {
+            candidates.push((a, b));
+        }
+    }
+    if uu > 0.0 {
+        candidates.push((u1 / uu, 0.0));
+    }
+    if vv > 0.0 {
+        candidates.push((0.0, v1 / vv));
+    }
+    let (factor, static_w_per_cpu) = candidates
+        .into_iter()
+        .filter(|(a, b)| *a >= 0.0 && *b >= 0.0 && a.is_finite() && b.is_finite())
+        .min_by(|x, y| objective(x.0, x.1).total_cmp(&objective(y.0, y.1)))?;
+    let mut ratios: Vec<f64> = usable
+        .iter()
+        .map(|p| p.measured_j / (factor * p.ga_j + static_w_per_cpu * p.allocated_cpu_s))
+        .filter(|r| r.is_finite())
+        .collect();
+    if ratios.is_empty() {
         return None;
     }
     ratios.sort_by(f64::total_cmp);
@@ -75,12 +178,12 @@ pub fn calibrate(pairs: &[(f64, f64)], min_jobs: u32) -> Option<Calibration> {
         let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
         ratios[lo] + (ratios[hi] - ratios[lo]) * (pos - lo as f64)
     };
-    let factor = q(0.5);
     Some(Calibration {
         factor,
-        low: q(0.1).min(factor),
-        high: q(0.9).max(factor),
-        n_jobs: ratios.len() as u32,
+        static_w_per_cpu,
+        low: q(0.1).min(1.0),
+        high: q(0.9).max(1.0),
+        n_jobs: usable.len() as u32,
     })
 }
 
@@ -138,15 +241,65 @@ mod tests {
         );
     }
 
+    fn point(measured_j: f64, ga_j: f64, allocated_cpu_s: f64) -> CalibrationPoint {
+        CalibrationPoint { measured_j, ga_j, allocated_cpu_s }
+    }
+
     #[test]
-    fn calibration_uses_median_and_deciles() {
-        let pairs: Vec<(f64, f64)> = (1..=11).map(|i| (f64::from(i), 1.0)).collect();
-        let c = calibrate(&pairs, 5).unwrap();
-        assert_eq!(c.factor, 6.0);
-        assert_eq!(c.low, 2.0);
-        assert_eq!(c.high, 10.0);
-        assert_eq!(c.n_jobs, 11);
-        assert!(calibrate(&pairs[..4], 5).is_none());
-        assert!(calibrate(&[(1.0, 0.0); 10], 5).is_none());
+    fn calibration_recovers_a_dynamic_factor_and_a_static_power() {
+        // Jobs drawn from measured = 1.3 × GA + 40 W per CPU, busy and idle ones mixed.
+        let pts: Vec<CalibrationPoint> = (1..=12)
+            .map(|i| {
+                let cpu_s = f64::from(i) * 3600.0;
+                let ga = if i % 3 == 0 { 0.0 } else { f64::from(i * i) * 5.0e4 };
+                point(1.3 * ga + 40.0 * cpu_s, ga, cpu_s)
+            })
+            .collect();
+        let c = calibrate(&pts, 5).unwrap();
+        // The weak prior towards factor 1 costs a little accuracy on exact data.
+        assert!((c.factor - 1.3).abs() < 0.01 && (c.static_w_per_cpu - 40.0).abs() < 0.5, "{c:?}");
+        assert!(c.low > 0.99 && c.high < 1.01, "exact data, little spread: {c:?}");
+        assert_eq!(c.n_jobs, 12);
+        let (j, lo, hi) = c.apply(1000.0, 10.0);
+        let expected = c.factor * 1000.0 + c.static_w_per_cpu * 10.0;
+        assert!((j - expected).abs() < 1e-9 && lo <= j && j <= hi);
+        assert!(c.describe().contains(" × GA + ") && c.describe().contains("W per allocated CPU"));
+    }
+
+    #[test]
+    fn idle_jobs_are_explained_by_static_power_not_by_a_huge_factor() {
+        // What the demo cluster showed: sleeping jobs on nodes drawing ~150 W per CPU. A
+        // single multiplier of GA (which sees almost no CPU use) came out at ~2800.
+        let pts: Vec<CalibrationPoint> =
+            (1..=8).map(|i| point(150.0 * f64::from(i) * 20.0, 0.05 * f64::from(i), f64::from(i) * 20.0)).collect();
+        let c = calibrate(&pts, 5).unwrap();
+        // GA is kept about as it is; the static term carries the idle draw.
+        assert!((c.factor - 1.0).abs() < 0.05 && (c.static_w_per_cpu - 150.0).abs() < 1.0, "{c:?}");
+    }
+
+    #[test]
+    fn purely_dynamic_jobs_need_no_static_term_and_noise_sets_the_range() {
+        let noise = [0.9, 1.1, 1.0, 0.95, 1.05, 1.2, 0.8, 1.0, 1.02, 0.98, 1.0];
+        let pts: Vec<CalibrationPoint> = noise
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let ga = (i as f64 + 1.0) * 1.0e5;
+                point(2.0 * ga * n, ga, 0.0)
+            })
+            .collect();
+        let c = calibrate(&pts, 5).unwrap();
+        assert_eq!(c.static_w_per_cpu, 0.0);
+        assert!((c.factor - 2.0).abs() < 0.1, "{c:?}");
+        assert!(c.low < 1.0 && c.high > 1.0, "{c:?}");
+    }
+
+    #[test]
+    fn too_few_or_unusable_points_give_no_calibration() {
+        let pts: Vec<CalibrationPoint> = (1..=4).map(|i| point(f64::from(i), 1.0, 1.0)).collect();
+        assert!(calibrate(&pts, 5).is_none());
+        assert!(calibrate(&[point(1.0, 0.0, 0.0); 10], 5).is_none());
+        assert!(calibrate(&[point(0.0, 1.0, 1.0); 10], 5).is_none());
+        assert!(calibrate(&[point(f64::NAN, 1.0, 1.0); 10], 5).is_none());
     }
 }

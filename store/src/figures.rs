@@ -186,13 +186,10 @@ pub fn energy_of(f: &EnergyFields<'_>, estimate: &EstimateSettings, calibration:
     };
     let ga = estimate::green_algorithms_j(&input, estimate, f.partition);
     match calibration {
-        Some(c) => Energy {
-            j: ga * c.factor,
-            min_j: ga * c.low,
-            max_j: ga * c.high,
-            source: Source::Estimated,
-            calibration: Some(c),
-        },
+        Some(c) => {
+            let (j, min_j, max_j) = c.apply(ga, estimate::allocated_cpu_s(&input));
+            Energy { j, min_j, max_j, source: Source::Estimated, calibration: Some(c) }
+        }
         None => {
             let (lo, hi) = estimate.uncalibrated_range;
             Energy {
@@ -314,7 +311,8 @@ mod tests {
             "c/p".to_string(),
             Calibration {
                 factor: 1.5,
-                low: 1.2,
+                static_w_per_cpu: 10.0,
+                low: 0.8,
                 high: 2.0,
                 n_jobs: 9,
             },
@@ -325,7 +323,18 @@ mod tests {
             model: &NoInventory,
         };
         let f = job_figures(&job(), &ctx);
-        assert_eq!(f.energy.j, 212.0 * 3600.0 * 1.5);
+        // 1.5 × GA + 10 W per allocated CPU.
+        let cpu_s = crate::estimate::allocated_cpu_s(&EstimateInput {
+            elapsed_s: job().elapsed_s.unwrap() as f64,
+            ncpus: job().ncpus,
+            total_cpu_s: job().total_cpu_s,
+            cpu_time_s: job().cpu_time_s,
+            gpus: job().gpus,
+            req_mem_mb: job().req_mem_mb,
+        });
+        assert!(cpu_s > 0.0);
+        assert_eq!(f.energy.j, 212.0 * 3600.0 * 1.5 + 10.0 * cpu_s);
+        assert_eq!((f.energy.min_j, f.energy.max_j), (f.energy.j * 0.8, f.energy.j * 2.0));
         assert_eq!(f.energy.calibration.as_ref().unwrap().n_jobs, 9);
         assert_eq!(calibration_group("c", Some("p")), "c/p");
     }

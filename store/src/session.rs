@@ -250,10 +250,7 @@ pub fn describe(f: &JobFigures) -> Vec<(String, String)> {
             f.energy
                 .calibration
                 .as_ref()
-                .map(|c| format!(
-                    ", calibrated ×{:.3} from {} measured jobs of its partition",
-                    c.factor, c.n_jobs
-                ))
+                .map(|c| format!(", calibrated as {} from {} measured jobs of its partition", c.describe(), c.n_jobs))
                 .unwrap_or_default()
         ),
     )];

@@ -270,15 +270,16 @@ fn step_order(step: &str) -> (u8, u64, String) {
 /// # Errors
 /// SQLite errors.
 pub fn calibrations(conn: &Connection) -> rusqlite::Result<HashMap<String, Calibration>> {
-    let mut stmt = conn.prepare("SELECT grp, factor, low, high, n_jobs FROM calibration")?;
+    let mut stmt = conn.prepare("SELECT grp, factor, static_w_per_cpu, low, high, n_jobs FROM calibration")?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
             Calibration {
                 factor: r.get(1)?,
-                low: r.get(2)?,
-                high: r.get(3)?,
-                n_jobs: r.get(4)?,
+                static_w_per_cpu: r.get(2)?,
+                low: r.get(3)?,
+                high: r.get(4)?,
+                n_jobs: r.get(5)?,
             },
         ))
     })?;

@@ -168,4 +168,11 @@ pub const MIGRATIONS: &[&str] = &[
     DELETE FROM calibration;
     DELETE FROM meta WHERE key = 'split';
     "#,
+    // 3: estimates are calibrated with two terms, a multiplier of Green Algorithms and the
+    // static power per allocated CPU it leaves out (estimate.rs); calibrations are refitted by
+    // the next ingest.
+    r#"
+    ALTER TABLE calibration ADD COLUMN static_w_per_cpu REAL NOT NULL DEFAULT 0;
+    DELETE FROM calibration;
+    "#,
 ];

@@ -1178,7 +1178,7 @@ fn calibrate(conn: &Connection, settings: &Settings) -> rusqlite::Result<Vec<(St
          FROM job_measured m JOIN jobs j ON j.cluster = m.cluster AND j.job_id = m.job_id
          WHERE j.final = 1 AND j.elapsed_s > 0",
     )?;
-    let mut pairs: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut points: BTreeMap<String, Vec<estimate::CalibrationPoint>> = BTreeMap::new();
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let cluster: String = r.get(0)?;
@@ -1191,19 +1191,21 @@ fn calibrate(conn: &Connection, settings: &Settings) -> rusqlite::Result<Vec<(St
             gpus: r.get(7)?,
             req_mem_mb: r.get(8)?,
         };
-        let est = estimate::green_algorithms_j(&input, &settings.estimate, partition.as_deref());
-        pairs
-            .entry(calibration_group(&cluster, partition.as_deref()))
-            .or_default()
-            .push((r.get(2)?, est));
+        let point = estimate::CalibrationPoint {
+            measured_j: r.get(2)?,
+            ga_j: estimate::green_algorithms_j(&input, &settings.estimate, partition.as_deref()),
+            allocated_cpu_s: estimate::allocated_cpu_s(&input),
+        };
+        points.entry(calibration_group(&cluster, partition.as_deref())).or_default().push(point);
     }
     conn.execute("DELETE FROM calibration", [])?;
     let mut out = Vec::new();
-    let mut ins =
-        conn.prepare("INSERT INTO calibration (grp, factor, low, high, n_jobs) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-    for (grp, p) in pairs {
+    let mut ins = conn.prepare(
+        "INSERT INTO calibration (grp, factor, static_w_per_cpu, low, high, n_jobs) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (grp, p) in points {
         if let Some(c) = estimate::calibrate(&p, settings.estimate.min_calibration_jobs) {
-            ins.execute(params![grp, c.factor, c.low, c.high, c.n_jobs])?;
+            ins.execute(params![grp, c.factor, c.static_w_per_cpu, c.low, c.high, c.n_jobs])?;
             out.push((grp, c));
         }
     }

@@ -233,13 +233,9 @@ fn tail_text(r: &Report) -> String {
         }
     }
     if !r.calibrations.is_empty() {
-        s.push_str("Estimates calibrated from measured jobs (group: factor [p10–p90], n):\n");
+        s.push_str("Estimates calibrated from measured jobs (group: fit [p10–p90 of measured/fit], n):\n");
         for (g, c) in &r.calibrations {
-            let _ = writeln!(
-                s,
-                "  {g}: {:.3} [{:.3}–{:.3}], {} jobs",
-                c.factor, c.low, c.high, c.n_jobs
-            );
+            let _ = writeln!(s, "  {g}: {} [×{:.3}–{:.3}], {} jobs", c.describe(), c.low, c.high, c.n_jobs);
         }
     }
     s
@@ -368,7 +364,7 @@ pub fn to_json(r: &Report, clock: &Clock) -> Value {
             "node": n.node, "meter_j": n.meter_j, "jobs_j": n.jobs_j, "residual_j": n.residual_j(), "coverage": n.coverage,
         })).collect::<Vec<_>>(),
         "calibrations": r.calibrations.iter().map(|(g, c)| json!({
-            "group": g, "factor": c.factor, "low": c.low, "high": c.high, "n_jobs": c.n_jobs,
+            "group": g, "factor": c.factor, "static_w_per_cpu": c.static_w_per_cpu, "low": c.low, "high": c.high, "n_jobs": c.n_jobs,
         })).collect::<Vec<_>>(),
     })
 }
