@@ -348,9 +348,10 @@ extern "C" fn option_cb(_val: c_int, optarg: *const c_char, remote: c_int) -> c_
             // SAFETY: non-NULL optarg is a NUL-terminated string owned by Slurm for this call.
             Some(unsafe { CStr::from_ptr(optarg) }.to_string_lossy().into_owned())
         };
-        match plugin::option_callback(host, value.as_deref(), remote != 0) {
-            Ok(()) => sys::ESPANK_SUCCESS as c_int,
-            Err(()) => -1,
+        if plugin::option_accepted(host, value.as_deref(), remote != 0) {
+            sys::ESPANK_SUCCESS as c_int
+        } else {
+            -1
         }
     })
 }

@@ -22,17 +22,17 @@ pub fn slurm_version() -> String {
     format!("{a}.{b:02}.{c}")
 }
 
-/// Validates `--energy-assess=MODE` when the user submits. Only the submitting side
-/// (sbatch, srun, salloc: `remote == false`) refuses a bad MODE; slurmstepd never does.
-pub fn option_callback(host: &dyn SpankHost, value: Option<&str>, remote: bool) -> Result<(), ()> {
+/// Whether `--energy-assess=MODE` is accepted. Only the submitting side (sbatch, srun,
+/// salloc: `remote == false`) refuses a bad MODE, saying why; slurmstepd never does.
+pub fn option_accepted(host: &dyn SpankHost, value: Option<&str>, remote: bool) -> bool {
     let value = value.filter(|v| !v.is_empty() && *v != "(null)");
     match mode::parse_mode(value) {
-        Ok(_) => Ok(()),
+        Ok(_) => true,
         Err(e) if !remote => {
             host.log(Level::Error, &e);
-            Err(())
+            false
         }
-        Err(_) => Ok(()),
+        Err(_) => true,
     }
 }
 
