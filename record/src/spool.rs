@@ -253,6 +253,28 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ReadError> {
         .map_err(|source| ReadError::Json { path: path.to_path_buf(), source })
 }
 
+/// A record as the plugin writes it: compact JSON on one line (a newline at the end). Compact
+/// because a node writes one per job, and a centre's month of them is read back at once: a
+/// pretty-printed record with its power series is four times the size.
+///
+/// # Errors
+/// A record that JSON cannot hold (serde_json's error; none of its fields can fail today).
+pub fn encode_record(record: &JobNodeRecord) -> Result<Vec<u8>, serde_json::Error> {
+    let mut bytes = serde_json::to_vec(record)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Writes a record atomically in the form of [`encode_record`], mode 0600. See the module docs.
+pub fn write_record_atomic(path: &Path, record: &JobNodeRecord) -> Result<(), SpoolError> {
+    let bytes = encode_record(record).map_err(|e| SpoolError {
+        path: path.to_path_buf(),
+        action: "serialise a record for",
+        source: io::Error::other(e),
+    })?;
+    write_atomic(path, &bytes)
+}
+
 /// Writes `value` as JSON to `path` atomically, mode 0600. See the module docs.
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), SpoolError> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| SpoolError {
@@ -345,6 +367,35 @@ mod tests {
         let e = Spool::new(&root).ensure().unwrap_err();
         assert!(e.to_string().contains("not a directory"), "{e}");
         fs::remove_file(&root).unwrap();
+    }
+
+    #[test]
+    fn records_are_written_compact_on_one_line() {
+        use crate::record::*;
+        let root = tempdir("compact");
+        fs::create_dir_all(&root).unwrap();
+        let r: JobNodeRecord = serde_json::from_value(serde_json::json!({
+            "schema_version": SCHEMA_VERSION, "state": "complete", "cluster": "c", "job_id": 5,
+            "uid": 1, "gid": 1, "user": "u", "account": null, "partition": null, "node": "n1",
+            "node_list": "n1", "num_nodes": 1, "cpus_on_node": 2, "start": 1, "end": 2, "exit": null,
+            "mode": {"trigger": "option", "requested": null}, "plugin_version": "0.1.0",
+            "slurm_version": "24.05.4",
+            "meters": [{"id": "ipmi:dcmi", "scope": "node-bmc", "label": null,
+                "method": "integrated-power", "energy_j": 10.0, "first_raw": null, "last_raw": null,
+                "wraps": 0, "resets": 0, "samples": 3, "power_w": null,
+                "series_b64": {"start": 1, "step_s": 10.0, "watts": "AAAgQQ=="}}]
+        }))
+        .unwrap();
+        let bytes = encode_record(&r).unwrap();
+        assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), 1);
+        assert!(bytes.ends_with(b"}\n") && !bytes.contains(&b' '));
+        let p = root.join("job-5.n1.json");
+        write_record_atomic(&p, &r).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), bytes);
+        let back: JobNodeRecord = read_json(&p).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.meters[0].series.as_ref().unwrap().watts, [10.0]);
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn job_prolog(host: &dyn SpankHost, args: &[String]) {
     record.host = Some(started.host);
     record.absent_meters = started.absent_meters;
     let path = spool.started_path(record.job_id, &record.node);
-    if let Err(e) = spool::write_json_atomic(&path, &record) {
+    if let Err(e) = spool::write_record_atomic(&path, &record) {
         host.log(Level::Error, &format!("job {}: cannot record its start: {e}", record.job_id));
         return;
     }
@@ -148,7 +148,7 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         return;
     }
     let final_path = spool.record_path(job_id, &node);
-    if let Err(e) = spool::write_json_atomic(&final_path, &record) {
+    if let Err(e) = spool::write_record_atomic(&final_path, &record) {
         host.log(Level::Error, &format!("job {job_id}: cannot write its record: {e}"));
         return;
     }

@@ -12,13 +12,14 @@
 //! - 10 % of jobs assessed: one record per node, with RAPL packages and DRAM, the BMC on most
 //!   nodes, every GPU of GPU nodes (the job's and the others'), and a power series per meter
 //!   as the plugin keeps it (one point per 10 s sampling interval, halved in resolution until
-//!   it fits in 720 points), written as the plugin writes records (pretty-printed JSON).
+//!   it fits in 720 points), written as the plugin writes records
+//!   ([`ea_record::spool::encode_record`]: compact JSON, series in base64).
 //!
 //! Placement is random within the partition (no scheduler is simulated), so jobs overlap on
 //! nodes about as often as on a busy machine, but not by the rules of a real scheduler.
 //! Everything follows from the seed: the same parameters give the same files.
 
-use ea_record::spool::{escape_name, file_name};
+use ea_record::spool::{encode_record, escape_name, file_name};
 use ea_record::{
     AssessMode, GpuInfo, HostInfo, JobExit, JobNodeRecord, MeterReport, Method, NodeAllocation, PowerSeries,
     PowerStats, RecordState, Scope, Trigger, UnixMicros,
@@ -654,9 +655,8 @@ pub fn write_records(params: &Params, jobs: &[Job], spool: &Path) -> io::Result<
             let mut n = 0;
             for r in records(params, j) {
                 let name = file_name(r.job_id, &r.node, "json");
-                // As the plugin writes them (ea_record::spool: pretty-printed).
-                let mut bytes = serde_json::to_vec_pretty(&r).map_err(io::Error::other)?;
-                bytes.push(b'\n');
+                // The bytes the plugin writes (its atomic write's fsyncs aside).
+                let bytes = encode_record(&r).map_err(io::Error::other)?;
                 std::fs::write(dir.join(name), bytes)?;
                 n += 1;
             }

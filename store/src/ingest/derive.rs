@@ -34,6 +34,9 @@ pub struct Capture {
     jobs: Vec<CapturedJob>,
     clusters: Vec<String>,
     records: Vec<NodeRecordRow>,
+    /// Whether a job may be in `jobs` twice: not when every job came from inserts into the
+    /// fresh table (one input, whose grouper keeps a job's first allocation line only).
+    jobs_may_repeat: bool,
 }
 
 /// A written job, as the derivation needs it.
@@ -52,6 +55,36 @@ struct CapturedJob {
     is_final: bool,
 }
 
+impl Capture {
+    /// The number of a cluster's name in [`Capture::clusters`], given one if new.
+    fn cluster_number(&mut self, name: &str) -> u32 {
+        match self.clusters.iter().position(|x| x == name) {
+            Some(i) => i as u32,
+            None => {
+                self.clusters.push(name.to_string());
+                (self.clusters.len() - 1) as u32
+            }
+        }
+    }
+}
+
+impl CapturedJob {
+    fn of(j: &JobRow, cluster: u32, job_id: Box<str>, node_list: Option<Box<str>>) -> Self {
+        Self {
+            cluster,
+            job_id,
+            start: j.start,
+            end: j.end,
+            nnodes: j.nnodes,
+            ncpus: j.ncpus,
+            gpus: j.gpus,
+            req_mem_mb: j.req_mem_mb,
+            node_list,
+            is_final: j.is_final(),
+        }
+    }
+}
+
 impl Window {
     /// Starts capturing what the run writes (call when `jobs` and `node_records` are empty).
     pub fn capture(&mut self) {
@@ -63,29 +96,95 @@ impl Window {
         self.capture = None;
     }
 
+    /// Starts the measurement now, on a thread of its own, in a first ingest into an empty
+    /// store that has written its inputs (from what it captured of them): the split then runs
+    /// on the core the writer leaves idle while it builds the indexes, and [`run`] only stores
+    /// its outcome. The capture is handed to the thread.
+    ///
+    /// Nothing starts (`Ok(None)`, the capture kept) unless the run captures, and every
+    /// record's job is among the jobs written: a record without its job first gets one made
+    /// from the records, through the store.
+    ///
+    /// # Errors
+    /// SQLite errors reading wattmeter series.
+    pub fn start_early_measure(
+        &mut self,
+        conn: &Connection,
+        settings: &Settings,
+    ) -> rusqlite::Result<Option<EarlyMeasure>> {
+        let (Some(c), Some(span)) = (&self.capture, self.span) else {
+            return Ok(None);
+        };
+        let mut missing: FastSet<(&str, &str)> = c
+            .records
+            .iter()
+            .map(|r| (r.cluster.as_str(), r.job_id.as_str()))
+            .collect();
+        for j in &c.jobs {
+            if missing.is_empty() {
+                break;
+            }
+            missing.remove(&(c.clusters[j.cluster as usize].as_str(), &*j.job_id));
+        }
+        if !missing.is_empty() {
+            return Ok(None);
+        }
+        let sampled = Sampled::read(conn)?;
+        let Some(capture) = self.capture.take() else {
+            return Ok(None);
+        };
+        let settings = settings.clone();
+        let handle = std::thread::spawn(move || {
+            let _p = crate::profile::Phase::start("derive: measure, early");
+            let (a, b) = span;
+            let mut clusters = Interner::default();
+            let records = captured_records(capture.records, a, b, &mut clusters);
+            let source = JobSource::Captured {
+                jobs: &capture.jobs,
+                clusters: &capture.clusters,
+                may_repeat: capture.jobs_may_repeat,
+            };
+            compute(a, b, &settings, records, clusters, &sampled, &source, &Progress::new(false))
+        });
+        Ok(Some(EarlyMeasure { span, handle }))
+    }
+
     /// Keeps a written job, if capturing.
     pub fn capture_job(&mut self, j: &JobRow) {
         if let Some(c) = &mut self.capture {
-            let name = j.cluster.as_deref().unwrap_or_default();
-            let cluster = match c.clusters.iter().position(|x| x == name) {
-                Some(i) => i as u32,
-                None => {
-                    c.clusters.push(name.to_string());
-                    (c.clusters.len() - 1) as u32
-                }
-            };
-            c.jobs.push(CapturedJob {
-                cluster,
-                job_id: j.job_id.as_str().into(),
-                start: j.start,
-                end: j.end,
-                nnodes: j.nnodes,
-                ncpus: j.ncpus,
-                gpus: j.gpus,
-                req_mem_mb: j.req_mem_mb,
-                node_list: j.node_list.as_deref().map(Into::into),
-                is_final: j.is_final(),
-            });
+            c.jobs_may_repeat = true;
+            let cluster = c.cluster_number(j.cluster.as_deref().unwrap_or_default());
+            c.jobs.push(CapturedJob::of(j, cluster, j.job_id.as_str().into(), j.node_list.as_deref().map(Into::into)));
+        }
+    }
+
+    /// Keeps jobs that were all written, if capturing, taking their ids and node lists rather
+    /// than copying them (a month's ingest writes a million).
+    pub fn capture_written(&mut self, jobs: Vec<crate::db::write::PreparedJob>) {
+        if let Some(c) = &mut self.capture {
+            c.jobs.reserve(jobs.len());
+            for p in jobs {
+                let mut j = p.job;
+                let cluster = c.cluster_number(j.cluster.as_deref().unwrap_or_default());
+                let (job_id, node_list) = (std::mem::take(&mut j.job_id), j.node_list.take());
+                c.jobs.push(CapturedJob::of(&j, cluster, job_id.into(), node_list.map(Into::into)));
+            }
+        }
+    }
+
+    /// Adds a written job's span (what [`Window::add_job`] does without capturing it).
+    pub fn add_job_span(&mut self, j: &JobRow) {
+        if let Some(s) = j.start.or(j.submit) {
+            let e = j.end.unwrap_or(s).max(s);
+            self.add_span(s as f64, e as f64);
+        }
+    }
+
+    /// Makes room for `n` more captured records, if capturing (a month's spool holds hundreds
+    /// of thousands: growing the list by doubling would copy it again and again).
+    pub fn reserve_records(&mut self, n: usize) {
+        if let Some(c) = &mut self.capture {
+            c.records.reserve(n);
         }
     }
 
@@ -96,7 +195,29 @@ impl Window {
             c.records.push(r);
         }
     }
+}
 
+/// A measurement started by [`Window::start_early_measure`].
+pub struct EarlyMeasure {
+    /// The window it measured.
+    span: (f64, f64),
+    handle: std::thread::JoinHandle<rusqlite::Result<Measured>>,
+}
+
+impl EarlyMeasure {
+    /// Its outcome, if it measured `span`: the run's window may have grown since it started
+    /// (it does not: what comes after, records waiting from earlier runs and a change of split
+    /// rule, is in an empty store what was captured), and then the measurement is done again.
+    fn outcome_for(self, span: Option<(f64, f64)>) -> Option<rusqlite::Result<Measured>> {
+        let outcome = self
+            .handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (Some(self.span) == span).then_some(outcome)
+    }
+}
+
+impl Window {
     pub fn add_span(&mut self, a: f64, b: f64) {
         self.span = Some(match self.span {
             None => (a, b),
@@ -105,10 +226,7 @@ impl Window {
     }
 
     pub fn add_job(&mut self, j: &JobRow) {
-        if let Some(s) = j.start.or(j.submit) {
-            let e = j.end.unwrap_or(s).max(s);
-            self.add_span(s as f64, e as f64);
-        }
+        self.add_job_span(j);
         self.capture_job(j);
     }
 
@@ -162,6 +280,9 @@ pub struct Derived {
     pub measured_jobs: u64,
     /// Measured jobs left for a later run: records still missing within the grace period.
     pub measured_pending: u64,
+    /// Whether the split ran while the indexes were built, from what the run captured (see
+    /// [`Window::start_early_measure`]).
+    pub measured_early: bool,
     pub calibrations: Vec<(String, estimate::Calibration)>,
 }
 
@@ -214,14 +335,24 @@ impl Records {
 ///
 /// # Errors
 /// SQLite errors.
+///
+/// `early`, a measurement started before the records were written, gives the measured jobs
+/// if it covered the same window; every record's job was written then, so none is made from
+/// records.
 pub fn run(
     conn: &Connection,
     window: &mut Window,
     settings: &Settings,
     progress: &Progress,
+    early: Option<EarlyMeasure>,
 ) -> rusqlite::Result<Derived> {
     let mut d = Derived::default();
-    if let Some((a, b)) = window.span {
+    let early = early.and_then(|e| e.outcome_for(window.span));
+    if let Some(outcome) = early {
+        let _p = crate::profile::Phase::start("derive: store the early measurement");
+        (d.measured_jobs, d.measured_pending) = store_measured(conn, &outcome?)?;
+        d.measured_early = true;
+    } else if let Some((a, b)) = window.span {
         d.jobs_from_records = {
             let _p = crate::profile::Phase::start("derive: jobs from records");
             jobs_from_records(conn, a, b, window)?
@@ -310,22 +441,162 @@ fn measure(
         match capture {
             Some(c) => (
                 captured_records(c.records, a, b, &mut clusters),
-                Some((c.jobs, c.clusters)),
+                Some((c.jobs, c.clusters, c.jobs_may_repeat)),
             ),
             None => (load_records(conn, a, b, &mut clusters)?, None),
         }
     };
-    let sample_nodes: Vec<String> = {
-        let mut stmt = conn.prepare("SELECT DISTINCT node FROM power_samples")?;
-        stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+    let sampled = Sampled::read(conn)?;
+    let source = match &captured_jobs {
+        Some((jobs, names, may_repeat)) => JobSource::Captured {
+            jobs,
+            clusters: names,
+            may_repeat: *may_repeat,
+        },
+        None => JobSource::Store(conn),
     };
+    let measured = compute(a, b, settings, records, clusters, &sampled, &source, progress)?;
+    store_measured(conn, &measured)
+}
+
+/// The nodes with a wattmeter series in the store, and each one's series (time, watts),
+/// sorted by time.
+#[derive(Default)]
+struct Sampled {
+    nodes: Vec<String>,
+    series: Vec<Vec<(f64, f64)>>,
+}
+
+impl Sampled {
+    fn read(conn: &Connection) -> rusqlite::Result<Self> {
+        let nodes: Vec<String> = {
+            let mut stmt = conn.prepare("SELECT DISTINCT node FROM power_samples")?;
+            stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+        };
+        let mut stmt = conn.prepare("SELECT t, watts FROM power_samples WHERE node = ?1 ORDER BY t")?;
+        let series = nodes
+            .iter()
+            .map(|name| {
+                stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<(f64, f64)>>>()
+            })
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Self { nodes, series })
+    }
+}
+
+/// Where a derivation finds the jobs that ran when its records did.
+enum JobSource<'a> {
+    /// What the run wrote into an empty table (see [`Capture`]).
+    Captured {
+        jobs: &'a [CapturedJob],
+        clusters: &'a [String],
+        may_repeat: bool,
+    },
+    Store(&'a Connection),
+}
+
+impl JobSource<'_> {
+    fn load(
+        &self,
+        lo: f64,
+        hi: f64,
+        clusters: &mut Interner,
+        nodes: &mut NodeIds,
+        sample_nodes: &[String],
+        by_job: &BTreeMap<(u32, &str), Vec<u32>>,
+    ) -> rusqlite::Result<JobScan> {
+        match self {
+            JobSource::Captured {
+                jobs,
+                clusters: names,
+                may_repeat,
+            } => Ok(scan_captured_jobs(
+                jobs,
+                names,
+                *may_repeat,
+                lo,
+                hi,
+                clusters,
+                nodes,
+                sample_nodes,
+                by_job,
+            )),
+            JobSource::Store(conn) => load_jobs(conn, lo, hi, clusters, nodes, sample_nodes, by_job),
+        }
+    }
+}
+
+/// What measuring found, ready to store: each measured job's figures, by cluster and JobID,
+/// and how many measured jobs wait for records.
+pub struct Measured {
+    jobs: Vec<(String, String, Box<measured::JobMeasured>)>,
+    pending: u64,
+}
+
+/// Writes what [`compute`] found into `job_measured`. Returns (derived, pending).
+fn store_measured(conn: &Connection, m: &Measured) -> rusqlite::Result<(u64, u64)> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO job_measured (cluster, job_id, nodes_recorded, nodes_expected, energy_j,
+            energy_min_j, energy_max_j, split, e_cpu_package_j, e_dram_j, e_gpu_board_j, e_node_bmc_j,
+            e_node_wattmeter_j, e_platform_j, e_other_j, scope, flags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?;
+    for (cluster, job_id, m) in &m.jobs {
+        let e = &m.scope_sums;
+        use ea_record::Scope as S;
+        stmt.execute(params![
+            cluster,
+            job_id,
+            m.nodes_recorded,
+            m.nodes_expected,
+            m.energy_j,
+            m.min_j,
+            m.max_j,
+            m.split,
+            e[scope_index(S::CpuPackage)],
+            e[scope_index(S::Dram)],
+            e[scope_index(S::GpuBoard)],
+            e[scope_index(S::NodeBmc)],
+            e[scope_index(S::NodeWattmeter)],
+            e[scope_index(S::Platform)],
+            e[scope_index(S::Other)],
+            m.scope,
+            m.flags.join(","),
+        ])?;
+    }
+    Ok((m.jobs.len() as u64, m.pending))
+}
+
+/// The measurement itself, from the records read, the jobs `source` gives and the wattmeter
+/// series: everything but the store's writes, so that it can run on a thread of its own.
+#[allow(clippy::too_many_arguments)]
+fn compute(
+    a: f64,
+    b: f64,
+    settings: &Settings,
+    records: Records,
+    mut clusters: Interner,
+    sampled: &Sampled,
+    source: &JobSource<'_>,
+    progress: &Progress,
+) -> rusqlite::Result<Measured> {
+    let sample_nodes = &sampled.nodes;
     if records.is_empty() && sample_nodes.is_empty() {
-        return Ok((0, 0));
+        return Ok(Measured {
+            jobs: Vec::new(),
+            pending: 0,
+        });
     }
     // The nodes that matter (with records or a wattmeter series), per cluster.
     let mut nodes = NodeIds::default();
     for (r, &c) in records.rows.iter().zip(&records.cluster) {
         nodes.id(c, &r.node);
+    }
+    // With a wattmeter series, a job on its node is measured by it whatever its records: the
+    // scan then keeps every pair.
+    if sample_nodes.is_empty() {
+        nodes.set_envelopes(&records, settings.clock.now);
     }
     // Measured jobs by (cluster, JobID): their records.
     let mut by_job: BTreeMap<(u32, &str), Vec<u32>> = BTreeMap::new();
@@ -342,18 +613,8 @@ fn measure(
     let now = settings.clock.now;
     let mut scan = {
         let _p = crate::profile::Phase::start("measure: load jobs");
-        let load = |lo: f64, hi: f64, clusters: &mut Interner, nodes: &mut NodeIds| match &captured_jobs {
-            Some((jobs, names)) => Ok(scan_captured_jobs(
-                jobs,
-                names,
-                lo,
-                hi,
-                clusters,
-                nodes,
-                &sample_nodes,
-                &by_job,
-            )),
-            None => load_jobs(conn, lo, hi, clusters, nodes, &sample_nodes, &by_job),
+        let load = |lo: f64, hi: f64, clusters: &mut Interner, nodes: &mut NodeIds| {
+            source.load(lo, hi, clusters, nodes, sample_nodes, &by_job)
         };
         let mut scan = load(lo, hi, &mut clusters, &mut nodes)?;
         // Jobs on wattmeter nodes may reach beyond: their co-tenants too.
@@ -369,7 +630,6 @@ fn measure(
         }
         scan
     };
-    drop(captured_jobs);
     let _p = crate::profile::Phase::start("measure: pairs");
     let mut pairs = std::mem::take(&mut scan.pairs);
     let jobs = &scan.jobs;
@@ -389,16 +649,10 @@ fn measure(
     }
     // Wattmeter series of the nodes concerned.
     let mut series: FastMap<u32, Vec<(f64, f64)>> = FastMap::default();
-    if !sample_nodes.is_empty() {
-        let mut stmt = conn.prepare("SELECT t, watts FROM power_samples WHERE node = ?1 ORDER BY t")?;
-        for name in &sample_nodes {
-            let s: Vec<(f64, f64)> = stmt
-                .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            for c in 0..clusters.len() as u32 {
-                if let Some(n) = nodes.get(c, name) {
-                    series.insert(n, s.clone());
-                }
+    for (name, s) in sample_nodes.iter().zip(&sampled.series) {
+        for c in 0..clusters.len() as u32 {
+            if let Some(n) = nodes.get(c, name) {
+                series.insert(n, s.clone());
             }
         }
     }
@@ -448,6 +702,9 @@ fn measure(
     let inventory = settings.inventory.as_deref().unwrap_or(&empty);
     let mut results: FastMap<u32, NodeEnergy> = FastMap::default();
     let total: usize = needed.iter().map(Vec::len).sum();
+    if crate::profile::enabled() {
+        eprintln!("[ea-profile] measure: {} jobs, {} pairs, {} to the engine", jobs.len(), pairs.len(), total);
+    }
     let shards = total.div_ceil(SHARD_PAIRS).max(1);
     for c in 0..clusters.len() as u32 {
         let mut allocator = ea_impact::Allocator::new(inventory, &Default::default())
@@ -569,47 +826,19 @@ fn measure(
             }
         })
         .collect();
-    let mut stmt = conn.prepare_cached(
-        "INSERT OR REPLACE INTO job_measured (cluster, job_id, nodes_recorded, nodes_expected, energy_j,
-            energy_min_j, energy_max_j, split, e_cpu_package_j, e_dram_j, e_gpu_board_j, e_node_bmc_j,
-            e_node_wattmeter_j, e_platform_j, e_other_j, scope, flags)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )?;
-    let (mut done, mut pending) = (0, 0);
+    let mut measured = Measured {
+        jobs: Vec::new(),
+        pending: 0,
+    };
     for (&(c, job_id, _), outcome) in candidates.iter().zip(outcomes) {
-        let m = match outcome {
-            Outcome::Measured(m) => m,
-            Outcome::Pending => {
-                pending += 1;
-                continue;
-            }
-            Outcome::NotMeasured => continue,
-        };
-        let e = &m.scope_sums;
-        use ea_record::Scope as S;
-        stmt.execute(params![
-            clusters.name(c),
-            job_id,
-            m.nodes_recorded,
-            m.nodes_expected,
-            m.energy_j,
-            m.min_j,
-            m.max_j,
-            m.split,
-            e[scope_index(S::CpuPackage)],
-            e[scope_index(S::Dram)],
-            e[scope_index(S::GpuBoard)],
-            e[scope_index(S::NodeBmc)],
-            e[scope_index(S::NodeWattmeter)],
-            e[scope_index(S::Platform)],
-            e[scope_index(S::Other)],
-            m.scope,
-            m.flags.join(","),
-        ])?;
-        done += 1;
+        match outcome {
+            Outcome::Measured(m) => measured.jobs.push((clusters.name(c).to_string(), job_id.to_string(), m)),
+            Outcome::Pending => measured.pending += 1,
+            Outcome::NotMeasured => {}
+        }
     }
     progress.inc(candidates.len() as u64);
-    Ok((done, pending))
+    Ok(measured)
 }
 
 /// How many job-node pairs the engine is given at once.
@@ -768,9 +997,44 @@ impl Interner {
 struct NodeIds {
     by_cluster: Vec<FastMap<String, u32>>,
     names: Vec<(u32, String)>,
+    /// Per node, when set (see [`NodeIds::set_envelopes`]): the spans (epoch seconds) outside
+    /// which no pair of the node can meet a measured one; `None`, or a node numbered later,
+    /// keeps every pair.
+    envelopes: Vec<Option<Vec<(i64, i64)>>>,
+    /// The end of a job still running, epoch seconds.
+    now: i64,
 }
 
 impl NodeIds {
+    /// Keeps, per node of `records`, the spans of its records widened by a second: a measured
+    /// pair's interval is its record's, so a job's pair on the node outside them cannot meet
+    /// one, and is left out of the scan (a month's jobs hold three million pairs, of which a
+    /// fifth meet a measured job). A node with a record without a start keeps every pair.
+    fn set_envelopes(&mut self, records: &Records, now: i64) {
+        let mut spans: Vec<Option<Vec<(i64, i64)>>> = vec![Some(Vec::new()); self.names.len()];
+        for (r, &c) in records.rows.iter().zip(&records.cluster) {
+            let Some(n) = self.get(c, &r.node) else { continue };
+            match (r.start, &mut spans[n as usize]) {
+                (Some(s), Some(v)) => {
+                    let e = r.end.unwrap_or(now as f64).max(s);
+                    v.push((s.floor() as i64 - 1, e.ceil() as i64 + 1));
+                }
+                (None, slot) => *slot = None,
+                (Some(_), None) => {}
+            }
+        }
+        self.envelopes = spans.into_iter().map(|v| v.map(|v| merged_spans(v.into_iter()))).collect();
+        self.now = now;
+    }
+
+    /// Whether a job's pair on node `n`, from `start` to `end` (`None`: still running), is kept.
+    fn keeps(&self, n: u32, start: i64, end: Option<i64>) -> bool {
+        match self.envelopes.get(n as usize) {
+            Some(Some(spans)) => overlaps(spans, start, end.unwrap_or(self.now).max(start)),
+            _ => true,
+        }
+    }
+
     fn id(&mut self, cluster: u32, name: &str) -> u32 {
         if self.by_cluster.len() <= cluster as usize {
             self.by_cluster.resize_with(cluster as usize + 1, FastMap::default);
@@ -951,7 +1215,9 @@ impl JobScan {
             let pairs = &mut self.pairs;
             crate::hosts::for_each_node(list, |name| {
                 listed += 1;
-                if let Some(&n) = known.and_then(|m| m.get(name)) {
+                if let Some(&n) = known.and_then(|m| m.get(name))
+                    && nodes.keeps(n, f.start, f.end)
+                {
                     on_sampled |= sampled.contains(&n);
                     pairs.push(Pair::new(Some(i), n, None));
                 }
@@ -1062,6 +1328,7 @@ fn load_jobs(
 fn scan_captured_jobs(
     jobs: &[CapturedJob],
     cluster_names: &[String],
+    may_repeat: bool,
     lo: f64,
     hi: f64,
     clusters: &mut Interner,
@@ -1070,10 +1337,14 @@ fn scan_captured_jobs(
     by_job: &BTreeMap<(u32, &str), Vec<u32>>,
 ) -> JobScan {
     let w = JobWindow::new(lo, hi);
-    let order = written_once(
-        jobs.iter()
-            .map(|j| (cluster_names[j.cluster as usize].as_str(), &*j.job_id, "")),
-    );
+    let order = if may_repeat {
+        written_once(
+            jobs.iter()
+                .map(|j| (cluster_names[j.cluster as usize].as_str(), &*j.job_id, "")),
+        )
+    } else {
+        (0..jobs.len()).collect()
+    };
     // Clusters and the nodes of wattmeter series are numbered before the parallel part, which
     // only looks names up.
     let cluster_ids: Vec<u32> = cluster_names.iter().map(|c| clusters.id(c)).collect();

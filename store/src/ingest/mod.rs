@@ -172,33 +172,38 @@ pub fn ingest(store: &mut Store, inputs: &Inputs, settings: &Settings) -> Result
         known.push(records::known_files(&tx, &dirs)?);
     }
     std::thread::scope(|scope| -> Result<(), IngestError> {
-        let mut readers: Vec<SpoolReader> = inputs
+        let mut spools: Vec<SpoolWriter> = inputs
             .spools
             .iter()
             .zip(known)
-            .map(|(spool, known)| SpoolReader::start(scope, spool, known, inputs.force, &settings.cluster))
+            .map(|(spool, known)| {
+                SpoolWriter::new(SpoolReader::start(scope, spool, known, inputs.force, &settings.cluster))
+            })
             .collect();
         for path in &inputs.sacct {
             let _p = crate::profile::Phase::start("sacct dump");
-            ingest_sacct_input(&tx, path, inputs, settings, &mut summary, &mut window, &progress)?;
+            ingest_sacct_input(&tx, path, inputs, settings, &mut summary, &mut window, &progress, &mut spools)?;
         }
         if let Some(l) = &inputs.live {
-            ingest_live(&tx, l, inputs, settings, &mut summary, &mut window, &progress)?;
+            ingest_live(&tx, l, inputs, settings, &mut summary, &mut window, &progress, &mut spools)?;
         }
-        for reader in readers.drain(..) {
+        for spool in spools.drain(..) {
             let _p = crate::profile::Phase::start("spool records");
-            write_spool(&tx, reader, &mut summary, &mut window, &progress)?;
+            spool.finish(&tx, &mut summary, &mut window, &progress)?;
         }
         Ok(())
     })?;
     for path in &inputs.wattmeters {
         ingest_wattmeter(&tx, path, inputs, settings, &mut summary, &mut window)?;
     }
+    // Everything is written: the split of measured energy can run while the indexes are built.
+    let early = window.start_early_measure(&tx, settings)?;
     {
         let _p = crate::profile::Phase::start("indexes");
         deferred.build(&tx)?;
     }
     // Measured jobs left waiting for node records by an earlier run are looked at again.
+    let checks = crate::profile::Phase::start("pending records and split rule");
     window.add_pending(&tx)?;
     // Energies split with another rule (another inventory, or an older energy-assess) are all
     // split again.
@@ -213,9 +218,10 @@ pub fn ingest(store: &mut Store, inputs: &Inputs, settings: &Settings) -> Result
         tx.execute("DELETE FROM job_measured", [])?;
         window.add_everything(&tx)?;
     }
+    drop(checks);
     summary.derived = {
         let _p = crate::profile::Phase::start("derive");
-        derive::run(&tx, &mut window, settings, &progress)?
+        derive::run(&tx, &mut window, settings, &progress, early)?
     };
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('split', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -265,6 +271,7 @@ fn file_identity(path: &Path) -> Result<(String, i64, i64), SourceError> {
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn ingest_sacct_input(
     tx: &Connection,
     path: &Path,
@@ -273,6 +280,7 @@ fn ingest_sacct_input(
     summary: &mut Summary,
     window: &mut derive::Window,
     progress: &Progress,
+    spools: &mut [SpoolWriter],
 ) -> Result<(), IngestError> {
     if path.as_os_str() == "-" {
         let mut bytes = Vec::new();
@@ -283,7 +291,7 @@ fn ingest_sacct_input(
                 source,
             })?;
         return ingest_sacct_bytes(
-            tx, &bytes, "stdin", "sacct", None, None, inputs, settings, summary, window, progress,
+            tx, &bytes, "stdin", "sacct", None, None, inputs, settings, summary, window, progress, spools,
         );
     }
     let (name, size, mtime) = file_identity(path)?;
@@ -329,6 +337,7 @@ fn ingest_sacct_input(
             summary,
             window,
             progress,
+            spools,
         );
     }
     drop(file);
@@ -348,6 +357,7 @@ fn ingest_sacct_input(
         window,
         progress,
         id,
+        spools,
     )?;
     write::record_source(
         tx,
@@ -397,6 +407,7 @@ fn ingest_sacct_bytes(
     summary: &mut Summary,
     window: &mut derive::Window,
     progress: &Progress,
+    spools: &mut [SpoolWriter],
 ) -> Result<(), IngestError> {
     let first = bytes.iter().find(|c| !c.is_ascii_whitespace());
     let json = matches!(first, Some(b'{' | b'['));
@@ -432,6 +443,7 @@ fn ingest_sacct_bytes(
             window,
             progress,
             id,
+            spools,
         )?
     };
     write::record_source(
@@ -477,7 +489,42 @@ struct Grouper {
     /// The steps that follow a repeated allocation line are repeats too.
     skip_steps: bool,
     /// Allocation lines seen, per cluster and JobID: their line and a hash of their content.
-    seen: FastMap<String, FastMap<String, (u64, i64)>>,
+    seen: FastMap<String, SeenJobs>,
+}
+
+/// The allocation lines of one cluster seen so far: their line and a hash of their content,
+/// by JobID. Plain numeric JobIDs (most of a dump) are kept as numbers: a month holds a
+/// million, and a string key each costs an allocation and a string hash.
+#[derive(Default)]
+struct SeenJobs {
+    numeric: FastMap<u64, (u64, i64)>,
+    other: FastMap<String, (u64, i64)>,
+}
+
+impl SeenJobs {
+    /// A JobID as a number, if it is one written without leading zeros (so that two JobIDs
+    /// that are different texts never share a number).
+    fn number(job_id: &str) -> Option<u64> {
+        let b = job_id.as_bytes();
+        if b.is_empty() || b.len() > 18 || (b[0] == b'0' && b.len() > 1) || !b.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        job_id.parse().ok()
+    }
+
+    fn get(&self, job_id: &str) -> Option<&(u64, i64)> {
+        match Self::number(job_id) {
+            Some(n) => self.numeric.get(&n),
+            None => self.other.get(job_id),
+        }
+    }
+
+    fn insert(&mut self, job_id: &str, seen: (u64, i64)) {
+        match Self::number(job_id) {
+            Some(n) => self.numeric.insert(n, seen),
+            None => self.other.insert(job_id.to_string(), seen),
+        };
+    }
 }
 
 /// A job whose steps may still follow.
@@ -485,7 +532,8 @@ struct Pending {
     job: Box<JobRow>,
     /// [`write::job_hash`] of the job as its allocation line gave it.
     hash: i64,
-    /// Its steps' stored forms, comma-separated (the inside of the steps array).
+    /// Its steps' stored forms: `[` and the steps, comma-separated (the steps array without
+    /// its closing bracket).
     steps: String,
     n_steps: u32,
     /// What the allocation line may take from its steps (see [`JobRow::absorb_steps`]).
@@ -500,7 +548,11 @@ impl Pending {
         let mut p = Self {
             job,
             hash,
-            steps: String::new(),
+            steps: {
+                let mut steps = String::with_capacity(320);
+                steps.push('[');
+                steps
+            },
             n_steps: 0,
             step_cpu_s: 0.0,
             step_energy_j: None,
@@ -532,7 +584,11 @@ impl Pending {
     fn settle(self) -> write::PreparedJob {
         let mut job = self.job;
         let mut hash = self.hash;
-        let steps_json = (self.n_steps > 0).then(|| format!("[{}]", self.steps));
+        let steps_json = (self.n_steps > 0).then(|| {
+            let mut steps = self.steps;
+            steps.push(']');
+            steps
+        });
         if self.n_steps > 0 {
             let mut absorbed = false;
             if job.total_cpu_s.is_none_or(|v| v == 0.0) && self.step_cpu_s > 0.0 {
@@ -608,7 +664,7 @@ impl Grouper {
             return;
         }
         self.skip_steps = false;
-        per_cluster.insert(j.job_id.clone(), (line, content_hash));
+        per_cluster.insert(&j.job_id, (line, content_hash));
         if self.snapshot && j.is_final() {
             j.state_raw = format!("{} (controller)", j.state_raw);
         }
@@ -669,7 +725,7 @@ impl Grouper {
 #[allow(clippy::too_many_arguments)]
 fn write_grouped(
     tx: &Connection,
-    prepared: &[write::PreparedJob],
+    prepared: Vec<write::PreparedJob>,
     g: &Grouped,
     source_id: i64,
     target: write::Target,
@@ -682,13 +738,24 @@ fn write_grouped(
     for e in &g.errors {
         summary.error(e.clone());
     }
-    let mut on_written = |j: &JobRow| window.add_job(j);
-    let n = write::upsert_prepared(tx, prepared, source_id, target, &mut on_written)?;
+    // Into a fresh table every row is written: the capture takes them afterwards, by move.
+    let fresh = target == write::Target::FreshTable;
+    let mut on_written = |j: &JobRow| {
+        if fresh {
+            window.add_job_span(j)
+        } else {
+            window.add_job(j)
+        }
+    };
+    let n = write::upsert_prepared(tx, &prepared, source_id, target, &mut on_written)?;
     summary.not_final += prepared.iter().filter(|p| !p.job.is_final()).count() as u64;
     stats.written += n.written;
     stats.unchanged += n.unchanged;
     summary.jobs += n;
     summary.steps.written += prepared.iter().map(|p| u64::from(p.n_steps)).sum::<u64>();
+    if fresh {
+        window.capture_written(prepared);
+    }
     if !g.orphans.is_empty() {
         let (changed, dropped) = write::merge_orphan_steps(tx, &g.orphans)?;
         summary.steps.written += changed;
@@ -732,7 +799,7 @@ fn ingest_entries(
     let prepared = std::mem::take(&mut g.jobs);
     let mut stats = Stats::default();
     let target = write_target(tx)?;
-    write_grouped(tx, &prepared, &g, source_id, target, &mut stats, summary, window)?;
+    write_grouped(tx, prepared, &g, source_id, target, &mut stats, summary, window)?;
     Ok(stats)
 }
 
@@ -750,6 +817,7 @@ fn ingest_text_stream<R: Read + Send>(
     window: &mut derive::Window,
     progress: &Progress,
     source_id: i64,
+    spools: &mut [SpoolWriter],
 ) -> Result<Stats, IngestError> {
     let mut blocks = BlockReader::new(reader, 4 << 20);
     let io_err = |source| SourceError::Io {
@@ -813,9 +881,13 @@ fn ingest_text_stream<R: Read + Send>(
                 summary.error(e.to_string());
             }
             let t = std::time::Instant::now();
-            write_grouped(tx, &prepared, &g, source_id, target, &mut stats, summary, window)?;
+            write_grouped(tx, prepared, &g, source_id, target, &mut stats, summary, window)?;
             write_s += t.elapsed().as_secs_f64();
             progress.inc(bytes as u64);
+            // Records read meanwhile go in between blocks.
+            for spool in spools.iter_mut() {
+                spool.write_available(tx, summary, window)?;
+            }
         }
         if crate::profile::enabled() {
             eprintln!("[ea-profile] sacct dump: writer busy {write_s:.2} s");
@@ -826,6 +898,7 @@ fn ingest_text_stream<R: Read + Send>(
     Ok(stats)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn ingest_live(
     tx: &Connection,
     l: &LiveWindow,
@@ -834,6 +907,7 @@ fn ingest_live(
     summary: &mut Summary,
     window: &mut derive::Window,
     progress: &Progress,
+    spools: &mut [SpoolWriter],
 ) -> Result<(), IngestError> {
     let out = live::run_sacct(&l.sacct, &l.start, &l.end)?;
     // Asked after sacct, so that a job sacct already calls COMPLETED but whose epilogs still
@@ -856,6 +930,7 @@ fn ingest_live(
         window,
         progress,
         id,
+        spools,
     )?;
     let ids: Vec<u64> = completing.into_iter().collect();
     if !ids.is_empty() {
@@ -893,7 +968,7 @@ fn ingest_live(
 type SpoolChunk = Vec<(records::SpoolFile, Result<records::NodeRecordRow, records::RecordError>)>;
 
 /// A spool being listed, read and parsed by a background thread, a chunk of files at a time,
-/// for [`write_spool`]. While the dumps are parsed and written (on the rayon pool and the
+/// for a [`SpoolWriter`]. While the dumps are parsed and written (on the rayon pool and the
 /// writer), the thread reads on its own, taking the idle core time; once the writer turns to
 /// this spool, the rest is read on the rayon pool.
 struct SpoolReader {
@@ -914,8 +989,8 @@ impl SpoolReader {
         cluster: &str,
     ) -> Self {
         let (listed_send, listed) = std::sync::mpsc::channel();
-        // Unbounded: reading runs ahead while the dumps are written; what waits is the rows
-        // the store keeps anyway.
+        // Unbounded: the writer takes what is read between the dumps' blocks; what waits is
+        // the rows the store keeps anyway.
         let (send, chunks) = std::sync::mpsc::channel::<SpoolChunk>();
         let (root, cluster) = (spool.to_path_buf(), cluster.to_string());
         let wanted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -971,41 +1046,130 @@ impl SpoolReader {
     }
 }
 
-/// Writes what a [`SpoolReader`] read, as it comes.
-fn write_spool(
-    tx: &Connection,
+/// Writes what a [`SpoolReader`] reads: between the blocks of the dumps, what has been read so
+/// far ([`SpoolWriter::write_available`]), so that records never pile up in memory and their
+/// writes share the dumps' time; then the rest ([`SpoolWriter::finish`]).
+struct SpoolWriter {
     reader: SpoolReader,
-    summary: &mut Summary,
-    window: &mut derive::Window,
-    progress: &Progress,
-) -> Result<(), IngestError> {
-    let spool = &reader.spool;
-    reader.wanted.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (to_read, unchanged) = match reader.listed.recv() {
-        Ok(Ok(counts)) => counts,
-        Ok(Err(problem)) => {
-            return Err(SourceError::Format {
-                source: spool.display().to_string(),
-                problem,
-            }
-            .into());
+    /// The listing's outcome, once received.
+    listed: Option<Result<(u64, u64), String>>,
+    stats: Stats,
+    /// Files written so far.
+    done: u64,
+    write_s: f64,
+}
+
+impl SpoolWriter {
+    fn new(reader: SpoolReader) -> Self {
+        Self {
+            reader,
+            listed: None,
+            stats: Stats::default(),
+            done: 0,
+            write_s: 0.0,
         }
-        Err(_) => (0, 0),
-    };
-    let mut stats = Stats {
-        rows: to_read + unchanged,
-        unchanged,
-        ..Default::default()
-    };
-    progress.start(to_read, &format!("records {}", short(&spool.display().to_string())));
-    let mut write_s = 0.0;
-    for chunk in reader.chunks {
+    }
+
+    /// Takes the listing's outcome, waiting for it if `wait`; makes room in the capture for
+    /// the records to come.
+    fn take_listing(&mut self, wait: bool, window: &mut derive::Window) {
+        if self.listed.is_some() {
+            return;
+        }
+        let listed = if wait {
+            self.reader.listed.recv().ok()
+        } else {
+            self.reader.listed.try_recv().ok()
+        };
+        if let Some(listed) = listed {
+            if let Ok((to_read, _)) = &listed {
+                window.reserve_records(*to_read as usize);
+            }
+            self.listed = Some(listed);
+        } else if wait {
+            // The reader ended without a word: nothing to read.
+            self.listed = Some(Ok((0, 0)));
+        }
+    }
+
+    /// Writes the chunks read so far, without waiting for more.
+    fn write_available(
+        &mut self,
+        tx: &Connection,
+        summary: &mut Summary,
+        window: &mut derive::Window,
+    ) -> Result<(), IngestError> {
+        self.take_listing(false, window);
+        let mut writer = None;
+        while let Ok(chunk) = self.reader.chunks.try_recv() {
+            let w = match &mut writer {
+                Some(w) => w,
+                None => writer.insert(records::RecordWriter::new(tx)?),
+            };
+            self.write(w, chunk, summary, window)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rest as it is read, and the spool's summary.
+    fn finish(
+        mut self,
+        tx: &Connection,
+        summary: &mut Summary,
+        window: &mut derive::Window,
+        progress: &Progress,
+    ) -> Result<(), IngestError> {
+        let spool = self.reader.spool.clone();
+        self.reader.wanted.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.take_listing(true, window);
+        let (to_read, unchanged) = match self.listed.take().unwrap_or(Ok((0, 0))) {
+            Ok(counts) => counts,
+            Err(problem) => {
+                return Err(SourceError::Format {
+                    source: spool.display().to_string(),
+                    problem,
+                }
+                .into());
+            }
+        };
+        progress.start(to_read, &format!("records {}", short(&spool.display().to_string())));
+        progress.inc(self.done);
+        let mut writer = records::RecordWriter::new(tx)?;
+        while let Ok(chunk) = self.reader.chunks.recv() {
+            let n = chunk.len() as u64;
+            self.write(&mut writer, chunk, summary, window)?;
+            progress.inc(n);
+        }
+        if crate::profile::enabled() {
+            eprintln!("[ea-profile] spool: writer busy {:.2} s", self.write_s);
+        }
+        let stats = self.stats;
+        summary.sources.push(SourceSummary {
+            kind: "spool",
+            name: spool.display().to_string(),
+            read: true,
+            rows: to_read + unchanged,
+            written: stats.written,
+            unchanged: stats.unchanged + unchanged,
+            errors: stats.errors,
+        });
+        Ok(())
+    }
+
+    fn write(
+        &mut self,
+        writer: &mut records::RecordWriter<'_>,
+        chunk: SpoolChunk,
+        summary: &mut Summary,
+        window: &mut derive::Window,
+    ) -> Result<(), IngestError> {
         let t = std::time::Instant::now();
-        let n = chunk.len() as u64;
+        self.done += chunk.len() as u64;
+        let stats = &mut self.stats;
         for (f, row) in chunk {
             match row {
                 Ok(row) => {
-                    if records::upsert(tx, &row)? {
+                    if writer.upsert(&row)? {
                         stats.written += 1;
                         summary.records.written += 1;
                         window.add_record(&row);
@@ -1014,7 +1178,7 @@ fn write_spool(
                         stats.unchanged += 1;
                         summary.records.unchanged += 1;
                     }
-                    records::remember_file(tx, &f)?;
+                    writer.remember_file(&f)?;
                 }
                 Err(e) => {
                     stats.errors += 1;
@@ -1022,22 +1186,9 @@ fn write_spool(
                 }
             }
         }
-        progress.inc(n);
-        write_s += t.elapsed().as_secs_f64();
+        self.write_s += t.elapsed().as_secs_f64();
+        Ok(())
     }
-    if crate::profile::enabled() {
-        eprintln!("[ea-profile] spool: writer busy {write_s:.2} s");
-    }
-    summary.sources.push(SourceSummary {
-        kind: "spool",
-        name: spool.display().to_string(),
-        read: true,
-        rows: stats.rows,
-        written: stats.written,
-        unchanged: stats.unchanged,
-        errors: stats.errors,
-    });
-    Ok(())
 }
 
 fn ingest_wattmeter(

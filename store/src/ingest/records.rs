@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 /// A spool file found on disk.
 #[derive(Debug, Clone)]
 pub struct SpoolFile {
-    /// The spool's `records` or `running` directory, as given (made absolute).
-    pub dir: String,
+    /// The spool's `records` or `running` directory, as given (made absolute); one string
+    /// for all its files.
+    pub dir: std::sync::Arc<str>,
     pub name: String,
-    pub path: PathBuf,
     /// Size and modification time, from the listing for a file the store knows (to tell
     /// whether it changed), else from the open file when it is read.
     pub size: i64,
@@ -79,6 +79,7 @@ pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listin
             Err(e) => return Err(format!("{}: cannot list: {e}", dir.display())),
         };
         let known_here = known.get(&dir_name);
+        let dir_name: std::sync::Arc<str> = dir_name.into();
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
@@ -100,7 +101,6 @@ pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listin
             out.files.push(SpoolFile {
                 dir: dir_name.clone(),
                 name: name.to_string(),
-                path: entry.path(),
                 size,
                 mtime_ns,
             });
@@ -290,11 +290,15 @@ pub fn parse_record(bytes: &[u8], default_cluster: &str) -> Result<NodeRecordRow
     }
     STRIPPED.with_borrow_mut(|out| {
         out.clear();
-        let text: &[u8] = if without_values_into(bytes, b"series", out) {
-            out
+        // Series are three quarters of a record and the store does not read them: schema 2's
+        // base64 strings are found with a SIMD search, schema 1's arrays of numbers by a scan
+        // of the JSON's strings.
+        let cut = if leading_schema_version(bytes).is_some_and(|v| v >= 2) {
+            without_base64_watts(bytes, out)
         } else {
-            bytes
+            without_values_into(bytes, b"series", out)
         };
+        let text: &[u8] = if cut { out } else { bytes };
         let r: LeanRecord<'_> = serde_json::from_slice(text).map_err(|e| e.to_string())?;
         Ok(lean_to_row(&r, default_cluster))
     })
@@ -479,6 +483,53 @@ fn without_values_into(json: &[u8], key: &[u8], out: &mut Vec<u8>) -> bool {
     cut
 }
 
+/// `json` with the value of every `"watts":"…"` emptied, into `out` (appended to); returns
+/// whether any was (if not, `out` is left as it was). Schema 2 writes each series' watts so,
+/// in base64, which holds no quote or backslash: the value ends at the next quote. A value
+/// that does not (an escaped quote in it) leaves the text to the parser whole.
+fn without_base64_watts(json: &[u8], out: &mut Vec<u8>) -> bool {
+    const KEY: &[u8] = b"\"watts\":\"";
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(KEY));
+    let start = out.len();
+    let mut copied = 0;
+    for at in FINDER.find_iter(json) {
+        let value = at + KEY.len();
+        let Some(len) = memchr::memchr(b'"', &json[value..]) else {
+            break;
+        };
+        if len > 0 && json[value + len - 1] == b'\\' {
+            out.truncate(start);
+            return false;
+        }
+        out.extend_from_slice(&json[copied..value]);
+        copied = value + len;
+    }
+    if copied == 0 {
+        return false;
+    }
+    out.extend_from_slice(&json[copied..]);
+    true
+}
+
+/// The `schema_version` of a record whose first key it is (as the plugin writes them);
+/// `None` for any other text.
+fn leading_schema_version(json: &[u8]) -> Option<u32> {
+    let i = skip_ws(json, 0);
+    if json.get(i) != Some(&b'{') {
+        return None;
+    }
+    let i = skip_ws(json, i + 1);
+    let rest = json.get(i..)?.strip_prefix(b"\"schema_version\"")?;
+    let i = skip_ws(rest, 0);
+    if rest.get(i) != Some(&b':') {
+        return None;
+    }
+    let digits = &rest[skip_ws(rest, i + 1)..];
+    let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&digits[..n]).ok()?.parse().ok()
+}
+
 fn skip_ws(json: &[u8], mut i: usize) -> usize {
     while json.get(i).is_some_and(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')) {
         i += 1;
@@ -562,6 +613,13 @@ fn next_structural(hay: &[u8]) -> Option<usize> {
         .map(|i| at + i)
 }
 
+impl SpoolFile {
+    /// Where the file is.
+    pub fn path(&self) -> PathBuf {
+        Path::new(&*self.dir).join(&self.name)
+    }
+}
+
 /// A spool file that could not be read as a record.
 #[derive(Debug, Clone)]
 pub struct RecordError {
@@ -590,13 +648,14 @@ fn read_one(f: &mut SpoolFile, default_cluster: &str) -> Result<NodeRecordRow, R
         // of records of tens of kilobytes.
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    let path = f.path();
     let err = |problem: String| RecordError {
-        path: f.path.clone(),
+        path: path.clone(),
         problem,
     };
     BUF.with_borrow_mut(|buf| {
         buf.clear();
-        let mut file = fs::File::open(&f.path).map_err(|e| err(e.to_string()))?;
+        let mut file = fs::File::open(&path).map_err(|e| err(e.to_string()))?;
         let meta = file.metadata().map_err(|e| err(e.to_string()))?;
         buf.reserve(meta.len() as usize + 1);
         file.read_to_end(buf).map_err(|e| err(e.to_string()))?;
@@ -629,80 +688,187 @@ pub fn known_files(conn: &rusqlite::Connection, dirs: &[String]) -> rusqlite::Re
     Ok(known)
 }
 
-/// Writes a record row and remembers its file.
-///
-/// # Errors
-/// SQLite errors.
-pub fn upsert(conn: &rusqlite::Connection, row: &NodeRecordRow) -> rusqlite::Result<bool> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO node_records (cluster, job_id, node, job_id_raw, complete, start, end, uid, user,
-            account, partition, cpus_on_node, gpus_on_node, e_cpu_package_j, e_core_j, e_uncore_j,
-            e_dram_j, e_platform_j, e_gpu_board_j, e_node_bmc_j, e_node_wattmeter_j, e_other_j,
-            flags, record_hash, node_list, num_nodes, exit_code, memory_mb, e_gpu_others_j,
-            e_gpu_unknown_j)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
-         ON CONFLICT (cluster, job_id, node) DO UPDATE SET
-            job_id_raw = excluded.job_id_raw, complete = excluded.complete, start = excluded.start,
-            end = excluded.end, uid = excluded.uid, user = excluded.user, account = excluded.account,
-            partition = excluded.partition, cpus_on_node = excluded.cpus_on_node,
-            gpus_on_node = excluded.gpus_on_node, e_cpu_package_j = excluded.e_cpu_package_j,
-            e_core_j = excluded.e_core_j, e_uncore_j = excluded.e_uncore_j,
-            e_dram_j = excluded.e_dram_j, e_platform_j = excluded.e_platform_j,
-            e_gpu_board_j = excluded.e_gpu_board_j, e_node_bmc_j = excluded.e_node_bmc_j,
-            e_node_wattmeter_j = excluded.e_node_wattmeter_j, e_other_j = excluded.e_other_j,
-            flags = excluded.flags, record_hash = excluded.record_hash,
-            node_list = excluded.node_list, num_nodes = excluded.num_nodes,
-            exit_code = excluded.exit_code, memory_mb = excluded.memory_mb,
-            e_gpu_others_j = excluded.e_gpu_others_j, e_gpu_unknown_j = excluded.e_gpu_unknown_j
-         WHERE node_records.record_hash != excluded.record_hash
-            AND NOT (node_records.complete = 1 AND excluded.complete = 0)",
-    )?;
-    let e = &row.energy_j;
-    let n = stmt.execute(rusqlite::params![
-        row.cluster,
-        row.job_id,
-        row.node,
-        row.job_id_raw as i64,
-        row.complete,
-        row.start,
-        row.end,
-        row.uid,
-        row.user,
-        row.account,
-        row.partition,
-        row.cpus_on_node,
-        row.gpus_on_node,
-        e[0],
-        e[1],
-        e[2],
-        e[3],
-        e[4],
-        e[5],
-        e[6],
-        e[7],
-        e[8],
-        row.flags,
-        row.hash,
-        row.node_list,
-        row.num_nodes,
-        row.exit_code,
-        row.memory_mb.map(|m| m as i64),
-        row.gpu_others_j,
-        row.gpu_unknown_j,
-    ])?;
-    Ok(n > 0)
+const UPSERT_RECORD: &str = "INSERT INTO node_records (cluster, job_id, node, job_id_raw, complete, start, end, uid, user,
+        account, partition, cpus_on_node, gpus_on_node, e_cpu_package_j, e_core_j, e_uncore_j,
+        e_dram_j, e_platform_j, e_gpu_board_j, e_node_bmc_j, e_node_wattmeter_j, e_other_j,
+        flags, record_hash, node_list, num_nodes, exit_code, memory_mb, e_gpu_others_j,
+        e_gpu_unknown_j)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+        ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
+     ON CONFLICT (cluster, job_id, node) DO UPDATE SET
+        job_id_raw = excluded.job_id_raw, complete = excluded.complete, start = excluded.start,
+        end = excluded.end, uid = excluded.uid, user = excluded.user, account = excluded.account,
+        partition = excluded.partition, cpus_on_node = excluded.cpus_on_node,
+        gpus_on_node = excluded.gpus_on_node, e_cpu_package_j = excluded.e_cpu_package_j,
+        e_core_j = excluded.e_core_j, e_uncore_j = excluded.e_uncore_j,
+        e_dram_j = excluded.e_dram_j, e_platform_j = excluded.e_platform_j,
+        e_gpu_board_j = excluded.e_gpu_board_j, e_node_bmc_j = excluded.e_node_bmc_j,
+        e_node_wattmeter_j = excluded.e_node_wattmeter_j, e_other_j = excluded.e_other_j,
+        flags = excluded.flags, record_hash = excluded.record_hash,
+        node_list = excluded.node_list, num_nodes = excluded.num_nodes,
+        exit_code = excluded.exit_code, memory_mb = excluded.memory_mb,
+        e_gpu_others_j = excluded.e_gpu_others_j, e_gpu_unknown_j = excluded.e_gpu_unknown_j
+     WHERE node_records.record_hash != excluded.record_hash
+        AND NOT (node_records.complete = 1 AND excluded.complete = 0)";
+
+const REMEMBER_FILE: &str = "INSERT INTO spool_files (dir, name, size, mtime_ns) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (dir, name) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns";
+
+/// Writes record rows and remembers their files, with statements prepared once: a spool holds
+/// hundreds of thousands of records, and looking a statement up by its text costs about as
+/// much as SQLite's insert of the row.
+pub struct RecordWriter<'c> {
+    upsert: rusqlite::Statement<'c>,
+    remember: rusqlite::Statement<'c>,
 }
 
-/// Remembers that a spool file was read.
-///
-/// # Errors
-/// SQLite errors.
-pub fn remember_file(conn: &rusqlite::Connection, f: &SpoolFile) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO spool_files (dir, name, size, mtime_ns) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (dir, name) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns",
-    )?
-    .execute(rusqlite::params![f.dir, f.name, f.size, f.mtime_ns])?;
-    Ok(())
+impl<'c> RecordWriter<'c> {
+    /// # Errors
+    /// SQLite errors.
+    pub fn new(conn: &'c rusqlite::Connection) -> rusqlite::Result<Self> {
+        Ok(Self {
+            upsert: conn.prepare(UPSERT_RECORD)?,
+            remember: conn.prepare(REMEMBER_FILE)?,
+        })
+    }
+
+    /// Writes a record row unless the store has it unchanged, or has it complete and this one
+    /// is not; returns whether it wrote.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn upsert(&mut self, row: &NodeRecordRow) -> rusqlite::Result<bool> {
+        let e = &row.energy_j;
+        let n = self.upsert.execute(rusqlite::params![
+            row.cluster,
+            row.job_id,
+            row.node,
+            row.job_id_raw as i64,
+            row.complete,
+            row.start,
+            row.end,
+            row.uid,
+            row.user,
+            row.account,
+            row.partition,
+            row.cpus_on_node,
+            row.gpus_on_node,
+            e[0],
+            e[1],
+            e[2],
+            e[3],
+            e[4],
+            e[5],
+            e[6],
+            e[7],
+            e[8],
+            row.flags,
+            row.hash,
+            row.node_list,
+            row.num_nodes,
+            row.exit_code,
+            row.memory_mb.map(|m| m as i64),
+            row.gpu_others_j,
+            row.gpu_unknown_j,
+        ])?;
+        Ok(n > 0)
+    }
+
+    /// Remembers that a spool file was read, with its size and modification time.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn remember_file(&mut self, f: &SpoolFile) -> rusqlite::Result<()> {
+        self.remember
+            .execute(rusqlite::params![&*f.dir, f.name, f.size, f.mtime_ns])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{self, Params};
+
+    /// A record as a schema 1 plugin wrote it: pretty-printed, its series as JSON arrays.
+    fn as_schema_1(r: &JobNodeRecord) -> Vec<u8> {
+        let mut v = serde_json::to_value(r).unwrap();
+        v.as_object_mut().unwrap().remove("schema_version");
+        for m in v["meters"].as_array_mut().unwrap() {
+            let m = m.as_object_mut().unwrap();
+            if let Some(mut s) = m.remove("series_b64") {
+                let watts = base64_floats(s["watts"].as_str().unwrap());
+                s["watts"] = serde_json::json!(watts);
+                m.insert("series".into(), s);
+            }
+        }
+        // The version first, as the plugin's struct order puts it.
+        let text = serde_json::to_string_pretty(&v).unwrap();
+        format!("{{\n  \"schema_version\": 1,{}", &text[1..]).into_bytes()
+    }
+
+    fn base64_floats(text: &str) -> Vec<f32> {
+        ea_record::base64::decode(text)
+            .unwrap()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn both_schemas_give_the_row_the_record_gives() {
+        let p = Params {
+            jobs: 400,
+            assessed: 1.0,
+            seed: 9,
+            ..Default::default()
+        };
+        let jobs = synth::jobs(&p);
+        let mut seen = 0;
+        for j in jobs.iter().filter(|j| j.elapsed > 600).take(40) {
+            for r in synth::records(&p, j) {
+                let v2 = ea_record::spool::encode_record(&r).unwrap();
+                let v1 = as_schema_1(&r);
+                assert_eq!(leading_schema_version(&v2), Some(2));
+                assert_eq!(leading_schema_version(&v1), Some(1));
+                assert!(v1.len() > 2 * v2.len(), "{} vs {}", v1.len(), v2.len());
+                // The full reader takes both forms alike; the lean one gives the same row.
+                // (Against the record read back, not `r`: serde_json may read a float one
+                // unit in the last place from the one it wrote.)
+                let a: JobNodeRecord = serde_json::from_slice(&v1).unwrap();
+                let b: JobNodeRecord = serde_json::from_slice(&v2).unwrap();
+                assert_eq!(a.meters, b.meters);
+                let want = to_row(&b, "x");
+                assert_eq!(parse_record(&v2, "x").unwrap(), want);
+                assert_eq!(parse_record(&v1, "x").unwrap(), want);
+                seen += 1;
+            }
+        }
+        assert!(seen > 40, "{seen}");
+    }
+
+    #[test]
+    fn base64_watts_are_emptied_and_anything_else_left_whole() {
+        let mut out = Vec::new();
+        let json = br#"{"a":{"watts":"AAAgQQ=="},"b":[{"watts":"AAAA","x":1}],"watts_n":"q"}"#;
+        assert!(without_base64_watts(json, &mut out));
+        assert_eq!(out, br#"{"a":{"watts":""},"b":[{"watts":"","x":1}],"watts_n":"q"}"#);
+        for whole in [&br#"{"watts":[1,2]}"#[..], br#"{"watts": "AAAA"}"#, br#"{"watts":"a\"b"}"#, br#"{"watts":"AAAA"#] {
+            out.clear();
+            assert!(!without_base64_watts(whole, &mut out), "{}", String::from_utf8_lossy(whole));
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_version_is_read_only_where_a_record_starts_with_it() {
+        assert_eq!(leading_schema_version(b" {\n  \"schema_version\" : 12,"), Some(12));
+        assert_eq!(leading_schema_version(b"{\"state\":\"complete\",\"schema_version\":2}"), None);
+        assert_eq!(leading_schema_version(b"[1]"), None);
+        assert_eq!(leading_schema_version(b"{\"schema_version\":\"2\"}"), None);
+        assert_eq!(leading_schema_version(b""), None);
+        // A record that does not start with its version is still read, by the slower path.
+        let e = parse_record(b"{\"state\":\"complete\"}", "x").unwrap_err();
+        assert!(e.contains("missing field"), "{e}");
+    }
 }
