@@ -42,9 +42,11 @@ fn main() {
             } else {
                 match &include_dir {
                     Some(dir) => format!("{}/slurm/spank.h does not exist", dir.display()),
-                    None => "no <slurm/spank.h> in the default include path (install libslurm-dev, \
+                    None => {
+                        "no <slurm/spank.h> in the default include path (install libslurm-dev, \
                              or set SLURM_INCLUDE_DIR)"
-                        .to_string(),
+                            .to_string()
+                    }
                 }
             };
             println!(
@@ -96,5 +98,7 @@ fn generate(include_dir: Option<&Path>, dest: &Path) {
              bindings instead, set SLURM_SYS_USE_FALLBACK=1."
         )
     });
-    bindings.write_to_file(dest).expect("write bindings.rs to OUT_DIR");
+    bindings
+        .write_to_file(dest)
+        .expect("write bindings.rs to OUT_DIR");
 }

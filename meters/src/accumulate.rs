@@ -458,17 +458,22 @@ mod tests {
     fn very_short_intervals_do_not_set_min_and_max() {
         // A counter read twice within 10 ms (no update between: 0 W), then every second at
         // 100 W: energy counts everything, min/max only the real intervals.
-        let mut a = MeterAccumulator::new(rapl_spec(1_000_000_000), at(0.0).mono_us, 1_000_000, 100);
+        let mut a =
+            MeterAccumulator::new(rapl_spec(1_000_000_000), at(0.0).mono_us, 1_000_000, 100);
         a.add(at(0.0), Ok(Raw::Counter(0)));
         a.add(at(0.01), Ok(Raw::Counter(0)));
         a.add(at(1.01), Ok(Raw::Counter(100_000_000)));
         a.add(at(2.01), Ok(Raw::Counter(200_000_000)));
         a.add(at(2.02), Ok(Raw::Counter(202_000_000)));
         let p = a.report(None).power_w.unwrap();
-        assert!((p.min - 100.0).abs() < 1e-3 && (p.max - 100.0).abs() < 1e-3, "{p:?}");
+        assert!(
+            (p.min - 100.0).abs() < 1e-3 && (p.max - 100.0).abs() < 1e-3,
+            "{p:?}"
+        );
         assert!((a.report(None).energy_j - 202.0).abs() < 1e-3);
         // With only short intervals, they are all there is.
-        let mut b = MeterAccumulator::new(rapl_spec(1_000_000_000), at(0.0).mono_us, 1_000_000, 100);
+        let mut b =
+            MeterAccumulator::new(rapl_spec(1_000_000_000), at(0.0).mono_us, 1_000_000, 100);
         b.add(at(0.0), Ok(Raw::Counter(0)));
         b.add(at(0.01), Ok(Raw::Counter(1_000_000)));
         assert!((b.report(None).power_w.unwrap().max - 100.0).abs() < 1e-3);

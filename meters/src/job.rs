@@ -174,7 +174,8 @@ pub fn start_job(cfg: &NodeConfig, job: &JobOnNode) -> StartOutcome {
         }
     }
     if cfg.sources == Sources::none() {
-        out.notes.push("no meter source enabled (sources is empty): nothing measured".into());
+        out.notes
+            .push("no meter source enabled (sources is empty): nothing measured".into());
         return out;
     }
     let files = JobFiles::new(&job.spool, job.job_id, &job.node);
@@ -307,7 +308,11 @@ fn stop_sampler(
         }
         // The final reading usually takes a few milliseconds: poll finely at first, so that
         // the epilog (which every job's end waits for) is not held for a coarse tick.
-        let pause = if asked.elapsed() < Duration::from_millis(100) { 1 } else { 10 };
+        let pause = if asked.elapsed() < Duration::from_millis(100) {
+            1
+        } else {
+            10
+        };
         std::thread::sleep(Duration::from_millis(pause));
     }
 }

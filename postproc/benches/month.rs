@@ -58,7 +58,9 @@ fn timed(what: &'static str, args: &[&str]) -> Run {
         .split(':')
         .fold(0.0, |acc, p| acc * 60.0 + p.parse::<f64>().unwrap_or(0.0));
     let cpu_s = field("User time (seconds):").parse::<f64>().unwrap_or(0.0)
-        + field("System time (seconds):").parse::<f64>().unwrap_or(0.0);
+        + field("System time (seconds):")
+            .parse::<f64>()
+            .unwrap_or(0.0);
     let peak_mb = field("Maximum resident set size (kbytes):")
         .parse::<f64>()
         .unwrap_or(0.0)
@@ -88,7 +90,11 @@ fn read_inputs(dump: &Path, spool: &Path) -> f64 {
     let t = Instant::now();
     let mut files = vec![dump.to_path_buf()];
     for sub in ["records", "running"] {
-        for e in std::fs::read_dir(spool.join(sub)).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(spool.join(sub))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             files.push(e.path());
         }
     }
@@ -222,10 +228,19 @@ fn main() {
         dump_bytes as f64 / 1e6,
         record_bytes as f64 / 1e9
     );
-    println!("load average before: {load_before}; after: {}", load_average());
-    println!("{:<28} {:>10} {:>10} {:>12}", "step", "wall s", "CPU s", "peak MiB");
+    println!(
+        "load average before: {load_before}; after: {}",
+        load_average()
+    );
+    println!(
+        "{:<28} {:>10} {:>10} {:>12}",
+        "step", "wall s", "CPU s", "peak MiB"
+    );
     for r in &runs {
-        println!("{:<28} {:>10.2} {:>10.2} {:>12.0}", r.what, r.wall_s, r.cpu_s, r.peak_mb);
+        println!(
+            "{:<28} {:>10.2} {:>10.2} {:>12.0}",
+            r.what, r.wall_s, r.cpu_s, r.peak_mb
+        );
         for p in &r.phases {
             println!("    {p}");
         }

@@ -46,7 +46,12 @@ pub struct Args {
     #[arg(short = 'X', long = "allocations")]
     pub allocations: bool,
     /// Columns: Name or Name%width (%-width left-justifies), comma-separated; see -e.
-    #[arg(short = 'o', long = "format", visible_alias = "fields", value_name = "LIST")]
+    #[arg(
+        short = 'o',
+        long = "format",
+        visible_alias = "fields",
+        value_name = "LIST"
+    )]
     pub format: Option<String>,
     /// `|`-separated output, no delimiter at the end of lines.
     #[arg(short = 'P', long = "parsable2")]
@@ -88,8 +93,12 @@ pub fn run(args: Args) -> Result<()> {
         out.flush()?;
         return Ok(());
     }
-    let session = Session::open(args.config.as_deref(), args.db.as_deref(), args.timezone.as_deref())
-        .map_err(anyhow::Error::msg)?;
+    let session = Session::open(
+        args.config.as_deref(),
+        args.db.as_deref(),
+        args.timezone.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
     for w in &session.warnings {
         eprintln!("energy-assess: warning: {w}");
     }

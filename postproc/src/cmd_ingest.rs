@@ -83,28 +83,31 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     if args.spool.is_empty() && args.sacct.is_empty() && !args.live && args.wattmeter.is_empty() {
-        bail!("nothing to ingest: give --sacct FILE, --spool DIR, --live --start TIME or --wattmeter FILE");
+        bail!(
+            "nothing to ingest: give --sacct FILE, --spool DIR, --live --start TIME or --wattmeter FILE"
+        );
     }
     let config = load_config(args.config.as_deref()).map_err(anyhow::Error::msg)?;
     let columns = match (&args.columns, &args.columns_from) {
         (Some(c), _) => Some(split_column_list(c)),
         (None, Some(f)) => {
-            let text =
-                std::fs::read_to_string(f).with_context(|| format!("cannot read the column list {}", f.display()))?;
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read the column list {}", f.display()))?;
             Some(split_column_list(&text))
         }
         (None, None) => None,
     };
-    let tz = time_zone(args.timezone.as_deref().or(config.timezone.as_deref())).map_err(anyhow::Error::msg)?;
-    let group_gid =
-        match &config.store_group {
-            None => None,
-            Some(g) => Some(uzers_gid(g).with_context(|| {
-                format!("store.group `{g}` is not a group on this host; create it or fix the config")
-            })?),
-        };
+    let tz = time_zone(args.timezone.as_deref().or(config.timezone.as_deref()))
+        .map_err(anyhow::Error::msg)?;
+    let group_gid = match &config.store_group {
+        None => None,
+        Some(g) => Some(uzers_gid(g).with_context(|| {
+            format!("store.group `{g}` is not a group on this host; create it or fix the config")
+        })?),
+    };
     let path = args.db.clone().unwrap_or_else(|| config.store_path.clone());
-    let (mut store, warnings) = Store::open_for_write(&path, &Access { group_gid }).map_err(anyhow::Error::msg)?;
+    let (mut store, warnings) =
+        Store::open_for_write(&path, &Access { group_gid }).map_err(anyhow::Error::msg)?;
     for w in warnings {
         eprintln!("energy-assess: warning: {w}");
     }

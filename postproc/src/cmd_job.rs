@@ -121,18 +121,26 @@ fn add_footprint(view: &mut JobView, spool: &Spool, config: Option<&std::path::P
     let (records, _) = spool.job_records(view.job_id);
     match ea_store::session::figures_from_records(&config, &records) {
         Ok(Some((_, figures))) => view.footprint = ea_store::session::describe(&figures),
-        Ok(None) => view.footprint_note = Some("footprint not computed: no node measured this job".into()),
+        Ok(None) => {
+            view.footprint_note = Some("footprint not computed: no node measured this job".into())
+        }
         Err(e) => view.footprint_note = Some(format!("footprint not computed: {e}")),
     }
 }
 
 /// A job the spool cannot give (not readable, or cleaned up): its figures from the store.
 fn from_store(args: &Args, spool_problem: &anyhow::Error) -> Result<()> {
-    let session = ea_store::session::Session::open(args.config.as_deref(), args.db.as_deref(), None)
-        .map_err(|e| anyhow::anyhow!("{spool_problem:#}\nand the store cannot be read: {e}"))?;
-    let found = session.job(&args.job_id.to_string()).map_err(|e| anyhow::anyhow!(e))?;
+    let session =
+        ea_store::session::Session::open(args.config.as_deref(), args.db.as_deref(), None)
+            .map_err(|e| anyhow::anyhow!("{spool_problem:#}\nand the store cannot be read: {e}"))?;
+    let found = session
+        .job(&args.job_id.to_string())
+        .map_err(|e| anyhow::anyhow!(e))?;
     if found.is_empty() {
-        bail!("{spool_problem:#}\nand job {} is not in the store (or is not yours)", args.job_id);
+        bail!(
+            "{spool_problem:#}\nand job {} is not in the store (or is not yours)",
+            args.job_id
+        );
     }
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -178,13 +186,19 @@ pub fn load(spool: &Spool, job_id: u32) -> Result<JobView> {
             spool.root().display()
         );
     }
-    std::fs::read_dir(spool.root())
-        .with_context(|| format!("cannot read the spool {}: it is root-only", spool.root().display()))?;
+    std::fs::read_dir(spool.root()).with_context(|| {
+        format!(
+            "cannot read the spool {}: it is root-only",
+            spool.root().display()
+        )
+    })?;
     let (done, mut errors) = spool.job_records(job_id);
     let (running, errors2) = spool.job_started(job_id);
     errors.extend(errors2);
-    let running: Vec<_> =
-        running.into_iter().filter(|r| !done.iter().any(|d| d.node == r.node)).collect();
+    let running: Vec<_> = running
+        .into_iter()
+        .filter(|r| !done.iter().any(|d| d.node == r.node))
+        .collect();
     if done.is_empty() && running.is_empty() && errors.is_empty() {
         bail!(
             "no records for job {job_id} in {}: was it submitted with --energy-assess, and have \
@@ -192,14 +206,28 @@ pub fn load(spool: &Spool, job_id: u32) -> Result<JobView> {
             spool.root().display()
         );
     }
-    Ok(build(job_id, done, running, errors.iter().map(|e| e.to_string()).collect()))
+    Ok(build(
+        job_id,
+        done,
+        running,
+        errors.iter().map(|e| e.to_string()).collect(),
+    ))
 }
 
-fn build(job_id: u32, done: Vec<JobNodeRecord>, running: Vec<JobNodeRecord>, unreadable: Vec<String>) -> JobView {
+fn build(
+    job_id: u32,
+    done: Vec<JobNodeRecord>,
+    running: Vec<JobNodeRecord>,
+    unreadable: Vec<String>,
+) -> JobView {
     let first = done.first().or(running.first());
     let all: Vec<&JobNodeRecord> = done.iter().chain(running.iter()).collect();
     let start = all.iter().filter_map(|r| r.start).min();
-    let end = if running.is_empty() { done.iter().filter_map(|r| r.end).max() } else { None };
+    let end = if running.is_empty() {
+        done.iter().filter_map(|r| r.end).max()
+    } else {
+        None
+    };
     let mut by_scope: BTreeMap<String, f64> = BTreeMap::new();
     let mut flags: Vec<String> = Vec::new();
     let mut nodes = Vec::new();
@@ -211,7 +239,11 @@ fn build(job_id: u32, done: Vec<JobNodeRecord>, running: Vec<JobNodeRecord>, unr
             .flags
             .iter()
             .map(serde_name)
-            .chain(r.meters.iter().flat_map(|m| m.flags.iter().map(move |f| format!("{}: {}", m.id, serde_name(f)))))
+            .chain(r.meters.iter().flat_map(|m| {
+                m.flags
+                    .iter()
+                    .map(move |f| format!("{}: {}", m.id, serde_name(f)))
+            }))
             .collect();
         for f in r.flags.iter().map(serde_name) {
             if !flags.contains(&f) {
@@ -291,7 +323,10 @@ fn serde_name<T: Serialize>(v: &T) -> String {
 
 fn fmt_time(t: Option<UnixMicros>) -> String {
     match t.and_then(|t| jiff::Timestamp::from_microsecond(t.0).ok()) {
-        Some(ts) => ts.to_zoned_datetime(jiff::tz::TimeZone::system()).strftime("%Y-%m-%dT%H:%M:%S").to_string(),
+        Some(ts) => ts
+            .to_zoned_datetime(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%dT%H:%M:%S")
+            .to_string(),
         None => "?".to_string(),
     }
 }
@@ -321,7 +356,10 @@ pub fn write_table(out: &mut impl Write, v: &JobView) -> Result<()> {
         v.cluster.as_deref().unwrap_or("?"),
     )?;
     let state = if v.nodes_running > 0 {
-        format!("RUNNING on {} node(s), finished on {}", v.nodes_running, v.nodes_complete)
+        format!(
+            "RUNNING on {} node(s), finished on {}",
+            v.nodes_running, v.nodes_complete
+        )
     } else {
         format!("finished, exit {}", v.exit_code.as_deref().unwrap_or("?"))
     };
@@ -332,8 +370,13 @@ pub fn write_table(out: &mut impl Write, v: &JobView) -> Result<()> {
         v.nodes_complete + v.nodes_running,
         fmt_opt(v.num_nodes),
         fmt_time(v.start),
-        if v.nodes_running > 0 { "now".to_string() } else { fmt_time(v.end) },
-        v.duration_s.map_or("?".to_string(), |d| format!("{d:.1} s")),
+        if v.nodes_running > 0 {
+            "now".to_string()
+        } else {
+            fmt_time(v.end)
+        },
+        v.duration_s
+            .map_or("?".to_string(), |d| format!("{d:.1} s")),
         state,
     )?;
     writeln!(out)?;
@@ -350,7 +393,13 @@ pub fn write_table(out: &mut impl Write, v: &JobView) -> Result<()> {
                 .map(|a| format!("{}: {}", a.source, a.reason))
                 .collect::<Vec<_>>()
                 .join("; ");
-            writeln!(out, "{:<8} (no meter on this node{}{})", n.node, if why.is_empty() { "" } else { ": " }, why)?;
+            writeln!(
+                out,
+                "{:<8} (no meter on this node{}{})",
+                n.node,
+                if why.is_empty() { "" } else { ": " },
+                why
+            )?;
         }
         for m in &n.meters {
             let p = m.power_w;
@@ -371,7 +420,10 @@ pub fn write_table(out: &mut impl Write, v: &JobView) -> Result<()> {
     }
     writeln!(out)?;
     if !v.energy_by_scope_j.is_empty() {
-        writeln!(out, "Energy by scope (scopes overlap: platform includes cpu-package and dram; node-bmc includes everything):")?;
+        writeln!(
+            out,
+            "Energy by scope (scopes overlap: platform includes cpu-package and dram; node-bmc includes everything):"
+        )?;
         for (scope, j) in &v.energy_by_scope_j {
             writeln!(out, "  {scope:<14} {}", fmt_energy(*j))?;
         }
@@ -389,7 +441,10 @@ pub fn write_table(out: &mut impl Write, v: &JobView) -> Result<()> {
             v.mean_power_w.map_or("-".into(), |p| format!("{p:.1} W")),
             v.peak_power_w.map_or("-".into(), |p| format!("{p:.1} W")),
         )?,
-        None => writeln!(out, "Total energy: not measured (no meter on at least one node)")?,
+        None => writeln!(
+            out,
+            "Total energy: not measured (no meter on at least one node)"
+        )?,
     }
     if !v.flags.is_empty() {
         writeln!(out, "Flags: {}", v.flags.join(", "))?;
@@ -399,7 +454,10 @@ pub fn write_table(out: &mut impl Write, v: &JobView) -> Result<()> {
     }
     if !v.footprint.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Footprint (use phase with PUE and grid factors, plus embodied impact of the node-hours):")?;
+        writeln!(
+            out,
+            "Footprint (use phase with PUE and grid factors, plus embodied impact of the node-hours):"
+        )?;
         for (label, value) in &v.footprint {
             writeln!(out, "  {label:<14} {value}")?;
         }
@@ -411,5 +469,9 @@ pub fn write_table(out: &mut impl Write, v: &JobView) -> Result<()> {
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { format!("{}~", s.chars().take(n - 1).collect::<String>()) }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}~", s.chars().take(n - 1).collect::<String>())
+    }
 }

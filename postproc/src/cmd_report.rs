@@ -51,10 +51,17 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let Some(format) = Format::parse(&args.format) else {
-        bail!("--format {}: choose table, csv, json, md or html", args.format);
+        bail!(
+            "--format {}: choose table, csv, json, md or html",
+            args.format
+        );
     };
-    let session = Session::open(args.config.as_deref(), args.db.as_deref(), args.timezone.as_deref())
-        .map_err(anyhow::Error::msg)?;
+    let session = Session::open(
+        args.config.as_deref(),
+        args.db.as_deref(),
+        args.timezone.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
     for w in &session.warnings {
         eprintln!("energy-assess: warning: {w}");
     }
@@ -62,7 +69,9 @@ pub fn run(args: Args) -> Result<()> {
     let (title, start, end) = match (&args.month, &args.start, &args.end) {
         (Some(m), _, _) => {
             let (y, mo) = parse_month(m).map_err(|e| anyhow::anyhow!("--month {e}"))?;
-            let (a, b) = clock.month_bounds(y, mo).map_err(|e| anyhow::anyhow!("--month {e}"))?;
+            let (a, b) = clock
+                .month_bounds(y, mo)
+                .map_err(|e| anyhow::anyhow!("--month {e}"))?;
             (m.clone(), a, b)
         }
         (None, Some(s), Some(e)) => {
@@ -87,7 +96,9 @@ pub fn run(args: Args) -> Result<()> {
     .with_context(|| format!("cannot read {}", session.store.path.display()))?;
     let text = report::render::render(&r, format, clock);
     match &args.output {
-        Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?,
+        Some(p) => {
+            std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?
+        }
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())?;

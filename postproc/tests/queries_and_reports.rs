@@ -28,7 +28,12 @@ fn month(dir: &Path, extra_config: &str) -> PathBuf {
         ..Default::default()
     };
     let jobs = synth::jobs(&p);
-    synth::write_dump(&p, &jobs, &mut std::fs::File::create(dir.join("sacct.txt")).unwrap()).unwrap();
+    synth::write_dump(
+        &p,
+        &jobs,
+        &mut std::fs::File::create(dir.join("sacct.txt")).unwrap(),
+    )
+    .unwrap();
     synth::write_records(&p, &jobs, &dir.join("spool")).unwrap();
     std::fs::write(dir.join("inventory.toml"), synth::inventory_toml(&p)).unwrap();
     let config = dir.join("postproc.toml");
@@ -44,7 +49,11 @@ fn month(dir: &Path, extra_config: &str) -> PathBuf {
 }
 
 fn ea(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env("TZ", "UTC").output().unwrap()
+    Command::new(BIN)
+        .args(args)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap()
 }
 
 fn ok(args: &[&str]) -> String {
@@ -75,16 +84,25 @@ fn ingest(config: &Path, dir: &Path) -> String {
 
 fn golden(name: &str, actual: &str, dir: &Path) {
     let actual = actual.replace(&dir.display().to_string(), "<DIR>");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1 to create it", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
     if expected != actual {
-        let first = expected.lines().zip(actual.lines()).position(|(a, b)| a != b);
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b);
         panic!(
             "{name} differs from its golden file (first differing line {first:?}).\n--- expected\n{expected}\n--- actual\n{actual}"
         );
@@ -143,7 +161,10 @@ fn outputs_match_their_golden_files_and_are_stable() {
     ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["jobs"][0]["JobID"], first_id.as_str());
-    assert!(v["jobs"][0]["steps"].as_array().unwrap().len() >= 2, "{json}");
+    assert!(
+        v["jobs"][0]["steps"].as_array().unwrap().len() >= 2,
+        "{json}"
+    );
     golden("acct_job.json", &json, &dir);
     for (format, name) in [
         ("table", "report.txt"),
@@ -151,10 +172,14 @@ fn outputs_match_their_golden_files_and_are_stable() {
         ("csv", "report.csv"),
         ("json", "report.json"),
     ] {
-        let r = ok(&["report", "--config", c, "--month", "2026-11", "--format", format]);
+        let r = ok(&[
+            "report", "--config", c, "--month", "2026-11", "--format", format,
+        ]);
         golden(name, &r, &dir);
     }
-    let csv = ok(&["report", "--config", c, "--month", "2026-11", "--format", "csv"]);
+    let csv = ok(&[
+        "report", "--config", c, "--month", "2026-11", "--format", "csv",
+    ]);
     assert_eq!(csv.lines().filter(|l| l.starts_with("all,")).count(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -184,13 +209,19 @@ fn every_job_gets_a_figure_and_measured_jobs_calibrate_the_rest() {
         let f: Vec<&str> = line.split('|').collect();
         assert_eq!(f.len(), 5, "{line}");
         *sources.entry(f[1].to_string()).or_insert(0) += 1;
-        assert!(!f[2].is_empty() && !f[3].is_empty(), "a job without a figure: {line}");
+        assert!(
+            !f[2].is_empty() && !f[3].is_empty(),
+            "a job without a figure: {line}"
+        );
         if f[1] == "estimated" && !f[4].is_empty() {
             assert!(f[4].contains('('), "{line}");
         }
     }
     assert_eq!(sources.values().sum::<i32>(), 60);
-    assert!(sources.get("estimated").is_some_and(|&n| n > 0), "{sources:?}");
+    assert!(
+        sources.get("estimated").is_some_and(|&n| n > 0),
+        "{sources:?}"
+    );
     assert!(
         sources.get("measured").or(sources.get("split")).is_some(),
         "{sources:?}"
@@ -228,12 +259,31 @@ fn users_who_are_not_admins_see_only_their_own_jobs() {
         "-o",
         "JobID,UID",
     ]);
-    let uid = all.lines().next().unwrap().split('|').nth(1).unwrap().to_string();
-    let theirs = all.lines().filter(|l| l.ends_with(&format!("|{uid}"))).count();
-    assert!(theirs < all.lines().count(), "the test needs jobs of several users");
+    let uid = all
+        .lines()
+        .next()
+        .unwrap()
+        .split('|')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let theirs = all
+        .lines()
+        .filter(|l| l.ends_with(&format!("|{uid}")))
+        .count();
+    assert!(
+        theirs < all.lines().count(),
+        "the test needs jobs of several users"
+    );
     let as_user = |groups: &str, args: &[&str]| -> Output {
         Command::new("setpriv")
-            .args([&format!("--reuid={uid}"), &format!("--regid={uid}"), groups, "--", BIN])
+            .args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                groups,
+                "--",
+                BIN,
+            ])
             .args(args)
             .env("TZ", "UTC")
             .output()
@@ -262,7 +312,10 @@ fn users_who_are_not_admins_see_only_their_own_jobs() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let seen = String::from_utf8(o.stdout).unwrap();
     assert_eq!(seen.lines().count(), theirs, "{seen}");
-    assert!(seen.lines().all(|l| l.ends_with(&format!("|{uid}"))), "{seen}");
+    assert!(
+        seen.lines().all(|l| l.ends_with(&format!("|{uid}"))),
+        "{seen}"
+    );
     // The same for a job of someone else, asked by id, and for the report.
     let other = all
         .lines()
@@ -271,12 +324,21 @@ fn users_who_are_not_admins_see_only_their_own_jobs() {
         .split('|')
         .next()
         .unwrap();
-    let o = as_user("--groups=65534", &["acct", "--config", c, "-j", other, "-P", "-n"]);
-    assert!(o.status.success());
-    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
     let o = as_user(
         "--groups=65534",
-        &["report", "--config", c, "--month", "2026-11", "--format", "json"],
+        &["acct", "--config", c, "-j", other, "-P", "-n"],
+    );
+    assert!(o.status.success());
+    assert!(
+        o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = as_user(
+        "--groups=65534",
+        &[
+            "report", "--config", c, "--month", "2026-11", "--format", "json",
+        ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -287,12 +349,16 @@ fn users_who_are_not_admins_see_only_their_own_jobs() {
     let o = as_user("--clear-groups", &acct_args);
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("store.sqlite") && e.contains("store.group"), "{e}");
+    assert!(
+        e.contains("store.sqlite") && e.contains("store.group"),
+        "{e}"
+    );
     // An admin named in the config sees everyone.
     let admin_config = dir.join("admin.toml");
     std::fs::write(
         &admin_config,
-        std::fs::read_to_string(&config).unwrap() + &format!("\n[privacy]\nadmin_users = [\"{uid}\"]\n"),
+        std::fs::read_to_string(&config).unwrap()
+            + &format!("\n[privacy]\nadmin_users = [\"{uid}\"]\n"),
     )
     .unwrap();
     let o = as_user(
@@ -314,7 +380,10 @@ fn users_who_are_not_admins_see_only_their_own_jobs() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
-        o.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count(),
+        o.stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count(),
         all.lines().count()
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -372,7 +441,14 @@ fn an_ingest_killed_half_way_leaves_the_store_as_it_was() {
     )
     .unwrap();
     let mut child = Command::new(BIN)
-        .args(["ingest", "--config", c, "-q", "--sacct", big.to_str().unwrap()])
+        .args([
+            "ingest",
+            "--config",
+            c,
+            "-q",
+            "--sacct",
+            big.to_str().unwrap(),
+        ])
         .spawn()
         .unwrap();
     let journal = dir.join("store.sqlite-journal");
@@ -391,18 +467,27 @@ fn an_ingest_killed_half_way_leaves_the_store_as_it_was() {
     assert_eq!(count(), 60, "a killed ingest must leave nothing of itself");
     // The next ingest takes it all, in one go (the synthetic job ids start at the same number,
     // so the big dump's jobs replace the small month's 60).
-    ok(&["ingest", "--config", c, "-q", "--sacct", big.to_str().unwrap()]);
+    ok(&[
+        "ingest",
+        "--config",
+        c,
+        "-q",
+        "--sacct",
+        big.to_str().unwrap(),
+    ]);
     assert_eq!(count(), 100_000);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"].into_iter().find(|b| {
-        Command::new(b)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
 }
 
 #[test]
@@ -448,7 +533,11 @@ fn the_html_report_shows_its_charts_in_a_browser() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let dom = String::from_utf8_lossy(&o.stdout);
-    for id in ["chart-account-impacts", "chart-daily-energy", "chart-measured-share"] {
+    for id in [
+        "chart-account-impacts",
+        "chart-daily-energy",
+        "chart-measured-share",
+    ] {
         let at = dom
             .find(&format!("id=\"{id}\""))
             .unwrap_or_else(|| panic!("the browser's DOM has no {id}"));
@@ -475,7 +564,13 @@ fn help_and_errors_say_what_to_do() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to ingest"));
     let bad = dir.join("bad.txt");
     std::fs::write(&bad, "4034541|EYR|user424\n").unwrap();
-    let o = ea(&["ingest", "--db", db.to_str().unwrap(), "--sacct", bad.to_str().unwrap()]);
+    let o = ea(&[
+        "ingest",
+        "--db",
+        db.to_str().unwrap(),
+        "--sacct",
+        bad.to_str().unwrap(),
+    ]);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && e.contains("bad.txt") && e.contains("--columns"),
@@ -486,14 +581,22 @@ fn help_and_errors_say_what_to_do() {
     let c = config.to_str().unwrap();
     for (args, words) in [
         (vec!["acct", "--config", c, "-s", "done"], "CD/COMPLETED"),
-        (vec!["acct", "--config", c, "-S", "yesterday"], "-S `yesterday`"),
+        (
+            vec!["acct", "--config", c, "-S", "yesterday"],
+            "-S `yesterday`",
+        ),
         (
             vec!["acct", "--config", c, "-o", "JobID,Energi"],
             "unknown column `Energi`",
         ),
-        (vec!["report", "--config", c, "--month", "2026-13"], "YYYY-MM"),
         (
-            vec!["report", "--config", c, "--month", "2026-11", "--format", "pdf"],
+            vec!["report", "--config", c, "--month", "2026-13"],
+            "YYYY-MM",
+        ),
+        (
+            vec![
+                "report", "--config", c, "--month", "2026-11", "--format", "pdf",
+            ],
             "choose table, csv, json, md or html",
         ),
     ] {
@@ -504,7 +607,15 @@ fn help_and_errors_say_what_to_do() {
     }
     // A closed pipe is not an error.
     let mut child = Command::new(BIN)
-        .args(["acct", "--config", c, "-S", "2026-11-01", "-E", "2026-12-01"])
+        .args([
+            "acct",
+            "--config",
+            c,
+            "-S",
+            "2026-11-01",
+            "-E",
+            "2026-12-01",
+        ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -534,22 +645,30 @@ fn sacct_selection_options() {
     let on_node = rows(&["-X", "-N", &first_node, "-o", "JobID,NodeList"]);
     assert!(on_node.iter().any(|r| r[0] == all[0][0]));
     assert!(
-        on_node
-            .iter()
-            .all(|r| ea_record::hostlist::expand(&r[1]).unwrap().contains(&first_node)),
+        on_node.iter().all(|r| ea_record::hostlist::expand(&r[1])
+            .unwrap()
+            .contains(&first_node)),
         "{on_node:?}"
     );
     // -s with sacct's short names; -u, -A, -r lists.
     let done = rows(&["-X", "-s", "CD", "-o", "JobID,State"]);
-    assert!(!done.is_empty() && done.iter().all(|r| r[1] == "COMPLETED"), "{done:?}");
-    assert_eq!(done.len(), all.iter().filter(|r| r[1] == "COMPLETED").count());
+    assert!(
+        !done.is_empty() && done.iter().all(|r| r[1] == "COMPLETED"),
+        "{done:?}"
+    );
+    assert_eq!(
+        done.len(),
+        all.iter().filter(|r| r[1] == "COMPLETED").count()
+    );
     let user = &all[0][3];
     let mine = rows(&["-X", "-u", user, "-o", "User"]);
     assert_eq!(mine.len(), all.iter().filter(|r| &r[3] == user).count());
     let two = format!("{},{}", all[0][4], all[1][4]);
     assert_eq!(
         rows(&["-X", "-A", &two]).len(),
-        all.iter().filter(|r| r[4] == all[0][4] || r[4] == all[1][4]).count()
+        all.iter()
+            .filter(|r| r[4] == all[0][4] || r[4] == all[1][4])
+            .count()
     );
     assert_eq!(
         rows(&["-X", "-r", "gpu"]).len(),

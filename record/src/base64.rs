@@ -9,7 +9,11 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for k in 0..4 {
             if k <= chunk.len() {
@@ -54,14 +58,22 @@ fn value_of(c: u8) -> Option<u32> {
 pub fn decode(text: &str) -> Result<Vec<u8>, DecodeError> {
     let bytes = text.as_bytes();
     if !bytes.len().is_multiple_of(4) {
-        return Err(DecodeError { at: bytes.len() - bytes.len() % 4 });
+        return Err(DecodeError {
+            at: bytes.len() - bytes.len() % 4,
+        });
     }
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
     for (g, group) in bytes.chunks_exact(4).enumerate() {
         let last = (g + 1) * 4 == bytes.len();
-        let pad = if last { group.iter().rev().take_while(|&&c| c == b'=').count() } else { 0 };
+        let pad = if last {
+            group.iter().rev().take_while(|&&c| c == b'=').count()
+        } else {
+            0
+        };
         if pad > 2 {
-            return Err(DecodeError { at: g * 4 + 4 - pad });
+            return Err(DecodeError {
+                at: g * 4 + 4 - pad,
+            });
         }
         let mut n = 0u32;
         for (k, &c) in group[..4 - pad].iter().enumerate() {
@@ -81,8 +93,15 @@ mod tests {
     #[test]
     fn matches_rfc_4648_test_vectors() {
         // RFC 4648, section 10.
-        let vectors =
-            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")];
+        let vectors = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
         for (plain, coded) in vectors {
             assert_eq!(encode(plain.as_bytes()), coded);
             assert_eq!(decode(coded).unwrap(), plain.as_bytes());

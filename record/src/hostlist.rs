@@ -60,7 +60,10 @@ pub fn expand(input: &str) -> Result<Vec<String>, HostlistError> {
     for (start, expr) in split_top_level(input).map_err(|o| err(o, "unbalanced `[` or `]`"))? {
         let expr_trimmed = expr.trim();
         if expr_trimmed.is_empty() {
-            return Err(err(start, "empty host name (two commas in a row, or a trailing comma?)"));
+            return Err(err(
+                start,
+                "empty host name (two commas in a row, or a trailing comma?)",
+            ));
         }
         let pieces = parse_expression(expr, start).map_err(|(o, p)| err(o, &p))?;
         let count = pieces.iter().try_fold(1usize, |acc, p| match p {
@@ -69,7 +72,12 @@ pub fn expand(input: &str) -> Result<Vec<String>, HostlistError> {
         });
         match count {
             Some(n) if hosts.len() + n <= MAX_HOSTS => {}
-            _ => return Err(err(start, &format!("expands to more than {MAX_HOSTS} hosts"))),
+            _ => {
+                return Err(err(
+                    start,
+                    &format!("expands to more than {MAX_HOSTS} hosts"),
+                ));
+            }
         }
         let mut names = vec![String::new()];
         for piece in &pieces {
@@ -126,10 +134,10 @@ fn parse_expression(expr: &str, base: usize) -> Result<Vec<Piece>, (usize, Strin
                 if open > 0 {
                     pieces.push(Piece::Text(rest[..open].to_string()));
                 }
-                let close = rest[open..].find(']').map(|c| open + c).ok_or((
-                    offset + open,
-                    "unbalanced `[`".to_string(),
-                ))?;
+                let close = rest[open..]
+                    .find(']')
+                    .map(|c| open + c)
+                    .ok_or((offset + open, "unbalanced `[`".to_string()))?;
                 let set = &rest[open + 1..close];
                 pieces.push(Piece::Numbers(parse_range_set(set, offset + open + 1)?));
                 offset += close + 1;
@@ -137,7 +145,10 @@ fn parse_expression(expr: &str, base: usize) -> Result<Vec<Piece>, (usize, Strin
             }
         }
     }
-    if pieces.iter().any(|p| matches!(p, Piece::Text(t) if t.chars().any(char::is_whitespace))) {
+    if pieces
+        .iter()
+        .any(|p| matches!(p, Piece::Text(t) if t.chars().any(char::is_whitespace)))
+    {
         return Err((base, "host names cannot contain spaces".to_string()));
     }
     Ok(pieces)
@@ -155,7 +166,9 @@ fn parse_range_set(set: &str, base: usize) -> Result<Vec<(u64, usize)>, (usize, 
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
                 return Err((at, format!("`{s}` is not a number")));
             }
-            let v = s.parse::<u64>().map_err(|_| (at, format!("`{s}` is too large")))?;
+            let v = s
+                .parse::<u64>()
+                .map_err(|_| (at, format!("`{s}` is too large")))?;
             Ok((v, s.len()))
         };
         match item.split_once('-') {
@@ -167,7 +180,10 @@ fn parse_range_set(set: &str, base: usize) -> Result<Vec<(u64, usize)>, (usize, 
                     return Err((offset, format!("range `{item}` ends below its start")));
                 }
                 if (hi_v - lo_v) as usize >= MAX_HOSTS {
-                    return Err((offset, format!("range `{item}` has more than {MAX_HOSTS} hosts")));
+                    return Err((
+                        offset,
+                        format!("range `{item}` has more than {MAX_HOSTS} hosts"),
+                    ));
                 }
                 // A range like `1-10` has no padding: its width is that of the lower bound
                 // only when the lower bound has a leading zero.
@@ -188,7 +204,11 @@ fn parse_range_set(set: &str, base: usize) -> Result<Vec<(u64, usize)>, (usize, 
 pub fn expand_numbers(list: &str) -> Result<Vec<u64>, HostlistError> {
     parse_range_set(list, 0)
         .map(|v| v.into_iter().map(|(n, _)| n).collect())
-        .map_err(|(offset, problem)| HostlistError { input: list.to_string(), offset, problem })
+        .map_err(|(offset, problem)| HostlistError {
+            input: list.to_string(),
+            offset,
+            problem,
+        })
 }
 
 /// Expands a Slurm count list such as `2(x3),1` into one number per node.
@@ -207,7 +227,9 @@ pub fn expand_counts(input: &str) -> Result<Vec<u32>, HostlistError> {
         let trimmed = item.trim();
         let (value, repeat) = match trimmed.split_once("(x") {
             Some((v, r)) => {
-                let r = r.strip_suffix(')').ok_or_else(|| err(offset, format!("`{trimmed}` lacks a closing `)`")))?;
+                let r = r
+                    .strip_suffix(')')
+                    .ok_or_else(|| err(offset, format!("`{trimmed}` lacks a closing `)`")))?;
                 (v, r)
             }
             None => (trimmed, "1"),
@@ -246,9 +268,15 @@ mod tests {
         assert_eq!(ex("n1"), ["n1"]);
         assert_eq!(ex("n[1-3]"), ["n1", "n2", "n3"]);
         assert_eq!(ex("n[1-3],m5"), ["n1", "n2", "n3", "m5"]);
-        assert_eq!(ex("gpu[001-003,044]"), ["gpu001", "gpu002", "gpu003", "gpu044"]);
+        assert_eq!(
+            ex("gpu[001-003,044]"),
+            ["gpu001", "gpu002", "gpu003", "gpu044"]
+        );
         assert_eq!(ex("n[8-11]"), ["n8", "n9", "n10", "n11"]);
-        assert_eq!(ex("cn[0998-1001]"), ["cn0998", "cn0999", "cn1000", "cn1001"]);
+        assert_eq!(
+            ex("cn[0998-1001]"),
+            ["cn0998", "cn0999", "cn1000", "cn1001"]
+        );
     }
 
     #[test]

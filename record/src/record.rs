@@ -93,7 +93,11 @@ impl JobExit {
     /// Reads Slurm's `code:signal` form (`SLURM_JOB_EXIT_CODE2`), with the raw status if known.
     pub fn parse(code2: &str, status: Option<i32>) -> Option<Self> {
         let (code, signal) = code2.trim().split_once(':')?;
-        Some(Self { status, code: code.parse().ok()?, signal: signal.parse().ok()? })
+        Some(Self {
+            status,
+            code: code.parse().ok()?,
+            signal: signal.parse().ok()?,
+        })
     }
 }
 
@@ -241,7 +245,12 @@ pub struct MeterReport {
     /// A compact power time series, bounded in length whatever the job's duration. Written as
     /// `series_b64` (schema 2), which readers of schema 1 pass over as an unknown key rather
     /// than fail on; read from `series_b64` or `series` (schema 1).
-    #[serde(default, rename = "series_b64", alias = "series", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "series_b64",
+        alias = "series",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub series: Option<PowerSeries>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<MeterFlag>,
@@ -262,7 +271,10 @@ pub struct PowerSeries {
     /// Written as base64 of the little-endian bytes of each `f32` (schema 2): 5.3 bytes a
     /// point, exact, where a JSON array takes 10 to 25; read from that or from a JSON array of
     /// numbers (schema 1).
-    #[serde(serialize_with = "watts_codec::serialize", deserialize_with = "watts_codec::deserialize")]
+    #[serde(
+        serialize_with = "watts_codec::serialize",
+        deserialize_with = "watts_codec::deserialize"
+    )]
     pub watts: Vec<f32>,
 }
 
@@ -291,7 +303,8 @@ mod watts_codec {
         }
 
         fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<f32>, E> {
-            let bytes = crate::base64::decode(text).map_err(|e| E::custom(format!("watts: {e}")))?;
+            let bytes =
+                crate::base64::decode(text).map_err(|e| E::custom(format!("watts: {e}")))?;
             if !bytes.len().is_multiple_of(4) {
                 return Err(E::custom(format!(
                     "watts: {} bytes is not a whole number of 32-bit floats",
@@ -366,7 +379,11 @@ pub enum RecordFlag {
 impl JobNodeRecord {
     /// Total energy of the meters of one scope, in joules.
     pub fn energy_j(&self, scope: Scope) -> f64 {
-        self.meters.iter().filter(|m| m.scope == scope).map(|m| m.energy_j).sum()
+        self.meters
+            .iter()
+            .filter(|m| m.scope == scope)
+            .map(|m| m.energy_j)
+            .sum()
     }
 
     /// The node's energy for the job from the most complete meters it has: an external
@@ -447,7 +464,11 @@ mod tests {
             start: Some(UnixMicros(1_000_000)),
             end: Some(UnixMicros(4_500_000)),
             exit: JobExit::parse("3:0", Some(768)),
-            mode: AssessMode { trigger: Trigger::Option, requested: None, summary: false },
+            mode: AssessMode {
+                trigger: Trigger::Option,
+                requested: None,
+                summary: false,
+            },
             plugin_version: "0.1.0".into(),
             slurm_version: "22.05.8".into(),
             host: None,
@@ -521,7 +542,11 @@ mod tests {
     fn with_series(watts: Vec<f32>) -> JobNodeRecord {
         let mut r = sample();
         let mut m = meter(Scope::NodeBmc, 4200.0);
-        m.series = Some(PowerSeries { start: UnixMicros(1_000_000), step_s: 10.0, watts });
+        m.series = Some(PowerSeries {
+            start: UnixMicros(1_000_000),
+            step_s: 10.0,
+            watts,
+        });
         r.meters = vec![m];
         r
     }
@@ -553,15 +578,22 @@ mod tests {
             serde_json::json!({"start": 1_000_000, "step_s": 10.0, "watts": [101.5, 99, -1.0]}),
         );
         let r: JobNodeRecord = serde_json::from_value(v).unwrap();
-        assert_eq!(r.meters[0].series.as_ref().unwrap().watts, vec![101.5, 99.0, -1.0]);
+        assert_eq!(
+            r.meters[0].series.as_ref().unwrap().watts,
+            vec![101.5, 99.0, -1.0]
+        );
         // Garbage in the base64 form is an error that says where.
         let mut v = serde_json::to_value(with_series(vec![1.0])).unwrap();
         v["meters"][0]["series_b64"]["watts"] = "AAA*".into();
-        let e = serde_json::from_value::<JobNodeRecord>(v).unwrap_err().to_string();
+        let e = serde_json::from_value::<JobNodeRecord>(v)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not base64 at character 3"), "{e}");
         let mut v = serde_json::to_value(with_series(vec![1.0])).unwrap();
         v["meters"][0]["series_b64"]["watts"] = "AAAA".into();
-        let e = serde_json::from_value::<JobNodeRecord>(v).unwrap_err().to_string();
+        let e = serde_json::from_value::<JobNodeRecord>(v)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("3 bytes is not a whole number"), "{e}");
     }
 

@@ -37,7 +37,13 @@ pub struct SpoolError {
 
 impl fmt::Display for SpoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot {} {}: {}", self.action, self.path.display(), self.source)
+        write!(
+            f,
+            "cannot {} {}: {}",
+            self.action,
+            self.path.display(),
+            self.source
+        )
     }
 }
 
@@ -48,14 +54,21 @@ impl std::error::Error for SpoolError {
 }
 
 fn at<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> SpoolError + 'a {
-    move |source| SpoolError { path: path.to_path_buf(), action, source }
+    move |source| SpoolError {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
 }
 
 /// A file in the spool that could not be read as a record.
 #[derive(Debug)]
 pub enum ReadError {
     Io(SpoolError),
-    Json { path: PathBuf, source: serde_json::Error },
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 impl fmt::Display for ReadError {
@@ -183,7 +196,10 @@ impl Spool {
                     return Err(SpoolError {
                         path: dir,
                         action: "use as a directory",
-                        source: io::Error::new(io::ErrorKind::AlreadyExists, "it is not a directory"),
+                        source: io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            "it is not a directory",
+                        ),
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -203,7 +219,9 @@ impl Spool {
     /// node. Files that cannot be read are returned apart, so that one bad file hides nothing.
     pub fn job_records(&self, job_id: u32) -> (Vec<JobNodeRecord>, Vec<ReadError>) {
         let prefix = format!("job-{job_id}.");
-        self.scan(&self.records_dir(), |name| name.starts_with(&prefix) && name.ends_with(".json"))
+        self.scan(&self.records_dir(), |name| {
+            name.starts_with(&prefix) && name.ends_with(".json")
+        })
     }
 
     /// The `started` records of one job still under `running/` (the job has not ended there).
@@ -249,8 +267,10 @@ impl Spool {
 /// Reads a JSON file.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ReadError> {
     let bytes = fs::read(path).map_err(|e| ReadError::Io(at(path, "read")(e)))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|source| ReadError::Json { path: path.to_path_buf(), source })
+    serde_json::from_slice(&bytes).map_err(|source| ReadError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A record as the plugin writes it: compact JSON on one line (a newline at the end). Compact
@@ -305,7 +325,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SpoolError> {
         f.sync_all().map_err(at(&tmp, "flush to disk"))?;
         fs::rename(&tmp, path).map_err(at(path, "rename a temporary file to"))?;
         // The rename is only durable once the directory entry is.
-        File::open(dir).and_then(|d| d.sync_all()).map_err(at(dir, "flush to disk"))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(at(dir, "flush to disk"))?;
         Ok(())
     })();
     if result.is_err() {
@@ -320,9 +342,22 @@ mod tests {
 
     #[test]
     fn escaping_keeps_names_inside_the_directory() {
-        for name in ["n1", "gpu-001", "a/b", "..", ".", "", "x\0y", "node.example.org", "é"] {
+        for name in [
+            "n1",
+            "gpu-001",
+            "a/b",
+            "..",
+            ".",
+            "",
+            "x\0y",
+            "node.example.org",
+            "é",
+        ] {
             let e = escape_name(name);
-            assert!(!e.contains('/') && !e.contains('.') && !e.contains('\0'), "{name:?} -> {e}");
+            assert!(
+                !e.contains('/') && !e.contains('.') && !e.contains('\0'),
+                "{name:?} -> {e}"
+            );
             assert!(!e.is_empty());
             assert_eq!(unescape_name(&e).as_deref(), Some(name), "{name:?}");
         }
@@ -334,8 +369,16 @@ mod tests {
     fn file_names_round_trip() {
         let n = file_name(77, "node.a/b", "json");
         assert_eq!(n, "job-77.node%2Ea%2Fb.json");
-        assert_eq!(parse_file_name(&n), Some((77, "node.a/b".to_string(), "json")));
-        assert_eq!(parse_file_name(&file_name(1, "n1", "sampler.pid")).unwrap().2, "sampler.pid");
+        assert_eq!(
+            parse_file_name(&n),
+            Some((77, "node.a/b".to_string(), "json"))
+        );
+        assert_eq!(
+            parse_file_name(&file_name(1, "n1", "sampler.pid"))
+                .unwrap()
+                .2,
+            "sampler.pid"
+        );
         assert!(parse_file_name("job-x.n1.json").is_none());
         assert!(parse_file_name("other").is_none());
     }
@@ -352,11 +395,17 @@ mod tests {
         let spool = Spool::new(&root);
         assert_eq!(spool.ensure().unwrap(), None);
         for d in [root.clone(), spool.running_dir(), spool.records_dir()] {
-            assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+            assert_eq!(
+                fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
         }
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
         assert!(spool.ensure().unwrap().unwrap().contains("755"));
-        assert_eq!(fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&root).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 
@@ -407,7 +456,10 @@ mod tests {
         write_json_atomic(&p, &serde_json::json!({"a": 2})).unwrap();
         let v: serde_json::Value = read_json(&p).unwrap();
         assert_eq!(v["a"], 2);
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(fs::read_dir(&root).unwrap().count(), 1);
         // Into a directory that does not exist: an error naming the path, nothing left behind.
         let e = write_atomic(&root.join("missing/y.json"), b"{}").unwrap_err();

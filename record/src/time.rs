@@ -72,6 +72,9 @@ mod tests {
     fn seconds_floor_for_negative_times() {
         assert_eq!(UnixMicros(-1).as_secs(), -1);
         assert_eq!(UnixMicros(1_999_999).as_secs(), 1);
-        assert_eq!(UnixMicros(3_500_000).seconds_since(UnixMicros(1_000_000)), 2.5);
+        assert_eq!(
+            UnixMicros(3_500_000).seconds_since(UnixMicros(1_000_000)),
+            2.5
+        );
     }
 }

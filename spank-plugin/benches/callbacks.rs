@@ -45,7 +45,14 @@ impl SpankHost for BenchHost {
     fn option(&self) -> OptionValue {
         OptionValue::Given(None)
     }
-    fn write_as_user(&self, _: &std::path::Path, _: &str, _: &[u8], _: u32, _: u32) -> Result<(), String> {
+    fn write_as_user(
+        &self,
+        _: &std::path::Path,
+        _: &str,
+        _: &[u8],
+        _: u32,
+        _: u32,
+    ) -> Result<(), String> {
         Ok(())
     }
     fn log(&self, level: Level, msg: &str) {
@@ -62,7 +69,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 /// A powercap tree with a package, its core sub-zone and a dram zone, counters standing still.
 fn static_powercap(sysroot: &std::path::Path) {
-    for (zone, name) in [("intel-rapl:0", "package-0"), ("intel-rapl:0:0", "core"), ("intel-rapl:1", "dram")] {
+    for (zone, name) in [
+        ("intel-rapl:0", "package-0"),
+        ("intel-rapl:0:0", "core"),
+        ("intel-rapl:1", "dram"),
+    ] {
         let d = sysroot.join("sys/class/powercap").join(zone);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("name"), format!("{name}\n")).unwrap();
@@ -73,12 +84,24 @@ fn static_powercap(sysroot: &std::path::Path) {
 }
 
 fn main() {
-    let runs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(200);
+    let runs: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(200);
     let dir = std::env::temp_dir().join(format!("ea-bench-callbacks-{}", std::process::id()));
-    let bare = vec![format!("spool={}", dir.join("spool").display()), format!("config={}/absent.toml", dir.display())];
+    let bare = vec![
+        format!("spool={}", dir.join("spool").display()),
+        format!("config={}/absent.toml", dir.display()),
+    ];
     run("without meters", &dir.join("spool"), &bare, runs);
     // target/release/deps/callbacks-HASH -> target/release/energy-assess-sampler
-    let sampler = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("energy-assess-sampler");
+    let sampler = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("energy-assess-sampler");
     if sampler.is_file() {
         let sysroot = dir.join("node");
         static_powercap(&sysroot);
@@ -88,9 +111,17 @@ fn main() {
             format!("sysroot={}", sysroot.display()),
             format!("sampler={}", sampler.display()),
         ];
-        run("3 RAPL zones, sampler started and stopped", &dir.join("spool-metered"), &metered, runs.min(50));
+        run(
+            "3 RAPL zones, sampler started and stopped",
+            &dir.join("spool-metered"),
+            &metered,
+            runs.min(50),
+        );
     } else {
-        println!("no {}: cargo build --release -p ea-meters, for the run with a sampler", sampler.display());
+        println!(
+            "no {}: cargo build --release -p ea-meters, for the run with a sampler",
+            sampler.display()
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -115,7 +146,10 @@ fn run(what: &str, spool: &std::path::Path, args: &[String], runs: usize) {
 
     let (mut prolog, mut epilog) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for job_id in 0..runs as u32 {
-        let host = BenchHost { env: env.clone(), job_id };
+        let host = BenchHost {
+            env: env.clone(),
+            job_id,
+        };
         let t = Instant::now();
         plugin::job_prolog(&host, args);
         prolog.push(t.elapsed());
@@ -123,9 +157,19 @@ fn run(what: &str, spool: &std::path::Path, args: &[String], runs: usize) {
         plugin::job_epilog(&host, args);
         epilog.push(t.elapsed());
     }
-    let records: Vec<_> = std::fs::read_dir(spool.join("records")).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(records.len(), runs, "every prolog/epilog pair must leave one record");
-    let meters = std::fs::read_to_string(&records[0]).unwrap().matches("\"energy_j\"").count();
+    let records: Vec<_> = std::fs::read_dir(spool.join("records"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        records.len(),
+        runs,
+        "every prolog/epilog pair must leave one record"
+    );
+    let meters = std::fs::read_to_string(&records[0])
+        .unwrap()
+        .matches("\"energy_j\"")
+        .count();
     println!(
         "{what}: {runs} jobs, node 512 of a 512-node job, spool on {}, {meters} meters in a record:\n  job_prolog median {:?}  max {:?}\n  job_epilog median {:?}  max {:?}",
         std::env::temp_dir().display(),

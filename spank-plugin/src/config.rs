@@ -98,7 +98,9 @@ impl Default for Config {
                 // 1 kW for a big socket. 10 s is far inside that and costs little.
                 interval: Duration::from_secs(10),
                 sources: Sources::all(),
-                ipmi_command: ["ipmitool", "dcmi", "power", "reading"].map(String::from).to_vec(),
+                ipmi_command: ["ipmitool", "dcmi", "power", "reading"]
+                    .map(String::from)
+                    .to_vec(),
                 nvml_library: None,
                 sampler: PathBuf::from(DEFAULT_SAMPLER),
                 stop_timeout: Duration::from_secs(2),
@@ -205,7 +207,10 @@ pub fn load(args: &[String]) -> (Config, Vec<ConfigProblem>) {
 /// the line, and what is wrong.
 pub fn parse_file(text: &str, path: &Path) -> Result<Config, ConfigProblem> {
     let fail = |msg: String| {
-        ConfigProblem(format!("{}: {msg}; ignoring this file, using built-in defaults", path.display()))
+        ConfigProblem(format!(
+            "{}: {msg}; ignoring this file, using built-in defaults",
+            path.display()
+        ))
     };
     let raw: RawConfig = toml::from_str(text).map_err(|e| fail(describe_toml_error(text, &e)))?;
     let mut c = Config::default();
@@ -237,8 +242,8 @@ pub fn parse_file(text: &str, path: &Path) -> Result<Config, ConfigProblem> {
                 .map_err(|e| fail(format!("{}: {e}", at("interval"))))?;
         }
         if let Some(v) = m.sources {
-            mm.sources =
-                Sources::parse(&v.join(",")).map_err(|e| fail(format!("{}: {e}", at("sources"))))?;
+            mm.sources = Sources::parse(&v.join(","))
+                .map_err(|e| fail(format!("{}: {e}", at("sources"))))?;
         }
         if let Some(v) = m.ipmi_command {
             mm.ipmi_command = v;
@@ -250,8 +255,9 @@ pub fn parse_file(text: &str, path: &Path) -> Result<Config, ConfigProblem> {
             mm.sampler = v;
         }
         if let Some(v) = m.stop_timeout {
-            mm.stop_timeout = duration_value(&v, Duration::from_millis(50), Duration::from_secs(30))
-                .map_err(|e| fail(format!("{}: {e}", at("stop_timeout"))))?;
+            mm.stop_timeout =
+                duration_value(&v, Duration::from_millis(50), Duration::from_secs(30))
+                    .map_err(|e| fail(format!("{}: {e}", at("stop_timeout"))))?;
         }
     }
     Ok(c)
@@ -287,7 +293,9 @@ fn parse_policy(v: &str) -> Result<DefaultPolicy, String> {
     match v {
         "opt-in" => Ok(DefaultPolicy::OptIn),
         "always" => Ok(DefaultPolicy::Always),
-        other => Err(format!("`{other}` is not a policy; write \"opt-in\" or \"always\"")),
+        other => Err(format!(
+            "`{other}` is not a policy; write \"opt-in\" or \"always\""
+        )),
     }
 }
 
@@ -315,12 +323,12 @@ fn check_absolute(v: &str) -> Result<String, String> {
 
 fn duration_value(v: &toml::Value, min: Duration, max: Duration) -> Result<Duration, String> {
     match v {
-        toml::Value::Integer(secs) if *secs >= 0 => {
-            parse_duration(&format!("{secs}s"), min, max)
-        }
+        toml::Value::Integer(secs) if *secs >= 0 => parse_duration(&format!("{secs}s"), min, max),
         toml::Value::Float(secs) if *secs >= 0.0 => parse_duration(&format!("{secs}s"), min, max),
         toml::Value::String(s) => parse_duration(s, min, max),
-        other => Err(format!("`{other}` is not a duration; write e.g. \"10s\" or \"500ms\"")),
+        other => Err(format!(
+            "`{other}` is not a duration; write e.g. \"10s\" or \"500ms\""
+        )),
     }
 }
 
@@ -331,9 +339,9 @@ pub fn parse_duration(v: &str, min: Duration, max: Duration) -> Result<Duration,
         Some(i) => (&v[..i], v[i..].trim()),
         None => (v, "s"),
     };
-    let n: f64 = number.parse().map_err(|_| {
-        format!("`{v}` is not a duration; write e.g. \"10s\", \"500ms\" or \"2m\"")
-    })?;
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{v}` is not a duration; write e.g. \"10s\", \"500ms\" or \"2m\""))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -342,7 +350,9 @@ pub fn parse_duration(v: &str, min: Duration, max: Duration) -> Result<Duration,
     };
     let d = Duration::from_secs_f64(secs);
     if d < min || d > max {
-        return Err(format!("`{v}` is out of range; use between {min:?} and {max:?}"));
+        return Err(format!(
+            "`{v}` is out of range; use between {min:?} and {max:?}"
+        ));
     }
     Ok(d)
 }
@@ -352,14 +362,17 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
     text.lines()
         .position(|l| {
             let l = l.trim_start();
-            l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
         })
         .map(|i| i + 1)
 }
 
 /// toml's message, reduced to one line that starts with the line number.
 fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
     let msg = e.message().trim().replace('\n', " ");
     match line {
         Some(line) => format!("line {line}: {msg}"),
@@ -404,7 +417,15 @@ mod tests {
         assert_eq!(c.spool, PathBuf::from("/srv/ea"));
         assert_eq!(c.meters.sysroot, "/sim/%n");
         assert_eq!(c.meters.interval, Duration::from_millis(500));
-        assert_eq!(c.meters.sources, Sources { rapl: true, nvml: true, ipmi: false, hwmon: false });
+        assert_eq!(
+            c.meters.sources,
+            Sources {
+                rapl: true,
+                nvml: true,
+                ipmi: false,
+                hwmon: false
+            }
+        );
         assert_eq!(Config::default().meters.sources, Sources::all());
         assert_eq!(c.meters.ipmi_command[0], "ipmi-dcmi");
         assert_eq!(c.meters.stop_timeout, Duration::from_secs(3));
@@ -412,7 +433,9 @@ mod tests {
 
     #[test]
     fn unknown_key_names_line_and_known_keys() {
-        let e = parse("spool = \"/srv\"\ndefualt = \"always\"\n").unwrap_err().0;
+        let e = parse("spool = \"/srv\"\ndefualt = \"always\"\n")
+            .unwrap_err()
+            .0;
         assert!(e.contains("line 2"), "{e}");
         assert!(e.contains("defualt") && e.contains("default"), "{e}");
         assert!(e.contains("/etc/slurm/energy-assess.toml"), "{e}");
@@ -428,7 +451,9 @@ mod tests {
         assert!(e.contains("line 2") && e.contains("unit"), "{e}");
         let e = parse("[meters]\ninterval = \"0.001s\"").unwrap_err().0;
         assert!(e.contains("out of range"), "{e}");
-        let e = parse("[meters]\nsources = [\"rapl\", \"msr\"]").unwrap_err().0;
+        let e = parse("[meters]\nsources = [\"rapl\", \"msr\"]")
+            .unwrap_err()
+            .0;
         assert!(e.contains("line 2") && e.contains("msr"), "{e}");
         let e = parse("default = = 3").unwrap_err().0;
         assert!(e.contains("line 1"), "{e}");
@@ -464,8 +489,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("site.toml");
         std::fs::write(&file, "default = \"always\"\nthis is not toml\n").unwrap();
-        let (c, problems) =
-            load(&[format!("config={}", file.display()), "spool=/from/args".to_string()]);
+        let (c, problems) = load(&[
+            format!("config={}", file.display()),
+            "spool=/from/args".to_string(),
+        ]);
         assert_eq!(c.default, DefaultPolicy::OptIn);
         assert_eq!(c.spool, PathBuf::from("/from/args"));
         assert_eq!(problems.len(), 1);
@@ -479,9 +506,18 @@ mod tests {
     #[test]
     fn durations() {
         let (min, max) = (Duration::from_millis(1), Duration::from_secs(3600));
-        assert_eq!(parse_duration("10", min, max).unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_duration("1.5s", min, max).unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("2m", min, max).unwrap(), Duration::from_secs(120));
+        assert_eq!(
+            parse_duration("10", min, max).unwrap(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            parse_duration("1.5s", min, max).unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            parse_duration("2m", min, max).unwrap(),
+            Duration::from_secs(120)
+        );
         assert!(parse_duration("fast", min, max).is_err());
         assert!(parse_duration("2h", min, max).is_err());
     }

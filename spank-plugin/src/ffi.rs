@@ -107,7 +107,12 @@ impl SpankHost for FfiHost {
         // SAFETY: `buf` is writable for `buf.len()` bytes and spank_getenv writes at most that
         // many, NUL included; `cname` is a valid C string for the duration of the call.
         let rc = unsafe {
-            sys::spank_getenv(self.sp, cname.as_ptr(), buf.as_mut_ptr() as *mut c_char, buf.len() as c_int)
+            sys::spank_getenv(
+                self.sp,
+                cname.as_ptr(),
+                buf.as_mut_ptr() as *mut c_char,
+                buf.len() as c_int,
+            )
         };
         if rc != sys::ESPANK_SUCCESS {
             return None;
@@ -117,7 +122,9 @@ impl SpankHost for FfiHost {
     }
 
     fn node_name(&self) -> Option<String> {
-        std::env::var("SLURMD_NODENAME").ok().filter(|n| !n.is_empty())
+        std::env::var("SLURMD_NODENAME")
+            .ok()
+            .filter(|n| !n.is_empty())
     }
 
     fn job_alloc(&self) -> (Option<String>, Option<u64>) {
@@ -127,13 +134,24 @@ impl SpankHost for FfiHost {
         let mut cores: *const c_char = std::ptr::null();
         // SAFETY: for S_JOB_ALLOC_CORES spank_get_item stores a `char *` owned by Slurm
         // through the `char **` given; it is copied before the callback returns.
-        let rc = unsafe { sys::spank_get_item(self.sp, sys::S_JOB_ALLOC_CORES, &mut cores as *mut *const c_char) };
+        let rc = unsafe {
+            sys::spank_get_item(
+                self.sp,
+                sys::S_JOB_ALLOC_CORES,
+                &mut cores as *mut *const c_char,
+            )
+        };
         let cores = (rc == sys::ESPANK_SUCCESS && !cores.is_null())
             // SAFETY: non-NULL, NUL-terminated, owned by Slurm for this callback.
-            .then(|| unsafe { CStr::from_ptr(cores) }.to_string_lossy().into_owned());
+            .then(|| {
+                unsafe { CStr::from_ptr(cores) }
+                    .to_string_lossy()
+                    .into_owned()
+            });
         let mut mem: u64 = 0;
         // SAFETY: for S_JOB_ALLOC_MEM spank_get_item writes one uint64_t through the pointer.
-        let rc = unsafe { sys::spank_get_item(self.sp, sys::S_JOB_ALLOC_MEM, &mut mem as *mut u64) };
+        let rc =
+            unsafe { sys::spank_get_item(self.sp, sys::S_JOB_ALLOC_MEM, &mut mem as *mut u64) };
         (cores, (rc == sys::ESPANK_SUCCESS).then_some(mem))
     }
 
@@ -149,7 +167,11 @@ impl SpankHost for FfiHost {
                     None
                 } else {
                     // SAFETY: non-NULL optarg is a NUL-terminated string owned by Slurm.
-                    Some(unsafe { CStr::from_ptr(optarg) }.to_string_lossy().into_owned())
+                    Some(
+                        unsafe { CStr::from_ptr(optarg) }
+                            .to_string_lossy()
+                            .into_owned(),
+                    )
                 };
                 OptionValue::given(value.as_deref())
             }
@@ -158,7 +180,14 @@ impl SpankHost for FfiHost {
         }
     }
 
-    fn write_as_user(&self, dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Result<(), String> {
+    fn write_as_user(
+        &self,
+        dir: &Path,
+        name: &str,
+        bytes: &[u8],
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), String> {
         write_as_user(dir, name, bytes, uid, gid)
     }
 
@@ -182,7 +211,8 @@ fn write_as_user(dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Re
     if name.contains('/') || name == "." || name == ".." {
         return Err(format!("`{name}` is not a plain file name"));
     }
-    let dir_c = CString::new(dir.as_os_str().as_bytes()).map_err(|_| "NUL in directory".to_string())?;
+    let dir_c =
+        CString::new(dir.as_os_str().as_bytes()).map_err(|_| "NUL in directory".to_string())?;
     let name_c = CString::new(name).map_err(|_| "NUL in file name".to_string())?;
     let groups = [gid as libc::gid_t];
     // SAFETY: fork has no preconditions; the child below only makes async-signal-safe calls
@@ -196,11 +226,22 @@ fn write_as_user(dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Re
         // async-signal-safe; the pointers are to the parent's prepared buffers, valid in the
         // child's copy of the address space. Exit codes say which step failed.
         unsafe {
-            if libc::setgroups(1, groups.as_ptr()) != 0 { libc::_exit(10) }
-            if libc::setgid(gid) != 0 { libc::_exit(11) }
-            if libc::setuid(uid) != 0 { libc::_exit(12) }
-            let dirfd = libc::open(dir_c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC);
-            if dirfd < 0 { libc::_exit(13) }
+            if libc::setgroups(1, groups.as_ptr()) != 0 {
+                libc::_exit(10)
+            }
+            if libc::setgid(gid) != 0 {
+                libc::_exit(11)
+            }
+            if libc::setuid(uid) != 0 {
+                libc::_exit(12)
+            }
+            let dirfd = libc::open(
+                dir_c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            );
+            if dirfd < 0 {
+                libc::_exit(13)
+            }
             let fd = libc::openat(
                 dirfd,
                 name_c.as_ptr(),
@@ -208,15 +249,27 @@ fn write_as_user(dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Re
                 0o644,
             );
             if fd < 0 {
-                libc::_exit(if *libc::__errno_location() == libc::ELOOP { 15 } else { 14 })
+                libc::_exit(if *libc::__errno_location() == libc::ELOOP {
+                    15
+                } else {
+                    14
+                })
             }
             let mut off = 0usize;
             while off < bytes.len() {
-                let n = libc::write(fd, bytes.as_ptr().add(off) as *const libc::c_void, bytes.len() - off);
-                if n <= 0 { libc::_exit(16) }
+                let n = libc::write(
+                    fd,
+                    bytes.as_ptr().add(off) as *const libc::c_void,
+                    bytes.len() - off,
+                );
+                if n <= 0 {
+                    libc::_exit(16)
+                }
                 off += n as usize;
             }
-            if libc::close(fd) != 0 { libc::_exit(16) }
+            if libc::close(fd) != 0 {
+                libc::_exit(16)
+            }
             libc::_exit(0)
         }
     }
@@ -229,9 +282,20 @@ fn write_as_user(dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Re
             return match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
                 (true, 0) => Ok(()),
                 (true, 10..=12) => Err(format!("cannot switch to uid {uid} gid {gid}")),
-                (true, 13) => Err(format!("user {uid} cannot open the directory {}", dir.display())),
-                (true, 14) => Err(format!("user {uid} cannot create {} in {}", name, dir.display())),
-                (true, 15) => Err(format!("{} in {} is a symlink; not following it", name, dir.display())),
+                (true, 13) => Err(format!(
+                    "user {uid} cannot open the directory {}",
+                    dir.display()
+                )),
+                (true, 14) => Err(format!(
+                    "user {uid} cannot create {} in {}",
+                    name,
+                    dir.display()
+                )),
+                (true, 15) => Err(format!(
+                    "{} in {} is a symlink; not following it",
+                    name,
+                    dir.display()
+                )),
                 (true, _) => Err(format!("writing {} in {} failed", name, dir.display())),
                 (false, _) => Err("the writing child was killed".into()),
             };
@@ -244,7 +308,10 @@ fn write_as_user(dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Re
                 libc::kill(pid, libc::SIGKILL);
                 libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
             }
-            return Err(format!("writing into {} took over {WRITE_AS_USER_TIMEOUT:?}; gave up", dir.display()));
+            return Err(format!(
+                "writing into {} took over {WRITE_AS_USER_TIMEOUT:?}; gave up",
+                dir.display()
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -279,7 +346,9 @@ fn guard(callback: &str, sp: sys::spank_t, body: impl FnOnce(&FfiHost) -> c_int)
                 .unwrap_or_else(|| "unknown panic".to_string());
             log(
                 Level::Error,
-                &format!("{callback}: internal error ({what}); the job is not affected, please report this"),
+                &format!(
+                    "{callback}: internal error ({what}); the job is not affected, please report this"
+                ),
             );
             sys::ESPANK_SUCCESS as c_int
         }
@@ -310,12 +379,18 @@ pub extern "C" fn slurm_spank_init(sp: sys::spank_t, ac: c_int, av: *mut *mut c_
         if host.context() == Context::Remote {
             plugin::remote_init(host, &args(ac, av));
         }
-        if matches!(host.context(), Context::Local | Context::Remote | Context::Allocator) {
+        if matches!(
+            host.context(),
+            Context::Local | Context::Remote | Context::Allocator
+        ) {
             // SAFETY: OPTION is 'static (Slurm keeps the pointer) and `sp` is the handle Slurm
             // gave this callback.
             let rc = unsafe { sys::spank_option_register(host.sp, OPTION.0.get()) };
             if rc != sys::ESPANK_SUCCESS {
-                host.log(Level::Error, &format!("cannot register --energy-assess (error {rc})"));
+                host.log(
+                    Level::Error,
+                    &format!("cannot register --energy-assess (error {rc})"),
+                );
             }
         }
         sys::ESPANK_SUCCESS as c_int
@@ -323,7 +398,11 @@ pub extern "C" fn slurm_spank_init(sp: sys::spank_t, ac: c_int, av: *mut *mut c_
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn slurm_spank_job_prolog(sp: sys::spank_t, ac: c_int, av: *mut *mut c_char) -> c_int {
+pub extern "C" fn slurm_spank_job_prolog(
+    sp: sys::spank_t,
+    ac: c_int,
+    av: *mut *mut c_char,
+) -> c_int {
     guard("job_prolog", sp, |host| {
         plugin::job_prolog(host, &args(ac, av));
         sys::ESPANK_SUCCESS as c_int
@@ -331,7 +410,11 @@ pub extern "C" fn slurm_spank_job_prolog(sp: sys::spank_t, ac: c_int, av: *mut *
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn slurm_spank_job_epilog(sp: sys::spank_t, ac: c_int, av: *mut *mut c_char) -> c_int {
+pub extern "C" fn slurm_spank_job_epilog(
+    sp: sys::spank_t,
+    ac: c_int,
+    av: *mut *mut c_char,
+) -> c_int {
     guard("job_epilog", sp, |host| {
         plugin::job_epilog(host, &args(ac, av));
         sys::ESPANK_SUCCESS as c_int
@@ -346,7 +429,11 @@ extern "C" fn option_cb(_val: c_int, optarg: *const c_char, remote: c_int) -> c_
             None
         } else {
             // SAFETY: non-NULL optarg is a NUL-terminated string owned by Slurm for this call.
-            Some(unsafe { CStr::from_ptr(optarg) }.to_string_lossy().into_owned())
+            Some(
+                unsafe { CStr::from_ptr(optarg) }
+                    .to_string_lossy()
+                    .into_owned(),
+            )
         };
         if plugin::option_accepted(host, value.as_deref(), remote != 0) {
             sys::ESPANK_SUCCESS as c_int
@@ -369,7 +456,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(write_as_user(&dir, "x.txt", b"x", 0, 0).unwrap_err().contains("root"));
+        assert!(
+            write_as_user(&dir, "x.txt", b"x", 0, 0)
+                .unwrap_err()
+                .contains("root")
+        );
         assert!(write_as_user(&dir, "../x.txt", b"x", 65534, 65534).is_err());
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
@@ -378,7 +469,11 @@ mod tests {
         }
         write_as_user(&dir, "summary.txt", b"hello\n", 65534, 65534).unwrap();
         let meta = std::fs::metadata(dir.join("summary.txt")).unwrap();
-        assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "owned by the user, not root");
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (65534, 65534),
+            "owned by the user, not root"
+        );
         assert_eq!(std::fs::read(dir.join("summary.txt")).unwrap(), b"hello\n");
 
         std::os::unix::fs::symlink("/etc/passwd-energy-assess-test", dir.join("trap.txt")).unwrap();

@@ -71,8 +71,14 @@ pub trait SpankHost {
     /// Writes `bytes` to `dir/name` as the given user and group, never as root: the job's
     /// working directory belongs to the user, and root writing there could be tricked by a
     /// symlink into overwriting any file. Refuses a symlink at `name`. Bounded in time.
-    fn write_as_user(&self, dir: &std::path::Path, name: &str, bytes: &[u8], uid: u32, gid: u32)
-        -> Result<(), String>;
+    fn write_as_user(
+        &self,
+        dir: &std::path::Path,
+        name: &str,
+        bytes: &[u8],
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), String>;
     /// Logs one line through Slurm's logger (slurmd log in job_script context, stderr of
     /// sbatch/srun in allocator and local context).
     fn log(&self, level: Level, msg: &str);

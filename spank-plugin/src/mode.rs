@@ -25,7 +25,12 @@ pub struct Mode {
 pub fn parse_mode(value: Option<&str>) -> Result<Mode, String> {
     let mut mode = Mode::default();
     let (mut on, mut off) = (false, false);
-    for word in value.unwrap_or("").split(',').map(str::trim).filter(|w| !w.is_empty()) {
+    for word in value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+    {
         match word.to_ascii_lowercase().as_str() {
             "on" | "yes" => on = true,
             "off" | "no" => off = true,
@@ -67,7 +72,10 @@ pub fn decide(option: &OptionValue, config: &Config) -> (Decision, Option<String
                 };
                 (Decision::Assess(mode), None)
             } else {
-                (Decision::Skip("--energy-assess not given and the site default is opt-in"), None)
+                (
+                    Decision::Skip("--energy-assess not given and the site default is opt-in"),
+                    None,
+                )
             }
         }
         OptionValue::Given(value) => {
@@ -75,11 +83,17 @@ pub fn decide(option: &OptionValue, config: &Config) -> (Decision, Option<String
                 Ok(m) => (m, None),
                 // Already refused at submission; if it still gets here (an old sbatch, a
                 // hand-set environment variable), assess with the default mode and say why.
-                Err(e) => (Mode::default(), Some(format!("{e}; assessing with the default mode"))),
+                Err(e) => (
+                    Mode::default(),
+                    Some(format!("{e}; assessing with the default mode")),
+                ),
             };
             if mode.off {
                 if config.allow_opt_out || !always {
-                    return (Decision::Skip("the job opted out with --energy-assess=off"), note);
+                    return (
+                        Decision::Skip("the job opted out with --energy-assess=off"),
+                        note,
+                    );
                 }
                 let note = Some(
                     "--energy-assess=off ignored: the site assesses every job (allow_opt_out = false)"
@@ -107,15 +121,31 @@ mod tests {
     use super::*;
 
     fn config(default: DefaultPolicy, allow_opt_out: bool) -> Config {
-        Config { default, allow_opt_out, ..Config::default() }
+        Config {
+            default,
+            allow_opt_out,
+            ..Config::default()
+        }
     }
 
     #[test]
     fn modes_parse() {
         assert_eq!(parse_mode(None).unwrap(), Mode::default());
         assert_eq!(parse_mode(Some("")).unwrap(), Mode::default());
-        assert_eq!(parse_mode(Some("off")).unwrap(), Mode { off: true, summary: false });
-        assert_eq!(parse_mode(Some("on, Summary")).unwrap(), Mode { off: false, summary: true });
+        assert_eq!(
+            parse_mode(Some("off")).unwrap(),
+            Mode {
+                off: true,
+                summary: false
+            }
+        );
+        assert_eq!(
+            parse_mode(Some("on, Summary")).unwrap(),
+            Mode {
+                off: false,
+                summary: true
+            }
+        );
         let e = parse_mode(Some("summry")).unwrap_err();
         assert!(e.contains("summry") && e.contains(MODE_WORDS), "{e}");
         assert!(parse_mode(Some("on,off")).is_err());
@@ -124,8 +154,14 @@ mod tests {
     #[test]
     fn opt_in_sites_assess_only_jobs_that_ask() {
         let c = config(DefaultPolicy::OptIn, true);
-        assert!(matches!(decide(&OptionValue::NotGiven, &c).0, Decision::Skip(_)));
-        assert!(matches!(decide(&OptionValue::Unavailable, &c).0, Decision::Skip(_)));
+        assert!(matches!(
+            decide(&OptionValue::NotGiven, &c).0,
+            Decision::Skip(_)
+        ));
+        assert!(matches!(
+            decide(&OptionValue::Unavailable, &c).0,
+            Decision::Skip(_)
+        ));
         match decide(&OptionValue::Given(None), &c).0 {
             Decision::Assess(m) => {
                 assert_eq!(m.trigger, Trigger::Option);
@@ -137,7 +173,10 @@ mod tests {
             Decision::Assess(m) => assert!(m.summary && m.requested.as_deref() == Some("summary")),
             d => panic!("{d:?}"),
         }
-        assert!(matches!(decide(&OptionValue::Given(Some("off".into())), &c).0, Decision::Skip(_)));
+        assert!(matches!(
+            decide(&OptionValue::Given(Some("off".into())), &c).0,
+            Decision::Skip(_)
+        ));
     }
 
     #[test]
@@ -147,7 +186,10 @@ mod tests {
             Decision::Assess(m) => assert_eq!(m.trigger, Trigger::SiteDefault),
             d => panic!("{d:?}"),
         }
-        assert!(matches!(decide(&OptionValue::Given(Some("off".into())), &c).0, Decision::Skip(_)));
+        assert!(matches!(
+            decide(&OptionValue::Given(Some("off".into())), &c).0,
+            Decision::Skip(_)
+        ));
         let strict = config(DefaultPolicy::Always, false);
         let (d, note) = decide(&OptionValue::Given(Some("off".into())), &strict);
         assert!(matches!(d, Decision::Assess(_)));

@@ -51,7 +51,9 @@ pub fn job_prolog(host: &dyn SpankHost, args: &[String]) {
         }
         return;
     };
-    let Some(mut record) = identity(host, mode, config_failed) else { return };
+    let Some(mut record) = identity(host, mode, config_failed) else {
+        return;
+    };
     record.start = Some(UnixMicros::now());
 
     let spool = Spool::new(&config.spool);
@@ -67,12 +69,20 @@ pub fn job_prolog(host: &dyn SpankHost, args: &[String]) {
     record.absent_meters = started.absent_meters;
     let path = spool.started_path(record.job_id, &record.node);
     if let Err(e) = spool::write_record_atomic(&path, &record) {
-        host.log(Level::Error, &format!("job {}: cannot record its start: {e}", record.job_id));
+        host.log(
+            Level::Error,
+            &format!("job {}: cannot record its start: {e}", record.job_id),
+        );
         return;
     }
     host.log(
         Level::Debug,
-        &format!("job {} assessed on {} ({:?})", record.job_id, record.node, t0.elapsed()),
+        &format!(
+            "job {} assessed on {} ({:?})",
+            record.job_id,
+            record.node,
+            t0.elapsed()
+        ),
     );
 }
 
@@ -83,11 +93,17 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
     let (config, config_failed) = load_config(host, args);
     let spool = Spool::new(&config.spool);
     let Some(job_id) = job_id(host) else {
-        host.log(Level::Error, "epilog: Slurm gave no job id; nothing recorded");
+        host.log(
+            Level::Error,
+            "epilog: Slurm gave no job id; nothing recorded",
+        );
         return;
     };
     let Some(node) = host.node_name() else {
-        host.log(Level::Error, &format!("job {job_id}: SLURMD_NODENAME is not set; nothing recorded"));
+        host.log(
+            Level::Error,
+            &format!("job {job_id}: SLURMD_NODENAME is not set; nothing recorded"),
+        );
         return;
     };
     let started_path = spool.started_path(job_id, &node);
@@ -98,10 +114,17 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         Ok(r) => r,
         Err(read_err) => {
             let (decision, _) = mode::decide(&host.option(), &config);
-            let Decision::Assess(mode) = decision else { return };
-            let Some(mut r) = identity(host, mode, config_failed) else { return };
+            let Decision::Assess(mode) = decision else {
+                return;
+            };
+            let Some(mut r) = identity(host, mode, config_failed) else {
+                return;
+            };
             if started_path.exists() {
-                host.log(Level::Error, &format!("job {job_id}: {read_err}; writing a new record"));
+                host.log(
+                    Level::Error,
+                    &format!("job {job_id}: {read_err}; writing a new record"),
+                );
             }
             r.flags.push(RecordFlag::NoPrologState);
             r
@@ -113,7 +136,9 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
     record.end = Some(UnixMicros::now());
     record.state = RecordState::Complete;
     record.exit = host.getenv("SLURM_JOB_EXIT_CODE2").and_then(|code2| {
-        let status = host.getenv("SLURM_JOB_EXIT_CODE").and_then(|s| s.trim().parse().ok());
+        let status = host
+            .getenv("SLURM_JOB_EXIT_CODE")
+            .and_then(|s| s.trim().parse().ok());
         JobExit::parse(&code2, status)
     });
 
@@ -133,12 +158,17 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         record.host = Some(h);
     }
     if !measured.job_gpu_uuids.is_empty() {
-        record.allocation.get_or_insert_with(NodeAllocation::default).gpus = measured.job_gpu_uuids;
+        record
+            .allocation
+            .get_or_insert_with(NodeAllocation::default)
+            .gpus = measured.job_gpu_uuids;
     }
 
     let alloc_path = spool.running_path(job_id, &node, "alloc.json");
     if let Ok(held) = spool::read_json::<NodeAllocation>(&alloc_path) {
-        let a = record.allocation.get_or_insert_with(NodeAllocation::default);
+        let a = record
+            .allocation
+            .get_or_insert_with(NodeAllocation::default);
         a.cores = held.cores;
         a.memory_mb = held.memory_mb;
         a.cpus = held.cpus.or(a.cpus);
@@ -149,7 +179,10 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
     }
     let final_path = spool.record_path(job_id, &node);
     if let Err(e) = spool::write_record_atomic(&final_path, &record) {
-        host.log(Level::Error, &format!("job {job_id}: cannot write its record: {e}"));
+        host.log(
+            Level::Error,
+            &format!("job {job_id}: cannot write its record: {e}"),
+        );
         return;
     }
     for note in ea_meters::cleanup_job(&job) {
@@ -159,7 +192,10 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         if let Err(e) = std::fs::remove_file(done_with)
             && e.kind() != std::io::ErrorKind::NotFound
         {
-            host.log(Level::Error, &format!("job {job_id}: cannot remove {}: {e}", done_with.display()));
+            host.log(
+                Level::Error,
+                &format!("job {job_id}: cannot remove {}: {e}", done_with.display()),
+            );
         }
     }
     if record.mode.summary {
@@ -167,7 +203,11 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
     }
     host.log(
         Level::Debug,
-        &format!("job {job_id}: record written to {} ({:?})", final_path.display(), t0.elapsed()),
+        &format!(
+            "job {job_id}: record written to {} ({:?})",
+            final_path.display(),
+            t0.elapsed()
+        ),
     );
 }
 
@@ -182,8 +222,17 @@ fn write_summary(host: &dyn SpankHost, spool: &Spool, record: &JobNodeRecord) {
     if first.is_some_and(|f| f != record.node) {
         return;
     }
-    let Some(dir) = host.getenv("SLURM_JOB_WORK_DIR").filter(|d| d.starts_with('/')) else {
-        host.log(Level::Info, &format!("job {}: no working directory known; no summary file", record.job_id));
+    let Some(dir) = host
+        .getenv("SLURM_JOB_WORK_DIR")
+        .filter(|d| d.starts_with('/'))
+    else {
+        host.log(
+            Level::Info,
+            &format!(
+                "job {}: no working directory known; no summary file",
+                record.job_id
+            ),
+        );
         return;
     };
     let (mut records, _) = spool.job_records(record.job_id);
@@ -191,8 +240,17 @@ fn write_summary(host: &dyn SpankHost, spool: &Spool, record: &JobNodeRecord) {
     records.insert(0, record.clone());
     let text = summary::render(&records);
     let name = summary::file_name(record.job_id);
-    if let Err(e) = host.write_as_user(std::path::Path::new(&dir), &name, text.as_bytes(), record.uid, record.gid) {
-        host.log(Level::Error, &format!("job {}: no summary file: {e}", record.job_id));
+    if let Err(e) = host.write_as_user(
+        std::path::Path::new(&dir),
+        &name,
+        text.as_bytes(),
+        record.uid,
+        record.gid,
+    ) {
+        host.log(
+            Level::Error,
+            &format!("job {}: no summary file: {e}", record.job_id),
+        );
     }
 }
 
@@ -201,7 +259,11 @@ fn job_on_node(spool: &Spool, record: &JobNodeRecord) -> ea_meters::JobOnNode {
         spool: spool.clone(),
         job_id: record.job_id,
         node: record.node.clone(),
-        job_gpus: record.allocation.as_ref().map(|a| a.gpus.clone()).unwrap_or_default(),
+        job_gpus: record
+            .allocation
+            .as_ref()
+            .map(|a| a.gpus.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -212,7 +274,9 @@ fn job_on_node(spool: &Spool, record: &JobNodeRecord) -> ea_meters::JobOnNode {
 /// allocation. Costs one `stat` for jobs that are not assessed; logs nothing, because the
 /// prolog and epilog already report configuration problems.
 pub fn remote_init(host: &dyn SpankHost, args: &[String]) {
-    let (Some(job_id), Some(node)) = (host.job_id(), host.node_name()) else { return };
+    let (Some(job_id), Some(node)) = (host.job_id(), host.node_name()) else {
+        return;
+    };
     let (config, _) = config::load(args);
     let spool = Spool::new(&config.spool);
     if !spool.started_path(job_id, &node).exists() {
@@ -227,9 +291,17 @@ pub fn remote_init(host: &dyn SpankHost, args: &[String]) {
         .as_deref()
         .and_then(|c| hostlist::expand_numbers(c).ok())
         .map(|v| v.len() as u32);
-    let held = NodeAllocation { cpus, cores, memory_mb, gpus: Vec::new() };
+    let held = NodeAllocation {
+        cpus,
+        cores,
+        memory_mb,
+        gpus: Vec::new(),
+    };
     if let Err(e) = spool::write_json_atomic(&path, &held) {
-        host.log(Level::Debug, &format!("job {job_id}: cannot note its allocation: {e}"));
+        host.log(
+            Level::Debug,
+            &format!("job {job_id}: cannot note its allocation: {e}"),
+        );
     }
 }
 
@@ -267,17 +339,25 @@ fn prepare_spool(host: &dyn SpankHost, spool: &Spool) -> bool {
 }
 
 fn job_id(host: &dyn SpankHost) -> Option<u32> {
-    host.job_id().or_else(|| host.getenv("SLURM_JOB_ID")?.trim().parse().ok())
+    host.job_id()
+        .or_else(|| host.getenv("SLURM_JOB_ID")?.trim().parse().ok())
 }
 
 /// Everything about the job that the prolog and epilog environments tell, for a new record.
-fn identity(host: &dyn SpankHost, mode: ea_record::AssessMode, config_failed: bool) -> Option<JobNodeRecord> {
+fn identity(
+    host: &dyn SpankHost,
+    mode: ea_record::AssessMode,
+    config_failed: bool,
+) -> Option<JobNodeRecord> {
     let Some(job_id) = job_id(host) else {
         host.log(Level::Error, "Slurm gave no job id; nothing recorded");
         return None;
     };
     let Some(node) = host.node_name() else {
-        host.log(Level::Error, &format!("job {job_id}: SLURMD_NODENAME is not set; nothing recorded"));
+        host.log(
+            Level::Error,
+            &format!("job {job_id}: SLURMD_NODENAME is not set; nothing recorded"),
+        );
         return None;
     };
     let num = |name: &str| host.getenv(name).and_then(|v| v.trim().parse::<u32>().ok());
@@ -294,8 +374,14 @@ fn identity(host: &dyn SpankHost, mode: ea_record::AssessMode, config_failed: bo
         job_id,
         array_job_id: num("SLURM_ARRAY_JOB_ID"),
         array_task_id: num("SLURM_ARRAY_TASK_ID"),
-        uid: host.job_uid().or_else(|| num("SLURM_JOB_UID")).unwrap_or(u32::MAX),
-        gid: host.job_gid().or_else(|| num("SLURM_JOB_GID")).unwrap_or(u32::MAX),
+        uid: host
+            .job_uid()
+            .or_else(|| num("SLURM_JOB_UID"))
+            .unwrap_or(u32::MAX),
+        gid: host
+            .job_gid()
+            .or_else(|| num("SLURM_JOB_GID"))
+            .unwrap_or(u32::MAX),
         user: text("SLURM_JOB_USER"),
         account: text("SLURM_JOB_ACCOUNT"),
         partition: text("SLURM_JOB_PARTITION"),
@@ -318,7 +404,11 @@ fn identity(host: &dyn SpankHost, mode: ea_record::AssessMode, config_failed: bo
         host: None,
         meters: Vec::new(),
         absent_meters: Vec::new(),
-        flags: if config_failed { vec![RecordFlag::ConfigError] } else { Vec::new() },
+        flags: if config_failed {
+            vec![RecordFlag::ConfigError]
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -327,7 +417,10 @@ fn identity(host: &dyn SpankHost, mode: ea_record::AssessMode, config_failed: bo
 fn cpus_on_node(host: &dyn SpankHost, node: &str, node_list: Option<&str>) -> Option<u32> {
     let counts = host.getenv("SLURM_JOB_CPUS_PER_NODE")?;
     let position = match node_list {
-        Some(list) => hostlist::expand(list).ok()?.iter().position(|n| n == node)?,
+        Some(list) => hostlist::expand(list)
+            .ok()?
+            .iter()
+            .position(|n| n == node)?,
         None => 0,
     };
     match hostlist::count_at(&counts, position) {

@@ -17,9 +17,16 @@ pub fn file_name(job_id: u32) -> String {
 /// Renders the summary from the records at hand (this node's first).
 pub fn render(records: &[JobNodeRecord]) -> String {
     let mut s = String::new();
-    let Some(first) = records.first() else { return s };
+    let Some(first) = records.first() else {
+        return s;
+    };
     let expected = first.num_nodes.unwrap_or(records.len() as u32);
-    let _ = writeln!(s, "energy-assess: job {} on {}", first.job_id, first.node_list.as_deref().unwrap_or(&first.node));
+    let _ = writeln!(
+        s,
+        "energy-assess: job {} on {}",
+        first.job_id,
+        first.node_list.as_deref().unwrap_or(&first.node)
+    );
     if let Some(d) = first.duration_s() {
         let _ = writeln!(s, "duration on {}: {d:.1} s", first.node);
     }
@@ -29,21 +36,53 @@ pub fn render(records: &[JobNodeRecord]) -> String {
         match r.node_energy_j() {
             Some((e, basis)) => {
                 total_j += e;
-                let _ = writeln!(s, "node {}: {} ({})", r.node, fmt_energy(e), basis.describe());
+                let _ = writeln!(
+                    s,
+                    "node {}: {} ({})",
+                    r.node,
+                    fmt_energy(e),
+                    basis.describe()
+                );
             }
             None => {
                 all_measured = false;
-                let why = r.absent_meters.iter().map(|a| format!("{}: {}", a.source, a.reason)).collect::<Vec<_>>();
-                let _ = writeln!(s, "node {}: no energy meter{}", r.node, if why.is_empty() { String::new() } else { format!(" ({})", why.join("; ")) });
+                let why = r
+                    .absent_meters
+                    .iter()
+                    .map(|a| format!("{}: {}", a.source, a.reason))
+                    .collect::<Vec<_>>();
+                let _ = writeln!(
+                    s,
+                    "node {}: no energy meter{}",
+                    r.node,
+                    if why.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", why.join("; "))
+                    }
+                );
             }
         }
         for m in &r.meters {
-            let mean = m.power_w.map(|p| format!(", mean {:.1} W, peak {:.1} W", p.mean, p.max)).unwrap_or_default();
-            let _ = writeln!(s, "  {:<28} {:<12} {}{mean}", m.id, m.scope.as_str(), fmt_energy(m.energy_j));
+            let mean = m
+                .power_w
+                .map(|p| format!(", mean {:.1} W, peak {:.1} W", p.mean, p.max))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "  {:<28} {:<12} {}{mean}",
+                m.id,
+                m.scope.as_str(),
+                fmt_energy(m.energy_j)
+            );
         }
     }
     if all_measured && records.len() as u32 == expected {
-        let _ = writeln!(s, "job total: {} over {expected} node(s)", fmt_energy(total_j));
+        let _ = writeln!(
+            s,
+            "job total: {} over {expected} node(s)",
+            fmt_energy(total_j)
+        );
     } else {
         let _ = writeln!(
             s,
@@ -57,5 +96,9 @@ pub fn render(records: &[JobNodeRecord]) -> String {
 }
 
 fn fmt_energy(j: f64) -> String {
-    if j >= 3600.0 { format!("{:.3} Wh ({j:.0} J)", j / 3600.0) } else { format!("{j:.1} J") }
+    if j >= 3600.0 {
+        format!("{:.3} Wh ({j:.0} J)", j / 3600.0)
+    } else {
+        format!("{j:.1} J")
+    }
 }

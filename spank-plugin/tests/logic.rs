@@ -34,11 +34,22 @@ impl FakeHost {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        Self { env, option, job_id: Some(job_id), logs: RefCell::new(Vec::new()), written: RefCell::new(Vec::new()) }
+        Self {
+            env,
+            option,
+            job_id: Some(job_id),
+            logs: RefCell::new(Vec::new()),
+            written: RefCell::new(Vec::new()),
+        }
     }
 
     fn errors(&self) -> Vec<String> {
-        self.logs.borrow().iter().filter(|(l, _)| *l == Level::Error).map(|(_, m)| m.clone()).collect()
+        self.logs
+            .borrow()
+            .iter()
+            .filter(|(l, _)| *l == Level::Error)
+            .map(|(_, m)| m.clone())
+            .collect()
     }
 }
 
@@ -62,13 +73,28 @@ impl SpankHost for FakeHost {
         self.env.get("SLURMD_NODENAME").cloned()
     }
     fn job_alloc(&self) -> (Option<String>, Option<u64>) {
-        (self.env.get("ALLOC_CORES").cloned(), self.env.get("ALLOC_MEM").and_then(|m| m.parse().ok()))
+        (
+            self.env.get("ALLOC_CORES").cloned(),
+            self.env.get("ALLOC_MEM").and_then(|m| m.parse().ok()),
+        )
     }
     fn option(&self) -> OptionValue {
         self.option.clone()
     }
-    fn write_as_user(&self, dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Result<(), String> {
-        self.written.borrow_mut().push((dir.join(name), String::from_utf8_lossy(bytes).into_owned(), uid, gid));
+    fn write_as_user(
+        &self,
+        dir: &Path,
+        name: &str,
+        bytes: &[u8],
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), String> {
+        self.written.borrow_mut().push((
+            dir.join(name),
+            String::from_utf8_lossy(bytes).into_owned(),
+            uid,
+            gid,
+        ));
         Ok(())
     }
     fn log(&self, level: Level, msg: &str) {
@@ -122,11 +148,16 @@ fn prolog_then_epilog_writes_one_complete_record() {
     host.env.insert("SLURM_JOB_EXIT_CODE2".into(), "3:0".into());
     plugin::job_epilog(&host, &a);
     assert!(host.errors().is_empty(), "{:?}", host.errors());
-    assert!(!spool.started_path(77, "n2").exists(), "the started file is removed");
+    assert!(
+        !spool.started_path(77, "n2").exists(),
+        "the started file is removed"
+    );
 
     let (records, errors) = spool.job_records(77);
     assert!(errors.is_empty());
-    let [r] = records.as_slice() else { panic!("{records:?}") };
+    let [r] = records.as_slice() else {
+        panic!("{records:?}")
+    };
     assert_eq!(r.state, RecordState::Complete);
     assert_eq!((r.job_id, r.uid, r.gid), (77, 1001, 1001));
     assert_eq!(r.user.as_deref(), Some("alice"));
@@ -136,7 +167,11 @@ fn prolog_then_epilog_writes_one_complete_record() {
     assert_eq!(r.node, "n2");
     assert_eq!(r.node_list.as_deref(), Some("n[1-3]"));
     assert_eq!(r.num_nodes, Some(3));
-    assert_eq!(r.cpus_on_node, Some(2), "n2 is second in n[1-3] and 2(x2),1 gives it 2");
+    assert_eq!(
+        r.cpus_on_node,
+        Some(2),
+        "n2 is second in n[1-3] and 2(x2),1 gives it 2"
+    );
     assert_eq!(r.mode.trigger, Trigger::Option);
     assert_eq!(r.mode.requested, None, "(null) means no MODE");
     let exit = r.exit.unwrap();
@@ -153,7 +188,10 @@ fn jobs_without_the_option_leave_nothing_unless_the_site_says_always() {
     let host = FakeHost::new("n1", 5, OptionValue::NotGiven);
     plugin::job_prolog(&host, &args(&spool_dir, &[]));
     plugin::job_epilog(&host, &args(&spool_dir, &[]));
-    assert!(!spool_dir.exists(), "an unassessed job must not even create the spool");
+    assert!(
+        !spool_dir.exists(),
+        "an unassessed job must not even create the spool"
+    );
 
     let always = args(&spool_dir, &["default=always"]);
     plugin::job_prolog(&host, &always);
@@ -197,13 +235,20 @@ fn an_unusable_spool_is_logged_and_nothing_else_happens() {
     let file = dir.0.join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let spool_dir = file.join("spool");
-    let a = vec![format!("spool={}", spool_dir.display()), format!("config={}/absent.toml", dir.0.display()), "sources=".into()];
+    let a = vec![
+        format!("spool={}", spool_dir.display()),
+        format!("config={}/absent.toml", dir.0.display()),
+        "sources=".into(),
+    ];
     let host = FakeHost::new("n1", 9, OptionValue::given(None));
     plugin::job_prolog(&host, &a);
     plugin::job_epilog(&host, &a);
     let errors = host.errors();
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert!(errors[0].contains("spool unusable") && errors[0].contains("a-file"), "{errors:?}");
+    assert!(
+        errors[0].contains("spool unusable") && errors[0].contains("a-file"),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -212,12 +257,21 @@ fn a_broken_site_config_is_logged_and_flagged_but_the_job_is_recorded() {
     let spool_dir = dir.0.join("spool");
     let cfg = dir.0.join("site.toml");
     std::fs::write(&cfg, "defualt = \"always\"\n").unwrap();
-    let a = vec![format!("spool={}", spool_dir.display()), format!("config={}", cfg.display()), "sources=".into()];
+    let a = vec![
+        format!("spool={}", spool_dir.display()),
+        format!("config={}", cfg.display()),
+        "sources=".into(),
+    ];
     let host = FakeHost::new("n1", 10, OptionValue::given(None));
     plugin::job_prolog(&host, &a);
     plugin::job_epilog(&host, &a);
     let errors = host.errors();
-    assert!(errors.iter().any(|e| e.contains("site.toml") && e.contains("defualt")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("site.toml") && e.contains("defualt")),
+        "{errors:?}"
+    );
     let (records, _) = Spool::new(&spool_dir).job_records(10);
     assert_eq!(records[0].flags, [RecordFlag::ConfigError]);
 }
@@ -231,7 +285,10 @@ fn hostile_node_names_stay_inside_the_spool() {
     plugin::job_epilog(&host, &args(&spool_dir, &[]));
     let (records, _) = Spool::new(&spool_dir).job_records(11);
     assert_eq!(records[0].node, "../../etc/evil");
-    let names: Vec<_> = std::fs::read_dir(spool_dir.join("records")).unwrap().flatten().collect();
+    let names: Vec<_> = std::fs::read_dir(spool_dir.join("records"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert_eq!(names.len(), 1);
     assert!(!dir.0.join("etc").exists());
 }
@@ -273,7 +330,13 @@ fn the_first_step_notes_the_allocation_and_the_epilog_records_it() {
     assert_eq!(held.cpus, Some(3));
     assert_eq!(held.memory_mb, Some(3072));
     assert_eq!(held.gpus, ["1", "3"]);
-    assert_eq!(std::fs::read_dir(spool_dir.join("running")).unwrap().count(), 0, "running/ is cleaned");
+    assert_eq!(
+        std::fs::read_dir(spool_dir.join("running"))
+            .unwrap()
+            .count(),
+        0,
+        "running/ is cleaned"
+    );
 }
 
 #[test]
@@ -283,15 +346,21 @@ fn a_summary_is_written_by_the_first_node_only_as_the_user() {
     let a = args(&spool_dir, &[]);
     for node in ["n1", "n2"] {
         let mut host = FakeHost::new(node, 13, OptionValue::given(Some("summary")));
-        host.env.insert("SLURM_JOB_WORK_DIR".into(), "/home/alice/run".into());
+        host.env
+            .insert("SLURM_JOB_WORK_DIR".into(), "/home/alice/run".into());
         plugin::job_prolog(&host, &a);
         plugin::job_epilog(&host, &a);
         let written = host.written.borrow();
         if node == "n1" {
-            let [(path, text, uid, gid)] = written.as_slice() else { panic!("{written:?}") };
+            let [(path, text, uid, gid)] = written.as_slice() else {
+                panic!("{written:?}")
+            };
             assert_eq!(path, Path::new("/home/alice/run/energy-assess-13.txt"));
             assert_eq!((*uid, *gid), (1001, 1001));
-            assert!(text.contains("job 13") && text.contains("node n1: no energy meter"), "{text}");
+            assert!(
+                text.contains("job 13") && text.contains("node n1: no energy meter"),
+                "{text}"
+            );
             assert!(text.contains("covers 1 of the job's 3 node(s)"), "{text}");
             assert!(text.contains("energy-assess job 13"), "{text}");
         } else {

@@ -100,8 +100,9 @@ fn list(s: &Option<String>) -> Vec<String> {
 fn parse_jobs(s: &Option<String>) -> Result<Vec<JobSel>, AcctError> {
     let mut out = Vec::new();
     for item in list(s) {
-        let id = crate::sacct::fields::parse_job_id(&item)
-            .map_err(|e| AcctError::Usage(format!("-j {item}: {e}; write -j 123, 123_4 or 123.batch")))?;
+        let id = crate::sacct::fields::parse_job_id(&item).map_err(|e| {
+            AcctError::Usage(format!("-j {item}: {e}; write -j 123, 123_4 or 123.batch"))
+        })?;
         out.push(JobSel {
             job: id.job,
             step: id.step,
@@ -130,16 +131,23 @@ pub fn select(opts: &AcctOptions, who: &Identity, clock: &Clock) -> Result<Selec
     for s in list(&opts.states) {
         let long = state_from_arg(&s).ok_or_else(|| {
             let names: Vec<String> = known_states().map(|(l, sh)| format!("{sh}/{l}")).collect();
-            AcctError::Usage(format!("-s {s}: not a job state; use one of {}", names.join(", ")))
+            AcctError::Usage(format!(
+                "-s {s}: not a job state; use one of {}",
+                names.join(", ")
+            ))
         })?;
         states.push(long);
     }
-    let time = |s: &str, flag: &str| parse_time_arg(s, clock).map_err(|e| AcctError::Usage(format!("{flag} {e}")));
+    let time = |s: &str, flag: &str| {
+        parse_time_arg(s, clock).map_err(|e| AcctError::Usage(format!("{flag} {e}")))
+    };
     let start = match (&opts.starttime, jobs.is_empty(), states.is_empty()) {
         (Some(s), _, _) => time(s, "-S")?,
         (None, false, _) => 0,
         (None, true, false) => clock.now,
-        (None, true, true) => parse_time_arg("midnight", clock).map_err(|e| AcctError::Usage(e.to_string()))?,
+        (None, true, true) => {
+            parse_time_arg("midnight", clock).map_err(|e| AcctError::Usage(e.to_string()))?
+        }
     };
     let end = match &opts.endtime {
         Some(e) => time(e, "-E")?,
@@ -194,7 +202,10 @@ pub fn select(opts: &AcctOptions, who: &Identity, clock: &Clock) -> Result<Selec
         (list(&opts.partitions), "j.partition"),
     ] {
         if !values.is_empty() {
-            conds.push(format!("{column} IN ({})", vec!["?"; values.len()].join(",")));
+            conds.push(format!(
+                "{column} IN ({})",
+                vec!["?"; values.len()].join(",")
+            ));
             params.extend(values.into_iter().map(Sql::Text));
         }
     }
@@ -206,7 +217,10 @@ pub fn select(opts: &AcctOptions, who: &Identity, clock: &Clock) -> Result<Selec
         for s in &states {
             match *s {
                 "RUNNING" => {
-                    ors.push("(j.start IS NOT NULL AND j.start <= ? AND (j.end IS NULL OR j.end >= ?))".to_string());
+                    ors.push(
+                        "(j.start IS NOT NULL AND j.start <= ? AND (j.end IS NULL OR j.end >= ?))"
+                            .to_string(),
+                    );
                     params.extend([Sql::Integer(end), Sql::Integer(start)]);
                 }
                 "PENDING" => {
@@ -216,8 +230,15 @@ pub fn select(opts: &AcctOptions, who: &Identity, clock: &Clock) -> Result<Selec
                     params.extend([Sql::Integer(end), Sql::Integer(start)]);
                 }
                 other => {
-                    ors.push("(j.state = ? AND COALESCE(j.end, j.start, j.submit, 0) BETWEEN ? AND ?)".to_string());
-                    params.extend([Sql::Text(other.into()), Sql::Integer(start), Sql::Integer(end)]);
+                    ors.push(
+                        "(j.state = ? AND COALESCE(j.end, j.start, j.submit, 0) BETWEEN ? AND ?)"
+                            .to_string(),
+                    );
+                    params.extend([
+                        Sql::Text(other.into()),
+                        Sql::Integer(start),
+                        Sql::Integer(end),
+                    ]);
                 }
             }
         }
@@ -225,7 +246,9 @@ pub fn select(opts: &AcctOptions, who: &Identity, clock: &Clock) -> Result<Selec
     }
     let nodes = match &opts.nodelist {
         None => None,
-        Some(l) => Some(ea_record::hostlist::expand(l).map_err(|e| AcctError::Usage(format!("-N {l}: {e}")))?),
+        Some(l) => Some(
+            ea_record::hostlist::expand(l).map_err(|e| AcctError::Usage(format!("-N {l}: {e}")))?,
+        ),
     };
     let steps_only = jobs.into_iter().filter(|j| j.step.is_some()).collect();
     Ok(Selection {
@@ -243,7 +266,11 @@ pub fn select(opts: &AcctOptions, who: &Identity, clock: &Clock) -> Result<Selec
 /// # Errors
 /// SQLite errors.
 pub fn load(conn: &rusqlite::Connection, sel: &Selection) -> Result<Vec<JobRecord>, AcctError> {
-    let params: Vec<&dyn rusqlite::ToSql> = sel.params.iter().map(|p| p as &dyn rusqlite::ToSql).collect();
+    let params: Vec<&dyn rusqlite::ToSql> = sel
+        .params
+        .iter()
+        .map(|p| p as &dyn rusqlite::ToSql)
+        .collect();
     let mut jobs = read::jobs_where(conn, &sel.where_sql, &params)?;
     if let Some(nodes) = &sel.nodes {
         jobs.retain(|j| {
@@ -275,7 +302,10 @@ pub fn run(
     }
     let format = opts.format.clone().unwrap_or_else(|| {
         if opts.json {
-            columns::all_columns().map(|c| c.name).collect::<Vec<_>>().join(",")
+            columns::all_columns()
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(",")
         } else {
             columns::DEFAULT_FORMAT.into()
         }
@@ -291,7 +321,9 @@ pub fn run(
         let only_steps: Vec<&str> = sel
             .steps_only
             .iter()
-            .filter(|s| s.job == job.job_id || job.array_job_id.is_some_and(|a| a.to_string() == s.job))
+            .filter(|s| {
+                s.job == job.job_id || job.array_job_id.is_some_and(|a| a.to_string() == s.job)
+            })
             .filter_map(|s| s.step.as_deref())
             .collect();
         let whole_job_asked = only_steps.is_empty();
@@ -333,10 +365,15 @@ pub fn run(
             header: !opts.noheader,
         }
     } else {
-        Style::Table { header: !opts.noheader }
+        Style::Table {
+            header: !opts.noheader,
+        }
     };
     let meta = [
-        ("tool", format!("energy-assess {}", env!("CARGO_PKG_VERSION"))),
+        (
+            "tool",
+            format!("energy-assess {}", env!("CARGO_PKG_VERSION")),
+        ),
         ("window_start", clock.format(sel.start)),
         ("window_end", clock.format(sel.end)),
         ("impacts", ctx.model.provenance()),
@@ -372,7 +409,10 @@ mod tests {
     fn default_windows_follow_sacct() {
         let c = Clock::fixed(TimeZone::UTC, 1_000_000);
         let s = select(&AcctOptions::default(), &root(), &c).unwrap();
-        assert_eq!((s.start, s.end), (1_000_000 - 1_000_000 % 86_400, 1_000_000));
+        assert_eq!(
+            (s.start, s.end),
+            (1_000_000 - 1_000_000 % 86_400, 1_000_000)
+        );
         let s = select(
             &AcctOptions {
                 jobs: Some("12".into()),

@@ -30,7 +30,11 @@ pub fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
         }
         at += 8;
     }
-    chunks.remainder().iter().position(|&x| x == b).map(|i| at + i)
+    chunks
+        .remainder()
+        .iter()
+        .position(|&x| x == b)
+        .map(|i| at + i)
 }
 
 /// The index of the last `b` in `hay`.
@@ -88,13 +92,24 @@ mod tests {
             for round in 0..40 {
                 let hay: Vec<u8> = (0..len)
                     .map(|_| {
-                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                        [b'\n', b'|', 0x0b, 0x8a, 0xfc, 0x09, b'a', 0x00][(seed >> 33) as usize % (2 + round % 7)]
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        [b'\n', b'|', 0x0b, 0x8a, 0xfc, 0x09, b'a', 0x00]
+                            [(seed >> 33) as usize % (2 + round % 7)]
                     })
                     .collect();
                 for b in [b'\n', b'|', 0x00] {
-                    assert_eq!(find_byte(&hay, b), hay.iter().position(|&x| x == b), "{hay:?} {b}");
-                    assert_eq!(rfind_byte(&hay, b), hay.iter().rposition(|&x| x == b), "{hay:?} {b}");
+                    assert_eq!(
+                        find_byte(&hay, b),
+                        hay.iter().position(|&x| x == b),
+                        "{hay:?} {b}"
+                    );
+                    assert_eq!(
+                        rfind_byte(&hay, b),
+                        hay.iter().rposition(|&x| x == b),
+                        "{hay:?} {b}"
+                    );
                     assert_eq!(count_byte(&hay, b), hay.iter().filter(|&&x| x == b).count());
                     let ours: Vec<&[u8]> = split_byte(&hay, b).collect();
                     let std: Vec<&[u8]> = hay.split(|&x| x == b).collect();

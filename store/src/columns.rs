@@ -61,11 +61,18 @@ fn fig(r: &RowRef<'_>, f: impl Fn(&JobFigures) -> Value) -> Value {
     r.figures.map_or(Value::Null, f)
 }
 
-fn measured_scope(r: &RowRef<'_>, f: impl Fn(&crate::db::read::MeasuredRecord) -> Option<f64>) -> Value {
+fn measured_scope(
+    r: &RowRef<'_>,
+    f: impl Fn(&crate::db::read::MeasuredRecord) -> Option<f64>,
+) -> Value {
     if r.step.is_some() {
         return Value::Null;
     }
-    r.job.measured.as_ref().and_then(f).map_or(Value::Null, Value::Energy)
+    r.job
+        .measured
+        .as_ref()
+        .and_then(f)
+        .map_or(Value::Null, Value::Energy)
 }
 
 fn job_id_text(r: &RowRef<'_>) -> String {
@@ -93,7 +100,9 @@ enum Bound {
 
 fn impact(r: &RowRef<'_>, phase: Phase, bound: Bound, crit: fn(&Impacts) -> f64) -> Value {
     fig(r, |f| {
-        let Some(i) = &f.impacts else { return Value::Null };
+        let Some(i) = &f.impacts else {
+            return Value::Null;
+        };
         let ranged: Ranged<Impacts> = match phase {
             Phase::Use => i.use_phase,
             Phase::Embodied => i.embodied,
@@ -178,7 +187,13 @@ pub const SLURM_COLUMNS: &[Column] = &[
         width: 6,
         left: false,
         help: "user id",
-        get: |r| if r.step.is_some() { Value::Null } else { int(r.job.uid) },
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                int(r.job.uid)
+            }
+        },
     },
     Column {
         name: "Group",
@@ -198,7 +213,13 @@ pub const SLURM_COLUMNS: &[Column] = &[
         width: 6,
         left: false,
         help: "group id",
-        get: |r| if r.step.is_some() { Value::Null } else { int(r.job.gid) },
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                int(r.job.gid)
+            }
+        },
     },
     Column {
         name: "Account",
@@ -269,7 +290,9 @@ pub const SLURM_COLUMNS: &[Column] = &[
             if r.step.is_some() {
                 Value::Null
             } else {
-                r.job.submit.map_or(Value::Text("Unknown".into()), Value::Time)
+                r.job
+                    .submit
+                    .map_or(Value::Text("Unknown".into()), Value::Time)
             }
         },
     },
@@ -282,7 +305,9 @@ pub const SLURM_COLUMNS: &[Column] = &[
             if r.step.is_some() {
                 Value::Null
             } else {
-                r.job.eligible.map_or(Value::Text("Unknown".into()), Value::Time)
+                r.job
+                    .eligible
+                    .map_or(Value::Text("Unknown".into()), Value::Time)
             }
         },
     },
@@ -434,7 +459,9 @@ pub const SLURM_COLUMNS: &[Column] = &[
             if r.step.is_some() {
                 Value::Null
             } else {
-                r.job.cpu_time_s.map_or(Value::Null, |c| Value::Int(c.round() as i64))
+                r.job
+                    .cpu_time_s
+                    .map_or(Value::Null, |c| Value::Int(c.round() as i64))
             }
         },
     },
@@ -596,7 +623,13 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         width: 5,
         left: false,
         help: "GPUs allocated",
-        get: |r| if r.step.is_some() { Value::Null } else { int(r.job.gpus) },
+        get: |r| {
+            if r.step.is_some() {
+                Value::Null
+            } else {
+                int(r.job.gpus)
+            }
+        },
     },
     Column {
         name: "GPUHours",
@@ -612,12 +645,12 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         help: "estimate calibrated by measured jobs of the partition: factor×GA+W per CPU(n jobs)",
         get: |r| {
             fig(r, |f| {
-                f.energy
-                    .calibration
-                    .as_ref()
-                    .map_or(Value::Null, |c| {
-                        Value::Text(format!("{:.3}x+{:.1}W({})", c.factor, c.static_w_per_cpu, c.n_jobs))
-                    })
+                f.energy.calibration.as_ref().map_or(Value::Null, |c| {
+                    Value::Text(format!(
+                        "{:.3}x+{:.1}W({})",
+                        c.factor, c.static_w_per_cpu, c.n_jobs
+                    ))
+                })
             })
         },
     },
@@ -693,11 +726,15 @@ pub const IMPACT_COLUMNS: &[Column] = impact_columns![
 
 /// Every column, in `-e` order.
 pub fn all_columns() -> impl Iterator<Item = &'static Column> {
-    SLURM_COLUMNS.iter().chain(ENERGY_COLUMNS).chain(IMPACT_COLUMNS)
+    SLURM_COLUMNS
+        .iter()
+        .chain(ENERGY_COLUMNS)
+        .chain(IMPACT_COLUMNS)
 }
 
 /// The default `--format`: sacct's default plus energy and GWP.
-pub const DEFAULT_FORMAT: &str = "JobID,JobName,Partition,Account,AllocCPUS,State,ExitCode,Energy,EnergySource,GWP";
+pub const DEFAULT_FORMAT: &str =
+    "JobID,JobName,Partition,Account,AllocCPUS,State,ExitCode,Energy,EnergySource,GWP";
 
 /// A column chosen by `--format`, with its width and justification.
 #[derive(Clone, Copy)]
@@ -748,11 +785,17 @@ pub fn parse_format(list: &str) -> Result<Vec<Selected>, String> {
                     .parse()
                     .ok()
                     .filter(|&n| n > 0 && n <= 1000)
-                    .ok_or_else(|| format!("bad width `%{w}` for {name}: write Name%20 or Name%-20"))?;
+                    .ok_or_else(|| {
+                        format!("bad width `%{w}` for {name}: write Name%20 or Name%-20")
+                    })?;
                 (n, neg)
             }
         };
-        out.push(Selected { column, width: w, left });
+        out.push(Selected {
+            column,
+            width: w,
+            left,
+        });
     }
     if out.is_empty() {
         return Err("the format list is empty".into());
@@ -843,8 +886,14 @@ mod tests {
     fn format_lists_like_sacct() {
         let f = parse_format("jobid,JobName%30,state%-12").unwrap();
         assert_eq!(
-            f.iter().map(|s| (s.column.name, s.width, s.left)).collect::<Vec<_>>(),
-            [("JobID", 12, true), ("JobName", 30, false), ("State", 12, true)]
+            f.iter()
+                .map(|s| (s.column.name, s.width, s.left))
+                .collect::<Vec<_>>(),
+            [
+                ("JobID", 12, true),
+                ("JobName", 30, false),
+                ("State", 12, true)
+            ]
         );
         let e = parse_format("JobID,Energi").unwrap_err();
         assert!(e.contains("unknown column `Energi`"), "{e}");

@@ -213,7 +213,9 @@ impl Config {
     pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(Self::default());
+            }
             Err(e) => {
                 return Err(ConfigError {
                     path: path.into(),
@@ -251,7 +253,10 @@ impl Config {
             match v {
                 None => Ok(default),
                 Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
-                Some(x) => Err(err(key, format!("`{key} = {x}`: give a power in watts, 0 or more"))),
+                Some(x) => Err(err(
+                    key,
+                    format!("`{key} = {x}`: give a power in watts, 0 or more"),
+                )),
             }
         };
         let d = EstimateSettings::default();
@@ -263,12 +268,19 @@ impl Config {
         let mut partitions = Vec::new();
         for p in &e.partition {
             if p.name.is_empty() {
-                return Err(err("name", "a [[estimate.partition]] has an empty name".into()));
+                return Err(err(
+                    "name",
+                    "a [[estimate.partition]] has an empty name".into(),
+                ));
             }
             partitions.push((
                 p.name.clone(),
                 Tdp {
-                    cpu_w_per_core: positive("cpu_w_per_core", p.cpu_w_per_core, default.cpu_w_per_core)?,
+                    cpu_w_per_core: positive(
+                        "cpu_w_per_core",
+                        p.cpu_w_per_core,
+                        default.cpu_w_per_core,
+                    )?,
                     gpu_w: positive("gpu_w", p.gpu_w, default.gpu_w)?,
                 },
             ));
@@ -279,7 +291,9 @@ impl Config {
             Some([lo, hi]) => {
                 return Err(err(
                     "uncalibrated_range",
-                    format!("`uncalibrated_range = [{lo}, {hi}]`: write [low, high] with 0 < low <= 1 <= high"),
+                    format!(
+                        "`uncalibrated_range = [{lo}, {hi}]`: write [low, high] with 0 < low <= 1 <= high"
+                    ),
                 ));
             }
         };
@@ -311,7 +325,10 @@ impl Config {
                 partitions,
                 memory_w_per_gb: positive("memory_w_per_gb", e.memory_w_per_gb, d.memory_w_per_gb)?,
                 uncalibrated_range,
-                min_calibration_jobs: e.min_calibration_jobs.unwrap_or(d.min_calibration_jobs).max(1),
+                min_calibration_jobs: e
+                    .min_calibration_jobs
+                    .unwrap_or(d.min_calibration_jobs)
+                    .max(1),
             },
             record_grace_s: i64::from(raw.ingest.record_grace_minutes.unwrap_or(30)) * 60,
         })
@@ -329,7 +346,12 @@ mod tests {
             .skip_while(|l| !l.starts_with("//! ```toml"))
             .skip(1)
             .take_while(|l| !l.starts_with("//! ```"))
-            .map(|l| format!("{}\n", l.strip_prefix("//! ").unwrap_or("").trim_end_matches("//!")))
+            .map(|l| {
+                format!(
+                    "{}\n",
+                    l.strip_prefix("//! ").unwrap_or("").trim_end_matches("//!")
+                )
+            })
             .collect();
         let c = Config::parse(&doc, Path::new("doc.toml")).unwrap();
         assert_eq!(c.cluster, "mycluster");
@@ -341,7 +363,10 @@ mod tests {
 
     #[test]
     fn the_example_in_configs_parses() {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/postproc.toml"));
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../configs/postproc.toml"
+        ));
         let c = Config::load(path, true).unwrap();
         assert_eq!(c.cluster, "testbed");
         assert_eq!(c.store_path, Path::new(crate::db::DEFAULT_DB_PATH));
@@ -356,11 +381,15 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, Some(5));
-        assert!(e.to_string().starts_with("/etc/p.toml:5: `gpu_w = -3`"), "{e}");
+        assert!(
+            e.to_string().starts_with("/etc/p.toml:5: `gpu_w = -3`"),
+            "{e}"
+        );
         let e = Config::parse("[store]\npaht = 1\n", Path::new("p.toml")).unwrap_err();
         assert_eq!(e.line, Some(2));
         assert!(e.message.contains("paht"), "{e}");
-        let e = Config::parse("[site]\ntimezone = \"Mars/Olympus\"\n", Path::new("p.toml")).unwrap_err();
+        let e = Config::parse("[site]\ntimezone = \"Mars/Olympus\"\n", Path::new("p.toml"))
+            .unwrap_err();
         assert!(e.message.contains("IANA"), "{e}");
         assert!(Config::load(Path::new("/nonexistent/p.toml"), false).is_ok());
         assert!(Config::load(Path::new("/nonexistent/p.toml"), true).is_err());

@@ -52,7 +52,11 @@ pub fn allocated_cpu_s(input: &EstimateInput) -> f64 {
 }
 
 /// The Green-Algorithms energy of a job, joules, before calibration.
-pub fn green_algorithms_j(input: &EstimateInput, settings: &EstimateSettings, partition: Option<&str>) -> f64 {
+pub fn green_algorithms_j(
+    input: &EstimateInput,
+    settings: &EstimateSettings,
+    partition: Option<&str>,
+) -> f64 {
     let tdp = settings.tdp(partition);
     let elapsed_s = input.elapsed_s.max(0.0);
     let alloc_cpu_s = allocated_cpu_s(input);
@@ -95,7 +99,10 @@ impl Calibration {
 
     /// `0.93 × GA + 142 W/CPU`, for people.
     pub fn describe(&self) -> String {
-        format!("{:.3} × GA + {:.1} W per allocated CPU", self.factor, self.static_w_per_cpu)
+        format!(
+            "{:.3} × GA + {:.1} W per allocated CPU",
+            self.factor, self.static_w_per_cpu
+        )
     }
 }
 
@@ -141,7 +148,9 @@ pub fn calibrate(points: &[CalibrationPoint], min_jobs: u32) -> Option<Calibrati
     let objective = |a: f64, b: f64| -> f64 {
         let fit: f64 = usable
             .iter()
-            .map(|p| (a * p.ga_j / p.measured_j + b * p.allocated_cpu_s / p.measured_j - 1.0).powi(2))
+            .map(|p| {
+                (a * p.ga_j / p.measured_j + b * p.allocated_cpu_s / p.measured_j - 1.0).powi(2)
+            })
             .sum();
         fit + lambda * (a - 1.0).powi(2)
     };
@@ -242,7 +251,11 @@ mod tests {
     }
 
     fn point(measured_j: f64, ga_j: f64, allocated_cpu_s: f64) -> CalibrationPoint {
-        CalibrationPoint { measured_j, ga_j, allocated_cpu_s }
+        CalibrationPoint {
+            measured_j,
+            ga_j,
+            allocated_cpu_s,
+        }
     }
 
     #[test]
@@ -251,14 +264,24 @@ mod tests {
         let pts: Vec<CalibrationPoint> = (1..=12)
             .map(|i| {
                 let cpu_s = f64::from(i) * 3600.0;
-                let ga = if i % 3 == 0 { 0.0 } else { f64::from(i * i) * 5.0e4 };
+                let ga = if i % 3 == 0 {
+                    0.0
+                } else {
+                    f64::from(i * i) * 5.0e4
+                };
                 point(1.3 * ga + 40.0 * cpu_s, ga, cpu_s)
             })
             .collect();
         let c = calibrate(&pts, 5).unwrap();
         // The weak prior towards factor 1 costs a little accuracy on exact data.
-        assert!((c.factor - 1.3).abs() < 0.01 && (c.static_w_per_cpu - 40.0).abs() < 0.5, "{c:?}");
-        assert!(c.low > 0.99 && c.high < 1.01, "exact data, little spread: {c:?}");
+        assert!(
+            (c.factor - 1.3).abs() < 0.01 && (c.static_w_per_cpu - 40.0).abs() < 0.5,
+            "{c:?}"
+        );
+        assert!(
+            c.low > 0.99 && c.high < 1.01,
+            "exact data, little spread: {c:?}"
+        );
         assert_eq!(c.n_jobs, 12);
         let (j, lo, hi) = c.apply(1000.0, 10.0);
         let expected = c.factor * 1000.0 + c.static_w_per_cpu * 10.0;
@@ -270,11 +293,21 @@ mod tests {
     fn idle_jobs_are_explained_by_static_power_not_by_a_huge_factor() {
         // What the demo cluster showed: sleeping jobs on nodes drawing ~150 W per CPU. A
         // single multiplier of GA (which sees almost no CPU use) came out at ~2800.
-        let pts: Vec<CalibrationPoint> =
-            (1..=8).map(|i| point(150.0 * f64::from(i) * 20.0, 0.05 * f64::from(i), f64::from(i) * 20.0)).collect();
+        let pts: Vec<CalibrationPoint> = (1..=8)
+            .map(|i| {
+                point(
+                    150.0 * f64::from(i) * 20.0,
+                    0.05 * f64::from(i),
+                    f64::from(i) * 20.0,
+                )
+            })
+            .collect();
         let c = calibrate(&pts, 5).unwrap();
         // GA is kept about as it is; the static term carries the idle draw.
-        assert!((c.factor - 1.0).abs() < 0.05 && (c.static_w_per_cpu - 150.0).abs() < 1.0, "{c:?}");
+        assert!(
+            (c.factor - 1.0).abs() < 0.05 && (c.static_w_per_cpu - 150.0).abs() < 1.0,
+            "{c:?}"
+        );
     }
 
     #[test]

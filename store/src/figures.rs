@@ -63,7 +63,11 @@ pub trait ImpactModel: Sync {
     /// Embodied impacts allocated to each job (in order; `None` when the engine does not know
     /// its nodes), the batch's jobs on each node allocated together. Over a period, jobs are
     /// clipped to it.
-    fn embodied(&self, jobs: &[&JobRecord], period: Option<(i64, i64)>) -> Vec<Option<Ranged<Impacts>>>;
+    fn embodied(
+        &self,
+        jobs: &[&JobRecord],
+        period: Option<(i64, i64)>,
+    ) -> Vec<Option<Ranged<Impacts>>>;
     /// Use-phase impacts of a job that drew `energy` at its nodes (before PUE); `None` when the
     /// engine does not know its nodes.
     fn use_phase(&self, job: &JobRecord, energy: &Energy) -> Option<Ranged<Impacts>>;
@@ -150,7 +154,11 @@ impl<'a> EnergyFields<'a> {
 }
 
 /// The calibration of a job's partition, if it has one.
-pub fn calibration_of(ctx: &FigureContext<'_>, cluster: &str, partition: Option<&str>) -> Option<Calibration> {
+pub fn calibration_of(
+    ctx: &FigureContext<'_>,
+    cluster: &str,
+    partition: Option<&str>,
+) -> Option<Calibration> {
     // A handful of groups: compared in place rather than formatting a key for every job.
     let partition = partition.unwrap_or("-");
     ctx.calibrations
@@ -166,13 +174,21 @@ pub fn energy(job: &JobRecord, ctx: &FigureContext<'_>) -> Energy {
 }
 
 /// [`energy`] from a job's fields and its partition's calibration.
-pub fn energy_of(f: &EnergyFields<'_>, estimate: &EstimateSettings, calibration: Option<Calibration>) -> Energy {
+pub fn energy_of(
+    f: &EnergyFields<'_>,
+    estimate: &EstimateSettings,
+    calibration: Option<Calibration>,
+) -> Energy {
     if let Some((j, min_j, max_j, split)) = f.measured {
         return Energy {
             j,
             min_j,
             max_j,
-            source: if split { Source::Split } else { Source::Measured },
+            source: if split {
+                Source::Split
+            } else {
+                Source::Measured
+            },
             calibration: None,
         };
     }
@@ -188,7 +204,13 @@ pub fn energy_of(f: &EnergyFields<'_>, estimate: &EstimateSettings, calibration:
     match calibration {
         Some(c) => {
             let (j, min_j, max_j) = c.apply(ga, estimate::allocated_cpu_s(&input));
-            Energy { j, min_j, max_j, source: Source::Estimated, calibration: Some(c) }
+            Energy {
+                j,
+                min_j,
+                max_j,
+                source: Source::Estimated,
+                calibration: Some(c),
+            }
         }
         None => {
             let (lo, hi) = estimate.uncalibrated_range;
@@ -241,7 +263,11 @@ pub fn job_figures_of(
 
 /// Figures of a batch of jobs, in order (jobs are clipped to `period` for their embodied
 /// impacts when one is given).
-pub fn figures_batch(jobs: &[&JobRecord], ctx: &FigureContext<'_>, period: Option<(i64, i64)>) -> Vec<JobFigures> {
+pub fn figures_batch(
+    jobs: &[&JobRecord],
+    ctx: &FigureContext<'_>,
+    period: Option<(i64, i64)>,
+) -> Vec<JobFigures> {
     let embodied = ctx.model.embodied(jobs, period);
     jobs.par_iter()
         .zip(embodied.par_iter())
@@ -334,7 +360,10 @@ mod tests {
         });
         assert!(cpu_s > 0.0);
         assert_eq!(f.energy.j, 212.0 * 3600.0 * 1.5 + 10.0 * cpu_s);
-        assert_eq!((f.energy.min_j, f.energy.max_j), (f.energy.j * 0.8, f.energy.j * 2.0));
+        assert_eq!(
+            (f.energy.min_j, f.energy.max_j),
+            (f.energy.j * 0.8, f.energy.j * 2.0)
+        );
         assert_eq!(f.energy.calibration.as_ref().unwrap().n_jobs, 9);
         assert_eq!(calibration_group("c", Some("p")), "c/p");
     }

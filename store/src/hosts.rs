@@ -161,7 +161,11 @@ mod tests {
                 })
                 .collect();
             let list = format!("x{}[{}]", rng.below(9), items.join(","));
-            assert_eq!(ours(&list), hostlist::expand(&list).unwrap_or_default(), "{list}");
+            assert_eq!(
+                ours(&list),
+                hostlist::expand(&list).unwrap_or_default(),
+                "{list}"
+            );
         }
     }
 }

@@ -91,7 +91,12 @@ pub fn use_phase_over(
     for g in groups.flatten() {
         known = true;
         // Per kWh at the wall (the PUE's range in min and max); linear in the energy.
-        let (per_kwh, _) = inventory.use_phase(g, J_PER_KWH, UnixMicros::from_secs(start), UnixMicros::from_secs(end));
+        let (per_kwh, _) = inventory.use_phase(
+            g,
+            J_PER_KWH,
+            UnixMicros::from_secs(start),
+            UnixMicros::from_secs(end),
+        );
         total += Ranged {
             value: per_kwh.value * kwh,
             min: per_kwh.min * kwh_min,
@@ -102,7 +107,11 @@ pub fn use_phase_over(
 }
 
 impl ImpactModel for Engine {
-    fn embodied(&self, jobs: &[&JobRecord], period: Option<(i64, i64)>) -> Vec<Option<Ranged<Impacts>>> {
+    fn embodied(
+        &self,
+        jobs: &[&JobRecord],
+        period: Option<(i64, i64)>,
+    ) -> Vec<Option<Ranged<Impacts>>> {
         // (job index, node number) for every pair, node names numbered once.
         let mut names: Vec<String> = Vec::new();
         let mut ids: HashMap<String, u32> = HashMap::new();
@@ -168,7 +177,9 @@ impl ImpactModel for Engine {
     fn use_phase(&self, job: &JobRecord, energy: &Energy) -> Option<Ranged<Impacts>> {
         // A job that never got nodes drew nothing.
         let (nodes, _, start, end) = pairs_of(job)?;
-        let groups = nodes.iter().map(|n| self.inventory.group_of(n).map(|(g, _)| g));
+        let groups = nodes
+            .iter()
+            .map(|n| self.inventory.group_of(n).map(|(g, _)| g));
         use_phase_over(&self.inventory, groups, nodes.len(), energy, start, end)
     }
 

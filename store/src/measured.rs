@@ -18,10 +18,12 @@ use ea_record::Scope;
 /// `None` when the engine found no meter to use (an estimate, or nothing).
 pub fn scope_range(method: EnergyMethod) -> Option<(&'static str, f64, f64)> {
     match method {
-        EnergyMethod::NodeMeter { scope, .. } | EnergyMethod::NodeMeterSplit { scope, .. } => match scope {
-            Scope::NodeWattmeter => Some(("node-wattmeter", 0.98, 1.02)),
-            _ => Some(("node-bmc", 1.0, 1.2)),
-        },
+        EnergyMethod::NodeMeter { scope, .. } | EnergyMethod::NodeMeterSplit { scope, .. } => {
+            match scope {
+                Scope::NodeWattmeter => Some(("node-wattmeter", 0.98, 1.02)),
+                _ => Some(("node-bmc", 1.0, 1.2)),
+            }
+        }
         EnergyMethod::Components { .. } => Some(("components", 1.0, 2.0)),
         EnergyMethod::Estimated | EnergyMethod::Missing => None,
     }
@@ -194,13 +196,25 @@ mod tests {
 
     #[test]
     fn missing_nodes_are_extrapolated_and_flagged() {
-        let m = combine(&[node(100.0, "node-bmc", false)], [None; SCOPES.len()], Some(4)).unwrap();
+        let m = combine(
+            &[node(100.0, "node-bmc", false)],
+            [None; SCOPES.len()],
+            Some(4),
+        )
+        .unwrap();
         assert_eq!((m.energy_j, m.max_j), (400.0, 480.0));
-        assert!(m.flags.contains(&"extrapolated:1/4-nodes".to_string()), "{:?}", m.flags);
+        assert!(
+            m.flags.contains(&"extrapolated:1/4-nodes".to_string()),
+            "{:?}",
+            m.flags
+        );
         assert_eq!(m.scope, "node-bmc");
         assert!(!m.split);
         let mixed = combine(
-            &[node(100.0, "node-bmc", true), node(50.0, "components", false)],
+            &[
+                node(100.0, "node-bmc", true),
+                node(50.0, "components", false),
+            ],
             [None; SCOPES.len()],
             Some(2),
         )

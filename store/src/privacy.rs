@@ -45,7 +45,13 @@ impl Identity {
     }
 
     /// Decides admin rights from an identity and the config (pure, for tests).
-    pub fn judge(uid: u32, user: Option<String>, groups: Vec<String>, setgid: bool, config: &Config) -> Self {
+    pub fn judge(
+        uid: u32,
+        user: Option<String>,
+        groups: Vec<String>,
+        setgid: bool,
+        config: &Config,
+    ) -> Self {
         let uid_text = uid.to_string();
         let admin = uid == 0
             || config

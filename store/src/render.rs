@@ -68,7 +68,13 @@ fn fit(text: &str, width: usize, left: bool) -> String {
     }
 }
 
-fn table(out: &mut dyn Write, sel: &[Selected], rows: &[OutRow], header: bool, clock: &Clock) -> io::Result<()> {
+fn table(
+    out: &mut dyn Write,
+    sel: &[Selected],
+    rows: &[OutRow],
+    header: bool,
+    clock: &Clock,
+) -> io::Result<()> {
     let mut line = String::new();
     if header {
         for s in sel {
@@ -142,12 +148,23 @@ fn json_object(sel: &[Selected], cells: &[Value]) -> String {
     let fields: Vec<String> = sel
         .iter()
         .zip(cells)
-        .map(|(s, v)| format!("{}:{}", serde_json::Value::from(s.column.name), json_value(v)))
+        .map(|(s, v)| {
+            format!(
+                "{}:{}",
+                serde_json::Value::from(s.column.name),
+                json_value(v)
+            )
+        })
         .collect();
     fields.join(",")
 }
 
-fn json(out: &mut dyn Write, sel: &[Selected], rows: &[OutRow], meta: &[(&str, String)]) -> io::Result<()> {
+fn json(
+    out: &mut dyn Write,
+    sel: &[Selected],
+    rows: &[OutRow],
+    meta: &[(&str, String)],
+) -> io::Result<()> {
     let meta: Vec<String> = meta
         .iter()
         .map(|(k, v)| {
@@ -219,11 +236,19 @@ mod tests {
         let sel = parse_format("JobID,Elapsed,Energy").unwrap();
         let rows = vec![
             OutRow {
-                cells: vec![Value::Text("7".into()), Value::Duration(65), Value::Energy(1500.0)],
+                cells: vec![
+                    Value::Text("7".into()),
+                    Value::Duration(65),
+                    Value::Energy(1500.0),
+                ],
                 is_step: false,
             },
             OutRow {
-                cells: vec![Value::Text("7.batch".into()), Value::Duration(64), Value::Null],
+                cells: vec![
+                    Value::Text("7.batch".into()),
+                    Value::Duration(64),
+                    Value::Null,
+                ],
                 is_step: true,
             },
         ];

@@ -43,7 +43,11 @@ impl Session {
     /// A bad config, a path override refused to a non-admin, a store that cannot be opened, a
     /// bad time zone. An unreadable inventory is not an error: impacts are left out and a
     /// warning says why.
-    pub fn open(config_path: Option<&Path>, db: Option<&Path>, timezone: Option<&str>) -> Result<Self, String> {
+    pub fn open(
+        config_path: Option<&Path>,
+        db: Option<&Path>,
+        timezone: Option<&str>,
+    ) -> Result<Self, String> {
         // Judge the caller against the site's config before honouring any override.
         let site = load_config(None)?;
         let who = Identity::current(&site);
@@ -55,17 +59,22 @@ impl Session {
             None => site,
         };
         let who = Identity::current(&config);
-        let path: PathBuf = db.map(Path::to_path_buf).unwrap_or_else(|| config.store_path.clone());
+        let path: PathBuf = db
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| config.store_path.clone());
         let store = Store::open_read(&path).map_err(|e: DbError| e.to_string())?;
         let tz = time_zone(timezone.or(config.timezone.as_deref())).map_err(|e| e.to_string())?;
-        let calibrations = read::calibrations(&store.conn).map_err(|e| format!("{}: {e}", path.display()))?;
+        let calibrations =
+            read::calibrations(&store.conn).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut warnings = Vec::new();
         let model: Box<dyn ImpactModel> = match &config.inventory {
             None => Box::new(NoInventory),
             Some(inv) => match Engine::load(inv) {
                 Ok(e) => Box::new(e),
                 Err(e) => {
-                    warnings.push(format!("impacts left out: the inventory cannot be used:\n{e}"));
+                    warnings.push(format!(
+                        "impacts left out: the inventory cannot be used:\n{e}"
+                    ));
                     Box::new(NoInventory)
                 }
             },
@@ -118,10 +127,13 @@ impl Session {
     /// # Errors
     /// SQLite errors, as text naming the store.
     pub fn job(&self, job_id: &str) -> Result<Vec<(JobRecord, JobFigures)>, String> {
-        let mut where_sql = String::from("(j.job_id = ?1 OR j.job_id_raw = ?2 OR j.array_job_id = ?2)");
+        let mut where_sql =
+            String::from("(j.job_id = ?1 OR j.job_id_raw = ?2 OR j.array_job_id = ?2)");
         let mut params: Vec<rusqlite::types::Value> = vec![
             job_id.to_string().into(),
-            job_id.parse::<i64>().map_or(rusqlite::types::Value::Null, Into::into),
+            job_id
+                .parse::<i64>()
+                .map_or(rusqlite::types::Value::Null, Into::into),
         ];
         if let Some((sql, p)) = self.who.restriction() {
             where_sql.push_str(" AND ");
@@ -129,7 +141,8 @@ impl Session {
             where_sql.push_str(&sql);
             params.extend(p);
         }
-        let p: Vec<&dyn rusqlite::ToSql> = params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+        let p: Vec<&dyn rusqlite::ToSql> =
+            params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
         let jobs = read::jobs_where(&self.store.conn, &where_sql, &p)
             .map_err(|e| format!("{}: {e}", self.store.path.display()))?;
         let refs: Vec<&JobRecord> = jobs.iter().collect();
@@ -156,7 +169,9 @@ pub fn figures_from_records(
         .iter()
         .filter(|r| r.end.is_some() && r.start.is_some())
         .collect();
-    let Some(first) = complete.first() else { return Ok(None) };
+    let Some(first) = complete.first() else {
+        return Ok(None);
+    };
     // The engine's split, as for any measured job: its share of each node by the site's rule
     // (nobody else is known to have been on its nodes).
     let inventory = match &config.inventory {
@@ -167,7 +182,8 @@ pub fn figures_from_records(
         .iter()
         .filter_map(|r| ea_impact::JobNodeInput::from_record(0, r, false, None))
         .collect();
-    let allocation = ea_impact::allocate(&inventory, &inputs, &Default::default()).map_err(|e| e.to_string())?;
+    let allocation =
+        ea_impact::allocate(&inventory, &inputs, &Default::default()).map_err(|e| e.to_string())?;
     let mut nodes = Vec::new();
     let mut scope_sums = [None; SCOPES.len()];
     for (r, pair) in complete.iter().zip(&allocation.pairs) {
@@ -184,11 +200,22 @@ pub fn figures_from_records(
     let Some(m) = combine(&nodes, scope_sums, first.num_nodes) else {
         return Ok(None);
     };
-    let start = complete.iter().filter_map(|r| r.start).min().map(|t| t.as_secs());
-    let end = complete.iter().filter_map(|r| r.end).max().map(|t| t.as_secs());
+    let start = complete
+        .iter()
+        .filter_map(|r| r.start)
+        .min()
+        .map(|t| t.as_secs());
+    let end = complete
+        .iter()
+        .filter_map(|r| r.end)
+        .max()
+        .map(|t| t.as_secs());
     let node_list: Vec<&str> = complete.iter().map(|r| r.node.as_str()).collect();
     let job = JobRecord {
-        cluster: first.cluster.clone().unwrap_or_else(|| config.cluster.clone()),
+        cluster: first
+            .cluster
+            .clone()
+            .unwrap_or_else(|| config.cluster.clone()),
         job_id: match (first.array_job_id, first.array_task_id) {
             (Some(a), Some(t)) => format!("{a}_{t}"),
             _ => first.job_id.to_string(),
@@ -250,7 +277,11 @@ pub fn describe(f: &JobFigures) -> Vec<(String, String)> {
             f.energy
                 .calibration
                 .as_ref()
-                .map(|c| format!(", calibrated as {} from {} measured jobs of its partition", c.describe(), c.n_jobs))
+                .map(|c| format!(
+                    ", calibrated as {} from {} measured jobs of its partition",
+                    c.describe(),
+                    c.n_jobs
+                ))
                 .unwrap_or_default()
         ),
     )];
@@ -259,11 +290,19 @@ pub fn describe(f: &JobFigures) -> Vec<(String, String)> {
     }
     v.push(("Node-hours".into(), sig4(f.node_hours)));
     match &f.impacts {
-        None => v.push(("Impacts".into(), "unknown (no inventory for these nodes)".into())),
+        None => v.push((
+            "Impacts".into(),
+            "unknown (no inventory for these nodes)".into(),
+        )),
         Some(i) => {
             let r = |x: crate::impact_types::Ranged<crate::impact_types::Impacts>,
                      g: fn(&crate::impact_types::Impacts) -> f64| {
-                format!("{} [{}–{}]", sig4(g(&x.value)), sig4(g(&x.min)), sig4(g(&x.max)))
+                format!(
+                    "{} [{}–{}]",
+                    sig4(g(&x.value)),
+                    sig4(g(&x.min)),
+                    sig4(g(&x.max))
+                )
             };
             let t = i.total();
             v.push((

@@ -21,8 +21,8 @@
 
 use ea_record::spool::{encode_record, escape_name, file_name};
 use ea_record::{
-    AssessMode, GpuInfo, HostInfo, JobExit, JobNodeRecord, MeterReport, Method, NodeAllocation, PowerSeries,
-    PowerStats, RecordState, Scope, Trigger, UnixMicros,
+    AssessMode, GpuInfo, HostInfo, JobExit, JobNodeRecord, MeterReport, Method, NodeAllocation,
+    PowerSeries, PowerStats, RecordState, Scope, Trigger, UnixMicros,
 };
 use rayon::prelude::*;
 use std::fmt::Write as _;
@@ -240,7 +240,11 @@ fn gen_job(params: &Params, i: u64) -> Job {
         (r.log_uniform(129, 512), false)
     };
     let nnodes = nnodes.min(p.nodes);
-    let cpus_per_node = if shared { r.log_uniform(1, p.cores / 2) } else { p.cores };
+    let cpus_per_node = if shared {
+        r.log_uniform(1, p.cores / 2)
+    } else {
+        p.cores
+    };
     let gpus_per_node = match (p.gpus, shared) {
         (0, _) => 0,
         (g, true) => 1 + r.below(u64::from(g)) as u32,
@@ -296,7 +300,10 @@ fn gen_job(params: &Params, i: u64) -> Job {
 
 /// Every job of the month, in id order.
 pub fn jobs(params: &Params) -> Vec<Job> {
-    (0..params.jobs).into_par_iter().map(|i| gen_job(params, i)).collect()
+    (0..params.jobs)
+        .into_par_iter()
+        .map(|i| gen_job(params, i))
+        .collect()
 }
 
 /// The columns of the dump.
@@ -336,7 +343,12 @@ fn job_lines(j: &Job, cluster: &str, out: &mut String) {
             j.nnodes
         )
     } else {
-        format!("billing={0},cpu={0},mem={1}M,node={2}", j.ncpus(), j.mem_mb, j.nnodes)
+        format!(
+            "billing={0},cpu={0},mem={1}M,node={2}",
+            j.ncpus(),
+            j.mem_mb,
+            j.nnodes
+        )
     };
     let cpu_time = j.elapsed * i64::from(j.ncpus());
     let total_cpu = (cpu_time as f64 * j.cpu_efficiency) as i64;
@@ -376,15 +388,24 @@ fn job_lines(j: &Job, cluster: &str, out: &mut String) {
                 nodes: &str,
                 tres: &str,
                 tc: &str| {
-        let (el, nn, nc, nt) = (dur(j.elapsed), nn.to_string(), nc.to_string(), nt.to_string());
+        let (el, nn, nc, nt) = (
+            dur(j.elapsed),
+            nn.to_string(),
+            nc.to_string(),
+            nt.to_string(),
+        );
         let f: [&str; 28] = [
-            id, id, cluster, name, "", "", "", "", &account, "", "", state, exit, &start, &start, &start, &end, &el,
-            "", &nn, &nc, &nt, nodes, "", tres, tc, "", "",
+            id, id, cluster, name, "", "", "", "", &account, "", "", state, exit, &start, &start,
+            &start, &end, &el, "", &nn, &nc, &nt, nodes, "", tres, tc, "", "",
         ];
         f.join("|")
     };
     let batch_id = format!("{}.batch", j.id);
-    let batch_tres = format!("cpu={},mem={}M,node=1", j.cpus_per_node, j.mem_mb / u64::from(j.nnodes));
+    let batch_tres = format!(
+        "cpu={},mem={}M,node=1",
+        j.cpus_per_node,
+        j.mem_mb / u64::from(j.nnodes)
+    );
     let first = node_name(p, j.first_node);
     let _ = writeln!(
         out,
@@ -608,7 +629,9 @@ pub fn records(params: &Params, j: &Job) -> Vec<JobNodeRecord> {
                     cpus: Some(j.cpus_per_node),
                     cores: None,
                     memory_mb: Some(j.mem_mb / u64::from(j.nnodes)),
-                    gpus: (0..j.gpus_per_node).map(|g| format!("GPU-{node}-{g}")).collect(),
+                    gpus: (0..j.gpus_per_node)
+                        .map(|g| format!("GPU-{node}-{g}"))
+                        .collect(),
                 }),
                 start: Some(UnixMicros::from_secs(j.start)),
                 end: Some(UnixMicros::from_secs(j.end())),

@@ -74,7 +74,11 @@ impl Clock {
     pub fn month_bounds(&self, year: i16, month: i8) -> Result<(i64, i64), TimeError> {
         let what = format!("{year:04}-{month:02}");
         let first = Date::new(year, month, 1).map_err(|e| TimeError::new(&what, &e.to_string()))?;
-        let (ny, nm) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+        let (ny, nm) = if month == 12 {
+            (year + 1, 1)
+        } else {
+            (year, month + 1)
+        };
         let next = Date::new(ny, nm, 1).map_err(|e| TimeError::new(&what, &e.to_string()))?;
         Ok((
             self.civil_to_epoch(first.to_datetime_midnight())?,
@@ -156,7 +160,14 @@ pub fn parse_dump_time(s: &str, clock: &Clock) -> Result<Option<i64>, TimeError>
     if !date_sep_ok || !mid_ok || b[13] != b':' || b[16] != b':' {
         return Err(bad());
     }
-    let (y, mo, d, h, mi, sec) = match (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19)) {
+    let (y, mo, d, h, mi, sec) = match (
+        num(0..4),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    ) {
         (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(sec)) => (y, mo, d, h, mi, sec),
         _ => return Err(bad()),
     };
@@ -223,12 +234,14 @@ pub fn parse_time_arg(arg: &str, clock: &Clock) -> Result<i64, TimeError> {
         _ => {}
     }
     if let Some(rest) = lower.strip_prefix("now") {
-        return parse_now_offset(rest).map(|d| clock.now + d).ok_or_else(|| {
-            TimeError::new(
-                s,
-                "expected now[{+|-}count[seconds|minutes|hours|days|weeks]], e.g. now-7days",
-            )
-        });
+        return parse_now_offset(rest)
+            .map(|d| clock.now + d)
+            .ok_or_else(|| {
+                TimeError::new(
+                    s,
+                    "expected now[{+|-}count[seconds|minutes|hours|days|weeks]], e.g. now-7days",
+                )
+            });
     }
     let bad = || {
         TimeError::new(
@@ -299,7 +312,9 @@ pub fn parse_time_arg(arg: &str, clock: &Clock) -> Result<i64, TimeError> {
         let mut when = at(today, h, m, sec)?;
         if when > clock.now {
             when = at(
-                today.yesterday().map_err(|e| TimeError::new(s, &e.to_string()))?,
+                today
+                    .yesterday()
+                    .map_err(|e| TimeError::new(s, &e.to_string()))?,
                 h,
                 m,
                 sec,
@@ -455,7 +470,10 @@ fn fraction(digits: &str) -> Option<f64> {
     }
     buf[..2].copy_from_slice(b"0.");
     buf[2..2 + digits.len()].copy_from_slice(digits.as_bytes());
-    std::str::from_utf8(&buf[..2 + digits.len()]).ok()?.parse().ok()
+    std::str::from_utf8(&buf[..2 + digits.len()])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// Formats whole seconds as sacct's Elapsed: `HH:MM:SS`, or `D-HH:MM:SS` from one day.
@@ -539,8 +557,14 @@ mod tests {
         ] {
             assert_eq!(parse_dump_time(s, &c).unwrap(), Some(want), "{s}");
         }
-        assert_eq!(parse_dump_time("2024-03-15T21:24:16+01:00", &c).unwrap(), Some(want));
-        assert_eq!(parse_dump_time("2024-03-15T20:24:16Z", &c).unwrap(), Some(want));
+        assert_eq!(
+            parse_dump_time("2024-03-15T21:24:16+01:00", &c).unwrap(),
+            Some(want)
+        );
+        assert_eq!(
+            parse_dump_time("2024-03-15T20:24:16Z", &c).unwrap(),
+            Some(want)
+        );
         for s in ["Unknown", "None", ""] {
             assert_eq!(parse_dump_time(s, &c).unwrap(), None);
         }
@@ -603,7 +627,10 @@ mod tests {
     fn durations() {
         let d = |s| parse_duration(s).unwrap();
         assert_eq!(d("00:47.734"), Some(47.734));
-        assert_eq!(d("1-04:33:44"), Some(86_400.0 + 4.0 * 3600.0 + 33.0 * 60.0 + 44.0));
+        assert_eq!(
+            d("1-04:33:44"),
+            Some(86_400.0 + 4.0 * 3600.0 + 33.0 * 60.0 + 44.0)
+        );
         assert_eq!(
             d("4-23:56:21"),
             Some(4.0 * 86_400.0 + 23.0 * 3600.0 + 56.0 * 60.0 + 21.0)

@@ -30,7 +30,8 @@ fn settings(now: i64) -> Settings {
 }
 
 fn run(db: &Path, inputs: &Inputs, now: i64) -> Result<Summary, String> {
-    let (mut store, _) = Store::open_for_write(db, &Access::default()).map_err(|e| e.to_string())?;
+    let (mut store, _) =
+        Store::open_for_write(db, &Access::default()).map_err(|e| e.to_string())?;
     ingest::ingest(&mut store, inputs, &settings(now)).map_err(|e| e.to_string())
 }
 
@@ -58,7 +59,9 @@ fn snapshot(db: &Path) -> String {
         let n = stmt.column_count();
         let mut rows = stmt.query([]).unwrap();
         while let Some(r) = rows.next().unwrap() {
-            let cells: Vec<String> = (0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect();
+            let cells: Vec<String> = (0..n)
+                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                .collect();
             out.push_str(&format!("{table}: {}\n", cells.join("|")));
         }
     }
@@ -104,7 +107,10 @@ fn manifest() -> Vec<(&'static str, Expect)> {
             "cscs_santis/README.md",
             Companion("markdown table of the same job as sacct_38113_parsable2.txt"),
         ),
-        ("cscs_santis/sacct.sh", Companion("the script that made the dump")),
+        (
+            "cscs_santis/sacct.sh",
+            Companion("the script that made the dump"),
+        ),
         ("cscs_santis/sacct_38113_parsable2.txt", j(1)),
         (
             "ga4hpc_examples/cluster_info.yaml",
@@ -116,14 +122,32 @@ fn manifest() -> Vec<(&'static str, Expect)> {
         ),
         ("ga4hpc_examples/example_sacctOutput_raw.txt", j(2)),
         ("ga4hpc_examples/example_sacctOutput_raw_asDF.tsv", j(2)),
-        ("ga4hpc_examples/fixed_parameters.yaml", Companion("GA4HPC constants")),
+        (
+            "ga4hpc_examples/fixed_parameters.yaml",
+            Companion("GA4HPC constants"),
+        ),
         ("mila_clockwork_cedar/sacct_1", j(2)),
         ("mila_clockwork_cedar/sacct_2", j(2)),
-        ("mila_clockwork_cedar/scontrol_job_2", Refused("no header line")),
-        ("mila_clockwork_cedar/scontrol_node_2", Refused("no header line")),
-        ("mila_clockwork_cedar/scontrol_node_3", Refused("no header line")),
-        ("mila_clockwork_cedar/sinfo_1", Refused("without a `jobs` array")),
-        ("mila_clockwork_cedar/sinfo_2", Refused("without a `jobs` array")),
+        (
+            "mila_clockwork_cedar/scontrol_job_2",
+            Refused("no header line"),
+        ),
+        (
+            "mila_clockwork_cedar/scontrol_node_2",
+            Refused("no header line"),
+        ),
+        (
+            "mila_clockwork_cedar/scontrol_node_3",
+            Refused("no header line"),
+        ),
+        (
+            "mila_clockwork_cedar/sinfo_1",
+            Refused("without a `jobs` array"),
+        ),
+        (
+            "mila_clockwork_cedar/sinfo_2",
+            Refused("without a `jobs` array"),
+        ),
         (
             "pm100_schema/job_features.md",
             Companion("column documentation of a dataset not in the repository"),
@@ -150,14 +174,23 @@ fn manifest() -> Vec<(&'static str, Expect)> {
                 delimiter: Some("^|^"),
             },
         ),
-        ("rivos_exporter_fixtures/sacctmgr.txt", Refused("no header line")),
+        (
+            "rivos_exporter_fixtures/sacctmgr.txt",
+            Refused("no header line"),
+        ),
         ("rivos_exporter_fixtures/sdiag_2405.json", Refused("sdiag")),
-        ("rivos_exporter_fixtures/sinfo_fallback.txt", Refused("not valid JSON")),
+        (
+            "rivos_exporter_fixtures/sinfo_fallback.txt",
+            Refused("not valid JSON"),
+        ),
         (
             "rivos_exporter_fixtures/sinfo_out.json",
             Refused("without a `jobs` array"),
         ),
-        ("rivos_exporter_fixtures/squeue_fallback.txt", Refused("not valid JSON")),
+        (
+            "rivos_exporter_fixtures/squeue_fallback.txt",
+            Refused("not valid JSON"),
+        ),
         ("rivos_exporter_fixtures/squeue_out.json", j(2)),
         ("rug_habrok/README.md", Companion("how the dumps were made")),
         (
@@ -179,7 +212,10 @@ fn manifest() -> Vec<(&'static str, Expect)> {
         ("rug_habrok/scontrol.txt", Refused("no header line")),
         ("rug_habrok/squeue.txt", Refused("no header line")),
         ("rug_habrok/sstat.txt", Refused("no header line")),
-        ("rug_peregrine/README.md", Companion("how the dumps were made")),
+        (
+            "rug_peregrine/README.md",
+            Companion("how the dumps were made"),
+        ),
         (
             "rug_peregrine/sacct.txt",
             Jobs {
@@ -195,8 +231,14 @@ fn manifest() -> Vec<(&'static str, Expect)> {
         ("rug_peregrine/scontrol.txt", Refused("no header line")),
         ("rug_peregrine/squeue.txt", Refused("no header line")),
         ("rug_peregrine/sstat.txt", Refused("no header line")),
-        ("uoregon_talapas_slurmrestd/V0040OpenapiDiagResp.json", Refused("sdiag")),
-        ("uoregon_talapas_slurmrestd/V0040OpenapiJobInfoResp.json", j(2)),
+        (
+            "uoregon_talapas_slurmrestd/V0040OpenapiDiagResp.json",
+            Refused("sdiag"),
+        ),
+        (
+            "uoregon_talapas_slurmrestd/V0040OpenapiJobInfoResp.json",
+            j(2),
+        ),
         (
             "uoregon_talapas_slurmrestd/V0040OpenapiNodesResp.json",
             Refused("sinfo"),
@@ -280,7 +322,9 @@ fn manifest() -> Vec<(&'static str, Expect)> {
 fn every_real_sacct_dump_ingests_and_everything_else_is_named() {
     let root = Path::new(REALDATA);
     if !root.is_dir() {
-        eprintln!("SKIPPED: {REALDATA} is absent (the shared real data is not laid out beside the repository)");
+        eprintln!(
+            "SKIPPED: {REALDATA} is absent (the shared real data is not laid out beside the repository)"
+        );
         return;
     }
     let manifest = manifest();
@@ -327,7 +371,8 @@ fn every_real_sacct_dump_ingests_and_everything_else_is_named() {
                     },
                     ..Default::default()
                 };
-                let summary = run(&db, &inputs, 1_800_000_000).unwrap_or_else(|e| panic!("{file}: {e}"));
+                let summary =
+                    run(&db, &inputs, 1_800_000_000).unwrap_or_else(|e| panic!("{file}: {e}"));
                 let jobs = count(&db, "SELECT count(*) FROM jobs");
                 assert!(
                     jobs >= min_jobs,
@@ -349,7 +394,10 @@ fn every_real_sacct_dump_ingests_and_everything_else_is_named() {
                     e.contains(words),
                     "{file}: refused, but the message does not say `{words}`: {e}"
                 );
-                assert!(e.contains(file), "{file}: the message does not name the file: {e}");
+                assert!(
+                    e.contains(file),
+                    "{file}: the message does not name the file: {e}"
+                );
             }
         }
     }
@@ -510,9 +558,20 @@ fn missing_node_records_are_waited_for_then_extrapolated() {
     };
     let just_after = multi.end() + 60;
     let s = run(&db, &inputs, just_after).unwrap();
-    assert_eq!((s.derived.measured_jobs, s.derived.measured_pending), (0, 1));
+    assert_eq!(
+        (s.derived.measured_jobs, s.derived.measured_pending),
+        (0, 1)
+    );
     // After the grace period, the job is measured from the nodes that reported.
-    let s = run(&db, &Inputs { force: true, ..inputs }, multi.end() + 3 * 3600).unwrap();
+    let s = run(
+        &db,
+        &Inputs {
+            force: true,
+            ..inputs
+        },
+        multi.end() + 3 * 3600,
+    )
+    .unwrap();
     assert_eq!(s.derived.measured_jobs, 1);
     let flags: String = Store::open_read(&db)
         .unwrap()
@@ -520,7 +579,11 @@ fn missing_node_records_are_waited_for_then_extrapolated() {
         .query_row("SELECT flags FROM job_measured", [], |r| r.get(0))
         .unwrap();
     assert!(
-        flags.contains(&format!("extrapolated:{}/{}-nodes", multi.nnodes - 1, multi.nnodes)),
+        flags.contains(&format!(
+            "extrapolated:{}/{}-nodes",
+            multi.nnodes - 1,
+            multi.nnodes
+        )),
         "{flags}"
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -582,7 +645,10 @@ fn a_job_gets_its_impacts_from_its_records_alone() {
         ..Default::default()
     };
     let js = synth::jobs(&p);
-    let job = js.iter().find(|j| j.part == 1 && j.elapsed > 600).expect("a GPU job");
+    let job = js
+        .iter()
+        .find(|j| j.part == 1 && j.elapsed > 600)
+        .expect("a GPU job");
     std::fs::write(dir.join("inventory.toml"), synth::inventory_toml(&p)).unwrap();
     let config = ea_store::config::Config {
         inventory: Some(dir.join("inventory.toml")),
@@ -594,7 +660,10 @@ fn a_job_gets_its_impacts_from_its_records_alone() {
         .unwrap();
     assert_eq!(rec.job_id, job.id.to_string());
     assert_eq!(figs.energy.source, ea_store::figures::Source::Measured);
-    let i = figs.impacts.as_ref().expect("the inventory knows the GPU nodes");
+    let i = figs
+        .impacts
+        .as_ref()
+        .expect("the inventory knows the GPU nodes");
     assert!(i.use_phase.value.gwp_kgco2eq > 0.0 && i.embodied.value.gwp_kgco2eq > 0.0);
     assert!(
         i.total().min.gwp_kgco2eq <= i.total().value.gwp_kgco2eq
@@ -602,7 +671,9 @@ fn a_job_gets_its_impacts_from_its_records_alone() {
     );
     let lines = ea_store::session::describe(&figs);
     assert!(
-        lines.iter().any(|(k, v)| k == "GWP kgCO2eq" && v.contains("embodied")),
+        lines
+            .iter()
+            .any(|(k, v)| k == "GWP kgCO2eq" && v.contains("embodied")),
         "{lines:?}"
     );
     // No meter at all: nothing to say from the records.
@@ -635,7 +706,10 @@ fn a_first_ingest_derives_from_what_it_wrote_as_from_the_store() {
         AFTER_THE_MONTH,
     )
     .unwrap();
-    assert!(s.derived.measured_early, "a first run splits while it builds the indexes");
+    assert!(
+        s.derived.measured_early,
+        "a first run splits while it builds the indexes"
+    );
     let two = dir.join("two.sqlite");
     run(
         &two,
@@ -656,7 +730,10 @@ fn a_first_ingest_derives_from_what_it_wrote_as_from_the_store() {
     )
     .unwrap();
     assert!(s.derived.measured_jobs > 100, "{:?}", s.derived);
-    assert!(!s.derived.measured_early, "the second run reads the store back");
+    assert!(
+        !s.derived.measured_early,
+        "the second run reads the store back"
+    );
     let measured = |db: &Path| {
         snapshot(db)
             .lines()
@@ -682,7 +759,8 @@ fn measured_energy_is_split_by_the_inventorys_rule_and_again_when_it_changes() {
         ..Default::default()
     };
     let with = |rule: &str| {
-        let text = synth::inventory_toml(&p).replace("[site]\n", &format!("[site]\nshare_rule = \"{rule}\"\n"));
+        let text = synth::inventory_toml(&p)
+            .replace("[site]\n", &format!("[site]\nshare_rule = \"{rule}\"\n"));
         let inv = ea_impact::Inventory::parse(&text, &dir.join(format!("{rule}.toml"))).unwrap();
         Settings {
             inventory: Some(std::sync::Arc::new(inv)),
@@ -704,9 +782,11 @@ fn measured_energy_is_split_by_the_inventorys_rule_and_again_when_it_changes() {
     let total = |db: &Path| {
         let s = Store::open_read(db).unwrap();
         s.conn
-            .query_row("SELECT sum(energy_j), count(*) FROM job_measured", [], |r| {
-                Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)?))
-            })
+            .query_row(
+                "SELECT sum(energy_j), count(*) FROM job_measured",
+                [],
+                |r| Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)?)),
+            )
             .unwrap()
     };
     ingest_with("max", false);
@@ -736,15 +816,26 @@ fn a_first_run_with_records_of_jobs_its_dump_lacks_measures_through_the_store() 
     let dir = tmp("first-run-odd-spool");
     let (p, _, spool) = small_month(&dir, 2000);
     let js = synth::jobs(&p);
-    let lost = js.iter().find(|j| j.assessed && j.elapsed > 600).expect("an assessed job");
+    let lost = js
+        .iter()
+        .find(|j| j.assessed && j.elapsed > 600)
+        .expect("an assessed job");
     let dump = dir.join("partial.txt");
     let kept: Vec<synth::Job> = js.iter().filter(|j| j.id != lost.id).cloned().collect();
     synth::write_dump(&p, &kept, &mut std::fs::File::create(&dump).unwrap()).unwrap();
-    std::fs::write(spool.join("records/job-77.c0001.json"), b"{\"schema_version\":2,\"state\":").unwrap();
-    let running = synth::records(&p, kept.iter().find(|j| j.assessed && j.elapsed > 0).unwrap())
-        .swap_remove(0);
+    std::fs::write(
+        spool.join("records/job-77.c0001.json"),
+        b"{\"schema_version\":2,\"state\":",
+    )
+    .unwrap();
+    let running = synth::records(
+        &p,
+        kept.iter().find(|j| j.assessed && j.elapsed > 0).unwrap(),
+    )
+    .swap_remove(0);
     let mut started = running.clone();
-    (started.state, started.end, started.meters) = (ea_record::RecordState::Started, None, Vec::new());
+    (started.state, started.end, started.meters) =
+        (ea_record::RecordState::Started, None, Vec::new());
     ea_record::spool::write_record_atomic(
         &ea_record::spool::Spool::new(&spool).started_path(started.job_id, &started.node),
         &started,
@@ -761,13 +852,32 @@ fn a_first_run_with_records_of_jobs_its_dump_lacks_measures_through_the_store() 
     assert_eq!(s.derived.jobs_from_records, 1, "{:?}", s.derived);
     assert!(s.derived.measured_jobs > 100, "{:?}", s.derived);
     assert_eq!(s.error_count, 1);
-    assert!(s.errors[0].contains("job-77.c0001.json") && s.errors[0].contains("not a valid record"), "{:?}", s.errors);
+    assert!(
+        s.errors[0].contains("job-77.c0001.json") && s.errors[0].contains("not a valid record"),
+        "{:?}",
+        s.errors
+    );
     let id = running.job_id.to_string();
     let complete = |db: &Path| {
-        count(db, &format!("SELECT complete FROM node_records WHERE job_id = '{id}' AND node = '{}'", running.node))
+        count(
+            db,
+            &format!(
+                "SELECT complete FROM node_records WHERE job_id = '{id}' AND node = '{}'",
+                running.node
+            ),
+        )
     };
     assert_eq!(complete(&one), 1);
-    assert_eq!(count(&one, &format!("SELECT count(*) FROM job_measured WHERE job_id = '{}'", lost.id)), 1);
+    assert_eq!(
+        count(
+            &one,
+            &format!(
+                "SELECT count(*) FROM job_measured WHERE job_id = '{}'",
+                lost.id
+            )
+        ),
+        1
+    );
     let two = dir.join("two.sqlite");
     run(&two, &inputs(true, false), AFTER_THE_MONTH).unwrap();
     run(&two, &inputs(false, true), AFTER_THE_MONTH).unwrap();

@@ -14,7 +14,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: ea-synth OUTDIR [--jobs N] [--assessed FRACTION] [--seed N] [--series-points MAX]");
+    eprintln!(
+        "usage: ea-synth OUTDIR [--jobs N] [--assessed FRACTION] [--seed N] [--series-points MAX]"
+    );
     ExitCode::from(2)
 }
 
@@ -26,7 +28,9 @@ fn main() -> ExitCode {
     let out = PathBuf::from(out);
     let mut p = Params::default();
     while let Some(flag) = args.next() {
-        let Some(value) = args.next() else { return usage() };
+        let Some(value) = args.next() else {
+            return usage();
+        };
         let ok = match flag.as_str() {
             "--jobs" => value.parse().map(|v| p.jobs = v).is_ok(),
             "--assessed" => value.parse().map(|v| p.assessed = v).is_ok(),

@@ -39,7 +39,11 @@ pub enum DbError {
         source: std::io::Error,
     },
     /// The file was written by a newer energy-assess.
-    TooNew { path: PathBuf, found: u32, supported: u32 },
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     /// There is no store yet.
     Missing { path: PathBuf },
 }
@@ -47,10 +51,16 @@ pub enum DbError {
 impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DbError::Sqlite { path, action, source } => {
+            DbError::Sqlite {
+                path,
+                action,
+                source,
+            } => {
                 write!(f, "{}: cannot {action}: {source}", path.display())?;
                 if let rusqlite::Error::SqliteFailure(e, _) = source {
-                    if e.code == rusqlite::ErrorCode::CannotOpen || e.code == rusqlite::ErrorCode::PermissionDenied {
+                    if e.code == rusqlite::ErrorCode::CannotOpen
+                        || e.code == rusqlite::ErrorCode::PermissionDenied
+                    {
                         write!(
                             f,
                             " (the store is readable only by its owner and its group: run as an \
@@ -61,8 +71,16 @@ impl fmt::Display for DbError {
                 }
                 Ok(())
             }
-            DbError::Io { path, action, source } => write!(f, "{}: cannot {action}: {source}", path.display()),
-            DbError::TooNew { path, found, supported } => write!(
+            DbError::Io {
+                path,
+                action,
+                source,
+            } => write!(f, "{}: cannot {action}: {source}", path.display()),
+            DbError::TooNew {
+                path,
+                found,
+                supported,
+            } => write!(
                 f,
                 "{}: schema version {found} was written by a newer energy-assess (this one knows up \
                  to {supported}); upgrade energy-assess",
@@ -112,10 +130,18 @@ pub struct Access {
 
 impl Access {
     fn file_mode(&self) -> u32 {
-        if self.group_gid.is_some() { 0o640 } else { 0o600 }
+        if self.group_gid.is_some() {
+            0o640
+        } else {
+            0o600
+        }
     }
     fn dir_mode(&self) -> u32 {
-        if self.group_gid.is_some() { 0o750 } else { 0o700 }
+        if self.group_gid.is_some() {
+            0o750
+        } else {
+            0o700
+        }
     }
 }
 
@@ -143,7 +169,8 @@ impl Store {
                     .create(dir)
                     .map_err(io_err(dir, "create the store's directory"))?;
                 if let Some(gid) = access.group_gid {
-                    std::os::unix::fs::chown(dir, None, Some(gid)).map_err(io_err(dir, "set the group of"))?;
+                    std::os::unix::fs::chown(dir, None, Some(gid))
+                        .map_err(io_err(dir, "set the group of"))?;
                 }
             }
         }
@@ -194,12 +221,16 @@ impl Store {
         if std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0) {
             if let Ok(rw) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
                 let _ = rw.busy_timeout(std::time::Duration::from_secs(30));
-                let _ = rw.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0));
+                let _ = rw.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                    r.get::<_, i64>(0)
+                });
             }
         }
-        let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .map_err(sqlite_err(path, "open the store"))?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite_err(path, "open the store"))?;
         let version: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(sqlite_err(path, "read the store"))?;
@@ -255,8 +286,11 @@ impl DeferredIndexes {
     pub fn drop_on_empty_tables(conn: &Connection) -> rusqlite::Result<Self> {
         let mut dropped = Vec::new();
         for (table, index, create) in DEFERRABLE_INDEXES {
-            let empty: bool =
-                conn.query_row(&format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"), [], |r| r.get(0))?;
+            let empty: bool = conn.query_row(
+                &format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"),
+                [],
+                |r| r.get(0),
+            )?;
             if empty {
                 conn.execute_batch(&format!("DROP INDEX IF EXISTS {index}"))?;
                 dropped.push(*create);
@@ -287,11 +321,13 @@ fn enforce_permissions(path: &Path, access: &Access) -> Result<Option<String>, D
     if let Some(gid) = access.group_gid {
         use std::os::unix::fs::MetadataExt;
         if meta.gid() != gid {
-            std::os::unix::fs::chown(path, None, Some(gid)).map_err(io_err(path, "set the group of"))?;
+            std::os::unix::fs::chown(path, None, Some(gid))
+                .map_err(io_err(path, "set the group of"))?;
         }
     }
     if mode != want {
-        fs::set_permissions(path, fs::Permissions::from_mode(want)).map_err(io_err(path, "restrict"))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(want))
+            .map_err(io_err(path, "restrict"))?;
         if mode & !want != 0 {
             warning = Some(format!(
                 "{} had mode {mode:o}, which let others read every user's jobs; set it to {want:o}",
@@ -316,14 +352,19 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), DbError> {
     if version == schema_version() {
         return Ok(());
     }
-    let tx = conn.transaction().map_err(sqlite_err(path, "start a migration"))?;
+    let tx = conn
+        .transaction()
+        .map_err(sqlite_err(path, "start a migration"))?;
     for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
-        tx.execute_batch(sql)
-            .map_err(sqlite_err(path, &format!("migrate the schema to version {}", i + 1)))?;
+        tx.execute_batch(sql).map_err(sqlite_err(
+            path,
+            &format!("migrate the schema to version {}", i + 1),
+        ))?;
     }
     tx.pragma_update(None, "user_version", schema_version())
         .map_err(sqlite_err(path, "record the schema version"))?;
-    tx.commit().map_err(sqlite_err(path, "commit a migration"))?;
+    tx.commit()
+        .map_err(sqlite_err(path, "commit a migration"))?;
     Ok(())
 }
 
@@ -398,18 +439,31 @@ mod tests {
         let path = dir.join("sub/store.sqlite");
         let (s, warnings) = Store::open_for_write(&path, &Access::default()).unwrap();
         assert!(warnings.is_empty());
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(
-            fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777,
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
             0o700
         );
-        let v: u32 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: u32 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, schema_version());
         drop(s);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let (_s, warnings) = Store::open_for_write(&path, &Access::default()).unwrap();
         assert!(warnings[0].contains("644"), "{warnings:?}");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -423,7 +477,10 @@ mod tests {
         let e = Store::open_read(&path).err().unwrap();
         assert!(e.to_string().contains("newer energy-assess"), "{e}");
         let e = Store::open_read(&dir.join("none.sqlite")).err().unwrap();
-        assert!(e.to_string().contains("run `energy-assess ingest` first"), "{e}");
+        assert!(
+            e.to_string().contains("run `energy-assess ingest` first"),
+            "{e}"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -434,7 +491,10 @@ mod tests {
             Fnv::default().bytes(b"abcdefghij").finish(),
             Fnv::default().bytes(b"abcdefghij").finish()
         );
-        assert_eq!(Fnv::default().str(Some("job")).int(Some(7)).finish() as u64, PINNED);
+        assert_eq!(
+            Fnv::default().str(Some("job")).int(Some(7)).finish() as u64,
+            PINNED
+        );
         let a = Fnv::default().str(Some("x")).int(None).finish();
         let b = Fnv::default().str(None).str(Some("x")).finish();
         assert_ne!(a, b);

@@ -75,7 +75,8 @@ pub const JOB_COLUMNS: &str = "j.cluster, j.job_id, j.job_id_raw, j.array_job_id
     m.e_platform_j, m.e_other_j, m.scope, m.flags, j.steps";
 
 /// The FROM clause that goes with [`JOB_COLUMNS`].
-pub const JOB_FROM: &str = "jobs j LEFT JOIN job_measured m ON m.cluster = j.cluster AND m.job_id = j.job_id";
+pub const JOB_FROM: &str =
+    "jobs j LEFT JOIN job_measured m ON m.cluster = j.cluster AND m.job_id = j.job_id";
 
 /// Reads a row selected with [`JOB_COLUMNS`].
 ///
@@ -145,7 +146,11 @@ pub fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
 ///
 /// # Errors
 /// SQLite errors.
-pub fn jobs_where(conn: &Connection, where_sql: &str, params: &[&dyn ToSql]) -> rusqlite::Result<Vec<JobRecord>> {
+pub fn jobs_where(
+    conn: &Connection,
+    where_sql: &str,
+    params: &[&dyn ToSql],
+) -> rusqlite::Result<Vec<JobRecord>> {
     let sql = format!(
         "SELECT {JOB_COLUMNS} FROM {JOB_FROM} WHERE {where_sql}
          ORDER BY j.cluster, COALESCE(j.array_job_id, j.job_id_raw), CAST(j.array_task AS INTEGER), j.job_id"
@@ -270,7 +275,8 @@ fn step_order(step: &str) -> (u8, u64, String) {
 /// # Errors
 /// SQLite errors.
 pub fn calibrations(conn: &Connection) -> rusqlite::Result<HashMap<String, Calibration>> {
-    let mut stmt = conn.prepare("SELECT grp, factor, static_w_per_cpu, low, high, n_jobs FROM calibration")?;
+    let mut stmt =
+        conn.prepare("SELECT grp, factor, static_w_per_cpu, low, high, n_jobs FROM calibration")?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -290,10 +296,18 @@ pub fn calibrations(conn: &Connection) -> rusqlite::Result<HashMap<String, Calib
 ///
 /// # Errors
 /// SQLite errors.
-pub fn power_samples(conn: &Connection, node: &str, a: f64, b: f64) -> rusqlite::Result<Vec<(f64, f64)>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT t, watts FROM power_samples WHERE node = ?1 AND t >= ?2 AND t <= ?3 ORDER BY t")?;
-    let rows = stmt.query_map(rusqlite::params![node, a, b], |r| Ok((r.get(0)?, r.get(1)?)))?;
+pub fn power_samples(
+    conn: &Connection,
+    node: &str,
+    a: f64,
+    b: f64,
+) -> rusqlite::Result<Vec<(f64, f64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT t, watts FROM power_samples WHERE node = ?1 AND t >= ?2 AND t <= ?3 ORDER BY t",
+    )?;
+    let rows = stmt.query_map(rusqlite::params![node, a, b], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
     rows.collect()
 }
 

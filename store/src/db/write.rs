@@ -142,7 +142,10 @@ pub fn encode_steps(steps: &[StepRow]) -> Option<String> {
     if steps.is_empty() {
         return None;
     }
-    let parts: Vec<String> = steps.iter().map(|s| encode_step(&StepFields::of(s))).collect();
+    let parts: Vec<String> = steps
+        .iter()
+        .map(|s| encode_step(&StepFields::of(s)))
+        .collect();
     Some(format!("[{}]", parts.join(",")))
 }
 
@@ -301,7 +304,8 @@ pub fn upsert_prepared(
 /// # Errors
 /// SQLite errors.
 pub fn merge_orphan_steps(conn: &Connection, steps: &[StepRow]) -> rusqlite::Result<(u64, u64)> {
-    let mut by_job: std::collections::BTreeMap<(String, String), Vec<&StepRow>> = Default::default();
+    let mut by_job: std::collections::BTreeMap<(String, String), Vec<&StepRow>> =
+        Default::default();
     for s in steps {
         by_job
             .entry((s.cluster.clone().unwrap_or_default(), s.job_id.clone()))
@@ -309,9 +313,11 @@ pub fn merge_orphan_steps(conn: &Connection, steps: &[StepRow]) -> rusqlite::Res
             .push(s);
     }
     let (mut changed, mut dropped) = (0, 0);
-    let mut get = conn.prepare_cached("SELECT steps FROM jobs WHERE cluster = ?1 AND job_id = ?2")?;
-    let mut put =
-        conn.prepare_cached("UPDATE jobs SET steps = ?3, row_hash = row_hash + 1 WHERE cluster = ?1 AND job_id = ?2")?;
+    let mut get =
+        conn.prepare_cached("SELECT steps FROM jobs WHERE cluster = ?1 AND job_id = ?2")?;
+    let mut put = conn.prepare_cached(
+        "UPDATE jobs SET steps = ?3, row_hash = row_hash + 1 WHERE cluster = ?1 AND job_id = ?2",
+    )?;
     for ((cluster, job_id), new) in by_job {
         let mut rows = get.query(params![cluster, job_id])?;
         let Some(r) = rows.next()? else {
@@ -320,7 +326,10 @@ pub fn merge_orphan_steps(conn: &Connection, steps: &[StepRow]) -> rusqlite::Res
         };
         let old: Option<String> = r.get(0)?;
         drop(rows);
-        let mut merged: Vec<StepRow> = old.as_deref().map(super::read::decode_steps_rows).unwrap_or_default();
+        let mut merged: Vec<StepRow> = old
+            .as_deref()
+            .map(super::read::decode_steps_rows)
+            .unwrap_or_default();
         for s in new {
             merged.retain(|m| m.step != s.step);
             merged.push(s.clone());
@@ -338,11 +347,21 @@ pub fn merge_orphan_steps(conn: &Connection, steps: &[StepRow]) -> rusqlite::Res
 ///
 /// # Errors
 /// SQLite errors.
-pub fn source_unchanged(conn: &Connection, kind: &str, name: &str, size: i64, mtime_ns: i64) -> rusqlite::Result<bool> {
-    let mut stmt = conn.prepare_cached("SELECT size, mtime_ns FROM sources WHERE kind = ?1 AND name = ?2")?;
+pub fn source_unchanged(
+    conn: &Connection,
+    kind: &str,
+    name: &str,
+    size: i64,
+    mtime_ns: i64,
+) -> rusqlite::Result<bool> {
+    let mut stmt =
+        conn.prepare_cached("SELECT size, mtime_ns FROM sources WHERE kind = ?1 AND name = ?2")?;
     let mut rows = stmt.query(params![kind, name])?;
     Ok(match rows.next()? {
-        Some(r) => r.get::<_, Option<i64>>(0)? == Some(size) && r.get::<_, Option<i64>>(1)? == Some(mtime_ns),
+        Some(r) => {
+            r.get::<_, Option<i64>>(0)? == Some(size)
+                && r.get::<_, Option<i64>>(1)? == Some(mtime_ns)
+        }
         None => false,
     })
 }

@@ -144,7 +144,16 @@ impl Window {
                 clusters: &capture.clusters,
                 may_repeat: capture.jobs_may_repeat,
             };
-            compute(a, b, &settings, records, clusters, &sampled, &source, &Progress::new(false))
+            compute(
+                a,
+                b,
+                &settings,
+                records,
+                clusters,
+                &sampled,
+                &source,
+                &Progress::new(false),
+            )
         });
         Ok(Some(EarlyMeasure { span, handle }))
     }
@@ -154,7 +163,12 @@ impl Window {
         if let Some(c) = &mut self.capture {
             c.jobs_may_repeat = true;
             let cluster = c.cluster_number(j.cluster.as_deref().unwrap_or_default());
-            c.jobs.push(CapturedJob::of(j, cluster, j.job_id.as_str().into(), j.node_list.as_deref().map(Into::into)));
+            c.jobs.push(CapturedJob::of(
+                j,
+                cluster,
+                j.job_id.as_str().into(),
+                j.node_list.as_deref().map(Into::into),
+            ));
         }
     }
 
@@ -167,7 +181,12 @@ impl Window {
                 let mut j = p.job;
                 let cluster = c.cluster_number(j.cluster.as_deref().unwrap_or_default());
                 let (job_id, node_list) = (std::mem::take(&mut j.job_id), j.node_list.take());
-                c.jobs.push(CapturedJob::of(&j, cluster, job_id.into(), node_list.map(Into::into)));
+                c.jobs.push(CapturedJob::of(
+                    &j,
+                    cluster,
+                    job_id.into(),
+                    node_list.map(Into::into),
+                ));
             }
         }
     }
@@ -191,7 +210,8 @@ impl Window {
     /// Keeps a written record, if capturing (without what only queries show of it).
     pub fn capture_record(&mut self, mut r: NodeRecordRow) {
         if let Some(c) = &mut self.capture {
-            (r.user, r.account, r.partition, r.node_list, r.exit_code) = (None, None, None, None, None);
+            (r.user, r.account, r.partition, r.node_list, r.exit_code) =
+                (None, None, None, None, None);
             c.records.push(r);
         }
     }
@@ -258,7 +278,8 @@ impl Window {
             "SELECT min(start), max(COALESCE(end, start)) FROM node_records",
             "SELECT min(t), max(t) FROM power_samples",
         ] {
-            let span: (Option<f64>, Option<f64>) = conn.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let span: (Option<f64>, Option<f64>) =
+                conn.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
             if let (Some(a), Some(b)) = span {
                 self.add_span(a, b);
             }
@@ -368,7 +389,12 @@ pub fn run(
 
 /// Jobs that have node records but no sacct row yet get a row built from the records, so that
 /// they show in queries right away; sacct's row replaces it when it comes.
-fn jobs_from_records(conn: &Connection, a: f64, b: f64, window: &mut Window) -> rusqlite::Result<u64> {
+fn jobs_from_records(
+    conn: &Connection,
+    a: f64,
+    b: f64,
+    window: &mut Window,
+) -> rusqlite::Result<u64> {
     let mut stmt = conn.prepare(
         "SELECT r.cluster, r.job_id, r.job_id_raw, min(r.start), max(r.end), max(r.num_nodes), count(*),
                 sum(r.cpus_on_node), min(r.complete), max(r.user), max(r.uid), max(r.account),
@@ -455,7 +481,9 @@ fn measure(
         },
         None => JobSource::Store(conn),
     };
-    let measured = compute(a, b, settings, records, clusters, &sampled, &source, progress)?;
+    let measured = compute(
+        a, b, settings, records, clusters, &sampled, &source, progress,
+    )?;
     store_measured(conn, &measured)
 }
 
@@ -471,9 +499,11 @@ impl Sampled {
     fn read(conn: &Connection) -> rusqlite::Result<Self> {
         let nodes: Vec<String> = {
             let mut stmt = conn.prepare("SELECT DISTINCT node FROM power_samples")?;
-            stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
         };
-        let mut stmt = conn.prepare("SELECT t, watts FROM power_samples WHERE node = ?1 ORDER BY t")?;
+        let mut stmt =
+            conn.prepare("SELECT t, watts FROM power_samples WHERE node = ?1 ORDER BY t")?;
         let series = nodes
             .iter()
             .map(|name| {
@@ -522,7 +552,9 @@ impl JobSource<'_> {
                 sample_nodes,
                 by_job,
             )),
-            JobSource::Store(conn) => load_jobs(conn, lo, hi, clusters, nodes, sample_nodes, by_job),
+            JobSource::Store(conn) => {
+                load_jobs(conn, lo, hi, clusters, nodes, sample_nodes, by_job)
+            }
         }
     }
 }
@@ -601,7 +633,10 @@ fn compute(
     // Measured jobs by (cluster, JobID): their records.
     let mut by_job: BTreeMap<(u32, &str), Vec<u32>> = BTreeMap::new();
     for (k, (r, &c)) in records.rows.iter().zip(&records.cluster).enumerate() {
-        by_job.entry((c, r.job_id.as_str())).or_default().push(k as u32);
+        by_job
+            .entry((c, r.job_id.as_str()))
+            .or_default()
+            .push(k as u32);
     }
     // Every job whose interval meets the records' (and, for wattmeter series, the window): the
     // measured jobs and all their possible co-tenants.
@@ -637,7 +672,9 @@ fn compute(
     // not know) make pairs of their own.
     for (k, (r, &c)) in records.rows.iter().zip(&records.cluster).enumerate() {
         let n = nodes.get(c, &r.node).unwrap_or(0);
-        let job = by_job.get(&(c, r.job_id.as_str())).and_then(|recs| scan.job_of(recs));
+        let job = by_job
+            .get(&(c, r.job_id.as_str()))
+            .and_then(|recs| scan.job_of(recs));
         let on_job = job.and_then(|i| {
             let j = &jobs[i as usize];
             (j.first_pair..j.first_pair + j.n_pairs).find(|&p| pairs[p as usize].node == n)
@@ -703,7 +740,12 @@ fn compute(
     let mut results: FastMap<u32, NodeEnergy> = FastMap::default();
     let total: usize = needed.iter().map(Vec::len).sum();
     if crate::profile::enabled() {
-        eprintln!("[ea-profile] measure: {} jobs, {} pairs, {} to the engine", jobs.len(), pairs.len(), total);
+        eprintln!(
+            "[ea-profile] measure: {} jobs, {} pairs, {} to the engine",
+            jobs.len(),
+            pairs.len(),
+            total
+        );
     }
     let shards = total.div_ceil(SHARD_PAIRS).max(1);
     for c in 0..clusters.len() as u32 {
@@ -716,7 +758,10 @@ fn compute(
                 .filter(|(n, _)| n % shards == shard && nodes.cluster_of(*n as u32) == c)
                 .flat_map(|(_, ps)| ps.iter().copied())
                 .collect();
-            let batch: Vec<JobNodeInput> = ps.par_iter().filter_map(|&p| ctx.input(p as usize)).collect();
+            let batch: Vec<JobNodeInput> = ps
+                .par_iter()
+                .filter_map(|&p| ctx.input(p as usize))
+                .collect();
             if batch.is_empty() {
                 continue;
             }
@@ -793,9 +838,14 @@ fn compute(
             // The pairs to add up: the complete records' nodes, or (a wattmeter job) every node
             // of its allocation, each of which must then be measured.
             let job_pairs: Vec<u32> = if recs.is_empty() {
-                job.map_or(Vec::new(), |j| (j.first_pair..j.first_pair + j.n_pairs).collect())
+                job.map_or(Vec::new(), |j| {
+                    (j.first_pair..j.first_pair + j.n_pairs).collect()
+                })
             } else {
-                complete.iter().map(|&k| pair_of_record[k as usize]).collect()
+                complete
+                    .iter()
+                    .map(|&k| pair_of_record[k as usize])
+                    .collect()
             };
             let mut nodes_e = Vec::new();
             let mut scope_sums = [None; SCOPES.len()];
@@ -804,7 +854,9 @@ fn compute(
                     Some(n) => {
                         nodes_e.push(n.clone());
                         if let Some(k) = pairs[p as usize].record() {
-                            for (sum, v) in scope_sums.iter_mut().zip(records.rows[k as usize].energy_j) {
+                            for (sum, v) in
+                                scope_sums.iter_mut().zip(records.rows[k as usize].energy_j)
+                            {
                                 if let Some(v) = v {
                                     *sum = Some(sum.unwrap_or(0.0) + v);
                                 }
@@ -832,7 +884,11 @@ fn compute(
     };
     for (&(c, job_id, _), outcome) in candidates.iter().zip(outcomes) {
         match outcome {
-            Outcome::Measured(m) => measured.jobs.push((clusters.name(c).to_string(), job_id.to_string(), m)),
+            Outcome::Measured(m) => {
+                measured
+                    .jobs
+                    .push((clusters.name(c).to_string(), job_id.to_string(), m))
+            }
             Outcome::Pending => measured.pending += 1,
             Outcome::NotMeasured => {}
         }
@@ -891,7 +947,10 @@ impl PairContext<'_> {
         let job = pair.job().map(|i| &self.jobs[i as usize]);
         match (rec.and_then(|r| r.start), job) {
             (Some(s), _) => Some((s, rec.and_then(|r| r.end).unwrap_or(self.now as f64))),
-            (None, Some(j)) => Some((j.start as f64, j.end.unwrap_or(self.now).max(j.start) as f64)),
+            (None, Some(j)) => Some((
+                j.start as f64,
+                j.end.unwrap_or(self.now).max(j.start) as f64,
+            )),
             (None, None) => None,
         }
     }
@@ -1013,7 +1072,9 @@ impl NodeIds {
     fn set_envelopes(&mut self, records: &Records, now: i64) {
         let mut spans: Vec<Option<Vec<(i64, i64)>>> = vec![Some(Vec::new()); self.names.len()];
         for (r, &c) in records.rows.iter().zip(&records.cluster) {
-            let Some(n) = self.get(c, &r.node) else { continue };
+            let Some(n) = self.get(c, &r.node) else {
+                continue;
+            };
             match (r.start, &mut spans[n as usize]) {
                 (Some(s), Some(v)) => {
                     let e = r.end.unwrap_or(now as f64).max(s);
@@ -1023,7 +1084,10 @@ impl NodeIds {
                 (Some(_), None) => {}
             }
         }
-        self.envelopes = spans.into_iter().map(|v| v.map(|v| merged_spans(v.into_iter()))).collect();
+        self.envelopes = spans
+            .into_iter()
+            .map(|v| v.map(|v| merged_spans(v.into_iter())))
+            .collect();
         self.now = now;
     }
 
@@ -1037,7 +1101,8 @@ impl NodeIds {
 
     fn id(&mut self, cluster: u32, name: &str) -> u32 {
         if self.by_cluster.len() <= cluster as usize {
-            self.by_cluster.resize_with(cluster as usize + 1, FastMap::default);
+            self.by_cluster
+                .resize_with(cluster as usize + 1, FastMap::default);
         }
         if let Some(&i) = self.by_cluster[cluster as usize].get(name) {
             return i;
@@ -1081,7 +1146,12 @@ fn overlaps(spans: &[(i64, i64)], s: i64, e: i64) -> bool {
     spans.get(k).is_some_and(|&(start, _)| start <= e)
 }
 
-fn load_records(conn: &Connection, a: f64, b: f64, clusters: &mut Interner) -> rusqlite::Result<Records> {
+fn load_records(
+    conn: &Connection,
+    a: f64,
+    b: f64,
+    clusters: &mut Interner,
+) -> rusqlite::Result<Records> {
     let mut stmt = conn.prepare(
         "SELECT cluster, job_id, node, complete, start, end, cpus_on_node, gpus_on_node, memory_mb,
                 e_cpu_package_j, e_core_j, e_uncore_j, e_dram_j, e_platform_j, e_gpu_board_j,
@@ -1177,7 +1247,8 @@ impl JobWindow {
     }
 
     fn holds(&self, start: Option<i64>, end: Option<i64>) -> bool {
-        start.is_some_and(|s| s <= self.hi && s >= self.earliest) && end.is_none_or(|e| e >= self.lo)
+        start.is_some_and(|s| s <= self.hi && s >= self.earliest)
+            && end.is_none_or(|e| e >= self.lo)
     }
 }
 
@@ -1224,7 +1295,8 @@ impl JobScan {
             });
         }
         if on_sampled {
-            self.on_sampled_nodes.push((i, cluster, f.job_id.to_string()));
+            self.on_sampled_nodes
+                .push((i, cluster, f.job_id.to_string()));
         }
         self.jobs.push(JobLite {
             start: f.start,
@@ -1243,8 +1315,10 @@ impl JobScan {
     /// Scans of consecutive pieces of the jobs, as one.
     fn concat(pieces: Vec<JobScan>) -> JobScan {
         let mut all = JobScan::default();
-        all.jobs.reserve_exact(pieces.iter().map(|p| p.jobs.len()).sum());
-        all.pairs.reserve_exact(pieces.iter().map(|p| p.pairs.len()).sum());
+        all.jobs
+            .reserve_exact(pieces.iter().map(|p| p.jobs.len()).sum());
+        all.pairs
+            .reserve_exact(pieces.iter().map(|p| p.pairs.len()).sum());
         for p in pieces {
             let (job0, pair0) = (all.jobs.len() as u32, all.pairs.len() as u32);
             all.jobs.extend(p.jobs.into_iter().map(|mut j| {
@@ -1259,8 +1333,11 @@ impl JobScan {
             }));
             all.job_of_record
                 .extend(p.job_of_record.into_iter().map(|(k, i)| (k, i + job0)));
-            all.on_sampled_nodes
-                .extend(p.on_sampled_nodes.into_iter().map(|(i, c, id)| (i + job0, c, id)));
+            all.on_sampled_nodes.extend(
+                p.on_sampled_nodes
+                    .into_iter()
+                    .map(|(i, c, id)| (i + job0, c, id)),
+            );
         }
         all
     }
@@ -1420,13 +1497,19 @@ fn written_once<'a>(keys: impl Iterator<Item = (&'a str, &'a str, &'a str)> + Cl
 /// [`load_records`] over the records the run wrote into an empty table: the same records in
 /// the same order (a record written again replaces the earlier write in place), within
 /// `[a, b]`.
-fn captured_records(written: Vec<NodeRecordRow>, a: f64, b: f64, clusters: &mut Interner) -> Records {
+fn captured_records(
+    written: Vec<NodeRecordRow>,
+    a: f64,
+    b: f64,
+    clusters: &mut Interner,
+) -> Records {
     let order = written_once(
         written
             .iter()
             .map(|r| (r.cluster.as_str(), r.job_id.as_str(), r.node.as_str())),
     );
-    let mut rows = if order.len() == written.len() && order.iter().enumerate().all(|(k, &i)| k == i) {
+    let mut rows = if order.len() == written.len() && order.iter().enumerate().all(|(k, &i)| k == i)
+    {
         written
     } else {
         let mut slots: Vec<Option<NodeRecordRow>> = written.into_iter().map(Some).collect();
@@ -1442,7 +1525,10 @@ pub fn calibration_group(cluster: &str, partition: Option<&str>) -> String {
     format!("{cluster}/{}", partition.unwrap_or("-"))
 }
 
-fn calibrate(conn: &Connection, settings: &Settings) -> rusqlite::Result<Vec<(String, estimate::Calibration)>> {
+fn calibrate(
+    conn: &Connection,
+    settings: &Settings,
+) -> rusqlite::Result<Vec<(String, estimate::Calibration)>> {
     let mut stmt = conn.prepare(
         "SELECT j.cluster, j.partition, m.energy_j, j.elapsed_s, j.ncpus, j.total_cpu_s, j.cpu_time_s,
                 j.gpus, j.req_mem_mb
@@ -1467,7 +1553,10 @@ fn calibrate(conn: &Connection, settings: &Settings) -> rusqlite::Result<Vec<(St
             ga_j: estimate::green_algorithms_j(&input, &settings.estimate, partition.as_deref()),
             allocated_cpu_s: estimate::allocated_cpu_s(&input),
         };
-        points.entry(calibration_group(&cluster, partition.as_deref())).or_default().push(point);
+        points
+            .entry(calibration_group(&cluster, partition.as_deref()))
+            .or_default()
+            .push(point);
     }
     conn.execute("DELETE FROM calibration", [])?;
     let mut out = Vec::new();
@@ -1476,7 +1565,14 @@ fn calibrate(conn: &Connection, settings: &Settings) -> rusqlite::Result<Vec<(St
     )?;
     for (grp, p) in points {
         if let Some(c) = estimate::calibrate(&p, settings.estimate.min_calibration_jobs) {
-            ins.execute(params![grp, c.factor, c.static_w_per_cpu, c.low, c.high, c.n_jobs])?;
+            ins.execute(params![
+                grp,
+                c.factor,
+                c.static_w_per_cpu,
+                c.low,
+                c.high,
+                c.n_jobs
+            ])?;
             out.push((grp, c));
         }
     }

@@ -148,9 +148,15 @@ impl From<SourceError> for IngestError {
 ///
 /// # Errors
 /// An input that is not accounting, an unreadable file or spool directory, SQLite errors.
-pub fn ingest(store: &mut Store, inputs: &Inputs, settings: &Settings) -> Result<Summary, IngestError> {
+pub fn ingest(
+    store: &mut Store,
+    inputs: &Inputs,
+    settings: &Settings,
+) -> Result<Summary, IngestError> {
     let mut summary = Summary::default();
-    let tx = store.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = store
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
     let deferred = DeferredIndexes::drop_on_empty_tables(&tx)?;
     let mut window = derive::Window::default();
     // A first ingest into an empty store keeps what it writes for the derivation, unless its
@@ -168,7 +174,10 @@ pub fn ingest(store: &mut Store, inputs: &Inputs, settings: &Settings) -> Result
     // on the cores the dumps' single writer leaves idle; they are written after the dumps.
     let mut known = Vec::new();
     for spool in &inputs.spools {
-        let dirs: Vec<String> = records::spool_dirs(spool).into_iter().map(|(_, name)| name).collect();
+        let dirs: Vec<String> = records::spool_dirs(spool)
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
         known.push(records::known_files(&tx, &dirs)?);
     }
     std::thread::scope(|scope| -> Result<(), IngestError> {
@@ -177,15 +186,39 @@ pub fn ingest(store: &mut Store, inputs: &Inputs, settings: &Settings) -> Result
             .iter()
             .zip(known)
             .map(|(spool, known)| {
-                SpoolWriter::new(SpoolReader::start(scope, spool, known, inputs.force, &settings.cluster))
+                SpoolWriter::new(SpoolReader::start(
+                    scope,
+                    spool,
+                    known,
+                    inputs.force,
+                    &settings.cluster,
+                ))
             })
             .collect();
         for path in &inputs.sacct {
             let _p = crate::profile::Phase::start("sacct dump");
-            ingest_sacct_input(&tx, path, inputs, settings, &mut summary, &mut window, &progress, &mut spools)?;
+            ingest_sacct_input(
+                &tx,
+                path,
+                inputs,
+                settings,
+                &mut summary,
+                &mut window,
+                &progress,
+                &mut spools,
+            )?;
         }
         if let Some(l) = &inputs.live {
-            ingest_live(&tx, l, inputs, settings, &mut summary, &mut window, &progress, &mut spools)?;
+            ingest_live(
+                &tx,
+                l,
+                inputs,
+                settings,
+                &mut summary,
+                &mut window,
+                &progress,
+                &mut spools,
+            )?;
         }
         for spool in spools.drain(..) {
             let _p = crate::profile::Phase::start("spool records");
@@ -209,7 +242,9 @@ pub fn ingest(store: &mut Store, inputs: &Inputs, settings: &Settings) -> Result
     // split again.
     let split = split_provenance(settings.inventory.as_deref());
     let stored: Option<String> = tx
-        .query_row("SELECT value FROM meta WHERE key = 'split'", [], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE key = 'split'", [], |r| {
+            r.get(0)
+        })
         .or_else(|e| match e {
             rusqlite::Error::QueryReturnedNoRows => Ok(None),
             e => Err(e),
@@ -291,7 +326,8 @@ fn ingest_sacct_input(
                 source,
             })?;
         return ingest_sacct_bytes(
-            tx, &bytes, "stdin", "sacct", None, None, inputs, settings, summary, window, progress, spools,
+            tx, &bytes, "stdin", "sacct", None, None, inputs, settings, summary, window, progress,
+            spools,
         );
     }
     let (name, size, mtime) = file_identity(path)?;
@@ -304,8 +340,8 @@ fn ingest_sacct_input(
         path: path.into(),
         source,
     })?;
-    let is_json =
-        n == 1 && matches!(head[0], b'{' | b'[') || n == 1 && head[0].is_ascii_whitespace() && looks_like_json(path);
+    let is_json = n == 1 && matches!(head[0], b'{' | b'[')
+        || n == 1 && head[0].is_ascii_whitespace() && looks_like_json(path);
     let kind = if is_json { "sacct-json" } else { "sacct-text" };
     if !inputs.force && write::source_unchanged(tx, kind, &name, size, mtime)? {
         summary.sources.push(SourceSummary {
@@ -346,7 +382,16 @@ fn ingest_sacct_input(
         source,
     })?;
     progress.start(size as u64, &format!("sacct {}", short(&display)));
-    let id = write::record_source(tx, kind, &name, Some(size), Some(mtime), settings.clock.now, 0, 0)?;
+    let id = write::record_source(
+        tx,
+        kind,
+        &name,
+        Some(size),
+        Some(mtime),
+        settings.clock.now,
+        0,
+        0,
+    )?;
     let stats = ingest_text_stream(
         tx,
         file,
@@ -382,7 +427,12 @@ fn ingest_sacct_input(
 }
 
 fn looks_like_json(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|b| matches!(b.iter().find(|c| !c.is_ascii_whitespace()), Some(b'{' | b'[')))
+    std::fs::read(path).is_ok_and(|b| {
+        matches!(
+            b.iter().find(|c| !c.is_ascii_whitespace()),
+            Some(b'{' | b'[')
+        )
+    })
 }
 
 fn short(s: &str) -> String {
@@ -506,7 +556,11 @@ impl SeenJobs {
     /// that are different texts never share a number).
     fn number(job_id: &str) -> Option<u64> {
         let b = job_id.as_bytes();
-        if b.is_empty() || b.len() > 18 || (b[0] == b'0' && b.len() > 1) || !b.iter().all(u8::is_ascii_digit) {
+        if b.is_empty()
+            || b.len() > 18
+            || (b[0] == b'0' && b.len() > 1)
+            || !b.iter().all(u8::is_ascii_digit)
+        {
             return None;
         }
         job_id.parse().ok()
@@ -567,7 +621,12 @@ impl Pending {
         p
     }
 
-    fn add_step(&mut self, encoded: &str, total_cpu_s: Option<f64>, consumed_energy_j: Option<f64>) {
+    fn add_step(
+        &mut self,
+        encoded: &str,
+        total_cpu_s: Option<f64>,
+        consumed_energy_j: Option<f64>,
+    ) {
         if self.n_steps > 0 {
             self.steps.push(',');
         }
@@ -799,7 +858,9 @@ fn ingest_entries(
     let prepared = std::mem::take(&mut g.jobs);
     let mut stats = Stats::default();
     let target = write_target(tx)?;
-    write_grouped(tx, prepared, &g, source_id, target, &mut stats, summary, window)?;
+    write_grouped(
+        tx, prepared, &g, source_id, target, &mut stats, summary, window,
+    )?;
     Ok(stats)
 }
 
@@ -856,7 +917,9 @@ fn ingest_text_stream<R: Read + Send>(
                         let (lines, errors) = text::parse_block(b, layout, clock, display);
                         for (line, l) in lines {
                             match l {
-                                Line::Job { job, hash } => grouper.push_job(line, job, hash, &mut g),
+                                Line::Job { job, hash } => {
+                                    grouper.push_job(line, job, hash, &mut g)
+                                }
                                 Line::Step(s) => grouper.push_step(&s, &mut g),
                             }
                         }
@@ -881,7 +944,9 @@ fn ingest_text_stream<R: Read + Send>(
                 summary.error(e.to_string());
             }
             let t = std::time::Instant::now();
-            write_grouped(tx, prepared, &g, source_id, target, &mut stats, summary, window)?;
+            write_grouped(
+                tx, prepared, &g, source_id, target, &mut stats, summary, window,
+            )?;
             write_s += t.elapsed().as_secs_f64();
             progress.inc(bytes as u64);
             // Records read meanwhile go in between blocks.
@@ -919,7 +984,16 @@ fn ingest_live(
         columns: None,
     };
     progress.start(out.len() as u64, "sacct (live)");
-    let id = write::record_source(tx, "sacct-live", &name, None, None, settings.clock.now, 0, 0)?;
+    let id = write::record_source(
+        tx,
+        "sacct-live",
+        &name,
+        None,
+        None,
+        settings.clock.now,
+        0,
+        0,
+    )?;
     let stats = ingest_text_stream(
         tx,
         out.as_slice(),
@@ -936,7 +1010,9 @@ fn ingest_live(
     if !ids.is_empty() {
         // squeue speaks of the local cluster: the one sacct named in this window's rows.
         let mut stmt = tx.prepare("SELECT DISTINCT cluster FROM jobs WHERE source_id = ?1")?;
-        let clusters: Vec<String> = stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let clusters: Vec<String> = stmt
+            .query_map([id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         for c in clusters {
             summary.not_final += write::mark_not_final(tx, &c, &ids)?;
         }
@@ -965,7 +1041,10 @@ fn ingest_live(
 }
 
 /// Files read and parsed, with what became of each.
-type SpoolChunk = Vec<(records::SpoolFile, Result<records::NodeRecordRow, records::RecordError>)>;
+type SpoolChunk = Vec<(
+    records::SpoolFile,
+    Result<records::NodeRecordRow, records::RecordError>,
+)>;
 
 /// A spool being listed, read and parsed by a background thread, a chunk of files at a time,
 /// for a [`SpoolWriter`]. While the dumps are parsed and written (on the rayon pool and the
@@ -1022,8 +1101,10 @@ impl SpoolReader {
             let mut files = listing.files.into_iter();
             loop {
                 let all_cores = now.load(std::sync::atomic::Ordering::Relaxed);
-                let mut chunk: Vec<records::SpoolFile> =
-                    files.by_ref().take(if all_cores { 4096 } else { 512 }).collect();
+                let mut chunk: Vec<records::SpoolFile> = files
+                    .by_ref()
+                    .take(if all_cores { 4096 } else { 512 })
+                    .collect();
                 if chunk.is_empty() {
                     return;
                 }
@@ -1120,7 +1201,9 @@ impl SpoolWriter {
         progress: &Progress,
     ) -> Result<(), IngestError> {
         let spool = self.reader.spool.clone();
-        self.reader.wanted.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.reader
+            .wanted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.take_listing(true, window);
         let (to_read, unchanged) = match self.listed.take().unwrap_or(Ok((0, 0))) {
             Ok(counts) => counts,
@@ -1132,7 +1215,10 @@ impl SpoolWriter {
                 .into());
             }
         };
-        progress.start(to_read, &format!("records {}", short(&spool.display().to_string())));
+        progress.start(
+            to_read,
+            &format!("records {}", short(&spool.display().to_string())),
+        );
         progress.inc(self.done);
         let mut writer = records::RecordWriter::new(tx)?;
         while let Ok(chunk) = self.reader.chunks.recv() {
@@ -1217,12 +1303,11 @@ fn ingest_wattmeter(
         source,
     })?;
     let display = path.display().to_string();
-    let series = wattmeter::parse(&bytes, &settings.clock, inputs.wattmeter_metric.as_deref()).map_err(|problem| {
-        SourceError::Format {
+    let series = wattmeter::parse(&bytes, &settings.clock, inputs.wattmeter_metric.as_deref())
+        .map_err(|problem| SourceError::Format {
             source: display.clone(),
             problem,
-        }
-    })?;
+        })?;
     for (line, problem) in &series.errors {
         summary.error(format!("{display}:{line}: {problem}"));
     }
@@ -1270,9 +1355,11 @@ impl Progress {
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new(0);
             b.set_style(
-                indicatif::ProgressStyle::with_template("{msg:>32} [{bar:30}] {percent:>3}% {elapsed}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template(
+                    "{msg:>32} [{bar:30}] {percent:>3}% {elapsed}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             b
         });

@@ -90,12 +90,18 @@ pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listin
             let (mut size, mut mtime_ns) = (0, 0);
             if let Some(&(known_size, known_mtime)) = known_here.and_then(|k| k.get(name)) {
                 let Ok(meta) = entry.metadata() else { continue };
-                (size, mtime_ns) = (meta.len() as i64, meta.mtime() * 1_000_000_000 + meta.mtime_nsec());
+                (size, mtime_ns) = (
+                    meta.len() as i64,
+                    meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+                );
                 if !force && (size, mtime_ns) == (known_size, known_mtime) {
                     out.unchanged += 1;
                     continue;
                 }
-            } else if entry.file_type().is_ok_and(|t| !t.is_file() && !t.is_symlink()) {
+            } else if entry
+                .file_type()
+                .is_ok_and(|t| !t.is_file() && !t.is_symlink())
+            {
                 continue;
             }
             out.files.push(SpoolFile {
@@ -161,7 +167,10 @@ pub const SCOPES: [Scope; 9] = [
 
 /// The index of a scope in [`SCOPES`].
 pub fn scope_index(s: Scope) -> usize {
-    SCOPES.iter().position(|x| *x == s).unwrap_or(SCOPES.len() - 1)
+    SCOPES
+        .iter()
+        .position(|x| *x == s)
+        .unwrap_or(SCOPES.len() - 1)
 }
 
 impl NodeRecordRow {
@@ -394,14 +403,18 @@ fn lean_to_row(r: &LeanRecord<'_>, default_cluster: &str) -> NodeRecordRow {
         .unwrap_or(default_cluster)
         .to_string();
     let complete = r.state == RecordState::Complete && r.end.is_some();
-    let cpus_on_node = r.cpus_on_node.or(r.allocation.as_ref().and_then(|a| a.cpus));
+    let cpus_on_node = r
+        .cpus_on_node
+        .or(r.allocation.as_ref().and_then(|a| a.cpus));
     let exit_code = r.exit.map(|e| e.to_string());
     let mut h = Fnv::default();
     h.str(Some(&cluster))
         .str(Some(&job_id))
         .str(Some(&r.node))
         .int(Some(i64::from(complete)));
-    h.int(r.start.map(|t| t.0)).int(r.end.map(|t| t.0)).str(Some(&flags));
+    h.int(r.start.map(|t| t.0))
+        .int(r.end.map(|t| t.0))
+        .str(Some(&flags));
     for e in energy_j.iter().chain([&gpu_others_j, &gpu_unknown_j]) {
         h.float(*e);
     }
@@ -460,7 +473,9 @@ fn without_values_into(json: &[u8], key: &[u8], out: &mut Vec<u8>) -> bool {
     let mut cut = false;
     let (mut copied, mut i) = (0, 0);
     while let Some(q) = find_byte(&json[i..], b'"').map(|q| i + q) {
-        let Some(end) = string_end(json, q + 1) else { break };
+        let Some(end) = string_end(json, q + 1) else {
+            break;
+        };
         i = end + 1;
         if &json[q + 1..end] != key {
             continue;
@@ -470,7 +485,9 @@ fn without_values_into(json: &[u8], key: &[u8], out: &mut Vec<u8>) -> bool {
             continue;
         }
         j = skip_ws(json, j + 1);
-        let Some(after) = skip_value(json, j) else { break };
+        let Some(after) = skip_value(json, j) else {
+            break;
+        };
         out.extend_from_slice(&json[copied..j]);
         out.extend_from_slice(b"null");
         copied = after;
@@ -531,7 +548,10 @@ fn leading_schema_version(json: &[u8]) -> Option<u32> {
 }
 
 fn skip_ws(json: &[u8], mut i: usize) -> usize {
-    while json.get(i).is_some_and(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t')) {
+    while json
+        .get(i)
+        .is_some_and(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+    {
         i += 1;
     }
     i
@@ -542,7 +562,11 @@ fn string_end(json: &[u8], mut from: usize) -> Option<usize> {
     loop {
         let q = from + find_byte(&json[from..], b'"')?;
         // The quote is escaped if an odd number of backslashes precede it.
-        let backslashes = json[from..q].iter().rev().take_while(|&&b| b == b'\\').count();
+        let backslashes = json[from..q]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
         if backslashes % 2 == 0 {
             return Some(q);
         }
@@ -629,7 +653,10 @@ pub struct RecordError {
 
 /// Reads and converts files in parallel, in the order given; fills in each file's size and
 /// modification time from the open file.
-pub fn read_all(files: &mut [SpoolFile], default_cluster: &str) -> Vec<Result<NodeRecordRow, RecordError>> {
+pub fn read_all(
+    files: &mut [SpoolFile],
+    default_cluster: &str,
+) -> Vec<Result<NodeRecordRow, RecordError>> {
     files
         .par_iter_mut()
         .with_min_len(64)
@@ -638,8 +665,14 @@ pub fn read_all(files: &mut [SpoolFile], default_cluster: &str) -> Vec<Result<No
 }
 
 /// [`read_all`] on the calling thread alone.
-pub fn read_all_here(files: &mut [SpoolFile], default_cluster: &str) -> Vec<Result<NodeRecordRow, RecordError>> {
-    files.iter_mut().map(|f| read_one(f, default_cluster)).collect()
+pub fn read_all_here(
+    files: &mut [SpoolFile],
+    default_cluster: &str,
+) -> Vec<Result<NodeRecordRow, RecordError>> {
+    files
+        .iter_mut()
+        .map(|f| read_one(f, default_cluster))
+        .collect()
 }
 
 fn read_one(f: &mut SpoolFile, default_cluster: &str) -> Result<NodeRecordRow, RecordError> {
@@ -674,10 +707,15 @@ pub type KnownFiles = HashMap<String, HashMap<String, (i64, i64)>>;
 /// SQLite errors.
 pub fn known_files(conn: &rusqlite::Connection, dirs: &[String]) -> rusqlite::Result<KnownFiles> {
     let mut known: KnownFiles = HashMap::new();
-    let mut stmt = conn.prepare_cached("SELECT name, size, mtime_ns FROM spool_files WHERE dir = ?1")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT name, size, mtime_ns FROM spool_files WHERE dir = ?1")?;
     for d in dirs {
         let rows = stmt.query_map([d], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         })?;
         let here = known.entry(d.clone()).or_default();
         for row in rows {
@@ -688,7 +726,8 @@ pub fn known_files(conn: &rusqlite::Connection, dirs: &[String]) -> rusqlite::Re
     Ok(known)
 }
 
-const UPSERT_RECORD: &str = "INSERT INTO node_records (cluster, job_id, node, job_id_raw, complete, start, end, uid, user,
+const UPSERT_RECORD: &str =
+    "INSERT INTO node_records (cluster, job_id, node, job_id_raw, complete, start, end, uid, user,
         account, partition, cpus_on_node, gpus_on_node, e_cpu_package_j, e_core_j, e_uncore_j,
         e_dram_j, e_platform_j, e_gpu_board_j, e_node_bmc_j, e_node_wattmeter_j, e_other_j,
         flags, record_hash, node_list, num_nodes, exit_code, memory_mb, e_gpu_others_j,
@@ -711,7 +750,8 @@ const UPSERT_RECORD: &str = "INSERT INTO node_records (cluster, job_id, node, jo
      WHERE node_records.record_hash != excluded.record_hash
         AND NOT (node_records.complete = 1 AND excluded.complete = 0)";
 
-const REMEMBER_FILE: &str = "INSERT INTO spool_files (dir, name, size, mtime_ns) VALUES (?1, ?2, ?3, ?4)
+const REMEMBER_FILE: &str =
+    "INSERT INTO spool_files (dir, name, size, mtime_ns) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (dir, name) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns";
 
 /// Writes record rows and remembers their files, with statements prepared once: a spool holds
@@ -852,18 +892,36 @@ mod tests {
         let mut out = Vec::new();
         let json = br#"{"a":{"watts":"AAAgQQ=="},"b":[{"watts":"AAAA","x":1}],"watts_n":"q"}"#;
         assert!(without_base64_watts(json, &mut out));
-        assert_eq!(out, br#"{"a":{"watts":""},"b":[{"watts":"","x":1}],"watts_n":"q"}"#);
-        for whole in [&br#"{"watts":[1,2]}"#[..], br#"{"watts": "AAAA"}"#, br#"{"watts":"a\"b"}"#, br#"{"watts":"AAAA"#] {
+        assert_eq!(
+            out,
+            br#"{"a":{"watts":""},"b":[{"watts":"","x":1}],"watts_n":"q"}"#
+        );
+        for whole in [
+            &br#"{"watts":[1,2]}"#[..],
+            br#"{"watts": "AAAA"}"#,
+            br#"{"watts":"a\"b"}"#,
+            br#"{"watts":"AAAA"#,
+        ] {
             out.clear();
-            assert!(!without_base64_watts(whole, &mut out), "{}", String::from_utf8_lossy(whole));
+            assert!(
+                !without_base64_watts(whole, &mut out),
+                "{}",
+                String::from_utf8_lossy(whole)
+            );
             assert!(out.is_empty());
         }
     }
 
     #[test]
     fn the_version_is_read_only_where_a_record_starts_with_it() {
-        assert_eq!(leading_schema_version(b" {\n  \"schema_version\" : 12,"), Some(12));
-        assert_eq!(leading_schema_version(b"{\"state\":\"complete\",\"schema_version\":2}"), None);
+        assert_eq!(
+            leading_schema_version(b" {\n  \"schema_version\" : 12,"),
+            Some(12)
+        );
+        assert_eq!(
+            leading_schema_version(b"{\"state\":\"complete\",\"schema_version\":2}"),
+            None
+        );
         assert_eq!(leading_schema_version(b"[1]"), None);
         assert_eq!(leading_schema_version(b"{\"schema_version\":\"2\"}"), None);
         assert_eq!(leading_schema_version(b""), None);

@@ -47,9 +47,18 @@ pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series
         .headers()
         .map_err(|e| format!("cannot read the header: {e}"))?
         .clone();
-    let node_col = find(&headers, &["node", "device_id", "host", "hostname", "node_name"]);
-    let time_col = find(&headers, &["time", "timestamp", "timestamp_utc", "date", "datetime"]);
-    let watts_col = find(&headers, &["watts", "value", "power", "power_w", "power_watt"]);
+    let node_col = find(
+        &headers,
+        &["node", "device_id", "host", "hostname", "node_name"],
+    );
+    let time_col = find(
+        &headers,
+        &["time", "timestamp", "timestamp_utc", "date", "datetime"],
+    );
+    let watts_col = find(
+        &headers,
+        &["watts", "value", "power", "power_w", "power_watt"],
+    );
     let (Some(node_col), Some(time_col), Some(watts_col)) = (node_col, time_col, watts_col) else {
         return Err(format!(
             "the header ({}) lacks a node, time or watts column; expected names such as \
@@ -76,7 +85,10 @@ pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series
             match metric {
                 Some(m) if metrics.contains(&m) => Some(m.to_string()),
                 Some(m) => {
-                    return Err(format!("no rows of metric `{m}`; the file has: {}", metrics.join(", ")));
+                    return Err(format!(
+                        "no rows of metric `{m}`; the file has: {}",
+                        metrics.join(", ")
+                    ));
                 }
                 None if metrics.len() <= 1 => None,
                 None if metrics.contains(&DEFAULT_METRIC) => Some(DEFAULT_METRIC.to_string()),
@@ -110,8 +122,14 @@ pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series
                 continue;
             }
         };
-        let Some(w) = watts.parse::<f64>().ok().filter(|w| w.is_finite() && *w >= 0.0) else {
-            series.errors.push((line, format!("`{watts}` is not a power in watts")));
+        let Some(w) = watts
+            .parse::<f64>()
+            .ok()
+            .filter(|w| w.is_finite() && *w >= 0.0)
+        else {
+            series
+                .errors
+                .push((line, format!("`{watts}` is not a power in watts")));
             continue;
         };
         // kwollect names nodes by their short name; keep the part before the first dot so that
@@ -122,7 +140,9 @@ pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series
     series
         .samples
         .sort_by(|a, b| a.node.cmp(&b.node).then(a.t.total_cmp(&b.t)));
-    series.samples.dedup_by(|a, b| a.node == b.node && a.t == b.t);
+    series
+        .samples
+        .dedup_by(|a, b| a.node == b.node && a.t == b.t);
     Ok(series)
 }
 
@@ -140,7 +160,11 @@ fn parse_epoch_or_time(s: &str, clock: &Clock) -> Result<f64, String> {
     let frac = s
         .get(19..)
         .and_then(|r| r.strip_prefix('.'))
-        .map(|f| f.chars().take_while(char::is_ascii_digit).collect::<String>())
+        .map(|f| {
+            f.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
         .filter(|f| !f.is_empty())
         .and_then(|f| format!("0.{f}").parse::<f64>().ok())
         .unwrap_or(0.0);

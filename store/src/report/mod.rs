@@ -12,7 +12,8 @@ use crate::db::read;
 use crate::estimate::Calibration;
 use crate::fastmap::FastMap;
 use crate::figures::{
-    Energy, EnergyFields, FigureContext, JobFigures, Source, calibration_of, energy_of, job_figures_of,
+    Energy, EnergyFields, FigureContext, JobFigures, Source, calibration_of, energy_of,
+    job_figures_of,
 };
 use crate::impact_types::{Impacts, Ranged};
 use crate::ingest::wattmeter;
@@ -268,18 +269,21 @@ fn load_period(
     // Measured jobs are few: joined here rather than by SQLite row by row.
     let mut measured: MeasuredMap = FastMap::default();
     {
-        let mut stmt =
-            conn.prepare("SELECT cluster, job_id, energy_j, energy_min_j, energy_max_j, split FROM job_measured")?;
+        let mut stmt = conn.prepare(
+            "SELECT cluster, job_id, energy_j, energy_min_j, energy_max_j, split FROM job_measured",
+        )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            measured
-                .entry(r.get(0)?)
-                .or_default()
-                .insert(r.get(1)?, (r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, i64>(5)? == 1));
+            measured.entry(r.get(0)?).or_default().insert(
+                r.get(1)?,
+                (r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, i64>(5)? == 1),
+            );
         }
     }
     let (lo, hi): (Option<i64>, Option<i64>) =
-        conn.query_row("SELECT min(id), max(id) FROM jobs", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        conn.query_row("SELECT min(id), max(id) FROM jobs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     let (Some(lo), Some(hi)) = (lo, hi) else {
         return Ok((Vec::new(), 0));
     };
@@ -290,7 +294,8 @@ fn load_period(
         .and_then(|p| {
             rusqlite::Connection::open_with_flags(
                 p,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .ok()
         });
@@ -300,9 +305,13 @@ fn load_period(
     let mut names_b = Names::default();
     let (a, b) = std::thread::scope(|scope| {
         let (measured, names_b) = (&measured, &mut names_b);
-        let other = scope.spawn(move || read_jobs(&second, (mid + 1, hi), start, end, who, measured, names_b));
+        let other = scope
+            .spawn(move || read_jobs(&second, (mid + 1, hi), start, end, who, measured, names_b));
         let first = read_jobs(conn, (lo, mid), start, end, who, measured, names);
-        (first, other.join().expect("reading half the jobs does not panic"))
+        (
+            first,
+            other.join().expect("reading half the jobs does not panic"),
+        )
     });
     let (mut jobs, mut not_final) = a?;
     let (more, n) = b?;
@@ -332,7 +341,8 @@ fn read_jobs(
 ) -> rusqlite::Result<(Vec<PeriodJob>, u64)> {
     let mut where_sql =
         "j.id BETWEEN ?3 AND ?4 AND COALESCE(j.start, j.submit, 0) < ?1 AND (j.end IS NULL OR j.end >= ?2)".to_string();
-    let mut params: Vec<rusqlite::types::Value> = vec![end.into(), start.into(), ids.0.into(), ids.1.into()];
+    let mut params: Vec<rusqlite::types::Value> =
+        vec![end.into(), start.into(), ids.0.into(), ids.1.into()];
     if let Some((sql, p)) = who.restriction() {
         where_sql.push_str(" AND ");
         // Anonymous `?` after `?4` are numbered 5, 6... by SQLite.
@@ -349,7 +359,11 @@ fn read_jobs(
     let mut rows = stmt.query(p.as_slice())?;
     // An admin's period is most of the ids: room for all of them at once rather than a list
     // grown (and copied) twenty times over.
-    let mut jobs = Vec::with_capacity(if who.admin { (ids.1 - ids.0 + 1).clamp(0, 1 << 24) as usize } else { 0 });
+    let mut jobs = Vec::with_capacity(if who.admin {
+        (ids.1 - ids.0 + 1).clamp(0, 1 << 24) as usize
+    } else {
+        0
+    });
     let mut not_final = 0;
     while let Some(r) = rows.next()? {
         if r.get::<_, i64>(16)? != 1 {
@@ -404,7 +418,10 @@ fn allocate_period(
     let _p = crate::profile::Phase::start("report: impacts (engine)");
     let none = || (vec![None; jobs.len()], vec![None; jobs.len()], None);
     let options = ea_impact::AllocationOptions {
-        period: Some((UnixMicros::from_secs(period.0), UnixMicros::from_secs(period.1))),
+        period: Some((
+            UnixMicros::from_secs(period.0),
+            UnixMicros::from_secs(period.1),
+        )),
         ..Default::default()
     };
     let Ok(mut allocator) = ea_impact::Allocator::new(inventory, &options) else {
@@ -573,11 +590,13 @@ pub fn build(
     // Each partition's calibration, looked up once.
     let mut calibration: FastMap<(u32, u32), Option<Calibration>> = FastMap::default();
     for j in &jobs {
-        calibration.entry((j.cluster, j.partition)).or_insert_with(|| {
-            let partition = names.name(j.partition);
-            let partition = (partition != "-").then_some(partition);
-            calibration_of(ctx, names.name(j.cluster), partition)
-        });
+        calibration
+            .entry((j.cluster, j.partition))
+            .or_insert_with(|| {
+                let partition = names.name(j.partition);
+                let partition = (partition != "-").then_some(partition);
+                calibration_of(ctx, names.name(j.cluster), partition)
+            });
     }
     let energies: Vec<Energy> = jobs
         .par_iter()
@@ -645,7 +664,8 @@ pub fn build(
             estimated_j: *e,
         })
         .collect();
-    let mut calibrations: Vec<(String, Calibration)> = read::calibrations(conn)?.into_iter().collect();
+    let mut calibrations: Vec<(String, Calibration)> =
+        read::calibrations(conn)?.into_iter().collect();
     calibrations.sort_by(|a, b| a.0.cmp(&b.0));
     // The unallocated remainder concerns the whole machine: only admins see it.
     let unallocated = if who.admin { unallocated } else { None };
@@ -684,10 +704,11 @@ impl Days {
         let mut t = start;
         while t < end {
             let d = clock.epoch_to_civil(t).date();
-            let next_day = d
-                .tomorrow()
-                .ok()
-                .and_then(|n| clock.civil_to_epoch(n.to_datetime(jiff::civil::Time::midnight())).ok());
+            let next_day = d.tomorrow().ok().and_then(|n| {
+                clock
+                    .civil_to_epoch(n.to_datetime(jiff::civil::Time::midnight()))
+                    .ok()
+            });
             let next = next_day.unwrap_or(end).min(end).max(t + 1);
             names.push(format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()));
             bounds.push(next);
@@ -699,11 +720,16 @@ impl Days {
 
 /// Adds a job's energy to the days of its run inside the period (spread evenly over the run).
 fn spread_over_days(j: &PeriodJob, f: &JobFigures, days: &Days, sums: &mut [(f64, f64)]) {
-    let (Some(s), Some(e)) = (j.start, j.end) else { return };
+    let (Some(s), Some(e)) = (j.start, j.end) else {
+        return;
+    };
     if e <= s || f.energy.j == 0.0 {
         return;
     }
-    let (a, b) = (s.max(days.bounds[0]), e.min(*days.bounds.last().unwrap_or(&e)));
+    let (a, b) = (
+        s.max(days.bounds[0]),
+        e.min(*days.bounds.last().unwrap_or(&e)),
+    );
     let rate = f.energy.j / (e - s) as f64;
     // The day holding `a`, then each day until `b`.
     let mut k = days.bounds.partition_point(|&x| x <= a).saturating_sub(1);
@@ -762,7 +788,13 @@ impl<'a> Accumulator<'a> {
                 .add(f, k_in);
             self.partitions
                 .entry((j.cluster, j.partition))
-                .or_insert_with(|| Totals::new(&format!("{}/{}", names.name(j.cluster), names.name(j.partition))))
+                .or_insert_with(|| {
+                    Totals::new(&format!(
+                        "{}/{}",
+                        names.name(j.cluster),
+                        names.name(j.partition)
+                    ))
+                })
                 .add(f, k_in);
             self.accounts
                 .entry(j.account)
@@ -780,22 +812,32 @@ impl<'a> Accumulator<'a> {
             if self.top.len() < TOP_JOBS || weight > lightest {
                 let seen = first + k;
                 self.top.push((weight, seen as u64, seen, f.clone(), k_in));
-                self.top.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+                self.top
+                    .sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
                 self.top.truncate(TOP_JOBS);
             }
         }
     }
 
     /// The heaviest jobs, with their names read back from the store.
-    fn top_jobs(&self, conn: &rusqlite::Connection, jobs: &[PeriodJob]) -> rusqlite::Result<Vec<TopJob>> {
+    fn top_jobs(
+        &self,
+        conn: &rusqlite::Connection,
+        jobs: &[PeriodJob],
+    ) -> rusqlite::Result<Vec<TopJob>> {
         let mut stmt = conn.prepare_cached("SELECT job_id, name FROM jobs WHERE id = ?1")?;
         let mut out = Vec::new();
         for (_, _, i, f, k) in &self.top {
             let j = &jobs[*i];
-            let (job_id, name): (String, Option<String>) = stmt.query_row([j.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let (job_id, name): (String, Option<String>) =
+                stmt.query_row([j.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
             let some = |id: u32| {
                 let n = self.names.name(id);
-                if n == "-" { String::new() } else { n.to_string() }
+                if n == "-" {
+                    String::new()
+                } else {
+                    n.to_string()
+                }
             };
             out.push(TopJob {
                 cluster: self.names.name(j.cluster).to_string(),
@@ -829,7 +871,9 @@ impl<'a> Accumulator<'a> {
             v.into_iter().map(|(_, t)| t).collect::<Vec<_>>()
         };
         let mut partitions: Vec<((u32, u32), Totals)> = self.partitions.into_iter().collect();
-        partitions.sort_by(|a, b| (names.name(a.0.0), names.name(a.0.1)).cmp(&(names.name(b.0.0), names.name(b.0.1))));
+        partitions.sort_by(|a, b| {
+            (names.name(a.0.0), names.name(a.0.1)).cmp(&(names.name(b.0.0), names.name(b.0.1)))
+        });
         (
             self.all,
             sorted(self.clusters),
@@ -846,7 +890,12 @@ struct Metered(BTreeMap<String, f64>);
 
 impl Metered {
     fn new(conn: &rusqlite::Connection) -> rusqlite::Result<Self> {
-        Ok(Self(read::sampled_nodes(conn)?.into_iter().map(|n| (n, 0.0)).collect()))
+        Ok(Self(
+            read::sampled_nodes(conn)?
+                .into_iter()
+                .map(|n| (n, 0.0))
+                .collect(),
+        ))
     }
 
     fn add(&mut self, jobs: &[PeriodJob], figs: &[(JobFigures, f64)]) {
@@ -854,7 +903,9 @@ impl Metered {
             return;
         }
         for (j, (f, k)) in jobs.iter().zip(figs) {
-            let Some(list) = j.node_list.as_deref() else { continue };
+            let Some(list) = j.node_list.as_deref() else {
+                continue;
+            };
             let Ok(expanded) = ea_record::hostlist::expand(list) else {
                 continue;
             };
@@ -913,7 +964,12 @@ mod tests {
             ..Default::default()
         };
         let jobs = synth::jobs(&p);
-        synth::write_dump(&p, &jobs, &mut std::fs::File::create(dir.join("d.txt")).unwrap()).unwrap();
+        synth::write_dump(
+            &p,
+            &jobs,
+            &mut std::fs::File::create(dir.join("d.txt")).unwrap(),
+        )
+        .unwrap();
         synth::write_records(&p, &jobs, &dir.join("spool")).unwrap();
         let db = dir.join("s.sqlite");
         let (mut store, _) = crate::db::Store::open_for_write(&db, &Default::default()).unwrap();
@@ -943,7 +999,8 @@ mod tests {
         let (a, b) = (p.month_start, p.month_start + 30 * 86_400);
         let read = |split_above: i64| {
             let mut names = Names::default();
-            let (jobs, not_final) = load_period(&store.conn, a, b, &admin, &mut names, split_above).unwrap();
+            let (jobs, not_final) =
+                load_period(&store.conn, a, b, &admin, &mut names, split_above).unwrap();
             let rows: Vec<String> = jobs
                 .iter()
                 .map(|j| {
@@ -966,7 +1023,10 @@ mod tests {
         let one = read(i64::MAX);
         let two = read(0);
         assert_eq!(one.0.len(), 3000);
-        assert!(one.0.iter().any(|r| r.contains("Some((")), "measured jobs are joined");
+        assert!(
+            one.0.iter().any(|r| r.contains("Some((")),
+            "measured jobs are joined"
+        );
         assert_eq!(one, two);
         let _ = std::fs::remove_dir_all(&dir);
     }

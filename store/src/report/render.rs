@@ -94,7 +94,11 @@ fn header_lines(r: &Report, clock: &Clock) -> Vec<String> {
 }
 
 fn tz_name(clock: &Clock) -> String {
-    clock.tz.iana_name().unwrap_or("system time zone").to_string()
+    clock
+        .tz
+        .iana_name()
+        .unwrap_or("system time zone")
+        .to_string()
 }
 
 /// The columns of every summary table: (header, value).
@@ -172,7 +176,11 @@ fn text_table(title: &str, first: &str, rows: &[Totals]) -> String {
 fn table(r: &Report, clock: &Clock) -> String {
     let mut s = header_lines(r, clock).join("\n");
     s.push('\n');
-    s.push_str(&text_table("All jobs", "Scope", std::slice::from_ref(&r.all)));
+    s.push_str(&text_table(
+        "All jobs",
+        "Scope",
+        std::slice::from_ref(&r.all),
+    ));
     s.push_str(&text_table("By cluster", "Cluster", &r.by_cluster));
     s.push_str(&text_table("By partition", "Partition", &r.by_partition));
     s.push_str(&text_table("By account", "Account", &r.by_account));
@@ -192,7 +200,9 @@ fn table(r: &Report, clock: &Clock) -> String {
                 sig4(t.node_hours),
                 kwh(t.energy_j),
                 t.source.as_str(),
-                t.gwp.map(|g| format!(" GWP={} kgCO2eq", range(g))).unwrap_or_default()
+                t.gwp
+                    .map(|g| format!(" GWP={} kgCO2eq", range(g)))
+                    .unwrap_or_default()
             );
         }
     }
@@ -219,7 +229,9 @@ fn tail_text(r: &Report) -> String {
     if r.reconciliation.is_empty() {
         s.push_str("Reconciliation: no node-level meter series ingested for this period\n");
     } else {
-        s.push_str("Reconciliation against node meters (kWh): node, meter, jobs, residual, coverage\n");
+        s.push_str(
+            "Reconciliation against node meters (kWh): node, meter, jobs, residual, coverage\n",
+        );
         for n in &r.reconciliation {
             let _ = writeln!(
                 s,
@@ -233,9 +245,18 @@ fn tail_text(r: &Report) -> String {
         }
     }
     if !r.calibrations.is_empty() {
-        s.push_str("Estimates calibrated from measured jobs (group: fit [p10–p90 of measured/fit], n):\n");
+        s.push_str(
+            "Estimates calibrated from measured jobs (group: fit [p10–p90 of measured/fit], n):\n",
+        );
         for (g, c) in &r.calibrations {
-            let _ = writeln!(s, "  {g}: {} [×{:.3}–{:.3}], {} jobs", c.describe(), c.low, c.high, c.n_jobs);
+            let _ = writeln!(
+                s,
+                "  {g}: {} [×{:.3}–{:.3}], {} jobs",
+                c.describe(),
+                c.low,
+                c.high,
+                c.n_jobs
+            );
         }
     }
     s
@@ -314,7 +335,8 @@ fn csv(r: &Report) -> String {
 }
 
 fn ranged_json(r: Ranged<Impacts>) -> Value {
-    let one = |f: fn(&Impacts) -> f64| json!({"value": f(&r.value), "min": f(&r.min), "max": f(&r.max)});
+    let one =
+        |f: fn(&Impacts) -> f64| json!({"value": f(&r.value), "min": f(&r.min), "max": f(&r.max)});
     json!({"gwp_kgco2eq": one(gwp), "pe_mj": one(pe), "adpe_kgsbeq": one(adpe)})
 }
 
@@ -457,7 +479,10 @@ fn svg_accounts(r: &Report) -> String {
             .then(a.key.cmp(&b.key))
     });
     rows.truncate(15);
-    let max = rows.iter().map(|t| t.total().value.gwp_kgco2eq).fold(0.0, f64::max);
+    let max = rows
+        .iter()
+        .map(|t| t.total().value.gwp_kgco2eq)
+        .fold(0.0, f64::max);
     let (w, bar_h, label_w) = (720.0, 22.0, 160.0);
     let h = 40.0 + bar_h * rows.len() as f64;
     let mut s = format!(
@@ -469,7 +494,11 @@ fn svg_accounts(r: &Report) -> String {
     );
     for (i, t) in rows.iter().enumerate() {
         let y = 28.0 + i as f64 * bar_h;
-        let scale = if max > 0.0 { (w - label_w - 80.0) / max } else { 0.0 };
+        let scale = if max > 0.0 {
+            (w - label_w - 80.0) / max
+        } else {
+            0.0
+        };
         let (u, e) = (
             t.use_phase.value.gwp_kgco2eq * scale,
             t.embodied.value.gwp_kgco2eq * scale,
@@ -498,7 +527,12 @@ fn svg_accounts(r: &Report) -> String {
 /// Vertical stacked bars: energy per day, measured and estimated.
 fn svg_days(r: &Report) -> String {
     let (w, h, left, bottom) = (720.0, 240.0, 50.0, 30.0);
-    let max = r.days.iter().map(|d| d.measured_j + d.estimated_j).fold(0.0, f64::max) / J_PER_KWH;
+    let max = r
+        .days
+        .iter()
+        .map(|d| d.measured_j + d.estimated_j)
+        .fold(0.0, f64::max)
+        / J_PER_KWH;
     let n = r.days.len().max(1) as f64;
     let bw = (w - left) / n;
     let mut s = format!(
@@ -513,7 +547,10 @@ fn svg_days(r: &Report) -> String {
     for (i, d) in r.days.iter().enumerate() {
         let x = left + i as f64 * bw;
         let scale = if max > 0.0 { plot_h / max } else { 0.0 };
-        let (m, e) = (d.measured_j / J_PER_KWH * scale, d.estimated_j / J_PER_KWH * scale);
+        let (m, e) = (
+            d.measured_j / J_PER_KWH * scale,
+            d.estimated_j / J_PER_KWH * scale,
+        );
         let base = h - bottom;
         let _ = write!(
             s,
@@ -559,7 +596,10 @@ fn svg_share(r: &Report) -> String {
         "<svg id=\"chart-measured-share\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"110\" role=\"img\" aria-label=\"Measured and estimated shares\">"
     );
     s.push_str("<text x=\"0\" y=\"14\" class=\"t\">Measured vs estimated: <tspan class=\"meas\">■ measured or split</tspan> <tspan class=\"est\">■ estimated</tspan></text>");
-    for (i, (label, share)) in [("energy", e_share), ("jobs", j_share)].into_iter().enumerate() {
+    for (i, (label, share)) in [("energy", e_share), ("jobs", j_share)]
+        .into_iter()
+        .enumerate()
+    {
         let y = 30.0 + i as f64 * 36.0;
         let m = bar_w * share;
         let _ = write!(
@@ -583,7 +623,11 @@ fn html_table(title: &str, first: &str, rows: &[Totals]) -> String {
     if rows.is_empty() {
         return String::new();
     }
-    let mut s = format!("<h2>{}</h2><table><thead><tr><th>{}</th>", esc(title), esc(first));
+    let mut s = format!(
+        "<h2>{}</h2><table><thead><tr><th>{}</th>",
+        esc(title),
+        esc(first)
+    );
     for (h, _) in summary_cells(&rows[0]) {
         let _ = write!(s, "<th>{}</th>", esc(h));
     }
@@ -623,7 +667,11 @@ fn html(r: &Report, clock: &Clock) -> String {
     s.push_str(&svg_accounts(r));
     s.push_str(&svg_days(r));
     s.push_str(&svg_share(r));
-    s.push_str(&html_table("All jobs", "Scope", std::slice::from_ref(&r.all)));
+    s.push_str(&html_table(
+        "All jobs",
+        "Scope",
+        std::slice::from_ref(&r.all),
+    ));
     s.push_str(&html_table("By cluster", "Cluster", &r.by_cluster));
     s.push_str(&html_table("By partition", "Partition", &r.by_partition));
     s.push_str(&html_table("By account", "Account", &r.by_account));
@@ -653,6 +701,10 @@ fn html(r: &Report, clock: &Clock) -> String {
         "<h2>Unallocated node-hours, reconciliation, calibration</h2><pre>{}</pre>",
         esc(tail_text(r).trim())
     );
-    let _ = writeln!(s, "<p><small>{}</small></p></body></html>", esc(&r.generated_by));
+    let _ = writeln!(
+        s,
+        "<p><small>{}</small></p></body></html>",
+        esc(&r.generated_by)
+    );
     s
 }

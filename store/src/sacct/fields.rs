@@ -136,13 +136,19 @@ pub fn normalise_state(s: &str) -> String {
 
 /// Whether a state is terminal. `None` for a state Slurm does not define.
 pub fn state_is_final(long: &str) -> Option<bool> {
-    STATES.iter().find(|(l, _, _)| *l == long).map(|(_, _, f)| *f)
+    STATES
+        .iter()
+        .find(|(l, _, _)| *l == long)
+        .map(|(_, _, f)| *f)
 }
 
 /// The long name for a `-s` argument (`CD`, `completed`, `ca`).
 pub fn state_from_arg(s: &str) -> Option<&'static str> {
     let u = s.trim().to_ascii_uppercase();
-    STATES.iter().find(|(l, sh, _)| *l == u || *sh == u).map(|(l, _, _)| *l)
+    STATES
+        .iter()
+        .find(|(l, sh, _)| *l == u || *sh == u)
+        .map(|(l, _, _)| *l)
 }
 
 /// Every state sacct knows, as (long, short).
@@ -270,7 +276,10 @@ mod tests {
         let j = parse_job_id("65638294.10").unwrap();
         assert_eq!(j.step.as_deref(), Some("10"));
         let j = parse_job_id("77+1.0").unwrap();
-        assert_eq!((j.job.as_str(), j.base, j.step.as_deref()), ("77+1", 77, Some("0")));
+        assert_eq!(
+            (j.job.as_str(), j.base, j.step.as_deref()),
+            ("77+1", 77, Some("0"))
+        );
         for bad in ["", "batch", "12x", "12_", "12."] {
             assert!(parse_job_id(bad).is_err(), "{bad}");
         }
@@ -294,7 +303,10 @@ mod tests {
         assert_eq!(parse_size_mb("199G"), Some(199.0 * 1024.0));
         assert_eq!(parse_size_mb("62.50G"), Some(64_000.0));
         assert_eq!(parse_req_mem_mb("6760Mc", Some(1), Some(4)), Some(27_040.0));
-        assert_eq!(parse_req_mem_mb("250Gn", Some(2), Some(32)), Some(512_000.0));
+        assert_eq!(
+            parse_req_mem_mb("250Gn", Some(2), Some(32)),
+            Some(512_000.0)
+        );
         assert_eq!(parse_req_mem_mb("32G", Some(4), Some(4)), Some(32_768.0));
         assert_eq!(parse_req_mem_mb("", None, None), None);
         assert_eq!(parse_req_mem_mb("0n", Some(0), Some(0)), Some(0.0));
@@ -317,7 +329,10 @@ mod tests {
             assert_eq!(parse_tres(s).gpus, want, "{s}");
         }
         let t = parse_tres("billing=1152,cpu=1152,energy=20543125,mem=1840000M,node=4");
-        assert_eq!((t.cpu, t.node, t.energy_j), (Some(1152), Some(4), Some(20_543_125.0)));
+        assert_eq!(
+            (t.cpu, t.node, t.energy_j),
+            (Some(1152), Some(4), Some(20_543_125.0))
+        );
         assert_eq!(t.mem_mb, Some(1_840_000.0));
     }
 

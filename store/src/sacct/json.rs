@@ -35,8 +35,11 @@ pub fn parse_document(bytes: &[u8], source: &str) -> Result<JsonJobs, SourceErro
         source: source.to_string(),
         problem,
     };
-    let doc: Value = serde_json::from_slice(bytes)
-        .map_err(|e| err(format!("not valid JSON ({e}); a sacct --json dump is one JSON object")))?;
+    let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
+        err(format!(
+            "not valid JSON ({e}); a sacct --json dump is one JSON object"
+        ))
+    })?;
     let Some(jobs) = doc.get("jobs").and_then(Value::as_array) else {
         let keys: Vec<&str> = doc
             .as_object()
@@ -88,7 +91,10 @@ pub fn parse_document(bytes: &[u8], source: &str) -> Result<JsonJobs, SourceErro
 fn meta_release(doc: &Value) -> Option<String> {
     let meta = doc.get("meta")?;
     let slurm = meta.get("Slurm").or_else(|| meta.get("slurm"))?;
-    slurm.get("release").and_then(Value::as_str).map(str::to_string)
+    slurm
+        .get("release")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// A number, plain or wrapped; `None` when absent, unset, infinite or not a number.
@@ -157,7 +163,9 @@ fn tres_string(v: Option<&Value>) -> Option<String> {
     for t in items {
         let ty = t.get("type").and_then(Value::as_str).unwrap_or("");
         let name = t.get("name").and_then(Value::as_str).unwrap_or("");
-        let Some(count) = int(t.get("count")) else { continue };
+        let Some(count) = int(t.get("count")) else {
+            continue;
+        };
         let key = if name.is_empty() {
             ty.to_string()
         } else {
@@ -238,11 +246,17 @@ fn sacct_job(j: &Value) -> Result<Vec<Entry>, String> {
     row.nnodes = int(j.get("allocation_nodes")).map(|n| n as u32);
     row.work_dir = text(j.get("working_directory"));
     row.alloc_tres = tres_string(path(j, &["tres", "allocated"]));
-    let alloc = row.alloc_tres.as_deref().map(parse_tres).unwrap_or_default();
+    let alloc = row
+        .alloc_tres
+        .as_deref()
+        .map(parse_tres)
+        .unwrap_or_default();
     let req = tres_string(path(j, &["tres", "requested"]))
         .map(|s| parse_tres(&s))
         .unwrap_or_default();
-    row.ncpus = alloc.cpu.or(int(path(j, &["required", "CPUs"])).map(|c| c as u32));
+    row.ncpus = alloc
+        .cpu
+        .or(int(path(j, &["required", "CPUs"])).map(|c| c as u32));
     if row.nnodes.is_none_or(|n| n == 0) {
         row.nnodes = alloc.node.or(row.nnodes);
     }
@@ -278,7 +292,9 @@ fn sacct_step(s: &Value, job: &JobRow) -> Result<StepRow, String> {
     };
     // 23.02+ writes `<job>.<step>`; older versions the step alone.
     let step = match id.split_once('.') {
-        Some((head, tail)) if head.bytes().next().is_some_and(|c| c.is_ascii_digit()) => tail.to_string(),
+        Some((head, tail)) if head.bytes().next().is_some_and(|c| c.is_ascii_digit()) => {
+            tail.to_string()
+        }
         _ => id,
     };
     let t = s.get("time");
@@ -357,7 +373,11 @@ fn controller_job(j: &Value) -> Result<Vec<Entry>, String> {
     row.nnodes = int(j.get("node_count")).map(|n| n as u32);
     row.ncpus = int(j.get("cpus")).map(|n| n as u32);
     row.alloc_tres = text(j.get("tres_alloc_str"));
-    let tres = row.alloc_tres.as_deref().map(parse_tres).unwrap_or_default();
+    let tres = row
+        .alloc_tres
+        .as_deref()
+        .map(parse_tres)
+        .unwrap_or_default();
     row.gpus = tres.gpus;
     row.req_mem_mb = text(j.get("tres_req_str"))
         .and_then(|r| parse_tres(&r).mem_mb)
@@ -404,7 +424,9 @@ mod tests {
         let r = parse_document(doc, "d").unwrap();
         assert_eq!(r.errors.len(), 1);
         assert!(r.errors[0].problem.starts_with("jobs[0]"));
-        let Entry::Job(j) = &r.entries[0] else { panic!() };
+        let Entry::Job(j) = &r.entries[0] else {
+            panic!()
+        };
         assert_eq!(
             (j.job_id.as_str(), j.state.as_str(), j.gpus, j.ncpus),
             ("5", "COMPLETED", Some(1), Some(2))

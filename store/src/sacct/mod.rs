@@ -122,7 +122,10 @@ impl JobRow {
             }
         }
         if self.consumed_energy_j.is_none() {
-            self.consumed_energy_j = steps.iter().filter_map(|s| s.consumed_energy_j).reduce(f64::max);
+            self.consumed_energy_j = steps
+                .iter()
+                .filter_map(|s| s.consumed_energy_j)
+                .reduce(f64::max);
         }
     }
 }
@@ -155,16 +158,15 @@ pub enum SourceError {
         source: std::io::Error,
     },
     /// The input is not in a form this reader knows; the message says what to do.
-    Format {
-        source: String,
-        problem: String,
-    },
+    Format { source: String, problem: String },
 }
 
 impl fmt::Display for SourceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SourceError::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            SourceError::Io { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
             SourceError::Format { source, problem } => write!(f, "{source}: {problem}"),
         }
     }

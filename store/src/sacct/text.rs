@@ -6,7 +6,9 @@
 //! quote; lines are split on the delimiter alone. A line whose field count does not match the
 //! header (a delimiter inside a job name, a truncated line) is reported and skipped.
 
-use super::fields::{normalise_state, parse_count, parse_energy_j, parse_job_id_parts, parse_req_mem_mb, parse_tres};
+use super::fields::{
+    normalise_state, parse_count, parse_energy_j, parse_job_id_parts, parse_req_mem_mb, parse_tres,
+};
 use super::{JobRow, LineError, SourceError, StepRow};
 use crate::bytes::{count_byte, find_byte, rfind_byte, split_byte};
 use crate::timefmt::{Clock, parse_dump_time, parse_duration};
@@ -131,7 +133,11 @@ pub fn split_column_list(s: &str) -> Vec<String> {
 /// # Errors
 /// No header and no column list; a header without JobID/JobIDRaw; a delimiter that splits
 /// neither the header nor the first line into the given columns.
-pub fn detect_layout(first_line: &str, opts: &TextOptions, source: &str) -> Result<Layout, SourceError> {
+pub fn detect_layout(
+    first_line: &str,
+    opts: &TextOptions,
+    source: &str,
+) -> Result<Layout, SourceError> {
     let err = |problem: String| SourceError::Format {
         source: source.to_string(),
         problem,
@@ -153,7 +159,10 @@ pub fn detect_layout(first_line: &str, opts: &TextOptions, source: &str) -> Resu
                     .split(d)
                     .any(|f| matches!(column_of(f), Some(Col::JobId | Col::JobIdRaw)));
                 let cols = columns.iter().map(|c| column_of(c)).collect::<Vec<_>>();
-                if !cols.iter().any(|c| matches!(c, Some(Col::JobId | Col::JobIdRaw))) {
+                if !cols
+                    .iter()
+                    .any(|c| matches!(c, Some(Col::JobId | Col::JobIdRaw)))
+                {
                     return Err(err("the column list has neither JobID nor JobIDRaw".into()));
                 }
                 return Ok(Layout {
@@ -178,7 +187,10 @@ pub fn detect_layout(first_line: &str, opts: &TextOptions, source: &str) -> Resu
             continue;
         }
         let cols: Vec<Option<Col>> = names.iter().map(|n| column_of(n)).collect();
-        if cols.iter().any(|c| matches!(c, Some(Col::JobId | Col::JobIdRaw))) {
+        if cols
+            .iter()
+            .any(|c| matches!(c, Some(Col::JobId | Col::JobIdRaw)))
+        {
             return Ok(Layout {
                 delimiter: d.to_string(),
                 columns: cols,
@@ -369,7 +381,11 @@ fn parse_line_with<'a>(
         f.cpu_time_s = f.cputime_raw;
     }
     let tres = f.alloc_tres.map(parse_tres).unwrap_or_default();
-    let energy = f.energy_raw.or(f.consumed_energy_j).or(f.energy_tres).or(tres.energy_j);
+    let energy = f
+        .energy_raw
+        .or(f.consumed_energy_j)
+        .or(f.energy_tres)
+        .or(tres.energy_j);
     let ncpus = f.ncpus.or(tres.cpu);
     let nnodes = f.nnodes.or(tres.node);
     let state_raw = f.state.unwrap_or("");
@@ -570,7 +586,10 @@ impl<R: Read> BlockReader<R> {
         if !buf.ends_with(b"\n") {
             self.next_line += 1;
         }
-        Ok(Some(Block { first_line, bytes: buf }))
+        Ok(Some(Block {
+            first_line,
+            bytes: buf,
+        }))
     }
 }
 
@@ -686,7 +705,10 @@ impl Line<'_> {
 
 /// The first line of a byte buffer, for [`detect_layout`].
 pub fn first_line(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
@@ -732,7 +754,9 @@ mod tests {
         assert_eq!(j.req_mem_mb, Some(4096.0));
         assert_eq!(j.gpus, Some(1));
         assert_eq!(j.end.unwrap() - j.start.unwrap(), 3600);
-        let Entry::Step(s) = &entries[1] else { panic!() };
+        let Entry::Step(s) = &entries[1] else {
+            panic!()
+        };
         assert_eq!((s.job_id.as_str(), s.step.as_str()), ("12", "batch"));
     }
 
@@ -763,7 +787,8 @@ mod tests {
 
     #[test]
     fn bad_lines_are_reported_with_their_number_and_the_rest_kept() {
-        let text = "JobID|User|Start\n1|a|2026-01-01T00:00:00\n2|b|c|d\n3|c|yesterday\n4|d|Unknown\n";
+        let text =
+            "JobID|User|Start\n1|a|2026-01-01T00:00:00\n2|b|c|d\n3|c|yesterday\n4|d|Unknown\n";
         let (entries, errs) = parse_all(text, &TextOptions::default());
         assert_eq!(entries.len(), 2);
         assert_eq!(errs.iter().map(|e| e.line).collect::<Vec<_>>(), [3, 4]);
@@ -778,7 +803,8 @@ mod tests {
 
     #[test]
     fn missing_header_says_what_to_give() {
-        let e = detect_layout("4034541|EYR|user424", &TextOptions::default(), "dump.txt").unwrap_err();
+        let e =
+            detect_layout("4034541|EYR|user424", &TextOptions::default(), "dump.txt").unwrap_err();
         let msg = e.to_string();
         assert!(msg.starts_with("dump.txt: no header line"), "{msg}");
         assert!(msg.contains("--columns"), "{msg}");
@@ -792,7 +818,10 @@ mod tests {
             "d",
         )
         .unwrap_err();
-        assert!(e.to_string().contains("does not split into the 2 columns"), "{e}");
+        assert!(
+            e.to_string().contains("does not split into the 2 columns"),
+            "{e}"
+        );
     }
 
     #[test]

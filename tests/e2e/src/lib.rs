@@ -26,12 +26,14 @@ pub const SPOOL: &str = "/var/spool/energy-assess";
 const LOCK_FILE: &str = "/var/lib/energy-assess-testbed/e2e.lock";
 pub const NODES: usize = 3;
 
-
 static IN_PROCESS: Mutex<()> = Mutex::new(());
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 /// Exclusive use of the local cluster for one test.
@@ -57,7 +59,12 @@ impl Cluster {
             "the end-to-end tests start Slurm daemons and need root; run them with tests/run-all.sh as root"
         );
         fs::create_dir_all(Path::new(LOCK_FILE).parent().unwrap()).unwrap();
-        let lock = File::options().create(true).truncate(false).write(true).open(LOCK_FILE).unwrap();
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(LOCK_FILE)
+            .unwrap();
         lock.lock().expect("lock the test cluster");
 
         let bin = build();
@@ -80,7 +87,11 @@ impl Cluster {
             .env("BIN_DIR", &bin)
             .output()
             .expect("run tests/sim/nodes.sh");
-        assert!(sims.status.success(), "tests/sim/nodes.sh start failed: {}", stderr(&sims));
+        assert!(
+            sims.status.success(),
+            "tests/sim/nodes.sh start failed: {}",
+            stderr(&sims)
+        );
         let meters_section = String::from_utf8_lossy(&sims.stdout).into_owned();
         let log_offsets = slurmd_logs()
             .into_iter()
@@ -89,7 +100,13 @@ impl Cluster {
                 (p, len)
             })
             .collect();
-        let c = Cluster { _lock: lock, _thread: thread, log_offsets, spool: Spool::new(SPOOL), meters_section };
+        let c = Cluster {
+            _lock: lock,
+            _thread: thread,
+            log_offsets,
+            spool: Spool::new(SPOOL),
+            meters_section,
+        };
         c.set_site_config("");
         c
     }
@@ -97,7 +114,10 @@ impl Cluster {
     /// Writes the site config for this test: the spool, `extra` top-level keys, and the
     /// simulated meters (restored by the next `acquire`).
     pub fn set_site_config(&self, extra: &str) {
-        let text = format!("# written by the e2e tests\nspool = \"{SPOOL}\"\n{extra}\n{}", self.meters_section);
+        let text = format!(
+            "# written by the e2e tests\nspool = \"{SPOOL}\"\n{extra}\n{}",
+            self.meters_section
+        );
         fs::write(SITE_CONFIG, text).unwrap();
     }
 
@@ -128,7 +148,11 @@ impl Cluster {
         all.extend_from_slice(args);
         all.extend_from_slice(&["--wrap", script]);
         let out = as_user(dir, "sbatch", &all);
-        assert!(out.status.success(), "sbatch {all:?} failed: {}", stderr(&out));
+        assert!(
+            out.status.success(),
+            "sbatch {all:?} failed: {}",
+            stderr(&out)
+        );
         String::from_utf8_lossy(&out.stdout)
             .trim()
             .split(';')
@@ -174,7 +198,11 @@ impl Cluster {
             .iter()
             .flat_map(|d| fs::read_dir(d).into_iter().flatten().flatten())
             .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix))
+            })
             .collect()
     }
 
@@ -185,12 +213,21 @@ impl Cluster {
         while Instant::now() < deadline {
             let out = run(
                 "sacct",
-                &["-X", "-P", "-n", "-j", &job.to_string(), &format!("--format=State,{fields}")],
+                &[
+                    "-X",
+                    "-P",
+                    "-n",
+                    "-j",
+                    &job.to_string(),
+                    &format!("--format=State,{fields}"),
+                ],
             );
             last = String::from_utf8_lossy(&out.stdout).trim().to_string();
             let mut cols: Vec<String> = last.split('|').map(str::to_string).collect();
             let state = cols.first().cloned().unwrap_or_default();
-            if !state.is_empty() && !["PENDING", "RUNNING", "COMPLETING", "REQUEUED"].contains(&state.as_str()) {
+            if !state.is_empty()
+                && !["PENDING", "RUNNING", "COMPLETING", "REQUEUED"].contains(&state.as_str())
+            {
                 cols.remove(0);
                 return cols;
             }
@@ -215,7 +252,9 @@ fn is_root() -> bool {
 }
 
 fn slurmd_logs() -> Vec<PathBuf> {
-    (1..=NODES).map(|i| PathBuf::from(format!("/var/log/slurm/slurmd-n{i}.log"))).collect()
+    (1..=NODES)
+        .map(|i| PathBuf::from(format!("/var/log/slurm/slurmd-n{i}.log")))
+        .collect()
 }
 
 /// Builds the plugin, the sampler, the powercap simulator and the fake NVML (the same dev
@@ -225,18 +264,34 @@ fn build() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let out = Command::new(cargo)
         .current_dir(repo())
-        .args(["build", "-p", "energy-assess-spank", "-p", "ea-meters", "--bins", "--lib"])
+        .args([
+            "build",
+            "-p",
+            "energy-assess-spank",
+            "-p",
+            "ea-meters",
+            "--bins",
+            "--lib",
+        ])
         .args(["-p", "ea-sim", "-p", "fake-nvml", "-p", "energy-assess"])
         .output()
         .expect("run cargo");
-    assert!(out.status.success(), "building the plugin and simulators failed:\n{}", stderr(&out));
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo().join("target"));
+    assert!(
+        out.status.success(),
+        "building the plugin and simulators failed:\n{}",
+        stderr(&out)
+    );
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join("target"));
     target.join("debug")
 }
 
 /// The `energy-assess` binary built by [`Cluster::acquire`].
 pub fn energy_assess_bin() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo().join("target"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join("target"));
     target.join("debug/energy-assess")
 }
 
@@ -269,7 +324,11 @@ pub fn user_workdir() -> PathBuf {
         .args(["-u", TEST_USER, "--", "mktemp", "-d", "/tmp/ea-e2e-XXXXXX"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "mktemp as {TEST_USER}: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "mktemp as {TEST_USER}: {}",
+        stderr(&out)
+    );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
@@ -285,7 +344,10 @@ pub fn as_user(dir: &Path, program: &str, args: &[&str]) -> Output {
 
 /// Runs a command as root.
 pub fn run(program: &str, args: &[&str]) -> Output {
-    Command::new(program).args(args).output().unwrap_or_else(|e| panic!("run {program}: {e}"))
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"))
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -295,12 +357,18 @@ pub fn stderr(out: &Output) -> String {
 pub fn wait_until(timeout: Duration, what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !ok() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 /// Seconds since the epoch, now.
 pub fn now_s() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }

@@ -13,7 +13,10 @@ fn node_index(r: &JobNodeRecord) -> u32 {
 }
 
 fn meter<'a>(r: &'a JobNodeRecord, id: &str) -> &'a ea_record::MeterReport {
-    r.meters.iter().find(|m| m.id == id).unwrap_or_else(|| panic!("{}: no meter {id} in {:?}", r.node, r.meters))
+    r.meters
+        .iter()
+        .find(|m| m.id == id)
+        .unwrap_or_else(|| panic!("{}: no meter {id} in {:?}", r.node, r.meters))
 }
 
 /// |measured - expected| / expected, in percent.
@@ -43,23 +46,53 @@ fn every_node_is_measured_within_one_percent_across_counter_wraps() {
             let m = meter(r, id);
             assert_eq!(m.scope, scope);
             let err = error_pct(m.energy_j, watts * dur);
-            println!("{} {id}: {:.1} J, expected {:.1} J ({err:.3}%), {} wraps", r.node, m.energy_j, watts * dur, m.wraps);
-            assert!(err < 1.0, "{} {id}: {} J vs {} J", r.node, m.energy_j, watts * dur);
+            println!(
+                "{} {id}: {:.1} J, expected {:.1} J ({err:.3}%), {} wraps",
+                r.node,
+                m.energy_j,
+                watts * dur,
+                m.wraps
+            );
+            assert!(
+                err < 1.0,
+                "{} {id}: {} J vs {} J",
+                r.node,
+                m.energy_j,
+                watts * dur
+            );
         }
         // Several wrap periods: the package counter (300 J range) wrapped at least 3 times.
-        assert!(meter(r, "rapl:intel-rapl:0").wraps >= 3, "{:?}", meter(r, "rapl:intel-rapl:0"));
-        assert!(meter(r, "rapl:intel-rapl:1").flags.contains(&MeterFlag::Wrapped));
+        assert!(
+            meter(r, "rapl:intel-rapl:0").wraps >= 3,
+            "{:?}",
+            meter(r, "rapl:intel-rapl:0")
+        );
+        assert!(
+            meter(r, "rapl:intel-rapl:1")
+                .flags
+                .contains(&MeterFlag::Wrapped)
+        );
         if k <= 2 {
             for g in 0..2 {
                 let m = meter(r, &format!("nvml:{}", sim::gpu_uuid(k, g)));
                 assert_eq!(m.scope, Scope::GpuBoard);
                 let err = error_pct(m.energy_j, sim::gpu_w(k, g) * dur);
-                assert!(err < 1.0, "{} GPU {g}: {} J vs {} J", r.node, m.energy_j, sim::gpu_w(k, g) * dur);
+                assert!(
+                    err < 1.0,
+                    "{} GPU {g}: {} J vs {} J",
+                    r.node,
+                    m.energy_j,
+                    sim::gpu_w(k, g) * dur
+                );
                 assert_eq!(m.job_owned, Some(false), "the job asked for no GPU");
             }
         } else {
             assert!(!r.meters.iter().any(|m| m.scope == Scope::GpuBoard));
-            assert!(r.absent_meters.iter().any(|a| a.source.contains("nvml")), "{:?}", r.absent_meters);
+            assert!(
+                r.absent_meters.iter().any(|a| a.source.contains("nvml")),
+                "{:?}",
+                r.absent_meters
+            );
         }
         // The node's own figure is the BMC's, the most complete meter it has.
         let (e, basis) = r.node_energy_j().unwrap();
@@ -69,7 +102,10 @@ fn every_node_is_measured_within_one_percent_across_counter_wraps() {
         assert!(host.boot_id.is_some() && host.hostname.is_some());
     }
     // `energy-assess job` reads the same records.
-    let out = e2e::run(e2e::energy_assess_bin().to_str().unwrap(), &["job", &job.to_string(), "--json"]);
+    let out = e2e::run(
+        e2e::energy_assess_bin().to_str().unwrap(),
+        &["job", &job.to_string(), "--json"],
+    );
     assert!(out.status.success(), "{}", e2e::stderr(&out));
     let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let total: f64 = records.iter().map(|r| r.node_energy_j().unwrap().0).sum();
@@ -84,7 +120,8 @@ fn a_sampler_killed_mid_job_still_yields_a_complete_flagged_record() {
     let pid_file = c.spool.running_path(job, "n1", "sampler.pid");
     e2e::wait_until(T, "the sampler's pid file", || pid_file.exists());
     std::thread::sleep(Duration::from_secs(3));
-    let pid: serde_json::Value = serde_json::from_slice(&std::fs::read(&pid_file).unwrap()).unwrap();
+    let pid: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&pid_file).unwrap()).unwrap();
     let pid = pid["pid"].as_u64().unwrap().to_string();
     assert!(e2e::run("kill", &["-KILL", &pid]).status.success());
     c.wait_gone(job, T);
@@ -96,7 +133,10 @@ fn a_sampler_killed_mid_job_still_yields_a_complete_flagged_record() {
     // BMC power is constant, so both still match the truth.
     for g in 0..2 {
         let m = meter(r, &format!("nvml:{}", sim::gpu_uuid(1, g)));
-        assert!(error_pct(m.energy_j, sim::gpu_w(1, g) * dur) < 1.0, "{m:?} over {dur} s");
+        assert!(
+            error_pct(m.energy_j, sim::gpu_w(1, g) * dur) < 1.0,
+            "{m:?} over {dur} s"
+        );
     }
     assert!(error_pct(meter(r, "ipmi:dcmi").energy_j, sim::bmc_w(1) * dur) < 1.0);
     assert!(meter(r, "rapl:intel-rapl:0").energy_j > 0.0);
@@ -105,15 +145,29 @@ fn a_sampler_killed_mid_job_still_yields_a_complete_flagged_record() {
 #[test]
 fn jobs_sharing_a_node_get_their_own_records_allocations_and_gpus() {
     let c = Cluster::acquire();
-    let args = ["-N1", "-n1", "-w", "n1", "--gres=gpu:1", "--mem=256", "--energy-assess"];
+    let args = [
+        "-N1",
+        "-n1",
+        "-w",
+        "n1",
+        "--gres=gpu:1",
+        "--mem=256",
+        "--energy-assess",
+    ];
     let a = c.sbatch(&args, "sleep 6");
     let b = c.sbatch(&args, "sleep 6");
     c.wait_gone(a, T);
     c.wait_gone(b, T);
     let (ra, rb) = (&c.records(a, 1, T)[0], &c.records(b, 1, T)[0]);
     // They ran side by side.
-    assert!(ra.start.unwrap() < rb.end.unwrap() && rb.start.unwrap() < ra.end.unwrap(), "not concurrent");
-    let (ha, hb) = (ra.allocation.as_ref().unwrap(), rb.allocation.as_ref().unwrap());
+    assert!(
+        ra.start.unwrap() < rb.end.unwrap() && rb.start.unwrap() < ra.end.unwrap(),
+        "not concurrent"
+    );
+    let (ha, hb) = (
+        ra.allocation.as_ref().unwrap(),
+        rb.allocation.as_ref().unwrap(),
+    );
     assert_eq!((ha.cpus, hb.cpus), (Some(1), Some(1)));
     assert_eq!((ha.memory_mb, hb.memory_mb), (Some(256), Some(256)));
     assert_ne!(ha.cores, hb.cores, "each holds its own core");
@@ -124,7 +178,12 @@ fn jobs_sharing_a_node_get_their_own_records_allocations_and_gpus() {
         for g in 0..2 {
             let uuid = sim::gpu_uuid(1, g);
             let m = meter(r, &format!("nvml:{uuid}"));
-            assert_eq!(m.job_owned, Some(held.gpus.contains(&uuid)), "job {}: {uuid}", r.job_id);
+            assert_eq!(
+                m.job_owned,
+                Some(held.gpus.contains(&uuid)),
+                "job {}: {uuid}",
+                r.job_id
+            );
         }
     }
 }

@@ -35,7 +35,11 @@ impl Store {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--config", self.config.to_str().unwrap()]);
         let out = run(energy_assess_bin().to_str().unwrap(), &all);
-        assert!(out.status.success(), "energy-assess {all:?}: {}", e2e::stderr(&out));
+        assert!(
+            out.status.success(),
+            "energy-assess {all:?}: {}",
+            e2e::stderr(&out)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 }
@@ -63,32 +67,79 @@ fn live_ingest_measures_assessed_jobs_and_estimates_the_others() {
     c.sacct(plain, "JobID");
 
     let store = Store::new("live");
-    let summary = store.ea(&["ingest", "--spool", e2e::SPOOL, "--live", "--start", "now-1hours", "--end", "now"]);
-    assert!(summary.contains("malformed") && !summary.contains(" 1 malformed"), "{summary}");
+    let summary = store.ea(&[
+        "ingest",
+        "--spool",
+        e2e::SPOOL,
+        "--live",
+        "--start",
+        "now-1hours",
+        "--end",
+        "now",
+    ]);
+    assert!(
+        summary.contains("malformed") && !summary.contains(" 1 malformed"),
+        "{summary}"
+    );
     let ids = format!("{assessed},{plain}");
-    let table = store.ea(&["acct", "-j", &ids, "-X", "-P", "-n", "-o", "JobID,User,EnergySource,EnergyRaw,GWPUse,GWPEmbodied,GWP"]);
+    let table = store.ea(&[
+        "acct",
+        "-j",
+        &ids,
+        "-X",
+        "-P",
+        "-n",
+        "-o",
+        "JobID,User,EnergySource,EnergyRaw,GWPUse,GWPEmbodied,GWP",
+    ]);
     let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split('|').collect()).collect();
     assert_eq!(rows.len(), 2, "{table}");
-    let row = |job: u32| rows.iter().find(|r| r[0] == job.to_string()).unwrap_or_else(|| panic!("{job} missing:\n{table}"));
+    let row = |job: u32| {
+        rows.iter()
+            .find(|r| r[0] == job.to_string())
+            .unwrap_or_else(|| panic!("{job} missing:\n{table}"))
+    };
     let (a, p) = (row(assessed), row(plain));
     assert_eq!(a[1], e2e::TEST_USER);
     assert_eq!(a[2], "measured", "{table}");
     let energy: f64 = a[3].parse().unwrap();
-    assert!((energy - measured_j).abs() / measured_j < 0.01, "store {energy} J vs records {measured_j} J");
+    assert!(
+        (energy - measured_j).abs() / measured_j < 0.01,
+        "store {energy} J vs records {measured_j} J"
+    );
     assert_eq!(p[2], "estimated", "{table}");
     for r in [a, p] {
-        let (use_, emb, total): (f64, f64, f64) = (r[4].parse().unwrap(), r[5].parse().unwrap(), r[6].parse().unwrap());
+        let (use_, emb, total): (f64, f64, f64) = (
+            r[4].parse().unwrap(),
+            r[5].parse().unwrap(),
+            r[6].parse().unwrap(),
+        );
         assert!(use_ > 0.0 && emb > 0.0, "{r:?}");
         // Shown with four significant figures.
         assert!((use_ + emb - total).abs() <= 1e-3 * total, "{r:?}");
     }
     // Idempotent: the same window again writes nothing new.
-    let again = store.ea(&["ingest", "--spool", e2e::SPOOL, "--live", "--start", "now-1hours", "--end", "now"]);
-    assert!(again.contains("0 written") || again.contains(" 0 jobs"), "{again}");
+    let again = store.ea(&[
+        "ingest",
+        "--spool",
+        e2e::SPOOL,
+        "--live",
+        "--start",
+        "now-1hours",
+        "--end",
+        "now",
+    ]);
+    assert!(
+        again.contains("0 written") || again.contains(" 0 jobs"),
+        "{again}"
+    );
 
     // The job view from the spool shows the footprint the inventory gives.
     let view = store.ea(&["job", &assessed.to_string()]);
-    assert!(view.contains("GWP kgCO2eq") && view.contains("embodied"), "{view}");
+    assert!(
+        view.contains("GWP kgCO2eq") && view.contains("embodied"),
+        "{view}"
+    );
 }
 
 /// What a job alone on its node is attributed of that node's energy under Jay's rule: the
