@@ -8,6 +8,10 @@ cd "$repo"
 source tests/cluster/lib.sh
 [ "$(id -u)" = 0 ] || die "run as root: the end-to-end tests start Slurm daemons"
 tests/install-deps.sh
+if cargo fmt --version >/dev/null 2>&1; then
+  say "cargo fmt --check"
+  cargo fmt --all -- --check >/dev/null || die "code is not formatted: run cargo fmt --all"
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   say "cargo nextest run --workspace"
   cargo nextest run --workspace --no-fail-fast "$@"

@@ -276,11 +276,11 @@ fn main() -> ExitCode {
         "absent": found.absent.iter().map(|a| format!("{}: {}", a.source, a.reason)).collect::<Vec<_>>(),
         "gpus": results,
     });
-    if let Some(path) = &args.json {
-        if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap_or_default()) {
-            eprintln!("nvml-check: cannot write {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &args.json
+        && let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap_or_default())
+    {
+        eprintln!("nvml-check: cannot write {}: {e}", path.display());
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }

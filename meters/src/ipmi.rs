@@ -302,11 +302,11 @@ impl Source for IpmiSource {
     }
 
     fn read_into(&mut self, out: &mut Vec<Result<Raw, ReadError>>) {
-        if let Some((at, w)) = self.primed.take() {
-            if at.elapsed() < Duration::from_secs(1) {
-                out.push(Ok(Raw::Watts(w)));
-                return;
-            }
+        if let Some((at, w)) = self.primed.take()
+            && at.elapsed() < Duration::from_secs(1)
+        {
+            out.push(Ok(Raw::Watts(w)));
+            return;
         }
         out.push(self.query().map(Raw::Watts));
     }

@@ -265,17 +265,15 @@ impl NvmlSource {
                     false
                 }
             };
-            if !counter {
-                if let Err(e) = device.power_usage() {
-                    found.absent.push(AbsentMeter {
-                        source: format!("nvml:{uuid}"),
-                        reason: format!(
-                            "GPU {index}: neither the energy counter nor power can be read: {e}"
-                        ),
-                    });
-                    found.gpus.push(GpuInfo { index, uuid, name });
-                    continue;
-                }
+            if !counter && let Err(e) = device.power_usage() {
+                found.absent.push(AbsentMeter {
+                    source: format!("nvml:{uuid}"),
+                    reason: format!(
+                        "GPU {index}: neither the energy counter nor power can be read: {e}"
+                    ),
+                });
+                found.gpus.push(GpuInfo { index, uuid, name });
+                continue;
             }
             found.gpus.push(GpuInfo {
                 index,

@@ -336,10 +336,10 @@ pub fn accumulators_for(
         .map(|spec| {
             let mut acc =
                 MeterAccumulator::new(spec.clone(), job_start.mono_us, step_us, max_points);
-            if let Some(r) = start.and_then(|s| s.readings.iter().find(|r| r.spec.id == spec.id)) {
-                if let Some(v) = r.value {
-                    acc.add(r.at, Ok(v));
-                }
+            if let Some(r) = start.and_then(|s| s.readings.iter().find(|r| r.spec.id == spec.id))
+                && let Some(v) = r.value
+            {
+                acc.add(r.at, Ok(v));
             }
             acc
         })

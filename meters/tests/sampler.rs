@@ -221,15 +221,45 @@ fn check_rapl(m: &Measurement, node: &SimNode, dir: &str, min_wraps: u32) {
 
 /// Constant-power meters: power × the job's duration on this node, which lies between the
 /// time just before start_job and the time just after finish_job.
+/// How long a job lasted, as the test can know it: the measured interval starts inside
+/// `start_job` and ends inside `finish_job`, so it is at least the time from the return of the
+/// one to the call of the other, and at most the time from the call of the one to the return of
+/// the other. On a loaded machine the two calls take tens of milliseconds, enough for a single
+/// figure to be more than 1 % off over a few seconds.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    inner_s: f64,
+    outer_s: f64,
+}
+
+impl Span {
+    /// From the times (Unix s) before and after `start_job` and before and after `finish_job`.
+    fn new(start_call: f64, start_return: f64, finish_call: f64, finish_return: f64) -> Span {
+        Span {
+            inner_s: finish_call - start_return,
+            outer_s: finish_return - start_call,
+        }
+    }
+}
+
+/// A meter at constant power: its energy is that power over the job's span, within `rel`.
 fn check_constant<'a>(
     m: &'a Measurement,
     id: &str,
     power_w: f64,
-    duration_s: f64,
+    span: Span,
     rel: f64,
 ) -> &'a MeterReport {
     let r = meter(m, id);
-    assert_close(id, r.energy_j, power_w * duration_s, rel);
+    let (lo, hi) = (
+        power_w * span.inner_s * (1.0 - rel),
+        power_w * span.outer_s * (1.0 + rel),
+    );
+    assert!(
+        (lo..=hi).contains(&r.energy_j),
+        "{id}: measured {:.3} J, expected {power_w} W over {span:?}: {lo:.3} to {hi:.3} J",
+        r.energy_j
+    );
     let p = r.power_w.unwrap();
     assert!(
         (p.mean - power_w).abs() < rel * power_w * 1.5,
@@ -249,19 +279,23 @@ fn sampler_measures_simulated_hardware_with_wraps_and_shared_node() {
 
     let t0 = now_unix_s();
     let started = start_job(&cfg, &job1);
+    let t0r = now_unix_s();
     assert!(started.sampler_pid.is_some(), "{:?}", started.notes);
     assert!(started.host.boot_id.is_some());
     std::thread::sleep(Duration::from_secs(3));
     // A second job on the same node, for part of the first one's time.
     let t2 = now_unix_s();
     let started2 = start_job(&cfg, &job2);
+    let t2r = now_unix_s();
     assert_ne!(started2.sampler_pid, started.sampler_pid);
     std::thread::sleep(Duration::from_secs(4));
+    let t2f = now_unix_s();
     let m2 = finish_job(&cfg, &job2);
-    let d2 = now_unix_s() - t2;
+    let d2 = Span::new(t2, t2r, t2f, now_unix_s());
     std::thread::sleep(Duration::from_secs(3));
+    let t1f = now_unix_s();
     let m1 = finish_job(&cfg, &job1);
-    let d1 = now_unix_s() - t0;
+    let d1 = Span::new(t0, t0r, t1f, now_unix_s());
 
     for (m, d, owned) in [(&m1, d1, [true, false]), (&m2, d2, [false, true])] {
         assert!(m.flags.is_empty(), "{:?} {:?}", m.flags, m.notes);
@@ -296,8 +330,8 @@ fn sampler_measures_simulated_hardware_with_wraps_and_shared_node() {
         // Every 250 ms, plus the first and the final reading.
         let samples = meter(m, "rapl:intel-rapl:0").samples as f64;
         assert!(
-            samples >= d / 0.25 * 0.8 && samples <= d / 0.25 + 3.0,
-            "{samples} samples in {d} s"
+            samples >= d.inner_s / 0.25 * 0.8 && samples <= d.outer_s / 0.25 + 3.0,
+            "{samples} samples in {d:?}"
         );
         // The simulator steps every 20 ms and the sampler reads every 250 ms (with scheduling
         // jitter), so single buckets are off by up to a few tens of percent; their mean is not.
@@ -338,14 +372,16 @@ fn a_sampler_killed_mid_job_still_gives_complete_flagged_reports() {
     let j = job(&spool.0, 201, "n1", &["0"]);
     let t0 = now_unix_s();
     let started = start_job(&cfg, &j);
+    let t0r = now_unix_s();
     let pid = started.sampler_pid.unwrap();
     std::thread::sleep(Duration::from_secs(3));
     assert!(ea_meters::signals::send(pid, libc::SIGKILL));
     // Less than half a wrap period of the fastest zone (psys: 100 J at 95 W, 1.05 s): the
     // epilog cannot see more than one wrap between the last checkpoint and its snapshot.
     std::thread::sleep(Duration::from_millis(300));
+    let tf = now_unix_s();
     let m = finish_job(&cfg, &j);
-    let d = now_unix_s() - t0;
+    let d = Span::new(t0, t0r, tf, now_unix_s());
     assert_eq!(m.flags, [RecordFlag::SamplerDied], "{:?}", m.notes);
     assert!(
         m.notes
@@ -377,13 +413,15 @@ fn a_hung_sampler_is_killed_and_its_checkpoint_used() {
     let j = job(&spool.0, 301, "n1", &[]);
     let t0 = now_unix_s();
     let started = start_job(&cfg, &j);
+    let t0r = now_unix_s();
     let pid = started.sampler_pid.unwrap();
     std::thread::sleep(Duration::from_secs(2));
     // A stopped process neither answers SIGTERM nor exits: as hung as it gets.
     assert!(ea_meters::signals::send(pid, libc::SIGSTOP));
     let before = std::time::Instant::now();
+    let tf = now_unix_s();
     let m = finish_job(&cfg, &j);
-    let d = now_unix_s() - t0;
+    let d = Span::new(t0, t0r, tf, now_unix_s());
     assert!(
         before.elapsed() < Duration::from_millis(3 * 700 + 500),
         "{:?}",

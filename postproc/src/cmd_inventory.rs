@@ -130,12 +130,12 @@ fn unmatched_models(g: &NodeGroup) -> Vec<String> {
         hw.cpu.die_area_mm2,
         hw.cpu.die_area_per_core_mm2,
     );
-    if let (Some(given), Some(matched)) = (&hw.cpu.model, &cpu.matched) {
-        if !given.eq_ignore_ascii_case(matched) {
-            notes.push(format!(
-                "CPU `{given}` matched boaviztapi's row `{matched}`"
-            ));
-        }
+    if let (Some(given), Some(matched)) = (&hw.cpu.model, &cpu.matched)
+        && !given.eq_ignore_ascii_case(matched)
+    {
+        notes.push(format!(
+            "CPU `{given}` matched boaviztapi's row `{matched}`"
+        ));
     }
     for gpu in &hw.gpus {
         let card = ea_impact::embodied::gpu_card(gpu, g.gpu_model);

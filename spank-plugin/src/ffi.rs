@@ -493,4 +493,63 @@ mod tests {
         assert!(!private.join("x.txt").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// What the stand-ins for Slurm's logger received.
+    static LOGGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+    /// Stand-ins for Slurm's logger, which slurmstepd provides to the real plugin. Slurm
+    /// declares these functions variadic; `log` always calls them with the format `"%s"` and
+    /// one string, and on the Linux ABIs named below a variadic call with two pointer
+    /// arguments passes them where these two-argument definitions read them.
+    macro_rules! logger_stand_in {
+        ($($name:ident => $level:literal),*) => {$(
+            #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+            #[unsafe(no_mangle)]
+            extern "C" fn $name(format: *const c_char, line: *const c_char) {
+                // SAFETY: `log` passes two valid NUL-terminated strings.
+                let (format, line) = unsafe { (CStr::from_ptr(format), CStr::from_ptr(line)) };
+                assert_eq!(format.to_bytes(), b"%s");
+                LOGGED.lock().unwrap().push(format!("{}: {}", $level, line.to_string_lossy()));
+            }
+        )*};
+    }
+    logger_stand_in!(slurm_error => "error", slurm_info => "info", slurm_verbose => "verbose",
+        slurm_debug => "debug");
+
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    #[test]
+    fn a_panic_in_a_callback_is_logged_and_the_job_goes_on() {
+        let ok = guard("slurm_spank_job_prolog", std::ptr::null_mut(), |_| 7);
+        assert_eq!(ok, 7, "a body that returns is passed through");
+        assert!(LOGGED.lock().unwrap().is_empty());
+        for (payload, shown) in [
+            (
+                Box::new("spool %s gone") as Box<dyn std::any::Any + Send>,
+                "spool %s gone",
+            ),
+            (
+                Box::new(String::from("index 3 out of range")),
+                "index 3 out of range",
+            ),
+            (Box::new(42_u8), "unknown panic"),
+        ] {
+            let rc = guard("slurm_spank_job_epilog", std::ptr::null_mut(), |_| {
+                std::panic::resume_unwind(payload)
+            });
+            assert_eq!(
+                rc,
+                sys::ESPANK_SUCCESS as c_int,
+                "never an error that drains the node"
+            );
+            let line = LOGGED.lock().unwrap().pop().expect("the panic is logged");
+            let want = format!(
+                "error: energy_assess: slurm_spank_job_epilog: internal error ({shown}); \
+                 the job is not affected, please report this"
+            );
+            assert_eq!(line, want);
+        }
+    }
 }

@@ -300,13 +300,13 @@ impl Config {
         if let Some(tz) = &raw.site.timezone {
             crate::timefmt::time_zone(Some(tz)).map_err(|e| err("timezone", e.to_string()))?;
         }
-        if let Some(c) = &raw.site.cluster {
-            if c.trim().is_empty() {
-                return Err(err(
-                    "cluster",
-                    "`cluster` is empty; name the cluster as Slurm does (ClusterName)".into(),
-                ));
-            }
+        if let Some(c) = &raw.site.cluster
+            && c.trim().is_empty()
+        {
+            return Err(err(
+                "cluster",
+                "`cluster` is empty; name the cluster as Slurm does (ClusterName)".into(),
+            ));
         }
         Ok(Self {
             source: Some(path.into()),

@@ -76,14 +76,14 @@ pub(crate) fn match_cpu(model: &str) -> Option<usize> {
 pub(crate) fn complete(row: Option<usize>, cores_per_socket: Option<u32>) -> CpuDie {
     let t = tables();
     let row = row.map(|i| &t.cpus[i]);
-    if let Some(row) = row {
-        if let Some(die) = row.total_die_mm2 {
-            return CpuDie {
-                die_mm2: Ranged::exact(die.trunc()),
-                matched: Some(row.name.clone()),
-                basis: format!("boaviztapi 2.5.0 cpu_specs row `{}`", row.name),
-            };
-        }
+    if let Some(row) = row
+        && let Some(die) = row.total_die_mm2
+    {
+        return CpuDie {
+            die_mm2: Ranged::exact(die.trunc()),
+            matched: Some(row.name.clone()),
+            basis: format!("boaviztapi 2.5.0 cpu_specs row `{}`", row.name),
+        };
     }
     // A matched row's core count replaces the inventory's, as in boaviztapi (the row is the
     // CPU's identity); its family narrows the rows used.

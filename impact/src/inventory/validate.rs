@@ -274,15 +274,15 @@ fn check_overlaps(c: &mut Checker, groups: &[(String, usize, Range<usize>, Vec<S
             }
         }
     }
-    if reported > SHOWN {
-        if let Some(mut e) = c.errors.last().cloned() {
-            e.problem = format!(
-                "{} more nodes are in two groups or listed twice",
-                reported - SHOWN
-            );
-            e.fix = "fix the hostlists above".into();
-            c.errors.push(e);
-        }
+    if reported > SHOWN
+        && let Some(mut e) = c.errors.last().cloned()
+    {
+        e.problem = format!(
+            "{} more nodes are in two groups or listed twice",
+            reported - SHOWN
+        );
+        e.fix = "fix the hostlists above".into();
+        c.errors.push(e);
     }
 }
 

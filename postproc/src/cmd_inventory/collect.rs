@@ -189,20 +189,19 @@ fn cpu_info(sysroot: &Path) -> (Option<CpuInfo>, &'static str) {
         let out = std::process::Command::new("lscpu")
             .env("LC_ALL", "C")
             .output();
-        if let Ok(o) = out {
-            if let Some(c) = o
+        if let Ok(o) = out
+            && let Some(c) = o
                 .status
                 .success()
                 .then(|| parse_lscpu(&String::from_utf8_lossy(&o.stdout)))
                 .flatten()
-            {
-                return (Some(c), "lscpu");
-            }
+        {
+            return (Some(c), "lscpu");
         }
-    } else if let Ok(t) = std::fs::read_to_string(sysroot.join("lscpu.txt")) {
-        if let Some(c) = parse_lscpu(&t) {
-            return (Some(c), "lscpu.txt");
-        }
+    } else if let Ok(t) = std::fs::read_to_string(sysroot.join("lscpu.txt"))
+        && let Some(c) = parse_lscpu(&t)
+    {
+        return (Some(c), "lscpu.txt");
     }
     match std::fs::read_to_string(sysroot.join("proc/cpuinfo")) {
         Ok(t) => (parse_cpuinfo(&t), "/proc/cpuinfo"),

@@ -57,17 +57,16 @@ impl fmt::Display for DbError {
                 source,
             } => {
                 write!(f, "{}: cannot {action}: {source}", path.display())?;
-                if let rusqlite::Error::SqliteFailure(e, _) = source {
-                    if e.code == rusqlite::ErrorCode::CannotOpen
-                        || e.code == rusqlite::ErrorCode::PermissionDenied
-                    {
-                        write!(
-                            f,
-                            " (the store is readable only by its owner and its group: run as an \
+                if let rusqlite::Error::SqliteFailure(e, _) = source
+                    && (e.code == rusqlite::ErrorCode::CannotOpen
+                        || e.code == rusqlite::ErrorCode::PermissionDenied)
+                {
+                    write!(
+                        f,
+                        " (the store is readable only by its owner and its group: run as an \
                              admin, or ask one to set `store.group` and install energy-assess \
                              setgid to that group)"
-                        )?;
-                    }
+                    )?;
                 }
                 Ok(())
             }
@@ -161,17 +160,17 @@ impl Store {
     /// from a newer version.
     pub fn open_for_write(path: &Path, access: &Access) -> Result<(Self, Vec<String>), DbError> {
         let mut warnings = Vec::new();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(access.dir_mode())
-                    .create(dir)
-                    .map_err(io_err(dir, "create the store's directory"))?;
-                if let Some(gid) = access.group_gid {
-                    std::os::unix::fs::chown(dir, None, Some(gid))
-                        .map_err(io_err(dir, "set the group of"))?;
-                }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(access.dir_mode())
+                .create(dir)
+                .map_err(io_err(dir, "create the store's directory"))?;
+            if let Some(gid) = access.group_gid {
+                std::os::unix::fs::chown(dir, None, Some(gid))
+                    .map_err(io_err(dir, "set the group of"))?;
             }
         }
         if !path.exists() {
@@ -218,13 +217,13 @@ impl Store {
         // rolls it back. Without that, a read-only connection could not read the store.
         let mut journal = path.as_os_str().to_os_string();
         journal.push("-journal");
-        if std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0) {
-            if let Ok(rw) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
-                let _ = rw.busy_timeout(std::time::Duration::from_secs(30));
-                let _ = rw.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-                    r.get::<_, i64>(0)
-                });
-            }
+        if std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0)
+            && let Ok(rw) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        {
+            let _ = rw.busy_timeout(std::time::Duration::from_secs(30));
+            let _ = rw.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            });
         }
         let conn = Connection::open_with_flags(
             path,

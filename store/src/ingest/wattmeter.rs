@@ -102,11 +102,11 @@ pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series
         }
     };
     for (line, r) in records {
-        if let (Some(c), Some(want)) = (metric_col, &wanted_metric) {
-            if r.get(c) != Some(want.as_str()) {
-                series.skipped_other_metric += 1;
-                continue;
-            }
+        if let (Some(c), Some(want)) = (metric_col, &wanted_metric)
+            && r.get(c) != Some(want.as_str())
+        {
+            series.skipped_other_metric += 1;
+            continue;
         }
         let node = r.get(node_col).unwrap_or("").trim();
         let time = r.get(time_col).unwrap_or("").trim();
@@ -149,10 +149,10 @@ pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series
 /// A time as epoch seconds (`1711985086.5`) or as a date-time in the clock's zone (fractional
 /// seconds kept).
 fn parse_epoch_or_time(s: &str, clock: &Clock) -> Result<f64, String> {
-    if let Ok(v) = s.parse::<f64>() {
-        if v > 1e8 {
-            return Ok(v);
-        }
+    if let Ok(v) = s.parse::<f64>()
+        && v > 1e8
+    {
+        return Ok(v);
     }
     let whole = parse_dump_time(s, clock)
         .map_err(|e| format!("time {e}"))?

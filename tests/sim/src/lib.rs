@@ -291,15 +291,15 @@ pub fn read_truth_log(path: &Path) -> io::Result<Vec<TruthLine>> {
     for line in BufReader::new(File::open(path)?).lines() {
         let line = line?;
         let f: Vec<&str> = line.split_whitespace().collect();
-        if let [t, dir, cum, raw] = f[..] {
-            if let (Ok(t), Ok(cum), Ok(raw)) = (t.parse(), cum.parse(), raw.parse()) {
-                out.push(TruthLine {
-                    t_unix_us: t,
-                    dir: dir.to_string(),
-                    cumulative_uj: cum,
-                    raw_uj: raw,
-                });
-            }
+        if let [t, dir, cum, raw] = f[..]
+            && let (Ok(t), Ok(cum), Ok(raw)) = (t.parse(), cum.parse(), raw.parse())
+        {
+            out.push(TruthLine {
+                t_unix_us: t,
+                dir: dir.to_string(),
+                cumulative_uj: cum,
+                raw_uj: raw,
+            });
         }
     }
     Ok(out)
