@@ -285,6 +285,16 @@ pub fn describe(f: &JobFigures) -> Vec<(String, String)> {
                 .unwrap_or_default()
         ),
     )];
+    if f.energy.source == crate::figures::Source::Split {
+        // Without this, a job's energy next to its nodes' meter totals reads as a mistake.
+        v.push((
+            "Split".into(),
+            "the job's own GPUs plus its share (the inventory's share rule, over time) of what \
+             the rest of each node drew; the remainder goes to the node's other jobs or stays \
+             unallocated (docs/methodology.md, section 4.1)"
+                .into(),
+        ));
+    }
     if let Some(p) = f.mean_power_w {
         v.push(("Mean power".into(), format!("{} W", sig4(p))));
     }

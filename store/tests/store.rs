@@ -676,6 +676,17 @@ fn a_job_gets_its_impacts_from_its_records_alone() {
             .any(|(k, v)| k == "GWP kgCO2eq" && v.contains("embodied")),
         "{lines:?}"
     );
+    // A split energy says what the job was charged, since it is less than its nodes' meters.
+    assert!(!lines.iter().any(|(k, _)| k == "Split"), "{lines:?}");
+    let mut split = figs.clone();
+    split.energy.source = ea_store::figures::Source::Split;
+    let lines = ea_store::session::describe(&split);
+    assert!(
+        lines
+            .iter()
+            .any(|(k, v)| k == "Split" && v.contains("share rule")),
+        "{lines:?}"
+    );
     // No meter at all: nothing to say from the records.
     let mut bare = records.clone();
     for r in &mut bare {
