@@ -37,7 +37,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Show one job's measured energy, per node and meter, straight from the spool.
+    /// Show one job's energy per node and meter and its footprint (PE, GWP, ADPe), from the
+    /// spool the moment it ends, else from the store.
+    ///
+    /// As root (or with read access to the spool), the nodes' records give every meter of every
+    /// node as soon as the epilogs have run; the footprint adds the use-phase and embodied impacts
+    /// from the inventory. Otherwise the job is read from the store, where a user who is not an
+    /// admin sees only their own jobs.
     Job(cmd_job::Args),
     /// Check, show or collect the node inventory (hardware, embodied impact per node-hour).
     Inventory(cmd_inventory::Args),
