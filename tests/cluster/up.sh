@@ -21,6 +21,9 @@
 #   GPUS_PER_NODE=2     device files are placeholders: there is no GPU here, the meters see
 #                       simulated ones (tests/sim/nodes.sh); Slurm only allocates them
 #   SMOKE=0             1: run srun/sbatch/sacct smoke tests at the end
+#   TEST_SPOOL=/var/spool/energy-assess  the spool the tests and demo use: when slurmctld has
+#                       no saved state (job ids restart at 1), its records and the demo's store
+#                       are moved aside to /var/lib/energy-assess-testbed/stale/
 set -euo pipefail
 
 NODES=${NODES:-3}
@@ -37,6 +40,8 @@ CLUSTER=testbed
 SPANK_DIR=/usr/local/lib/slurm-spank
 LIBEXEC_DIR=/usr/local/libexec/energy-assess
 STATE_DIR=/var/lib/energy-assess-testbed
+# The spool the tests and the demo configure (their site config's `spool`).
+TEST_SPOOL=${TEST_SPOOL:-/var/spool/energy-assess}
 
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -216,6 +221,19 @@ else
 fi
 
 if ! pid_alive /run/slurmctld.pid; then
+  # Without saved state (first start, or Slurm reinstalled) slurmctld numbers jobs from 1 again,
+  # and the records and store of earlier jobs with the same ids would pass for the new jobs'.
+  # They are moved aside, not deleted.
+  if [ ! -e /var/lib/slurm/slurmctld/job_state ]; then
+    stale=$STATE_DIR/stale/$(date +%Y%m%dT%H%M%S)
+    for old in "$TEST_SPOOL/records" "$TEST_SPOOL/running" /var/lib/energy-assess/demo.sqlite; do
+      if [ -e "$old" ] && [ -n "$(ls -A "$old" 2>/dev/null)" ]; then
+        mkdir -p "$stale"
+        mv "$old" "$stale/"
+        say "new job-id space: moved $old to $stale/"
+      fi
+    done
+  fi
   /usr/sbin/slurmctld 2>>/var/log/slurm/slurmctld.stderr
   wait_for 30 "slurmctld" scontrol ping
   say "slurmctld started (pid $(cat /run/slurmctld.pid))"
