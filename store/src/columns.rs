@@ -54,25 +54,29 @@ fn int<T: Into<i64> + Copy>(v: Option<T>) -> Value {
     v.map_or(Value::Null, |x| Value::Int(x.into()))
 }
 
-fn fig(r: &RowRef<'_>, f: impl Fn(&JobFigures) -> Value) -> Value {
+/// A value of the job's own line: steps have none.
+fn job_only(r: &RowRef<'_>, f: impl Fn(&JobRecord) -> Value) -> Value {
     if r.step.is_some() {
-        return Value::Null;
+        Value::Null
+    } else {
+        f(r.job)
     }
-    r.figures.map_or(Value::Null, f)
+}
+
+fn fig(r: &RowRef<'_>, f: impl Fn(&JobFigures) -> Value) -> Value {
+    job_only(r, |_| r.figures.map_or(Value::Null, &f))
 }
 
 fn measured_scope(
     r: &RowRef<'_>,
     f: impl Fn(&crate::db::read::MeasuredRecord) -> Option<f64>,
 ) -> Value {
-    if r.step.is_some() {
-        return Value::Null;
-    }
-    r.job
-        .measured
-        .as_ref()
-        .and_then(f)
-        .map_or(Value::Null, Value::Energy)
+    job_only(r, |j| {
+        j.measured
+            .as_ref()
+            .and_then(&f)
+            .map_or(Value::Null, Value::Energy)
+    })
 }
 
 fn job_id_text(r: &RowRef<'_>) -> String {
@@ -174,52 +178,28 @@ pub const SLURM_COLUMNS: &[Column] = &[
         width: 9,
         left: false,
         help: "user name",
-        get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                text(&r.job.user)
-            }
-        },
+        get: |r| job_only(r, |j| text(&j.user)),
     },
     Column {
         name: "UID",
         width: 6,
         left: false,
         help: "user id",
-        get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                int(r.job.uid)
-            }
-        },
+        get: |r| job_only(r, |j| int(j.uid)),
     },
     Column {
         name: "Group",
         width: 9,
         left: false,
         help: "group name",
-        get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                text(&r.job.group)
-            }
-        },
+        get: |r| job_only(r, |j| text(&j.group)),
     },
     Column {
         name: "GID",
         width: 6,
         left: false,
         help: "group id",
-        get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                int(r.job.gid)
-            }
-        },
+        get: |r| job_only(r, |j| int(j.gid)),
     },
     Column {
         name: "Account",
@@ -233,26 +213,14 @@ pub const SLURM_COLUMNS: &[Column] = &[
         width: 10,
         left: false,
         help: "partition",
-        get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                text(&r.job.partition)
-            }
-        },
+        get: |r| job_only(r, |j| text(&j.partition)),
     },
     Column {
         name: "QOS",
         width: 10,
         left: false,
         help: "quality of service",
-        get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                text(&r.job.qos)
-            }
-        },
+        get: |r| job_only(r, |j| text(&j.qos)),
     },
     Column {
         name: "Cluster",
@@ -287,13 +255,9 @@ pub const SLURM_COLUMNS: &[Column] = &[
         left: false,
         help: "submit time",
         get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                r.job
-                    .submit
-                    .map_or(Value::Text("Unknown".into()), Value::Time)
-            }
+            job_only(r, |j| {
+                j.submit.map_or(Value::Text("Unknown".into()), Value::Time)
+            })
         },
     },
     Column {
@@ -302,13 +266,10 @@ pub const SLURM_COLUMNS: &[Column] = &[
         left: false,
         help: "eligible time",
         get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                r.job
-                    .eligible
+            job_only(r, |j| {
+                j.eligible
                     .map_or(Value::Text("Unknown".into()), Value::Time)
-            }
+            })
         },
     },
     Column {
@@ -354,13 +315,10 @@ pub const SLURM_COLUMNS: &[Column] = &[
         left: false,
         help: "time limit",
         get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                r.job
-                    .timelimit_s
+            job_only(r, |j| {
+                j.timelimit_s
                     .map_or(Value::Text("UNLIMITED".into()), Value::Duration)
-            }
+            })
         },
     },
     Column {
@@ -406,13 +364,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         width: 10,
         left: false,
         help: "requested memory, whole job",
-        get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                r.job.req_mem_mb.map_or(Value::Null, Value::MemMb)
-            }
-        },
+        get: |r| job_only(r, |j| j.req_mem_mb.map_or(Value::Null, Value::MemMb)),
     },
     Column {
         name: "AllocTRES",
@@ -441,13 +393,10 @@ pub const SLURM_COLUMNS: &[Column] = &[
         left: false,
         help: "CPU time allocated (Elapsed × NCPUS)",
         get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                r.job
-                    .cpu_time_s
+            job_only(r, |j| {
+                j.cpu_time_s
                     .map_or(Value::Null, |c| Value::Duration(c.round() as i64))
-            }
+            })
         },
     },
     Column {
@@ -456,13 +405,10 @@ pub const SLURM_COLUMNS: &[Column] = &[
         left: false,
         help: "CPU time allocated, seconds",
         get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                r.job
-                    .cpu_time_s
+            job_only(r, |j| {
+                j.cpu_time_s
                     .map_or(Value::Null, |c| Value::Int(c.round() as i64))
-            }
+            })
         },
     },
     Column {
@@ -492,13 +438,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         width: 20,
         left: false,
         help: "working directory",
-        get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                text(&r.job.work_dir)
-            }
-        },
+        get: |r| job_only(r, |j| text(&j.work_dir)),
     },
 ];
 
@@ -545,14 +485,11 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         left: false,
         help: "meter scope a measured energy rests on",
         get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                r.job
-                    .measured
+            job_only(r, |j| {
+                j.measured
                     .as_ref()
                     .map_or(Value::Null, |m| Value::Text(m.scope.clone()))
-            }
+            })
         },
     },
     Column {
@@ -623,13 +560,7 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         width: 5,
         left: false,
         help: "GPUs allocated",
-        get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                int(r.job.gpus)
-            }
-        },
+        get: |r| job_only(r, |j| int(j.gpus)),
     },
     Column {
         name: "GPUHours",
@@ -660,17 +591,15 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         left: false,
         help: "nodes that reported / nodes of the job",
         get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                r.job.measured.as_ref().map_or(Value::Null, |m| {
+            job_only(r, |j| {
+                j.measured.as_ref().map_or(Value::Null, |m| {
                     Value::Text(format!(
                         "{}/{}",
                         m.nodes_recorded,
                         m.nodes_expected.unwrap_or(m.nodes_recorded)
                     ))
                 })
-            }
+            })
         },
     },
     Column {
@@ -679,15 +608,12 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         left: false,
         help: "measurement quality flags",
         get: |r| {
-            if r.step.is_some() {
-                Value::Null
-            } else {
-                r.job
-                    .measured
+            job_only(r, |j| {
+                j.measured
                     .as_ref()
                     .filter(|m| !m.flags.is_empty())
                     .map_or(Value::Null, |m| Value::Text(m.flags.clone()))
-            }
+            })
         },
     },
 ];

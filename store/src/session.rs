@@ -315,33 +315,23 @@ pub fn describe(f: &JobFigures) -> Vec<(String, String)> {
                 )
             };
             let t = i.total();
-            v.push((
-                "GWP kgCO2eq".into(),
-                format!(
-                    "{} (use {}, embodied {})",
-                    r(t, |x| x.gwp_kgco2eq),
-                    r(i.use_phase, |x| x.gwp_kgco2eq),
-                    r(i.embodied, |x| x.gwp_kgco2eq)
-                ),
-            ));
-            v.push((
-                "PE MJ".into(),
-                format!(
-                    "{} (use {}, embodied {})",
-                    r(t, |x| x.pe_mj),
-                    r(i.use_phase, |x| x.pe_mj),
-                    r(i.embodied, |x| x.pe_mj)
-                ),
-            ));
-            v.push((
-                "ADPe kgSbeq".into(),
-                format!(
-                    "{} (use {}, embodied {})",
-                    r(t, |x| x.adpe_kgsbeq),
-                    r(i.use_phase, |x| x.adpe_kgsbeq),
-                    r(i.embodied, |x| x.adpe_kgsbeq)
-                ),
-            ));
+            type Criterion = (&'static str, fn(&crate::impact_types::Impacts) -> f64);
+            let criteria: [Criterion; 3] = [
+                ("GWP kgCO2eq", |x| x.gwp_kgco2eq),
+                ("PE MJ", |x| x.pe_mj),
+                ("ADPe kgSbeq", |x| x.adpe_kgsbeq),
+            ];
+            for (label, g) in criteria {
+                v.push((
+                    label.into(),
+                    format!(
+                        "{} (use {}, embodied {})",
+                        r(t, g),
+                        r(i.use_phase, g),
+                        r(i.embodied, g)
+                    ),
+                ));
+            }
         }
     }
     v

@@ -83,6 +83,21 @@ pub struct SourceSummary {
     pub errors: u64,
 }
 
+impl SourceSummary {
+    /// A source left unread: unchanged since the ingest that read it.
+    fn skipped(kind: &'static str, name: String) -> Self {
+        Self {
+            kind,
+            name,
+            read: false,
+            rows: 0,
+            written: 0,
+            unchanged: 0,
+            errors: 0,
+        }
+    }
+}
+
 /// The outcome of a run.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
@@ -344,15 +359,7 @@ fn ingest_sacct_input(
         || n == 1 && head[0].is_ascii_whitespace() && looks_like_json(path);
     let kind = if is_json { "sacct-json" } else { "sacct-text" };
     if !inputs.force && write::source_unchanged(tx, kind, &name, size, mtime)? {
-        summary.sources.push(SourceSummary {
-            kind,
-            name,
-            read: false,
-            rows: 0,
-            written: 0,
-            unchanged: 0,
-            errors: 0,
-        });
+        summary.sources.push(SourceSummary::skipped(kind, name));
         return Ok(());
     }
     let display = path.display().to_string();
@@ -1287,15 +1294,9 @@ fn ingest_wattmeter(
 ) -> Result<(), IngestError> {
     let (name, size, mtime) = file_identity(path)?;
     if !inputs.force && write::source_unchanged(tx, "wattmeter", &name, size, mtime)? {
-        summary.sources.push(SourceSummary {
-            kind: "wattmeter",
-            name,
-            read: false,
-            rows: 0,
-            written: 0,
-            unchanged: 0,
-            errors: 0,
-        });
+        summary
+            .sources
+            .push(SourceSummary::skipped("wattmeter", name));
         return Ok(());
     }
     let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
