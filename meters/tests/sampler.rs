@@ -333,15 +333,19 @@ fn sampler_measures_simulated_hardware_with_wraps_and_shared_node() {
             samples >= d.inner_s / 0.25 * 0.8 && samples <= d.outer_s / 0.25 + 3.0,
             "{samples} samples in {d:?}"
         );
-        // The simulator steps every 20 ms and the sampler reads every 250 ms (with scheduling
-        // jitter), so single buckets are off by up to a few tens of percent; their mean is not.
+        // The simulator steps every 20 ms and the sampler reads every 250 ms, both as
+        // processes the scheduler may hold back. A reading that sees a late simulator step
+        // moves energy from one bucket to the next: on a busy CI machine one bucket read
+        // 43 W and the next 72 W for 60 W. So single buckets are checked loosely, pairs of
+        // neighbours (where such a shift cancels) tightly, and the mean tighter still.
         let series = meter(m, "rapl:intel-rapl:0").series.as_ref().unwrap();
         // The last bucket can hold only the final reading's interval, a few milliseconds
         // after the previous one: a single simulator step makes it anything.
         let full = &series.watts[..series.watts.len() - 1];
+        let off = |w: f32| (w - PACKAGE_W as f32).abs() / PACKAGE_W as f32;
+        assert!(full.iter().all(|w| off(*w) < 0.5), "{:?}", series.watts);
         assert!(
-            full.iter()
-                .all(|w| (w - PACKAGE_W as f32).abs() < 0.25 * PACKAGE_W as f32),
+            full.windows(2).all(|p| off((p[0] + p[1]) / 2.0) < 0.2),
             "{:?}",
             series.watts
         );
