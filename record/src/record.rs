@@ -10,10 +10,13 @@
 use crate::time::UnixMicros;
 use serde::{Deserialize, Serialize};
 
-/// The version of the record layout written by this crate. Version 2 writes each meter's power
-/// series under `series_b64`, its watts as base64 of little-endian 32-bit floats; version 1
-/// wrote it under `series`, its watts as a JSON array. Readers take both.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The version of the record layout written by this crate. Version 3 writes the meters' power
+/// series after everything else, in one top-level `series` object keyed by meter id (see
+/// [`crate::spool::encode_record`]), so that a reader that needs no series stops before them;
+/// version 2 wrote each meter's series in the meter, under `series_b64`, its watts as base64 of
+/// little-endian 32-bit floats; version 1 under `series`, its watts as a JSON array. Readers
+/// take all three.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One job on one node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,15 +245,11 @@ pub struct MeterReport {
     /// For device meters (GPUs): whether the job held this device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_owned: Option<bool>,
-    /// A compact power time series, bounded in length whatever the job's duration. Written as
-    /// `series_b64` (schema 2), which readers of schema 1 pass over as an unknown key rather
-    /// than fail on; read from `series_b64` or `series` (schema 1).
-    #[serde(
-        default,
-        rename = "series_b64",
-        alias = "series",
-        skip_serializing_if = "Option::is_none"
-    )]
+    /// A compact power time series, bounded in length whatever the job's duration. Not written
+    /// with the meter: [`crate::spool::encode_record`] writes every meter's series at the end
+    /// of the record (schema 3) and [`crate::spool::decode_record`] puts them back here. Read
+    /// here from the meter's `series_b64` (schema 2) or `series` (schema 1).
+    #[serde(default, rename = "series_b64", alias = "series", skip_serializing)]
     pub series: Option<PowerSeries>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<MeterFlag>,
@@ -551,25 +550,50 @@ mod tests {
         r
     }
 
+    /// `r` in schema 2's layout: each meter's series in it, under `series_b64`.
+    fn schema_2_value(r: &JobNodeRecord) -> serde_json::Value {
+        let mut v = serde_json::to_value(r).unwrap();
+        v["schema_version"] = 2.into();
+        for (m, meter) in v["meters"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .zip(&r.meters)
+        {
+            if let Some(s) = &meter.series {
+                m["series_b64"] = serde_json::to_value(s).unwrap();
+            }
+        }
+        v
+    }
+
     #[test]
     fn series_are_written_as_base64_floats_and_read_back_exactly() {
         let watts = vec![412.25, -1.0, 0.0, 1e-7, f32::MAX, 399.999_97];
         let r = with_series(watts.clone());
-        let v = serde_json::to_value(&r).unwrap();
+        let bytes = crate::spool::encode_record(&r).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let m = &v["meters"][0];
-        assert!(m.get("series").is_none(), "{m}");
-        let coded = m["series_b64"]["watts"].as_str().unwrap();
+        assert!(
+            m.get("series").is_none() && m.get("series_b64").is_none(),
+            "{m}"
+        );
+        let coded = v["series"]["NodeBmc"]["watts"].as_str().unwrap();
         // 6 floats, 24 bytes, 32 characters; 412.25 is 0x43CE2000, little-endian 00 20 CE 43.
         assert_eq!(coded.len(), 32);
         assert_eq!(&coded[..4], crate::base64::encode(&[0x00, 0x20, 0xCE]));
-        let back: JobNodeRecord = serde_json::from_value(v).unwrap();
+        let back = crate::spool::decode_record(&bytes).unwrap();
         assert_eq!(back, r);
         assert_eq!(back.meters[0].series.as_ref().unwrap().watts, watts);
+        // Schema 2's layout is read into the same record.
+        let old = serde_json::to_vec(&schema_2_value(&r)).unwrap();
+        let back = crate::spool::decode_record(&old).unwrap();
+        assert_eq!(back.meters, r.meters);
     }
 
     #[test]
     fn reads_schema_1_series_as_json_arrays() {
-        let mut v = serde_json::to_value(with_series(vec![])).unwrap();
+        let mut v = schema_2_value(&with_series(vec![]));
         v["schema_version"] = 1.into();
         let m = v["meters"][0].as_object_mut().unwrap();
         m.remove("series_b64");
@@ -582,23 +606,31 @@ mod tests {
             r.meters[0].series.as_ref().unwrap().watts,
             vec![101.5, 99.0, -1.0]
         );
-        // Garbage in the base64 form is an error that says where.
-        let mut v = serde_json::to_value(with_series(vec![1.0])).unwrap();
+        // Garbage in the base64 form is an error that says where, in both layouts.
+        let mut v = schema_2_value(&with_series(vec![1.0]));
         v["meters"][0]["series_b64"]["watts"] = "AAA*".into();
         let e = serde_json::from_value::<JobNodeRecord>(v)
             .unwrap_err()
             .to_string();
         assert!(e.contains("not base64 at character 3"), "{e}");
-        let mut v = serde_json::to_value(with_series(vec![1.0])).unwrap();
+        let mut v = schema_2_value(&with_series(vec![1.0]));
         v["meters"][0]["series_b64"]["watts"] = "AAAA".into();
         let e = serde_json::from_value::<JobNodeRecord>(v)
             .unwrap_err()
             .to_string();
         assert!(e.contains("3 bytes is not a whole number"), "{e}");
+        let bytes = crate::spool::encode_record(&with_series(vec![1.0])).unwrap();
+        let text = String::from_utf8(bytes)
+            .unwrap()
+            .replace("AACAPw==", "AAA*");
+        let e = crate::spool::decode_record(text.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not base64 at character 3"), "{e}");
     }
 
     #[test]
-    fn a_schema_1_reader_passes_over_schema_2_series() {
+    fn older_readers_pass_over_newer_series() {
         // What a post-processor built for schema 1 declared for a meter's series.
         #[derive(Deserialize)]
         struct OldSeries {
@@ -615,10 +647,21 @@ mod tests {
         struct OldRecord {
             meters: Vec<OldMeter>,
         }
-        let text = serde_json::to_string(&with_series(vec![5.0; 30])).unwrap();
-        let old: OldRecord = serde_json::from_str(&text).unwrap();
-        assert_eq!(old.meters[0].energy_j, 4200.0);
-        assert!(old.meters[0].series.is_none());
+        let r = with_series(vec![5.0; 30]);
+        for text in [
+            serde_json::to_vec(&schema_2_value(&r)).unwrap(),
+            crate::spool::encode_record(&r).unwrap(),
+        ] {
+            let old: OldRecord = serde_json::from_slice(&text).unwrap();
+            assert_eq!(old.meters[0].energy_j, 4200.0);
+            assert!(old.meters[0].series.is_none());
+        }
+        // A reader of schema 2 (this struct, read without `decode_record`) takes a schema 3
+        // record whole but for its series.
+        let bytes = crate::spool::encode_record(&r).unwrap();
+        let plain: JobNodeRecord = serde_json::from_slice(&bytes).unwrap();
+        assert!(plain.meters[0].series.is_none());
+        assert_eq!(plain.meters[0].energy_j, 4200.0);
     }
 
     #[test]

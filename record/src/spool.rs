@@ -254,7 +254,7 @@ impl Spool {
             if !wanted(name) {
                 continue;
             }
-            match read_json::<JobNodeRecord>(&entry.path()) {
+            match read_record(&entry.path()) {
                 Ok(r) => records.push(r),
                 Err(e) => errors.push(e),
             }
@@ -273,16 +273,82 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ReadError> {
     })
 }
 
-/// A record as the plugin writes it: compact JSON on one line (a newline at the end). Compact
-/// because a node writes one per job, and a centre's month of them is read back at once: a
-/// pretty-printed record with its power series is four times the size.
+/// Where the power series of a schema 3 record begin: the series object is the record's last
+/// key, written compact, and this text can occur nowhere before it (a quote inside a string is
+/// escaped, and no other object of the record has a `series` key). What precedes it, closed
+/// with `}`, is the record without its series: all that the ingest reads of a record.
+pub const SERIES_MARKER: &[u8] = b",\"series\":{";
+
+/// A record as the plugin writes it (schema 3): compact JSON on one line (a newline at the
+/// end), every meter's power series last, in one `series` object keyed by meter id. Compact
+/// because a node writes one per job, and a centre's month of them is read back at once (a
+/// pretty-printed record with its series is four times the size); series last because they
+/// are most of a record's bytes and the ingest, which reads every record, needs none of them:
+/// it reads up to [`SERIES_MARKER`] and stops.
 ///
 /// # Errors
 /// A record that JSON cannot hold (serde_json's error; none of its fields can fail today).
 pub fn encode_record(record: &JobNodeRecord) -> Result<Vec<u8>, serde_json::Error> {
+    // The meters' series are not serialised with them (`MeterReport::series`).
     let mut bytes = serde_json::to_vec(record)?;
+    let series: Vec<(&str, &crate::record::PowerSeries)> = record
+        .meters
+        .iter()
+        .filter_map(|m| Some((m.id.as_str(), m.series.as_ref()?)))
+        .collect();
+    if !series.is_empty() {
+        // A struct serialises as an object: its closing brace is the last byte.
+        debug_assert_eq!(bytes.last(), Some(&b'}'));
+        bytes.pop();
+        bytes.extend_from_slice(SERIES_MARKER);
+        for (i, (id, s)) in series.iter().enumerate() {
+            if i > 0 {
+                bytes.push(b',');
+            }
+            serde_json::to_writer(&mut bytes, id)?;
+            bytes.push(b':');
+            serde_json::to_writer(&mut bytes, s)?;
+        }
+        bytes.extend_from_slice(b"}}");
+    }
     bytes.push(b'\n');
     Ok(bytes)
+}
+
+/// Reads a record of any schema (see [`encode_record`]), its meters' series in them.
+///
+/// # Errors
+/// Text that is not a record, as serde_json says it.
+pub fn decode_record(bytes: &[u8]) -> Result<JobNodeRecord, serde_json::Error> {
+    /// The series of a schema 3 record; every other key is passed over.
+    #[derive(serde::Deserialize)]
+    struct SeriesOnly {
+        #[serde(default)]
+        series: std::collections::HashMap<String, crate::record::PowerSeries>,
+    }
+    // Schema 3's top-level `series` is an unknown key to the record, which passes over it.
+    let mut record: JobNodeRecord = serde_json::from_slice(bytes)?;
+    if record.schema_version >= 3 && !record.meters.is_empty() {
+        let mut series = serde_json::from_slice::<SeriesOnly>(bytes)?.series;
+        for m in &mut record.meters {
+            if let Some(s) = series.remove(&m.id) {
+                m.series = Some(s);
+            }
+        }
+    }
+    Ok(record)
+}
+
+/// Reads a record file (see [`decode_record`]).
+///
+/// # Errors
+/// The file cannot be read, or is not a record.
+pub fn read_record(path: &Path) -> Result<JobNodeRecord, ReadError> {
+    let bytes = fs::read(path).map_err(|e| ReadError::Io(at(path, "read")(e)))?;
+    decode_record(&bytes).map_err(|source| ReadError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes a record atomically in the form of [`encode_record`], mode 0600. See the module docs.
@@ -419,31 +485,68 @@ mod tests {
     }
 
     #[test]
-    fn records_are_written_compact_on_one_line() {
+    fn records_are_written_compact_on_one_line_with_the_series_last() {
         use crate::record::*;
         let root = tempdir("compact");
         fs::create_dir_all(&root).unwrap();
+        // Read in schema 2's layout (series in the meter): this is also how old records come.
+        let meter = |id: &str, series: serde_json::Value| {
+            serde_json::json!({"id": id, "scope": "node-bmc", "label": "DCMI \",\"series\":{",
+                "method": "integrated-power", "energy_j": 10.0, "first_raw": null, "last_raw": null,
+                "wraps": 0, "resets": 0, "samples": 3, "power_w": null, "series_b64": series})
+        };
         let r: JobNodeRecord = serde_json::from_value(serde_json::json!({
-            "schema_version": SCHEMA_VERSION, "state": "complete", "cluster": "c", "job_id": 5,
+            "schema_version": 2, "state": "complete", "cluster": "c", "job_id": 5,
             "uid": 1, "gid": 1, "user": "u", "account": null, "partition": null, "node": "n1",
             "node_list": "n1", "num_nodes": 1, "cpus_on_node": 2, "start": 1, "end": 2, "exit": null,
             "mode": {"trigger": "option", "requested": null}, "plugin_version": "0.1.0",
             "slurm_version": "24.05.4",
-            "meters": [{"id": "ipmi:dcmi", "scope": "node-bmc", "label": null,
-                "method": "integrated-power", "energy_j": 10.0, "first_raw": null, "last_raw": null,
-                "wraps": 0, "resets": 0, "samples": 3, "power_w": null,
-                "series_b64": {"start": 1, "step_s": 10.0, "watts": "AAAgQQ=="}}]
+            "meters": [
+                meter("ipmi:dcmi", serde_json::json!({"start": 1, "step_s": 10.0, "watts": "AAAgQQ=="})),
+                meter("hwmon:x", serde_json::Value::Null),
+                meter("rapl:intel-rapl:0", serde_json::json!({"start": 1, "step_s": 5.0, "watts": "AACAvw=="})),
+            ]
         }))
         .unwrap();
+        assert_eq!(r.meters[0].series.as_ref().unwrap().watts, [10.0]);
+        assert!(r.meters[1].series.is_none());
+        let mut r = r;
+        r.schema_version = SCHEMA_VERSION;
         let bytes = encode_record(&r).unwrap();
         assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), 1);
-        assert!(bytes.ends_with(b"}\n") && !bytes.contains(&b' '));
+        assert!(bytes.ends_with(b"}}}\n"));
+        // The series come after everything else, once each, keyed by meter id; the text before
+        // the marker, closed, is the record without them (the label holding the marker's text
+        // is escaped, so the first match is the real one).
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert_eq!(text.matches("series_b64").count(), 0);
+        let at = text
+            .find(std::str::from_utf8(SERIES_MARKER).unwrap())
+            .unwrap();
+        assert!(text[at..].starts_with(r#","series":{"ipmi:dcmi":{"start":1,"step_s":10.0,"watts":"AAAgQQ=="},"rapl:intel-rapl:0":"#));
+        let head: JobNodeRecord = serde_json::from_str(&format!("{}}}", &text[..at])).unwrap();
+        assert!(head.meters.iter().all(|m| m.series.is_none()));
+        assert_eq!(head.meters.len(), 3);
+        assert_eq!(
+            head.meters[0].label.as_deref(),
+            Some("DCMI \",\"series\":{")
+        );
         let p = root.join("job-5.n1.json");
         write_record_atomic(&p, &r).unwrap();
         assert_eq!(fs::read(&p).unwrap(), bytes);
-        let back: JobNodeRecord = read_json(&p).unwrap();
+        let back = read_record(&p).unwrap();
         assert_eq!(back, r);
-        assert_eq!(back.meters[0].series.as_ref().unwrap().watts, [10.0]);
+        assert_eq!(back.meters[2].series.as_ref().unwrap().watts, [-1.0]);
+        // Without series there is no series object.
+        let mut bare = r.clone();
+        bare.meters.iter_mut().for_each(|m| m.series = None);
+        let bytes = encode_record(&bare).unwrap();
+        assert!(
+            !bytes
+                .windows(SERIES_MARKER.len())
+                .any(|w| w == SERIES_MARKER)
+        );
+        assert_eq!(decode_record(&bytes).unwrap(), bare);
         fs::remove_dir_all(&root).unwrap();
     }
 

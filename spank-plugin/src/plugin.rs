@@ -110,7 +110,7 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
 
     // The prolog's decision stands if it left a started record, even if the config changed
     // since; otherwise decide now, as the prolog would have.
-    let mut record = match spool::read_json::<JobNodeRecord>(&started_path) {
+    let mut record = match spool::read_record(&started_path) {
         Ok(r) => r,
         Err(read_err) => {
             let (decision, _) = mode::decide(&host.option(), &config);

@@ -836,7 +836,7 @@ fn a_first_run_with_records_of_jobs_its_dump_lacks_measures_through_the_store() 
     synth::write_dump(&p, &kept, &mut std::fs::File::create(&dump).unwrap()).unwrap();
     std::fs::write(
         spool.join("records/job-77.c0001.json"),
-        b"{\"schema_version\":2,\"state\":",
+        b"{\"schema_version\":3,\"state\":",
     )
     .unwrap();
     let running = synth::records(

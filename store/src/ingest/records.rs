@@ -7,7 +7,7 @@
 
 use crate::bytes::find_byte;
 use crate::db::Fnv;
-use ea_record::spool::{Spool, parse_file_name};
+use ea_record::spool::{SERIES_MARKER, Spool, parse_file_name};
 use ea_record::{JobExit, JobNodeRecord, MeterFlag, RecordFlag, RecordState, Scope, UnixMicros};
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -299,10 +299,18 @@ pub fn parse_record(bytes: &[u8], default_cluster: &str) -> Result<NodeRecordRow
     }
     STRIPPED.with_borrow_mut(|out| {
         out.clear();
-        // Series are three quarters of a record and the store does not read them: schema 2's
-        // base64 strings are found with a SIMD search, schema 1's arrays of numbers by a scan
-        // of the JSON's strings.
-        let cut = if leading_schema_version(bytes).is_some_and(|v| v >= 2) {
+        // Series are three quarters of a record and the store does not read them: schema 3
+        // writes them last (the text before them is taken, closed), schema 2's base64 strings
+        // are found with a SIMD search, schema 1's arrays of numbers by a scan of the JSON's
+        // strings.
+        let version = leading_schema_version(bytes);
+        let cut = if version.is_some_and(|v| v >= 3) {
+            series_start(bytes).is_some_and(|at| {
+                out.extend_from_slice(&bytes[..at]);
+                out.push(b'}');
+                true
+            })
+        } else if version == Some(2) {
             without_base64_watts(bytes, out)
         } else {
             without_values_into(bytes, b"series", out)
@@ -529,6 +537,60 @@ fn without_base64_watts(json: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Where a schema 3 record's series begin ([`SERIES_MARKER`]), if it has any in `json`.
+fn series_start(json: &[u8]) -> Option<usize> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(SERIES_MARKER));
+    FINDER.find(json)
+}
+
+/// How much of a record file is read first: the part of a schema 3 record before its series
+/// (identity, host, a few hundred bytes per meter: 2 to 6 kB) mostly fits; the rest is read
+/// as needed, in larger pieces.
+const FIRST_READ: usize = 4096;
+const NEXT_READ: usize = 16384;
+
+/// Reads into `buf` what the store needs of a record file: a schema 3 record up to its series
+/// ([`SERIES_MARKER`], where reading stops), closed with `}`; any other record whole. The
+/// series are most of a record's bytes, and a spool on a shared file system is read over the
+/// network. Returns whether the series were left unread.
+fn read_record_text(file: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    buf.clear();
+    let mut want = FIRST_READ;
+    let mut searched: usize = 0;
+    loop {
+        let len = buf.len();
+        buf.resize(len + want, 0);
+        let n = loop {
+            match file.read(&mut buf[len..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    buf.truncate(len);
+                    return Err(e);
+                }
+                Ok(n) => break n,
+            }
+        };
+        buf.truncate(len + n);
+        if n == 0 {
+            return Ok(false);
+        }
+        if len == 0 && leading_schema_version(buf).is_none_or(|v| v < 3) {
+            file.read_to_end(buf)?;
+            return Ok(false);
+        }
+        // The marker may straddle two reads.
+        let from = searched.saturating_sub(SERIES_MARKER.len() - 1);
+        if let Some(at) = series_start(&buf[from..]) {
+            buf.truncate(from + at);
+            buf.push(b'}');
+            return Ok(true);
+        }
+        searched = buf.len();
+        want = NEXT_READ;
+    }
+}
+
 /// The `schema_version` of a record whose first key it is (as the plugin writes them);
 /// `None` for any other text.
 fn leading_schema_version(json: &[u8]) -> Option<u32> {
@@ -690,11 +752,17 @@ fn read_one(f: &mut SpoolFile, default_cluster: &str) -> Result<NodeRecordRow, R
         buf.clear();
         let mut file = fs::File::open(&path).map_err(|e| err(e.to_string()))?;
         let meta = file.metadata().map_err(|e| err(e.to_string()))?;
-        buf.reserve(meta.len() as usize + 1);
-        file.read_to_end(buf).map_err(|e| err(e.to_string()))?;
+        let cut = read_record_text(&mut file, buf).map_err(|e| err(e.to_string()))?;
         f.size = meta.len() as i64;
         f.mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
-        parse_record(buf, default_cluster).map_err(|e| err(format!("not a valid record: {e}")))
+        let row = if cut {
+            serde_json::from_slice::<LeanRecord<'_>>(buf)
+                .map(|r| lean_to_row(&r, default_cluster))
+                .map_err(|e| e.to_string())
+        } else {
+            parse_record(buf, default_cluster)
+        };
+        row.map_err(|e| err(format!("not a valid record: {e}")))
     })
 }
 
@@ -830,9 +898,34 @@ mod tests {
     use super::*;
     use crate::synth::{self, Params};
 
+    /// A record as a schema 2 plugin wrote it: compact, each series in its meter.
+    fn schema_2_value(r: &JobNodeRecord) -> serde_json::Value {
+        let mut v = serde_json::to_value(r).unwrap();
+        v["schema_version"] = 2.into();
+        for (m, meter) in v["meters"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .zip(&r.meters)
+        {
+            if let Some(s) = &meter.series {
+                m["series_b64"] = serde_json::to_value(s).unwrap();
+            }
+        }
+        v
+    }
+
+    fn as_schema_2(r: &JobNodeRecord) -> Vec<u8> {
+        let mut v = schema_2_value(r);
+        v.as_object_mut().unwrap().remove("schema_version");
+        // The version first, as the plugin's struct order puts it (a `Value` sorts its keys).
+        let text = serde_json::to_string(&v).unwrap();
+        format!("{{\"schema_version\":2,{}", &text[1..]).into_bytes()
+    }
+
     /// A record as a schema 1 plugin wrote it: pretty-printed, its series as JSON arrays.
     fn as_schema_1(r: &JobNodeRecord) -> Vec<u8> {
-        let mut v = serde_json::to_value(r).unwrap();
+        let mut v = schema_2_value(r);
         v.as_object_mut().unwrap().remove("schema_version");
         for m in v["meters"].as_array_mut().unwrap() {
             let m = m.as_object_mut().unwrap();
@@ -855,8 +948,27 @@ mod tests {
             .collect()
     }
 
+    /// A reader that counts what was taken from it.
+    struct Counted<'a>(std::io::Cursor<&'a [u8]>, usize);
+
+    impl Read for Counted<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(out)?;
+            self.1 += n;
+            Ok(n)
+        }
+    }
+
+    /// What the ingest reads of a file holding `bytes`: the text and how many bytes it took.
+    fn read_as_ingest(bytes: &[u8]) -> (Vec<u8>, bool, usize) {
+        let mut r = Counted(std::io::Cursor::new(bytes), 0);
+        let mut buf = Vec::new();
+        let cut = read_record_text(&mut r, &mut buf).unwrap();
+        (buf, cut, r.1)
+    }
+
     #[test]
-    fn both_schemas_give_the_row_the_record_gives() {
+    fn every_schema_gives_the_row_the_record_gives() {
         let p = Params {
             jobs: 400,
             assessed: 1.0,
@@ -867,24 +979,89 @@ mod tests {
         let mut seen = 0;
         for j in jobs.iter().filter(|j| j.elapsed > 600).take(40) {
             for r in synth::records(&p, j) {
-                let v2 = ea_record::spool::encode_record(&r).unwrap();
+                let v3 = ea_record::spool::encode_record(&r).unwrap();
+                let v2 = as_schema_2(&r);
                 let v1 = as_schema_1(&r);
+                assert_eq!(leading_schema_version(&v3), Some(3));
                 assert_eq!(leading_schema_version(&v2), Some(2));
                 assert_eq!(leading_schema_version(&v1), Some(1));
                 assert!(v1.len() > 2 * v2.len(), "{} vs {}", v1.len(), v2.len());
-                // The full reader takes both forms alike; the lean one gives the same row.
+                // The full reader takes every form alike; the lean one gives the same row.
                 // (Against the record read back, not `r`: serde_json may read a float one
                 // unit in the last place from the one it wrote.)
-                let a: JobNodeRecord = serde_json::from_slice(&v1).unwrap();
-                let b: JobNodeRecord = serde_json::from_slice(&v2).unwrap();
+                let c = ea_record::spool::decode_record(&v3).unwrap();
+                let b = ea_record::spool::decode_record(&v2).unwrap();
+                let a = ea_record::spool::decode_record(&v1).unwrap();
                 assert_eq!(a.meters, b.meters);
+                assert!(b.schema_version == 2 && c.schema_version == 3);
+                assert!(
+                    JobNodeRecord {
+                        schema_version: 3,
+                        ..b.clone()
+                    } == c
+                );
                 let want = to_row(&b, "x");
+                assert_eq!(parse_record(&v3, "x").unwrap(), want);
                 assert_eq!(parse_record(&v2, "x").unwrap(), want);
                 assert_eq!(parse_record(&v1, "x").unwrap(), want);
+                // As the ingest reads files: schema 3 up to its series, the others whole.
+                let (text, cut, n) = read_as_ingest(&v3);
+                let at = series_start(&v3).unwrap();
+                assert!(cut);
+                assert!(at + SERIES_MARKER.len() <= FIRST_READ, "{at}");
+                assert_eq!(n, v3.len().min(FIRST_READ), "one read, of {}", v3.len());
+                assert_eq!(&text[..text.len() - 1], &v3[..at]);
+                let lean: LeanRecord<'_> = serde_json::from_slice(&text).unwrap();
+                assert_eq!(lean_to_row(&lean, "x"), want);
+                for old in [&v2, &v1] {
+                    let (text, cut, n) = read_as_ingest(old);
+                    assert!(!cut && n == old.len() && &text == old);
+                }
                 seen += 1;
             }
         }
         assert!(seen > 40, "{seen}");
+    }
+
+    #[test]
+    fn the_series_marker_is_found_across_reads_and_in_no_string() {
+        let p = Params {
+            jobs: 50,
+            assessed: 1.0,
+            seed: 3,
+            ..Default::default()
+        };
+        let jobs = synth::jobs(&p);
+        let mut r = synth::records(&p, &jobs[0]).remove(0);
+        assert!(r.meters.iter().any(|m| m.series.is_some()));
+        // A label holding the marker's text is escaped, so it is not taken for the marker.
+        r.meters[0].label = Some(r#"odd ","series":{ label"#.into());
+        let plain = ea_record::spool::encode_record(&r).unwrap();
+        let at = series_start(&plain).unwrap();
+        // Lengthen a field so that the marker straddles the first read's end, then lies
+        // wholly in the second read.
+        for pad_to in [FIRST_READ - 3, FIRST_READ + 5] {
+            let mut r = r.clone();
+            r.plugin_version.push_str(&"x".repeat(pad_to - at));
+            let bytes = ea_record::spool::encode_record(&r).unwrap();
+            assert_eq!(series_start(&bytes), Some(pad_to));
+            let (text, cut, n) = read_as_ingest(&bytes);
+            assert!(cut, "{pad_to}");
+            assert_eq!(n, (FIRST_READ + NEXT_READ).min(bytes.len()));
+            assert_eq!(text.len(), pad_to + 1);
+            let lean: LeanRecord<'_> = serde_json::from_slice(&text).unwrap();
+            let want = to_row(&ea_record::spool::decode_record(&bytes).unwrap(), "x");
+            assert_eq!(lean_to_row(&lean, "x"), want);
+        }
+        // Without series, the record is read whole and parsed as such.
+        r.meters.iter_mut().for_each(|m| m.series = None);
+        let bytes = ea_record::spool::encode_record(&r).unwrap();
+        let (text, cut, n) = read_as_ingest(&bytes);
+        assert!(!cut && n == bytes.len() && text == bytes);
+        assert_eq!(
+            parse_record(&text, "x").unwrap(),
+            to_row(&ea_record::spool::decode_record(&bytes).unwrap(), "x")
+        );
     }
 
     #[test]
