@@ -718,8 +718,8 @@ fn a_first_ingest_derives_from_what_it_wrote_as_from_the_store() {
     )
     .unwrap();
     assert!(
-        s.derived.measured_early,
-        "a first run splits while it builds the indexes"
+        s.derived.measured_early && s.derived.calibrated_early,
+        "a first run splits while it builds the indexes, and fits the calibration from memory"
     );
     let two = dir.join("two.sqlite");
     run(
@@ -742,7 +742,7 @@ fn a_first_ingest_derives_from_what_it_wrote_as_from_the_store() {
     .unwrap();
     assert!(s.derived.measured_jobs > 100, "{:?}", s.derived);
     assert!(
-        !s.derived.measured_early,
+        !s.derived.measured_early && !s.derived.calibrated_early,
         "the second run reads the store back"
     );
     let measured = |db: &Path| {
@@ -753,6 +753,9 @@ fn a_first_ingest_derives_from_what_it_wrote_as_from_the_store() {
             .join("\n")
     };
     assert_eq!(measured(&one), measured(&two));
+    // The calibration too: the first run fits it from the jobs in memory, the second from the
+    // store.
+    assert!(count(&one, "SELECT count(*) FROM calibration") > 0);
     let split = count(&one, "SELECT count(*) FROM job_measured WHERE split = 1");
     let whole = count(&one, "SELECT count(*) FROM job_measured WHERE split = 0");
     assert!(split > 0 && whole > 0, "{split} split, {whole} whole");

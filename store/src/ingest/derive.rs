@@ -33,6 +33,7 @@ pub struct Window {
 pub struct Capture {
     jobs: Vec<CapturedJob>,
     clusters: Vec<String>,
+    partitions: Vec<String>,
     records: Vec<NodeRecordRow>,
     /// Whether a job may be in `jobs` twice: not when every job came from inserts into the
     /// fresh table (one input, whose grouper keeps a job's first allocation line only).
@@ -53,23 +54,44 @@ struct CapturedJob {
     req_mem_mb: Option<f64>,
     node_list: Option<Box<str>>,
     is_final: bool,
+    // What the calibration reads of a measured job (see [`calibration_points`]).
+    /// An index into [`Capture::partitions`].
+    partition: Option<u32>,
+    elapsed_s: Option<i64>,
+    total_cpu_s: Option<f64>,
+    cpu_time_s: Option<f64>,
 }
 
 impl Capture {
     /// The number of a cluster's name in [`Capture::clusters`], given one if new.
     fn cluster_number(&mut self, name: &str) -> u32 {
-        match self.clusters.iter().position(|x| x == name) {
-            Some(i) => i as u32,
-            None => {
-                self.clusters.push(name.to_string());
-                (self.clusters.len() - 1) as u32
-            }
+        number_in(&mut self.clusters, name)
+    }
+
+    /// The number of a partition's name in [`Capture::partitions`], given one if new.
+    fn partition_number(&mut self, name: Option<&str>) -> Option<u32> {
+        name.map(|n| number_in(&mut self.partitions, n))
+    }
+}
+
+/// `name`'s place in `names` (a site has a few clusters and partitions), added if new.
+fn number_in(names: &mut Vec<String>, name: &str) -> u32 {
+    match names.iter().position(|x| x == name) {
+        Some(i) => i as u32,
+        None => {
+            names.push(name.to_string());
+            (names.len() - 1) as u32
         }
     }
 }
 
 impl CapturedJob {
-    fn of(j: &JobRow, cluster: u32, job_id: Box<str>, node_list: Option<Box<str>>) -> Self {
+    fn of(
+        j: &JobRow,
+        (cluster, partition): (u32, Option<u32>),
+        job_id: Box<str>,
+        node_list: Option<Box<str>>,
+    ) -> Self {
         Self {
             cluster,
             job_id,
@@ -81,6 +103,10 @@ impl CapturedJob {
             req_mem_mb: j.req_mem_mb,
             node_list,
             is_final: j.is_final(),
+            partition,
+            elapsed_s: j.elapsed_s,
+            total_cpu_s: j.total_cpu_s,
+            cpu_time_s: j.cpu_time_s,
         }
     }
 }
@@ -144,7 +170,7 @@ impl Window {
                 clusters: &capture.clusters,
                 may_repeat: capture.jobs_may_repeat,
             };
-            compute(
+            let mut measured = compute(
                 a,
                 b,
                 &settings,
@@ -153,7 +179,14 @@ impl Window {
                 &sampled,
                 &source,
                 &Progress::new(false),
-            )
+            )?;
+            measured.calibration_points = Some(calibration_points(
+                &measured,
+                &capture.jobs,
+                (&capture.clusters, &capture.partitions),
+                &settings,
+            ));
+            Ok(measured)
         });
         Ok(Some(EarlyMeasure { span, handle }))
     }
@@ -163,9 +196,10 @@ impl Window {
         if let Some(c) = &mut self.capture {
             c.jobs_may_repeat = true;
             let cluster = c.cluster_number(j.cluster.as_deref().unwrap_or_default());
+            let partition = c.partition_number(j.partition.as_deref());
             c.jobs.push(CapturedJob::of(
                 j,
-                cluster,
+                (cluster, partition),
                 j.job_id.as_str().into(),
                 j.node_list.as_deref().map(Into::into),
             ));
@@ -180,10 +214,11 @@ impl Window {
             for p in jobs {
                 let mut j = p.job;
                 let cluster = c.cluster_number(j.cluster.as_deref().unwrap_or_default());
+                let partition = c.partition_number(j.partition.as_deref());
                 let (job_id, node_list) = (std::mem::take(&mut j.job_id), j.node_list.take());
                 c.jobs.push(CapturedJob::of(
                     &j,
-                    cluster,
+                    (cluster, partition),
                     job_id.into(),
                     node_list.map(Into::into),
                 ));
@@ -304,6 +339,9 @@ pub struct Derived {
     /// Whether the split ran while the indexes were built, from what the run captured (see
     /// [`Window::start_early_measure`]).
     pub measured_early: bool,
+    /// Whether the calibration was fitted from the jobs the run kept in memory rather than
+    /// from the store (see [`calibration_points`]).
+    pub calibrated_early: bool,
     pub calibrations: Vec<(String, estimate::Calibration)>,
 }
 
@@ -369,10 +407,17 @@ pub fn run(
 ) -> rusqlite::Result<Derived> {
     let mut d = Derived::default();
     let early = early.and_then(|e| e.outcome_for(window.span));
+    let mut points = None;
     if let Some(outcome) = early {
         let _p = crate::profile::Phase::start("derive: store the early measurement");
-        (d.measured_jobs, d.measured_pending) = store_measured(conn, &outcome?)?;
+        let mut outcome = outcome?;
+        (d.measured_jobs, d.measured_pending) = store_measured(conn, &outcome)?;
         d.measured_early = true;
+        // Its points are the store's if `job_measured` holds what it measured and nothing else.
+        let stored: u64 = conn.query_row("SELECT count(*) FROM job_measured", [], |r| r.get(0))?;
+        if stored == outcome.jobs.len() as u64 {
+            points = outcome.calibration_points.take();
+        }
     } else if let Some((a, b)) = window.span {
         d.jobs_from_records = {
             let _p = crate::profile::Phase::start("derive: jobs from records");
@@ -383,7 +428,15 @@ pub fn run(
         d.measured_jobs = done;
         d.measured_pending = pending;
     }
-    d.calibrations = calibrate(conn, settings)?;
+    d.calibrations = {
+        let _p = crate::profile::Phase::start("derive: calibrate");
+        d.calibrated_early = points.is_some();
+        let points = match points {
+            Some(p) => p,
+            None => calibration_points_of_store(conn, settings)?,
+        };
+        store_calibrations(conn, points, settings)?
+    };
     Ok(d)
 }
 
@@ -564,6 +617,8 @@ impl JobSource<'_> {
 pub struct Measured {
     jobs: Vec<(String, String, Box<measured::JobMeasured>)>,
     pending: u64,
+    /// The calibration's points, where the jobs were in memory (see [`calibration_points`]).
+    calibration_points: Option<CalibrationPoints>,
 }
 
 /// Writes what [`compute`] found into `job_measured`. Returns (derived, pending).
@@ -618,6 +673,7 @@ fn compute(
         return Ok(Measured {
             jobs: Vec::new(),
             pending: 0,
+            calibration_points: None,
         });
     }
     // The nodes that matter (with records or a wattmeter series), per cluster.
@@ -881,6 +937,7 @@ fn compute(
     let mut measured = Measured {
         jobs: Vec::new(),
         pending: 0,
+        calibration_points: None,
     };
     for (&(c, job_id, _), outcome) in candidates.iter().zip(outcomes) {
         match outcome {
@@ -1525,17 +1582,37 @@ pub fn calibration_group(cluster: &str, partition: Option<&str>) -> String {
     format!("{cluster}/{}", partition.unwrap_or("-"))
 }
 
-fn calibrate(
+/// Measured and Green-Algorithms-estimated energies of the measured jobs, by calibration group
+/// ([`calibration_group`]), each group's points in the order of their jobs' keys.
+type CalibrationPoints = BTreeMap<String, Vec<estimate::CalibrationPoint>>;
+
+/// A measured job's calibration point, if it can have one (a final job that ran).
+fn calibration_point(
+    measured_j: f64,
+    input: &EstimateInput,
+    settings: &Settings,
+    partition: Option<&str>,
+) -> estimate::CalibrationPoint {
+    estimate::CalibrationPoint {
+        measured_j,
+        ga_j: estimate::green_algorithms_j(input, &settings.estimate, partition),
+        allocated_cpu_s: estimate::allocated_cpu_s(input),
+    }
+}
+
+/// The calibration's points from the store: every final measured job that ran.
+fn calibration_points_of_store(
     conn: &Connection,
     settings: &Settings,
-) -> rusqlite::Result<Vec<(String, estimate::Calibration)>> {
+) -> rusqlite::Result<CalibrationPoints> {
     let mut stmt = conn.prepare(
         "SELECT j.cluster, j.partition, m.energy_j, j.elapsed_s, j.ncpus, j.total_cpu_s, j.cpu_time_s,
                 j.gpus, j.req_mem_mb
          FROM job_measured m JOIN jobs j ON j.cluster = m.cluster AND j.job_id = m.job_id
-         WHERE j.final = 1 AND j.elapsed_s > 0",
+         WHERE j.final = 1 AND j.elapsed_s > 0
+         ORDER BY m.cluster, m.job_id",
     )?;
-    let mut points: BTreeMap<String, Vec<estimate::CalibrationPoint>> = BTreeMap::new();
+    let mut points = CalibrationPoints::new();
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let cluster: String = r.get(0)?;
@@ -1548,16 +1625,76 @@ fn calibrate(
             gpus: r.get(7)?,
             req_mem_mb: r.get(8)?,
         };
-        let point = estimate::CalibrationPoint {
-            measured_j: r.get(2)?,
-            ga_j: estimate::green_algorithms_j(&input, &settings.estimate, partition.as_deref()),
-            allocated_cpu_s: estimate::allocated_cpu_s(&input),
-        };
         points
             .entry(calibration_group(&cluster, partition.as_deref()))
             .or_default()
-            .push(point);
+            .push(calibration_point(
+                r.get(2)?,
+                &input,
+                settings,
+                partition.as_deref(),
+            ));
     }
+    Ok(points)
+}
+
+/// The calibration's points from the jobs a first ingest kept in memory: what
+/// [`calibration_points_of_store`] reads once `measured` is stored, in the same order,
+/// without reading the month's jobs back (half a second on a large centre's month). A job
+/// written twice counts as written last.
+fn calibration_points(
+    measured: &Measured,
+    jobs: &[CapturedJob],
+    (clusters, partitions): (&[String], &[String]),
+    settings: &Settings,
+) -> CalibrationPoints {
+    let energy: FastMap<(&str, &str), f64> = measured
+        .jobs
+        .iter()
+        .map(|(c, j, m)| ((c.as_str(), j.as_str()), m.energy_j))
+        .collect();
+    let mut rows: FastMap<(&str, &str), &CapturedJob> = FastMap::default();
+    for j in jobs {
+        let key = (clusters[j.cluster as usize].as_str(), &*j.job_id);
+        if energy.contains_key(&key) {
+            rows.insert(key, j);
+        }
+    }
+    let mut rows: Vec<((&str, &str), &CapturedJob)> = rows.into_iter().collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut points = CalibrationPoints::new();
+    for ((cluster, job_id), j) in rows {
+        let Some(elapsed_s) = j.elapsed_s.filter(|&e| e > 0 && j.is_final) else {
+            continue;
+        };
+        let partition = j.partition.map(|p| partitions[p as usize].as_str());
+        let input = EstimateInput {
+            elapsed_s: elapsed_s as f64,
+            ncpus: j.ncpus,
+            total_cpu_s: j.total_cpu_s,
+            cpu_time_s: j.cpu_time_s,
+            gpus: j.gpus,
+            req_mem_mb: j.req_mem_mb,
+        };
+        points
+            .entry(calibration_group(cluster, partition))
+            .or_default()
+            .push(calibration_point(
+                energy[&(cluster, job_id)],
+                &input,
+                settings,
+                partition,
+            ));
+    }
+    points
+}
+
+/// Fits each group's calibration and stores them in place of the old ones.
+fn store_calibrations(
+    conn: &Connection,
+    points: CalibrationPoints,
+    settings: &Settings,
+) -> rusqlite::Result<Vec<(String, estimate::Calibration)>> {
     conn.execute("DELETE FROM calibration", [])?;
     let mut out = Vec::new();
     let mut ins = conn.prepare(
