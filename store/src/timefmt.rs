@@ -414,6 +414,57 @@ fn parse_now_offset(rest: &str) -> Option<i64> {
 /// # Errors
 /// Anything else.
 pub fn parse_duration(s: &str) -> Result<Option<f64>, TimeError> {
+    match whole_seconds(s.as_bytes()) {
+        Some(secs) => Ok(Some(secs as f64)),
+        None => parse_duration_in_full(s),
+    }
+}
+
+/// The usual forms of a duration, `[D-]H:MM:SS`, `M:SS` and `S` in whole seconds, digits
+/// only, read in one pass over the bytes: sacct prints four durations a line and a month of
+/// accounting has millions of lines. `None` for anything else (a fraction, spaces, words, a
+/// value too large to be exact in an `f64`), which [`parse_duration_in_full`] reads or
+/// refuses; what this reads, that reads the same.
+fn whole_seconds(text: &[u8]) -> Option<u64> {
+    // Days (once, before any `:`), then up to three `:`-separated parts.
+    let (mut days, mut parts, mut n) = (None::<u64>, [0u64; 3], 0);
+    let (mut value, mut digits) = (0u64, 0);
+    for &c in text {
+        match c {
+            b'0'..=b'9' => {
+                value = value.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+                digits += 1;
+            }
+            b'-' if days.is_none() && n == 0 && digits > 0 => {
+                // The full reader takes days as a u32.
+                u32::try_from(value).ok()?;
+                (days, value, digits) = (Some(value), 0, 0);
+            }
+            b':' if n < 2 && digits > 0 => {
+                parts[n] = value;
+                (n, value, digits) = (n + 1, 0, 0);
+            }
+            _ => return None,
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    parts[n] = value;
+    let secs = match n {
+        0 => parts[0],
+        1 => parts[0].checked_mul(60)?.checked_add(parts[1])?,
+        _ => parts[0]
+            .checked_mul(3600)?
+            .checked_add(parts[1].checked_mul(60)?)?
+            .checked_add(parts[2])?,
+    };
+    let total = days.unwrap_or(0).checked_mul(86_400)?.checked_add(secs)?;
+    (total < 1 << 53).then_some(total)
+}
+
+/// [`parse_duration`] for every form.
+fn parse_duration_in_full(s: &str) -> Result<Option<f64>, TimeError> {
     let s = s.trim();
     if s.is_empty()
         || s.eq_ignore_ascii_case("unlimited")
@@ -624,6 +675,65 @@ mod tests {
     }
 
     #[test]
+    fn the_quick_duration_reader_agrees_with_the_full_one() {
+        // Strings of the characters durations are made of, and a few others: wherever the
+        // quick reader gives a value, the full one gives the same; where it gives none, the
+        // full one decides.
+        let alphabet = b"0123456789012345678901234567890123456789-::: .+x";
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) as usize
+        };
+        let (mut quick, mut total) = (0, 0);
+        for _ in 0..300_000 {
+            let len = next() % 14;
+            let text: String = (0..len)
+                .map(|_| alphabet[next() % alphabet.len()] as char)
+                .collect();
+            total += 1;
+            if let Some(secs) = whole_seconds(text.as_bytes()) {
+                quick += 1;
+                assert_eq!(
+                    parse_duration_in_full(&text).ok(),
+                    Some(Some(secs as f64)),
+                    "{text:?}"
+                );
+            }
+            assert_eq!(
+                parse_duration(&text).ok(),
+                parse_duration_in_full(&text).ok(),
+                "{text:?}"
+            );
+        }
+        assert!(quick > total / 100, "{quick} of {total} read quickly");
+        for text in [
+            "0-00:00:00",
+            "12-01:02:03",
+            "4294967295-00:00:01",
+            "4294967296-00:00:01",
+            "99999999999999999999",
+            "9007199254740991",
+            "9007199254740992",
+            "00000000000000000000000007",
+            "-1:00",
+            "1--1",
+            "1-2-3",
+            "1-",
+            ":1",
+            "1::2",
+        ] {
+            let full = parse_duration_in_full(text).ok();
+            assert_eq!(parse_duration(text).ok(), full, "{text:?}");
+            if let Some(secs) = whole_seconds(text.as_bytes()) {
+                assert_eq!(full, Some(Some(secs as f64)), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
     fn durations() {
         let d = |s| parse_duration(s).unwrap();
         assert_eq!(d("00:47.734"), Some(47.734));
@@ -646,6 +756,7 @@ mod tests {
             d(&long),
             Some(1.0 + format!("0.{}", "3".repeat(60)).parse::<f64>().unwrap())
         );
+        assert_eq!(whole_seconds(b"4-23:56:21"), Some(431_781));
         assert_eq!(format_elapsed(12_805), "03:33:25");
         assert_eq!(format_elapsed(86_400 + 5), "1-00:00:05");
         assert_eq!(format_cpu(47.734), "00:47.734");

@@ -7,7 +7,8 @@
 //! header (a delimiter inside a job name, a truncated line) is reported and skipped.
 
 use super::fields::{
-    normalise_state, parse_count, parse_energy_j, parse_job_id_parts, parse_req_mem_mb, parse_tres,
+    Tres, normalise_state, parse_count, parse_energy_j, parse_job_id_parts, parse_req_mem_mb,
+    parse_tres,
 };
 use super::{JobRow, LineError, SourceError, StepRow};
 use crate::bytes::{count_byte, find_byte, rfind_byte, split_byte};
@@ -380,14 +381,21 @@ fn parse_line_with<'a>(
     if f.cputime_raw.is_some() {
         f.cpu_time_s = f.cputime_raw;
     }
-    let tres = f.alloc_tres.map(parse_tres).unwrap_or_default();
+    // AllocTRES is read where a column it stands in for is missing, and for a job's GPUs and
+    // memory: not for most steps (two lines in three of a dump).
+    let mut tres_read: Option<Tres> = None;
+    let mut tres = || {
+        tres_read
+            .get_or_insert_with(|| f.alloc_tres.map(parse_tres).unwrap_or_default())
+            .clone()
+    };
     let energy = f
         .energy_raw
         .or(f.consumed_energy_j)
         .or(f.energy_tres)
-        .or(tres.energy_j);
-    let ncpus = f.ncpus.or(tres.cpu);
-    let nnodes = f.nnodes.or(tres.node);
+        .or_else(|| tres().energy_j);
+    let ncpus = f.ncpus.or_else(|| tres().cpu);
+    let nnodes = f.nnodes.or_else(|| tres().node);
     let state_raw = f.state.unwrap_or("");
     if let Some(step) = id.step {
         let encoded = crate::db::write::encode_step(&crate::db::write::StepFields {
@@ -443,7 +451,7 @@ fn parse_line_with<'a>(
         node_list: own(f.node_list),
         req_mem_mb: None,
         alloc_tres: own(f.alloc_tres),
-        gpus: tres.gpus,
+        gpus: tres().gpus,
         total_cpu_s: f.total_cpu_s,
         cpu_time_s: f.cpu_time_s,
         consumed_energy_j: energy,
@@ -458,7 +466,7 @@ fn parse_line_with<'a>(
     }
     job.req_mem_mb = match f.req_mem.map(str::trim).filter(|s| !s.is_empty()) {
         Some(r) => parse_req_mem_mb(r, job.nnodes, job.ncpus),
-        None => tres.mem_mb,
+        None => tres().mem_mb,
     };
     if job.state.is_empty() {
         job.state = "UNKNOWN".to_string();
