@@ -50,7 +50,7 @@ fn snapshot(db: &Path) -> String {
         ("job_measured", "cluster, job_id"),
         ("calibration", "grp"),
         ("power_samples", "node, t"),
-        ("spool_files", "dir, name"),
+        ("spool_reads", "id"),
     ] {
         let mut stmt = s
             .conn

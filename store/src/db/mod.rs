@@ -467,6 +467,39 @@ mod tests {
     }
 
     #[test]
+    fn files_read_before_version_4_are_still_known() {
+        // A store of version 3, with the spool files it had read one row each.
+        let dir = tmp("v3");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            for m in &schema::MIGRATIONS[..3] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", 3).unwrap();
+            c.execute_batch(
+                "INSERT INTO spool_files VALUES ('/s/records', 'job-1.n1.json', 10, 100);
+                 INSERT INTO spool_files VALUES ('/s/records', 'job-2.n\"1.json', 20, 200);
+                 INSERT INTO spool_files VALUES ('/s/running', 'job-3.n1.json', 30, 300);",
+            )
+            .unwrap();
+        }
+        let (s, _) = Store::open_for_write(&path, &Access::default()).unwrap();
+        let dirs = ["/s/records".to_string(), "/s/running".to_string()];
+        let known = crate::ingest::records::known_files(&s.conn, &dirs).unwrap();
+        assert_eq!(known["/s/records"].len(), 2);
+        assert_eq!(known["/s/records"]["job-2.n\"1.json"], (20, 200));
+        assert_eq!(known["/s/running"]["job-3.n1.json"], (30, 300));
+        let rows: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM spool_reads", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn refuses_a_newer_schema_and_a_missing_store() {
         let dir = tmp("newer");
         let path = dir.join("s.sqlite");

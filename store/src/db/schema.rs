@@ -175,4 +175,20 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE calibration ADD COLUMN static_w_per_cpu REAL NOT NULL DEFAULT 0;
     DELETE FROM calibration;
     "#,
+    // 4: the spool files an ingest read, one row per directory and run (a JSON array of
+    // [name, size, mtime_ns]) instead of one row per file: a month of a large centre is
+    // hundreds of thousands of files, and a row each cost a third of a second of the single
+    // writer's time. A later run's entry for a file replaces an earlier one.
+    r#"
+    CREATE TABLE spool_reads (
+        id      INTEGER PRIMARY KEY,
+        dir     TEXT NOT NULL,
+        files   TEXT NOT NULL
+    );
+    CREATE INDEX spool_reads_dir ON spool_reads (dir, id);
+    INSERT INTO spool_reads (dir, files)
+        SELECT dir, json_group_array(json_array(name, size, mtime_ns)) FROM spool_files
+        GROUP BY dir ORDER BY dir;
+    DROP TABLE spool_files;
+    "#,
 ];

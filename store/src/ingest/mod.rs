@@ -1145,6 +1145,8 @@ struct SpoolWriter {
     /// Files written so far.
     done: u64,
     write_s: f64,
+    /// The files whose records were written, remembered at the end (one row per directory).
+    read: Vec<records::SpoolFile>,
 }
 
 impl SpoolWriter {
@@ -1155,6 +1157,7 @@ impl SpoolWriter {
             stats: Stats::default(),
             done: 0,
             write_s: 0.0,
+            read: Vec::new(),
         }
     }
 
@@ -1233,6 +1236,7 @@ impl SpoolWriter {
             self.write(&mut writer, chunk, summary, window)?;
             progress.inc(n);
         }
+        records::remember_files(tx, &self.read)?;
         if crate::profile::enabled() {
             eprintln!("[ea-profile] spool: writer busy {:.2} s", self.write_s);
         }
@@ -1271,7 +1275,7 @@ impl SpoolWriter {
                         stats.unchanged += 1;
                         summary.records.unchanged += 1;
                     }
-                    writer.remember_file(&f)?;
+                    self.read.push(f);
                 }
                 Err(e) => {
                     stats.errors += 1;

@@ -30,6 +30,8 @@ pub struct SpoolFile {
     /// whether it changed), else from the open file when it is read.
     pub size: i64,
     pub mtime_ns: i64,
+    /// The size and modification time the store remembers of it, if any.
+    pub known: Option<(i64, i64)>,
 }
 
 /// The `records` and `running` directories of a spool, as the store names them (made
@@ -88,7 +90,8 @@ pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listin
                 continue;
             }
             let (mut size, mut mtime_ns) = (0, 0);
-            if let Some(&(known_size, known_mtime)) = known_here.and_then(|k| k.get(name)) {
+            let known = known_here.and_then(|k| k.get(name)).copied();
+            if let Some((known_size, known_mtime)) = known {
                 let Ok(meta) = entry.metadata() else { continue };
                 (size, mtime_ns) = (
                     meta.len() as i64,
@@ -109,6 +112,7 @@ pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listin
                 name: name.to_string(),
                 size,
                 mtime_ns,
+                known,
             });
         }
     }
@@ -772,26 +776,55 @@ pub type KnownFiles = HashMap<String, HashMap<String, (i64, i64)>>;
 /// Loads what the store knows of spool files under the given directories.
 ///
 /// # Errors
-/// SQLite errors.
+/// SQLite errors, and a list of files that is not what [`remember_files`] writes.
 pub fn known_files(conn: &rusqlite::Connection, dirs: &[String]) -> rusqlite::Result<KnownFiles> {
     let mut known: KnownFiles = HashMap::new();
     let mut stmt =
-        conn.prepare_cached("SELECT name, size, mtime_ns FROM spool_files WHERE dir = ?1")?;
+        conn.prepare_cached("SELECT id, files FROM spool_reads WHERE dir = ?1 ORDER BY id")?;
     for d in dirs {
-        let rows = stmt.query_map([d], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
         let here = known.entry(d.clone()).or_default();
-        for row in rows {
-            let (name, size, mtime) = row?;
-            here.insert(name, (size, mtime));
+        let mut rows = stmt.query([d])?;
+        while let Some(r) = rows.next()? {
+            let files: Vec<(String, i64, i64)> = serde_json::from_str(r.get_ref(1)?.as_str()?)
+                .map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        1,
+                        rusqlite::types::Type::Text,
+                        format!("spool_reads row {}: {e}", r.get::<_, i64>(0).unwrap_or(0)).into(),
+                    )
+                })?;
+            here.extend(
+                files
+                    .into_iter()
+                    .map(|(name, size, mtime)| (name, (size, mtime))),
+            );
         }
     }
     Ok(known)
+}
+
+/// Remembers the files a run read, as they were then (one row per directory): those the
+/// store knew as they are now are left out, so that reading unchanged files again (`--force`)
+/// leaves the store as it was.
+///
+/// # Errors
+/// SQLite errors.
+pub fn remember_files(conn: &rusqlite::Connection, files: &[SpoolFile]) -> rusqlite::Result<()> {
+    let mut by_dir: std::collections::BTreeMap<&str, Vec<(&str, i64, i64)>> = Default::default();
+    for f in files {
+        if f.known != Some((f.size, f.mtime_ns)) {
+            by_dir
+                .entry(&*f.dir)
+                .or_default()
+                .push((f.name.as_str(), f.size, f.mtime_ns));
+        }
+    }
+    let mut stmt = conn.prepare_cached("INSERT INTO spool_reads (dir, files) VALUES (?1, ?2)")?;
+    for (dir, files) in by_dir {
+        let text = serde_json::to_string(&files).expect("names, sizes and times are JSON");
+        stmt.execute(rusqlite::params![dir, text])?;
+    }
+    Ok(())
 }
 
 const UPSERT_RECORD: &str =
@@ -818,16 +851,11 @@ const UPSERT_RECORD: &str =
      WHERE node_records.record_hash != excluded.record_hash
         AND NOT (node_records.complete = 1 AND excluded.complete = 0)";
 
-const REMEMBER_FILE: &str =
-    "INSERT INTO spool_files (dir, name, size, mtime_ns) VALUES (?1, ?2, ?3, ?4)
-     ON CONFLICT (dir, name) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns";
-
-/// Writes record rows and remembers their files, with statements prepared once: a spool holds
+/// Writes record rows with a statement prepared once: a spool holds
 /// hundreds of thousands of records, and looking a statement up by its text costs about as
 /// much as SQLite's insert of the row.
 pub struct RecordWriter<'c> {
     upsert: rusqlite::Statement<'c>,
-    remember: rusqlite::Statement<'c>,
 }
 
 impl<'c> RecordWriter<'c> {
@@ -836,7 +864,6 @@ impl<'c> RecordWriter<'c> {
     pub fn new(conn: &'c rusqlite::Connection) -> rusqlite::Result<Self> {
         Ok(Self {
             upsert: conn.prepare(UPSERT_RECORD)?,
-            remember: conn.prepare(REMEMBER_FILE)?,
         })
     }
 
@@ -880,16 +907,6 @@ impl<'c> RecordWriter<'c> {
             row.gpu_unknown_j,
         ])?;
         Ok(n > 0)
-    }
-
-    /// Remembers that a spool file was read, with its size and modification time.
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub fn remember_file(&mut self, f: &SpoolFile) -> rusqlite::Result<()> {
-        self.remember
-            .execute(rusqlite::params![&*f.dir, f.name, f.size, f.mtime_ns])?;
-        Ok(())
     }
 }
 
@@ -1087,6 +1104,46 @@ mod tests {
             );
             assert!(out.is_empty());
         }
+    }
+
+    #[test]
+    fn files_read_are_remembered_once_and_the_latest_reading_counts() {
+        let dir = std::env::temp_dir().join(format!("ea-remember-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let (store, _) =
+            crate::db::Store::open_for_write(&dir.join("s.sqlite"), &Default::default()).unwrap();
+        let conn = &store.conn;
+        let d: std::sync::Arc<str> = "/spool/records".into();
+        let file = |name: &str, size, known| SpoolFile {
+            dir: d.clone(),
+            name: name.into(),
+            size,
+            mtime_ns: 7,
+            known,
+        };
+        let rows = || -> i64 {
+            conn.query_row("SELECT count(*) FROM spool_reads", [], |r| r.get(0))
+                .unwrap()
+        };
+        remember_files(conn, &[file("a", 1, None), file("b", 2, None)]).unwrap();
+        assert_eq!(rows(), 1);
+        // Read again unchanged (forced): nothing new to remember.
+        remember_files(
+            conn,
+            &[file("a", 1, Some((1, 7))), file("b", 2, Some((2, 7)))],
+        )
+        .unwrap();
+        remember_files(conn, &[]).unwrap();
+        assert_eq!(rows(), 1);
+        // `b` changed since: its new reading replaces the old one.
+        remember_files(conn, &[file("b", 3, Some((2, 7)))]).unwrap();
+        assert_eq!(rows(), 2);
+        let known = known_files(conn, &["/spool/records".to_string(), "/x".to_string()]).unwrap();
+        assert_eq!(known["/spool/records"]["a"], (1, 7));
+        assert_eq!(known["/spool/records"]["b"], (3, 7));
+        assert!(known["/x"].is_empty());
+        drop(store);
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
