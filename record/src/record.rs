@@ -552,19 +552,7 @@ mod tests {
 
     /// `r` in schema 2's layout: each meter's series in it, under `series_b64`.
     fn schema_2_value(r: &JobNodeRecord) -> serde_json::Value {
-        let mut v = serde_json::to_value(r).unwrap();
-        v["schema_version"] = 2.into();
-        for (m, meter) in v["meters"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .zip(&r.meters)
-        {
-            if let Some(s) = &meter.series {
-                m["series_b64"] = serde_json::to_value(s).unwrap();
-            }
-        }
-        v
+        serde_json::from_slice(&crate::spool::encode_record_schema_2(r)).unwrap()
     }
 
     #[test]

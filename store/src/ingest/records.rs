@@ -915,34 +915,10 @@ mod tests {
     use super::*;
     use crate::synth::{self, Params};
 
-    /// A record as a schema 2 plugin wrote it: compact, each series in its meter.
-    fn schema_2_value(r: &JobNodeRecord) -> serde_json::Value {
-        let mut v = serde_json::to_value(r).unwrap();
-        v["schema_version"] = 2.into();
-        for (m, meter) in v["meters"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .zip(&r.meters)
-        {
-            if let Some(s) = &meter.series {
-                m["series_b64"] = serde_json::to_value(s).unwrap();
-            }
-        }
-        v
-    }
-
-    fn as_schema_2(r: &JobNodeRecord) -> Vec<u8> {
-        let mut v = schema_2_value(r);
-        v.as_object_mut().unwrap().remove("schema_version");
-        // The version first, as the plugin's struct order puts it (a `Value` sorts its keys).
-        let text = serde_json::to_string(&v).unwrap();
-        format!("{{\"schema_version\":2,{}", &text[1..]).into_bytes()
-    }
-
     /// A record as a schema 1 plugin wrote it: pretty-printed, its series as JSON arrays.
     fn as_schema_1(r: &JobNodeRecord) -> Vec<u8> {
-        let mut v = schema_2_value(r);
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&ea_record::spool::encode_record_schema_2(r)).unwrap();
         v.as_object_mut().unwrap().remove("schema_version");
         for m in v["meters"].as_array_mut().unwrap() {
             let m = m.as_object_mut().unwrap();
@@ -997,7 +973,7 @@ mod tests {
         for j in jobs.iter().filter(|j| j.elapsed > 600).take(40) {
             for r in synth::records(&p, j) {
                 let v3 = ea_record::spool::encode_record(&r).unwrap();
-                let v2 = as_schema_2(&r);
+                let v2 = ea_record::spool::encode_record_schema_2(&r);
                 let v1 = as_schema_1(&r);
                 assert_eq!(leading_schema_version(&v3), Some(3));
                 assert_eq!(leading_schema_version(&v2), Some(2));
