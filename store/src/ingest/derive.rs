@@ -164,7 +164,10 @@ impl Window {
             let _p = crate::profile::Phase::start("derive: measure, early");
             let (a, b) = span;
             let mut clusters = Interner::default();
-            let records = captured_records(capture.records, a, b, &mut clusters);
+            let records = {
+                let _r = crate::profile::Phase::start("measure: records");
+                captured_records(capture.records, a, b, &mut clusters)
+            };
             let source = JobSource::Captured {
                 jobs: &capture.jobs,
                 clusters: &capture.clusters,
@@ -180,6 +183,7 @@ impl Window {
                 &source,
                 &Progress::new(false),
             )?;
+            let _c = crate::profile::Phase::start("measure: calibration points");
             measured.calibration_points = Some(calibration_points(
                 &measured,
                 &capture.jobs,
