@@ -1590,7 +1590,8 @@ pub fn calibration_group(cluster: &str, partition: Option<&str>) -> String {
 /// ([`calibration_group`]), each group's points in the order of their jobs' keys.
 type CalibrationPoints = BTreeMap<String, Vec<estimate::CalibrationPoint>>;
 
-/// A measured job's calibration point, if it can have one (a final job that ran).
+/// A measured job's calibration point: its measured energy, Green Algorithms' estimate of it
+/// and its allocated CPU-seconds (callers keep only final jobs that ran).
 fn calibration_point(
     measured_j: f64,
     input: &EstimateInput,
