@@ -31,6 +31,28 @@ fn every_node_is_measured_within_one_percent_across_counter_wraps() {
     c.wait_gone(job, T);
     let records = c.records(job, 3, T);
     assert_eq!(records.len(), 3);
+    // The files are schema 3: the series last, after the meters.
+    let finals: Vec<_> = c
+        .any_spool_file(job)
+        .into_iter()
+        .filter(|f| {
+            f.parent() == Some(c.spool.records_dir().as_path())
+                && f.file_name()
+                    .and_then(|n| ea_record::spool::parse_file_name(n.to_str()?))
+                    .is_some_and(|(_, _, suffix)| suffix == "json")
+        })
+        .collect();
+    assert_eq!(finals.len(), 3, "{finals:?}");
+    for f in finals {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let series_at = text.find(",\"series\":{").expect("series in the record");
+        assert!(
+            text.starts_with("{\"schema_version\":3,"),
+            "{}",
+            f.display()
+        );
+        assert!(text.find("\"meters\":[").unwrap() < series_at);
+    }
     for r in &records {
         let k = node_index(r);
         let dur = r.duration_s().unwrap();
@@ -61,6 +83,22 @@ fn every_node_is_measured_within_one_percent_across_counter_wraps() {
                 watts * dur
             );
         }
+        // The power series came back from the file, where schema 3 writes them after
+        // everything else: the package's points sit at its simulated power (the median, as
+        // the last point may cover only a few milliseconds).
+        let series = meter(r, "rapl:intel-rapl:0")
+            .series
+            .as_ref()
+            .expect("a series");
+        let mut points: Vec<f32> = series.watts.iter().copied().filter(|w| *w >= 0.0).collect();
+        assert!(points.len() >= 2, "{series:?}");
+        points.sort_by(f32::total_cmp);
+        let median = f64::from(points[points.len() / 2]);
+        assert!(
+            error_pct(median, sim::package_w(k)) < 10.0,
+            "{} package series median {median} W: {series:?}",
+            r.node
+        );
         // Several wrap periods: the package counter (300 J range) wrapped at least 3 times.
         assert!(
             meter(r, "rapl:intel-rapl:0").wraps >= 3,
