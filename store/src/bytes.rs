@@ -12,8 +12,9 @@ fn matches(word: u64, b: u8) -> u64 {
     !(((x & LOW7) + LOW7) | x | LOW7)
 }
 
+/// Eight bytes as one little-endian word (`chunk` is eight bytes long).
 #[inline]
-fn word(chunk: &[u8]) -> u64 {
+pub fn word(chunk: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(chunk);
     u64::from_le_bytes(w)

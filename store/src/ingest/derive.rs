@@ -7,7 +7,7 @@
 use super::records::{NodeRecordRow, SCOPES, scope_index};
 use super::{Progress, Settings, wattmeter};
 use crate::estimate::{self, EstimateInput};
-use crate::fastmap::{FastMap, FastSet};
+use crate::fastmap::{FastMap, FastSet, Interner};
 use crate::measured::{self, NodeEnergy};
 use crate::sacct::JobRow;
 use ea_impact::{Held, Inventory, JobNodeInput, MeterEnergy};
@@ -1082,34 +1082,6 @@ enum Outcome {
     /// Waiting for node records (or for the job to end).
     Pending,
     NotMeasured,
-}
-
-/// Strings numbered in the order first seen.
-#[derive(Default)]
-struct Interner {
-    ids: FastMap<String, u32>,
-    names: Vec<String>,
-}
-
-impl Interner {
-    fn id(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.ids.get(s) {
-            return i;
-        }
-        let i = self.names.len() as u32;
-        self.ids.insert(s.to_string(), i);
-        self.names.push(s.to_string());
-        i
-    }
-    fn get(&self, s: &str) -> Option<u32> {
-        self.ids.get(s).copied()
-    }
-    fn name(&self, i: u32) -> &str {
-        &self.names[i as usize]
-    }
-    fn len(&self) -> usize {
-        self.names.len()
-    }
 }
 
 /// Node names numbered across clusters (the same name in two clusters is two nodes).

@@ -682,9 +682,7 @@ fn next_structural(hay: &[u8]) -> Option<usize> {
     let mut chunks = hay.chunks_exact(8);
     let mut at = 0;
     for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        let x = u64::from_le_bytes(w);
+        let x = crate::bytes::word(c);
         // High bit per byte: byte >= 0x5b (adding 0x25 to its low seven bits reaches 0x80)
         // or byte >= 0x80; and, exactly, byte == '"'.
         let big = ((x & LOW7) + 0x2525_2525_2525_2525) | x;

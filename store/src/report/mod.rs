@@ -10,7 +10,7 @@ pub mod render;
 
 use crate::db::read;
 use crate::estimate::Calibration;
-use crate::fastmap::FastMap;
+use crate::fastmap::{FastMap, Interner};
 use crate::figures::{
     Energy, EnergyFields, FigureContext, JobFigures, Source, calibration_of, energy_of,
     job_figures_of,
@@ -227,28 +227,6 @@ impl PeriodJob {
     }
 }
 
-/// Names numbered in the order first seen.
-#[derive(Default)]
-struct Names {
-    ids: FastMap<String, u32>,
-    names: Vec<String>,
-}
-
-impl Names {
-    fn id(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.ids.get(s) {
-            return i;
-        }
-        let i = self.names.len() as u32;
-        self.ids.insert(s.to_string(), i);
-        self.names.push(s.to_string());
-        i
-    }
-    fn name(&self, i: u32) -> &str {
-        &self.names[i as usize]
-    }
-}
-
 type RangedImpacts = Ranged<Impacts>;
 
 /// Measured jobs by cluster and JobID: (energy, min, max, split).
@@ -262,7 +240,7 @@ fn load_period(
     start: i64,
     end: i64,
     who: &Identity,
-    names: &mut Names,
+    names: &mut Interner,
     split_above: i64,
 ) -> rusqlite::Result<(Vec<PeriodJob>, u64)> {
     let _p = crate::profile::Phase::start("report: read the period's jobs");
@@ -302,7 +280,7 @@ fn load_period(
     let Some(second) = second else {
         return read_jobs(conn, (lo, hi), start, end, who, &measured, names);
     };
-    let mut names_b = Names::default();
+    let mut names_b = Interner::default();
     let (a, b) = std::thread::scope(|scope| {
         let (measured, names_b) = (&measured, &mut names_b);
         let other = scope
@@ -316,7 +294,7 @@ fn load_period(
     let (mut jobs, mut not_final) = a?;
     let (more, n) = b?;
     // The second half's names, numbered as the first half's.
-    let remap: Vec<u32> = names_b.names.iter().map(|n| names.id(n)).collect();
+    let remap: Vec<u32> = names_b.names().iter().map(|n| names.id(n)).collect();
     jobs.reserve_exact(more.len());
     jobs.extend(more.into_iter().map(|mut j| {
         j.cluster = remap[j.cluster as usize];
@@ -337,7 +315,7 @@ fn read_jobs(
     end: i64,
     who: &Identity,
     measured: &MeasuredMap,
-    names: &mut Names,
+    names: &mut Interner,
 ) -> rusqlite::Result<(Vec<PeriodJob>, u64)> {
     let mut where_sql =
         "j.id BETWEEN ?3 AND ?4 AND COALESCE(j.start, j.submit, 0) < ?1 AND (j.end IS NULL OR j.end >= ?2)".to_string();
@@ -584,7 +562,7 @@ pub fn build(
     clock: &Clock,
     ctx: &FigureContext<'_>,
 ) -> rusqlite::Result<Report> {
-    let mut names = Names::default();
+    let mut names = Interner::default();
     let (jobs, not_final_jobs) = load_period(conn, start, end, who, &mut names, 10_000)?;
     let _p = crate::profile::Phase::start("report: figures and sums");
     // Each partition's calibration, looked up once.
@@ -749,7 +727,7 @@ fn spread_over_days(j: &PeriodJob, f: &JobFigures, days: &Days, sums: &mut [(f64
 
 /// Running sums over the period's jobs, in store order, by group number.
 struct Accumulator<'a> {
-    names: &'a Names,
+    names: &'a Interner,
     all: Totals,
     clusters: FastMap<u32, Totals>,
     partitions: FastMap<(u32, u32), Totals>,
@@ -762,7 +740,7 @@ struct Accumulator<'a> {
 }
 
 impl<'a> Accumulator<'a> {
-    fn new(names: &'a Names, days: Days) -> Self {
+    fn new(names: &'a Interner, days: Days) -> Self {
         Self {
             names,
             day_sums: vec![(0.0, 0.0); days.names.len()],
@@ -998,7 +976,7 @@ mod tests {
         };
         let (a, b) = (p.month_start, p.month_start + 30 * 86_400);
         let read = |split_above: i64| {
-            let mut names = Names::default();
+            let mut names = Interner::default();
             let (jobs, not_final) =
                 load_period(&store.conn, a, b, &admin, &mut names, split_above).unwrap();
             let rows: Vec<String> = jobs
