@@ -169,6 +169,7 @@ pub fn ingest(
     settings: &Settings,
 ) -> Result<Summary, IngestError> {
     let mut summary = Summary::default();
+    let store_path = store.path.clone();
     let tx = store
         .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -244,7 +245,10 @@ pub fn ingest(
     for path in &inputs.wattmeters {
         ingest_wattmeter(&tx, path, inputs, settings, &mut summary, &mut window)?;
     }
-    // Everything is written: the split of measured energy can run while the indexes are built.
+    // Everything is written: the split of measured energy can run while the indexes are built,
+    // and the disk can take what SQLite wrote so far, which the commit's fsync would otherwise
+    // wait for (a month's first ingest writes half a gigabyte).
+    let writeback = start_writeback(&store_path);
     let early = window.start_early_measure(&tx, settings)?;
     {
         let _p = crate::profile::Phase::start("indexes");
@@ -279,10 +283,27 @@ pub fn ingest(
     )?;
     {
         let _p = crate::profile::Phase::start("commit");
+        if let Some(w) = writeback {
+            let _ = w.join();
+        }
         tx.commit()?;
     }
     progress.finish();
     Ok(summary)
+}
+
+/// Starts writing the store's file to disk in the background (`fdatasync` on a descriptor of
+/// its own), so that the commit's fsync finds most of it there. Only a head start: the commit
+/// still syncs everything itself, so a failure here is of no consequence and is ignored. SQLite
+/// has written no page of this transaction to the file that its journal does not cover.
+fn start_writeback(path: &Path) -> Option<std::thread::JoinHandle<()>> {
+    let file = std::fs::File::open(path).ok()?;
+    std::thread::Builder::new()
+        .name("ea-writeback".into())
+        .spawn(move || {
+            let _ = file.sync_data();
+        })
+        .ok()
 }
 
 /// What measured energies are split with: the engine, and the inventory (its share rule and

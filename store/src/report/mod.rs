@@ -99,6 +99,25 @@ impl Totals {
     }
 }
 
+impl Totals {
+    /// Adds another set's totals (same key).
+    fn absorb(&mut self, o: &Totals) {
+        self.jobs += o.jobs;
+        self.jobs_measured += o.jobs_measured;
+        self.jobs_split += o.jobs_split;
+        self.jobs_estimated += o.jobs_estimated;
+        self.node_hours += o.node_hours;
+        self.gpu_hours += o.gpu_hours;
+        self.energy_measured_j += o.energy_measured_j;
+        self.energy_estimated_j += o.energy_estimated_j;
+        self.energy_min_j += o.energy_min_j;
+        self.energy_max_j += o.energy_max_j;
+        self.use_phase += o.use_phase;
+        self.embodied += o.embodied;
+        self.jobs_without_impacts += o.jobs_without_impacts;
+    }
+}
+
 fn scale(r: Ranged<Impacts>, k: f64) -> Ranged<Impacts> {
     Ranged::new(r.value * k, r.min * k, r.max * k)
 }
@@ -182,8 +201,25 @@ pub struct Report {
 /// How many heaviest jobs a report lists.
 pub const TOP_JOBS: usize = 10;
 
-/// How many job-node pairs the impact engine is given at once.
-const SHARD_PAIRS: usize = 250_000;
+/// How a report cuts its work into pieces. The pieces change the order of some sums, not
+/// what is summed: results agree to rounding, and the same store gives the same report.
+#[derive(Debug, Clone, Copy)]
+struct Pieces {
+    /// Job-node pairs the impact engine is given at once (whole nodes).
+    shard_pairs: usize,
+    /// Jobs added up by one thread, before the pieces' sums are added in order.
+    add_up_jobs: usize,
+    /// Pairs above which their impacts are added to their jobs by two threads.
+    add_in_parallel_above: usize,
+}
+
+impl Pieces {
+    const DEFAULT: Pieces = Pieces {
+        shard_pairs: 250_000,
+        add_up_jobs: 65_536,
+        add_in_parallel_above: 32_768,
+    };
+}
 
 /// A job of the period, as the report keeps it: what its figures need, its groups by number.
 struct PeriodJob {
@@ -278,14 +314,25 @@ fn load_period(
             .ok()
         });
     let Some(second) = second else {
-        return read_jobs(conn, (lo, hi), start, end, who, &measured, names);
+        return read_jobs(conn, (lo, hi), hi, start, end, who, &measured, names);
     };
     let mut names_b = Interner::default();
     let (a, b) = std::thread::scope(|scope| {
         let (measured, names_b) = (&measured, &mut names_b);
-        let other = scope
-            .spawn(move || read_jobs(&second, (mid + 1, hi), start, end, who, measured, names_b));
-        let first = read_jobs(conn, (lo, mid), start, end, who, measured, names);
+        let other = scope.spawn(move || {
+            read_jobs(
+                &second,
+                (mid + 1, hi),
+                hi,
+                start,
+                end,
+                who,
+                measured,
+                names_b,
+            )
+        });
+        // The first half's list has room for the second's, added to it next.
+        let first = read_jobs(conn, (lo, mid), hi, start, end, who, measured, names);
         (
             first,
             other.join().expect("reading half the jobs does not panic"),
@@ -307,10 +354,13 @@ fn load_period(
     Ok((jobs, not_final))
 }
 
-/// The period's final jobs whose store id is in `ids` (inclusive), in id order.
+/// The period's final jobs whose store id is in `ids` (inclusive), in id order; an admin's
+/// list has room for the jobs up to id `room_to`.
+#[allow(clippy::too_many_arguments)]
 fn read_jobs(
     conn: &rusqlite::Connection,
     ids: (i64, i64),
+    room_to: i64,
     start: i64,
     end: i64,
     who: &Identity,
@@ -338,7 +388,7 @@ fn read_jobs(
     // An admin's period is most of the ids: room for all of them at once rather than a list
     // grown (and copied) twenty times over.
     let mut jobs = Vec::with_capacity(if who.admin {
-        (ids.1 - ids.0 + 1).clamp(0, 1 << 24) as usize
+        (room_to - ids.0 + 1).clamp(0, 1 << 24) as usize
     } else {
         0
     });
@@ -388,6 +438,7 @@ fn allocate_period(
     jobs: &[PeriodJob],
     energies: &[Energy],
     period: (i64, i64),
+    cut: Pieces,
 ) -> (
     Vec<Option<Ranged<Impacts>>>,
     Vec<Option<Ranged<Impacts>>>,
@@ -405,79 +456,40 @@ fn allocate_period(
     let Ok(mut allocator) = ea_impact::Allocator::new(inventory, &options) else {
         return none();
     };
-    // Each job's nodes, in pieces expanded in parallel, each piece numbering the names it
-    // meets; a job that held its nodes for no time is charged nothing.
-    let pieces: Vec<(Vec<String>, Vec<(u32, u32)>)> = jobs
-        .par_chunks(16_384)
+    // Each job's nodes, expanded a piece of jobs at a time in parallel; a job that held its
+    // nodes for no time is charged nothing.
+    let pieces: Vec<NodePiece> = jobs
+        .par_chunks(NodePiece::JOBS)
         .enumerate()
-        .map(|(c, chunk)| {
-            let mut names: FastMap<String, u32> = FastMap::default();
-            let mut order: Vec<String> = Vec::new();
-            let mut out = Vec::new();
-            for (k, j) in chunk.iter().enumerate() {
-                let i = (c * 16_384 + k) as u32;
-                if let (Some(s), Some(e), Some(list)) = (j.start, j.end, j.node_list.as_deref())
-                    && e > s
-                {
-                    crate::hosts::for_each_node(list, |n| {
-                        let local = match names.get(n) {
-                            Some(&id) => id,
-                            None => {
-                                let id = order.len() as u32;
-                                names.insert(n.to_string(), id);
-                                order.push(n.to_string());
-                                id
-                            }
-                        };
-                        out.push((i, local));
-                    });
-                }
-            }
-            (order, out)
-        })
+        .map(|(c, chunk)| NodePiece::expand(c * NodePiece::JOBS, chunk))
         .collect();
-    // Numbered across pieces, in the order first met, as one pass over the jobs would.
-    let mut node_ids: FastMap<String, u32> = FastMap::default();
-    let mut node_names: Vec<String> = Vec::new();
-    let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(pieces.iter().map(|p| p.1.len()).sum());
-    let mut n_nodes: Vec<u32> = vec![0; jobs.len()];
-    for (names, piece) in pieces {
-        let global: Vec<u32> = names
-            .into_iter()
-            .map(|name| match node_ids.get(&name) {
-                Some(&id) => id,
-                None => {
-                    let id = node_names.len() as u32;
-                    node_names.push(name.clone());
-                    node_ids.insert(name, id);
-                    id
-                }
-            })
-            .collect();
-        for (i, local) in piece {
-            pairs.push((i, global[local as usize]));
-            n_nodes[i as usize] += 1;
-        }
-    }
-    drop(node_ids);
-    let shards = pairs.len().div_ceil(SHARD_PAIRS).max(1);
-    // The pairs of each shard (whole nodes), in job order.
-    let mut by_shard: Vec<Vec<(u32, u32)>> = vec![Vec::new(); shards];
-    for &(i, node) in &pairs {
-        by_shard[node as usize % shards].push((i, node));
-    }
-    drop(pairs);
+    let total: usize = pieces.iter().map(|p| p.pairs.len()).sum();
+    let shards = total.div_ceil(cut.shard_pairs).max(1);
+    // A node's shard follows from its name alone, so that every piece sends a node's pairs to
+    // the same shard; each piece's pairs of a shard stay in job order.
+    let by_shard: Vec<Vec<Vec<(u32, u32)>>> =
+        pieces.par_iter().map(|p| p.by_shard(shards)).collect();
+    let n_nodes: Vec<u32> = pieces
+        .iter()
+        .flat_map(|p| p.n_nodes.iter().copied())
+        .collect();
     let mut embodied: Vec<Option<Ranged<Impacts>>> = vec![None; jobs.len()];
     let mut use_phase: Vec<Option<Ranged<Impacts>>> = vec![None; jobs.len()];
-    for shard_pairs in by_shard {
-        let batch: Vec<ea_impact::JobNodeInput> = shard_pairs
+    for shard in 0..shards {
+        // The shard's pairs, piece after piece: in job order.
+        let pairs: Vec<(&NodePiece, u32, u32)> = by_shard
+            .iter()
+            .zip(&pieces)
+            .flat_map(|(split, piece)| split[shard].iter().map(move |&(i, l)| (piece, i, l)))
+            .collect();
+        let batch: Vec<ea_impact::JobNodeInput> = pairs
             .par_iter()
-            .map(|&(i, node)| {
+            .map(|&(piece, i, local)| {
                 let j = &jobs[i as usize];
                 let n = n_nodes[i as usize];
                 ea_impact::JobNodeInput {
                     job: u64::from(i),
-                    node: node_names[node as usize].clone(),
+                    node: piece.names[local as usize].clone(),
                     start: UnixMicros::from_secs(j.start.unwrap_or(0)),
                     end: UnixMicros::from_secs(j.end.unwrap_or(0)),
                     exclusive: false,
@@ -491,6 +503,7 @@ fn allocate_period(
                 }
             })
             .collect();
+        drop(pairs);
         if batch.is_empty() {
             continue;
         }
@@ -498,7 +511,7 @@ fn allocate_period(
             return none();
         };
         // Each pair's use phase, in parallel; then both added to their jobs.
-        let parts: Vec<Option<Ranged<Impacts>>> = batch
+        let parts: Vec<Option<RangedImpacts>> = batch
             .par_iter()
             .zip(out.par_iter())
             .map(|(input, pair)| {
@@ -515,15 +528,17 @@ fn allocate_period(
                 )
             })
             .collect();
-        for ((input, pair), part) in batch.iter().zip(out).zip(parts) {
-            let i = input.job as usize;
-            if let Some(e) = pair.embodied {
-                embodied[i] = Some(embodied[i].unwrap_or(Ranged::ZERO) + e);
-            }
-            if let Some(u) = part {
-                use_phase[i] = Some(use_phase[i].unwrap_or(Ranged::ZERO) + u);
-            }
-        }
+        add_to_jobs(
+            cut.add_in_parallel_above,
+            Sums {
+                embodied: &mut embodied,
+                use_phase: &mut use_phase,
+                first_job: 0,
+            },
+            &batch,
+            &out,
+            &parts,
+        );
     }
     let (per_group, _) = allocator.finish();
     let mut node_hours = 0.0;
@@ -541,6 +556,139 @@ fn allocate_period(
         ),
     };
     (embodied, use_phase, Some(unallocated))
+}
+
+/// The nodes of consecutive jobs, expanded: the names met (numbered in the order met), each
+/// job's pairs as (job index, name number) in job order, and each job's number of nodes.
+struct NodePiece {
+    names: Vec<String>,
+    pairs: Vec<(u32, u32)>,
+    n_nodes: Vec<u32>,
+}
+
+impl NodePiece {
+    /// Jobs per piece.
+    const JOBS: usize = 16_384;
+
+    /// The pieces of `chunk`, whose first job is the `first`th.
+    fn expand(first: usize, chunk: &[PeriodJob]) -> Self {
+        let mut ids: FastMap<String, u32> = FastMap::default();
+        let mut piece = NodePiece {
+            names: Vec::new(),
+            pairs: Vec::new(),
+            n_nodes: vec![0; chunk.len()],
+        };
+        for (k, j) in chunk.iter().enumerate() {
+            let i = (first + k) as u32;
+            if let (Some(s), Some(e), Some(list)) = (j.start, j.end, j.node_list.as_deref())
+                && e > s
+            {
+                crate::hosts::for_each_node(list, |n| {
+                    let local = match ids.get(n) {
+                        Some(&id) => id,
+                        None => {
+                            let id = piece.names.len() as u32;
+                            ids.insert(n.to_string(), id);
+                            piece.names.push(n.to_string());
+                            id
+                        }
+                    };
+                    piece.pairs.push((i, local));
+                    piece.n_nodes[k] += 1;
+                });
+            }
+        }
+        piece
+    }
+
+    /// The pairs of each of `shards` shards, a node's shard chosen by a hash of its name.
+    fn by_shard(&self, shards: usize) -> Vec<Vec<(u32, u32)>> {
+        let shard_of: Vec<usize> = self
+            .names
+            .iter()
+            .map(|n| {
+                // The high half: a multiplicative hash's low bits follow the name's first bytes.
+                let mut h = crate::db::Fnv::default();
+                h.bytes(n.as_bytes());
+                ((h.finish() as u64 >> 32) % shards as u64) as usize
+            })
+            .collect();
+        let mut out = vec![Vec::new(); shards];
+        for &(i, local) in &self.pairs {
+            out[shard_of[local as usize]].push((i, local));
+        }
+        out
+    }
+}
+
+/// The impacts of a run of the jobs, from the `first_job`th.
+struct Sums<'s> {
+    embodied: &'s mut [Option<RangedImpacts>],
+    use_phase: &'s mut [Option<RangedImpacts>],
+    first_job: usize,
+}
+
+/// Adds each pair's embodied impact and use phase to its job's sums, in the pairs' order;
+/// `inputs` are in job order, `out` and `uses` their results. Halves of the pairs that share no
+/// job are added in parallel.
+fn add_to_jobs(
+    parallel_above: usize,
+    sums: Sums<'_>,
+    inputs: &[ea_impact::JobNodeInput],
+    out: &[ea_impact::JobNodeImpact],
+    uses: &[Option<RangedImpacts>],
+) {
+    if inputs.len() > parallel_above {
+        let mut mid = inputs.len() / 2;
+        while mid < inputs.len() && inputs[mid].job == inputs[mid - 1].job {
+            mid += 1;
+        }
+        if mid < inputs.len() {
+            let at = inputs[mid].job as usize - sums.first_job;
+            let (e1, e2) = sums.embodied.split_at_mut(at);
+            let (u1, u2) = sums.use_phase.split_at_mut(at);
+            let first = Sums {
+                embodied: e1,
+                use_phase: u1,
+                first_job: sums.first_job,
+            };
+            let second = Sums {
+                embodied: e2,
+                use_phase: u2,
+                first_job: sums.first_job + at,
+            };
+            rayon::join(
+                || {
+                    add_to_jobs(
+                        parallel_above,
+                        first,
+                        &inputs[..mid],
+                        &out[..mid],
+                        &uses[..mid],
+                    )
+                },
+                || {
+                    add_to_jobs(
+                        parallel_above,
+                        second,
+                        &inputs[mid..],
+                        &out[mid..],
+                        &uses[mid..],
+                    )
+                },
+            );
+            return;
+        }
+    }
+    for ((input, pair), u) in inputs.iter().zip(out).zip(uses) {
+        let k = input.job as usize - sums.first_job;
+        if let Some(e) = pair.embodied {
+            sums.embodied[k] = Some(sums.embodied[k].unwrap_or(Ranged::ZERO) + e);
+        }
+        if let Some(u) = u {
+            sums.use_phase[k] = Some(sums.use_phase[k].unwrap_or(Ranged::ZERO) + *u);
+        }
+    }
 }
 
 /// Builds a report for `[start, end)`.
@@ -561,6 +709,20 @@ pub fn build(
     who: &Identity,
     clock: &Clock,
     ctx: &FigureContext<'_>,
+) -> rusqlite::Result<Report> {
+    build_in_pieces(conn, title, start, end, who, clock, ctx, Pieces::DEFAULT)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_in_pieces(
+    conn: &rusqlite::Connection,
+    title: &str,
+    start: i64,
+    end: i64,
+    who: &Identity,
+    clock: &Clock,
+    ctx: &FigureContext<'_>,
+    cut: Pieces,
 ) -> rusqlite::Result<Report> {
     let mut names = Interner::default();
     let (jobs, not_final_jobs) = load_period(conn, start, end, who, &mut names, 10_000)?;
@@ -594,38 +756,53 @@ pub fn build(
         })
         .collect();
     let (embodied, use_phase, unallocated) = match ctx.model.inventory() {
-        Some(inv) => allocate_period(inv, &jobs, &energies, (start, end)),
+        Some(inv) => allocate_period(inv, &jobs, &energies, (start, end), cut),
         None => (vec![None; jobs.len()], vec![None; jobs.len()], None),
     };
     // Figures are made a piece at a time and added up in store order.
     let _sums = crate::profile::Phase::start("report: add up");
-    let mut acc = Accumulator::new(&names, Days::new(start, end, clock));
+    let days = Days::new(start, end, clock);
     let mut metered = Metered::new(conn)?;
-    let mut energies = energies.into_iter();
-    let (mut embodied, mut use_phase) = (embodied.into_iter(), use_phase.into_iter());
-    for (c, chunk) in jobs.chunks(65_536).enumerate() {
-        let inputs: Vec<(Energy, Option<RangedImpacts>, Option<RangedImpacts>)> = chunk
-            .iter()
-            .map(|_| {
-                (
-                    energies.next().expect("one energy per job"),
-                    embodied.next().flatten(),
-                    use_phase.next().flatten(),
-                )
-            })
-            .collect();
-        let figs: Vec<(JobFigures, f64)> = chunk
-            .par_iter()
-            .zip(inputs)
-            .map(|(j, (energy, emb, use_phase))| {
-                let elapsed = j.elapsed();
-                let use_phase = if elapsed > 0.0 { use_phase } else { None };
-                let f = job_figures_of(energy, elapsed, j.nnodes, j.gpus, use_phase, emb);
-                (f, j.inside_fraction(start, end))
-            })
-            .collect();
-        acc.add(c * 65_536, chunk, &figs);
-        metered.add(chunk, &figs);
+    // Pieces of jobs are added up in parallel, each in store order, and the pieces' sums added
+    // in order: the same store gives the same sums.
+    let partials: Vec<(Accumulator<'_>, Metered)> = jobs
+        .par_chunks(cut.add_up_jobs)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let first = c * cut.add_up_jobs;
+            let figs: Vec<(JobFigures, f64)> = chunk
+                .iter()
+                .enumerate()
+                .map(|(k, j)| {
+                    let i = first + k;
+                    let elapsed = j.elapsed();
+                    let use_phase = if elapsed > 0.0 { use_phase[i] } else { None };
+                    let f = job_figures_of(
+                        energies[i].clone(),
+                        elapsed,
+                        j.nnodes,
+                        j.gpus,
+                        use_phase,
+                        embodied[i],
+                    );
+                    (f, j.inside_fraction(start, end))
+                })
+                .collect();
+            let mut acc = Accumulator::new(&names, &days);
+            acc.add(first, chunk, &figs);
+            let mut m = metered.empty_copy();
+            m.add(chunk, &figs);
+            (acc, m)
+        })
+        .collect();
+    let mut acc = Accumulator::new(&names, &days);
+    for (k, (a, m)) in partials.into_iter().enumerate() {
+        if k == 0 {
+            acc = a;
+        } else {
+            acc.absorb(a);
+        }
+        metered.absorb(m);
     }
     let reconciliation = metered.reconciliation(conn, start, end)?;
     let top = acc.top_jobs(conn, &jobs)?;
@@ -733,14 +910,14 @@ struct Accumulator<'a> {
     partitions: FastMap<(u32, u32), Totals>,
     accounts: FastMap<u32, Totals>,
     users: FastMap<u32, Totals>,
-    days: Days,
+    days: &'a Days,
     day_sums: Vec<(f64, f64)>,
     /// The heaviest jobs so far: (weight, order seen, job index, figures, fraction inside).
     top: Vec<(f64, u64, usize, JobFigures, f64)>,
 }
 
 impl<'a> Accumulator<'a> {
-    fn new(names: &'a Interner, days: Days) -> Self {
+    fn new(names: &'a Interner, days: &'a Days) -> Self {
         Self {
             names,
             day_sums: vec![(0.0, 0.0); days.names.len()],
@@ -782,7 +959,7 @@ impl<'a> Accumulator<'a> {
                 .entry(j.user)
                 .or_insert_with(|| Totals::new(names.name(j.user)))
                 .add(f, k_in);
-            spread_over_days(j, f, &self.days, &mut self.day_sums);
+            spread_over_days(j, f, self.days, &mut self.day_sums);
             let weight = f.impacts.as_ref().map_or(f.energy.j * k_in, |im| {
                 im.use_phase.value.gwp_kgco2eq * k_in + im.embodied.value.gwp_kgco2eq
             });
@@ -795,6 +972,34 @@ impl<'a> Accumulator<'a> {
                 self.top.truncate(TOP_JOBS);
             }
         }
+    }
+
+    /// Adds the sums of the jobs that follow this accumulator's (the next piece).
+    fn absorb(&mut self, o: Accumulator<'a>) {
+        fn merge<K: std::hash::Hash + Eq>(into: &mut FastMap<K, Totals>, from: FastMap<K, Totals>) {
+            for (k, t) in from {
+                match into.get_mut(&k) {
+                    Some(mine) => mine.absorb(&t),
+                    None => {
+                        into.insert(k, t);
+                    }
+                }
+            }
+        }
+        self.all.absorb(&o.all);
+        merge(&mut self.clusters, o.clusters);
+        merge(&mut self.partitions, o.partitions);
+        merge(&mut self.accounts, o.accounts);
+        merge(&mut self.users, o.users);
+        for (mine, theirs) in self.day_sums.iter_mut().zip(&o.day_sums) {
+            mine.0 += theirs.0;
+            mine.1 += theirs.1;
+        }
+        // The heaviest of both, as one pass over all the jobs would keep them.
+        self.top.extend(o.top);
+        self.top
+            .sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        self.top.truncate(TOP_JOBS);
     }
 
     /// The heaviest jobs, with their names read back from the store.
@@ -876,6 +1081,20 @@ impl Metered {
         ))
     }
 
+    /// The same nodes, nothing added yet.
+    fn empty_copy(&self) -> Self {
+        Self(self.0.keys().map(|n| (n.clone(), 0.0)).collect())
+    }
+
+    /// Adds what another piece of the jobs gave the same nodes.
+    fn absorb(&mut self, o: Metered) {
+        for (n, v) in o.0 {
+            if let Some(mine) = self.0.get_mut(&n) {
+                *mine += v;
+            }
+        }
+    }
+
     fn add(&mut self, jobs: &[PeriodJob], figs: &[(JobFigures, f64)]) {
         if self.0.is_empty() {
             return;
@@ -930,13 +1149,17 @@ mod tests {
     use crate::ingest::{self, Inputs, Settings};
     use crate::synth::{self, Params};
 
-    #[test]
-    fn reading_a_period_in_two_halves_gives_the_same_jobs() {
-        let dir = std::env::temp_dir().join(format!("ea-report-halves-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+    /// A synthetic month of `n` jobs (a fifth assessed) ingested into a store in `dir`, with
+    /// the synthetic machine's inventory when `inventory`: the store's path and the month.
+    fn month_store(
+        dir: &std::path::Path,
+        n: u64,
+        inventory: bool,
+    ) -> (std::path::PathBuf, Params) {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
         let p = Params {
-            jobs: 3000,
+            jobs: n,
             assessed: 0.2,
             seed: 4,
             ..Default::default()
@@ -949,6 +1172,7 @@ mod tests {
         )
         .unwrap();
         synth::write_records(&p, &jobs, &dir.join("spool")).unwrap();
+        std::fs::write(dir.join("inventory.toml"), synth::inventory_toml(&p)).unwrap();
         let db = dir.join("s.sqlite");
         let (mut store, _) = crate::db::Store::open_for_write(&db, &Default::default()).unwrap();
         let settings = Settings {
@@ -957,7 +1181,11 @@ mod tests {
             estimate: Default::default(),
             record_grace_s: 1800,
             progress: false,
-            inventory: None,
+            inventory: inventory.then(|| {
+                std::sync::Arc::new(
+                    ea_impact::Inventory::load(&dir.join("inventory.toml")).unwrap(),
+                )
+            }),
         };
         let inputs = Inputs {
             sacct: vec![dir.join("d.txt")],
@@ -965,7 +1193,100 @@ mod tests {
             ..Default::default()
         };
         ingest::ingest(&mut store, &inputs, &settings).unwrap();
-        drop(store);
+        (db, p)
+    }
+
+    /// Numbers within a relative 1e-9 of each other, everything else equal.
+    fn assert_close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!(
+                    (x - y).abs() <= 1e-9 * x.abs().max(y.abs()) + 1e-300,
+                    "{at}: {x} against {y}"
+                );
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                assert_eq!(x.len(), y.len(), "{at}: lengths");
+                for (k, (x, y)) in x.iter().zip(y).enumerate() {
+                    assert_close(x, y, &format!("{at}[{k}]"));
+                }
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                assert_eq!(
+                    x.keys().collect::<Vec<_>>(),
+                    y.keys().collect::<Vec<_>>(),
+                    "{at}"
+                );
+                for (k, v) in x {
+                    assert_close(v, &y[k], &format!("{at}.{k}"));
+                }
+            }
+            _ => assert_eq!(a, b, "{at}"),
+        }
+    }
+
+    #[test]
+    fn a_report_cut_in_small_pieces_agrees_with_one_cut_in_none() {
+        let dir = std::env::temp_dir().join(format!("ea-report-pieces-{}", std::process::id()));
+        let (db, p) = month_store(&dir, 3000, true);
+        let store = crate::db::Store::open_read(&db).unwrap();
+        let engine = crate::impacts::Engine::load(&dir.join("inventory.toml")).unwrap();
+        let calibrations = read::calibrations(&store.conn)
+            .unwrap()
+            .into_iter()
+            .collect();
+        let estimate = Default::default();
+        let ctx = FigureContext {
+            estimate: &estimate,
+            calibrations: &calibrations,
+            model: &engine,
+        };
+        let admin = Identity {
+            uid: 0,
+            user: Some("root".into()),
+            groups: Vec::new(),
+            admin: true,
+            setgid: false,
+        };
+        let clock = Clock::fixed(jiff::tz::TimeZone::UTC, p.month_start + 40 * 86_400);
+        let (a, b) = (p.month_start, p.month_start + 30 * 86_400);
+        let report = |cut: Pieces| {
+            let r = build_in_pieces(&store.conn, "m", a, b, &admin, &clock, &ctx, cut).unwrap();
+            render::to_json(&r, &clock)
+        };
+        let whole = report(Pieces {
+            shard_pairs: usize::MAX,
+            add_up_jobs: usize::MAX,
+            add_in_parallel_above: usize::MAX,
+        });
+        // Shards of 400 pairs, sums of 300 jobs, pairs added by two threads above 64: every
+        // path that cuts work in two is taken, many times.
+        let pieces = report(Pieces {
+            shard_pairs: 400,
+            add_up_jobs: 300,
+            add_in_parallel_above: 64,
+        });
+        assert_eq!(whole["all"]["jobs"], 3000);
+        assert_eq!(whole["all"]["jobs_without_impacts"], 0, "{}", whole["all"]);
+        assert!(
+            whole["all"]["embodied"]["gwp_kgco2eq"]["value"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
+        assert!(whole["days"].as_array().unwrap().len() >= 28);
+        assert_close(&whole, &pieces, "report");
+        // Pieces of the default size: the same as one piece at this size, byte for byte.
+        assert_eq!(report(Pieces::DEFAULT), whole);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn reading_a_period_in_two_halves_gives_the_same_jobs() {
+        let dir = std::env::temp_dir().join(format!("ea-report-halves-{}", std::process::id()));
+        let (db, p) = month_store(&dir, 3000, false);
         let store = crate::db::Store::open_read(&db).unwrap();
         let admin = Identity {
             uid: 0,

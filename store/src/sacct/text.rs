@@ -389,11 +389,17 @@ fn parse_line_with<'a>(
             .get_or_insert_with(|| f.alloc_tres.map(parse_tres).unwrap_or_default())
             .clone()
     };
+    // Most AllocTRES hold no energy: looked for before the whole field is parsed.
     let energy = f
         .energy_raw
         .or(f.consumed_energy_j)
         .or(f.energy_tres)
-        .or_else(|| tres().energy_j);
+        .or_else(|| {
+            f.alloc_tres
+                .is_some_and(|t| t.contains("energy"))
+                .then(|| tres().energy_j)
+                .flatten()
+        });
     let ncpus = f.ncpus.or_else(|| tres().cpu);
     let nnodes = f.nnodes.or_else(|| tres().node);
     let state_raw = f.state.unwrap_or("");
@@ -623,7 +629,8 @@ pub fn parse_block<'a>(
     let parsed: Vec<Piece<'a>> = pieces
         .par_iter()
         .map(|&(from, to)| {
-            let mut lines = Vec::new();
+            // Room for a line every 128 bytes (sacct's lines are longer).
+            let mut lines = Vec::with_capacity((to - from) / 128 + 1);
             let mut errors = Vec::new();
             let mut scratch = LineScratch::default();
             let mut n = 0u64;
@@ -652,7 +659,7 @@ pub fn parse_block<'a>(
             (lines, errors, n)
         })
         .collect();
-    let mut entries = Vec::new();
+    let mut entries = Vec::with_capacity(parsed.iter().map(|p| p.0.len()).sum());
     let mut errors = Vec::new();
     let mut first = block.first_line;
     for (lines, errs, n) in parsed {
