@@ -182,6 +182,14 @@ pub fn ingest(
         [],
         |r| r.get(0),
     )?;
+    // A store with nothing measured yet: everything measured it will hold is this run's, whose
+    // spans the window takes as they are written.
+    let nothing_measured: bool = fresh
+        && tx.query_row(
+            "SELECT NOT EXISTS (SELECT 1 FROM power_samples) AND NOT EXISTS (SELECT 1 FROM job_measured)",
+            [],
+            |r| r.get(0),
+        )?;
     if fresh && inputs.sacct.len() <= 1 && inputs.live.is_none() && inputs.spools.len() <= 1 {
         window.capture();
     }
@@ -256,7 +264,9 @@ pub fn ingest(
     }
     // Measured jobs left waiting for node records by an earlier run are looked at again.
     let checks = crate::profile::Phase::start("pending records and split rule");
-    window.add_pending(&tx)?;
+    if !nothing_measured {
+        window.add_pending(&tx)?;
+    }
     // Energies split with another rule (another inventory, or an older energy-assess) are all
     // split again.
     let split = split_provenance(settings.inventory.as_deref());
@@ -270,7 +280,9 @@ pub fn ingest(
         })?;
     if stored.as_deref() != Some(split.as_str()) {
         tx.execute("DELETE FROM job_measured", [])?;
-        window.add_everything(&tx)?;
+        if !nothing_measured {
+            window.add_everything(&tx)?;
+        }
     }
     drop(checks);
     summary.derived = {

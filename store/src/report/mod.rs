@@ -1151,11 +1151,7 @@ mod tests {
 
     /// A synthetic month of `n` jobs (a fifth assessed) ingested into a store in `dir`, with
     /// the synthetic machine's inventory when `inventory`: the store's path and the month.
-    fn month_store(
-        dir: &std::path::Path,
-        n: u64,
-        inventory: bool,
-    ) -> (std::path::PathBuf, Params) {
+    fn month_store(dir: &std::path::Path, n: u64, inventory: bool) -> (std::path::PathBuf, Params) {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).unwrap();
         let p = Params {
