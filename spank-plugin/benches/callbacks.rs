@@ -10,57 +10,10 @@
 //!
 //! `cargo bench -p energy-assess-spank --bench callbacks [-- RUNS]`
 
-use energy_assess::host::{Context, Level, OptionValue, SpankHost};
+use energy_assess::host::{FixedHost, Level};
 use energy_assess::plugin;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-struct BenchHost {
-    env: HashMap<&'static str, String>,
-    job_id: u32,
-}
-
-impl SpankHost for BenchHost {
-    fn context(&self) -> Context {
-        Context::JobScript
-    }
-    fn job_id(&self) -> Option<u32> {
-        Some(self.job_id)
-    }
-    fn job_uid(&self) -> Option<u32> {
-        Some(1001)
-    }
-    fn job_gid(&self) -> Option<u32> {
-        Some(1001)
-    }
-    fn getenv(&self, name: &str) -> Option<String> {
-        self.env.get(name).cloned()
-    }
-    fn node_name(&self) -> Option<String> {
-        self.env.get("SLURMD_NODENAME").cloned()
-    }
-    fn job_alloc(&self) -> (Option<String>, Option<u64>) {
-        (None, None)
-    }
-    fn option(&self) -> OptionValue {
-        OptionValue::Given(None)
-    }
-    fn write_as_user(
-        &self,
-        _: &std::path::Path,
-        _: &str,
-        _: &[u8],
-        _: u32,
-        _: u32,
-    ) -> Result<(), String> {
-        Ok(())
-    }
-    fn log(&self, level: Level, msg: &str) {
-        if level == Level::Error {
-            eprintln!("{msg}");
-        }
-    }
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -146,9 +99,12 @@ fn run(what: &str, spool: &std::path::Path, args: &[String], runs: usize) {
 
     let (mut prolog, mut epilog) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for job_id in 0..runs as u32 {
-        let host = BenchHost {
+        let host = FixedHost {
             env: env.clone(),
             job_id,
+            uid: 1001,
+            gid: 1001,
+            print_from: Level::Error,
         };
         let t = Instant::now();
         plugin::job_prolog(&host, args);

@@ -14,58 +14,12 @@
 //! the epilog's start (Unix seconds), the command's exit status and the record's path. Built
 //! by tests/gpu/build-real-nvml-check.sh, run by tests/gpu/gpu-job-check.sh.
 
-use energy_assess::host::{Context, Level, OptionValue, SpankHost};
+use energy_assess::host::{FixedHost, Level};
 use energy_assess::plugin;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// What Slurm would give the plugin on a one-node job of this machine.
-struct LocalHost {
-    env: HashMap<&'static str, String>,
-    job_id: u32,
-}
-
-impl SpankHost for LocalHost {
-    fn context(&self) -> Context {
-        Context::JobScript
-    }
-    fn job_id(&self) -> Option<u32> {
-        Some(self.job_id)
-    }
-    fn job_uid(&self) -> Option<u32> {
-        Some(0)
-    }
-    fn job_gid(&self) -> Option<u32> {
-        Some(0)
-    }
-    fn getenv(&self, name: &str) -> Option<String> {
-        self.env.get(name).cloned()
-    }
-    fn node_name(&self) -> Option<String> {
-        self.env.get("SLURMD_NODENAME").cloned()
-    }
-    fn job_alloc(&self) -> (Option<String>, Option<u64>) {
-        (None, None)
-    }
-    fn option(&self) -> OptionValue {
-        OptionValue::Given(None)
-    }
-    fn write_as_user(
-        &self,
-        _: &std::path::Path,
-        _: &str,
-        _: &[u8],
-        _: u32,
-        _: u32,
-    ) -> Result<(), String> {
-        Ok(())
-    }
-    fn log(&self, level: Level, msg: &str) {
-        eprintln!("gpu-job: plugin {level:?}: {msg}");
-    }
-}
 
 struct Args {
     spool: PathBuf,
@@ -160,11 +114,15 @@ fn main() -> ExitCode {
     if let Some(lib) = &a.nvml_library {
         args.push(format!("nvml_library={lib}"));
     }
-    let host = LocalHost {
-        env: env.clone(),
+    // What Slurm would give the plugin on a one-node job of this machine, run as root.
+    let host = |env: HashMap<&'static str, String>| FixedHost {
+        env,
         job_id: a.job_id,
+        uid: 0,
+        gid: 0,
+        print_from: Level::Debug,
     };
-    plugin::job_prolog(&host, &args);
+    plugin::job_prolog(&host(env.clone()), &args);
     let started = now_s();
     let status = std::process::Command::new(&a.command[0])
         .args(&a.command[1..])
@@ -179,11 +137,7 @@ fn main() -> ExitCode {
     };
     env.insert("SLURM_JOB_EXIT_CODE", (code << 8).to_string());
     env.insert("SLURM_JOB_EXIT_CODE2", format!("{code}:0"));
-    let host = LocalHost {
-        env,
-        job_id: a.job_id,
-    };
-    plugin::job_epilog(&host, &args);
+    plugin::job_epilog(&host(env), &args);
     let record = std::fs::read_dir(a.spool.join("records"))
         .into_iter()
         .flatten()

@@ -83,3 +83,59 @@ pub trait SpankHost {
     /// sbatch/srun in allocator and local context).
     fn log(&self, level: Level, msg: &str);
 }
+
+/// A [`SpankHost`] of fixed values, for running job_prolog and job_epilog without Slurm (the
+/// callbacks benchmark, the real-GPU job check): job_script context, the given job, user and
+/// environment, `--energy-assess` given, no allocation details, and no summary file written.
+#[derive(Debug, Clone)]
+pub struct FixedHost {
+    /// What `getenv` answers (`SLURMD_NODENAME` is also the node's name).
+    pub env: std::collections::HashMap<&'static str, String>,
+    pub job_id: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Messages at this level or a more severe one are printed to standard error.
+    pub print_from: Level,
+}
+
+impl SpankHost for FixedHost {
+    fn context(&self) -> Context {
+        Context::JobScript
+    }
+    fn job_id(&self) -> Option<u32> {
+        Some(self.job_id)
+    }
+    fn job_uid(&self) -> Option<u32> {
+        Some(self.uid)
+    }
+    fn job_gid(&self) -> Option<u32> {
+        Some(self.gid)
+    }
+    fn getenv(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
+    }
+    fn node_name(&self) -> Option<String> {
+        self.env.get("SLURMD_NODENAME").cloned()
+    }
+    fn job_alloc(&self) -> (Option<String>, Option<u64>) {
+        (None, None)
+    }
+    fn option(&self) -> OptionValue {
+        OptionValue::Given(None)
+    }
+    fn write_as_user(
+        &self,
+        _: &std::path::Path,
+        _: &str,
+        _: &[u8],
+        _: u32,
+        _: u32,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+    fn log(&self, level: Level, msg: &str) {
+        if level <= self.print_from {
+            eprintln!("energy-assess ({level:?}): {msg}");
+        }
+    }
+}
