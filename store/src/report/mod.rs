@@ -97,9 +97,7 @@ impl Totals {
             None => self.jobs_without_impacts += 1,
         }
     }
-}
 
-impl Totals {
     /// Adds another set's totals (same key).
     fn absorb(&mut self, o: &Totals) {
         self.jobs += o.jobs;
