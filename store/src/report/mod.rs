@@ -793,15 +793,19 @@ fn build_in_pieces(
             (acc, m)
         })
         .collect();
-    let mut acc = Accumulator::new(&names, &days);
-    for (k, (a, m)) in partials.into_iter().enumerate() {
-        if k == 0 {
-            acc = a;
-        } else {
-            acc.absorb(a);
-        }
+    let mut accs = Vec::with_capacity(partials.len());
+    for (a, m) in partials {
+        accs.push(a);
         metered.absorb(m);
     }
+    // The first piece's sums as they are (one piece gives what one pass gives, bit for bit).
+    let acc = accs
+        .into_iter()
+        .reduce(|mut all, next| {
+            all.absorb(next);
+            all
+        })
+        .unwrap_or_else(|| Accumulator::new(&names, &days));
     let reconciliation = metered.reconciliation(conn, start, end)?;
     let top = acc.top_jobs(conn, &jobs)?;
     // Days the period's jobs ran, in order (as the days of a map keyed by date would be).

@@ -67,7 +67,8 @@ fn live_ingest_measures_assessed_jobs_and_estimates_the_others() {
     c.sacct(plain, "JobID");
 
     let store = Store::new("live");
-    let summary = store.ea(&[
+    // The last hour from the live sacct, with the spool: run twice below.
+    let live_ingest = [
         "ingest",
         "--spool",
         e2e::SPOOL,
@@ -76,7 +77,8 @@ fn live_ingest_measures_assessed_jobs_and_estimates_the_others() {
         "now-1hours",
         "--end",
         "now",
-    ]);
+    ];
+    let summary = store.ea(&live_ingest);
     assert!(
         summary.contains("malformed") && !summary.contains(" 1 malformed"),
         "{summary}"
@@ -119,16 +121,7 @@ fn live_ingest_measures_assessed_jobs_and_estimates_the_others() {
         assert!((use_ + emb - total).abs() <= 1e-3 * total, "{r:?}");
     }
     // Idempotent: the same window again writes nothing new.
-    let again = store.ea(&[
-        "ingest",
-        "--spool",
-        e2e::SPOOL,
-        "--live",
-        "--start",
-        "now-1hours",
-        "--end",
-        "now",
-    ]);
+    let again = store.ea(&live_ingest);
     assert!(
         again.contains("0 written") || again.contains(" 0 jobs"),
         "{again}"
