@@ -133,7 +133,7 @@ impl std::error::Error for TimeError {}
 /// # Errors
 /// Anything else, for example a `SLURM_TIME_FORMAT=relative` dump (`Tomorr 16:10`).
 pub fn parse_dump_time(s: &str, clock: &Clock) -> Result<Option<i64>, TimeError> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     if s.is_empty() || s.eq_ignore_ascii_case("unknown") || s.eq_ignore_ascii_case("none") {
         return Ok(None);
     }
@@ -148,12 +148,11 @@ pub fn parse_dump_time(s: &str, clock: &Clock) -> Result<Option<i64>, TimeError>
     if b.len() < 19 {
         return Err(bad());
     }
+    // Digits read in place: a month's dump holds a dozen million times.
     let num = |r: std::ops::Range<usize>| -> Option<i32> {
-        let t = s.get(r)?;
-        if !t.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        t.parse().ok()
+        b.get(r)?.iter().try_fold(0i32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i32::from(c - b'0'))
+        })
     };
     let date_sep_ok = (b[4] == b'-' && b[7] == b'-') || (b[4] == b'/' && b[7] == b'/');
     let mid_ok = matches!(b[10], b'T' | b' ' | b'-');
@@ -465,7 +464,7 @@ fn whole_seconds(text: &[u8]) -> Option<u64> {
 
 /// [`parse_duration`] for every form.
 fn parse_duration_in_full(s: &str) -> Result<Option<f64>, TimeError> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     if s.is_empty()
         || s.eq_ignore_ascii_case("unlimited")
         || s.eq_ignore_ascii_case("partition_limit")
@@ -624,6 +623,10 @@ mod tests {
             "2024-13-15T20:24:16",
             "2024-03-15T20:24",
             "2024-03-15T20:24:16+1",
+            "2024-0x-15T20:24:16",
+            "2024-03-15T2 :24:16",
+            "2024-03-15T20:24:1\u{e9}",
+            "-024-03-15T20:24:16",
         ] {
             assert!(parse_dump_time(s, &c).is_err(), "{s}");
         }

@@ -7,6 +7,24 @@
 //! admin never gets rows that are not its own from this crate's queries; the file mode is
 //! what keeps it from reading the file directly.
 
+/// Runs a prepared statement with the values bound to `?1`, `?2`... in order, each with its
+/// own type: what `stmt.execute(params![...])` does, without a `dyn ToSql` call per value (a
+/// month's first ingest binds fifty million). Every parameter must be given, as a value left
+/// out would keep the previous run's.
+macro_rules! execute_bound {
+    ($stmt:expr, $($value:expr),+ $(,)?) => {{
+        let stmt = &mut $stmt;
+        let mut column: usize = 0;
+        $(
+            column += 1;
+            stmt.raw_bind_parameter(column, &$value)?;
+        )+
+        debug_assert_eq!(column, stmt.parameter_count());
+        stmt.raw_execute()
+    }};
+}
+pub(crate) use execute_bound;
+
 pub mod read;
 pub mod schema;
 pub mod write;

@@ -290,7 +290,8 @@ pub fn upsert_prepared(
     let mut n = Upserted::default();
     for p in rows {
         let j = &p.job;
-        let changed = stmt.execute(params![
+        let changed = super::execute_bound!(
+            stmt,
             j.cluster.as_deref().unwrap_or(""),
             j.job_id,
             j.job_id_raw.map(|v| v as i64),
@@ -327,7 +328,7 @@ pub fn upsert_prepared(
             p.hash,
             source_id,
             p.steps_json,
-        ])?;
+        )?;
         if changed > 0 {
             n.written += 1;
             on_written(j);

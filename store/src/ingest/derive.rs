@@ -636,7 +636,8 @@ fn store_measured(conn: &Connection, m: &Measured) -> rusqlite::Result<(u64, u64
     for (cluster, job_id, m) in &m.jobs {
         let e = &m.scope_sums;
         use ea_record::Scope as S;
-        stmt.execute(params![
+        crate::db::execute_bound!(
+            stmt,
             cluster,
             job_id,
             m.nodes_recorded,
@@ -654,7 +655,7 @@ fn store_measured(conn: &Connection, m: &Measured) -> rusqlite::Result<(u64, u64
             e[scope_index(S::Other)],
             m.scope,
             m.flags.join(","),
-        ])?;
+        )?;
     }
     Ok((m.jobs.len() as u64, m.pending))
 }

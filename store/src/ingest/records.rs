@@ -564,18 +564,10 @@ fn read_record_text(file: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<
     let mut searched: usize = 0;
     loop {
         let len = buf.len();
-        buf.resize(len + want, 0);
-        let n = loop {
-            match file.read(&mut buf[len..]) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    buf.truncate(len);
-                    return Err(e);
-                }
-                Ok(n) => break n,
-            }
-        };
-        buf.truncate(len + n);
+        // `take` and `read_to_end` read into the buffer's spare room without zeroing it first
+        // (a file reads into uninitialised memory), and retry interrupted reads.
+        buf.reserve(want);
+        let n = file.by_ref().take(want as u64).read_to_end(buf)?;
         if n == 0 {
             return Ok(false);
         }
@@ -872,7 +864,8 @@ impl<'c> RecordWriter<'c> {
     /// SQLite errors.
     pub fn upsert(&mut self, row: &NodeRecordRow) -> rusqlite::Result<bool> {
         let e = &row.energy_j;
-        let n = self.upsert.execute(rusqlite::params![
+        let n = crate::db::execute_bound!(
+            self.upsert,
             row.cluster,
             row.job_id,
             row.node,
@@ -903,7 +896,7 @@ impl<'c> RecordWriter<'c> {
             row.memory_mb.map(|m| m as i64),
             row.gpu_others_j,
             row.gpu_unknown_j,
-        ])?;
+        )?;
         Ok(n > 0)
     }
 }

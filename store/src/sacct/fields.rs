@@ -48,7 +48,7 @@ pub fn parse_job_id(s: &str) -> Result<JobIdText, String> {
 /// # Errors
 /// Text that does not start with a job number.
 pub fn parse_job_id_parts(s: &str) -> Result<JobIdParts<'_>, String> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     // A step never contains a bracket before its dot, but a pending array range may contain
     // commas and dashes: split at the first dot that is outside brackets.
     let mut depth = 0i32;
@@ -251,7 +251,7 @@ pub fn parse_tres(s: &str) -> Tres {
 
 /// A count field (`NNodes`, `NCPUS`): empty and non-numeric give `None`.
 pub fn parse_count(s: &str) -> Option<u32> {
-    s.trim().parse().ok()
+    s.trim_ascii().parse().ok()
 }
 
 #[cfg(test)]

@@ -245,7 +245,7 @@ impl StepLine<'_> {
 }
 
 fn non_empty(s: &str) -> Option<&str> {
-    let t = s.trim();
+    let t = s.trim_ascii();
     (!t.is_empty()).then_some(t)
 }
 
@@ -331,25 +331,27 @@ fn parse_line_with<'a>(
         let v = &line[scratch.bounds[2 * k]..scratch.bounds[2 * k + 1]];
         match col {
             Col::JobId => f.job_id = non_empty(v),
-            Col::JobIdRaw => f.job_id_raw = Some(v.trim()),
+            Col::JobIdRaw => f.job_id_raw = Some(v.trim_ascii()),
             Col::JobName => f.name = non_empty(v),
             Col::User => f.user = non_empty(v),
-            Col::Uid => f.uid = v.trim().parse().ok(),
+            Col::Uid => f.uid = v.trim_ascii().parse().ok(),
             Col::Group => f.group = non_empty(v),
-            Col::Gid => f.gid = v.trim().parse().ok(),
+            Col::Gid => f.gid = v.trim_ascii().parse().ok(),
             Col::Account => f.account = non_empty(v),
             Col::Partition => f.partition = non_empty(v),
             Col::Qos => f.qos = non_empty(v),
-            Col::State => f.state = Some(v.trim()),
+            Col::State => f.state = Some(v.trim_ascii()),
             Col::ExitCode => f.exit_code = non_empty(v),
             Col::Submit => f.submit = scratch.time(v, "Submit", clock)?,
             Col::Eligible => f.eligible = scratch.time(v, "Eligible", clock)?,
             Col::Start => f.start = scratch.time(v, "Start", clock)?,
             Col::End => f.end = scratch.time(v, "End", clock)?,
             Col::Elapsed => f.elapsed_s = dur(v, "Elapsed")?.map(|s| s.round() as i64),
-            Col::ElapsedRaw => f.elapsed_raw = v.trim().parse().ok(),
+            Col::ElapsedRaw => f.elapsed_raw = v.trim_ascii().parse().ok(),
             Col::Timelimit => f.timelimit_s = dur(v, "Timelimit")?.map(|s| s.round() as i64),
-            Col::TimelimitRaw => f.timelimit_raw = v.trim().parse::<i64>().ok().map(|m| m * 60),
+            Col::TimelimitRaw => {
+                f.timelimit_raw = v.trim_ascii().parse::<i64>().ok().map(|m| m * 60)
+            }
             Col::NNodes => f.nnodes = parse_count(v),
             Col::NCpus => f.ncpus = parse_count(v),
             Col::NTasks => f.ntasks = parse_count(v),
@@ -358,7 +360,7 @@ fn parse_line_with<'a>(
             Col::AllocTres => f.alloc_tres = non_empty(v),
             Col::TotalCpu => f.total_cpu_s = dur(v, "TotalCPU")?,
             Col::CpuTime => f.cpu_time_s = dur(v, "CPUTime")?,
-            Col::CpuTimeRaw => f.cputime_raw = v.trim().parse().ok(),
+            Col::CpuTimeRaw => f.cputime_raw = v.trim_ascii().parse().ok(),
             Col::ConsumedEnergy => f.consumed_energy_j = parse_energy_j(v),
             Col::ConsumedEnergyRaw => f.energy_raw = parse_energy_j(v),
             Col::TresUsageOutTot => f.energy_tres = parse_tres(v).energy_j,
@@ -457,7 +459,12 @@ fn parse_line_with<'a>(
         node_list: own(f.node_list),
         req_mem_mb: None,
         alloc_tres: own(f.alloc_tres),
-        gpus: tres().gpus,
+        // Most AllocTRES hold no GPU: looked for before the whole field is parsed.
+        gpus: if f.alloc_tres.is_some_and(|t| t.contains("gres/gpu")) {
+            tres().gpus
+        } else {
+            None
+        },
         total_cpu_s: f.total_cpu_s,
         cpu_time_s: f.cpu_time_s,
         consumed_energy_j: energy,
@@ -568,19 +575,17 @@ impl<R: Read> BlockReader<R> {
         }
         let mut buf = std::mem::take(&mut self.carry);
         while !self.done && buf.len() < self.block_bytes {
-            let old = buf.len();
-            buf.resize(old + self.block_bytes.min(1 << 22), 0);
-            let n = loop {
-                match self.inner.read(&mut buf[old..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                }
-            };
-            buf.truncate(old + n);
-            if n == 0 {
-                self.done = true;
-            }
+            // `take` and `read_to_end` read into the buffer's spare room without zeroing it
+            // first (a file reads into uninitialised memory), and retry interrupted reads; less
+            // than asked for means the end of the input.
+            let want = self.block_bytes.min(1 << 22);
+            buf.reserve(want);
+            let n = self
+                .inner
+                .by_ref()
+                .take(want as u64)
+                .read_to_end(&mut buf)?;
+            self.done = n < want;
         }
         if !self.done {
             match memchr_last_newline(&buf) {
