@@ -906,3 +906,54 @@ fn a_first_run_with_records_of_jobs_its_dump_lacks_measures_through_the_store() 
     assert_eq!(measured(&one), measured(&two));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_repeated_allocation_line_is_kept_once_and_a_different_one_is_reported() {
+    // Dumps appended to one file repeat their lines: no error. A different line under the same
+    // JobID (a step written as its job, as in CSCS's santis dump) is reported with both line
+    // numbers, and the first line and its steps are kept; the steps after a repeat are dropped.
+    let dir = tmp("repeated-lines");
+    let dump = dir.join("dump.txt");
+    std::fs::write(
+        &dump,
+        "JobID|JobName|User|Account|Partition|State|Start|End|NNodes|NCPUS|NodeList\n\
+         7|a|ann|acct|cpu|COMPLETED|2026-11-02T10:00:00|2026-11-02T11:00:00|1|4|c1\n\
+         7.batch|batch||||COMPLETED|2026-11-02T10:00:00|2026-11-02T11:00:00|1|4|c1\n\
+         8|b|bob|acct|cpu|COMPLETED|2026-11-02T10:00:00|2026-11-02T12:00:00|1|8|c2\n\
+         7|a|ann|acct|cpu|COMPLETED|2026-11-02T10:00:00|2026-11-02T11:00:00|1|4|c1\n\
+         7.batch|batch||||COMPLETED|2026-11-02T10:00:00|2026-11-02T11:00:00|1|4|c1\n\
+         8|b2|bob|acct|cpu|FAILED|2026-11-02T10:00:00|2026-11-02T12:00:00|1|8|c2\n\
+         8.0|step||||FAILED|2026-11-02T10:00:00|2026-11-02T12:00:00|1|8|c2\n",
+    )
+    .unwrap();
+    let db = dir.join("s.sqlite");
+    let inputs = Inputs {
+        sacct: vec![dump.clone()],
+        ..Default::default()
+    };
+    let s = run(&db, &inputs, AFTER_THE_MONTH).unwrap();
+    assert_eq!(s.error_count, 1, "{:?}", s.errors);
+    assert!(
+        s.errors[0].ends_with(
+            "dump.txt:7: a second, different allocation line for job 8 (the first is at line 4); kept the first"
+        ),
+        "{:?}",
+        s.errors
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM jobs"), 2);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM jobs WHERE job_id = '8' AND name = 'b' AND state = 'COMPLETED' AND steps IS NULL"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT json_array_length(steps) FROM jobs WHERE job_id = '7'"
+        ),
+        1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

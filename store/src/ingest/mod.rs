@@ -606,18 +606,26 @@ impl SeenJobs {
         job_id.parse().ok()
     }
 
-    fn get(&self, job_id: &str) -> Option<&(u64, i64)> {
+    /// The first sighting of `job_id`, if it was seen before; else `seen` is kept as its first.
+    /// One lookup either way: the million-entry table does not fit in a cache.
+    fn first_or_insert(&mut self, job_id: &str, seen: (u64, i64)) -> Option<(u64, i64)> {
+        use std::collections::hash_map::Entry;
         match Self::number(job_id) {
-            Some(n) => self.numeric.get(&n),
-            None => self.other.get(job_id),
+            Some(n) => match self.numeric.entry(n) {
+                Entry::Occupied(first) => Some(*first.get()),
+                Entry::Vacant(v) => {
+                    v.insert(seen);
+                    None
+                }
+            },
+            None => match self.other.get(job_id) {
+                Some(first) => Some(*first),
+                None => {
+                    self.other.insert(job_id.to_string(), seen);
+                    None
+                }
+            },
         }
-    }
-
-    fn insert(&mut self, job_id: &str, seen: (u64, i64)) {
-        match Self::number(job_id) {
-            Some(n) => self.numeric.insert(n, seen),
-            None => self.other.insert(job_id.to_string(), seen),
-        };
     }
 }
 
@@ -744,10 +752,12 @@ impl Grouper {
             Some(m) => m,
             None => self.seen.entry(cluster.to_string()).or_default(),
         };
-        if let Some((first, first_hash)) = per_cluster.get(&j.job_id) {
+        if let Some((first, first_hash)) =
+            per_cluster.first_or_insert(&j.job_id, (line, content_hash))
+        {
             // The same line twice (dumps appended to one file) is no error; a different one
             // (a step written as its job, as in CSCS's santis dump) is.
-            if *first_hash != content_hash {
+            if first_hash != content_hash {
                 let at = if line > 0 {
                     format!("{}:{line}", self.source)
                 } else {
@@ -763,7 +773,6 @@ impl Grouper {
             return;
         }
         self.skip_steps = false;
-        per_cluster.insert(&j.job_id, (line, content_hash));
         if self.snapshot && j.is_final() {
             j.state_raw = format!("{} (controller)", j.state_raw);
         }
