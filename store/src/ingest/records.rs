@@ -564,10 +564,20 @@ fn read_record_text(file: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<
     let mut searched: usize = 0;
     loop {
         let len = buf.len();
-        // `take` and `read_to_end` read into the buffer's spare room without zeroing it first
-        // (a file reads into uninitialised memory), and retry interrupted reads.
-        buf.reserve(want);
-        let n = file.by_ref().take(want as u64).read_to_end(buf)?;
+        // One `read` (zeroing 4 kB costs less than the extra `read` that `read_to_end` makes
+        // to find the end of a shorter file).
+        buf.resize(len + want, 0);
+        let n = loop {
+            match file.read(&mut buf[len..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    buf.truncate(len);
+                    return Err(e);
+                }
+                Ok(n) => break n,
+            }
+        };
+        buf.truncate(len + n);
         if n == 0 {
             return Ok(false);
         }
