@@ -1012,15 +1012,21 @@ mod tests {
         (buf, cut, r.1)
     }
 
-    #[test]
-    fn every_schema_gives_the_row_the_record_gives() {
+    /// A synthetic month of `jobs` jobs, every one assessed.
+    fn all_assessed(jobs: u64, seed: u64) -> (Params, Vec<synth::Job>) {
         let p = Params {
-            jobs: 400,
+            jobs,
             assessed: 1.0,
-            seed: 9,
+            seed,
             ..Default::default()
         };
-        let jobs = synth::jobs(&p);
+        let js = synth::jobs(&p);
+        (p, js)
+    }
+
+    #[test]
+    fn every_schema_gives_the_row_the_record_gives() {
+        let (p, jobs) = all_assessed(400, 9);
         let mut seen = 0;
         for j in jobs.iter().filter(|j| j.elapsed > 600).take(40) {
             for r in synth::records(&p, j) {
@@ -1180,13 +1186,7 @@ mod tests {
         let _ = fs::remove_dir_all(&root);
         let records = root.join("records");
         fs::create_dir_all(&records).unwrap();
-        let p = Params {
-            jobs: 50,
-            assessed: 1.0,
-            seed: 3,
-            ..Default::default()
-        };
-        let jobs = synth::jobs(&p);
+        let (p, jobs) = all_assessed(50, 3);
         let record = synth::records(&p, &jobs[0]).remove(0);
         let good = ea_record::spool::encode_record(&record).unwrap();
         fs::write(records.join("good.json"), &good).unwrap();
