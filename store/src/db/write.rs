@@ -290,7 +290,7 @@ pub fn upsert_prepared(
     let mut n = Upserted::default();
     for p in rows {
         let j = &p.job;
-        let changed = super::execute_bound!(
+        let changed = crate::db::execute_bound!(
             stmt,
             j.cluster.as_deref().unwrap_or(""),
             j.job_id,
