@@ -9,7 +9,7 @@
 
 /// Runs a prepared statement with the values bound to `?1`, `?2`... in order, each with its
 /// own type: what `stmt.execute(params![...])` does, without a `dyn ToSql` call per value (a
-/// month's first ingest binds fifty million). Every parameter must be given, as a value left
+/// month's first ingest binds some 46 million). Every parameter must be given, as a value left
 /// out would keep the previous run's.
 macro_rules! execute_bound {
     ($stmt:expr, $($value:expr),+ $(,)?) => {{
