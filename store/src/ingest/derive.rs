@@ -32,8 +32,8 @@ pub struct Window {
 #[derive(Debug, Default)]
 pub struct Capture {
     jobs: Vec<CapturedJob>,
-    clusters: Vec<String>,
-    partitions: Vec<String>,
+    clusters: Interner,
+    partitions: Interner,
     records: Vec<NodeRecordRow>,
     /// Whether a job may be in `jobs` twice: not when every job came from inserts into the
     /// fresh table (one input, whose grouper keeps a job's first allocation line only).
@@ -60,29 +60,6 @@ struct CapturedJob {
     elapsed_s: Option<i64>,
     total_cpu_s: Option<f64>,
     cpu_time_s: Option<f64>,
-}
-
-impl Capture {
-    /// The number of a cluster's name in [`Capture::clusters`], given one if new.
-    fn cluster_number(&mut self, name: &str) -> u32 {
-        number_in(&mut self.clusters, name)
-    }
-
-    /// The number of a partition's name in [`Capture::partitions`], given one if new.
-    fn partition_number(&mut self, name: Option<&str>) -> Option<u32> {
-        name.map(|n| number_in(&mut self.partitions, n))
-    }
-}
-
-/// `name`'s place in `names` (a site has a few clusters and partitions), added if new.
-fn number_in(names: &mut Vec<String>, name: &str) -> u32 {
-    match names.iter().position(|x| x == name) {
-        Some(i) => i as u32,
-        None => {
-            names.push(name.to_string());
-            (names.len() - 1) as u32
-        }
-    }
 }
 
 impl CapturedJob {
@@ -150,7 +127,7 @@ impl Window {
             if missing.is_empty() {
                 break;
             }
-            missing.remove(&(c.clusters[j.cluster as usize].as_str(), &*j.job_id));
+            missing.remove(&(c.clusters.name(j.cluster), &*j.job_id));
         }
         if !missing.is_empty() {
             return Ok(None);
@@ -170,7 +147,7 @@ impl Window {
             };
             let source = JobSource::Captured {
                 jobs: &capture.jobs,
-                clusters: &capture.clusters,
+                clusters: capture.clusters.names(),
                 may_repeat: capture.jobs_may_repeat,
             };
             let mut measured = compute(
@@ -187,7 +164,7 @@ impl Window {
             measured.calibration_points = Some(calibration_points(
                 &measured,
                 &capture.jobs,
-                (&capture.clusters, &capture.partitions),
+                (capture.clusters.names(), capture.partitions.names()),
                 &settings,
             ));
             Ok(measured)
@@ -199,8 +176,8 @@ impl Window {
     pub fn capture_job(&mut self, j: &JobRow) {
         if let Some(c) = &mut self.capture {
             c.jobs_may_repeat = true;
-            let cluster = c.cluster_number(j.cluster.as_deref().unwrap_or_default());
-            let partition = c.partition_number(j.partition.as_deref());
+            let cluster = c.clusters.id(j.cluster.as_deref().unwrap_or_default());
+            let partition = j.partition.as_deref().map(|p| c.partitions.id(p));
             c.jobs.push(CapturedJob::of(
                 j,
                 (cluster, partition),
@@ -217,8 +194,8 @@ impl Window {
             c.jobs.reserve(jobs.len());
             for p in jobs {
                 let mut j = p.job;
-                let cluster = c.cluster_number(j.cluster.as_deref().unwrap_or_default());
-                let partition = c.partition_number(j.partition.as_deref());
+                let cluster = c.clusters.id(j.cluster.as_deref().unwrap_or_default());
+                let partition = j.partition.as_deref().map(|p| c.partitions.id(p));
                 let (job_id, node_list) = (std::mem::take(&mut j.job_id), j.node_list.take());
                 c.jobs.push(CapturedJob::of(
                     &j,
@@ -533,7 +510,7 @@ fn measure(
     let source = match &captured_jobs {
         Some((jobs, names, may_repeat)) => JobSource::Captured {
             jobs,
-            clusters: names,
+            clusters: names.names(),
             may_repeat: *may_repeat,
         },
         None => JobSource::Store(conn),
