@@ -7,7 +7,7 @@
 //! and the plugin's own trouble must never cost a user their job or a site its node.
 #![allow(unsafe_code)]
 
-use crate::host::{Context, Level, OptionValue, SpankHost};
+use crate::host::{ArrayTask, Context, Level, OptionValue, SpankHost};
 use crate::plugin;
 use slurm_sys as sys;
 use std::cell::UnsafeCell;
@@ -63,9 +63,10 @@ pub struct FfiHost {
 impl FfiHost {
     fn item_u32(&self, item: sys::spank_item_t) -> Option<u32> {
         let mut value: u32 = 0;
-        // SAFETY: for S_JOB_ID, S_JOB_UID (uid_t) and S_JOB_GID (gid_t), spank_get_item writes
-        // one 32-bit unsigned integer through the pointer; `value` outlives the call. Slurm
-        // returns an error instead of writing in contexts where the item is unavailable.
+        // SAFETY: for S_JOB_ID, S_JOB_UID (uid_t), S_JOB_GID (gid_t), S_JOB_ARRAY_ID and
+        // S_JOB_ARRAY_TASK_ID, spank_get_item writes one 32-bit unsigned integer through the
+        // pointer; `value` outlives the call. Slurm returns an error instead of writing in
+        // contexts where the item is unavailable.
         let rc = unsafe { sys::spank_get_item(self.sp, item, &mut value as *mut u32) };
         (rc == sys::ESPANK_SUCCESS).then_some(value)
     }
@@ -153,6 +154,24 @@ impl SpankHost for FfiHost {
         let rc =
             unsafe { sys::spank_get_item(self.sp, sys::S_JOB_ALLOC_MEM, &mut mem as *mut u64) };
         (cores, (rc == sys::ESPANK_SUCCESS).then_some(mem))
+    }
+
+    fn job_array(&self) -> Option<ArrayTask> {
+        if self.context() != Context::Remote {
+            return None;
+        }
+        // Slurm gives 0 as the array id of a job that is not an array task, and NO_VAL
+        // (0xfffffffe) as the task where the step does not know it (the extern step of
+        // Slurm 22.05 says the job is its own array with task NO_VAL).
+        const NO_VAL: u32 = 0xffff_fffe;
+        let array_job_id = self.item_u32(sys::S_JOB_ARRAY_ID).filter(|&a| a != 0)?;
+        let array_task_id = self
+            .item_u32(sys::S_JOB_ARRAY_TASK_ID)
+            .filter(|&t| t < NO_VAL)?;
+        Some(ArrayTask {
+            array_job_id,
+            array_task_id,
+        })
     }
 
     fn option(&self) -> OptionValue {

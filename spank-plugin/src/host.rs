@@ -50,6 +50,13 @@ pub enum Level {
     Debug,
 }
 
+/// An array task's place in its array: sacct's `<array_job_id>_<array_task_id>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrayTask {
+    pub array_job_id: u32,
+    pub array_task_id: u32,
+}
+
 /// Everything the plugin's logic needs from Slurm.
 pub trait SpankHost {
     fn context(&self) -> Context;
@@ -66,6 +73,10 @@ pub trait SpankHost {
     /// The job's cores (Slurm's list form, `0-3,8`) and memory (MB) on this node:
     /// `S_JOB_ALLOC_CORES` and `S_JOB_ALLOC_MEM`, available only in remote context.
     fn job_alloc(&self) -> (Option<String>, Option<u64>);
+    /// The array job and task this job is (`S_JOB_ARRAY_ID`, `S_JOB_ARRAY_TASK_ID`), in remote
+    /// context only; `None` for a job that is not an array task, and everywhere else
+    /// (job_prolog and job_epilog get neither from Slurm nor in their environment).
+    fn job_array(&self) -> Option<ArrayTask>;
     /// The state of `--energy-assess` for this job.
     fn option(&self) -> OptionValue;
     /// Writes `bytes` to `dir/name` as the given user and group, never as root: the job's
@@ -119,6 +130,9 @@ impl SpankHost for FixedHost {
     }
     fn job_alloc(&self) -> (Option<String>, Option<u64>) {
         (None, None)
+    }
+    fn job_array(&self) -> Option<ArrayTask> {
+        None
     }
     fn option(&self) -> OptionValue {
         OptionValue::Given(None)

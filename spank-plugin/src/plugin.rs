@@ -165,13 +165,8 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
     }
 
     let alloc_path = spool.running_path(job_id, &node, "alloc.json");
-    if let Ok(held) = spool::read_json::<NodeAllocation>(&alloc_path) {
-        let a = record
-            .allocation
-            .get_or_insert_with(NodeAllocation::default);
-        a.cores = held.cores;
-        a.memory_mb = held.memory_mb;
-        a.cpus = held.cpus.or(a.cpus);
+    if let Ok(held) = spool::read_json::<HeldOnNode>(&alloc_path) {
+        held.complete(&mut record);
     }
 
     if !prepare_spool(host, &spool) {
@@ -267,12 +262,61 @@ fn job_on_node(spool: &Spool, record: &JobNodeRecord) -> ea_meters::JobOnNode {
     }
 }
 
+/// What the first step of an assessed job on a node learns from Slurm for the epilog: what
+/// the job holds there, and which array task it is. Only remote context has either; the
+/// epilog reads them back from `running/job-J.NODE.alloc.json`.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct HeldOnNode {
+    #[serde(flatten)]
+    allocation: NodeAllocation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    array_job_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    array_task_id: Option<u32>,
+}
+
+impl HeldOnNode {
+    fn read(host: &dyn SpankHost) -> Self {
+        let (cores, memory_mb) = host.job_alloc();
+        let cpus = cores
+            .as_deref()
+            .and_then(|c| hostlist::expand_numbers(c).ok())
+            .map(|v| v.len() as u32);
+        let array = host.job_array();
+        HeldOnNode {
+            allocation: NodeAllocation {
+                cpus,
+                cores,
+                memory_mb,
+                gpus: Vec::new(),
+            },
+            array_job_id: array.map(|a| a.array_job_id),
+            array_task_id: array.map(|a| a.array_task_id),
+        }
+    }
+
+    /// Adds what the step saw to the epilog's record; the GPUs stay the epilog's.
+    fn complete(self, record: &mut JobNodeRecord) {
+        let a = record
+            .allocation
+            .get_or_insert_with(NodeAllocation::default);
+        a.cores = self.allocation.cores;
+        a.memory_mb = self.allocation.memory_mb;
+        a.cpus = self.allocation.cpus.or(a.cpus);
+        if let (Some(array), Some(task)) = (self.array_job_id, self.array_task_id) {
+            record.array_job_id = Some(array);
+            record.array_task_id = Some(task);
+        }
+    }
+}
+
 /// `slurm_spank_init` in slurmstepd (remote context, root), for every step of every job:
-/// the one place where Slurm tells what the job holds on this node (cores, memory). For an
-/// assessed job (its prolog left a started record here), the first step to run on the node
-/// writes that down for the epilog. Under `PrologFlags=Contain` that is the extern step, at
-/// allocation. Costs one `stat` for jobs that are not assessed; logs nothing, because the
-/// prolog and epilog already report configuration problems.
+/// the one place where Slurm tells what the job holds on this node (cores, memory) and which
+/// array task it is. For an assessed job (its prolog left a started record here), the first
+/// step to run on the node writes that down for the epilog. Under `PrologFlags=Contain` that is the extern step, at
+/// allocation; a later step adds the array task if the first did not know it. Costs one
+/// `stat` for jobs that are not assessed and one small read for later steps of those that
+/// are; logs nothing, because the prolog and epilog already report configuration problems.
 pub fn remote_init(host: &dyn SpankHost, args: &[String]) {
     let (Some(job_id), Some(node)) = (host.job_id(), host.node_name()) else {
         return;
@@ -283,19 +327,19 @@ pub fn remote_init(host: &dyn SpankHost, args: &[String]) {
         return;
     }
     let path = spool.running_path(job_id, &node, "alloc.json");
-    if path.exists() {
-        return;
-    }
-    let (cores, memory_mb) = host.job_alloc();
-    let cpus = cores
-        .as_deref()
-        .and_then(|c| hostlist::expand_numbers(c).ok())
-        .map(|v| v.len() as u32);
-    let held = NodeAllocation {
-        cpus,
-        cores,
-        memory_mb,
-        gpus: Vec::new(),
+    let held = match spool::read_json::<HeldOnNode>(&path) {
+        // The extern step, first under PrologFlags=Contain, does not know the array task;
+        // the batch step and the job's own steps do.
+        Ok(mut noted) if noted.array_job_id.is_none() => match host.job_array() {
+            Some(a) => {
+                noted.array_job_id = Some(a.array_job_id);
+                noted.array_task_id = Some(a.array_task_id);
+                noted
+            }
+            None => return,
+        },
+        Ok(_) => return,
+        Err(_) => HeldOnNode::read(host),
     };
     if let Err(e) = spool::write_json_atomic(&path, &held) {
         host.log(
@@ -372,8 +416,11 @@ fn identity(
         state: RecordState::Started,
         cluster: text("SLURM_CLUSTER_NAME"),
         job_id,
-        array_job_id: num("SLURM_ARRAY_JOB_ID"),
-        array_task_id: num("SLURM_ARRAY_TASK_ID"),
+        // Neither job_prolog's Slurm items nor its environment tell an array task's place in
+        // its array; the first step on the node does (`HeldOnNode`), and the store matches
+        // records to sacct's jobs by the raw id, which is `job_id` here.
+        array_job_id: None,
+        array_task_id: None,
         uid: host
             .job_uid()
             .or_else(|| num("SLURM_JOB_UID"))

@@ -3,7 +3,7 @@
 
 use ea_record::spool::{self, Spool};
 use ea_record::{JobNodeRecord, RecordFlag, RecordState, Trigger};
-use energy_assess::host::{Context, Level, OptionValue, SpankHost};
+use energy_assess::host::{ArrayTask, Context, Level, OptionValue, SpankHost};
 use energy_assess::plugin;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -77,6 +77,13 @@ impl SpankHost for FakeHost {
             self.env.get("ALLOC_CORES").cloned(),
             self.env.get("ALLOC_MEM").and_then(|m| m.parse().ok()),
         )
+    }
+    fn job_array(&self) -> Option<ArrayTask> {
+        let num = |k: &str| self.env.get(k)?.parse().ok();
+        Some(ArrayTask {
+            array_job_id: num("ARRAY_JOB_ID")?,
+            array_task_id: num("ARRAY_TASK_ID")?,
+        })
     }
     fn option(&self) -> OptionValue {
         self.option.clone()
@@ -331,12 +338,51 @@ fn the_first_step_notes_the_allocation_and_the_epilog_records_it() {
     assert_eq!(held.memory_mb, Some(3072));
     assert_eq!(held.gpus, ["1", "3"]);
     assert_eq!(
+        (records[0].array_job_id, records[0].array_task_id),
+        (None, None),
+        "not an array task"
+    );
+    assert_eq!(
         std::fs::read_dir(spool_dir.join("running"))
             .unwrap()
             .count(),
         0,
         "running/ is cleaned"
     );
+}
+
+#[test]
+fn an_array_task_is_named_by_what_its_first_step_learns_from_slurm() {
+    let dir = TempDir::new("array");
+    let spool_dir = dir.0.join("spool");
+    let a = args(&spool_dir, &[]);
+    // Job 100 is task 52 of array 48. The prolog's environment says nothing of it, as Slurm's
+    // does not; a SLURM_ARRAY_* variable there must not be trusted either.
+    let mut host = FakeHost::new("n2", 100, OptionValue::given(None));
+    host.env.insert("SLURM_ARRAY_JOB_ID".into(), "7".into());
+    host.env.insert("SLURM_ARRAY_TASK_ID".into(), "7".into());
+    plugin::job_prolog(&host, &a);
+    let started = spool::read_record(&Spool::new(&spool_dir).started_path(100, "n2")).unwrap();
+    assert_eq!((started.job_id, started.array_job_id), (100, None));
+
+    // The extern step comes first and does not know the task; the batch step does.
+    host.env.insert("ALLOC_MEM".into(), "2048".into());
+    plugin::remote_init(&host, &a);
+    host.env.insert("ARRAY_JOB_ID".into(), "48".into());
+    host.env.insert("ARRAY_TASK_ID".into(), "52".into());
+    host.env.insert("ALLOC_MEM".into(), "1".into());
+    plugin::remote_init(&host, &a);
+    plugin::job_epilog(&host, &a);
+    let (records, _) = Spool::new(&spool_dir).job_records(100);
+    let [r] = records.as_slice() else {
+        panic!("{records:?}")
+    };
+    assert_eq!(
+        (r.job_id, r.array_job_id, r.array_task_id),
+        (100, Some(48), Some(52))
+    );
+    let memory = r.allocation.as_ref().and_then(|a| a.memory_mb);
+    assert_eq!(memory, Some(2048), "the first step's allocation stays");
 }
 
 #[test]
