@@ -957,3 +957,187 @@ fn a_repeated_allocation_line_is_kept_once_and_a_different_one_is_reported() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Renames jobs in a dump: sacct's JobID of raw id `raw` becomes `alias` (its steps too), its
+/// JobIDRaw stays, as for an array task (`9000_7`) or a het component (`9100+1`).
+fn alias_in_dump(dump: &Path, aliases: &[(u64, &str)]) {
+    let text = std::fs::read_to_string(dump).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let (id, rest) = line.split_once('|').unwrap();
+        let (base, step) = id.split_once('.').map_or((id, None), |(b, s)| (b, Some(s)));
+        match aliases.iter().find(|(raw, _)| raw.to_string() == base) {
+            Some((_, alias)) => {
+                out.push_str(alias);
+                if let Some(s) = step {
+                    out.push('.');
+                    out.push_str(s);
+                }
+            }
+            None => out.push_str(id),
+        }
+        out.push('|');
+        out.push_str(rest);
+        out.push('\n');
+    }
+    std::fs::write(dump, out).unwrap();
+}
+
+#[test]
+fn array_tasks_and_het_components_meet_their_records_by_raw_id_in_any_order() {
+    // Records carry the raw id only (a node where no step of the job ran cannot learn its
+    // array task); sacct names the jobs `9000_7` and `9100+1`. Whether records or sacct rows
+    // come first, or together, there is one job each, measured, and no job "from node
+    // records" under the raw id.
+    let dir = tmp("aliases");
+    let (p, dump, spool) = small_month(&dir, 400);
+    let js = synth::jobs(&p);
+    let mut assessed = js.iter().filter(|j| j.assessed && j.elapsed > 600);
+    let (a, b) = (assessed.next().unwrap().id, assessed.next().unwrap().id);
+    alias_in_dump(&dump, &[(a, "9000_7"), (b, "9100+1")]);
+    let jobs_in_dump = js.len() as i64;
+    // One node of job a had only its prolog's part when the first ingest ran.
+    let first = synth::records(&p, js.iter().find(|j| j.id == a).unwrap()).swap_remove(0);
+    let mut started = first.clone();
+    (started.state, started.end, started.meters) =
+        (ea_record::RecordState::Started, None, Vec::new());
+    let only_started = dir.join("started-spool");
+    std::fs::create_dir_all(only_started.join("running")).unwrap();
+    ea_record::spool::write_record_atomic(
+        &ea_record::spool::Spool::new(&only_started).started_path(started.job_id, &started.node),
+        &started,
+    )
+    .unwrap();
+    let inputs = |sacct: bool, spool_dir: Option<&Path>| Inputs {
+        sacct: if sacct { vec![dump.clone()] } else { vec![] },
+        spools: spool_dir.map(Path::to_path_buf).into_iter().collect(),
+        ..Default::default()
+    };
+    let check = |db: &Path| {
+        assert_eq!(
+            count(db, "SELECT count(*) FROM jobs"),
+            jobs_in_dump,
+            "{db:?}"
+        );
+        for (raw, alias) in [(a, "9000_7"), (b, "9100+1")] {
+            assert_eq!(
+                count(
+                    db,
+                    &format!("SELECT count(*) FROM jobs WHERE job_id IN ('{raw}', '{alias}')")
+                ),
+                1,
+                "{db:?}: one job for raw id {raw}"
+            );
+            assert_eq!(
+                count(
+                    db,
+                    &format!(
+                        "SELECT count(*) FROM node_records WHERE job_id_raw = {raw} AND job_id != '{alias}'"
+                    )
+                ),
+                0,
+                "{db:?}: every record of {raw} is {alias}'s"
+            );
+            assert_eq!(
+                count(
+                    db,
+                    &format!(
+                        "SELECT count(*) FROM job_measured WHERE job_id = '{alias}' AND energy_j > 0"
+                    )
+                ),
+                1,
+                "{db:?}: {alias} is measured"
+            );
+        }
+        assert_eq!(
+            count(
+                db,
+                &format!("SELECT count(*) FROM job_measured WHERE job_id IN ('{a}', '{b}')")
+            ),
+            0
+        );
+    };
+    let measured = |db: &Path| {
+        snapshot(db)
+            .lines()
+            .filter(|l| l.starts_with("job_measured"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    // Together, in one first run.
+    let together = dir.join("together.sqlite");
+    run(&together, &inputs(true, Some(&spool)), AFTER_THE_MONTH).unwrap();
+    check(&together);
+    // Records first (a started part, then the final records), sacct later.
+    let records_first = dir.join("records-first.sqlite");
+    let s = run(
+        &records_first,
+        &inputs(false, Some(&only_started)),
+        AFTER_THE_MONTH,
+    )
+    .unwrap();
+    assert_eq!(s.derived.jobs_from_records, 1);
+    run(
+        &records_first,
+        &inputs(false, Some(&spool)),
+        AFTER_THE_MONTH,
+    )
+    .unwrap();
+    let s = run(&records_first, &inputs(true, None), AFTER_THE_MONTH).unwrap();
+    assert_eq!(s.derived.records_renamed, 2, "{:?}", s.derived);
+    check(&records_first);
+    // sacct first, records later.
+    let sacct_first = dir.join("sacct-first.sqlite");
+    run(&sacct_first, &inputs(true, None), AFTER_THE_MONTH).unwrap();
+    run(&sacct_first, &inputs(false, Some(&spool)), AFTER_THE_MONTH).unwrap();
+    check(&sacct_first);
+    // Records first again, but the final ones name their array task, as a node where a step
+    // of the task ran does: the job made from the started part goes at once.
+    let named = dir.join("named-spool");
+    std::fs::create_dir_all(named.join("records")).unwrap();
+    for mut r in synth::records(&p, js.iter().find(|j| j.id == a).unwrap()) {
+        (r.array_job_id, r.array_task_id) = (Some(9000), Some(7));
+        let path = ea_record::spool::Spool::new(&named).record_path(r.job_id, &r.node);
+        ea_record::spool::write_record_atomic(&path, &r).unwrap();
+    }
+    let named_first = dir.join("named-first.sqlite");
+    run(
+        &named_first,
+        &inputs(false, Some(&only_started)),
+        AFTER_THE_MONTH,
+    )
+    .unwrap();
+    run(&named_first, &inputs(false, Some(&named)), AFTER_THE_MONTH).unwrap();
+    let job_ids: String = Store::open_read(&named_first)
+        .unwrap()
+        .conn
+        .query_row("SELECT group_concat(job_id, ',') FROM jobs", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(job_ids, "9000_7");
+    run(&named_first, &inputs(true, Some(&spool)), AFTER_THE_MONTH).unwrap();
+    check(&named_first);
+    assert_eq!(measured(&together), measured(&records_first));
+    assert_eq!(measured(&together), measured(&sacct_first));
+    // Ingesting it all again changes nothing.
+    let before = snapshot(&records_first);
+    run(
+        &records_first,
+        &Inputs {
+            force: true,
+            ..inputs(true, Some(&spool))
+        },
+        AFTER_THE_MONTH,
+    )
+    .unwrap();
+    let after = snapshot(&records_first);
+    let strip = |s: &str| {
+        s.lines()
+            .filter(|l| !l.starts_with("spool_reads"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&before), strip(&after));
+    let _ = std::fs::remove_dir_all(&dir);
+}

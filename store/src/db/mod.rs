@@ -64,7 +64,20 @@ pub enum DbError {
     },
     /// There is no store yet.
     Missing { path: PathBuf },
+    /// The file is not a SQLite database: left exactly as it was.
+    NotAStore { path: PathBuf },
+    /// The store cannot be written here (read-only file system, or a file this user may not
+    /// write); reading it still works.
+    ReadOnly {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
+
+/// How long a connection waits for another's lock (an ingest holds the write lock for its
+/// whole run, and every reader briefly while it commits) before failing with "database is
+/// locked".
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -86,6 +99,18 @@ impl fmt::Display for DbError {
                              setgid to that group)"
                     )?;
                 }
+                if let rusqlite::Error::SqliteFailure(e, _) = source
+                    && (e.code == rusqlite::ErrorCode::DatabaseBusy
+                        || e.code == rusqlite::ErrorCode::DatabaseLocked)
+                {
+                    write!(
+                        f,
+                        " (another process held the store's lock for more than {} s: an \
+                             `energy-assess ingest` writes in one transaction; run this again \
+                             when it has finished)",
+                        BUSY_TIMEOUT.as_secs()
+                    )?;
+                }
                 Ok(())
             }
             DbError::Io {
@@ -101,6 +126,18 @@ impl fmt::Display for DbError {
                 f,
                 "{}: schema version {found} was written by a newer energy-assess (this one knows up \
                  to {supported}); upgrade energy-assess",
+                path.display()
+            ),
+            DbError::NotAStore { path } => write!(
+                f,
+                "{}: not an energy-assess store (not a SQLite database); it was left as it is: \
+                 move it away, or point --db (or the config key store.path) at the store",
+                path.display()
+            ),
+            DbError::ReadOnly { path, source } => write!(
+                f,
+                "{}: cannot write the store ({source}); `ingest` needs to write it, queries and \
+                 reports read it as it is: run the ingest where the store is writable",
                 path.display()
             ),
             DbError::Missing { path } => write!(
@@ -200,8 +237,19 @@ impl Store {
                 .open(path)
                 .map_err(io_err(path, "create the store"))?;
         }
+        check_is_store(path)?;
+        fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|source| DbError::ReadOnly {
+                path: path.to_path_buf(),
+                source,
+            })?;
         warnings.extend(enforce_permissions(path, access)?);
         let mut conn = Connection::open(path).map_err(sqlite_err(path, "open the store"))?;
+        // Before anything that reads the file: even a PRAGMA waits for a writer's lock.
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sqlite_err(path, "configure the store"))?;
         // 16 KiB pages (taken only by a new, empty file): a job row with its steps is about
         // 500 bytes, and inserting a month of them costs a third less than with 4 KiB pages.
         conn.execute_batch(
@@ -209,8 +257,6 @@ impl Store {
              PRAGMA cache_size = -65536;",
         )
         .map_err(sqlite_err(path, "configure the store"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(sqlite_err(path, "configure the store"))?;
         migrate(&mut conn, path)?;
         Ok((
             Self {
@@ -231,6 +277,7 @@ impl Store {
                 path: path.to_path_buf(),
             });
         }
+        check_is_store(path)?;
         // An ingest that was killed leaves a hot journal; the first connection that may write
         // rolls it back. Without that, a read-only connection could not read the store.
         let mut journal = path.as_os_str().to_os_string();
@@ -238,7 +285,7 @@ impl Store {
         if std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0)
             && let Ok(rw) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
         {
-            let _ = rw.busy_timeout(std::time::Duration::from_secs(30));
+            let _ = rw.busy_timeout(BUSY_TIMEOUT);
             let _ = rw.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
                 r.get::<_, i64>(0)
             });
@@ -248,6 +295,8 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sqlite_err(path, "open the store"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sqlite_err(path, "configure the store"))?;
         let version: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(sqlite_err(path, "read the store"))?;
@@ -330,6 +379,24 @@ impl DeferredIndexes {
 
 /// Puts the file back to the mode (and group) `access` asks for; returns a warning when it
 /// had to.
+/// Refuses a file that is not empty and does not start as every SQLite database does, before
+/// anything changes it (its mode, its group, a journal beside it).
+fn check_is_store(path: &Path) -> Result<(), DbError> {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    let mut file = fs::File::open(path).map_err(io_err(path, "open the store"))?;
+    let n = file
+        .read(&mut head)
+        .map_err(io_err(path, "read the store"))?;
+    if n == 0 || head == *b"SQLite format 3\0" {
+        Ok(())
+    } else {
+        Err(DbError::NotAStore {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
 fn enforce_permissions(path: &Path, access: &Access) -> Result<Option<String>, DbError> {
     let meta = fs::metadata(path).map_err(io_err(path, "inspect"))?;
     let mode = meta.permissions().mode() & 0o777;
@@ -485,6 +552,128 @@ mod tests {
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_store_is_refused_untouched() {
+        let dir = tmp("garbage");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sqlite");
+        fs::write(&path, b"not a database at all\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let access = Access { group_gid: Some(0) };
+        for e in [
+            Store::open_for_write(&path, &access).err().unwrap(),
+            Store::open_read(&path).err().unwrap(),
+        ] {
+            let msg = e.to_string();
+            assert!(
+                matches!(e, DbError::NotAStore { .. }) && msg.contains("not a SQLite database"),
+                "{msg}"
+            );
+        }
+        assert_eq!(fs::read(&path).unwrap(), b"not a database at all\n");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no journal beside it"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn readers_wait_for_a_writers_lock_instead_of_failing() {
+        let dir = tmp("busy");
+        let path = dir.join("s.sqlite");
+        drop(Store::open_for_write(&path, &Access::default()).unwrap());
+        let writer = Connection::open(&path).unwrap();
+        writer.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let t0 = std::time::Instant::now();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(800));
+            writer.execute_batch("COMMIT").unwrap();
+        });
+        let reader = Store::open_read(&path).unwrap();
+        let jobs: i64 = reader
+            .conn
+            .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(jobs, 0);
+        assert!(t0.elapsed() >= std::time::Duration::from_millis(700));
+        release.join().unwrap();
+        drop(reader);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_lock_held_too_long_is_explained() {
+        let e = DbError::Sqlite {
+            path: "/s.sqlite".into(),
+            action: "read the store".into(),
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                None,
+            ),
+        };
+        assert!(e.to_string().contains("energy-assess ingest"), "{e}");
+    }
+
+    #[test]
+    fn records_of_version_4_are_keyed_by_raw_id_in_version_5() {
+        // A store of version 4 with two records of one job on a node (an array task's, once
+        // under its raw id and once under its JobID: what version 4 let happen).
+        let dir = tmp("v4");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            for m in &schema::MIGRATIONS[..4] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", 4).unwrap();
+            let insert = |job_id: &str, complete: i64, e: f64| {
+                c.execute(
+                    "INSERT INTO node_records (cluster, job_id, node, job_id_raw, complete, flags,
+                        record_hash, e_cpu_package_j) VALUES ('c', ?1, 'n1', 100, ?2, '', 1, ?3)",
+                    rusqlite::params![job_id, complete, e],
+                )
+                .unwrap()
+            };
+            insert("100", 0, 1.0);
+            insert("48_52", 1, 2.0);
+        }
+        let (s, _) = Store::open_for_write(&path, &Access::default()).unwrap();
+        let rows: Vec<(String, i64, f64)> = s
+            .conn
+            .prepare("SELECT job_id, job_id_raw, e_cpu_package_j FROM node_records ORDER BY e_cpu_package_j")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        // The complete record of raw id 100 on n1 is kept.
+        assert_eq!(rows, [("48_52".to_string(), 100, 2.0)]);
+        let dup = s.conn.execute(
+            "INSERT INTO node_records (cluster, job_id, node, job_id_raw, complete, flags,
+                record_hash) VALUES ('c', '100', 'n1', 100, 1, '', 2)",
+            [],
+        );
+        assert!(dup.is_err(), "one row per raw id and node");
+        let plan: String = s
+            .conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT job_id FROM jobs
+                 WHERE cluster = 'c' AND job_id_raw = 100 AND job_id != CAST(job_id_raw AS TEXT)",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("jobs_aliases"), "{plan}");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -191,4 +191,56 @@ pub const MIGRATIONS: &[&str] = &[
         GROUP BY dir ORDER BY dir;
     DROP TABLE spool_files;
     "#,
+    // 5: a node record is the record of one raw job id (Slurm's unique id, the plugin's
+    // `job_id`) on one node; `job_id` holds sacct's JobID for it (`48_52` for array task 52 of
+    // array 48, `123+1` for a het component), resolved by the raw id when the record itself
+    // does not say. Before, records were keyed by that text, and an array task's record that
+    // did not name its array became a second job. `jobs_aliases` finds the jobs whose JobID is
+    // not their raw id (array tasks, het components) by raw id; it holds only those.
+    r#"
+    CREATE TABLE node_records_new (
+        cluster          TEXT NOT NULL,
+        job_id           TEXT NOT NULL,
+        node             TEXT NOT NULL,
+        job_id_raw       INTEGER NOT NULL,
+        complete         INTEGER NOT NULL,
+        start            REAL,
+        end              REAL,
+        uid              INTEGER,
+        user             TEXT,
+        account          TEXT,
+        partition        TEXT,
+        cpus_on_node     INTEGER,
+        gpus_on_node     INTEGER,
+        node_list        TEXT,
+        num_nodes        INTEGER,
+        exit_code        TEXT,
+        e_cpu_package_j  REAL,
+        e_core_j         REAL,
+        e_uncore_j       REAL,
+        e_dram_j         REAL,
+        e_platform_j     REAL,
+        e_gpu_board_j    REAL,
+        e_node_bmc_j     REAL,
+        e_node_wattmeter_j REAL,
+        e_other_j        REAL,
+        flags            TEXT NOT NULL,
+        record_hash      INTEGER NOT NULL,
+        memory_mb        INTEGER,
+        e_gpu_others_j   REAL,
+        e_gpu_unknown_j  REAL,
+        UNIQUE (cluster, job_id_raw, node)
+    );
+    INSERT OR REPLACE INTO node_records_new SELECT cluster, job_id, node, job_id_raw, complete,
+        start, end, uid, user, account, partition, cpus_on_node, gpus_on_node, node_list,
+        num_nodes, exit_code, e_cpu_package_j, e_core_j, e_uncore_j, e_dram_j, e_platform_j,
+        e_gpu_board_j, e_node_bmc_j, e_node_wattmeter_j, e_other_j, flags, record_hash,
+        memory_mb, e_gpu_others_j, e_gpu_unknown_j
+        FROM node_records ORDER BY complete, rowid;
+    DROP TABLE node_records;
+    ALTER TABLE node_records_new RENAME TO node_records;
+    CREATE INDEX node_records_end ON node_records (end);
+    CREATE INDEX jobs_aliases ON jobs (cluster, job_id_raw)
+        WHERE job_id != CAST(job_id_raw AS TEXT);
+    "#,
 ];

@@ -313,6 +313,8 @@ impl Window {
 /// What the derivation did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Derived {
+    /// Jobs whose records took sacct's JobID for their raw id (see `match_records_by_raw_id`).
+    pub records_renamed: u64,
     pub jobs_from_records: u64,
     pub measured_jobs: u64,
     /// Measured jobs left for a later run: records still missing within the grace period.
@@ -400,6 +402,14 @@ pub fn run(
             points = outcome.calibration_points.take();
         }
     } else if let Some((a, b)) = window.span {
+        d.records_renamed = {
+            let _p = crate::profile::Phase::start("derive: records by raw id");
+            match_records_by_raw_id(conn, a, b)?
+        };
+        if d.records_renamed > 0 {
+            // What the run captured holds the records under their old JobID.
+            window.stop_capture();
+        }
         d.jobs_from_records = {
             let _p = crate::profile::Phase::start("derive: jobs from records");
             jobs_from_records(conn, a, b, window)?
@@ -419,6 +429,55 @@ pub fn run(
         store_calibrations(conn, points, settings)?
     };
     Ok(d)
+}
+
+/// One job per raw id: Slurm's job id, the one the plugin records, is unique, where sacct's
+/// JobID names an array task (`48_52`) or a het component (`123+1`) otherwise. Records whose
+/// JobID is their raw id take sacct's JobID for it (an array task's record does not name its
+/// array where no step of the job ran on the node), and a job made from records under the
+/// raw id goes once its records are named otherwise, with what was measured for it. Records
+/// and sacct rows may come in any order, in any run. Returns how many jobs' records were
+/// renamed.
+fn match_records_by_raw_id(conn: &Connection, a: f64, b: f64) -> rusqlite::Result<u64> {
+    // `jobs_aliases` holds only the jobs whose JobID is not their raw id.
+    let renames: Vec<(String, i64, String)> = conn
+        .prepare(
+            "SELECT r.cluster, r.job_id_raw,
+                (SELECT j.job_id FROM jobs j WHERE j.cluster = r.cluster
+                   AND j.job_id_raw = r.job_id_raw AND j.job_id != CAST(j.job_id_raw AS TEXT)
+                   AND j.state_raw NOT LIKE '% (from node records)') AS alias
+             FROM node_records r
+             WHERE (r.end IS NULL OR r.end >= ?1) AND (r.start IS NULL OR r.start <= ?2)
+               AND r.job_id = CAST(r.job_id_raw AS TEXT) AND alias IS NOT NULL
+             GROUP BY r.cluster, r.job_id_raw",
+        )?
+        .query_map(params![a, b], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut rename =
+        conn.prepare("UPDATE node_records SET job_id = ?3 WHERE cluster = ?1 AND job_id_raw = ?2")?;
+    for (cluster, raw, alias) in &renames {
+        rename.execute(params![cluster, raw, alias])?;
+    }
+    // Jobs made from records under a raw id whose records now bear another JobID.
+    let superseded: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT DISTINCT j.cluster, j.job_id FROM node_records r
+             JOIN jobs j ON j.cluster = r.cluster AND j.job_id = CAST(r.job_id_raw AS TEXT)
+             WHERE (r.end IS NULL OR r.end >= ?1) AND (r.start IS NULL OR r.start <= ?2)
+               AND r.job_id != CAST(r.job_id_raw AS TEXT)
+               AND j.state_raw LIKE '% (from node records)'",
+        )?
+        .query_map(params![a, b], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (cluster, job_id) in &superseded {
+        for table in ["jobs", "job_measured"] {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE cluster = ?1 AND job_id = ?2"),
+                params![cluster, job_id],
+            )?;
+        }
+    }
+    Ok(renames.len() as u64)
 }
 
 /// Jobs that have node records but no sacct row yet get a row built from the records, so that

@@ -886,8 +886,10 @@ const UPSERT_RECORD: &str =
         e_gpu_unknown_j)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
         ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
-     ON CONFLICT (cluster, job_id, node) DO UPDATE SET
-        job_id_raw = excluded.job_id_raw, complete = excluded.complete, start = excluded.start,
+     ON CONFLICT (cluster, job_id_raw, node) DO UPDATE SET
+        job_id = CASE WHEN excluded.job_id = CAST(excluded.job_id_raw AS TEXT)
+            THEN node_records.job_id ELSE excluded.job_id END,
+        complete = excluded.complete, start = excluded.start,
         end = excluded.end, uid = excluded.uid, user = excluded.user, account = excluded.account,
         partition = excluded.partition, cpus_on_node = excluded.cpus_on_node,
         gpus_on_node = excluded.gpus_on_node, e_cpu_package_j = excluded.e_cpu_package_j,
