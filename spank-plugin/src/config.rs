@@ -348,13 +348,13 @@ pub fn parse_duration(v: &str, min: Duration, max: Duration) -> Result<Duration,
         "m" | "min" => n * 60.0,
         other => return Err(format!("unknown unit `{other}` in `{v}`; use ms, s or m")),
     };
-    let d = Duration::from_secs_f64(secs);
-    if d < min || d > max {
+    // Checked before it becomes a Duration, which cannot hold 1e30 s (and panics on it).
+    if !(secs.is_finite() && secs >= min.as_secs_f64() && secs <= max.as_secs_f64()) {
         return Err(format!(
             "`{v}` is out of range; use between {min:?} and {max:?}"
         ));
     }
-    Ok(d)
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// 1-based line of the first line that sets `key`, for error messages.
@@ -451,6 +451,17 @@ mod tests {
         assert!(e.contains("line 2") && e.contains("unit"), "{e}");
         let e = parse("[meters]\ninterval = \"0.001s\"").unwrap_err().0;
         assert!(e.contains("out of range"), "{e}");
+        for huge in ["1e30", "1.0e300", "inf", "nan", "100000000000000000000000"] {
+            let e = parse(&format!("[meters]\ninterval = {huge}")).unwrap_err().0;
+            assert!(
+                e.contains("line 2") && e.contains("energy-assess.toml"),
+                "{huge}: {e}"
+            );
+            // TOML itself refuses an integer beyond 64 bits, at its line; the rest name the key.
+            assert!(huge.len() > 20 || e.contains("interval"), "{huge}: {e}");
+        }
+        let e = parse("[meters]\nstop_timeout = 1e30").unwrap_err().0;
+        assert!(e.contains("stop_timeout") && e.contains("out of range"), "{e}");
         let e = parse("[meters]\nsources = [\"rapl\", \"msr\"]")
             .unwrap_err()
             .0;
@@ -480,6 +491,15 @@ mod tests {
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].0.contains("unknown argument `bogus`"));
         assert!(problems[1].0.contains("key=value"));
+        let (c, problems) = load(&[
+            format!("config={}/absent.toml", dir.display()),
+            "interval=100000000000000000000000".to_string(),
+        ]);
+        assert_eq!(c.meters.interval, Config::default().meters.interval);
+        assert!(
+            problems[0].0.contains("plugstack.conf: interval=") && problems[0].0.contains("range"),
+            "{problems:?}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -519,6 +539,16 @@ mod tests {
             Duration::from_secs(120)
         );
         assert!(parse_duration("fast", min, max).is_err());
+        // Beyond what a Duration holds: refused with the range, never a panic.
+        for huge in ["100000000000000000000000", "1e30s", "184467440737095516160s"] {
+            let e = parse_duration(huge, min, max).unwrap_err();
+            assert!(
+                ["out of range", "not a duration", "unknown unit"]
+                    .iter()
+                    .any(|m| e.contains(m)),
+                "{e}"
+            );
+        }
         assert!(parse_duration("2h", min, max).is_err());
     }
 }
