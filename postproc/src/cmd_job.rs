@@ -76,6 +76,9 @@ pub struct NodeView {
     pub energy_basis: Option<&'static str>,
     pub meters: Vec<ea_record::MeterReport>,
     pub absent_meters: Vec<ea_record::AbsentMeter>,
+    /// Meters whose energy is not believed (`ea_record::bounds`), with why: left out of
+    /// every figure, as the store leaves them out.
+    pub refused: Vec<String>,
     pub flags: Vec<String>,
 }
 
@@ -232,9 +235,10 @@ fn build(
     let mut flags: Vec<String> = Vec::new();
     let mut nodes = Vec::new();
     for r in &all {
-        for m in &r.meters {
+        for m in r.plausible_meters() {
             *by_scope.entry(m.scope.as_str().to_string()).or_default() += m.energy_j;
         }
+        let refused = r.implausible_meters();
         let node_flags: Vec<String> = r
             .flags
             .iter()
@@ -260,8 +264,9 @@ fn build(
             duration_s: r.duration_s(),
             energy_j,
             energy_basis: basis,
-            meters: r.meters.clone(),
+            meters: r.plausible_meters().cloned().collect(),
             absent_meters: r.absent_meters.clone(),
+            refused: refused.iter().map(ToString::to_string).collect(),
             flags: node_flags,
         });
     }
@@ -386,7 +391,7 @@ pub fn write_table(out: &mut impl Write, v: &JobView) -> Result<()> {
         "node", "meter", "scope", "method", "energy", "min W", "mean W", "max W"
     )?;
     for n in &v.nodes {
-        if n.meters.is_empty() {
+        if n.meters.is_empty() && n.refused.is_empty() {
             let why = n
                 .absent_meters
                 .iter()
@@ -416,6 +421,11 @@ pub fn write_table(out: &mut impl Write, v: &JobView) -> Result<()> {
                 p.map_or("-".into(), |p| format!("{:.1}", p.max)),
                 m.flags.iter().map(serde_name).collect::<Vec<_>>().join(","),
             )?;
+        }
+    }
+    for n in &v.nodes {
+        for refused in &n.refused {
+            writeln!(out, "{:<8} {refused}", n.node)?;
         }
     }
     writeln!(out)?;

@@ -701,3 +701,171 @@ fn sacct_selection_options() {
     assert_eq!(p, format!("{id};{};\n", all[0][1]));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn job_and_the_store_refuse_the_same_implausible_records_and_count_each_node_once() {
+    // A record claiming 1e308 J, one claiming -5000 J, and a copy of a record under another
+    // node's name, as a careless admin or a forger would leave them in the spool.
+    let dir = tmp("implausible");
+    let config = month(&dir, "");
+    let c = config.to_str().unwrap();
+    let p = Params {
+        jobs: 60,
+        assessed: 0.5,
+        seed: 11,
+        ..Default::default()
+    };
+    let job = synth::jobs(&p)
+        .into_iter()
+        .find(|j| j.assessed && j.nnodes >= 3 && j.elapsed > 60)
+        .expect("an assessed job on three nodes or more");
+    let spool = ea_record::spool::Spool::new(dir.join("spool"));
+    let mut records = synth::records(&p, &job);
+    records.sort_by(|a, b| a.node.cmp(&b.node));
+    records[0].meters[0].energy_j = 1e308;
+    records[1].meters[0].energy_j = -5000.0;
+    for r in &records[..2] {
+        ea_record::spool::write_record_atomic(&spool.record_path(r.job_id, &r.node), r).unwrap();
+    }
+    std::fs::copy(
+        spool.record_path(records[2].job_id, &records[2].node),
+        spool.record_path(records[2].job_id, "n-copied"),
+    )
+    .unwrap();
+    // What the job's energy is without the two refused meters, removed by hand.
+    let expected: f64 = records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.meters.retain(|m| {
+                m.energy_j.is_finite() && m.energy_j.abs() < 1e300 && m.energy_j >= 0.0
+            });
+            r.node_energy_j().map_or(0.0, |(e, _)| e)
+        })
+        .sum();
+    assert!(expected > 0.0);
+
+    let id = job.id.to_string();
+    let spool_arg = dir.join("spool");
+    let view: serde_json::Value = serde_json::from_str(&ok(&[
+        "job",
+        &id,
+        "--spool",
+        spool_arg.to_str().unwrap(),
+        "--config",
+        c,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(view["nodes"].as_array().unwrap().len(), job.nnodes as usize);
+    assert_eq!(view["nodes_complete"], job.nnodes as u64);
+    let energy = view["energy_j"].as_f64().unwrap();
+    assert!(
+        (energy - expected).abs() <= 1e-9 * expected,
+        "{energy} vs {expected}"
+    );
+    let refused: Vec<&str> = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n["refused"].as_array().unwrap())
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.contains("1.0000e308 J") && r.contains("1500 W")),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.contains("-5000") && r.contains("not an energy"))
+    );
+    let unreadable = view["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+    assert!(unreadable[0].as_str().unwrap().contains("misnamed"));
+    let table = ok(&[
+        "job",
+        &id,
+        "--spool",
+        spool_arg.to_str().unwrap(),
+        "--config",
+        c,
+    ]);
+    assert!(table.contains("refused"), "{table}");
+    assert!(
+        table.contains(&format!("({} of {} recorded)", job.nnodes, job.nnodes)),
+        "{table}"
+    );
+
+    // The store refuses the same: the copy is an error of the ingest, the meters are flagged
+    // and left out, and the month's total stays finite.
+    let spool_dir = dir.join("spool");
+    let dump = dir.join("sacct.txt");
+    let o = ea(&[
+        "ingest",
+        "--config",
+        c,
+        "--sacct",
+        dump.to_str().unwrap(),
+        "--spool",
+        spool_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        said.contains("n-copied") && said.contains("misnamed"),
+        "{said}"
+    );
+    let db = dir.join("store.sqlite");
+    let conn = ea_store::db::Store::open_read(&db).unwrap().conn;
+    let flags: String = conn
+        .query_row(
+            "SELECT group_concat(flags, ' ') FROM node_records WHERE job_id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(flags.matches("implausible-energy").count(), 2, "{flags}");
+    let records_stored: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM node_records WHERE job_id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(records_stored, i64::from(job.nnodes));
+    let largest: f64 = conn
+        .query_row(
+            "SELECT max(max(COALESCE(e_cpu_package_j, 0), COALESCE(e_dram_j, 0),
+                COALESCE(e_gpu_board_j, 0), COALESCE(e_node_bmc_j, 0))) FROM node_records",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(largest < 1e12, "{largest}");
+    let acct = ok(&[
+        "acct",
+        "--config",
+        c,
+        "-j",
+        &id,
+        "-X",
+        "-P",
+        "-n",
+        "-o",
+        "EnergyRaw",
+    ]);
+    let stored: f64 = acct.trim().parse().unwrap();
+    assert!(
+        stored.is_finite() && stored > 0.0 && stored < 1e12,
+        "{acct}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

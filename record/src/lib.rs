@@ -6,13 +6,15 @@
 //! - [`hostlist`]: Slurm hostlist expressions (`n[1-3]`, `gpu[001-040,044]`) and count lists
 //!   (`2(x3),1`), needed by the plugin to find its node's CPU count and by the inventory;
 //! - [`time`]: the one timestamp type records use;
-//! - [`base64`]: the encoding of the records' power series.
+//! - [`base64`]: the encoding of the records' power series;
+//! - [`bounds`]: what a record may plausibly say, checked the same way by every reader.
 //!
 //! This crate has no Slurm, no rayon and no SQLite in it, so that the plugin can depend on it
 //! without pulling threads into slurmstepd.
 #![forbid(unsafe_code)]
 
 pub mod base64;
+pub mod bounds;
 pub mod hostlist;
 pub mod record;
 pub mod spool;

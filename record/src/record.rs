@@ -376,22 +376,29 @@ pub enum RecordFlag {
 }
 
 impl JobNodeRecord {
-    /// Total energy of the meters of one scope, in joules.
+    /// Total energy of the plausible meters of one scope, in joules (see [`crate::bounds`]).
     pub fn energy_j(&self, scope: Scope) -> f64 {
-        self.meters
-            .iter()
+        self.plausible_meters()
             .filter(|m| m.scope == scope)
             .map(|m| m.energy_j)
             .sum()
     }
 
+    /// The meters whose energy [`crate::bounds::check_energy`] accepts.
+    pub fn plausible_meters(&self) -> impl Iterator<Item = &MeterReport> {
+        let span = self.duration_s();
+        self.meters
+            .iter()
+            .filter(move |m| crate::bounds::check_energy(&m.id, m.scope, m.energy_j, span).is_ok())
+    }
+
     /// The node's energy for the job from the most complete meters it has: an external
     /// wattmeter, else the BMC, else the component meters that do not overlap (CPU packages,
     /// DRAM and GPU boards; never `platform` with them, never `core` or `uncore`, which are
-    /// inside the package), else RAPL `psys`. `None` when the node had no meter. This is what
-    /// the node measured, before any split between jobs sharing it.
+    /// inside the package), else RAPL `psys`. `None` when the node had no plausible meter.
+    /// This is what the node measured, before any split between jobs sharing it.
     pub fn node_energy_j(&self) -> Option<(f64, EnergyBasis)> {
-        let has = |scope: Scope| self.meters.iter().any(|m| m.scope == scope);
+        let has = |scope: Scope| self.plausible_meters().any(|m| m.scope == scope);
         if has(Scope::NodeWattmeter) {
             return Some((self.energy_j(Scope::NodeWattmeter), EnergyBasis::Wattmeter));
         }

@@ -69,6 +69,11 @@ pub enum ReadError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    /// A record under a name that is not its own (see [`check_record_name`]).
+    Misnamed {
+        path: PathBuf,
+        problem: String,
+    },
 }
 
 impl fmt::Display for ReadError {
@@ -78,6 +83,7 @@ impl fmt::Display for ReadError {
             ReadError::Json { path, source } => {
                 write!(f, "{} is not a valid record: {source}", path.display())
             }
+            ReadError::Misnamed { path, problem } => write!(f, "{} {problem}", path.display()),
         }
     }
 }
@@ -126,6 +132,24 @@ pub fn unescape_name(escaped: &str) -> Option<String> {
 /// The file name of a job-node file: `job-<id>.<escaped node>.<suffix>`.
 pub fn file_name(job_id: u32, node: &str, suffix: &str) -> String {
     format!("job-{job_id}.{}.{suffix}", escape_name(node))
+}
+
+/// Checks that a record file's name is the one the plugin gives the record it holds
+/// (`job-<job_id>.<node>.json`): a copy under another name, or a record planted under a name
+/// that is not its own, would otherwise count twice or for the wrong job.
+///
+/// # Errors
+/// The name and what the record says, in words.
+pub fn check_record_name(name: &str, job_id: u32, node: &str) -> Result<(), String> {
+    let own = file_name(job_id, node, "json");
+    if name == own {
+        Ok(())
+    } else {
+        Err(format!(
+            "holds the record of job {job_id} on node {node}, whose file is {own}: a copy or a \
+             misnamed file, left out"
+        ))
+    }
 }
 
 /// Reads a name made by [`file_name`] back into (job id, node, suffix).
@@ -255,7 +279,13 @@ impl Spool {
                 continue;
             }
             match read_record(&entry.path()) {
-                Ok(r) => records.push(r),
+                Ok(r) => match check_record_name(name, r.job_id, &r.node) {
+                    Ok(()) => records.push(r),
+                    Err(problem) => errors.push(ReadError::Misnamed {
+                        path: entry.path(),
+                        problem,
+                    }),
+                },
                 Err(e) => errors.push(e),
             }
         }

@@ -452,7 +452,9 @@ mod tests {
         let e = parse("[meters]\ninterval = \"0.001s\"").unwrap_err().0;
         assert!(e.contains("out of range"), "{e}");
         for huge in ["1e30", "1.0e300", "inf", "nan", "100000000000000000000000"] {
-            let e = parse(&format!("[meters]\ninterval = {huge}")).unwrap_err().0;
+            let e = parse(&format!("[meters]\ninterval = {huge}"))
+                .unwrap_err()
+                .0;
             assert!(
                 e.contains("line 2") && e.contains("energy-assess.toml"),
                 "{huge}: {e}"
@@ -461,7 +463,10 @@ mod tests {
             assert!(huge.len() > 20 || e.contains("interval"), "{huge}: {e}");
         }
         let e = parse("[meters]\nstop_timeout = 1e30").unwrap_err().0;
-        assert!(e.contains("stop_timeout") && e.contains("out of range"), "{e}");
+        assert!(
+            e.contains("stop_timeout") && e.contains("out of range"),
+            "{e}"
+        );
         let e = parse("[meters]\nsources = [\"rapl\", \"msr\"]")
             .unwrap_err()
             .0;
@@ -540,7 +545,11 @@ mod tests {
         );
         assert!(parse_duration("fast", min, max).is_err());
         // Beyond what a Duration holds: refused with the range, never a panic.
-        for huge in ["100000000000000000000000", "1e30s", "184467440737095516160s"] {
+        for huge in [
+            "100000000000000000000000",
+            "1e30s",
+            "184467440737095516160s",
+        ] {
             let e = parse_duration(huge, min, max).unwrap_err();
             assert!(
                 ["out of range", "not a duration", "unknown unit"]

@@ -63,7 +63,7 @@ pub fn render(records: &[JobNodeRecord]) -> String {
                 );
             }
         }
-        for m in &r.meters {
+        for m in r.plausible_meters() {
             let mean = m
                 .power_w
                 .map(|p| format!(", mean {:.1} W, peak {:.1} W", p.mean, p.max))
@@ -75,6 +75,9 @@ pub fn render(records: &[JobNodeRecord]) -> String {
                 m.scope.as_str(),
                 fmt_energy(m.energy_j)
             );
+        }
+        for refused in r.implausible_meters() {
+            let _ = writeln!(s, "  {refused}");
         }
     }
     if all_measured && records.len() as u32 == expected {

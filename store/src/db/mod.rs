@@ -380,11 +380,14 @@ impl DeferredIndexes {
 /// Puts the file back to the mode (and group) `access` asks for; returns a warning when it
 /// had to.
 /// Refuses a file that is not empty and does not start as every SQLite database does, before
-/// anything changes it (its mode, its group, a journal beside it).
+/// anything changes it (its mode, its group, a journal beside it). A file this user cannot
+/// read is left to SQLite, whose refusal says how to get access.
 fn check_is_store(path: &Path) -> Result<(), DbError> {
     use std::io::Read;
     let mut head = [0u8; 16];
-    let mut file = fs::File::open(path).map_err(io_err(path, "open the store"))?;
+    let Ok(mut file) = fs::File::open(path) else {
+        return Ok(());
+    };
     let n = file
         .read(&mut head)
         .map_err(io_err(path, "read the store"))?;

@@ -378,8 +378,11 @@ fn lean_to_row(r: &LeanRecord<'_>, default_cluster: &str) -> NodeRecordRow {
     let mut energy_j = [None; SCOPES.len()];
     let (mut gpu_others_j, mut gpu_unknown_j) = (None, None);
     let add = |slot: &mut Option<f64>, e: f64| *slot = Some(slot.unwrap_or(0.0) + e);
+    let span = r.start.zip(r.end).map(|(s, e)| e.seconds_since(s));
+    let mut refused = Vec::new();
     for m in &r.meters {
-        if !(m.energy_j.is_finite() && m.energy_j >= 0.0) {
+        if let Err(why) = ea_record::bounds::check_energy(&m.id, m.scope, m.energy_j, span) {
+            refused.push(why.flag());
             continue;
         }
         if m.scope == Scope::GpuBoard {
@@ -405,6 +408,7 @@ fn lean_to_row(r: &LeanRecord<'_>, default_cluster: &str) -> NodeRecordRow {
             flags.push(format!("{}:{}", m.id, flag_name(f)));
         }
     }
+    flags.extend(refused);
     let flags = flags.join(",");
     let gpus_on_node = r.allocation.as_ref().map(|a| a.gpus.len() as u32);
     let memory_mb = r.allocation.as_ref().and_then(|a| a.memory_mb);
@@ -814,6 +818,9 @@ fn read_one(
             parse_record(buf, default_cluster)
         };
         let row = row.map_err(|e| err(format!("not a valid record: {e}")))?;
+        // `job` refuses the same files (`Spool::job_records`).
+        let raw = u32::try_from(row.job_id_raw).unwrap_or(u32::MAX);
+        ea_record::spool::check_record_name(&spool_file.name, raw, &row.node).map_err(err)?;
         let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
         Ok((row, meta.len() as i64, mtime_ns))
     })?;
@@ -1191,7 +1198,11 @@ mod tests {
         let (p, jobs) = all_assessed(50, 3);
         let record = synth::records(&p, &jobs[0]).remove(0);
         let good = ea_record::spool::encode_record(&record).unwrap();
-        fs::write(records.join("good.json"), &good).unwrap();
+        let good_name = ea_record::spool::file_name(record.job_id, &record.node, "json");
+        fs::write(records.join(&good_name), &good).unwrap();
+        // A copy under another node's name: refused, as `job` refuses it.
+        let copy_name = ea_record::spool::file_name(record.job_id, "elsewhere", "json");
+        fs::write(records.join(&copy_name), &good).unwrap();
         fs::write(records.join("bad.json"), b"{\"schema_version\":3,").unwrap();
         let dir: std::sync::Arc<str> = records.display().to_string().into();
         // The same directory under a string of its own, and one that is not there.
@@ -1205,16 +1216,17 @@ mod tests {
             known: None,
         };
         let mut files = vec![
-            file(&dir, "good.json"),
-            file(&same_dir, "good.json"),
+            file(&dir, &good_name),
+            file(&same_dir, &good_name),
             file(&dir, "bad.json"),
-            file(&missing, "good.json"),
+            file(&missing, &good_name),
+            file(&dir, &copy_name),
         ];
         let rows = read_all_here(&mut files, "x");
         let want = to_row(&ea_record::spool::decode_record(&good).unwrap(), "x");
         assert_eq!(rows[0].as_ref().unwrap(), &want);
         assert_eq!(rows[1].as_ref().unwrap(), &want);
-        let meta = fs::metadata(records.join("good.json")).unwrap();
+        let meta = fs::metadata(records.join(&good_name)).unwrap();
         assert_eq!(files[0].size, good.len() as i64);
         assert_eq!(
             files[0].mtime_ns,
@@ -1228,8 +1240,14 @@ mod tests {
             bad.problem
         );
         let gone = rows[3].as_ref().unwrap_err();
-        assert_eq!(gone.path, root.join("gone").join("good.json"));
+        assert_eq!(gone.path, root.join("gone").join(&good_name));
         assert!(gone.problem.contains("No such file"), "{}", gone.problem);
+        let copy = rows[4].as_ref().unwrap_err();
+        assert!(
+            copy.problem.contains("misnamed") && copy.problem.contains(&good_name),
+            "{}",
+            copy.problem
+        );
         let _ = fs::remove_dir_all(&root);
     }
 
