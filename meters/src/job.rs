@@ -13,8 +13,11 @@ use crate::sampler::{JobFiles, PidFile, SamplerArgs, SamplerState, accumulators_
 use crate::set::{MeterSet, Snapshot};
 use crate::signals;
 use crate::source::Sources;
-use ea_record::spool::{Spool, read_json, write_json_atomic};
-use ea_record::{AbsentMeter, HostInfo, MeterFlag, MeterReport, RecordFlag};
+use ea_record::spool::{HeldOnNode, Spool, read_json, write_json_atomic};
+use ea_record::{
+    AbsentMeter, HostInfo, JobNodeRecord, MeterFlag, MeterReport, NodeAllocation, RecordFlag,
+    RecordState,
+};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -56,7 +59,17 @@ pub struct NodeConfig {
     /// The sampler stops by itself after this long (default 60 days), in case no epilog
     /// comes.
     pub max_lifetime: Duration,
+    /// How long after the job's extern step is gone the sampler waits for the epilog before
+    /// it salvages the record itself ([`DEFAULT_ORPHAN_AFTER`]).
+    pub orphan_after: Duration,
+    /// Where the node's Unix sockets are listed ([`crate::steps::PROC_NET_UNIX`]; a file of
+    /// the tests' making in the tests).
+    pub steps_listing: PathBuf,
 }
+
+/// An epilog starts within seconds of the job's extern step ending; two minutes without one
+/// means it will not come.
+pub const DEFAULT_ORPHAN_AFTER: Duration = Duration::from_secs(120);
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -76,6 +89,8 @@ impl Default for NodeConfig {
             stop_timeout: Duration::from_secs(2),
             max_series_points: 720,
             max_lifetime: Duration::from_secs(60 * 86_400),
+            orphan_after: DEFAULT_ORPHAN_AFTER,
+            steps_listing: PathBuf::from(crate::steps::PROC_NET_UNIX),
         }
     }
 }
@@ -136,6 +151,8 @@ fn sampler_args(cfg: &NodeConfig, job: &JobOnNode) -> SamplerArgs {
         max_series_points: cfg.max_series_points,
         max_lifetime: cfg.max_lifetime,
         stop_timeout: cfg.stop_timeout,
+        orphan_after: cfg.orphan_after,
+        steps_listing: cfg.steps_listing.clone(),
     }
 }
 
@@ -227,7 +244,7 @@ pub fn start_job(cfg: &NodeConfig, job: &JobOnNode) -> StartOutcome {
 
 /// Whether `pid` runs the sampler of this job: its command line is `<sampler_exe> run ...`
 /// with the same spool, job id and node (a recycled pid fails this).
-fn is_our_sampler(pid: u32, cfg: &NodeConfig, job: &JobOnNode) -> bool {
+pub(crate) fn is_our_sampler(pid: u32, cfg: &NodeConfig, job: &JobOnNode) -> bool {
     let Some(argv) = signals::cmdline(pid) else {
         return false;
     };
@@ -463,7 +480,14 @@ pub fn finish_job(cfg: &NodeConfig, job: &JobOnNode) -> Measurement {
     if host.boot_id.is_none() {
         host.boot_id = host_now.boot_id;
     }
-    for acc in &mut meters {
+    add_reports(&mut m, &mut meters, end_us);
+    m.host = Some(host);
+    m
+}
+
+/// The meters' reports up to `end_us`; a meter without two readings is absent, with why.
+pub(crate) fn add_reports(m: &mut Measurement, meters: &mut [MeterAccumulator], end_us: u64) {
+    for acc in meters {
         if acc.has_interval() {
             m.meters.push(acc.report(Some(end_us)));
         } else {
@@ -477,8 +501,37 @@ pub fn finish_job(cfg: &NodeConfig, job: &JobOnNode) -> Measurement {
             });
         }
     }
-    m.host = Some(host);
-    m
+}
+
+/// Completes a started record with what was measured and what the job's first step noted:
+/// the one way a final record is made, by the epilog and by [`crate::salvage`]. The caller
+/// sets `end` (and `exit`, where known); the measurement's notes are for it to log.
+pub fn complete_record(
+    record: &mut JobNodeRecord,
+    measured: Measurement,
+    held: Option<HeldOnNode>,
+) -> Vec<String> {
+    record.state = RecordState::Complete;
+    record.meters = measured.meters;
+    record.absent_meters = measured.absent_meters;
+    for flag in measured.flags {
+        if !record.flags.contains(&flag) {
+            record.flags.push(flag);
+        }
+    }
+    if let Some(h) = measured.host {
+        record.host = Some(h);
+    }
+    if !measured.job_gpu_uuids.is_empty() {
+        record
+            .allocation
+            .get_or_insert_with(NodeAllocation::default)
+            .gpus = measured.job_gpu_uuids;
+    }
+    if let Some(held) = held {
+        held.complete(record);
+    }
+    measured.notes
 }
 
 /// Adds an end snapshot's readings to the matching accumulators (by meter id).

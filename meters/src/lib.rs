@@ -17,7 +17,10 @@
 //!   sampler, detached; it returns in milliseconds and starts no thread.
 //! - `job_epilog` (root, `slurmstepd spank epilog`): [`finish_job`] gets the sampler's final
 //!   reading (or, if it died or hangs, kills it and completes its last checkpoint with an end
-//!   snapshot), then [`cleanup_job`] once the record is written.
+//!   snapshot), [`complete_record`] makes the record, then [`cleanup_job`] once it is written.
+//! - [`salvage`]: records of jobs that ended without their epilog's (plugin missing, spool
+//!   read-only or full at the epilog), from what is left under `running/`; [`steps`] tells
+//!   whether Slurm still runs a job on the node.
 //!
 //! Nothing here fails or stalls a job: every bound is a timeout, every failure a note, an
 //! absent meter or a flag. The library starts no thread and has no logger; NVML is only loaded
@@ -33,10 +36,12 @@ pub mod ipmi;
 pub mod job;
 pub mod nvml;
 pub mod rapl;
+pub mod salvage;
 pub mod sampler;
 pub mod set;
 pub mod signals;
 pub mod source;
+pub mod steps;
 
 #[cfg(test)]
 mod hardware_tests;
@@ -44,7 +49,9 @@ mod hardware_tests;
 mod testutil;
 
 pub use job::{
-    JobOnNode, Measurement, NodeConfig, StartOutcome, cleanup_job, finish_job, start_job,
+    JobOnNode, Measurement, NodeConfig, StartOutcome, cleanup_job, complete_record, finish_job,
+    start_job,
 };
 pub use nvml::{GpuDescription, job_gpus_from_env, list_gpus};
+pub use salvage::{salvage_job, salvage_orphans};
 pub use source::Sources;

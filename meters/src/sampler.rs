@@ -43,6 +43,11 @@ pub struct SamplerArgs {
     pub max_lifetime: Duration,
     /// How long the epilog waits for the final reading; the final BMC query gets half.
     pub stop_timeout: Duration,
+    /// How long after the job's extern step is gone from the node the sampler waits for the
+    /// epilog before it salvages the record itself (see [`crate::salvage`]).
+    pub orphan_after: Duration,
+    /// Where the node's Unix sockets are listed (see [`crate::steps`]).
+    pub steps_listing: PathBuf,
 }
 
 /// What the sampler binary was asked to do.
@@ -103,6 +108,11 @@ impl SamplerArgs {
             "--stop-timeout-ms",
             self.stop_timeout.as_millis().to_string().into(),
         );
+        push(
+            "--orphan-after-s",
+            self.orphan_after.as_secs().to_string().into(),
+        );
+        push("--steps-listing", self.steps_listing.clone().into());
         a
     }
 }
@@ -142,6 +152,8 @@ impl SamplerCommand {
             max_series_points: 720,
             max_lifetime: Duration::from_secs(60 * 86_400),
             stop_timeout: Duration::from_secs(2),
+            orphan_after: crate::job::DEFAULT_ORPHAN_AFTER,
+            steps_listing: PathBuf::from(crate::steps::PROC_NET_UNIX),
         };
         while let Some(key) = it.next() {
             let key = key
@@ -196,6 +208,8 @@ impl SamplerCommand {
                 }
                 "--max-lifetime-s" => a.max_lifetime = Duration::from_secs(num()?),
                 "--stop-timeout-ms" => a.stop_timeout = Duration::from_millis(num()?),
+                "--orphan-after-s" => a.orphan_after = Duration::from_secs(num()?),
+                "--steps-listing" => a.steps_listing = PathBuf::from(&value),
                 "--out" => out = Some(PathBuf::from(&value)),
                 other => return Err(format!("unknown option {other}")),
             }
@@ -406,6 +420,8 @@ pub fn run(args: &SamplerArgs) -> i32 {
     let mut next_tick = started;
     let mut finishing = false;
     let mut write_failed = false;
+    let mut orphan = Orphan::default();
+    let mut salvage_after = false;
     loop {
         sample_once(&mut set, &mut state.meters, &mut state.notes, args.interval);
         state.updated = Instant::now();
@@ -420,6 +436,18 @@ pub fn run(args: &SamplerArgs) -> i32 {
             }
         }
         if finishing {
+            if salvage_after {
+                // Nobody will finish this job's record: the sampler does, as the next prolog
+                // on the node would.
+                let _ = std::fs::remove_file(&files.pid);
+                let job = crate::job::JobOnNode {
+                    spool: spool.clone(),
+                    job_id: args.job_id,
+                    node: args.node.clone(),
+                    job_gpus: args.job_gpus.clone(),
+                };
+                let _ = crate::salvage::salvage_job(&job);
+            }
             return 0;
         }
         next_tick += args.interval;
@@ -446,6 +474,48 @@ pub fn run(args: &SamplerArgs) -> i32 {
             ));
             finishing = true;
         }
+        if orphan.check(args) {
+            state.notes.push(format!(
+                "the job's steps ended on this node and no epilog came within {} s (was the \
+                 plugin removed from plugstack.conf, or does its epilog fail?): record salvaged \
+                 by the sampler",
+                args.orphan_after.as_secs()
+            ));
+            finishing = true;
+            salvage_after = true;
+        }
+    }
+}
+
+/// Watches for the job's end on the node when no epilog comes: once the sampler has seen
+/// the job's extern step, its absence, with no other step of the job, for `orphan_after`
+/// means the allocation is over here. Looks at most every [`Orphan::EVERY`].
+#[derive(Debug, Default)]
+struct Orphan {
+    last_check: Option<std::time::Instant>,
+    saw_extern: bool,
+    no_step_since: Option<std::time::Instant>,
+}
+
+impl Orphan {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn check(&mut self, args: &SamplerArgs) -> bool {
+        let now = std::time::Instant::now();
+        if self.last_check.is_some_and(|t| now - t < Self::EVERY) {
+            return false;
+        }
+        self.last_check = Some(now);
+        let Some(steps) = crate::steps::steps_on_node(&args.steps_listing, &args.node, args.job_id)
+        else {
+            return false;
+        };
+        self.saw_extern |= steps.contains(&crate::steps::EXTERN_STEP);
+        if !steps.is_empty() || !self.saw_extern {
+            self.no_step_since = None;
+            return false;
+        }
+        now - *self.no_step_since.get_or_insert(now) >= args.orphan_after
     }
 }
 
@@ -489,6 +559,8 @@ mod tests {
             job_gpus: vec!["0".into(), "GPU-abc".into()],
             max_series_points: 300,
             max_lifetime: Duration::from_secs(86_400),
+            orphan_after: Duration::from_secs(30),
+            steps_listing: "/tmp/listing".into(),
             stop_timeout: Duration::from_millis(1500),
         }
     }

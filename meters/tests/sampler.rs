@@ -593,3 +593,162 @@ fn pid_file_names_the_job() {
         "the sampler outlived its job's files"
     );
 }
+
+/// Waits until `pid` has exited (a zombie counts), at most `limit`.
+fn wait_exit(pid: u32, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while ea_meters::signals::is_running(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A started record as the prolog writes it, and the first step's note (an extern step).
+fn write_started(j: &JobOnNode, extern_step: bool) {
+    j.spool.ensure().unwrap();
+    let record = ea_record::JobNodeRecord {
+        schema_version: ea_record::SCHEMA_VERSION,
+        state: ea_record::RecordState::Started,
+        cluster: Some("testbed".into()),
+        job_id: j.job_id,
+        array_job_id: None,
+        array_task_id: None,
+        uid: 1001,
+        gid: 1001,
+        user: Some("alice".into()),
+        account: None,
+        partition: None,
+        node: j.node.clone(),
+        node_list: Some(j.node.clone()),
+        num_nodes: Some(1),
+        cpus_on_node: Some(2),
+        allocation: None,
+        start: Some(ea_record::UnixMicros::now()),
+        end: None,
+        exit: None,
+        mode: ea_record::AssessMode {
+            trigger: ea_record::Trigger::Option,
+            requested: None,
+            summary: false,
+        },
+        plugin_version: "test".into(),
+        slurm_version: "22.05.8".into(),
+        host: None,
+        meters: Vec::new(),
+        absent_meters: Vec::new(),
+        flags: Vec::new(),
+    };
+    ea_record::spool::write_record_atomic(&j.spool.started_path(j.job_id, &j.node), &record)
+        .unwrap();
+    let held = ea_record::spool::HeldOnNode {
+        extern_step,
+        allocation: ea_record::NodeAllocation {
+            memory_mb: Some(1024),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    ea_record::spool::write_json_atomic(
+        &j.spool.running_path(j.job_id, &j.node, "alloc.json"),
+        &held,
+    )
+    .unwrap();
+}
+
+/// `/proc/net/unix` as it reads while Slurm runs the job's extern step on the node, or not.
+fn write_listing(path: &Path, j: &JobOnNode, running: bool) {
+    let mut text = "Num       RefCount Protocol Flags    Type St Inode Path\n".to_string();
+    if running {
+        text.push_str(&format!(
+            "0000000000000000: 00000002 00000000 00010000 0001 01 4123 /var/lib/slurm/slurmd-{0}/{0}_{1}.4294967292\n",
+            j.node, j.job_id
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_sampler_whose_epilog_never_comes_salvages_the_record_itself() {
+    // The plugin was removed from the node's plugstack while the job ran: no epilog comes.
+    // Once the job's extern step has gone, the sampler waits `orphan_after`, then completes
+    // the record from its last reading and leaves.
+    let node = SimNode::start("orphan", PACKAGE_W);
+    let spool = TempDir::new("spool-orphan");
+    let listing = spool.0.join("unix");
+    let cfg = NodeConfig {
+        orphan_after: Duration::from_secs(1),
+        steps_listing: listing.clone(),
+        ..config(&node, 250)
+    };
+    let j = job(&spool.0, 601, "n1", &[]);
+    write_listing(&listing, &j, true);
+    write_started(&j, true);
+    let pid = start_job(&cfg, &j).sampler_pid.unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(ea_meters::signals::is_running(pid));
+    write_listing(&listing, &j, false);
+    let job_end = ea_record::UnixMicros::now();
+    // One look every 5 s, then 1 s without the step.
+    wait_exit(pid, Duration::from_secs(15));
+    assert!(!ea_meters::signals::is_running(pid), "the sampler left");
+    let r = ea_record::spool::read_record(&j.spool.record_path(601, "n1")).unwrap();
+    assert_eq!(r.state, ea_record::RecordState::Complete);
+    assert_eq!(r.flags, [RecordFlag::Salvaged]);
+    assert_eq!(r.allocation.as_ref().unwrap().memory_mb, Some(1024));
+    let ipmi = r.meters.iter().find(|m| m.id == "ipmi:dcmi").unwrap();
+    let span = r.duration_s().unwrap();
+    assert!(span > 2.0 && r.end.unwrap() >= job_end, "{span}");
+    assert_close("salvaged BMC energy", ipmi.energy_j, BMC_W * span, 0.05);
+    let left: Vec<_> = std::fs::read_dir(spool.0.join("running"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "running/ is cleaned: {left:?}");
+}
+
+#[test]
+fn a_record_the_epilog_could_not_write_is_salvaged_by_the_next_job_on_the_node() {
+    // The spool was read-only at the epilog: the sampler was stopped, the record not written.
+    // The next prolog on the node finds the job's leftovers, the job's steps gone, and writes
+    // the record from the last checkpoint; a job still running is left alone.
+    let node = SimNode::start("salvage", PACKAGE_W);
+    let spool = TempDir::new("spool-salvage");
+    let listing = spool.0.join("unix");
+    let cfg = NodeConfig {
+        steps_listing: listing.clone(),
+        ..config(&node, 250)
+    };
+    let ended = job(&spool.0, 701, "n1", &[]);
+    let running = job(&spool.0, 702, "n1", &[]);
+    let other_node = job(&spool.0, 703, "n2", &[]);
+    for j in [&ended, &running, &other_node] {
+        write_started(j, true);
+    }
+    let pid = start_job(&cfg, &ended).sampler_pid.unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(ea_meters::signals::send(pid, libc::SIGKILL));
+    wait_exit(pid, Duration::from_secs(2));
+    let mut text = String::new();
+    write_listing(&listing, &running, true);
+    text.push_str(&std::fs::read_to_string(&listing).unwrap());
+    std::fs::write(&listing, &text).unwrap();
+
+    let notes = ea_meters::salvage_orphans(&cfg, &Spool::new(&spool.0), "n1", 704);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("job 701") && notes[0].contains("salvaged"),
+        "{notes:?}"
+    );
+    let r = ea_record::spool::read_record(&ended.spool.record_path(701, "n1")).unwrap();
+    assert_eq!(r.flags, [RecordFlag::Salvaged]);
+    let span = r.duration_s().unwrap();
+    let ipmi = r.meters.iter().find(|m| m.id == "ipmi:dcmi").unwrap();
+    assert_close("salvaged BMC energy", ipmi.energy_j, BMC_W * span, 0.05);
+    assert!(!ended.spool.started_path(701, "n1").exists());
+    // Still running here (its step is listed), and another node's: untouched.
+    assert!(running.spool.started_path(702, "n1").exists());
+    assert!(other_node.spool.started_path(703, "n2").exists());
+    assert!(!running.spool.record_path(702, "n1").exists());
+    // Salvaging again finds nothing more to do.
+    assert!(ea_meters::salvage_orphans(&cfg, &Spool::new(&spool.0), "n1", 704).is_empty());
+}

@@ -371,6 +371,10 @@ pub enum RecordFlag {
     ConfigError,
     /// Two snapshots came from different boots of the node.
     BootChanged,
+    /// No epilog wrote this record (it did not run: the plugin was missing from the node's
+    /// plugstack, or it could not write: a read-only or full spool). It was completed later,
+    /// from the prolog's part and the sampler's last checkpoint, and ends there.
+    Salvaged,
     #[serde(other)]
     Unknown,
 }

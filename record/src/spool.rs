@@ -134,6 +134,36 @@ pub fn file_name(job_id: u32, node: &str, suffix: &str) -> String {
     format!("job-{job_id}.{}.{suffix}", escape_name(node))
 }
 
+/// What the first step of an assessed job on a node learns from Slurm for the record
+/// (`running/job-J.NODE.alloc.json`): what the job holds there, which array task it is, and
+/// whether Slurm runs an extern step for it (`PrologFlags=Contain`), whose end is the end of
+/// the job on the node. Only remote context (slurmstepd) has any of it.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct HeldOnNode {
+    #[serde(flatten)]
+    pub allocation: crate::record::NodeAllocation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_job_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_task_id: Option<u32>,
+    #[serde(default)]
+    pub extern_step: bool,
+}
+
+impl HeldOnNode {
+    /// Adds what the step saw to a record; the GPUs stay the record's.
+    pub fn complete(self, record: &mut JobNodeRecord) {
+        let a = record.allocation.get_or_insert_with(Default::default);
+        a.cores = self.allocation.cores;
+        a.memory_mb = self.allocation.memory_mb;
+        a.cpus = self.allocation.cpus.or(a.cpus);
+        if let (Some(array), Some(task)) = (self.array_job_id, self.array_task_id) {
+            record.array_job_id = Some(array);
+            record.array_task_id = Some(task);
+        }
+    }
+}
+
 /// Checks that a record file's name is the one the plugin gives the record it holds
 /// (`job-<job_id>.<node>.json`): a copy under another name, or a record planted under a name
 /// that is not its own, would otherwise count twice or for the wrong job.

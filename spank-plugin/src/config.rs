@@ -16,11 +16,12 @@
 //! nvml_library = "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"
 //! sampler = "/usr/local/libexec/energy-assess/energy-assess-sampler"
 //! stop_timeout = "2s"
+//! orphan_after = "2m"        # no epilog this long after the job's end: the sampler salvages
 //! ```
 //!
 //! Plugstack arguments use the same names (`config=`, `spool=`, `default=`, `allow_opt_out=`,
 //! `summary=`, `sysroot=`, `interval=`, `sources=`, `ipmi_command=`, `nvml_library=`,
-//! `sampler=`, `stop_timeout=`); `config=` names the file. A file that is absent means
+//! `sampler=`, `stop_timeout=`, `orphan_after=`); `config=` names the file. A file that is absent means
 //! defaults. A file that cannot be read, or a bad key or value anywhere, is reported (file,
 //! line, what to write instead) and never stops a job: the broken file is ignored as a whole and
 //! the built-in defaults plus the plugstack arguments are used, because a half-applied config
@@ -33,6 +34,11 @@ use std::time::Duration;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/slurm/energy-assess.toml";
 pub const DEFAULT_SAMPLER: &str = ea_meters::job::DEFAULT_SAMPLER_EXE;
+
+/// `orphan_after` within these: shorter could beat a slow epilog, longer leaves a job's
+/// record missing for a day.
+const ORPHAN_AFTER_MIN: Duration = Duration::from_secs(10);
+const ORPHAN_AFTER_MAX: Duration = Duration::from_secs(86_400);
 
 /// Whether jobs are assessed without asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +71,9 @@ pub struct MeterSettings {
     pub nvml_library: Option<PathBuf>,
     pub sampler: PathBuf,
     pub stop_timeout: Duration,
+    /// How long after the job's extern step is gone the sampler waits for the epilog before
+    /// it salvages the record itself.
+    pub orphan_after: Duration,
 }
 
 impl MeterSettings {
@@ -80,6 +89,7 @@ impl MeterSettings {
             sources: self.sources,
             sampler_exe: self.sampler.clone(),
             stop_timeout: self.stop_timeout,
+            orphan_after: self.orphan_after,
             ..ea_meters::NodeConfig::default()
         }
     }
@@ -104,6 +114,7 @@ impl Default for Config {
                 nvml_library: None,
                 sampler: PathBuf::from(DEFAULT_SAMPLER),
                 stop_timeout: Duration::from_secs(2),
+                orphan_after: ea_meters::job::DEFAULT_ORPHAN_AFTER,
             },
         }
     }
@@ -140,6 +151,7 @@ struct RawMeters {
     nvml_library: Option<PathBuf>,
     sampler: Option<PathBuf>,
     stop_timeout: Option<toml::Value>,
+    orphan_after: Option<toml::Value>,
 }
 
 /// The plugstack keys, and where each goes.
@@ -156,6 +168,7 @@ const ARG_KEYS: &[&str] = &[
     "nvml_library",
     "sampler",
     "stop_timeout",
+    "orphan_after",
 ];
 
 /// Builds the configuration from the plugstack arguments and the file they (or the default)
@@ -259,6 +272,10 @@ pub fn parse_file(text: &str, path: &Path) -> Result<Config, ConfigProblem> {
                 duration_value(&v, Duration::from_millis(50), Duration::from_secs(30))
                     .map_err(|e| fail(format!("{}: {e}", at("stop_timeout"))))?;
         }
+        if let Some(v) = m.orphan_after {
+            mm.orphan_after = duration_value(&v, ORPHAN_AFTER_MIN, ORPHAN_AFTER_MAX)
+                .map_err(|e| fail(format!("{}: {e}", at("orphan_after"))))?;
+        }
     }
     Ok(c)
 }
@@ -283,6 +300,9 @@ fn apply_arg(c: &mut Config, key: &str, value: &str) -> Result<(), String> {
         "stop_timeout" => {
             c.meters.stop_timeout =
                 parse_duration(value, Duration::from_millis(50), Duration::from_secs(30))?
+        }
+        "orphan_after" => {
+            c.meters.orphan_after = parse_duration(value, ORPHAN_AFTER_MIN, ORPHAN_AFTER_MAX)?
         }
         _ => unreachable!("load() only passes known keys"),
     }
@@ -409,6 +429,7 @@ mod tests {
             nvml_library = "/opt/fake/libnvidia-ml.so"
             sampler = "/opt/ea/sampler"
             stop_timeout = 3
+            orphan_after = "30s"
             "#,
         )
         .unwrap();
@@ -429,6 +450,7 @@ mod tests {
         assert_eq!(Config::default().meters.sources, Sources::all());
         assert_eq!(c.meters.ipmi_command[0], "ipmi-dcmi");
         assert_eq!(c.meters.stop_timeout, Duration::from_secs(3));
+        assert_eq!(c.meters.orphan_after, Duration::from_secs(30));
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub struct FfiHost {
 impl FfiHost {
     fn item_u32(&self, item: sys::spank_item_t) -> Option<u32> {
         let mut value: u32 = 0;
-        // SAFETY: for S_JOB_ID, S_JOB_UID (uid_t), S_JOB_GID (gid_t), S_JOB_ARRAY_ID and
+        // SAFETY: for S_JOB_ID, S_JOB_STEPID, S_JOB_UID (uid_t), S_JOB_GID (gid_t), S_JOB_ARRAY_ID and
         // S_JOB_ARRAY_TASK_ID, spank_get_item writes one 32-bit unsigned integer through the
         // pointer; `value` outlives the call. Slurm returns an error instead of writing in
         // contexts where the item is unavailable.
@@ -172,6 +172,13 @@ impl SpankHost for FfiHost {
             array_job_id,
             array_task_id,
         })
+    }
+
+    fn step_id(&self) -> Option<u32> {
+        if self.context() != Context::Remote {
+            return None;
+        }
+        self.item_u32(sys::S_JOB_STEPID)
     }
 
     fn option(&self) -> OptionValue {

@@ -77,6 +77,8 @@ pub trait SpankHost {
     /// context only; `None` for a job that is not an array task, and everywhere else
     /// (job_prolog and job_epilog get neither from Slurm nor in their environment).
     fn job_array(&self) -> Option<ArrayTask>;
+    /// `S_JOB_STEPID` in remote context (the extern step is `0xfffffffc`); `None` elsewhere.
+    fn step_id(&self) -> Option<u32>;
     /// The state of `--energy-assess` for this job.
     fn option(&self) -> OptionValue;
     /// Writes `bytes` to `dir/name` as the given user and group, never as root: the job's
@@ -132,6 +134,9 @@ impl SpankHost for FixedHost {
         (None, None)
     }
     fn job_array(&self) -> Option<ArrayTask> {
+        None
+    }
+    fn step_id(&self) -> Option<u32> {
         None
     }
     fn option(&self) -> OptionValue {

@@ -6,7 +6,7 @@ use crate::config::{self, Config};
 use crate::host::{Context, Level, SpankHost};
 use crate::mode::{self, Decision};
 use crate::summary;
-use ea_record::spool::{self, Spool};
+use ea_record::spool::{self, HeldOnNode, Spool};
 use ea_record::{
     JobExit, JobNodeRecord, NodeAllocation, RecordFlag, RecordState, SCHEMA_VERSION, UnixMicros,
     hostlist,
@@ -15,6 +15,9 @@ use std::time::Instant;
 
 /// The plugin's own version, recorded in every record.
 pub const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The step id Slurm gives a job's extern step (`SLURM_EXTERN_CONT`).
+pub const EXTERN_STEP_ID: u32 = 0xFFFF_FFFC;
 
 /// `major.minor.micro` of the Slurm headers the plugin was built against.
 pub fn slurm_version() -> String {
@@ -75,13 +78,20 @@ pub fn job_prolog(host: &dyn SpankHost, args: &[String]) {
         );
         return;
     }
+    salvage_others(
+        host,
+        &config.meters.node_config(&record.node),
+        &spool,
+        &record.node,
+        record.job_id,
+    );
     host.log(
-        Level::Debug,
+        Level::Info,
         &format!(
-            "job {} assessed on {} ({:?})",
+            "job {}: assessed on {}, sampler started, in {:.1} ms",
             record.job_id,
             record.node,
-            t0.elapsed()
+            t0.elapsed().as_secs_f64() * 1e3
         ),
     );
 }
@@ -107,11 +117,21 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         return;
     };
     let started_path = spool.started_path(job_id, &node);
+    let final_path = spool.record_path(job_id, &node);
+    let node_config = config.meters.node_config(&node);
 
     // The prolog's decision stands if it left a started record, even if the config changed
     // since; otherwise decide now, as the prolog would have.
     let mut record = match spool::read_record(&started_path) {
         Ok(r) => r,
+        Err(_) if final_path.exists() => {
+            // Its sampler salvaged the record already (this epilog came very late).
+            host.log(
+                Level::Info,
+                &format!("job {job_id}: its record was salvaged before this epilog; kept"),
+            );
+            return;
+        }
         Err(read_err) => {
             let (decision, _) = mode::decide(&host.option(), &config);
             let Decision::Assess(mode) = decision else {
@@ -134,7 +154,6 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         record.flags.push(RecordFlag::ConfigError);
     }
     record.end = Some(UnixMicros::now());
-    record.state = RecordState::Complete;
     record.exit = host.getenv("SLURM_JOB_EXIT_CODE2").and_then(|code2| {
         let status = host
             .getenv("SLURM_JOB_EXIT_CODE")
@@ -143,40 +162,24 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
     });
 
     let job = job_on_node(&spool, &record);
-    let measured = ea_meters::finish_job(&config.meters.node_config(&node), &job);
-    for note in &measured.notes {
-        host.log(Level::Info, &format!("job {job_id}: {note}"));
-    }
-    record.meters = measured.meters;
-    record.absent_meters = measured.absent_meters;
-    for flag in measured.flags {
-        if !record.flags.contains(&flag) {
-            record.flags.push(flag);
-        }
-    }
-    if let Some(h) = measured.host {
-        record.host = Some(h);
-    }
-    if !measured.job_gpu_uuids.is_empty() {
-        record
-            .allocation
-            .get_or_insert_with(NodeAllocation::default)
-            .gpus = measured.job_gpu_uuids;
-    }
-
+    let measured = ea_meters::finish_job(&node_config, &job);
     let alloc_path = spool.running_path(job_id, &node, "alloc.json");
-    if let Ok(held) = spool::read_json::<HeldOnNode>(&alloc_path) {
-        held.complete(&mut record);
+    let held = spool::read_json::<HeldOnNode>(&alloc_path).ok();
+    for note in ea_meters::complete_record(&mut record, measured, held) {
+        host.log(Level::Info, &format!("job {job_id}: {note}"));
     }
 
     if !prepare_spool(host, &spool) {
         return;
     }
-    let final_path = spool.record_path(job_id, &node);
     if let Err(e) = spool::write_record_atomic(&final_path, &record) {
         host.log(
             Level::Error,
-            &format!("job {job_id}: cannot write its record: {e}"),
+            &format!(
+                "job {job_id}: cannot write its record: {e}; its prolog's part and the \
+                 sampler's checkpoint stay under running/, and the next job on this node \
+                 salvages the record from them once the spool can be written"
+            ),
         );
         return;
     }
@@ -196,14 +199,29 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
     if record.mode.summary {
         write_summary(host, &spool, &record);
     }
+    salvage_others(host, &node_config, &spool, &node, job_id);
     host.log(
-        Level::Debug,
+        Level::Info,
         &format!(
-            "job {job_id}: record written to {} ({:?})",
+            "job {job_id}: record written to {} in {:.1} ms",
             final_path.display(),
-            t0.elapsed()
+            t0.elapsed().as_secs_f64() * 1e3
         ),
     );
+}
+
+/// Records of earlier jobs on this node that their epilog could not write (see
+/// `ea_meters::salvage`).
+fn salvage_others(
+    host: &dyn SpankHost,
+    cfg: &ea_meters::NodeConfig,
+    spool: &Spool,
+    node: &str,
+    job_id: u32,
+) {
+    for note in ea_meters::salvage_orphans(cfg, spool, node, job_id) {
+        host.log(Level::Info, &note);
+    }
 }
 
 /// The user's summary file, from the first node of the job only (one file per job), with
@@ -262,51 +280,24 @@ fn job_on_node(spool: &Spool, record: &JobNodeRecord) -> ea_meters::JobOnNode {
     }
 }
 
-/// What the first step of an assessed job on a node learns from Slurm for the epilog: what
-/// the job holds there, and which array task it is. Only remote context has either; the
-/// epilog reads them back from `running/job-J.NODE.alloc.json`.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct HeldOnNode {
-    #[serde(flatten)]
-    allocation: NodeAllocation,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    array_job_id: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    array_task_id: Option<u32>,
-}
-
-impl HeldOnNode {
-    fn read(host: &dyn SpankHost) -> Self {
-        let (cores, memory_mb) = host.job_alloc();
-        let cpus = cores
-            .as_deref()
-            .and_then(|c| hostlist::expand_numbers(c).ok())
-            .map(|v| v.len() as u32);
-        let array = host.job_array();
-        HeldOnNode {
-            allocation: NodeAllocation {
-                cpus,
-                cores,
-                memory_mb,
-                gpus: Vec::new(),
-            },
-            array_job_id: array.map(|a| a.array_job_id),
-            array_task_id: array.map(|a| a.array_task_id),
-        }
-    }
-
-    /// Adds what the step saw to the epilog's record; the GPUs stay the epilog's.
-    fn complete(self, record: &mut JobNodeRecord) {
-        let a = record
-            .allocation
-            .get_or_insert_with(NodeAllocation::default);
-        a.cores = self.allocation.cores;
-        a.memory_mb = self.allocation.memory_mb;
-        a.cpus = self.allocation.cpus.or(a.cpus);
-        if let (Some(array), Some(task)) = (self.array_job_id, self.array_task_id) {
-            record.array_job_id = Some(array);
-            record.array_task_id = Some(task);
-        }
+/// What this step can tell the epilog (see [`HeldOnNode`]).
+fn held_on_node(host: &dyn SpankHost) -> HeldOnNode {
+    let (cores, memory_mb) = host.job_alloc();
+    let cpus = cores
+        .as_deref()
+        .and_then(|c| hostlist::expand_numbers(c).ok())
+        .map(|v| v.len() as u32);
+    let array = host.job_array();
+    HeldOnNode {
+        allocation: NodeAllocation {
+            cpus,
+            cores,
+            memory_mb,
+            gpus: Vec::new(),
+        },
+        array_job_id: array.map(|a| a.array_job_id),
+        array_task_id: array.map(|a| a.array_task_id),
+        extern_step: host.step_id() == Some(EXTERN_STEP_ID),
     }
 }
 
@@ -339,7 +330,7 @@ pub fn remote_init(host: &dyn SpankHost, args: &[String]) {
             None => return,
         },
         Ok(_) => return,
-        Err(_) => HeldOnNode::read(host),
+        Err(_) => held_on_node(host),
     };
     if let Err(e) = spool::write_json_atomic(&path, &held) {
         host.log(

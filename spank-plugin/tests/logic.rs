@@ -85,6 +85,9 @@ impl SpankHost for FakeHost {
             array_task_id: num("ARRAY_TASK_ID")?,
         })
     }
+    fn step_id(&self) -> Option<u32> {
+        self.env.get("STEP_ID")?.parse().ok()
+    }
     fn option(&self) -> OptionValue {
         self.option.clone()
     }
