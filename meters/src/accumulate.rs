@@ -65,6 +65,12 @@ pub struct MeterAccumulator {
     first_error: Option<String>,
     flags: Vec<MeterFlag>,
     series: Series,
+    /// The sampling interval this meter is read at, µs (0 in checkpoints of older versions).
+    #[serde(default)]
+    interval_us: u64,
+    /// The longest time between two readings where wraps were inferred, and how many.
+    #[serde(default)]
+    inferred_over_gap: Option<(f64, u64)>,
 }
 
 impl MeterAccumulator {
@@ -92,7 +98,19 @@ impl MeterAccumulator {
             first_error: None,
             flags,
             series: Series::new(step_us.max(1), max_points.max(2)),
+            interval_us: step_us,
+            inferred_over_gap: None,
         }
+    }
+
+    /// The longest gap between readings over which wraps were inferred (s), and how many.
+    pub fn inferred_over_gap(&self) -> Option<(f64, u64)> {
+        self.inferred_over_gap
+    }
+
+    /// Whether readings `dt_s` apart are about the sampling interval (not a stall).
+    fn on_schedule(&self, dt_s: f64) -> bool {
+        self.interval_us == 0 || dt_s <= 1.5 * self.interval_us as f64 / 1e6
     }
 
     pub fn id(&self) -> &str {
@@ -183,6 +201,7 @@ impl MeterAccumulator {
                 if matches!(step, Step::Wrapped(_)) {
                     self.flag(MeterFlag::Wrapped);
                 }
+                let d = d + self.wraps_over_gap(d, dt_s, joules_per_unit, max_raw);
                 let e = d as f64 * joules_per_unit;
                 self.add_interval(last_t, at.mono_us, e, e / dt_s);
                 if let Some(max) = max_raw {
@@ -190,13 +209,42 @@ impl MeterAccumulator {
                     // is more than half the shortest wrap period seen.
                     let range_j = max as f64 * joules_per_unit;
                     let p = self.max_w.unwrap_or(0.0);
-                    if dt_s * p > 0.5 * range_j {
+                    if dt_s * p > 0.5 * range_j && self.on_schedule(dt_s) {
                         self.flag(MeterFlag::IntervalTooLong);
                     }
                 }
             }
             Step::Reset => self.flag(MeterFlag::Reset),
         }
+    }
+
+    /// Units a counter advanced beyond the one wrap two readings can show, when they are
+    /// further apart than the counter takes to wrap at the power just before (the sampler was
+    /// stopped, or starved of CPU): the power before the gap, held over it, says how many
+    /// whole ranges passed. Counted as wraps and flagged [`MeterFlag::WrapsInferred`].
+    fn wraps_over_gap(&mut self, seen: u64, dt_s: f64, jpu: f64, max_raw: Option<u64>) -> u64 {
+        let (Some(max), Some(p)) = (max_raw, self.last_interval_w.filter(|p| *p > 0.0)) else {
+            return 0;
+        };
+        let range = max.saturating_add(1);
+        let range_j = range as f64 * jpu;
+        let expected_j = p * dt_s;
+        if expected_j <= range_j {
+            return 0;
+        }
+        let k = ((expected_j - seen as f64 * jpu) / range_j).round();
+        if !(k >= 1.0 && k < 1e6) {
+            return 0;
+        }
+        let k = k as u64;
+        if let Some(c) = self.counter.as_mut() {
+            c.add_wraps(k);
+        }
+        self.flag(MeterFlag::WrapsInferred);
+        if self.inferred_over_gap.is_none_or(|(gap, _)| dt_s > gap) {
+            self.inferred_over_gap = Some((dt_s, k));
+        }
+        k.saturating_mul(range)
     }
 
     fn add_power(&mut self, at: Instant, w: f64) {
@@ -510,6 +558,43 @@ mod tests {
             "{:?}",
             s.watts
         );
+    }
+
+    #[test]
+    fn wraps_over_a_stalled_sampler_are_inferred_from_the_power_before() {
+        // 40 W on a counter of 150 J + 1 µJ read every second (40 J a reading: on time), then
+        // stopped for 5 s (SIGSTOP): 200 J pass, a whole wrap and a part; the two readings
+        // around the gap show only the part.
+        let max = 150_000_000;
+        let range_uj = max + 1;
+        let raw_at = |s: f64| ((s * 40e6) as u64) % range_uj;
+        let mut a = MeterAccumulator::new(rapl_spec(max), at(0.0).mono_us, 1_000_000, 100);
+        for s in 0..=3 {
+            a.add(at(f64::from(s)), Ok(Raw::Counter(raw_at(f64::from(s)))));
+        }
+        a.add(at(8.0), Ok(Raw::Counter(raw_at(8.0))));
+        a.add(at(9.0), Ok(Raw::Counter(raw_at(9.0))));
+        let r = a.report(None);
+        assert!((r.energy_j - 360.0).abs() < 1e-3, "{}", r.energy_j);
+        assert!(r.flags.contains(&MeterFlag::WrapsInferred), "{:?}", r.flags);
+        assert!(
+            !r.flags.contains(&MeterFlag::IntervalTooLong),
+            "the interval is not the cause"
+        );
+        let (gap, k) = a.inferred_over_gap().unwrap();
+        assert_eq!(((gap - 5.0).abs() < 1e-9, k), (true, 1));
+        let p = r.power_w.unwrap();
+        assert!(
+            (p.mean - 40.0).abs() < 1e-3 && (p.max - 40.0).abs() < 1e-3,
+            "{p:?}"
+        );
+        // On schedule, nothing is inferred.
+        let mut b = MeterAccumulator::new(rapl_spec(max), at(0.0).mono_us, 1_000_000, 100);
+        for s in 0..=9 {
+            b.add(at(f64::from(s)), Ok(Raw::Counter(raw_at(f64::from(s)))));
+        }
+        assert!(!b.has_flag(MeterFlag::WrapsInferred));
+        assert!((b.report(None).energy_j - 360.0).abs() < 1e-3);
     }
 
     #[test]

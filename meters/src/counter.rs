@@ -99,6 +99,18 @@ impl EnergyCounter {
     }
 }
 
+impl EnergyCounter {
+    /// Adds `k` whole ranges that passed unseen (see `MeterAccumulator`'s gap inference).
+    pub fn add_wraps(&mut self, k: u64) {
+        let Some(max) = self.max_raw else { return };
+        let units = k.saturating_mul(max.saturating_add(1));
+        self.total_raw = self.total_raw.saturating_add(units);
+        self.wraps = self
+            .wraps
+            .saturating_add(u32::try_from(k).unwrap_or(u32::MAX));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

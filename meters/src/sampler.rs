@@ -314,12 +314,24 @@ pub fn sample_once(
     for ((acc, at), value) in meters.iter_mut().zip(times).zip(values) {
         let had_errors = acc.has_flag(MeterFlag::ReadErrors);
         let was_too_long = acc.has_flag(MeterFlag::IntervalTooLong);
+        let gap_before = acc.inferred_over_gap();
         acc.add(*at, value.clone());
         if !had_errors && acc.has_flag(MeterFlag::ReadErrors) {
             notes.push(format!(
                 "{}: read failed: {}",
                 acc.id(),
                 acc.first_error().unwrap_or("?")
+            ));
+        }
+        if let Some((gap, wraps)) = acc.inferred_over_gap()
+            && gap_before != acc.inferred_over_gap()
+        {
+            notes.push(format!(
+                "{}: readings {gap:.1} s apart where the interval is {:.1} s (the sampler was \
+                 stopped or starved of CPU): {wraps} counter wrap(s) over the gap inferred from \
+                 the power before it",
+                acc.id(),
+                interval.as_secs_f64()
             ));
         }
         if !was_too_long && acc.has_flag(MeterFlag::IntervalTooLong) {

@@ -344,6 +344,10 @@ pub enum MeterFlag {
     PowerFallback,
     /// Only the start and end snapshots were available (no sampler readings).
     SnapshotsOnly,
+    /// Two readings were further apart than the counter takes to wrap (the sampler was
+    /// stopped or starved of CPU): the wraps over that gap were inferred from the power just
+    /// before it, exact for a steady load.
+    WrapsInferred,
     #[serde(other)]
     Unknown,
 }
