@@ -233,7 +233,7 @@ impl MeterAccumulator {
             return 0;
         }
         let k = ((expected_j - seen as f64 * jpu) / range_j).round();
-        if !(k >= 1.0 && k < 1e6) {
+        if !(1.0..1e6).contains(&k) {
             return 0;
         }
         let k = k as u64;
