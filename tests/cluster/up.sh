@@ -161,7 +161,7 @@ if [ -n "$PLUGIN_SO" ]; then
     mkdir -p "$LIBEXEC_DIR"
     install -m 0755 "$SAMPLER" "$LIBEXEC_DIR/energy-assess-sampler.new" && mv -f "$LIBEXEC_DIR/energy-assess-sampler.new" "$LIBEXEC_DIR/energy-assess-sampler"
   fi
-  write_if_changed "$plugstack_file" 0644 root:root "required $SPANK_DIR/energy_assess.so $PLUGIN_ARGS" || true
+  write_if_changed "$plugstack_file" 0644 root:root "optional $SPANK_DIR/energy_assess.so $PLUGIN_ARGS" || true
   plugin_fingerprint=$(cat "$plugstack_file" "$SPANK_DIR/energy_assess.so" | sha256sum | cut -d' ' -f1)
 else
   rm -f "$plugstack_file"

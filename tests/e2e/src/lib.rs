@@ -114,11 +114,43 @@ impl Cluster {
     /// Writes the site config for this test: the spool, `extra` top-level keys, and the
     /// simulated meters (restored by the next `acquire`).
     pub fn set_site_config(&self, extra: &str) {
+        self.set_site_config_with(Path::new(SPOOL), extra, "");
+    }
+
+    /// [`Cluster::set_site_config`] with another spool and `meters_extra` keys added to the
+    /// `[meters]` section (the simulated meters' keys may be overridden by them).
+    pub fn set_site_config_with(&self, spool: &Path, extra: &str, meters_extra: &str) {
+        let overridden: Vec<&str> = meters_extra
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+            .collect();
+        let meters: String = self
+            .meters_section
+            .lines()
+            .filter(|l| {
+                l.split_once('=')
+                    .is_none_or(|(k, _)| !overridden.contains(&k.trim()))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
         let text = format!(
-            "# written by the e2e tests\nspool = \"{SPOOL}\"\n{extra}\n{}",
-            self.meters_section
+            "# written by the e2e tests\nspool = \"{}\"\n{extra}\n{meters}{meters_extra}\n",
+            spool.display()
         );
         fs::write(SITE_CONFIG, text).unwrap();
+    }
+
+    /// The pid of the job's sampler on `node`, once its pid file is there.
+    pub fn sampler_pid(&self, job: u32, node: &str, timeout: Duration) -> u32 {
+        let path = self.spool.running_path(job, node, "sampler.pid");
+        let mut pid = None;
+        wait_until(timeout, &format!("{}", path.display()), || {
+            pid = ea_record::spool::read_json::<serde_json::Value>(&path)
+                .ok()
+                .and_then(|v| v["pid"].as_u64());
+            pid.is_some()
+        });
+        pid.unwrap() as u32
     }
 
     /// Replaces the site config with exactly `toml` (for tests of broken configs).
@@ -371,4 +403,204 @@ pub fn now_s() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// Where tests/cluster/up.sh installs the plugin and names it in plugstack.conf.
+pub const PLUGIN_PATH: &str = "/usr/local/lib/slurm-spank/energy_assess.so";
+pub const PLUGSTACK_FILE: &str = "/etc/slurm/plugstack.conf.d/energy-assess.conf";
+
+/// The plugin's plugstack line replaced for one test, and put back as it was (so that the
+/// next `acquire` finds nothing changed and restarts no slurmd).
+pub struct PlugstackLine {
+    before: String,
+}
+
+impl PlugstackLine {
+    /// Writes `line` (e.g. `optional /usr/local/.../energy_assess.so config=...`).
+    pub fn set(line: &str) -> Self {
+        let before = fs::read_to_string(PLUGSTACK_FILE).expect("the plugstack file");
+        fs::write(PLUGSTACK_FILE, format!("{line}\n")).unwrap();
+        Self { before }
+    }
+
+    /// The line up.sh wrote, with its `optional` (or `required`) replaced by `kind` and `args`
+    /// added.
+    pub fn with(kind: &str, args: &str) -> Self {
+        let before = fs::read_to_string(PLUGSTACK_FILE).expect("the plugstack file");
+        let rest = before.trim();
+        let rest = rest
+            .strip_prefix("optional")
+            .or_else(|| rest.strip_prefix("required"))
+            .unwrap_or(rest)
+            .trim();
+        Self::set(&format!("{kind} {rest} {args}"))
+    }
+}
+
+impl Drop for PlugstackLine {
+    fn drop(&mut self) {
+        let _ = fs::write(PLUGSTACK_FILE, &self.before);
+    }
+}
+
+/// The installed plugin moved away for one test (as an uninstall would), and put back.
+pub struct PluginRemoved;
+
+impl PluginRemoved {
+    pub fn now() -> Self {
+        fs::rename(PLUGIN_PATH, format!("{PLUGIN_PATH}.removed")).expect("move the plugin");
+        PluginRemoved
+    }
+}
+
+impl Drop for PluginRemoved {
+    fn drop(&mut self) {
+        let _ = fs::rename(format!("{PLUGIN_PATH}.removed"), PLUGIN_PATH);
+    }
+}
+
+/// A small tmpfs for a spool, that a test can fill or make read-only; unmounted on drop.
+pub struct TmpfsSpool {
+    pub path: PathBuf,
+}
+
+impl TmpfsSpool {
+    pub fn mount(name: &str, size: &str) -> Self {
+        let path = PathBuf::from(format!("/var/tmp/ea-e2e-{name}"));
+        let _ = run("umount", &["-l", path.to_str().unwrap()]);
+        fs::create_dir_all(&path).unwrap();
+        let out = run(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+                path.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "mount a tmpfs: {}", stderr(&out));
+        Self { path }
+    }
+
+    /// Read-only (`true`) or writable again.
+    pub fn read_only(&self, ro: bool) {
+        let opt = if ro { "remount,ro" } else { "remount,rw" };
+        // A sampler writing its checkpoint at that moment makes the remount busy: try again.
+        let mut out = run("mount", &["-o", opt, self.path.to_str().unwrap()]);
+        for _ in 0..50 {
+            if out.status.success() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            out = run("mount", &["-o", opt, self.path.to_str().unwrap()]);
+        }
+        assert!(out.status.success(), "mount -o {opt}: {}", stderr(&out));
+    }
+
+    /// Fills every free byte (`true`) or frees them again.
+    pub fn full(&self, full: bool) {
+        let ballast = self.path.join("ballast");
+        if full {
+            let _ = run(
+                "dd",
+                &[
+                    "if=/dev/zero",
+                    &format!("of={}", ballast.display()),
+                    "bs=4k",
+                ],
+            );
+        } else {
+            fs::remove_file(&ballast).unwrap();
+        }
+    }
+}
+
+impl Drop for TmpfsSpool {
+    fn drop(&mut self) {
+        let _ = run("umount", &["-l", self.path.to_str().unwrap()]);
+    }
+}
+
+/// Stops and starts slurmctld, or node `n`'s slurmd, while jobs run (their state is kept).
+pub fn restart_daemon(which: &str) {
+    let (pidfile, start): (String, Vec<String>) = match which {
+        "slurmctld" => (
+            "/run/slurmctld.pid".into(),
+            vec!["/usr/sbin/slurmctld".into()],
+        ),
+        node => (
+            format!("/run/slurmd-{node}.pid"),
+            vec!["/usr/sbin/slurmd".into(), "-N".into(), node.into()],
+        ),
+    };
+    let pid = fs::read_to_string(&pidfile).unwrap().trim().to_string();
+    assert!(run("kill", &["-TERM", &pid]).status.success());
+    wait_until(Duration::from_secs(30), &format!("{which} to stop"), || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    let args: Vec<&str> = start[1..].iter().map(String::as_str).collect();
+    let out = run(&start[0], &args);
+    assert!(out.status.success(), "start {which}: {}", stderr(&out));
+    wait_until(
+        Duration::from_secs(30),
+        &format!("{which} to answer"),
+        || run("scontrol", &["ping"]).status.success(),
+    );
+}
+
+/// A store of the tests' own, with a post-processor config naming the testbed's inventory;
+/// removed on drop.
+pub struct Store {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Store {
+    pub fn new(tag: &str) -> Store {
+        let dir = std::env::temp_dir().join(format!("ea-e2e-store-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("postproc.toml");
+        let inventory = repo().join("configs/inventory/testbed.toml");
+        fs::write(
+            &config,
+            format!(
+                "[store]\npath = \"{}/store.sqlite\"\n[site]\ncluster = \"testbed\"\ninventory = \"{}\"\n",
+                dir.display(),
+                inventory.display()
+            ),
+        )
+        .unwrap();
+        Store { dir, config }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.join("store.sqlite")
+    }
+
+    /// `energy-assess ARGS --config <this store's>`, as root.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", self.config.to_str().unwrap()]);
+        run(energy_assess_bin().to_str().unwrap(), &all)
+    }
+
+    /// [`Store::run`], which must succeed; its standard output.
+    pub fn ea(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "energy-assess {args:?}: {}",
+            stderr(&out)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
 }

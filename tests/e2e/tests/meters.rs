@@ -181,6 +181,47 @@ fn a_sampler_killed_mid_job_still_yields_a_complete_flagged_record() {
 }
 
 #[test]
+fn a_sampler_stopped_past_a_counter_wrap_still_measures_within_one_percent() {
+    // SIGSTOP for 7 s: node 3's package (70 W) and psys (96 W) counters (300 J) wrap at least
+    // once unseen. The wraps are inferred from the power before the gap.
+    let c = Cluster::acquire();
+    let job = c.sbatch(&["-N1", "-w", "n3", "--energy-assess"], "sleep 16");
+    c.wait_running(job, T);
+    let pid = c.sampler_pid(job, "n3", T).to_string();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(e2e::run("kill", &["-STOP", &pid]).status.success());
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(e2e::run("kill", &["-CONT", &pid]).status.success());
+    c.wait_gone(job, T);
+    let records = c.records(job, 1, T);
+    let r = &records[0];
+    let dur = r.duration_s().unwrap();
+    for (id, watts) in [
+        ("rapl:intel-rapl:0", sim::package_w(3)),
+        ("rapl:intel-rapl:1", sim::psys_w(3)),
+    ] {
+        let m = meter(r, id);
+        let err = error_pct(m.energy_j, watts * dur);
+        assert!(
+            err < 1.0,
+            "{id}: {} J vs {} J ({err:.2} %)",
+            m.energy_j,
+            watts * dur
+        );
+        assert!(
+            m.flags.contains(&MeterFlag::WrapsInferred),
+            "{id}: {:?}",
+            m.flags
+        );
+    }
+    let log = c.slurmd_log();
+    assert!(
+        log.contains("apart where the interval is 1.0 s") && log.contains("stopped or starved"),
+        "the measured gap is reported:\n{log}"
+    );
+}
+
+#[test]
 fn jobs_sharing_a_node_get_their_own_records_allocations_and_gpus() {
     let c = Cluster::acquire();
     let args = [

@@ -1,54 +1,10 @@
 //! The post-processor on the real cluster: live sacct ingest with the spool's records, sacct-
 //! style queries and the job view with its footprint.
 
-use e2e::{Cluster, energy_assess_bin, run};
-use std::path::PathBuf;
+use e2e::{Cluster, Store};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
-
-struct Store {
-    dir: PathBuf,
-    config: PathBuf,
-}
-
-impl Store {
-    fn new(tag: &str) -> Store {
-        let dir = std::env::temp_dir().join(format!("ea-e2e-store-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("postproc.toml");
-        let inventory = e2e::repo().join("configs/inventory/testbed.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[store]\npath = \"{}/store.sqlite\"\n[site]\ncluster = \"testbed\"\ninventory = \"{}\"\n",
-                dir.display(),
-                inventory.display()
-            ),
-        )
-        .unwrap();
-        Store { dir, config }
-    }
-
-    fn ea(&self, args: &[&str]) -> String {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--config", self.config.to_str().unwrap()]);
-        let out = run(energy_assess_bin().to_str().unwrap(), &all);
-        assert!(
-            out.status.success(),
-            "energy-assess {all:?}: {}",
-            e2e::stderr(&out)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 #[test]
 fn live_ingest_measures_assessed_jobs_and_estimates_the_others() {
