@@ -636,6 +636,7 @@ fn write_started(j: &JobOnNode, extern_step: bool) {
         meters: Vec::new(),
         absent_meters: Vec::new(),
         flags: Vec::new(),
+        summary_error: None,
     };
     ea_record::spool::write_record_atomic(&j.spool.started_path(j.job_id, &j.node), &record)
         .unwrap();

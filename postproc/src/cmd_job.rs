@@ -80,6 +80,8 @@ pub struct NodeView {
     /// every figure, as the store leaves them out.
     pub refused: Vec<String>,
     pub flags: Vec<String>,
+    /// Why the summary file the user asked for was not written here.
+    pub summary_error: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -268,6 +270,7 @@ fn build(
             absent_meters: r.absent_meters.clone(),
             refused: refused.iter().map(ToString::to_string).collect(),
             flags: node_flags,
+            summary_error: r.summary_error.clone(),
         });
     }
     nodes.sort_by(|a, b| a.node.cmp(&b.node));
@@ -461,6 +464,11 @@ pub fn write_table(out: &mut impl Write, v: &JobView) -> Result<()> {
     }
     for u in &v.unreadable {
         writeln!(out, "Unreadable record: {u}")?;
+    }
+    for n in &v.nodes {
+        if let Some(e) = &n.summary_error {
+            writeln!(out, "The summary file you asked for was not written: {e}")?;
+        }
     }
     if !v.footprint.is_empty() {
         writeln!(out)?;

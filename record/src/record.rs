@@ -69,6 +69,10 @@ pub struct JobNodeRecord {
     /// Things that went wrong for the record as a whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<RecordFlag>,
+    /// Why the summary file the user asked for (`--energy-assess=summary`) could not be
+    /// written, so that `energy-assess job` tells them; only on the node that writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -489,6 +493,7 @@ mod tests {
             meters: vec![],
             absent_meters: vec![],
             flags: vec![],
+            summary_error: None,
         }
     }
 

@@ -172,6 +172,11 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
     if !prepare_spool(host, &spool) {
         return;
     }
+    if record.mode.summary {
+        // Before the record, so that a summary file that could not be written is in it, for
+        // `energy-assess job` to tell the user (the slurmd log is the admin's).
+        record.summary_error = write_summary(host, &spool, &record).err();
+    }
     if let Err(e) = spool::write_record_atomic(&final_path, &record) {
         host.log(
             Level::Error,
@@ -195,9 +200,6 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
                 &format!("job {job_id}: cannot remove {}: {e}", done_with.display()),
             );
         }
-    }
-    if record.mode.summary {
-        write_summary(host, &spool, &record);
     }
     salvage_others(host, &node_config, &spool, &node, job_id);
     host.log(
@@ -225,46 +227,51 @@ fn salvage_others(
 }
 
 /// The user's summary file, from the first node of the job only (one file per job), with
-/// whatever records of the other nodes a shared spool already holds.
-fn write_summary(host: &dyn SpankHost, spool: &Spool, record: &JobNodeRecord) {
+/// whatever records of the other nodes a shared spool already holds. Why it could not be
+/// written, when it could not (logged too).
+fn write_summary(
+    host: &dyn SpankHost,
+    spool: &Spool,
+    record: &JobNodeRecord,
+) -> Result<(), String> {
     let first = record
         .node_list
         .as_deref()
         .and_then(|l| hostlist::expand(l).ok())
         .and_then(|nodes| nodes.into_iter().next());
     if first.is_some_and(|f| f != record.node) {
-        return;
+        return Ok(());
     }
     let Some(dir) = host
         .getenv("SLURM_JOB_WORK_DIR")
         .filter(|d| d.starts_with('/'))
     else {
+        let why = "Slurm gave no working directory for the job".to_string();
         host.log(
             Level::Info,
-            &format!(
-                "job {}: no working directory known; no summary file",
-                record.job_id
-            ),
+            &format!("job {}: no summary file: {why}", record.job_id),
         );
-        return;
+        return Err(why);
     };
     let (mut records, _) = spool.job_records(record.job_id);
     records.retain(|r| r.node != record.node);
     records.insert(0, record.clone());
     let text = summary::render(&records);
     let name = summary::file_name(record.job_id);
-    if let Err(e) = host.write_as_user(
+    host.write_as_user(
         std::path::Path::new(&dir),
         &name,
         text.as_bytes(),
         record.uid,
         record.gid,
-    ) {
+    )
+    .map_err(|e| {
         host.log(
             Level::Error,
             &format!("job {}: no summary file: {e}", record.job_id),
         );
-    }
+        format!("{}/{name}: {e}", dir.trim_end_matches('/'))
+    })
 }
 
 fn job_on_node(spool: &Spool, record: &JobNodeRecord) -> ea_meters::JobOnNode {
@@ -447,6 +454,7 @@ fn identity(
         } else {
             Vec::new()
         },
+        summary_error: None,
     })
 }
 

@@ -99,6 +99,9 @@ impl SpankHost for FakeHost {
         uid: u32,
         gid: u32,
     ) -> Result<(), String> {
+        if let Some(why) = self.env.get("WRITE_FAILS") {
+            return Err(why.clone());
+        }
         self.written.borrow_mut().push((
             dir.join(name),
             String::from_utf8_lossy(bytes).into_owned(),
@@ -416,4 +419,26 @@ fn a_summary_is_written_by_the_first_node_only_as_the_user() {
             assert!(written.is_empty(), "only the first node writes the summary");
         }
     }
+}
+
+#[test]
+fn a_summary_file_that_cannot_be_written_is_said_in_the_record() {
+    let dir = TempDir::new("summary-fails");
+    let spool_dir = dir.0.join("spool");
+    let a = args(&spool_dir, &[]);
+    let mut host = FakeHost::new("n1", 14, OptionValue::given(Some("summary")));
+    host.env
+        .insert("SLURM_JOB_WORK_DIR".into(), "/home/alice/run".into());
+    host.env.insert(
+        "WRITE_FAILS".into(),
+        "the working directory is a symlink; refused".into(),
+    );
+    plugin::job_prolog(&host, &a);
+    plugin::job_epilog(&host, &a);
+    let (records, _) = Spool::new(&spool_dir).job_records(14);
+    assert_eq!(
+        records[0].summary_error.as_deref(),
+        Some("/home/alice/run/energy-assess-14.txt: the working directory is a symlink; refused")
+    );
+    assert!(host.errors().iter().any(|e| e.contains("no summary file")));
 }

@@ -658,6 +658,7 @@ pub fn records(params: &Params, j: &Job) -> Vec<JobNodeRecord> {
                 meters,
                 absent_meters: Vec::new(),
                 flags: Vec::new(),
+                summary_error: None,
             }
         })
         .collect()

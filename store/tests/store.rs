@@ -865,6 +865,21 @@ fn a_first_run_with_records_of_jobs_its_dump_lacks_measures_through_the_store() 
     assert!(!s.derived.measured_early, "{:?}", s.derived);
     assert_eq!(s.derived.jobs_from_records, 1, "{:?}", s.derived);
     assert!(s.derived.measured_jobs > 100, "{:?}", s.derived);
+    // sacct never told how it ended: not passed off as COMPLETED.
+    let (state, raw): (String, String) = Store::open_read(&one)
+        .unwrap()
+        .conn
+        .query_row(
+            "SELECT state, state_raw FROM jobs WHERE job_id = ?1",
+            [lost.id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(state, "UNKNOWN");
+    assert!(
+        raw.contains("not in sacct") && raw.ends_with(" (from node records)"),
+        "{raw}"
+    );
     assert_eq!(s.error_count, 1);
     assert!(
         s.errors[0].contains("job-77.c0001.json") && s.errors[0].contains("not a valid record"),

@@ -503,12 +503,12 @@ fn jobs_from_records(
             let exit: Option<String> = r.get(14)?;
             let start: Option<f64> = r.get(3)?;
             let end: Option<f64> = if complete == 1 { r.get(4)? } else { None };
-            let state = match (complete, exit.as_deref()) {
-                (0, _) => "RUNNING",
-                (_, Some("0:0")) => "COMPLETED",
-                (_, Some(e)) if !e.ends_with(":0") => "CANCELLED",
-                (_, Some(_)) => "FAILED",
-                (_, None) => "COMPLETED",
+            // Only sacct says how a job ended: until its row comes (a forged or stray record
+            // never gets one), an ended job is UNKNOWN, with what its records suggest.
+            let (state, suggested) = match (complete, exit.as_deref()) {
+                (0, _) => ("RUNNING", "running".to_string()),
+                (_, Some(e)) => ("UNKNOWN", format!("ended with exit {e}, not in sacct")),
+                (_, None) => ("UNKNOWN", "ended, not in sacct".to_string()),
             };
             let nodes_recorded: u32 = r.get(6)?;
             Ok(JobRow {
@@ -520,7 +520,7 @@ fn jobs_from_records(
                 account: r.get(11)?,
                 partition: r.get(12)?,
                 state: state.into(),
-                state_raw: format!("{state} (from node records)"),
+                state_raw: format!("{suggested} (from node records)"),
                 exit_code: exit,
                 start: start.map(|s| s as i64),
                 end: end.map(|e| e as i64),

@@ -314,4 +314,20 @@ fn the_summary_file_is_written_as_the_user_and_never_through_a_symlink() {
     e2e::wait_until(T, "the refusal in the slurmd log", || {
         c.slurmd_log().contains("is a symlink; not following it")
     });
+    // The user is told too: the record says why, and `energy-assess job` shows it.
+    let record = &c.records(held, 1, T)[0];
+    let why = record.summary_error.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("symlink") && why.contains(trap.to_str().unwrap()),
+        "{why:?}"
+    );
+    let view = e2e::run(
+        e2e::energy_assess_bin().to_str().unwrap(),
+        &["job", &held.to_string()],
+    );
+    let view = String::from_utf8_lossy(&view.stdout);
+    assert!(
+        view.contains("The summary file you asked for was not written") && view.contains("symlink"),
+        "{view}"
+    );
 }
