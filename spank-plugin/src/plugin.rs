@@ -60,7 +60,7 @@ pub fn job_prolog(host: &dyn SpankHost, args: &[String]) {
     record.start = Some(UnixMicros::now());
 
     let spool = Spool::new(&config.spool);
-    if !prepare_spool(host, &spool) {
+    if !prepare_spool(host, &spool, record.job_id) {
         return;
     }
     let job = job_on_node(&spool, &record);
@@ -169,7 +169,7 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         host.log(Level::Info, &format!("job {job_id}: {note}"));
     }
 
-    if !prepare_spool(host, &spool) {
+    if !prepare_spool(host, &spool, job_id) {
         return;
     }
     if record.mode.summary {
@@ -363,7 +363,7 @@ fn load_config(host: &dyn SpankHost, args: &[String]) -> (Config, bool) {
     (config, !problems.is_empty())
 }
 
-fn prepare_spool(host: &dyn SpankHost, spool: &Spool) -> bool {
+fn prepare_spool(host: &dyn SpankHost, spool: &Spool, job_id: u32) -> bool {
     match spool.ensure() {
         Ok(None) => true,
         Ok(Some(warning)) => {
@@ -373,7 +373,7 @@ fn prepare_spool(host: &dyn SpankHost, spool: &Spool) -> bool {
         Err(e) => {
             host.log(
                 Level::Error,
-                &format!("spool unusable, nothing recorded for this job: {e} (set spool= in plugstack.conf or the site config)"),
+                &format!("job {job_id}: spool unusable, nothing recorded for this job: {e} (set spool= in plugstack.conf or the site config)"),
             );
             false
         }

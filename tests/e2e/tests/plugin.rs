@@ -237,7 +237,7 @@ fn an_unwritable_spool_never_stops_a_job_or_drains_a_node() {
     assert!(c.unhealthy_nodes().is_empty(), "{:?}", c.unhealthy_nodes());
     let log = c.slurmd_log();
     assert!(
-        log.contains("energy_assess: spool unusable"),
+        log.contains(&format!("energy_assess: job {job}: spool unusable")),
         "slurmd log:\n{log}"
     );
     assert!(
