@@ -335,10 +335,11 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/../../shared/realdata/energy/node_exporter_sysfs/tree"
         ));
-        if !root.exists() {
-            eprintln!("SKIPPED: real fixture {} is absent", root.display());
-            return;
-        }
+        assert!(
+            root.exists(),
+            "needs the real fixture {}: lay ../shared/realdata out beside the repository",
+            root.display()
+        );
         // coretemp, nct6775, applesmc...: temperatures and fans, no power files.
         let (src, absent) = HwmonSource::discover(root);
         assert!(src.is_none());

@@ -324,29 +324,29 @@ mod tests {
     use ea_record::{MeterFlag, UnixMicros};
     use std::path::{Path, PathBuf};
 
-    fn realdata(rel: &str) -> Option<PathBuf> {
+    /// A file of the shared real data; a test that needs it fails, saying so, where it is
+    /// absent (it must not pass by not running).
+    fn realdata(rel: &str) -> PathBuf {
         let p = Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../shared/realdata/energy"
         ))
         .join(rel);
-        if p.exists() {
-            Some(p)
-        } else {
-            eprintln!("SKIPPED: real capture {} is absent", p.display());
-            None
-        }
+        assert!(
+            p.exists(),
+            "needs the real capture {}: lay ../shared/realdata out beside the repository",
+            p.display()
+        );
+        p
     }
 
-    fn read(rel: &str) -> Option<String> {
-        realdata(rel).map(|p| std::fs::read_to_string(p).unwrap())
+    fn read(rel: &str) -> String {
+        std::fs::read_to_string(realdata(rel)).unwrap()
     }
 
     #[test]
     fn real_ipmitool_capture() {
-        let Some(text) = read("ceems/ipmi/openipmi/ipmitool.out.txt") else {
-            return;
-        };
+        let text = read("ceems/ipmi/openipmi/ipmitool.out.txt");
         let r = parse_dcmi(&text).unwrap();
         assert_eq!(r.format, DcmiFormat::Ipmitool);
         assert_eq!(
@@ -357,9 +357,7 @@ mod tests {
 
     #[test]
     fn real_freeipmi_capture() {
-        let Some(text) = read("ceems/ipmi/freeipmi/ipmi-dcmi.out.txt") else {
-            return;
-        };
+        let text = read("ceems/ipmi/freeipmi/ipmi-dcmi.out.txt");
         let r = parse_dcmi(&text).unwrap();
         assert_eq!(r.format, DcmiFormat::FreeIpmi);
         assert_eq!(
@@ -370,9 +368,7 @@ mod tests {
 
     #[test]
     fn real_ipmiutil_capture() {
-        let Some(text) = read("ceems/ipmi/ipmiutils/ipmiutil.out.txt") else {
-            return;
-        };
+        let text = read("ceems/ipmi/ipmiutils/ipmiutil.out.txt");
         let r = parse_dcmi(&text).unwrap();
         assert_eq!(r.format, DcmiFormat::Ipmiutil);
         // Not the "Power Limit: 896 Watts" line.
@@ -384,9 +380,7 @@ mod tests {
 
     #[test]
     fn real_capmc_capture_is_not_dcmi() {
-        let Some(text) = read("ceems/ipmi/capmc/capmc.out.txt") else {
-            return;
-        };
+        let text = read("ceems/ipmi/capmc/capmc.out.txt");
         let e = parse_dcmi(&text).unwrap_err();
         assert!(
             e.contains("no DCMI current power reading") && e.contains("{"),
@@ -431,13 +425,12 @@ mod tests {
     /// reading rejected, and the energy is what the other readings integrate to.
     #[test]
     fn real_fasrc_glitch_is_rejected_and_counted() {
-        let Some(path) = realdata("fasrc_ipmi_sdr/raw/holygpu8a29304-2025-06-03.txt.gz") else {
-            return;
-        };
-        let Ok(out) = Command::new("gzip").arg("-dc").arg(&path).output() else {
-            eprintln!("SKIPPED: gzip is not installed");
-            return;
-        };
+        let path = realdata("fasrc_ipmi_sdr/raw/holygpu8a29304-2025-06-03.txt.gz");
+        let out = Command::new("gzip")
+            .arg("-dc")
+            .arg(&path)
+            .output()
+            .expect("gzip, to read the compressed capture");
         let text = String::from_utf8_lossy(&out.stdout);
         // Split the log at its "Timestamp: ..." lines; one Chassis Power value per block.
         let mut series = Vec::new();

@@ -289,10 +289,11 @@ fn users_who_are_not_admins_see_only_their_own_jobs() {
             .output()
             .unwrap()
     };
-    if Command::new("setpriv").arg("--version").output().is_err() || not_root() {
-        eprintln!("SKIPPED: needs root and setpriv (util-linux) to run as another user");
-        return;
-    }
+    assert!(
+        Command::new("setpriv").arg("--version").output().is_ok() && !not_root(),
+        "needs root and setpriv (util-linux) to run as another user: run the tests as root \
+         (tests/run-all.sh)"
+    );
     let acct_args = [
         "acct",
         "--config",
