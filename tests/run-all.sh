@@ -12,6 +12,10 @@ if cargo fmt --version >/dev/null 2>&1; then
   say "cargo fmt --check"
   cargo fmt --all -- --check >/dev/null || die "code is not formatted: run cargo fmt --all"
 fi
+if cargo clippy --version >/dev/null 2>&1; then
+  say "cargo clippy --workspace --all-targets -- -D warnings"
+  cargo clippy -q --workspace --all-targets -- -D warnings || die "clippy found problems (above)"
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   say "cargo nextest run --workspace"
   cargo nextest run --workspace --no-fail-fast "$@"

@@ -649,11 +649,29 @@ mod tests {
             };
             insert("100", 0, 1.0);
             insert("48_52", 1, 2.0);
+            // Job 101 is array task 48_53, whose records version 4 kept under 101, with a
+            // job made from them; sacct's row came later.
+            c.execute_batch(
+                "INSERT INTO node_records (cluster, job_id, node, job_id_raw, complete, flags,
+                    record_hash) VALUES ('c', '101', 'n1', 101, 1, '', 3);
+                 INSERT INTO jobs (cluster, job_id, job_id_raw, state, state_raw, final, row_hash)
+                    VALUES ('c', '101', 101, 'COMPLETED', 'COMPLETED (from node records)', 1, 1),
+                           ('c', '48_53', 101, 'COMPLETED', 'COMPLETED', 1, 2),
+                           ('c', '7', 7, 'COMPLETED', 'COMPLETED (from node records)', 1, 3);
+                 INSERT INTO node_records (cluster, job_id, node, job_id_raw, complete, flags,
+                    record_hash) VALUES ('c', '7', 'n2', 7, 1, '', 4);
+                 INSERT INTO job_measured VALUES ('c', '101', 1, 1, 5.0, 5.0, 5.0, 0, NULL, NULL,
+                    NULL, NULL, NULL, NULL, NULL, 'cpu-package', '');",
+            )
+            .unwrap();
         }
         let (s, _) = Store::open_for_write(&path, &Access::default()).unwrap();
         let rows: Vec<(String, i64, f64)> = s
             .conn
-            .prepare("SELECT job_id, job_id_raw, e_cpu_package_j FROM node_records ORDER BY e_cpu_package_j")
+            .prepare(
+                "SELECT job_id, job_id_raw, e_cpu_package_j FROM node_records
+                 WHERE job_id_raw = 100",
+            )
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
@@ -661,6 +679,35 @@ mod tests {
             .unwrap();
         // The complete record of raw id 100 on n1 is kept.
         assert_eq!(rows, [("48_52".to_string(), 100, 2.0)]);
+        let jobs: Vec<(String, String)> = s
+            .conn
+            .prepare("SELECT job_id, state FROM jobs ORDER BY job_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            jobs,
+            [
+                ("48_53".to_string(), "COMPLETED".to_string()),
+                ("7".to_string(), "UNKNOWN".to_string())
+            ]
+        );
+        let renamed: String = s
+            .conn
+            .query_row(
+                "SELECT job_id FROM node_records WHERE job_id_raw = 101",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(renamed, "48_53");
+        let measured: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM job_measured", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(measured, 0, "derived again by the next ingest");
         let dup = s.conn.execute(
             "INSERT INTO node_records (cluster, job_id, node, job_id_raw, complete, flags,
                 record_hash) VALUES ('c', '100', 'n1', 100, 1, '', 2)",

@@ -242,5 +242,26 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX node_records_end ON node_records (end);
     CREATE INDEX jobs_aliases ON jobs (cluster, job_id_raw)
         WHERE job_id != CAST(job_id_raw AS TEXT);
+    -- What version 4 stored under a raw id that sacct names otherwise moves to sacct's JobID;
+    -- jobs made from records that no record names any more go, with what was measured for
+    -- them; a job known only from records is UNKNOWN until sacct says how it ended; every
+    -- measured energy is derived again by the next ingest.
+    UPDATE node_records SET job_id = (SELECT j.job_id FROM jobs j
+            WHERE j.cluster = node_records.cluster AND j.job_id_raw = node_records.job_id_raw
+              AND j.job_id != CAST(j.job_id_raw AS TEXT)
+              AND j.state_raw NOT LIKE '% (from node records)')
+        WHERE job_id = CAST(job_id_raw AS TEXT) AND EXISTS (SELECT 1 FROM jobs j
+            WHERE j.cluster = node_records.cluster AND j.job_id_raw = node_records.job_id_raw
+              AND j.job_id != CAST(j.job_id_raw AS TEXT)
+              AND j.state_raw NOT LIKE '% (from node records)');
+    CREATE INDEX migration_5_records ON node_records (cluster, job_id);
+    DELETE FROM jobs WHERE state_raw LIKE '% (from node records)' AND NOT EXISTS (
+        SELECT 1 FROM node_records r WHERE r.cluster = jobs.cluster AND r.job_id = jobs.job_id);
+    DROP INDEX migration_5_records;
+    UPDATE jobs SET state = 'UNKNOWN'
+        WHERE state_raw LIKE '% (from node records)' AND state != 'RUNNING';
+    DELETE FROM job_measured;
+    DELETE FROM calibration;
+    DELETE FROM meta WHERE key = 'split';
     "#,
 ];
