@@ -158,7 +158,7 @@ fn sampler_args(cfg: &NodeConfig, job: &JobOnNode) -> SamplerArgs {
 
 /// A sampler command for `sub` (`run` or `snapshot`), detached from our stdio. `EA_SYSROOT`
 /// tells the test fakes (fake NVML, fake ipmitool) which simulated node they serve.
-fn sampler_command(cfg: &NodeConfig, job: &JobOnNode, sub: &str) -> Command {
+pub(crate) fn sampler_command(cfg: &NodeConfig, job: &JobOnNode, sub: &str) -> Command {
     let mut cmd = Command::new(&cfg.sampler_exe);
     cmd.arg(sub)
         .args(sampler_args(cfg, job).to_args())
@@ -167,6 +167,21 @@ fn sampler_command(cfg: &NodeConfig, job: &JobOnNode, sub: &str) -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     cmd
+}
+
+/// Makes `cmd`'s process a session and process group leader of its own, so that nothing aimed
+/// at the prolog's or epilog's process group or session reaches it.
+pub(crate) fn detach(cmd: &mut Command) {
+    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent, as a
+    // pre_exec hook must.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// `job_prolog`: snapshots the RAPL counters and starts the job's sampler.
@@ -209,17 +224,7 @@ pub fn start_job(cfg: &NodeConfig, job: &JobOnNode) -> StartOutcome {
         return out;
     }
     let mut cmd = sampler_command(cfg, job, "run");
-    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent, as a
-    // pre_exec hook must; it makes the sampler a session and process group leader before it
-    // runs, so that nothing aimed at the prolog's process group or session reaches it.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    detach(&mut cmd);
     match cmd.spawn() {
         Ok(child) => {
             let pid = child.id();

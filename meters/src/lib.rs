@@ -18,6 +18,8 @@
 //! - `job_epilog` (root, `slurmstepd spank epilog`): [`finish_job`] gets the sampler's final
 //!   reading (or, if it died or hangs, kills it and completes its last checkpoint with an end
 //!   snapshot), [`complete_record`] makes the record, then [`cleanup_job`] once it is written.
+//! - [`keep`]: a record the epilog could not write (read-only or full spool) is held by a
+//!   detached keeper until it can be;
 //! - [`salvage`]: records of jobs that ended without their epilog's (plugin missing, spool
 //!   read-only or full at the epilog), from what is left under `running/`; [`steps`] tells
 //!   whether Slurm still runs a job on the node.
@@ -34,6 +36,7 @@ pub mod host;
 pub mod hwmon;
 pub mod ipmi;
 pub mod job;
+pub mod keep;
 pub mod nvml;
 pub mod rapl;
 pub mod salvage;
@@ -52,6 +55,7 @@ pub use job::{
     JobOnNode, Measurement, NodeConfig, StartOutcome, cleanup_job, complete_record, finish_job,
     start_job,
 };
+pub use keep::keep_record;
 pub use nvml::{GpuDescription, job_gpus_from_env, list_gpus};
 pub use salvage::{salvage_job, salvage_orphans};
 pub use source::Sources;

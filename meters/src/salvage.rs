@@ -13,8 +13,9 @@
 //!
 //! A job has ended on the node when Slurm runs no step of it there ([`crate::steps`]) and
 //! either it had an extern step (`PrologFlags=Contain`: the extern step lives as long as the
-//! allocation) or its prolog is older than [`WITHOUT_EXTERN_AFTER`] (without an extern step,
-//! an allocation may hold a node between steps).
+//! allocation; the job's note says so, or, where the spool was read-only when it was due, the
+//! node's [`Spool::extern_steps_marker`]) or its prolog is older than [`WITHOUT_EXTERN_AFTER`]
+//! (without an extern step, an allocation may hold a node between steps).
 
 use crate::job::{JobOnNode, Measurement, NodeConfig, add_reports, cleanup_job, complete_record};
 use crate::sampler::{JobFiles, PidFile, SamplerState};
@@ -150,7 +151,8 @@ pub fn salvage_orphans(cfg: &NodeConfig, spool: &Spool, node: &str, except: u32)
         let Some(steps) = crate::steps::steps_on_node(&cfg.steps_listing, node, job_id) else {
             continue;
         };
-        let had_extern = read_json::<HeldOnNode>(&alloc_path(&job)).is_ok_and(|h| h.extern_step);
+        let had_extern = read_json::<HeldOnNode>(&alloc_path(&job)).is_ok_and(|h| h.extern_step)
+            || spool.extern_steps_marker(node).exists();
         if !steps.is_empty() || !(had_extern || age >= WITHOUT_EXTERN_AFTER) {
             continue;
         }

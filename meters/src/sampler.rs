@@ -57,6 +57,9 @@ pub enum SamplerCommand {
     Run(SamplerArgs),
     /// Read every meter once into a [`Snapshot`] file and exit (the epilog's fallback).
     Snapshot(SamplerArgs, PathBuf),
+    /// Hold a final record read from standard input until it can be written there
+    /// (`crate::keep`: the epilog found the spool read-only or full).
+    Keep(SamplerArgs, PathBuf),
 }
 
 impl SamplerArgs {
@@ -118,7 +121,7 @@ impl SamplerArgs {
 }
 
 impl SamplerCommand {
-    /// Reads `run|snapshot --key value...` (the arguments after the program name).
+    /// Reads `run|snapshot|keep --key value...` (the arguments after the program name).
     ///
     /// # Errors
     /// A missing subcommand or required option, an unknown option, a bad number.
@@ -128,9 +131,9 @@ impl SamplerCommand {
             .next()
             .and_then(|s| s.into_string().ok())
             .unwrap_or_default();
-        if sub != "run" && sub != "snapshot" {
+        if !["run", "snapshot", "keep"].contains(&sub.as_str()) {
             return Err(format!(
-                "expected the subcommand run or snapshot, got {sub:?}"
+                "expected the subcommand run, snapshot or keep, got {sub:?}"
             ));
         }
         let mut spool = None;
@@ -219,6 +222,7 @@ impl SamplerCommand {
         a.node = node.ok_or("--node is required")?;
         match sub.as_str() {
             "run" => Ok(SamplerCommand::Run(a)),
+            "keep" => Ok(SamplerCommand::Keep(a, out.ok_or("keep needs --out FILE")?)),
             _ => Ok(SamplerCommand::Snapshot(
                 a,
                 out.ok_or("snapshot needs --out FILE")?,

@@ -752,4 +752,54 @@ fn a_record_the_epilog_could_not_write_is_salvaged_by_the_next_job_on_the_node()
     assert!(!running.spool.record_path(702, "n1").exists());
     // Salvaging again finds nothing more to do.
     assert!(ea_meters::salvage_orphans(&cfg, &Spool::new(&spool.0), "n1", 704).is_empty());
+
+    // A job whose first step could not note its extern step (the spool was read-only then):
+    // left alone, unless the node is known to run extern steps.
+    let unnoted = job(&spool.0, 705, "n1", &[]);
+    write_started(&unnoted, true);
+    std::fs::remove_file(spool.0.join("running/job-705.n1.alloc.json")).unwrap();
+    assert!(ea_meters::salvage_orphans(&cfg, &Spool::new(&spool.0), "n1", 704).is_empty());
+    let marker = Spool::new(&spool.0).extern_steps_marker("n1");
+    std::fs::write(&marker, b"").unwrap();
+    let notes = ea_meters::salvage_orphans(&cfg, &Spool::new(&spool.0), "n1", 704);
+    assert!(
+        notes.len() == 1 && notes[0].contains("job 705"),
+        "{notes:?}"
+    );
+    let r = ea_record::spool::read_record(&unnoted.spool.record_path(705, "n1")).unwrap();
+    assert_eq!(r.flags, [RecordFlag::Salvaged]);
+}
+
+#[test]
+fn a_record_the_epilog_cannot_write_is_kept_until_it_can_be() {
+    // The spool's records/ cannot be written (here: it does not exist yet); the keeper holds
+    // the record and writes it as soon as it can, then clears the job's leftovers.
+    let node = SimNode::start("keep", PACKAGE_W);
+    let spool = TempDir::new("spool-keep");
+    let cfg = config(&node, 250);
+    let j = job(&spool.0, 801, "n1", &[]);
+    write_started(&j, true);
+    std::fs::remove_dir(spool.0.join("records")).unwrap();
+    let final_path = j.spool.record_path(801, "n1");
+    let bytes = b"{\"schema_version\":3,\"the\":\"record\"}\n";
+    let t0 = std::time::Instant::now();
+    let pid = ea_meters::keep_record(&cfg, &j, &final_path, bytes).unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "the epilog does not wait"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        ea_meters::signals::is_running(pid),
+        "still holding the record"
+    );
+    assert!(!final_path.exists());
+    std::fs::create_dir_all(spool.0.join("records")).unwrap();
+    wait_exit(pid, Duration::from_secs(5));
+    assert!(!ea_meters::signals::is_running(pid));
+    assert_eq!(std::fs::read(&final_path).unwrap(), bytes);
+    assert!(
+        !j.spool.started_path(801, "n1").exists(),
+        "leftovers removed"
+    );
 }

@@ -223,6 +223,15 @@ impl Spool {
         self.records_dir().join(file_name(job_id, node, "json"))
     }
 
+    /// A file whose presence says that Slurm runs extern steps on `node`
+    /// (`PrologFlags=Contain`), left by the first extern step seen there: a job's leftovers
+    /// whose own note of its extern step could not be written (the spool was read-only then)
+    /// are salvaged on the node's word (`ea_meters::salvage`).
+    pub fn extern_steps_marker(&self, node: &str) -> PathBuf {
+        self.running_dir()
+            .join(format!(".extern-steps.{}", escape_name(node)))
+    }
+
     /// Another per-job file under `running/` (sampler pid, checkpoint...).
     pub fn running_path(&self, job_id: u32, node: &str, suffix: &str) -> PathBuf {
         self.running_dir().join(file_name(job_id, node, suffix))

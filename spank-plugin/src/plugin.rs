@@ -178,13 +178,23 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         record.summary_error = write_summary(host, &spool, &record).err();
     }
     if let Err(e) = spool::write_record_atomic(&final_path, &record) {
+        let kept = spool::encode_record(&record)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| ea_meters::keep_record(&node_config, &job, &final_path, &bytes));
+        let then = match kept {
+            Ok(pid) => format!(
+                "a keeper (pid {pid}) writes it as soon as the spool can be written, for up to \
+                 {} h",
+                ea_meters::keep::KEEP_FOR.as_secs() / 3600
+            ),
+            Err(why) => format!(
+                "{why}; its prolog's part and the sampler's checkpoint stay under running/, and \
+                 the next job on this node salvages the record from them"
+            ),
+        };
         host.log(
             Level::Error,
-            &format!(
-                "job {job_id}: cannot write its record: {e}; its prolog's part and the \
-                 sampler's checkpoint stay under running/, and the next job on this node \
-                 salvages the record from them once the spool can be written"
-            ),
+            &format!("job {job_id}: cannot write its record: {e}; {then}"),
         );
         return;
     }
@@ -339,6 +349,12 @@ pub fn remote_init(host: &dyn SpankHost, args: &[String]) {
         Ok(_) => return,
         Err(_) => held_on_node(host),
     };
+    if held.extern_step {
+        let marker = spool.extern_steps_marker(&node);
+        if !marker.exists() {
+            let _ = spool::write_atomic(&marker, b"");
+        }
+    }
     if let Err(e) = spool::write_json_atomic(&path, &held) {
         host.log(
             Level::Debug,

@@ -4,6 +4,7 @@
 //! ```text
 //! energy-assess-sampler run --spool DIR --job-id N --node NAME [--sysroot /] [--interval-ms 10000] ...
 //! energy-assess-sampler snapshot --spool DIR --job-id N --node NAME --out FILE ...
+//! energy-assess-sampler keep --spool DIR --job-id N --node NAME --out FILE < record
 //! ```
 
 use ea_meters::sampler::{self, SamplerCommand};
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
         Ok(SamplerCommand::Snapshot(args, out)) => {
             ExitCode::from(sampler::snapshot(&args, &out) as u8)
         }
+        Ok(SamplerCommand::Keep(args, out)) => ExitCode::from(ea_meters::keep::run(&args, &out)),
         Err(e) => {
             eprintln!("energy-assess-sampler: {e}");
             ExitCode::from(2)
