@@ -250,6 +250,11 @@ pub fn start_job(cfg: &NodeConfig, job: &JobOnNode) -> StartOutcome {
 /// Whether `pid` runs the sampler of this job: its command line is `<sampler_exe> run ...`
 /// with the same spool, job id and node (a recycled pid fails this).
 pub(crate) fn is_our_sampler(pid: u32, cfg: &NodeConfig, job: &JobOnNode) -> bool {
+    runs_for(pid, cfg, job, "run")
+}
+
+/// Whether `pid` runs `<sampler_exe> <sub> ...` for this job (same spool, job id and node).
+pub(crate) fn runs_for(pid: u32, cfg: &NodeConfig, job: &JobOnNode, sub: &str) -> bool {
     let Some(argv) = signals::cmdline(pid) else {
         return false;
     };
@@ -257,15 +262,15 @@ pub(crate) fn is_our_sampler(pid: u32, cfg: &NodeConfig, job: &JobOnNode) -> boo
         return false;
     };
     let same_exe = Path::new(exe).file_name() == cfg.sampler_exe.file_name();
-    if !same_exe || rest.first().map(|s| s.as_os_str()) != Some("run".as_ref()) {
+    if !same_exe || rest.first().map(|s| s.as_os_str()) != Some(sub.as_ref()) {
         return false;
     }
-    match crate::sampler::SamplerCommand::parse(rest.iter().cloned()) {
-        Ok(crate::sampler::SamplerCommand::Run(a)) => {
-            a.job_id == job.job_id && a.node == job.node && a.spool == job.spool.root()
-        }
-        _ => false,
-    }
+    let args = match crate::sampler::SamplerCommand::parse(rest.iter().cloned()) {
+        Ok(crate::sampler::SamplerCommand::Run(a)) => a,
+        Ok(crate::sampler::SamplerCommand::Keep(a, _)) => a,
+        _ => return false,
+    };
+    args.job_id == job.job_id && args.node == job.node && args.spool == job.spool.root()
 }
 
 /// How the sampler ended.

@@ -129,6 +129,19 @@ fn sampler_alive(cfg: &NodeConfig, job: &JobOnNode) -> bool {
     })
 }
 
+/// Whether a keeper (`crate::keep`) still holds the job's record: it writes a better one
+/// than a salvage would (the epilog's own), as soon as it can. Looks through `/proc`, which
+/// only jobs with leftovers and a dead sampler cost.
+fn keeper_alive(cfg: &NodeConfig, job: &JobOnNode) -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| crate::job::runs_for(pid, cfg, job, "keep"))
+}
+
 /// Salvages every job of `node` (but `except`) that has ended there without a final record.
 /// Returns a line per job for the slurmd log. Costs one directory listing when there is none;
 /// never blocks, never fails the caller.
@@ -145,7 +158,7 @@ pub fn salvage_orphans(cfg: &NodeConfig, spool: &Spool, node: &str, except: u32)
                 .map(|a| a.gpus.clone())
                 .unwrap_or_default(),
         };
-        if sampler_alive(cfg, &job) {
+        if sampler_alive(cfg, &job) || keeper_alive(cfg, &job) {
             continue;
         }
         let Some(steps) = crate::steps::steps_on_node(&cfg.steps_listing, node, job_id) else {
