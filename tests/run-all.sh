@@ -23,4 +23,9 @@ else
   say "cargo-nextest not found; using cargo test"
   cargo test --workspace --no-fail-fast "$@"
 fi
+# Every fuzz target for a bounded time (FUZZ_SECONDS=0 skips; longer: tests/fuzz/run.sh).
+if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
+  say "tests/fuzz/run.sh (${FUZZ_SECONDS:-20} s a target)"
+  FUZZ_SECONDS=${FUZZ_SECONDS:-20} tests/fuzz/run.sh
+fi
 say "all tests passed"

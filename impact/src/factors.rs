@@ -372,12 +372,14 @@ fn parse_utc_seconds(text: &str) -> Option<i64> {
     let mut h = time.split(':');
     let (hh, mm): (i64, i64) = (h.next()?.parse().ok()?, h.next()?.parse().ok()?);
     let ss: i64 = h.next().map_or(Some(0), |x| x.parse().ok())?;
+    // Bounded before the arithmetic: a year of 19 digits overflowed it (found by fuzzing).
     if d.next().is_some()
+        || !(0..=9999).contains(&y)
         || !(1..=12).contains(&mo)
         || !(1..=31).contains(&da)
-        || hh > 23
-        || mm > 59
-        || ss > 60
+        || !(0..=23).contains(&hh)
+        || !(0..=59).contains(&mm)
+        || !(0..=60).contains(&ss)
     {
         return None;
     }
@@ -503,5 +505,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.problem.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_times_are_refused_not_overflowed() {
+        for t in [
+            "999999999999999999-01-01T00:00:00Z",
+            "2026-01-01T-1:00:00Z",
+            "2026-01-01T00:-5:00Z",
+            "-2026-01-01 00:00:00",
+        ] {
+            assert_eq!(parse_utc_seconds(t), None, "{t}");
+        }
+        assert_eq!(parse_utc_seconds("1970-01-02T00:00:00Z"), Some(86_400));
     }
 }

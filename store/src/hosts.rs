@@ -12,7 +12,9 @@ pub fn for_each_node(list: &str, mut f: impl FnMut(&str)) {
     if list.is_empty() {
         return;
     }
-    if !list.contains(['[', ',']) {
+    // One name: what `hostlist::expand` would give for it (a stray `]` or a blank inside is
+    // no name; found by fuzzing).
+    if !list.contains(['[', ']', ',']) && !list.contains(char::is_whitespace) {
         f(list);
         return;
     }
@@ -134,6 +136,10 @@ mod tests {
             "n[0-999999]",
             "n[1-2],",
             "n[1-2]]",
+            // From fuzzing: a stray `]`, a blank inside a name.
+            "n\u{8}\0\09-2]-i\t",
+            "n9-2]",
+            "n 7",
         ];
         for list in lists {
             let theirs = hostlist::expand(list.trim()).unwrap_or_default();

@@ -251,7 +251,8 @@ pub fn parse_time_arg(arg: &str, clock: &Clock) -> Result<i64, TimeError> {
     };
     // YYYY-MM-DD[THH:MM[:SS]]
     if s.len() >= 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-' {
-        let date = parse_ymd(&s[..10]).ok_or_else(bad)?;
+        // `get`, not `[..10]`: a character of several bytes may straddle byte 10.
+        let date = s.get(..10).and_then(parse_ymd).ok_or_else(bad)?;
         let (h, m, sec) = match s.get(10..) {
             None | Some("") => (0, 0, 0),
             Some(t) => parse_hms(t.strip_prefix('T').ok_or_else(bad)?).ok_or_else(bad)?,
@@ -778,5 +779,15 @@ mod tests {
         assert_eq!(parse_month("2026-11").unwrap(), (2026, 11));
         assert!(parse_month("2026-13").is_err());
         assert!(parse_month("26-11").is_err());
+    }
+
+    #[test]
+    fn a_character_of_several_bytes_where_the_date_ends_is_refused_not_a_panic() {
+        // Found by fuzzing (fuzz/seeds/sacct_fields/crash-*): byte 10 inside `Ы`.
+        let c = Clock::fixed(TimeZone::UTC, 1_700_000_000);
+        for s in ["2024-03-1Ы20:24:16", "2024-03-1\u{e9}", "2024-03-\u{1F600}"] {
+            assert!(parse_time_arg(s, &c).is_err(), "{s}");
+            assert!(parse_dump_time(s, &c).is_err(), "{s}");
+        }
     }
 }

@@ -408,7 +408,25 @@ fn finish(d: validate::GroupDraft, completions: &Completions) -> NodeGroup {
                 })
                 .unwrap_or(Ranged::ZERO);
             let per_hour = fallback_per_hour.map(|i| f.or(i));
-            let total = per_hour.scale_each(Ranged::new(life_h.value, life_h.max, life_h.min));
+            // The site's criteria over the node's life, in order: a longer life holds more
+            // node-hours (the reverse pairing gave a minimum above the maximum; found by
+            // fuzzing). The other criteria keep the bottom-up model's totals.
+            let site_total = per_hour.scale_each(Ranged::new(life_h.value, life_h.min, life_h.max));
+            let model_total = b.as_ref().map_or(Ranged::ZERO, |b| b.total);
+            let pick = |site: Impacts, model: Impacts| {
+                Impacts::new(
+                    f.gwp_kgco2eq
+                        .map_or(model.gwp_kgco2eq, |_| site.gwp_kgco2eq),
+                    f.adpe_kgsbeq
+                        .map_or(model.adpe_kgsbeq, |_| site.adpe_kgsbeq),
+                    f.pe_mj.map_or(model.pe_mj, |_| site.pe_mj),
+                )
+            };
+            let total = Ranged {
+                value: pick(site_total.value, model_total.value),
+                min: pick(site_total.min, model_total.min),
+                max: pick(site_total.max, model_total.max),
+            };
             let method = if f.is_complete() {
                 "site figure per node-hour".to_string()
             } else {

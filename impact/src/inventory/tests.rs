@@ -108,6 +108,16 @@ fn a_good_inventory_parses_and_computes() {
     let a = &inv.groups[2];
     assert_eq!(a.embodied.per_node_hour.value.gwp_kgco2eq, 0.023);
     assert!(a.embodied.per_node_hour.value.pe_mj > 0.0);
+    // The node's total over its life is a range in order, for every criterion (the site's
+    // GWP once came out with its minimum above its maximum).
+    let t = a.embodied.per_node;
+    for (min, value, max) in [
+        (t.min.gwp_kgco2eq, t.value.gwp_kgco2eq, t.max.gwp_kgco2eq),
+        (t.min.adpe_kgsbeq, t.value.adpe_kgsbeq, t.max.adpe_kgsbeq),
+        (t.min.pe_mj, t.value.pe_mj, t.max.pe_mj),
+    ] {
+        assert!(min <= value && value <= max, "{min} {value} {max}");
+    }
     assert!(
         a.embodied.method.contains("per node-hour for GWP"),
         "{}",

@@ -108,11 +108,14 @@ pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series
             series.skipped_other_metric += 1;
             continue;
         }
+        // kwollect names nodes by their short name; keep the part before the first dot so that
+        // `gemini-1.lyon.grid5000.fr` and `gemini-1` meet (`.x` has no short name: fuzzing).
         let node = r.get(node_col).unwrap_or("").trim();
+        let node = node.split('.').next().unwrap_or(node);
         let time = r.get(time_col).unwrap_or("").trim();
         let watts = r.get(watts_col).unwrap_or("").trim();
         if node.is_empty() {
-            series.errors.push((line, "empty node".into()));
+            series.errors.push((line, "empty node name".into()));
             continue;
         }
         let t = match parse_epoch_or_time(time, clock) {
@@ -132,10 +135,11 @@ pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series
                 .push((line, format!("`{watts}` is not a power in watts")));
             continue;
         };
-        // kwollect names nodes by their short name; keep the part before the first dot so that
-        // `gemini-1.lyon.grid5000.fr` and `gemini-1` meet.
-        let node = node.split('.').next().unwrap_or(node).to_string();
-        series.samples.push(Sample { node, t, watts: w });
+        series.samples.push(Sample {
+            node: node.to_string(),
+            t,
+            watts: w,
+        });
     }
     series
         .samples
@@ -224,6 +228,16 @@ mod tests {
         assert!(e.contains("lacks a node"), "{e}");
         let e = parse(csv.as_bytes(), &c, Some("nope")).unwrap_err();
         assert!(e.contains("bmc_node_power_watt"), "{e}");
+    }
+
+    #[test]
+    fn a_node_without_a_short_name_is_an_error_of_its_line() {
+        // Found by fuzzing: `.holy2c112501` became a sample of the node "".
+        let csv =
+            "node,time,watts\n.holy2c112501,2025-06-03 00:00:01,10\nn1,2025-06-03 00:00:01,10\n";
+        let s = parse(csv.as_bytes(), &Clock::fixed(TimeZone::UTC, 0), None).unwrap();
+        assert_eq!(s.samples.len(), 1);
+        assert_eq!(s.errors, [(2, "empty node name".to_string())]);
     }
 
     #[test]

@@ -118,6 +118,22 @@ fn int(v: Option<&Value>) -> Option<i64> {
     num(v).map(|f| f as i64)
 }
 
+/// A duration in seconds: a negative one is no duration (sacct never writes one; found by
+/// fuzzing, where it reached the store).
+fn seconds(v: Option<&Value>) -> Option<i64> {
+    int(v).filter(|&s| s >= 0)
+}
+
+/// A count or an id (nodes, tasks, CPUs, uid): a negative one would wrap to four billion.
+fn count(v: Option<&Value>) -> Option<u32> {
+    int(v).and_then(|n| u32::try_from(n).ok())
+}
+
+/// A time limit, given in minutes, in seconds.
+fn limit_s(v: Option<&Value>) -> Option<i64> {
+    seconds(v).and_then(|m| m.checked_mul(60))
+}
+
 /// An epoch time; Slurm writes 0 for "not yet".
 fn epoch(v: Option<&Value>) -> Option<i64> {
     int(v).filter(|&t| t > 0)
@@ -239,11 +255,11 @@ fn sacct_job(j: &Value) -> Result<Vec<Entry>, String> {
     row.eligible = epoch(tf("eligible"));
     row.start = epoch(tf("start"));
     row.end = epoch(tf("end"));
-    row.elapsed_s = int(tf("elapsed"));
-    row.timelimit_s = int(tf("limit")).map(|m| m * 60);
+    row.elapsed_s = seconds(tf("elapsed"));
+    row.timelimit_s = limit_s(tf("limit"));
     row.total_cpu_s = cpu_seconds(tf("total")).filter(|&s| s > 0.0);
     row.node_list = text(j.get("nodes")).filter(|n| n != "None assigned");
-    row.nnodes = int(j.get("allocation_nodes")).map(|n| n as u32);
+    row.nnodes = count(j.get("allocation_nodes"));
     row.work_dir = text(j.get("working_directory"));
     row.alloc_tres = tres_string(path(j, &["tres", "allocated"]));
     let alloc = row
@@ -254,9 +270,7 @@ fn sacct_job(j: &Value) -> Result<Vec<Entry>, String> {
     let req = tres_string(path(j, &["tres", "requested"]))
         .map(|s| parse_tres(&s))
         .unwrap_or_default();
-    row.ncpus = alloc
-        .cpu
-        .or(int(path(j, &["required", "CPUs"])).map(|c| c as u32));
+    row.ncpus = alloc.cpu.or(count(path(j, &["required", "CPUs"])));
     if row.nnodes.is_none_or(|n| n == 0) {
         row.nnodes = alloc.node.or(row.nnodes);
     }
@@ -315,10 +329,10 @@ fn sacct_step(s: &Value, job: &JobRow) -> Result<StepRow, String> {
         exit_code: exit_code(s.get("exit_code")),
         start: epoch(tf("start")),
         end: epoch(tf("end")),
-        elapsed_s: int(tf("elapsed")),
-        nnodes: int(path(s, &["nodes", "count"])).map(|n| n as u32),
+        elapsed_s: seconds(tf("elapsed")),
+        nnodes: count(path(s, &["nodes", "count"])),
         ncpus: tres.as_deref().map(parse_tres).and_then(|t| t.cpu),
-        ntasks: int(path(s, &["tasks", "count"])).map(|n| n as u32),
+        ntasks: count(path(s, &["tasks", "count"])),
         node_list: text(path(s, &["nodes", "range"])),
         total_cpu_s: cpu_seconds(tf("total")),
         consumed_energy_j: energy,
@@ -347,9 +361,9 @@ fn controller_job(j: &Value) -> Result<Vec<Entry>, String> {
     row.cluster = text(j.get("cluster"));
     row.name = text(j.get("name"));
     row.user = text(j.get("user_name"));
-    row.uid = int(j.get("user_id")).map(|u| u as u32);
+    row.uid = count(j.get("user_id"));
     row.group = text(j.get("group_name"));
-    row.gid = int(j.get("group_id")).map(|g| g as u32);
+    row.gid = count(j.get("group_id"));
     row.account = text(j.get("account"));
     row.partition = text(j.get("partition"));
     row.qos = text(j.get("qos"));
@@ -366,12 +380,12 @@ fn controller_job(j: &Value) -> Result<Vec<Entry>, String> {
         row.end = None;
     }
     if let (Some(s), Some(e)) = (row.start, row.end) {
-        row.elapsed_s = Some(e - s);
+        row.elapsed_s = Some(e - s).filter(|&d| d >= 0);
     }
-    row.timelimit_s = int(j.get("time_limit")).map(|m| m * 60);
+    row.timelimit_s = limit_s(j.get("time_limit"));
     row.node_list = text(j.get("nodes"));
-    row.nnodes = int(j.get("node_count")).map(|n| n as u32);
-    row.ncpus = int(j.get("cpus")).map(|n| n as u32);
+    row.nnodes = count(j.get("node_count"));
+    row.ncpus = count(j.get("cpus"));
     row.alloc_tres = text(j.get("tres_alloc_str"));
     let tres = row
         .alloc_tres
@@ -438,5 +452,23 @@ mod tests {
             (s.step.as_str(), s.start, s.node_list.as_deref()),
             ("batch", Some(100), Some("n1"))
         );
+    }
+
+    #[test]
+    fn negative_durations_and_counts_are_unknown_not_wrapped() {
+        // Found by fuzzing: a negative elapsed reached the store, and a negative count would
+        // have become four billion nodes.
+        let doc = br#"{"jobs": [{"job_id": 6, "state": {"current": ["COMPLETED"]},
+            "allocation_nodes": -1, "time": {"start": 100, "end": 200, "elapsed": -100, "limit": -5},
+            "steps": [{"step": {"id": "6.0", "name": "x"}, "state": ["COMPLETED"],
+                       "time": {"start": 100, "end": 200, "elapsed": -100},
+                       "nodes": {"count": -3, "range": "n1"}, "tasks": {"count": -1}}]}]}"#;
+        let r = parse_document(doc, "d").unwrap();
+        let Entry::Job(j) = &r.entries[0] else {
+            panic!()
+        };
+        assert_eq!((j.elapsed_s, j.timelimit_s, j.nnodes), (None, None, None));
+        let s = &j.steps[0];
+        assert_eq!((s.elapsed_s, s.nnodes, s.ntasks), (None, None, None));
     }
 }
