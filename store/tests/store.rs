@@ -40,6 +40,15 @@ fn count(db: &Path, sql: &str) -> i64 {
     s.conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+/// The rows of `snapshot` of the tables named.
+fn rows_of(db: &Path, tables: &[&str]) -> String {
+    snapshot(db)
+        .lines()
+        .filter(|l| tables.iter().any(|t| l.starts_with(&format!("{t}: "))))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Every table's content, in a fixed order, without the times inputs were ingested at.
 fn snapshot(db: &Path) -> String {
     let s = Store::open_read(db).unwrap();
@@ -743,13 +752,7 @@ fn a_first_ingest_derives_from_what_it_wrote_as_from_the_store() {
         !s.derived.measured_early && !s.derived.calibrated_early,
         "the second run reads the store back"
     );
-    let measured = |db: &Path| {
-        snapshot(db)
-            .lines()
-            .filter(|l| l.starts_with("job_measured") || l.starts_with("calibration"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let measured = |db: &Path| rows_of(db, &["job_measured", "calibration"]);
     assert_eq!(measured(&one), measured(&two));
     // The calibration too: the first run fits it from the jobs in memory, the second from the
     // store.
@@ -909,13 +912,7 @@ fn a_first_run_with_records_of_jobs_its_dump_lacks_measures_through_the_store() 
     run(&two, &inputs(true, false), AFTER_THE_MONTH).unwrap();
     run(&two, &inputs(false, true), AFTER_THE_MONTH).unwrap();
     assert_eq!(complete(&two), 1);
-    let measured = |db: &Path| {
-        snapshot(db)
-            .lines()
-            .filter(|l| l.starts_with("job_measured"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let measured = |db: &Path| rows_of(db, &["job_measured"]);
     assert_eq!(measured(&one), measured(&two));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -1070,13 +1067,7 @@ fn array_tasks_and_het_components_meet_their_records_by_raw_id_in_any_order() {
             0
         );
     };
-    let measured = |db: &Path| {
-        snapshot(db)
-            .lines()
-            .filter(|l| l.starts_with("job_measured"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let measured = |db: &Path| rows_of(db, &["job_measured"]);
     // Together, in one first run.
     let together = dir.join("together.sqlite");
     run(&together, &inputs(true, Some(&spool)), AFTER_THE_MONTH).unwrap();

@@ -550,6 +550,20 @@ pub fn restart_daemon(which: &str) {
     );
 }
 
+/// `energy-assess ingest` of `spool` and the last hour of the live sacct.
+pub fn live_ingest(spool: &str) -> [&str; 8] {
+    [
+        "ingest",
+        "--spool",
+        spool,
+        "--live",
+        "--start",
+        "now-1hours",
+        "--end",
+        "now",
+    ]
+}
+
 /// A store of the tests' own, with a post-processor config naming the testbed's inventory;
 /// removed on drop.
 pub struct Store {

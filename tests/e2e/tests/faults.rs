@@ -288,16 +288,7 @@ fn corrupt_truncated_duplicated_misnamed_and_impossible_records_are_named_and_le
     // The store: the same files refused, the same meter flagged; the clean job's figure is
     // the same as from the clean spool.
     let ingest = |store: &Store, spool: &str| {
-        let out = store.run(&[
-            "ingest",
-            "--spool",
-            spool,
-            "--live",
-            "--start",
-            "now-1hours",
-            "--end",
-            "now",
-        ]);
+        let out = store.run(&e2e::live_ingest(spool));
         assert!(out.status.success(), "{}", e2e::stderr(&out));
         format!(
             "{}{}",
@@ -356,16 +347,7 @@ fn a_locked_read_only_or_foreign_store_is_waited_for_or_refused_by_name() {
     c.wait_gone(job, T);
     c.sacct(job, "JobID");
     let store = Store::new("locks");
-    let live = [
-        "ingest",
-        "--spool",
-        SPOOL,
-        "--live",
-        "--start",
-        "now-1hours",
-        "--end",
-        "now",
-    ];
+    let live = e2e::live_ingest(SPOOL);
     store.ea(&live);
     let acct = [
         "acct",
@@ -518,16 +500,7 @@ fn an_array_of_200_tasks_and_a_het_job_are_each_one_job_with_their_records() {
 
     // The store: one job per task and component, each measured, none made up from records.
     let store = Store::new("arrays");
-    store.ea(&[
-        "ingest",
-        "--spool",
-        SPOOL,
-        "--live",
-        "--start",
-        "now-1hours",
-        "--end",
-        "now",
-    ]);
+    store.ea(&e2e::live_ingest(SPOOL));
     let conn = ea_store::db::Store::open_read(&store.db()).unwrap().conn;
     let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
     let raws: Vec<String> = tasks

@@ -24,16 +24,7 @@ fn live_ingest_measures_assessed_jobs_and_estimates_the_others() {
 
     let store = Store::new("live");
     // The last hour from the live sacct, with the spool: run twice below.
-    let live_ingest = [
-        "ingest",
-        "--spool",
-        e2e::SPOOL,
-        "--live",
-        "--start",
-        "now-1hours",
-        "--end",
-        "now",
-    ];
+    let live_ingest = e2e::live_ingest(e2e::SPOOL);
     let summary = store.ea(&live_ingest);
     assert!(
         summary.contains("malformed") && !summary.contains(" 1 malformed"),
