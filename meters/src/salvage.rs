@@ -20,7 +20,7 @@
 use crate::job::{JobOnNode, Measurement, NodeConfig, add_reports, cleanup_job, complete_record};
 use crate::sampler::{JobFiles, PidFile, SamplerState};
 use ea_record::spool::{self, HeldOnNode, Spool, read_json};
-use ea_record::{AbsentMeter, JobNodeRecord, RecordFlag};
+use ea_record::{AbsentMeter, RecordFlag};
 use std::time::Duration;
 
 /// How old a started record of a job without an extern step must be before the job is taken
@@ -51,6 +51,14 @@ pub fn salvage_job(job: &JobOnNode) -> Result<Salvage, String> {
         return Ok(Salvage::AlreadyRecorded);
     }
     let mut record = spool::read_record(&started_path).map_err(|e| e.to_string())?;
+    if record.job_id != job.job_id || record.node != job.node {
+        return Err(format!(
+            "{} holds the record of job {} on {}: left alone",
+            started_path.display(),
+            record.job_id,
+            record.node
+        ));
+    }
     let held = read_json::<HeldOnNode>(&alloc_path(job)).ok();
     let files = JobFiles::new(&job.spool, job.job_id, &job.node);
     let checkpoint = read_json::<SamplerState>(&files.checkpoint)
@@ -95,8 +103,10 @@ fn remove_leftovers(job: &JobOnNode) {
     }
 }
 
-/// The jobs with a started record of `node` under `running/`, but `except` (the caller's own).
-fn started_jobs(spool: &Spool, node: &str, except: u32) -> Vec<(u32, JobNodeRecord, Duration)> {
+/// The jobs with a started record of `node` under `running/`, but `except` (the caller's
+/// own), with the record's age. Only names are read: on a node shared by many jobs, every
+/// prolog and epilog passes here, and the records of running jobs are not opened.
+fn started_jobs(spool: &Spool, node: &str, except: u32) -> Vec<(u32, Duration)> {
     let Ok(entries) = std::fs::read_dir(spool.running_dir()) else {
         return Vec::new();
     };
@@ -108,15 +118,8 @@ fn started_jobs(spool: &Spool, node: &str, except: u32) -> Vec<(u32, JobNodeReco
             if n != node || suffix != "json" || job_id == except {
                 return None;
             }
-            let age = e
-                .metadata()
-                .ok()?
-                .modified()
-                .ok()?
-                .elapsed()
-                .unwrap_or_default();
-            let record = spool::read_record(&e.path()).ok()?;
-            (record.job_id == job_id && record.node == node).then_some((job_id, record, age))
+            let modified = e.metadata().ok()?.modified().ok()?;
+            Some((job_id, modified.elapsed().unwrap_or_default()))
         })
         .collect()
 }
@@ -147,16 +150,12 @@ fn keeper_alive(cfg: &NodeConfig, job: &JobOnNode) -> bool {
 /// never blocks, never fails the caller.
 pub fn salvage_orphans(cfg: &NodeConfig, spool: &Spool, node: &str, except: u32) -> Vec<String> {
     let mut notes = Vec::new();
-    for (job_id, record, age) in started_jobs(spool, node, except) {
+    for (job_id, age) in started_jobs(spool, node, except) {
         let job = JobOnNode {
             spool: spool.clone(),
             job_id,
             node: node.to_string(),
-            job_gpus: record
-                .allocation
-                .as_ref()
-                .map(|a| a.gpus.clone())
-                .unwrap_or_default(),
+            job_gpus: Vec::new(),
         };
         if sampler_alive(cfg, &job) || keeper_alive(cfg, &job) {
             continue;
