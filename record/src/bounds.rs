@@ -13,6 +13,9 @@
 //! | platform (RAPL psys) | 3 kW | psys covers one client-class platform |
 //! | gpu-board (one GPU) | 3 kW | 1.2 kW (NVIDIA B300), 2.7 kW (a GB200 superchip board) |
 //! | node-bmc, node-wattmeter, other (a whole node) | 30 kW | 14.3 kW (NVIDIA DGX B200) |
+//!
+//! The counts a record gives (CPUs, GPUs and memory on the node, nodes of the job) are bounded
+//! too ([`check_count`]): beyond the bound a count is unknown, and flagged.
 
 use crate::record::{JobNodeRecord, Scope};
 use std::fmt;
@@ -124,6 +127,32 @@ pub fn check_energy(
     Ok(())
 }
 
+/// The most a record may say a job holds on one node, and the most nodes a job may have:
+/// beyond these a count comes from an edited or corrupt record. Each is far beyond any node or
+/// job of 2026 (the largest nodes have a few hundred CPUs, 8 to 16 GPUs and some TiB of
+/// memory; the largest machines some 10,000 nodes).
+pub const MAX_CPUS_ON_NODE: u32 = 65_536;
+pub const MAX_GPUS_ON_NODE: u32 = 256;
+pub const MAX_MEMORY_MB: u64 = 1 << 30;
+pub const MAX_NODES: u32 = 1 << 20;
+
+/// `value` if it is at most `max`; otherwise `None` (unknown), with the flag
+/// `implausible-<what>:<value>>max` added to `flags`.
+pub fn check_count<T: PartialOrd + fmt::Display + Copy>(
+    what: &str,
+    value: Option<T>,
+    max: T,
+    flags: &mut Vec<String>,
+) -> Option<T> {
+    match value {
+        Some(v) if v > max => {
+            flags.push(format!("implausible-{what}:{v}>{max}"));
+            None
+        }
+        other => other,
+    }
+}
+
 impl JobNodeRecord {
     /// The meters whose energy [`check_energy`] refuses, with why.
     pub fn implausible_meters(&self) -> Vec<Implausible> {
@@ -168,5 +197,30 @@ mod tests {
         assert!(matches!(e.reason, Reason::SpanImplausible { .. }));
         // At the ceiling exactly: kept.
         assert!(check_energy("m", Scope::Other, 30_000.0 * 20.0, Some(10.0)).is_ok());
+    }
+
+    #[test]
+    fn impossible_counts_become_unknown_with_the_bound_in_the_flag() {
+        let mut flags = Vec::new();
+        assert_eq!(
+            check_count("cpus", Some(128u32), MAX_CPUS_ON_NODE, &mut flags),
+            Some(128)
+        );
+        assert_eq!(
+            check_count("cpus", None::<u32>, MAX_CPUS_ON_NODE, &mut flags),
+            None
+        );
+        assert!(flags.is_empty());
+        assert_eq!(
+            check_count("memory-mb", Some(u64::MAX), MAX_MEMORY_MB, &mut flags),
+            None
+        );
+        assert_eq!(
+            flags,
+            [format!(
+                "implausible-memory-mb:{}>{MAX_MEMORY_MB}",
+                u64::MAX
+            )]
+        );
     }
 }

@@ -409,9 +409,17 @@ fn lean_to_row(r: &LeanRecord<'_>, default_cluster: &str) -> NodeRecordRow {
         }
     }
     flags.extend(refused);
+    use ea_record::bounds::{self, check_count};
+    let gpus = r.allocation.as_ref().map(|a| a.gpus.len() as u32);
+    let gpus_on_node = check_count("gpus", gpus, bounds::MAX_GPUS_ON_NODE, &mut flags);
+    let memory = r.allocation.as_ref().and_then(|a| a.memory_mb);
+    let memory_mb = check_count("memory-mb", memory, bounds::MAX_MEMORY_MB, &mut flags);
+    let cpus = r
+        .cpus_on_node
+        .or(r.allocation.as_ref().and_then(|a| a.cpus));
+    let cpus_on_node = check_count("cpus", cpus, bounds::MAX_CPUS_ON_NODE, &mut flags);
+    let num_nodes = check_count("nodes", r.num_nodes, bounds::MAX_NODES, &mut flags);
     let flags = flags.join(",");
-    let gpus_on_node = r.allocation.as_ref().map(|a| a.gpus.len() as u32);
-    let memory_mb = r.allocation.as_ref().and_then(|a| a.memory_mb);
     let cluster = r
         .cluster
         .as_deref()
@@ -419,9 +427,6 @@ fn lean_to_row(r: &LeanRecord<'_>, default_cluster: &str) -> NodeRecordRow {
         .unwrap_or(default_cluster)
         .to_string();
     let complete = r.state == RecordState::Complete && r.end.is_some();
-    let cpus_on_node = r
-        .cpus_on_node
-        .or(r.allocation.as_ref().and_then(|a| a.cpus));
     let exit_code = r.exit.map(|e| e.to_string());
     let mut h = Fnv::default();
     h.str(Some(&cluster))
@@ -442,7 +447,7 @@ fn lean_to_row(r: &LeanRecord<'_>, default_cluster: &str) -> NodeRecordRow {
         .str(r.account.as_deref())
         .str(r.partition.as_deref());
     h.str(r.node_list.as_deref())
-        .int(r.num_nodes.map(i64::from))
+        .int(num_nodes.map(i64::from))
         .str(exit_code.as_deref());
     NodeRecordRow {
         cluster,
@@ -460,7 +465,7 @@ fn lean_to_row(r: &LeanRecord<'_>, default_cluster: &str) -> NodeRecordRow {
         gpus_on_node,
         memory_mb,
         node_list: r.node_list.as_deref().map(str::to_string),
-        num_nodes: r.num_nodes,
+        num_nodes,
         exit_code,
         energy_j,
         gpu_others_j,
@@ -1187,6 +1192,35 @@ mod tests {
         assert!(known["/x"].is_empty());
         drop(store);
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn impossible_counts_and_energies_are_left_out_with_their_bounds_in_the_flags() {
+        let (p, jobs) = all_assessed(20, 3);
+        let mut r = synth::records(&p, &jobs[0]).remove(0);
+        let a = r.allocation.get_or_insert_with(Default::default);
+        a.memory_mb = Some(u64::MAX);
+        r.cpus_on_node = Some(u32::MAX);
+        r.num_nodes = Some(u32::MAX);
+        r.meters[0].energy_j = 1e308;
+        let row = to_row(&r, "x");
+        assert_eq!(
+            (row.memory_mb, row.cpus_on_node, row.num_nodes),
+            (None, None, None)
+        );
+        for what in ["memory-mb", "cpus", "nodes"] {
+            assert!(
+                row.flags.contains(&format!("implausible-{what}:")),
+                "{}",
+                row.flags
+            );
+        }
+        assert!(row.flags.contains("implausible-energy"), "{}", row.flags);
+        assert!(
+            row.energy_j.iter().flatten().all(|e| *e < 1e12),
+            "{:?}",
+            row.energy_j
+        );
     }
 
     #[test]
