@@ -71,6 +71,9 @@ pub struct MeterAccumulator {
     /// The longest time between two readings where wraps were inferred, and how many.
     #[serde(default)]
     inferred_over_gap: Option<(f64, u64)>,
+    /// Mean power of the last interval that was not much shorter than the sampling step.
+    #[serde(default)]
+    last_full_interval_w: Option<f64>,
 }
 
 impl MeterAccumulator {
@@ -100,6 +103,7 @@ impl MeterAccumulator {
             series: Series::new(step_us.max(1), max_points.max(2)),
             interval_us: step_us,
             inferred_over_gap: None,
+            last_full_interval_w: None,
         }
     }
 
@@ -223,7 +227,13 @@ impl MeterAccumulator {
     /// stopped, or starved of CPU): the power before the gap, held over it, says how many
     /// whole ranges passed. Counted as wraps and flagged [`MeterFlag::WrapsInferred`].
     fn wraps_over_gap(&mut self, seen: u64, dt_s: f64, jpu: f64, max_raw: Option<u64>) -> u64 {
-        let (Some(max), Some(p)) = (max_raw, self.last_interval_w.filter(|p| *p > 0.0)) else {
+        // Only over a stall: on schedule, one wrap is seen and more are `interval-too-long`.
+        // The power before the gap is that of an interval of normal length: a very short one
+        // (the prolog's snapshot right before the first reading) is mostly quantisation.
+        if self.on_schedule(dt_s) {
+            return 0;
+        }
+        let (Some(max), Some(p)) = (max_raw, self.last_full_interval_w.filter(|p| *p > 0.0)) else {
             return 0;
         };
         let range = max.saturating_add(1);
@@ -292,6 +302,9 @@ impl MeterAccumulator {
         // right before the sampler's first reading, a final reading right after the last)
         // still count for energy, but min/max only come from them when nothing longer exists.
         let short = t1_us.saturating_sub(t0_us) < self.short_interval_us;
+        if !short {
+            self.last_full_interval_w = Some(power_w);
+        }
         if short && self.min_w.is_some() && !self.stats_from_short_only {
             return;
         }
@@ -595,6 +608,24 @@ mod tests {
         }
         assert!(!b.has_flag(MeterFlag::WrapsInferred));
         assert!((b.report(None).energy_j - 360.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_short_interval_before_a_gap_does_not_make_up_wraps() {
+        // The prolog's snapshot 10 ms before the sampler's first reading of a counter that
+        // moves in 5 J steps looks like 500 W; the sampler at 98 W on a 300 J range is then
+        // late by a second. No wrap is made up from the 500 W (the e2e test once saw 20).
+        let range_uj = 300_000_001;
+        let mut a = MeterAccumulator::new(rapl_spec(300_000_000), at(0.0).mono_us, 1_000_000, 100);
+        a.add(at(0.0), Ok(Raw::Counter(0)));
+        a.add(at(0.01), Ok(Raw::Counter(5_000_000)));
+        let mut e = 5_000_000u64;
+        for s in [2.01, 3.01, 4.01] {
+            e += if s == 2.01 { 196_000_000 } else { 98_000_000 };
+            a.add(at(s), Ok(Raw::Counter(e % range_uj)));
+        }
+        assert!(!a.has_flag(MeterFlag::WrapsInferred));
+        assert!((a.report(None).energy_j - e as f64 / 1e6).abs() < 1e-6);
     }
 
     #[test]
