@@ -223,7 +223,8 @@ pub struct Tres {
 /// Reads a TRES string. Unknown entries (`billing`, `fs/disk`, `gres/gpumem`...) are ignored.
 pub fn parse_tres(s: &str) -> Tres {
     let mut t = Tres::default();
-    let mut typed_gpus: Option<u32> = None;
+    // None: no typed entry yet; Some(None): entries whose sum does not fit.
+    let mut typed_gpus: Option<Option<u32>> = None;
     for item in s.split(',') {
         let Some((key, value)) = item.split_once('=') else {
             continue;
@@ -235,16 +236,19 @@ pub fn parse_tres(s: &str) -> Tres {
             "node" => t.node = value.parse().ok(),
             "energy" => t.energy_j = parse_energy_j(value),
             "gres/gpu" => t.gpus = value.parse().ok(),
+            // A sum past u32 is no real allocation: unknown, not a wrapped or saturated count.
             k if k.starts_with("gres/gpu:") => {
-                if let Ok(n) = value.parse::<u32>() {
-                    typed_gpus = Some(typed_gpus.unwrap_or(0) + n);
-                }
+                typed_gpus = match (typed_gpus, value.parse::<u32>()) {
+                    (None, Ok(n)) => Some(Some(n)),
+                    (Some(sum), Ok(n)) => Some(sum.and_then(|s: u32| s.checked_add(n))),
+                    (sum, Err(_)) => sum,
+                };
             }
             _ => {}
         }
     }
     if t.gpus.is_none() {
-        t.gpus = typed_gpus;
+        t.gpus = typed_gpus.flatten();
     }
     t
 }
@@ -324,6 +328,9 @@ mod tests {
             ("gres/gpu:volta=2,mem=125G,node=1", Some(2)),
             ("billing=1,cpu=1,gres/gpu:tesla=4", Some(4)),
             ("cpu=8,gres/gpu=4,gres/gpu:a100=4,gres/gpumem=160G", Some(4)),
+            ("gres/gpu:a100=2,gres/gpu:v100=3", Some(5)),
+            // Typed counts whose sum overflows u32 (a fuzzer's find): unknown, no panic.
+            ("gres/gpu:a1=4103502510,gres/gpu:a1=4103510251", None),
         ];
         for (s, want) in cases {
             assert_eq!(parse_tres(s).gpus, want, "{s}");
