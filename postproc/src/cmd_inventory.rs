@@ -2,7 +2,8 @@
 //!
 //! `check` validates a file and lists every problem with its line and fix; `show` prints, per
 //! group, the embodied impact per node over its life and per node-hour, with the breakdown by
-//! component and the min–max range; `collect`, run on a node, prints a ready-to-edit `[[group]]`
+//! component (the bottom-up model's, or the inventory's per-component LCA table with its
+//! figure per GPU card) and the min–max range; `collect`, run on a node, prints a ready-to-edit `[[group]]`
 //! for it from lscpu, /proc, /sys/block and NVML.
 
 mod collect;
@@ -10,7 +11,7 @@ mod collect;
 use anyhow::{Context, Result};
 use ea_impact::embodied::ComponentKind;
 use ea_impact::factors::{electricity_factor_set, embodied_factor_set};
-use ea_impact::inventory::NodeGroup;
+use ea_impact::inventory::{ComponentTable, EmbodiedSource, NodeGroup};
 use ea_impact::{Impacts, Inventory, Ranged};
 use std::io::Write;
 use std::path::PathBuf;
@@ -185,6 +186,8 @@ fn show(file: &std::path::Path, json: bool) -> Result<()> {
                     "embodied_per_node_hour": g.embodied.per_node_hour,
                     "embodied_per_node_life_hour": g.embodied.per_node_life_hour,
                     "components": g.embodied.components,
+                    "component_table": component_table(g),
+                    "embodied_per_gpu_card": component_table(g).and_then(|t| t.gpu_per_card()),
                 })
             })
             .collect();
@@ -259,6 +262,9 @@ fn write_group(out: &mut impl Write, g: &NodeGroup) -> std::io::Result<()> {
     )?;
     write_row(out, "per node, whole life", g.embodied.per_node)?;
     write_row(out, "per node-hour charged", g.embodied.per_node_hour)?;
+    if let Some(card) = component_table(g).and_then(|t| t.gpu_per_card()) {
+        write_row(out, "per GPU card, life", Ranged::exact(card))?;
+    }
     if !g.embodied.components.is_empty() {
         writeln!(out, "  breakdown per node, whole life:")?;
         for c in &g.embodied.components {
@@ -275,6 +281,14 @@ fn write_group(out: &mut impl Write, g: &NodeGroup) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The group's per-component LCA table, when that is where its embodied figures come from.
+fn component_table(g: &NodeGroup) -> Option<&ComponentTable> {
+    match &g.source {
+        EmbodiedSource::ComponentTable(t) => Some(t),
+        _ => None,
+    }
 }
 
 fn write_row(out: &mut impl Write, label: &str, r: Ranged<Impacts>) -> std::io::Result<()> {

@@ -99,6 +99,36 @@ fn show_prints_text_and_json() {
     assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
 }
 
+/// A group described by an LCA's table per component shows its rows, total and figure per
+/// GPU card (methodology §1.4: Champollion, 138.4 kgCO2eq per A100).
+#[test]
+fn show_prints_a_component_table() {
+    let file = repo().join("configs/inventory/champollion-lca.toml");
+    let text = energy_assess(&["inventory", "show", file.to_str().unwrap()]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let t = stdout(&text);
+    for needle in [
+        "embodied: per-component table in the inventory (Jay 2024",
+        "per node, whole life   3264 ",
+        "per GPU card, life     138.4 ",
+        "gpu-chip x8",
+        "gpu-memory x8",
+        "gpu-board x8",
+        "  ram ",
+        "  other ",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in\n{t}");
+    }
+    let json = energy_assess(&["inventory", "show", "--json", file.to_str().unwrap()]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let g = &v["groups"][0];
+    let card = g["embodied_per_gpu_card"]["gwp_kgco2eq"].as_f64().unwrap();
+    assert!((card - 138.4).abs() <= 0.05, "{card}");
+    assert_eq!(g["component_table"]["gpu_cards"], 8);
+    assert_eq!(g["components"].as_array().unwrap().len(), 6);
+}
+
 #[test]
 fn collect_on_the_captured_vm_gives_a_valid_group() {
     let sysroot = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inventory-collect/vm");

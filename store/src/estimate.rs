@@ -7,7 +7,8 @@
 //!
 //! CPU-hours used come from TotalCPU, or CPUTime (every allocated core busy) when TotalCPU is
 //! zero; GPU-hours are elapsed × GPUs from AllocTRES (GA4HPC assumes full GPU use); memory is
-//! ReqMem. PUE is not applied here: like measured energies, estimates are the IT equipment's
+//! ReqMem. A caller that knows how busy the cores or GPUs were gives Green Algorithms' usage
+//! factors instead ([`green_algorithms_with_usage_j`]). PUE is not applied here: like measured energies, estimates are the IT equipment's
 //! energy, and the use-phase impacts apply PUE.
 //!
 //! Where a partition has measured jobs, they calibrate its estimates. Green Algorithms counts
@@ -51,28 +52,101 @@ pub fn allocated_cpu_s(input: &EstimateInput) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The Green-Algorithms energy of a job, joules, before calibration.
+/// The Green-Algorithms energy of a job, joules, before calibration, with sacct's view of
+/// usage ([`Usage::SACCT`]).
 pub fn green_algorithms_j(
     input: &EstimateInput,
     settings: &EstimateSettings,
     partition: Option<&str>,
 ) -> f64 {
+    green_algorithms_with_usage_j(input, settings, partition, Usage::SACCT)
+}
+
+/// A usage factor: the share of its TDP a CPU core or GPU draws, 0 to 1 (Green Algorithms'
+/// "usage factor"; methodology §4.1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsageFactor(f64);
+
+impl UsageFactor {
+    pub const FULL: UsageFactor = UsageFactor(1.0);
+
+    /// # Errors
+    /// A value outside 0..=1, or not a number.
+    pub fn new(x: f64) -> Result<Self, UsageOutOfRange> {
+        if (0.0..=1.0).contains(&x) {
+            Ok(UsageFactor(x))
+        } else {
+            Err(UsageOutOfRange(x))
+        }
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// A usage factor outside 0..=1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsageOutOfRange(pub f64);
+
+impl std::fmt::Display for UsageOutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "usage factor {} is not between 0 and 1", self.0)
+    }
+}
+
+impl std::error::Error for UsageOutOfRange {}
+
+/// How busy a job's CPUs and GPUs were. sacct tells the CPUs' (TotalCPU) and not the GPUs',
+/// which GA4HPC takes as fully used; a caller that knows better (Green Algorithms' own form,
+/// a GPU utilisation log) says so here.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Usage {
+    /// Share of the allocated cores' TDP drawn; `None`: from TotalCPU, as sacct gives it.
+    pub cpu: Option<UsageFactor>,
+    pub gpu: UsageFactor,
+}
+
+impl Usage {
+    /// CPUs from TotalCPU, GPUs at full use (GA4HPC).
+    pub const SACCT: Usage = Usage {
+        cpu: None,
+        gpu: UsageFactor::FULL,
+    };
+}
+
+/// The Green-Algorithms energy of a job, joules, before calibration, at the usage given.
+pub fn green_algorithms_with_usage_j(
+    input: &EstimateInput,
+    settings: &EstimateSettings,
+    partition: Option<&str>,
+    usage: Usage,
+) -> f64 {
     let tdp = settings.tdp(partition);
     let elapsed_s = input.elapsed_s.max(0.0);
-    let alloc_cpu_s = allocated_cpu_s(input);
-    // TotalCPU cannot exceed what was allocated; sacct sometimes reports more for jobs whose
-    // steps overlap, and 0 for jobs killed before accounting.
-    let cpu_s = match input.total_cpu_s.filter(|v| *v > 0.0) {
-        Some(used) if alloc_cpu_s > 0.0 => used.min(alloc_cpu_s),
-        Some(used) => used,
-        None => alloc_cpu_s,
+    let cpu_s = match usage.cpu {
+        Some(u) => allocated_cpu_s(input) * u.get(),
+        None => used_cpu_s(input),
     };
-    let gpu_s = f64::from(input.gpus.unwrap_or(0)) * elapsed_s;
+    let gpu_s = f64::from(input.gpus.unwrap_or(0)) * elapsed_s * usage.gpu.get();
     let mem_gb = input.req_mem_mb.unwrap_or(0.0).max(0.0) / 1024.0;
     // Memory power is capped at what a node can hold, so a bogus ReqMem (xdmod has one of
     // 2 PB) cannot dominate a report: 64 TiB.
     let mem_gb = mem_gb.min(65_536.0);
     cpu_s * tdp.cpu_w_per_core + gpu_s * tdp.gpu_w + elapsed_s * mem_gb * settings.memory_w_per_gb
+}
+
+/// CPU-seconds the job's processes used: TotalCPU, at most what was allocated; what was
+/// allocated when TotalCPU is zero or absent.
+fn used_cpu_s(input: &EstimateInput) -> f64 {
+    let alloc_cpu_s = allocated_cpu_s(input);
+    // TotalCPU cannot exceed what was allocated; sacct sometimes reports more for jobs whose
+    // steps overlap, and 0 for jobs killed before accounting.
+    match input.total_cpu_s.filter(|v| *v > 0.0) {
+        Some(used) if alloc_cpu_s > 0.0 => used.min(alloc_cpu_s),
+        Some(used) => used,
+        None => alloc_cpu_s,
+    }
 }
 
 /// A partition's calibration, fitted on its measured jobs (see the module docs).
@@ -225,6 +299,39 @@ mod tests {
         };
         let wh = green_algorithms_j(&idle, &s, None) / 3600.0;
         assert!((wh - (32.0 * 7.5 + 2.0 * 64.0 * 0.3725)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn usage_factors_scale_what_they_cover() {
+        let mut s = EstimateSettings::default();
+        s.default.cpu_w_per_core = 10.0;
+        s.default.gpu_w = 300.0;
+        let input = EstimateInput {
+            elapsed_s: 3600.0,
+            ncpus: Some(4),
+            total_cpu_s: Some(3600.0),
+            gpus: Some(2),
+            req_mem_mb: Some(1024.0),
+            ..Default::default()
+        };
+        let at = |cpu: Option<f64>, gpu: f64| {
+            let usage = Usage {
+                cpu: cpu.map(|c| UsageFactor::new(c).unwrap()),
+                gpu: UsageFactor::new(gpu).unwrap(),
+            };
+            green_algorithms_with_usage_j(&input, &s, None, usage) / 3600.0
+        };
+        // sacct's view: one core-hour used, both GPUs full, 1 GB.
+        assert_eq!(at(None, 1.0), 10.0 + 600.0 + 0.3725);
+        assert_eq!(at(None, 1.0), green_algorithms_j(&input, &s, None) / 3600.0);
+        assert_eq!(at(None, 0.5), 10.0 + 300.0 + 0.3725);
+        // A CPU factor replaces TotalCPU: half of the four cores allocated.
+        assert_eq!(at(Some(0.5), 0.0), 20.0 + 0.3725);
+        assert_eq!(at(Some(0.0), 0.0), 0.3725);
+        for bad in [-0.1, 1.5, f64::NAN] {
+            let e = UsageFactor::new(bad).unwrap_err();
+            assert!(e.to_string().contains("not between 0 and 1"), "{e}");
+        }
     }
 
     #[test]

@@ -115,6 +115,13 @@ pub enum ComponentKind {
     PowerSupply,
     Case,
     Motherboard,
+    /// Rows of a site's per-component LCA table (`[group.component_footprint]`): a GPU's compute
+    /// chip, its memory chips and its board, as Jay's thesis and the Boavizta GPU proposal
+    /// split a card, and the rest of the node beyond RAM and CPUs.
+    GpuChip,
+    GpuMemory,
+    GpuBoard,
+    Other,
 }
 
 impl ComponentKind {
@@ -129,6 +136,10 @@ impl ComponentKind {
             ComponentKind::PowerSupply => "power-supply",
             ComponentKind::Case => "case",
             ComponentKind::Motherboard => "motherboard",
+            ComponentKind::GpuChip => "gpu-chip",
+            ComponentKind::GpuMemory => "gpu-memory",
+            ComponentKind::GpuBoard => "gpu-board",
+            ComponentKind::Other => "other",
         }
     }
 }

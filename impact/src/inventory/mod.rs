@@ -10,10 +10,12 @@
 //! Computing 10,000 groups is fast because each distinct CPU and GPU model is matched against
 //! boaviztapi's tables once, and groups are computed in parallel (rayon).
 
+mod component_table;
 mod error;
 mod raw;
 mod validate;
 
+pub use component_table::ComponentTable;
 pub use error::{InventoryError, InventoryErrors};
 
 use crate::allocation::{ShareRule, UnallocatedPolicy};
@@ -82,7 +84,7 @@ pub struct NodeCapacity {
 }
 
 /// Where a group's embodied figures come from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "figures")]
 pub enum EmbodiedSource {
     /// The bottom-up model from the hardware description.
@@ -92,6 +94,9 @@ pub enum EmbodiedSource {
     /// The site's figure per node-hour of life (ARCHER2 publishes 23 gCO2e); missing criteria
     /// bottom-up.
     PerNodeHour(PartialImpacts),
+    /// An LCA's figures per component for the whole node (`[group.component_footprint]`); the
+    /// hardware, if described, gives capacities and TDPs, not the embodied figures.
+    ComponentTable(ComponentTable),
 }
 
 /// A group's embodied impact per node.
@@ -104,7 +109,8 @@ pub struct GroupEmbodied {
     /// What a job pays per node-hour it holds the whole node:
     /// `per_node / (lifetime hours × utilisation)`.
     pub per_node_hour: Ranged<Impacts>,
-    /// The bottom-up breakdown (empty when site figures cover every criterion).
+    /// The breakdown: the bottom-up model's, or the inventory's component table (empty when
+    /// site figures cover every criterion and no hardware is described).
     pub components: Vec<ComponentImpact>,
     /// How it was obtained, in words (model, GPU model, which criteria came from where).
     pub method: String,
@@ -441,6 +447,15 @@ fn finish(d: validate::GroupDraft, completions: &Completions) -> NodeGroup {
                 b.map(|b| b.components).unwrap_or_default(),
                 method,
             )
+        }
+        (EmbodiedSource::ComponentTable(t), b) => {
+            let total = Ranged::exact(t.total());
+            let per_hour = total.scale_each(Ranged::new(
+                1.0 / life_h.value,
+                1.0 / life_h.max,
+                1.0 / life_h.min,
+            ));
+            (total, per_hour, t.breakdown(), t.method(b.map(|b| b.total)))
         }
         (EmbodiedSource::BottomUp, None) => {
             unreachable!("validation requires hardware for the bottom-up model")

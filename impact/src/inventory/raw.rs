@@ -67,6 +67,22 @@ pub(crate) struct RawGroup {
     pub power_supply: Option<S<RawPowerSupply>>,
     pub footprint: Option<S<RawCriteria>>,
     pub per_node_hour: Option<S<RawCriteria>>,
+    pub component_footprint: Option<S<RawComponentTable>>,
+}
+
+/// A per-component embodied table from an LCA, for the whole node over its life; the GPU rows
+/// cover all `gpu_cards` cards together, as LCAs publish them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawComponentTable {
+    pub source: Option<String>,
+    pub gpu_cards: Option<S<u32>>,
+    pub gpu_chip: Option<S<RawCriteria>>,
+    pub gpu_memory: Option<S<RawCriteria>>,
+    pub gpu_board: Option<S<RawCriteria>>,
+    pub ram: Option<S<RawCriteria>>,
+    pub cpu: Option<S<RawCriteria>>,
+    pub other: Option<S<RawCriteria>>,
 }
 
 #[derive(Debug, Deserialize)]

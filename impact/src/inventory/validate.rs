@@ -3,6 +3,7 @@
 //! Limits are generous (they catch typos and unit mistakes, not unusual hardware); each error
 //! says what is expected.
 
+use super::component_table::ComponentTable;
 use super::raw::{RawCriteria, RawGroup, RawInventory, RawSite, S};
 use super::{EmbodiedSource, InventoryError, NodeCapacity, Site};
 use crate::allocation::{ShareRule, UnallocatedPolicy};
@@ -105,7 +106,7 @@ impl<'a> Checker<'a> {
         None
     }
 
-    fn count(&mut self, v: &S<u32>, key: &str, lo: u32, hi: u32) -> Option<u32> {
+    pub(crate) fn count(&mut self, v: &S<u32>, key: &str, lo: u32, hi: u32) -> Option<u32> {
         let x = *v.get_ref();
         if (lo..=hi).contains(&x) {
             return Some(x);
@@ -398,23 +399,23 @@ fn group(
         .per_node_hour
         .as_ref()
         .map(|f| criteria(c, f, &k("per_node_hour"), [100.0, 1.0, 1e4]));
-    let source = match (footprint, per_node_hour) {
-        (Some(_), Some(_)) => {
-            c.error(span.clone(), k("footprint"), "both footprint and per_node_hour are given", "keep one: the manufacturer's footprint per node, or the site's figure per node-hour");
-            EmbodiedSource::BottomUp
-        }
-        (Some(f), None) => EmbodiedSource::Manufacturer(f),
-        (None, Some(f)) => EmbodiedSource::PerNodeHour(f),
-        (None, None) => EmbodiedSource::BottomUp,
-    };
+    let table = g.component_footprint.as_ref().and_then(|t| {
+        let gpus = hardware.as_ref().map(NodeHardware::gpu_count);
+        super::component_table::check(c, t, &k("component_footprint"), gpus)
+    });
+    let source = embodied_source(c, g, &k, footprint, per_node_hour, table);
     let missing = |p: &PartialImpacts| !p.is_complete();
     match (&source, &hardware) {
-        (EmbodiedSource::BottomUp, None) if g.cpu.is_none() && g.ram.is_none() => c.error(
-            span.clone(),
-            format!("group \"{name}\""),
-            "no way to compute the embodied impact",
-            "describe the hardware ([group.cpu] and [group.ram] at least), or give [group.footprint] (manufacturer's figures per node) or [group.per_node_hour]",
-        ),
+        (EmbodiedSource::BottomUp, None)
+            if g.cpu.is_none() && g.ram.is_none() && g.component_footprint.is_none() =>
+        {
+            c.error(
+                span.clone(),
+                format!("group \"{name}\""),
+                "no way to compute the embodied impact",
+                "describe the hardware ([group.cpu] and [group.ram] at least), or give [group.footprint] (manufacturer's figures per node), [group.per_node_hour] or [group.component_footprint] (an LCA's table per component)",
+            )
+        }
         (EmbodiedSource::Manufacturer(p) | EmbodiedSource::PerNodeHour(p), None) if missing(p) && g.cpu.is_none() && g.ram.is_none() => c.error(
             span.clone(),
             format!("group \"{name}\""),
@@ -424,7 +425,12 @@ fn group(
         _ => {}
     }
 
-    let gpus = hardware.as_ref().map_or(0, NodeHardware::gpu_count);
+    // A group known only from its table still knows its GPUs, for GPU shares.
+    let gpus = match (&hardware, &source) {
+        (Some(hw), _) => hw.gpu_count(),
+        (None, EmbodiedSource::ComponentTable(t)) => t.gpu_cards,
+        (None, _) => 0,
+    };
     let capacity = NodeCapacity {
         cpus: match &g.slurm_cpus {
             Some(v) => c.count(v, &k("slurm_cpus"), 1, 1_000_000),
@@ -475,6 +481,44 @@ fn group(
         capacity,
         uncovered_power_w,
     })
+}
+
+/// Where the group's embodied figures come from: at most one of `[group.footprint]`,
+/// `[group.per_node_hour]` and `[group.component_footprint]`, else the bottom-up model.
+fn embodied_source(
+    c: &mut Checker,
+    g: &RawGroup,
+    k: &dyn Fn(&str) -> String,
+    footprint: Option<PartialImpacts>,
+    per_node_hour: Option<PartialImpacts>,
+    table: Option<ComponentTable>,
+) -> EmbodiedSource {
+    let given: Vec<(&str, Range<usize>)> = [
+        ("footprint", g.footprint.as_ref().map(|v| v.span())),
+        ("per_node_hour", g.per_node_hour.as_ref().map(|v| v.span())),
+        (
+            "component_footprint",
+            g.component_footprint.as_ref().map(|v| v.span()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, span)| Some((name, span?)))
+    .collect();
+    if let [(first, _), (second, span), ..] = &given[..] {
+        c.error(
+            span.clone(),
+            k(first),
+            format!("both {first} and {second} are given"),
+            "keep one: the manufacturer's footprint per node, the site's figure per node-hour, or an LCA's table per component",
+        );
+        return EmbodiedSource::BottomUp;
+    }
+    match (footprint, per_node_hour, table) {
+        (Some(f), _, _) => EmbodiedSource::Manufacturer(f),
+        (_, Some(f), _) => EmbodiedSource::PerNodeHour(f),
+        (_, _, Some(t)) => EmbodiedSource::ComponentTable(t),
+        (None, None, None) => EmbodiedSource::BottomUp,
+    }
 }
 
 /// The zone's yearly factors with the group's overrides.
@@ -581,7 +625,12 @@ fn electricity(
     })
 }
 
-fn criteria(c: &mut Checker, f: &S<RawCriteria>, key: &str, max: [f64; 3]) -> PartialImpacts {
+pub(crate) fn criteria(
+    c: &mut Checker,
+    f: &S<RawCriteria>,
+    key: &str,
+    max: [f64; 3],
+) -> PartialImpacts {
     let r = f.get_ref();
     let p = PartialImpacts {
         gwp_kgco2eq: r.gwp_kgco2eq.as_ref().and_then(|v| {
