@@ -68,6 +68,10 @@ pub struct Args {
     /// JSON output (every column unless -o is given).
     #[arg(long)]
     pub json: bool,
+    /// Energy unit of the table: J or Wh (the unit that fits each figure), a fixed unit (kJ,
+    /// MJ, GJ, kWh, MWh), or sacct's K, M, G, T, P (applied to ConsumedEnergy too, as sacct does).
+    #[arg(long, value_name = "UNIT")]
+    pub units: Option<String>,
     /// List the columns and what they mean.
     #[arg(short = 'e', long = "helpformat")]
     pub helpformat: bool,
@@ -118,6 +122,7 @@ pub fn run(args: Args) -> Result<()> {
         noheader: args.noheader,
         delimiter: args.delimiter,
         json: args.json,
+        units: args.units,
     };
     acct::run(
         &session.store.conn,

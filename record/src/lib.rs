@@ -7,7 +7,8 @@
 //!   (`2(x3),1`), needed by the plugin to find its node's CPU count and by the inventory;
 //! - [`time`]: the one timestamp type records use;
 //! - [`base64`]: the encoding of the records' power series;
-//! - [`bounds`]: what a record may plausibly say, checked the same way by every reader.
+//! - [`bounds`]: what a record may plausibly say, checked the same way by every reader;
+//! - [`summary`]: what a job's records say, as the summary file and `energy-assess job` print it.
 //!
 //! This crate has no Slurm, no rayon and no SQLite in it, so that the plugin can depend on it
 //! without pulling threads into slurmstepd.
@@ -18,6 +19,7 @@ pub mod bounds;
 pub mod hostlist;
 pub mod record;
 pub mod spool;
+pub mod summary;
 pub mod time;
 
 pub use record::*;

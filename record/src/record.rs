@@ -458,10 +458,11 @@ impl EnergyBasis {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> JobNodeRecord {
+    /// A complete record of job 42 on n1 of n[1-3], without meters (also used by `summary`).
+    pub(crate) fn sample() -> JobNodeRecord {
         JobNodeRecord {
             schema_version: SCHEMA_VERSION,
             state: RecordState::Complete,
@@ -517,7 +518,7 @@ mod tests {
         assert_eq!(r.flags, [RecordFlag::NoPrologState, RecordFlag::Unknown]);
     }
 
-    fn meter(scope: Scope, energy_j: f64) -> MeterReport {
+    pub(crate) fn meter(scope: Scope, energy_j: f64) -> MeterReport {
         MeterReport {
             id: format!("{scope:?}"),
             scope,

@@ -410,9 +410,10 @@ fn a_summary_is_written_by_the_first_node_only_as_the_user() {
             assert_eq!(path, Path::new("/home/alice/run/energy-assess-13.txt"));
             assert_eq!((*uid, *gid), (1001, 1001));
             assert!(
-                text.contains("job 13") && text.contains("node n1: no energy meter"),
+                text.contains("Job 13 of ") && text.contains("not measured: no meter on n1"),
                 "{text}"
             );
+            assert!(text.contains("n1         (no meter on this node"), "{text}");
             assert!(text.contains("covers 1 of the job's 3 node(s)"), "{text}");
             assert!(text.contains("energy-assess job 13"), "{text}");
         } else {

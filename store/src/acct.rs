@@ -35,6 +35,8 @@ pub struct AcctOptions {
     pub noheader: bool,
     pub delimiter: Option<String>,
     pub json: bool,
+    /// `--units`: how energies are shown in the table (`ea_units::EnergyUnits::parse`).
+    pub units: Option<String>,
 }
 
 /// A bad option, said the way to fix it.
@@ -378,12 +380,32 @@ pub fn run(
         ("window_end", clock.format(sel.end)),
         ("impacts", ctx.model.provenance()),
     ];
-    render::write(out, &selected, &rows, &style, clock, &meta)?;
+    let energy = match opts.units.as_deref() {
+        None => ea_units::EnergyUnits::default(),
+        Some(u) => ea_units::EnergyUnits::parse(u).ok_or_else(|| {
+            AcctError::Usage(format!(
+                "--units {u}: write {}",
+                ea_units::EnergyUnits::CHOICES
+            ))
+        })?,
+    };
+    let cells = columns::CellFormat {
+        clock,
+        energy,
+        plain: false,
+    };
+    render::write(out, &selected, &rows, &style, &cells, &meta)?;
     Ok(())
 }
 
 /// `-e`: every column with its meaning.
 pub fn helpformat(out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "Figures are shown in the unit that fits their size (20.5 MJ, 14.6 mg, 918 µg; --units \
+         picks the energy unit); with -p, -P and --json they are plain numbers in the unit \
+         named below. Slurm's own columns are written as sacct writes them.\n"
+    )?;
     for c in columns::all_columns() {
         writeln!(out, "{:<18} {}", c.name, c.help)?;
     }

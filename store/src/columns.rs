@@ -19,10 +19,16 @@ pub enum Value {
     Duration(i64),
     /// CPU seconds, shown as sacct's TotalCPU.
     CpuDuration(f64),
-    /// Joules, shown scaled like ConsumedEnergy (`20.54M`).
+    /// Slurm's own joules (ConsumedEnergy), shown as sacct shows them (`20.54M`, `--units`).
+    SlurmEnergy(f64),
+    /// energy-assess's joules: `20.5 MJ` for people (`--units` picks the unit), J in `-P`.
     Energy(f64),
-    /// A quantity in the column's unit, shown with 4 significant digits.
-    Float(f64),
+    /// An impact in its criterion's base unit (kgCO2eq, MJ, kgSbeq): `14.6 mg` for people.
+    Impact(f64, Criterion),
+    /// Watts.
+    Power(f64),
+    /// Hours (node-hours, GPU-hours): grouped for people.
+    Hours(f64),
     /// MiB, shown like ReqMem (`4000M`, `64G`).
     MemMb(f64),
 }
@@ -86,6 +92,25 @@ fn job_id_text(r: &RowRef<'_>) -> String {
     }
 }
 
+/// Which criterion an impact value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Criterion {
+    Gwp,
+    Pe,
+    Adpe,
+}
+
+impl Criterion {
+    /// How the criterion is shown to people.
+    pub fn quantity(self) -> ea_units::Quantity {
+        match self {
+            Criterion::Gwp => ea_units::GWP,
+            Criterion::Pe => ea_units::PE,
+            Criterion::Adpe => ea_units::ADPE,
+        }
+    }
+}
+
 /// Which phase an impact column reads.
 #[derive(Clone, Copy)]
 enum Phase {
@@ -102,7 +127,7 @@ enum Bound {
     Max,
 }
 
-fn impact(r: &RowRef<'_>, phase: Phase, bound: Bound, crit: fn(&Impacts) -> f64) -> Value {
+fn impact(r: &RowRef<'_>, phase: Phase, bound: Bound, crit: Criterion) -> Value {
     fig(r, |f| {
         let Some(i) = &f.impacts else {
             return Value::Null;
@@ -117,19 +142,18 @@ fn impact(r: &RowRef<'_>, phase: Phase, bound: Bound, crit: fn(&Impacts) -> f64)
             Bound::Min => ranged.min,
             Bound::Max => ranged.max,
         };
-        Value::Float(crit(&v))
+        let x = match crit {
+            Criterion::Gwp => v.gwp_kgco2eq,
+            Criterion::Pe => v.pe_mj,
+            Criterion::Adpe => v.adpe_kgsbeq,
+        };
+        Value::Impact(x, crit)
     })
 }
 
-fn gwp(i: &Impacts) -> f64 {
-    i.gwp_kgco2eq
-}
-fn pe(i: &Impacts) -> f64 {
-    i.pe_mj
-}
-fn adpe(i: &Impacts) -> f64 {
-    i.adpe_kgsbeq
-}
+const GWP: Criterion = Criterion::Gwp;
+const PE: Criterion = Criterion::Pe;
+const ADPE: Criterion = Criterion::Adpe;
 
 macro_rules! impact_columns {
     ($( $name:literal, $help:literal, $phase:ident, $bound:ident, $crit:ident; )*) => {
@@ -419,7 +443,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         get: |r| {
             r.step
                 .map_or(r.job.consumed_energy_j, |s| s.consumed_energy_j)
-                .map_or(Value::Null, Value::Energy)
+                .map_or(Value::Null, Value::SlurmEnergy)
         },
     },
     Column {
@@ -448,7 +472,7 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         name: "Energy",
         width: 10,
         left: false,
-        help: "energy the job drew at its nodes (before PUE), J, scaled",
+        help: "energy the job drew at its nodes (before PUE), J",
         get: |r| fig(r, |f| Value::Energy(f.energy.j)),
     },
     Column {
@@ -462,14 +486,14 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         name: "EnergyMin",
         width: 10,
         left: false,
-        help: "lowest plausible energy, J, scaled",
+        help: "lowest plausible energy, J",
         get: |r| fig(r, |f| Value::Energy(f.energy.min_j)),
     },
     Column {
         name: "EnergyMax",
         width: 10,
         left: false,
-        help: "highest plausible energy, J, scaled",
+        help: "highest plausible energy, J",
         get: |r| fig(r, |f| Value::Energy(f.energy.max_j)),
     },
     Column {
@@ -496,49 +520,49 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         name: "EnergyCPU",
         width: 10,
         left: false,
-        help: "CPU packages as read (RAPL), J, scaled",
+        help: "CPU packages as read (RAPL), J",
         get: |r| measured_scope(r, |m| m.e_cpu_package_j),
     },
     Column {
         name: "EnergyDRAM",
         width: 10,
         left: false,
-        help: "DRAM as read (RAPL), J, scaled",
+        help: "DRAM as read (RAPL), J",
         get: |r| measured_scope(r, |m| m.e_dram_j),
     },
     Column {
         name: "EnergyGPU",
         width: 10,
         left: false,
-        help: "the job's GPU boards as read (NVML), J, scaled",
+        help: "the job's GPU boards as read (NVML), J",
         get: |r| measured_scope(r, |m| m.e_gpu_board_j),
     },
     Column {
         name: "EnergyNodeBMC",
         width: 13,
         left: false,
-        help: "whole nodes as their BMCs read, J, scaled",
+        help: "whole nodes as their BMCs read, J",
         get: |r| measured_scope(r, |m| m.e_node_bmc_j),
     },
     Column {
         name: "EnergyWattmeter",
         width: 15,
         left: false,
-        help: "whole nodes from external wattmeters, J, scaled",
+        help: "whole nodes from external wattmeters, J",
         get: |r| measured_scope(r, |m| m.e_node_wattmeter_j),
     },
     Column {
         name: "EnergyPsys",
         width: 10,
         left: false,
-        help: "RAPL platform (psys), J, scaled",
+        help: "RAPL platform (psys), J",
         get: |r| measured_scope(r, |m| m.e_platform_j),
     },
     Column {
         name: "EnergyOther",
         width: 11,
         left: false,
-        help: "other meters (hwmon), J, scaled",
+        help: "other meters (hwmon), J",
         get: |r| measured_scope(r, |m| m.e_other_j),
     },
     Column {
@@ -546,14 +570,14 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         width: 10,
         left: false,
         help: "energy / elapsed, W",
-        get: |r| fig(r, |f| f.mean_power_w.map_or(Value::Null, Value::Float)),
+        get: |r| fig(r, |f| f.mean_power_w.map_or(Value::Null, Value::Power)),
     },
     Column {
         name: "NodeHours",
         width: 10,
         left: false,
         help: "elapsed × nodes, h",
-        get: |r| fig(r, |f| Value::Float(f.node_hours)),
+        get: |r| fig(r, |f| Value::Hours(f.node_hours)),
     },
     Column {
         name: "GPUs",
@@ -567,7 +591,7 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         width: 10,
         left: false,
         help: "elapsed × GPUs, h",
-        get: |r| fig(r, |f| Value::Float(f.gpu_hours)),
+        get: |r| fig(r, |f| Value::Hours(f.gpu_hours)),
     },
     Column {
         name: "Calibration",
@@ -621,33 +645,33 @@ pub const ENERGY_COLUMNS: &[Column] = &[
 /// Impact columns: use phase, embodied and total, each with its range. GWP in kgCO2eq, PE in
 /// MJ, ADPe in kgSbeq.
 pub const IMPACT_COLUMNS: &[Column] = impact_columns![
-    "GWP", "use + embodied GWP, kgCO2eq", Total, Value, gwp;
-    "GWPMin", "lowest plausible total GWP, kgCO2eq", Total, Min, gwp;
-    "GWPMax", "highest plausible total GWP, kgCO2eq", Total, Max, gwp;
-    "GWPUse", "use-phase GWP (energy × PUE × grid factor), kgCO2eq", Use, Value, gwp;
-    "GWPUseMin", "lowest use-phase GWP, kgCO2eq", Use, Min, gwp;
-    "GWPUseMax", "highest use-phase GWP, kgCO2eq", Use, Max, gwp;
-    "GWPEmbodied", "embodied GWP allocated to the job, kgCO2eq", Embodied, Value, gwp;
-    "GWPEmbodiedMin", "lowest embodied GWP, kgCO2eq", Embodied, Min, gwp;
-    "GWPEmbodiedMax", "highest embodied GWP, kgCO2eq", Embodied, Max, gwp;
-    "PE", "use + embodied primary energy, MJ", Total, Value, pe;
-    "PEMin", "lowest total PE, MJ", Total, Min, pe;
-    "PEMax", "highest total PE, MJ", Total, Max, pe;
-    "PEUse", "use-phase PE, MJ", Use, Value, pe;
-    "PEUseMin", "lowest use-phase PE, MJ", Use, Min, pe;
-    "PEUseMax", "highest use-phase PE, MJ", Use, Max, pe;
-    "PEEmbodied", "embodied PE allocated to the job, MJ", Embodied, Value, pe;
-    "PEEmbodiedMin", "lowest embodied PE, MJ", Embodied, Min, pe;
-    "PEEmbodiedMax", "highest embodied PE, MJ", Embodied, Max, pe;
-    "ADPe", "use + embodied abiotic depletion, kgSbeq", Total, Value, adpe;
-    "ADPeMin", "lowest total ADPe, kgSbeq", Total, Min, adpe;
-    "ADPeMax", "highest total ADPe, kgSbeq", Total, Max, adpe;
-    "ADPeUse", "use-phase ADPe, kgSbeq", Use, Value, adpe;
-    "ADPeUseMin", "lowest use-phase ADPe, kgSbeq", Use, Min, adpe;
-    "ADPeUseMax", "highest use-phase ADPe, kgSbeq", Use, Max, adpe;
-    "ADPeEmbodied", "embodied ADPe allocated to the job, kgSbeq", Embodied, Value, adpe;
-    "ADPeEmbodiedMin", "lowest embodied ADPe, kgSbeq", Embodied, Min, adpe;
-    "ADPeEmbodiedMax", "highest embodied ADPe, kgSbeq", Embodied, Max, adpe;
+    "GWP", "use + embodied GWP, kgCO2eq", Total, Value, GWP;
+    "GWPMin", "lowest plausible total GWP, kgCO2eq", Total, Min, GWP;
+    "GWPMax", "highest plausible total GWP, kgCO2eq", Total, Max, GWP;
+    "GWPUse", "use-phase GWP (energy × PUE × grid factor), kgCO2eq", Use, Value, GWP;
+    "GWPUseMin", "lowest use-phase GWP, kgCO2eq", Use, Min, GWP;
+    "GWPUseMax", "highest use-phase GWP, kgCO2eq", Use, Max, GWP;
+    "GWPEmbodied", "embodied GWP allocated to the job, kgCO2eq", Embodied, Value, GWP;
+    "GWPEmbodiedMin", "lowest embodied GWP, kgCO2eq", Embodied, Min, GWP;
+    "GWPEmbodiedMax", "highest embodied GWP, kgCO2eq", Embodied, Max, GWP;
+    "PE", "use + embodied primary energy, MJ", Total, Value, PE;
+    "PEMin", "lowest total PE, MJ", Total, Min, PE;
+    "PEMax", "highest total PE, MJ", Total, Max, PE;
+    "PEUse", "use-phase PE, MJ", Use, Value, PE;
+    "PEUseMin", "lowest use-phase PE, MJ", Use, Min, PE;
+    "PEUseMax", "highest use-phase PE, MJ", Use, Max, PE;
+    "PEEmbodied", "embodied PE allocated to the job, MJ", Embodied, Value, PE;
+    "PEEmbodiedMin", "lowest embodied PE, MJ", Embodied, Min, PE;
+    "PEEmbodiedMax", "highest embodied PE, MJ", Embodied, Max, PE;
+    "ADPe", "use + embodied abiotic depletion, kgSbeq", Total, Value, ADPE;
+    "ADPeMin", "lowest total ADPe, kgSbeq", Total, Min, ADPE;
+    "ADPeMax", "highest total ADPe, kgSbeq", Total, Max, ADPE;
+    "ADPeUse", "use-phase ADPe, kgSbeq", Use, Value, ADPE;
+    "ADPeUseMin", "lowest use-phase ADPe, kgSbeq", Use, Min, ADPE;
+    "ADPeUseMax", "highest use-phase ADPe, kgSbeq", Use, Max, ADPE;
+    "ADPeEmbodied", "embodied ADPe allocated to the job, kgSbeq", Embodied, Value, ADPE;
+    "ADPeEmbodiedMin", "lowest embodied ADPe, kgSbeq", Embodied, Min, ADPE;
+    "ADPeEmbodiedMax", "highest embodied ADPe, kgSbeq", Embodied, Max, ADPE;
 ];
 
 /// Every column, in `-e` order.
@@ -741,55 +765,41 @@ impl std::fmt::Debug for Selected {
     }
 }
 
-/// Text of a value, as the table and parsable outputs print it.
-pub fn display(v: &Value, clock: &crate::timefmt::Clock) -> String {
+/// How cells are written: for people (the unit that fits) or for scripts (plain numbers in
+/// each column's base unit, `-e` names it), and the `--units` of energies.
+#[derive(Clone, Copy)]
+pub struct CellFormat<'a> {
+    pub clock: &'a crate::timefmt::Clock,
+    pub energy: ea_units::EnergyUnits,
+    pub plain: bool,
+}
+
+/// Text of a value, as the table and parsable outputs print it. Slurm's own columns are
+/// written as sacct writes them in both (scripts written for sacct read them unchanged).
+pub fn display(v: &Value, f: &CellFormat<'_>) -> String {
+    use ea_units::{EnergyUnits, plain};
     match v {
         Value::Null => String::new(),
         Value::Text(s) => s.clone(),
         Value::Int(i) => i.to_string(),
-        Value::Time(t) => clock.format(*t),
+        Value::Time(t) => f.clock.format(*t),
         Value::Duration(s) => format_elapsed(*s),
         Value::CpuDuration(s) => format_cpu(*s),
-        Value::Energy(j) => scaled_energy(*j),
-        Value::Float(x) => sig4(*x),
+        Value::SlurmEnergy(j) => {
+            let letter = match f.energy {
+                EnergyUnits::Sacct(c) => Some(c),
+                _ => None,
+            };
+            ea_units::sacct_scaled(*j, letter)
+        }
         Value::MemMb(mb) => mem(*mb),
-    }
-}
-
-/// Joules scaled by powers of 1000 with two decimals, as sacct's ConsumedEnergy (`20.54M`).
-pub fn scaled_energy(j: f64) -> String {
-    if !j.is_finite() {
-        return String::new();
-    }
-    let units = ["", "K", "M", "G", "T", "P"];
-    let mut v = j;
-    let mut u = 0;
-    while v.abs() >= 1000.0 && u < units.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{}", v.round() as i64)
-    } else {
-        format!("{v:.2}{}", units[u])
-    }
-}
-
-/// Four significant digits, fixed notation between 0.001 and 10^6, else scientific.
-pub fn sig4(x: f64) -> String {
-    if !x.is_finite() {
-        return String::new();
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    let a = x.abs();
-    if (1e-3..1e6).contains(&a) {
-        let digits = 3 - a.log10().floor() as i32;
-        let d = digits.clamp(0, 6) as usize;
-        format!("{x:.d$}")
-    } else {
-        format!("{x:.3e}")
+        Value::Energy(x) | Value::Impact(x, _) | Value::Power(x) | Value::Hours(x) if f.plain => {
+            plain(*x)
+        }
+        Value::Energy(j) => f.energy.human(*j),
+        Value::Impact(x, c) => c.quantity().short(*x),
+        Value::Power(w) => ea_units::POWER.short(*w),
+        Value::Hours(h) => ea_units::hours(*h),
     }
 }
 
@@ -839,15 +849,80 @@ mod tests {
     }
 
     #[test]
+    fn cells_for_people_and_for_scripts() {
+        use ea_units::EnergyUnits;
+        let clock = crate::timefmt::Clock::fixed(jiff::tz::TimeZone::UTC, 0);
+        let people = CellFormat {
+            clock: &clock,
+            energy: EnergyUnits::Joules,
+            plain: false,
+        };
+        let scripts = CellFormat {
+            plain: true,
+            ..people
+        };
+        let wh = CellFormat {
+            energy: EnergyUnits::parse("Wh").unwrap(),
+            ..people
+        };
+        let sacct_k = CellFormat {
+            energy: EnergyUnits::parse("K").unwrap(),
+            ..people
+        };
+        let cases = [
+            (
+                Value::Energy(20_543_125.0),
+                "20.5 MJ",
+                "20543125",
+                "5.71 kWh",
+            ),
+            (
+                Value::SlurmEnergy(20_543_125.0),
+                "20.54M",
+                "20.54M",
+                "20.54M",
+            ),
+            (
+                Value::Impact(1.458e-5, Criterion::Gwp),
+                "14.6 mg",
+                "0.00001458",
+                "14.6 mg",
+            ),
+            (
+                Value::Impact(9.18e-7, Criterion::Adpe),
+                "918 µg",
+                "0.000000918",
+                "918 µg",
+            ),
+            (
+                Value::Impact(41_320.0, Criterion::Pe),
+                "41.3 GJ",
+                "41320",
+                "41.3 GJ",
+            ),
+            (Value::Power(212.0), "212 W", "212", "212 W"),
+            (
+                Value::Hours(5.027e7),
+                "50,270,000",
+                "50270000",
+                "50,270,000",
+            ),
+            (Value::Energy(f64::NAN), "-", "", "-"),
+        ];
+        for (v, human, plain, in_wh) in cases {
+            assert_eq!(display(&v, &people), human, "{v:?}");
+            assert_eq!(display(&v, &scripts), plain, "{v:?}");
+            assert_eq!(display(&v, &wh), in_wh, "{v:?}");
+        }
+        assert_eq!(
+            display(&Value::SlurmEnergy(20_543_126.0), &sacct_k),
+            "20543.13K"
+        );
+        assert_eq!(display(&Value::Energy(20_543_126.0), &sacct_k), "20543.13K");
+    }
+
+    #[test]
     fn numbers() {
-        assert_eq!(scaled_energy(20_543_125.0), "20.54M");
-        assert_eq!(scaled_energy(33.0), "33");
-        assert_eq!(scaled_energy(1500.0), "1.50K");
-        assert_eq!(sig4(0.012345), "0.01235");
-        assert_eq!(sig4(1234.5), "1234");
-        assert_eq!(sig4(12.0), "12.00");
-        assert_eq!(sig4(1.0e-7), "1.000e-7");
-        assert_eq!(sig4(0.0), "0");
         assert_eq!(mem(65_536.0), "64G");
         assert_eq!(mem(4000.0), "4000M");
     }

@@ -3,8 +3,7 @@
 //! and JSON. Rendering knows only columns and typed values, not where they came from, and its
 //! output depends on nothing but them, so scripts can rely on it byte for byte.
 
-use crate::columns::{Selected, Value, display};
-use crate::timefmt::Clock;
+use crate::columns::{CellFormat, Selected, Value, display};
 use std::io::{self, Write};
 
 /// One output row: its cells in column order, and whether it is a step (JSON nests steps in
@@ -28,7 +27,8 @@ pub enum Style {
     Json,
 }
 
-/// Writes rows in a style.
+/// Writes rows in a style: the table for people (figures in the unit that fits, energies in
+/// `energy` units), parsable lines and JSON for scripts (plain numbers in base units).
 ///
 /// # Errors
 /// Write errors (a closed pipe included; callers treat that as success).
@@ -37,16 +37,22 @@ pub fn write(
     sel: &[Selected],
     rows: &[OutRow],
     style: &Style,
-    clock: &Clock,
+    cells: &CellFormat<'_>,
     meta: &[(&str, String)],
 ) -> io::Result<()> {
     match style {
-        Style::Table { header } => table(out, sel, rows, *header, clock),
+        Style::Table { header } => table(out, sel, rows, *header, cells),
         Style::Parsable {
             delimiter,
             trailing,
             header,
-        } => parsable(out, sel, rows, delimiter, *trailing, *header, clock),
+        } => {
+            let cells = CellFormat {
+                plain: true,
+                ..*cells
+            };
+            parsable(out, sel, rows, delimiter, *trailing, *header, &cells)
+        }
         Style::Json => json(out, sel, rows, meta),
     }
 }
@@ -73,7 +79,7 @@ fn table(
     sel: &[Selected],
     rows: &[OutRow],
     header: bool,
-    clock: &Clock,
+    cells: &CellFormat<'_>,
 ) -> io::Result<()> {
     let mut line = String::new();
     if header {
@@ -92,7 +98,7 @@ fn table(
     for r in rows {
         line.clear();
         for (s, v) in sel.iter().zip(&r.cells) {
-            line.push_str(&fit(&display(v, clock), s.width, s.left));
+            line.push_str(&fit(&display(v, cells), s.width, s.left));
             line.push(' ');
         }
         line.push('\n');
@@ -108,7 +114,7 @@ fn parsable(
     delimiter: &str,
     trailing: bool,
     header: bool,
-    clock: &Clock,
+    cells: &CellFormat<'_>,
 ) -> io::Result<()> {
     let end = if trailing { delimiter } else { "" };
     if header {
@@ -122,7 +128,7 @@ fn parsable(
             if i > 0 {
                 line.push_str(delimiter);
             }
-            line.push_str(&display(v, clock));
+            line.push_str(&display(v, cells));
         }
         line.push_str(end);
         line.push('\n');
@@ -140,7 +146,13 @@ pub fn json_value(v: &Value) -> serde_json::Value {
         Value::Null => J::Null,
         Value::Text(s) => J::String(s.clone()),
         Value::Int(i) | Value::Time(i) | Value::Duration(i) => J::from(*i),
-        Value::CpuDuration(x) | Value::Energy(x) | Value::Float(x) | Value::MemMb(x) => num(*x),
+        Value::CpuDuration(x)
+        | Value::SlurmEnergy(x)
+        | Value::Energy(x)
+        | Value::Impact(x, _)
+        | Value::Power(x)
+        | Value::Hours(x)
+        | Value::MemMb(x) => num(*x),
     }
 }
 
@@ -202,7 +214,16 @@ fn json(
 mod tests {
     use super::*;
     use crate::columns::parse_format;
+    use crate::timefmt::Clock;
     use jiff::tz::TimeZone;
+
+    fn people(clock: &Clock) -> CellFormat<'_> {
+        CellFormat {
+            clock,
+            energy: ea_units::EnergyUnits::Joules,
+            plain: false,
+        }
+    }
 
     #[test]
     fn table_truncates_with_plus_and_justifies() {
@@ -221,7 +242,7 @@ mod tests {
             &sel,
             &rows,
             &Style::Table { header: true },
-            &Clock::fixed(TimeZone::UTC, 0),
+            &people(&Clock::fixed(TimeZone::UTC, 0)),
             &[],
         )
         .unwrap();
@@ -259,10 +280,10 @@ mod tests {
             trailing: true,
             header: false,
         };
-        write(&mut out, &sel, &rows, &style, &c, &[]).unwrap();
+        write(&mut out, &sel, &rows, &style, &people(&c), &[]).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "7|00:01:05|1.50K|\n7.batch|00:01:04||\n"
+            "7|00:01:05|1500|\n7.batch|00:01:04||\n"
         );
         let mut out = Vec::new();
         write(
@@ -270,7 +291,7 @@ mod tests {
             &sel,
             &rows,
             &Style::Json,
-            &c,
+            &people(&c),
             &[("tool", "energy-assess".into())],
         )
         .unwrap();

@@ -261,78 +261,76 @@ pub fn figures_from_records(
     Ok(Some((job, figs.remove(0))))
 }
 
-/// A job's figures as `label: value` lines, for `energy-assess job` and similar summaries.
-/// Energy in kWh, GWP in kgCO2eq, PE in MJ, ADPe in kgSbeq, each with its range.
-pub fn describe(f: &JobFigures) -> Vec<(String, String)> {
-    use crate::columns::sig4;
-    let kwh = |j: f64| sig4(j / 3.6e6);
-    let mut v = vec![(
-        "Energy".to_string(),
-        format!(
-            "{} kWh [{}–{}] ({}{})",
-            kwh(f.energy.j),
-            kwh(f.energy.min_j),
-            kwh(f.energy.max_j),
-            f.energy.source.as_str(),
-            f.energy
-                .calibration
-                .as_ref()
-                .map(|c| format!(
-                    ", calibrated as {} from {} measured jobs of its partition",
-                    c.describe(),
-                    c.n_jobs
-                ))
-                .unwrap_or_default()
+/// A job's figures as `label: value` lines, the second half of `energy-assess job`: the
+/// energy it is charged, then each criterion with its range and its use-phase and embodied
+/// parts, in the units that fit ([`ea_units`]), and an everyday equivalent.
+pub fn describe(f: &JobFigures, units: ea_units::EnergyUnits) -> Vec<(String, String)> {
+    use crate::figures::Source;
+    let e = &f.energy;
+    let how = match (e.source, &e.calibration) {
+        (Source::Measured, _) => "measured by the job's nodes".to_string(),
+        (Source::Split, _) => "its share of shared nodes' meters: its own GPUs plus, by the \
+             inventory's share rule over time, part of what the rest of each node drew \
+             (docs/methodology.md, section 4.1)"
+            .to_string(),
+        (Source::Estimated, Some(c)) => format!(
+            "estimated the Green Algorithms way, calibrated as {} from {} measured jobs of \
+             its partition",
+            c.describe(),
+            c.n_jobs
         ),
+        (Source::Estimated, None) => {
+            "estimated the Green Algorithms way (no measured job of its partition to \
+             calibrate it)"
+                .to_string()
+        }
+    };
+    let mut v = vec![(
+        "Charged".to_string(),
+        format!("{}, {how}", units.range(e.j, e.min_j, e.max_j)),
     )];
-    if f.energy.source == crate::figures::Source::Split {
-        // Without this, a job's energy next to its nodes' meter totals reads as a mistake.
+    if let Some(p) = f.mean_power_w {
+        v.push(("Mean power".into(), ea_units::POWER.human(p)));
+    }
+    v.push((
+        "Node-hours".into(),
+        format!(
+            "{}{}",
+            ea_units::hours(f.node_hours),
+            if f.gpu_hours > 0.0 {
+                format!(", GPU-hours {}", ea_units::hours(f.gpu_hours))
+            } else {
+                String::new()
+            }
+        ),
+    ));
+    let Some(i) = &f.impacts else {
         v.push((
-            "Split".into(),
-            "the job's own GPUs plus its share (the inventory's share rule, over time) of what \
-             the rest of each node drew; the remainder goes to the node's other jobs or stays \
-             unallocated (docs/methodology.md, section 4.1)"
-                .into(),
+            "Footprint".into(),
+            "unknown: no inventory describes these nodes".into(),
+        ));
+        return v;
+    };
+    let t = i.total();
+    for (name, q) in ea_units::CRITERIA {
+        let pick = |x: &crate::impact_types::Impacts| match name {
+            "GWP" => x.gwp_kgco2eq,
+            "PE" => x.pe_mj,
+            _ => x.adpe_kgsbeq,
+        };
+        v.push((
+            name.into(),
+            format!(
+                "{}: use phase {}, embodied {}",
+                q.range(pick(&t.value), pick(&t.min), pick(&t.max)),
+                q.short(pick(&i.use_phase.value)),
+                q.short(pick(&i.embodied.value)),
+            ),
         ));
     }
-    if let Some(p) = f.mean_power_w {
-        v.push(("Mean power".into(), format!("{} W", sig4(p))));
-    }
-    v.push(("Node-hours".into(), sig4(f.node_hours)));
-    match &f.impacts {
-        None => v.push((
-            "Impacts".into(),
-            "unknown (no inventory for these nodes)".into(),
-        )),
-        Some(i) => {
-            let r = |x: crate::impact_types::Ranged<crate::impact_types::Impacts>,
-                     g: fn(&crate::impact_types::Impacts) -> f64| {
-                format!(
-                    "{} [{}–{}]",
-                    sig4(g(&x.value)),
-                    sig4(g(&x.min)),
-                    sig4(g(&x.max))
-                )
-            };
-            let t = i.total();
-            type Criterion = (&'static str, fn(&crate::impact_types::Impacts) -> f64);
-            let criteria: [Criterion; 3] = [
-                ("GWP kgCO2eq", |x| x.gwp_kgco2eq),
-                ("PE MJ", |x| x.pe_mj),
-                ("ADPe kgSbeq", |x| x.adpe_kgsbeq),
-            ];
-            for (label, g) in criteria {
-                v.push((
-                    label.into(),
-                    format!(
-                        "{} (use {}, embodied {})",
-                        r(t, g),
-                        r(i.use_phase, g),
-                        r(i.embodied, g)
-                    ),
-                ));
-            }
-        }
-    }
+    v.push((
+        "Everyday".into(),
+        ea_units::everyday::sentence(t.value.gwp_kgco2eq, e.j),
+    ));
     v
 }

@@ -676,24 +676,25 @@ fn a_job_gets_its_impacts_from_its_records_alone() {
         i.total().min.gwp_kgco2eq <= i.total().value.gwp_kgco2eq
             && i.total().value.gwp_kgco2eq <= i.total().max.gwp_kgco2eq
     );
-    let lines = ea_store::session::describe(&figs);
-    assert!(
+    let units = ea_units::EnergyUnits::default();
+    let lines = ea_store::session::describe(&figs, units);
+    let line = |lines: &[(String, String)], k: &str| {
         lines
             .iter()
-            .any(|(k, v)| k == "GWP kgCO2eq" && v.contains("embodied")),
-        "{lines:?}"
-    );
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {k} in {lines:?}"))
+    };
+    let gwp = line(&lines, "GWP");
+    assert!(gwp.contains("CO2eq") && gwp.contains("embodied"), "{gwp}");
+    assert!(line(&lines, "ADPe").contains("Sb eq"), "{lines:?}");
+    assert!(line(&lines, "Everyday").contains("km"), "{lines:?}");
+    assert!(line(&lines, "Charged").contains("measured"), "{lines:?}");
     // A split energy says what the job was charged, since it is less than its nodes' meters.
-    assert!(!lines.iter().any(|(k, _)| k == "Split"), "{lines:?}");
     let mut split = figs.clone();
     split.energy.source = ea_store::figures::Source::Split;
-    let lines = ea_store::session::describe(&split);
-    assert!(
-        lines
-            .iter()
-            .any(|(k, v)| k == "Split" && v.contains("share rule")),
-        "{lines:?}"
-    );
+    let lines = ea_store::session::describe(&split, units);
+    assert!(line(&lines, "Charged").contains("share rule"), "{lines:?}");
     // No meter at all: nothing to say from the records.
     let mut bare = records.clone();
     for r in &mut bare {

@@ -282,7 +282,7 @@ fn the_summary_file_is_written_as_the_user_and_never_through_a_symlink() {
     );
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(
-        text.contains(&format!("job {job}")) && text.contains("node n1"),
+        text.contains(&format!("Job {job} of ")) && text.contains("\nn1 "),
         "{text}"
     );
 
@@ -327,7 +327,7 @@ fn the_summary_file_is_written_as_the_user_and_never_through_a_symlink() {
     );
     let view = String::from_utf8_lossy(&view.stdout);
     assert!(
-        view.contains("The summary file you asked for was not written") && view.contains("symlink"),
+        view.contains("the summary file you asked for was not written") && view.contains("symlink"),
         "{view}"
     );
 }

@@ -77,7 +77,7 @@ fn live_ingest_measures_assessed_jobs_and_estimates_the_others() {
     // The job view from the spool shows the footprint the inventory gives.
     let view = store.ea(&["job", &assessed.to_string()]);
     assert!(
-        view.contains("GWP kgCO2eq") && view.contains("embodied"),
+        view.contains("GWP:") && view.contains("CO2eq") && view.contains("embodied"),
         "{view}"
     );
 }
