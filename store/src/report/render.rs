@@ -5,13 +5,16 @@
 //! `[min–max]`.
 
 use super::{Report, Totals};
-use crate::columns::sig4;
 use crate::impact_types::{Impacts, Ranged};
 use crate::timefmt::Clock;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 
 const J_PER_KWH: f64 = 3.6e6;
+
+fn sig4(x: f64) -> String {
+    ea_units::sig3(x)
+}
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
