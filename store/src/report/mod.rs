@@ -5,8 +5,15 @@
 //! prorated by time, as sreport clips usage to its window); jobs still running or completing
 //! are left out until they are final, and their number is said. Sums are taken in a fixed
 //! order, so the same store gives the same report byte for byte.
+//!
+//! A report may compare its period with others (the previous month, each month of a trend):
+//! the jobs of all of them are read in one scan of the store, and each period is then summed
+//! from its own jobs as if it had been asked alone.
 
+pub mod notes;
+pub mod periods;
 pub mod render;
+pub mod timeline;
 
 use crate::db::read;
 use crate::estimate::Calibration;
@@ -20,8 +27,10 @@ use crate::ingest::wattmeter;
 use crate::privacy::Identity;
 use crate::timefmt::Clock;
 use ea_record::UnixMicros;
+use notes::{ByReason, Engine, JobNotes, NodeNotes, Oversubscribed};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
+use timeline::{Slots, Timeline};
 
 /// Totals of a set of jobs.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,8 +50,15 @@ pub struct Totals {
     pub energy_max_j: f64,
     pub use_phase: Ranged<Impacts>,
     pub embodied: Ranged<Impacts>,
-    /// Jobs whose impacts the engine could not give (no inventory, unknown nodes).
+    /// Jobs whose impacts the engine could not give, and why.
     pub jobs_without_impacts: u64,
+    pub without_impacts: ByReason,
+    /// Jobs with impacts for some of their nodes only (the others are in no inventory group).
+    pub jobs_partial_impacts: u64,
+    /// Jobs that never ran (cancelled before they started): counted, with zero figures.
+    pub jobs_never_ran: u64,
+    /// Node-hours held on nodes whose shares summed above 1, scaled down by the engine.
+    pub oversubscribed: Oversubscribed,
 }
 
 impl Totals {
@@ -62,6 +78,10 @@ impl Totals {
             use_phase: Ranged::ZERO,
             embodied: Ranged::ZERO,
             jobs_without_impacts: 0,
+            without_impacts: ByReason::default(),
+            jobs_partial_impacts: 0,
+            jobs_never_ran: 0,
+            oversubscribed: Oversubscribed::default(),
         }
     }
 
@@ -73,7 +93,12 @@ impl Totals {
         self.use_phase + self.embodied
     }
 
-    fn add(&mut self, f: &JobFigures, k: f64) {
+    /// Whether any of the jobs has impacts (else impact figures are unknown, not zero).
+    pub fn has_impacts(&self) -> bool {
+        self.jobs > self.jobs_without_impacts
+    }
+
+    fn add(&mut self, f: &JobFigures, k: f64, n: &JobNotes) {
         self.jobs += 1;
         match f.energy.source {
             Source::Measured => self.jobs_measured += 1,
@@ -88,13 +113,28 @@ impl Totals {
         }
         self.energy_min_j += f.energy.min_j * k;
         self.energy_max_j += f.energy.max_j * k;
-        match &f.impacts {
-            Some(i) => {
-                self.use_phase += scale(i.use_phase, k);
-                // The engine clipped embodied impacts to the period already.
-                self.embodied += i.embodied;
-            }
-            None => self.jobs_without_impacts += 1,
+        if let Some(i) = &f.impacts {
+            self.use_phase += scale(i.use_phase, k);
+            // The engine clipped embodied impacts to the period already.
+            self.embodied += i.embodied;
+        }
+        self.add_notes(n);
+    }
+
+    fn add_notes(&mut self, n: &JobNotes) {
+        if let Some(r) = n.no_impacts {
+            self.jobs_without_impacts += 1;
+            self.without_impacts.count(r);
+        }
+        self.jobs_partial_impacts += u64::from(n.partial);
+        self.jobs_never_ran += u64::from(n.never_ran);
+        if let Some((held, charged)) = n.over {
+            // The engine's hours are the period's part already.
+            self.oversubscribed.absorb(&Oversubscribed {
+                jobs: 1,
+                held_node_hours: held,
+                charged_node_hours: charged,
+            });
         }
     }
 
@@ -113,6 +153,10 @@ impl Totals {
         self.use_phase += o.use_phase;
         self.embodied += o.embodied;
         self.jobs_without_impacts += o.jobs_without_impacts;
+        self.without_impacts.absorb(&o.without_impacts);
+        self.jobs_partial_impacts += o.jobs_partial_impacts;
+        self.jobs_never_ran += o.jobs_never_ran;
+        self.oversubscribed.absorb(&o.oversubscribed);
     }
 }
 
@@ -133,15 +177,6 @@ pub struct TopJob {
     pub energy_j: f64,
     pub source: Source,
     pub gwp: Option<Ranged<f64>>,
-}
-
-/// A day's energy, J (the job's energy spread evenly over its run).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Day {
-    /// `YYYY-MM-DD` in the site's zone.
-    pub date: String,
-    pub measured_j: f64,
-    pub estimated_j: f64,
 }
 
 /// Nodes with an external meter: what it read over the period against what jobs were given.
@@ -189,10 +224,44 @@ pub struct Report {
     pub by_account: Vec<Totals>,
     pub by_user: Vec<Totals>,
     pub top_jobs: Vec<TopJob>,
-    pub days: Vec<Day>,
+    /// Energy and GWP day by day (hour by hour for a short period).
+    pub timeline: Timeline,
     pub unallocated: Option<Unallocated>,
     pub reconciliation: Vec<Reconciliation>,
     pub calibrations: Vec<(String, Calibration)>,
+    pub not_final_jobs: u64,
+    /// The period before, of the same length, when the store has jobs in it.
+    pub previous: Option<PeriodTotals>,
+    /// Each month's totals, for a report over several months.
+    pub trend: Vec<PeriodTotals>,
+}
+
+/// A period to report on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    /// `2026-11`, or `START to END`.
+    pub title: String,
+    pub start: i64,
+    pub end: i64,
+}
+
+/// What a report covers: its period, and the periods it is compared with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub period: Period,
+    /// The period before (shown as the change of each headline figure).
+    pub previous: Option<Period>,
+    /// Periods whose totals make the trend (each month of a report over several).
+    pub trend: Vec<Period>,
+}
+
+/// Another period's totals, beside the report's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodTotals {
+    pub title: String,
+    pub start: i64,
+    pub end: i64,
+    pub totals: Totals,
     pub not_final_jobs: u64,
 }
 
@@ -222,6 +291,8 @@ impl Pieces {
 /// A job of the period, as the report keeps it: what its figures need, its groups by number.
 struct PeriodJob {
     id: i64,
+    /// Its start, else its submission, else 0: it belongs to periods that end after this.
+    first: i64,
     cluster: u32,
     partition: u32,
     account: u32,
@@ -240,6 +311,34 @@ struct PeriodJob {
 }
 
 impl PeriodJob {
+    /// Whether the job belongs to `[start, end)`, as the store's query selects it.
+    fn in_period(&self, start: i64, end: i64) -> bool {
+        self.first < end && self.end.is_none_or(|e| e >= start)
+    }
+
+    #[cfg(test)]
+    fn for_tests() -> Self {
+        Self {
+            id: 0,
+            first: 0,
+            cluster: 0,
+            partition: 0,
+            account: 0,
+            user: 0,
+            start: None,
+            end: None,
+            elapsed_s: None,
+            nnodes: None,
+            ncpus: None,
+            gpus: None,
+            req_mem_mb: None,
+            total_cpu_s: None,
+            cpu_time_s: None,
+            node_list: None,
+            measured: None,
+        }
+    }
+
     fn elapsed(&self) -> f64 {
         match (self.elapsed_s, self.start, self.end) {
             (Some(e), _, _) => e.max(0) as f64,
@@ -266,8 +365,19 @@ type RangedImpacts = Ranged<Impacts>;
 /// Measured jobs by cluster and JobID: (energy, min, max, split).
 type MeasuredMap = FastMap<String, FastMap<String, (f64, f64, f64, bool)>>;
 
+/// Jobs left out as not final: (start or submission, end), to count them per period.
+type NotFinal = Vec<(i64, Option<i64>)>;
+
+/// The number of `not_final` jobs in `[start, end)`.
+fn not_final_in(not_final: &NotFinal, start: i64, end: i64) -> u64 {
+    not_final
+        .iter()
+        .filter(|(first, e)| *first < end && e.is_none_or(|e| e >= start))
+        .count() as u64
+}
+
 /// The period's final jobs (every column figures need, read in one scan of the jobs table in
-/// store order) and how many were left out as not final. A store on disk holding more than
+/// store order) and those left out as not final. A store on disk holding more than
 /// `split_above` jobs is read by two connections at once, each a half of the table.
 fn load_period(
     conn: &rusqlite::Connection,
@@ -276,7 +386,7 @@ fn load_period(
     who: &Identity,
     names: &mut Interner,
     split_above: i64,
-) -> rusqlite::Result<(Vec<PeriodJob>, u64)> {
+) -> rusqlite::Result<(Vec<PeriodJob>, NotFinal)> {
     let _p = crate::profile::Phase::start("report: read the period's jobs");
     // Measured jobs are few: joined here rather than by SQLite row by row.
     let mut measured: MeasuredMap = FastMap::default();
@@ -297,7 +407,7 @@ fn load_period(
             Ok((r.get(0)?, r.get(1)?))
         })?;
     let (Some(lo), Some(hi)) = (lo, hi) else {
-        return Ok((Vec::new(), 0));
+        return Ok((Vec::new(), Vec::new()));
     };
     let mid = lo + (hi - lo) / 2;
     let second = conn
@@ -348,7 +458,7 @@ fn load_period(
         j.user = remap[j.user as usize];
         j
     }));
-    not_final += n;
+    not_final.extend(n);
     Ok((jobs, not_final))
 }
 
@@ -364,7 +474,7 @@ fn read_jobs(
     who: &Identity,
     measured: &MeasuredMap,
     names: &mut Interner,
-) -> rusqlite::Result<(Vec<PeriodJob>, u64)> {
+) -> rusqlite::Result<(Vec<PeriodJob>, NotFinal)> {
     let mut where_sql =
         "j.id BETWEEN ?3 AND ?4 AND COALESCE(j.start, j.submit, 0) < ?1 AND (j.end IS NULL OR j.end >= ?2)".to_string();
     let mut params: Vec<rusqlite::types::Value> =
@@ -377,7 +487,8 @@ fn read_jobs(
     }
     let sql = format!(
         "SELECT j.id, j.cluster, j.job_id, j.user, j.account, j.partition, j.start, j.end, j.elapsed_s,
-                j.nnodes, j.ncpus, j.gpus, j.req_mem_mb, j.total_cpu_s, j.cpu_time_s, j.node_list, j.final
+                j.nnodes, j.ncpus, j.gpus, j.req_mem_mb, j.total_cpu_s, j.cpu_time_s, j.node_list, j.final,
+                COALESCE(j.start, j.submit, 0)
          FROM jobs j WHERE {where_sql} ORDER BY j.id"
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -390,10 +501,11 @@ fn read_jobs(
     } else {
         0
     });
-    let mut not_final = 0;
+    let mut not_final = Vec::new();
     while let Some(r) = rows.next()? {
+        let first: i64 = r.get(17)?;
         if r.get::<_, i64>(16)? != 1 {
-            not_final += 1;
+            not_final.push((first, r.get(7)?));
             continue;
         }
         let cluster = r.get_ref(1)?.as_str()?;
@@ -405,6 +517,7 @@ fn read_jobs(
         let partition = names.id(r.get_ref(5)?.as_str_or_null()?.unwrap_or("-"));
         jobs.push(PeriodJob {
             id: r.get(0)?,
+            first,
             cluster,
             partition,
             account,
@@ -425,25 +538,42 @@ fn read_jobs(
     Ok((jobs, not_final))
 }
 
+/// The engine's results for the period's jobs, by job.
+struct Allocated {
+    embodied: Vec<Option<RangedImpacts>>,
+    use_phase: Vec<Option<RangedImpacts>>,
+    nodes: Vec<NodeNotes>,
+    unallocated: Option<Unallocated>,
+    engine: Engine,
+}
+
+impl Allocated {
+    /// No impacts for any of `n` jobs, for the reason `engine` says.
+    fn nothing(n: usize, engine: Engine) -> Self {
+        Self {
+            embodied: vec![None; n],
+            use_phase: vec![None; n],
+            nodes: vec![NodeNotes::default(); n],
+            unallocated: None,
+            engine,
+        }
+    }
+}
+
 /// Each job's embodied and use-phase impacts over the period, from the impact engine: every
 /// job on every node it held, the jobs of a node allocated together (shards of whole nodes),
-/// so that shares and time overlap are exact; and what the period's nodes were not charged.
-/// `None` per job where the engine knows none of its nodes. A job's use phase is its energy
-/// divided evenly between its nodes, each part × its node group's PUE and factors.
-#[allow(clippy::type_complexity)]
+/// so that shares and time overlap are exact; what the engine said of each job's nodes; and
+/// what the period's nodes were not charged. `None` per job where the engine knows none of its
+/// nodes. A job's use phase is its energy divided evenly between its nodes, each part × its
+/// node group's PUE and factors.
 fn allocate_period(
     inventory: &ea_impact::Inventory,
-    jobs: &[PeriodJob],
+    jobs: &[&PeriodJob],
     energies: &[Energy],
     period: (i64, i64),
     cut: Pieces,
-) -> (
-    Vec<Option<Ranged<Impacts>>>,
-    Vec<Option<Ranged<Impacts>>>,
-    Option<Unallocated>,
-) {
+) -> Allocated {
     let _p = crate::profile::Phase::start("report: impacts (engine)");
-    let none = || (vec![None; jobs.len()], vec![None; jobs.len()], None);
     let options = ea_impact::AllocationOptions {
         period: Some((
             UnixMicros::from_secs(period.0),
@@ -452,7 +582,7 @@ fn allocate_period(
         ..Default::default()
     };
     let Ok(mut allocator) = ea_impact::Allocator::new(inventory, &options) else {
-        return none();
+        return Allocated::nothing(jobs.len(), Engine::Failed);
     };
     // Each job's nodes, expanded a piece of jobs at a time in parallel; a job that held its
     // nodes for no time is charged nothing.
@@ -471,89 +601,112 @@ fn allocate_period(
         .iter()
         .flat_map(|p| p.n_nodes.iter().copied())
         .collect();
-    let mut embodied: Vec<Option<Ranged<Impacts>>> = vec![None; jobs.len()];
-    let mut use_phase: Vec<Option<Ranged<Impacts>>> = vec![None; jobs.len()];
+    let mut out = Allocated::nothing(jobs.len(), Engine::Allocated);
     for shard in 0..shards {
-        // The shard's pairs, piece after piece: in job order.
-        let pairs: Vec<(&NodePiece, u32, u32)> = by_shard
-            .iter()
-            .zip(&pieces)
-            .flat_map(|(split, piece)| split[shard].iter().map(move |&(i, l)| (piece, i, l)))
-            .collect();
-        let batch: Vec<ea_impact::JobNodeInput> = pairs
-            .par_iter()
-            .map(|&(piece, i, local)| {
-                let j = &jobs[i as usize];
-                let n = n_nodes[i as usize];
-                ea_impact::JobNodeInput {
-                    job: u64::from(i),
-                    node: piece.names[local as usize].clone(),
-                    start: UnixMicros::from_secs(j.start.unwrap_or(0)),
-                    end: UnixMicros::from_secs(j.end.unwrap_or(0)),
-                    exclusive: false,
-                    held: ea_impact::Held {
-                        cpus: j.ncpus.map(|c| c.div_ceil(n)),
-                        gpus: j.gpus.map(|g| g.div_ceil(n)),
-                        memory_mb: j.req_mem_mb.map(|m| (m / f64::from(n)).round() as u64),
-                        billing: None,
-                    },
-                    meters: Vec::new(),
-                }
-            })
-            .collect();
-        drop(pairs);
+        let batch = shard_inputs(jobs, &pieces, &by_shard, &n_nodes, shard);
         if batch.is_empty() {
             continue;
         }
-        let Ok(out) = allocator.allocate_shard(&batch) else {
-            return none();
+        let Ok(pairs) = allocator.allocate_shard(&batch) else {
+            return Allocated::nothing(jobs.len(), Engine::Failed);
         };
-        // Each pair's use phase, in parallel; then both added to their jobs.
-        let parts: Vec<Option<RangedImpacts>> = batch
-            .par_iter()
-            .zip(out.par_iter())
-            .map(|(input, pair)| {
-                let i = input.job as usize;
-                let (s, e) = (jobs[i].start?, jobs[i].end?);
-                let g = pair.group?;
-                crate::impacts::use_phase_over(
-                    inventory,
-                    std::iter::once(Some(g as usize)),
-                    n_nodes[i] as usize,
-                    &energies[i],
-                    s,
-                    e,
-                )
-            })
-            .collect();
-        add_to_jobs(
-            cut.add_in_parallel_above,
-            Sums {
-                embodied: &mut embodied,
-                use_phase: &mut use_phase,
-                first_job: 0,
-            },
-            &batch,
-            &out,
-            &parts,
-        );
+        let uses = pair_use_phases(inventory, jobs, energies, &n_nodes, &batch, &pairs);
+        let sums = JobSums {
+            embodied: &mut out.embodied,
+            use_phase: &mut out.use_phase,
+            nodes: &mut out.nodes,
+            first_job: 0,
+        };
+        add_to_jobs(cut.add_in_parallel_above, sums, &batch, &pairs, &uses);
     }
     let (per_group, _) = allocator.finish();
+    out.unallocated = Some(unallocated_of(inventory, &per_group));
+    out
+}
+
+/// The engine's input for one shard: its pairs, piece after piece, in job order.
+fn shard_inputs(
+    jobs: &[&PeriodJob],
+    pieces: &[NodePiece],
+    by_shard: &[Vec<Vec<(u32, u32)>>],
+    n_nodes: &[u32],
+    shard: usize,
+) -> Vec<ea_impact::JobNodeInput> {
+    let pairs: Vec<(&NodePiece, u32, u32)> = by_shard
+        .iter()
+        .zip(pieces)
+        .flat_map(|(split, piece)| split[shard].iter().map(move |&(i, l)| (piece, i, l)))
+        .collect();
+    pairs
+        .par_iter()
+        .map(|&(piece, i, local)| {
+            let j = jobs[i as usize];
+            let n = n_nodes[i as usize];
+            ea_impact::JobNodeInput {
+                job: u64::from(i),
+                node: piece.names[local as usize].clone(),
+                start: UnixMicros::from_secs(j.start.unwrap_or(0)),
+                end: UnixMicros::from_secs(j.end.unwrap_or(0)),
+                exclusive: false,
+                held: ea_impact::Held {
+                    cpus: j.ncpus.map(|c| c.div_ceil(n)),
+                    gpus: j.gpus.map(|g| g.div_ceil(n)),
+                    memory_mb: j.req_mem_mb.map(|m| (m / f64::from(n)).round() as u64),
+                    billing: None,
+                },
+                meters: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// Each pair's use phase (its part of its job's energy on its node's group), in parallel.
+fn pair_use_phases(
+    inventory: &ea_impact::Inventory,
+    jobs: &[&PeriodJob],
+    energies: &[Energy],
+    n_nodes: &[u32],
+    batch: &[ea_impact::JobNodeInput],
+    pairs: &[ea_impact::JobNodeImpact],
+) -> Vec<Option<RangedImpacts>> {
+    batch
+        .par_iter()
+        .zip(pairs.par_iter())
+        .map(|(input, pair)| {
+            let i = input.job as usize;
+            let (s, e) = (jobs[i].start?, jobs[i].end?);
+            let g = pair.group?;
+            crate::impacts::use_phase_over(
+                inventory,
+                std::iter::once(Some(g as usize)),
+                n_nodes[i] as usize,
+                &energies[i],
+                s,
+                e,
+            )
+        })
+        .collect()
+}
+
+/// What the period's nodes were not charged, over every group of the inventory.
+fn unallocated_of(
+    inventory: &ea_impact::Inventory,
+    per_group: &[ea_impact::GroupUnallocated],
+) -> Unallocated {
     let mut node_hours = 0.0;
-    let mut unallocated = Ranged::<Impacts>::ZERO;
-    for g in &per_group {
+    let mut embodied = Ranged::<Impacts>::ZERO;
+    for g in per_group {
         node_hours += g.node_hours;
-        unallocated += g.embodied;
+        embodied += g.embodied;
     }
-    let unallocated = Unallocated {
+    Unallocated {
         node_hours,
-        embodied: unallocated,
+        embodied,
         note: format!(
             "{} nodes of the inventory over the period, less the node-hours jobs were charged",
             inventory.node_count()
         ),
-    };
-    (embodied, use_phase, Some(unallocated))
+    }
 }
 
 /// The nodes of consecutive jobs, expanded: the names met (numbered in the order met), each
@@ -569,7 +722,7 @@ impl NodePiece {
     const JOBS: usize = 16_384;
 
     /// The pieces of `chunk`, whose first job is the `first`th.
-    fn expand(first: usize, chunk: &[PeriodJob]) -> Self {
+    fn expand(first: usize, chunk: &[&PeriodJob]) -> Self {
         let mut ids: FastMap<String, u32> = FastMap::default();
         let mut piece = NodePiece {
             names: Vec::new(),
@@ -619,11 +772,35 @@ impl NodePiece {
     }
 }
 
-/// The impacts of a run of the jobs, from the `first_job`th.
-struct Sums<'s> {
+/// The impacts of a run of the jobs, from the `first_job`th, and what the engine said of
+/// their nodes.
+struct JobSums<'s> {
     embodied: &'s mut [Option<RangedImpacts>],
     use_phase: &'s mut [Option<RangedImpacts>],
+    nodes: &'s mut [NodeNotes],
     first_job: usize,
+}
+
+impl<'s> JobSums<'s> {
+    /// The sums of the jobs before the `at`th (of this run), and those from it on.
+    fn split_at(self, at: usize) -> (JobSums<'s>, JobSums<'s>) {
+        let (e1, e2) = self.embodied.split_at_mut(at);
+        let (u1, u2) = self.use_phase.split_at_mut(at);
+        let (n1, n2) = self.nodes.split_at_mut(at);
+        let first = JobSums {
+            embodied: e1,
+            use_phase: u1,
+            nodes: n1,
+            first_job: self.first_job,
+        };
+        let second = JobSums {
+            embodied: e2,
+            use_phase: u2,
+            nodes: n2,
+            first_job: self.first_job + at,
+        };
+        (first, second)
+    }
 }
 
 /// Adds each pair's embodied impact and use phase to its job's sums, in the pairs' order;
@@ -631,7 +808,7 @@ struct Sums<'s> {
 /// job are added in parallel.
 fn add_to_jobs(
     parallel_above: usize,
-    sums: Sums<'_>,
+    sums: JobSums<'_>,
     inputs: &[ea_impact::JobNodeInput],
     out: &[ea_impact::JobNodeImpact],
     uses: &[Option<RangedImpacts>],
@@ -643,37 +820,11 @@ fn add_to_jobs(
         }
         if mid < inputs.len() {
             let at = inputs[mid].job as usize - sums.first_job;
-            let (e1, e2) = sums.embodied.split_at_mut(at);
-            let (u1, u2) = sums.use_phase.split_at_mut(at);
-            let first = Sums {
-                embodied: e1,
-                use_phase: u1,
-                first_job: sums.first_job,
-            };
-            let second = Sums {
-                embodied: e2,
-                use_phase: u2,
-                first_job: sums.first_job + at,
-            };
+            let (first, second) = sums.split_at(at);
+            let p = parallel_above;
             rayon::join(
-                || {
-                    add_to_jobs(
-                        parallel_above,
-                        first,
-                        &inputs[..mid],
-                        &out[..mid],
-                        &uses[..mid],
-                    )
-                },
-                || {
-                    add_to_jobs(
-                        parallel_above,
-                        second,
-                        &inputs[mid..],
-                        &out[mid..],
-                        &uses[mid..],
-                    )
-                },
+                || add_to_jobs(p, first, &inputs[..mid], &out[..mid], &uses[..mid]),
+                || add_to_jobs(p, second, &inputs[mid..], &out[mid..], &uses[mid..]),
             );
             return;
         }
@@ -686,19 +837,14 @@ fn add_to_jobs(
         if let Some(u) = u {
             sums.use_phase[k] = Some(sums.use_phase[k].unwrap_or(Ranged::ZERO) + *u);
         }
+        sums.nodes[k].add(pair);
     }
 }
 
-/// Builds a report for `[start, end)`.
-///
-/// The period's jobs are read once; their energies are the stored measurements or the
-/// calibrated estimates; their impacts come from the impact engine, which allocates the whole
-/// period at once, a shard of whole nodes at a time (exact: a job's share of a node depends
-/// only on the jobs of that node).
+/// Builds a report for `[start, end)`, alone.
 ///
 /// # Errors
 /// SQLite errors.
-#[allow(clippy::too_many_arguments)]
 pub fn build(
     conn: &rusqlite::Connection,
     title: &str,
@@ -708,36 +854,131 @@ pub fn build(
     clock: &Clock,
     ctx: &FigureContext<'_>,
 ) -> rusqlite::Result<Report> {
-    build_in_pieces(conn, title, start, end, who, clock, ctx, Pieces::DEFAULT)
+    let period = Period {
+        title: title.to_string(),
+        start,
+        end,
+    };
+    build_request(conn, &Request::alone(period), who, clock, ctx)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Builds a report for a request: its period, the previous one and the trend's.
+///
+/// The jobs of every period are read in one scan; their energies are the stored measurements
+/// or the calibrated estimates; their impacts come from the impact engine, which allocates
+/// each period at once, a shard of whole nodes at a time (exact: a job's share of a node
+/// depends only on the jobs of that node).
+///
+/// # Errors
+/// SQLite errors.
+pub fn build_request(
+    conn: &rusqlite::Connection,
+    request: &Request,
+    who: &Identity,
+    clock: &Clock,
+    ctx: &FigureContext<'_>,
+) -> rusqlite::Result<Report> {
+    build_in_pieces(conn, request, who, clock, ctx, Pieces::DEFAULT)
+}
+
+impl Request {
+    /// A report of `period` compared with nothing.
+    pub fn alone(period: Period) -> Self {
+        Self {
+            period,
+            previous: None,
+            trend: Vec::new(),
+        }
+    }
+
+    /// From the first start to the last end of its periods.
+    fn span(&self) -> (i64, i64) {
+        let all = || {
+            std::iter::once(&self.period)
+                .chain(&self.previous)
+                .chain(&self.trend)
+        };
+        (
+            all().map(|p| p.start).min().unwrap_or(self.period.start),
+            all().map(|p| p.end).max().unwrap_or(self.period.end),
+        )
+    }
+}
+
+/// What every period of a request is summed with.
+struct Env<'a, 'c> {
+    conn: &'a rusqlite::Connection,
+    who: &'a Identity,
+    clock: &'a Clock,
+    ctx: &'a FigureContext<'c>,
+    names: &'a Interner,
+    cut: Pieces,
+}
+
 fn build_in_pieces(
     conn: &rusqlite::Connection,
-    title: &str,
-    start: i64,
-    end: i64,
+    request: &Request,
     who: &Identity,
     clock: &Clock,
     ctx: &FigureContext<'_>,
     cut: Pieces,
 ) -> rusqlite::Result<Report> {
+    let (start, end) = request.span();
     let mut names = Interner::default();
-    let (jobs, not_final_jobs) = load_period(conn, start, end, who, &mut names, 10_000)?;
-    let _p = crate::profile::Phase::start("report: figures and sums");
+    let (jobs, not_final) = load_period(conn, start, end, who, &mut names, 10_000)?;
+    let env = Env {
+        conn,
+        who,
+        clock,
+        ctx,
+        names: &names,
+        cut,
+    };
+    let mut report = period_report(&env, &jobs, &not_final, &request.period)?;
+    if let Some(p) = &request.previous {
+        let t = period_totals(&env, &jobs, &not_final, p)?;
+        report.previous = (t.totals.jobs > 0).then_some(t);
+    }
+    report.trend = request
+        .trend
+        .iter()
+        .map(|p| period_totals(&env, &jobs, &not_final, p))
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(report)
+}
+
+/// The totals of another period, from the jobs read for the request.
+fn period_totals(
+    env: &Env<'_, '_>,
+    all: &[PeriodJob],
+    not_final: &NotFinal,
+    p: &Period,
+) -> rusqlite::Result<PeriodTotals> {
+    let r = period_report(env, all, not_final, p)?;
+    Ok(PeriodTotals {
+        title: r.title,
+        start: r.start,
+        end: r.end,
+        totals: r.all,
+        not_final_jobs: r.not_final_jobs,
+    })
+}
+
+/// Each job's energy: measured, else estimated with its partition's calibration.
+fn energies_of(env: &Env<'_, '_>, jobs: &[&PeriodJob]) -> Vec<Energy> {
+    let names = env.names;
     // Each partition's calibration, looked up once.
     let mut calibration: FastMap<(u32, u32), Option<Calibration>> = FastMap::default();
-    for j in &jobs {
+    for j in jobs {
         calibration
             .entry((j.cluster, j.partition))
             .or_insert_with(|| {
                 let partition = names.name(j.partition);
                 let partition = (partition != "-").then_some(partition);
-                calibration_of(ctx, names.name(j.cluster), partition)
+                calibration_of(env.ctx, names.name(j.cluster), partition)
             });
     }
-    let energies: Vec<Energy> = jobs
-        .par_iter()
+    jobs.par_iter()
         .map(|j| {
             let partition = names.name(j.partition);
             let f = EnergyFields {
@@ -750,43 +991,126 @@ fn build_in_pieces(
                 req_mem_mb: j.req_mem_mb,
                 partition: (partition != "-").then_some(partition),
             };
-            energy_of(&f, ctx.estimate, calibration[&(j.cluster, j.partition)])
+            energy_of(&f, env.ctx.estimate, calibration[&(j.cluster, j.partition)])
         })
-        .collect();
-    let (embodied, use_phase, unallocated) = match ctx.model.inventory() {
-        Some(inv) => allocate_period(inv, &jobs, &energies, (start, end), cut),
-        None => (vec![None; jobs.len()], vec![None; jobs.len()], None),
+        .collect()
+}
+
+/// A job's figures, the fraction of its run inside the period, and what the report must say
+/// of it.
+type Figured = (JobFigures, f64, JobNotes);
+
+/// The figures of `chunk`, whose first job is the `first`th of the period's.
+fn figures_of(
+    chunk: &[&PeriodJob],
+    first: usize,
+    energies: &[Energy],
+    alloc: &Allocated,
+    period: (i64, i64),
+) -> Vec<Figured> {
+    chunk
+        .iter()
+        .enumerate()
+        .map(|(k, j)| {
+            let i = first + k;
+            let elapsed = j.elapsed();
+            let use_phase = if elapsed > 0.0 {
+                alloc.use_phase[i]
+            } else {
+                None
+            };
+            let f = job_figures_of(
+                energies[i].clone(),
+                elapsed,
+                j.nnodes,
+                j.gpus,
+                use_phase,
+                alloc.embodied[i],
+            );
+            let times = (j.start, j.end);
+            let n = notes::job_notes(
+                &f,
+                times,
+                j.node_list.is_some(),
+                alloc.engine,
+                alloc.nodes[i],
+            );
+            (f, j.inside_fraction(period.0, period.1), n)
+        })
+        .collect()
+}
+
+/// One period's report, from the jobs read for the request.
+fn period_report(
+    env: &Env<'_, '_>,
+    all: &[PeriodJob],
+    not_final: &NotFinal,
+    p: &Period,
+) -> rusqlite::Result<Report> {
+    let (start, end) = (p.start, p.end);
+    let jobs: Vec<&PeriodJob> = all.iter().filter(|j| j.in_period(start, end)).collect();
+    let _p = crate::profile::Phase::start("report: figures and sums");
+    let energies = energies_of(env, &jobs);
+    let alloc = match env.ctx.model.inventory() {
+        Some(inv) => allocate_period(inv, &jobs, &energies, (start, end), env.cut),
+        None => Allocated::nothing(jobs.len(), Engine::NoInventory),
     };
-    // Figures are made a piece at a time and added up in store order.
     let _sums = crate::profile::Phase::start("report: add up");
-    let days = Days::new(start, end, clock);
-    let mut metered = Metered::new(conn)?;
-    // Pieces of jobs are added up in parallel, each in store order, and the pieces' sums added
-    // in order: the same store gives the same sums.
+    let slots = Slots::new(start, end, env.clock);
+    let (acc, metered) = add_up(env, &jobs, &energies, &alloc, &slots, (start, end))?;
+    let reconciliation = metered.reconciliation(env.conn, start, end)?;
+    let top = acc.top_jobs(env.conn, &jobs)?;
+    let timeline = slots.timeline(&acc.slot_sums);
+    let mut calibrations: Vec<(String, Calibration)> =
+        read::calibrations(env.conn)?.into_iter().collect();
+    calibrations.sort_by(|a, b| a.0.cmp(&b.0));
+    let who = env.who;
+    // The unallocated remainder concerns the whole machine: only admins see it.
+    let unallocated = if who.admin { alloc.unallocated } else { None };
+    let (all, by_cluster, by_partition, by_account, by_user) = acc.into_totals();
+    Ok(Report {
+        title: p.title.clone(),
+        start,
+        end,
+        generated_by: format!("energy-assess {}", env!("CARGO_PKG_VERSION")),
+        impacts_provenance: env.ctx.model.provenance(),
+        only_user: (!who.admin).then(|| who.user.clone().unwrap_or_else(|| who.uid.to_string())),
+        all,
+        by_cluster,
+        by_partition,
+        by_account,
+        by_user,
+        top_jobs: top,
+        timeline,
+        unallocated,
+        reconciliation,
+        calibrations,
+        not_final_jobs: not_final_in(not_final, start, end),
+        previous: None,
+        trend: Vec::new(),
+    })
+}
+
+/// The period's sums: figures are made a piece of jobs at a time and the pieces added up in
+/// parallel, each in store order, then the pieces' sums in order: the same store gives the
+/// same sums.
+fn add_up<'a>(
+    env: &Env<'a, '_>,
+    jobs: &[&PeriodJob],
+    energies: &[Energy],
+    alloc: &Allocated,
+    slots: &'a Slots,
+    period: (i64, i64),
+) -> rusqlite::Result<(Accumulator<'a>, Metered)> {
+    let mut metered = Metered::new(env.conn)?;
+    let add_up_jobs = env.cut.add_up_jobs;
     let partials: Vec<(Accumulator<'_>, Metered)> = jobs
-        .par_chunks(cut.add_up_jobs)
+        .par_chunks(add_up_jobs)
         .enumerate()
         .map(|(c, chunk)| {
-            let first = c * cut.add_up_jobs;
-            let figs: Vec<(JobFigures, f64)> = chunk
-                .iter()
-                .enumerate()
-                .map(|(k, j)| {
-                    let i = first + k;
-                    let elapsed = j.elapsed();
-                    let use_phase = if elapsed > 0.0 { use_phase[i] } else { None };
-                    let f = job_figures_of(
-                        energies[i].clone(),
-                        elapsed,
-                        j.nnodes,
-                        j.gpus,
-                        use_phase,
-                        embodied[i],
-                    );
-                    (f, j.inside_fraction(start, end))
-                })
-                .collect();
-            let mut acc = Accumulator::new(&names, &days);
+            let first = c * add_up_jobs;
+            let figs = figures_of(chunk, first, energies, alloc, period);
+            let mut acc = Accumulator::new(env.names, slots);
             acc.add(first, chunk, &figs);
             let mut m = metered.empty_copy();
             m.add(chunk, &figs);
@@ -805,103 +1129,8 @@ fn build_in_pieces(
             all.absorb(next);
             all
         })
-        .unwrap_or_else(|| Accumulator::new(&names, &days));
-    let reconciliation = metered.reconciliation(conn, start, end)?;
-    let top = acc.top_jobs(conn, &jobs)?;
-    // Days the period's jobs ran, in order (as the days of a map keyed by date would be).
-    let days = acc
-        .days
-        .names
-        .iter()
-        .zip(&acc.day_sums)
-        .filter(|(_, (m, e))| *m != 0.0 || *e != 0.0)
-        .map(|(date, (m, e))| Day {
-            date: date.clone(),
-            measured_j: *m,
-            estimated_j: *e,
-        })
-        .collect();
-    let mut calibrations: Vec<(String, Calibration)> =
-        read::calibrations(conn)?.into_iter().collect();
-    calibrations.sort_by(|a, b| a.0.cmp(&b.0));
-    // The unallocated remainder concerns the whole machine: only admins see it.
-    let unallocated = if who.admin { unallocated } else { None };
-    let (all, by_cluster, by_partition, by_account, by_user) = acc.into_totals();
-    Ok(Report {
-        title: title.to_string(),
-        start,
-        end,
-        generated_by: format!("energy-assess {}", env!("CARGO_PKG_VERSION")),
-        impacts_provenance: ctx.model.provenance(),
-        only_user: (!who.admin).then(|| who.user.clone().unwrap_or_else(|| who.uid.to_string())),
-        all,
-        by_cluster,
-        by_partition,
-        by_account,
-        by_user,
-        top_jobs: top,
-        days,
-        unallocated,
-        reconciliation,
-        calibrations,
-        not_final_jobs,
-    })
-}
-
-/// The period's days in the site's zone: their bounds (epoch seconds, from the period's start
-/// to its end) and their names (`YYYY-MM-DD`), worked out once for all jobs.
-struct Days {
-    bounds: Vec<i64>,
-    names: Vec<String>,
-}
-
-impl Days {
-    fn new(start: i64, end: i64, clock: &Clock) -> Self {
-        let (mut bounds, mut names) = (vec![start], Vec::new());
-        let mut t = start;
-        while t < end {
-            let d = clock.epoch_to_civil(t).date();
-            let next_day = d.tomorrow().ok().and_then(|n| {
-                clock
-                    .civil_to_epoch(n.to_datetime(jiff::civil::Time::midnight()))
-                    .ok()
-            });
-            let next = next_day.unwrap_or(end).min(end).max(t + 1);
-            names.push(format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()));
-            bounds.push(next);
-            t = next;
-        }
-        Self { bounds, names }
-    }
-}
-
-/// Adds a job's energy to the days of its run inside the period (spread evenly over the run).
-fn spread_over_days(j: &PeriodJob, f: &JobFigures, days: &Days, sums: &mut [(f64, f64)]) {
-    let (Some(s), Some(e)) = (j.start, j.end) else {
-        return;
-    };
-    if e <= s || f.energy.j == 0.0 {
-        return;
-    }
-    let (a, b) = (
-        s.max(days.bounds[0]),
-        e.min(*days.bounds.last().unwrap_or(&e)),
-    );
-    let rate = f.energy.j / (e - s) as f64;
-    // The day holding `a`, then each day until `b`.
-    let mut k = days.bounds.partition_point(|&x| x <= a).saturating_sub(1);
-    let mut t = a;
-    while t < b && k < days.names.len() {
-        let next = days.bounds[k + 1].min(b).max(t + 1);
-        let part = rate * (next - t) as f64;
-        if f.energy.source == Source::Estimated {
-            sums[k].1 += part
-        } else {
-            sums[k].0 += part
-        }
-        t = next;
-        k += 1;
-    }
+        .unwrap_or_else(|| Accumulator::new(env.names, slots));
+    Ok((acc, metered))
 }
 
 /// Running sums over the period's jobs, in store order, by group number.
@@ -912,18 +1141,18 @@ struct Accumulator<'a> {
     partitions: FastMap<(u32, u32), Totals>,
     accounts: FastMap<u32, Totals>,
     users: FastMap<u32, Totals>,
-    days: &'a Days,
-    day_sums: Vec<(f64, f64)>,
+    slots: &'a Slots,
+    slot_sums: Vec<timeline::Sums>,
     /// The heaviest jobs so far: (weight, order seen, job index, figures, fraction inside).
     top: Vec<(f64, u64, usize, JobFigures, f64)>,
 }
 
 impl<'a> Accumulator<'a> {
-    fn new(names: &'a Interner, days: &'a Days) -> Self {
+    fn new(names: &'a Interner, slots: &'a Slots) -> Self {
         Self {
             names,
-            day_sums: vec![(0.0, 0.0); days.names.len()],
-            days,
+            slot_sums: vec![timeline::Sums::default(); slots.len()],
+            slots,
             all: Totals::new("all"),
             clusters: FastMap::default(),
             partitions: FastMap::default(),
@@ -934,15 +1163,15 @@ impl<'a> Accumulator<'a> {
     }
 
     /// Adds a piece of the period's jobs, the first being the `first`th.
-    fn add(&mut self, first: usize, jobs: &[PeriodJob], figs: &[(JobFigures, f64)]) {
+    fn add(&mut self, first: usize, jobs: &[&PeriodJob], figs: &[Figured]) {
         let names = self.names;
-        for (k, (j, (f, kf))) in jobs.iter().zip(figs).enumerate() {
+        for (k, (j, (f, kf, n))) in jobs.iter().zip(figs).enumerate() {
             let k_in = *kf;
-            self.all.add(f, k_in);
+            self.all.add(f, k_in, n);
             self.clusters
                 .entry(j.cluster)
                 .or_insert_with(|| Totals::new(names.name(j.cluster)))
-                .add(f, k_in);
+                .add(f, k_in, n);
             self.partitions
                 .entry((j.cluster, j.partition))
                 .or_insert_with(|| {
@@ -952,16 +1181,16 @@ impl<'a> Accumulator<'a> {
                         names.name(j.partition)
                     ))
                 })
-                .add(f, k_in);
+                .add(f, k_in, n);
             self.accounts
                 .entry(j.account)
                 .or_insert_with(|| Totals::new(names.name(j.account)))
-                .add(f, k_in);
+                .add(f, k_in, n);
             self.users
                 .entry(j.user)
                 .or_insert_with(|| Totals::new(names.name(j.user)))
-                .add(f, k_in);
-            spread_over_days(j, f, self.days, &mut self.day_sums);
+                .add(f, k_in, n);
+            timeline::spread(j, f, self.slots, &mut self.slot_sums);
             let weight = f.impacts.as_ref().map_or(f.energy.j * k_in, |im| {
                 im.use_phase.value.gwp_kgco2eq * k_in + im.embodied.value.gwp_kgco2eq
             });
@@ -993,9 +1222,8 @@ impl<'a> Accumulator<'a> {
         merge(&mut self.partitions, o.partitions);
         merge(&mut self.accounts, o.accounts);
         merge(&mut self.users, o.users);
-        for (mine, theirs) in self.day_sums.iter_mut().zip(&o.day_sums) {
-            mine.0 += theirs.0;
-            mine.1 += theirs.1;
+        for (mine, theirs) in self.slot_sums.iter_mut().zip(&o.slot_sums) {
+            mine.absorb(theirs);
         }
         // The heaviest of both, as one pass over all the jobs would keep them.
         self.top.extend(o.top);
@@ -1008,7 +1236,7 @@ impl<'a> Accumulator<'a> {
     fn top_jobs(
         &self,
         conn: &rusqlite::Connection,
-        jobs: &[PeriodJob],
+        jobs: &[&PeriodJob],
     ) -> rusqlite::Result<Vec<TopJob>> {
         let mut stmt = conn.prepare_cached("SELECT job_id, name FROM jobs WHERE id = ?1")?;
         let mut out = Vec::new();
@@ -1097,11 +1325,11 @@ impl Metered {
         }
     }
 
-    fn add(&mut self, jobs: &[PeriodJob], figs: &[(JobFigures, f64)]) {
+    fn add(&mut self, jobs: &[&PeriodJob], figs: &[Figured]) {
         if self.0.is_empty() {
             return;
         }
-        for (j, (f, k)) in jobs.iter().zip(figs) {
+        for (j, (f, k, _)) in jobs.iter().zip(figs) {
             let Some(list) = j.node_list.as_deref() else {
                 continue;
             };
@@ -1146,14 +1374,18 @@ impl Metered {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::ingest::{self, Inputs, Settings};
     use crate::synth::{self, Params};
 
     /// A synthetic month of `n` jobs (a fifth assessed) ingested into a store in `dir`, with
     /// the synthetic machine's inventory when `inventory`: the store's path and the month.
-    fn month_store(dir: &std::path::Path, n: u64, inventory: bool) -> (std::path::PathBuf, Params) {
+    pub(super) fn month_store(
+        dir: &std::path::Path,
+        n: u64,
+        inventory: bool,
+    ) -> (std::path::PathBuf, Params) {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).unwrap();
         let p = Params {
@@ -1225,35 +1457,89 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_report_cut_in_small_pieces_agrees_with_one_cut_in_none() {
-        let dir = std::env::temp_dir().join(format!("ea-report-pieces-{}", std::process::id()));
-        let (db, p) = month_store(&dir, 3000, true);
-        let store = crate::db::Store::open_read(&db).unwrap();
-        let engine = crate::impacts::Engine::load(&dir.join("inventory.toml")).unwrap();
-        let calibrations = read::calibrations(&store.conn)
-            .unwrap()
-            .into_iter()
-            .collect();
-        let estimate = Default::default();
-        let ctx = FigureContext {
-            estimate: &estimate,
-            calibrations: &calibrations,
-            model: &engine,
-        };
-        let admin = Identity {
+    pub(super) fn admin() -> Identity {
+        Identity {
             uid: 0,
             user: Some("root".into()),
             groups: Vec::new(),
             admin: true,
             setgid: false,
-        };
-        let clock = Clock::fixed(jiff::tz::TimeZone::UTC, p.month_start + 40 * 86_400);
-        let (a, b) = (p.month_start, p.month_start + 30 * 86_400);
-        let report = |cut: Pieces| {
-            let r = build_in_pieces(&store.conn, "m", a, b, &admin, &clock, &ctx, cut).unwrap();
-            render::to_json(&r, &clock)
-        };
+        }
+    }
+
+    /// A synthetic month in a store, and what reports of it are computed with.
+    pub(super) struct Month {
+        dir: std::path::PathBuf,
+        pub store: crate::db::Store,
+        model: Box<dyn crate::figures::ImpactModel>,
+        calibrations: std::collections::HashMap<String, Calibration>,
+        estimate: crate::config::EstimateSettings,
+        pub clock: Clock,
+        pub p: Params,
+    }
+
+    impl Month {
+        /// A month of `n` jobs under a directory named after `tag`.
+        pub fn new(tag: &str, n: u64, inventory: bool) -> Self {
+            let dir = std::env::temp_dir().join(format!("ea-report-{tag}-{}", std::process::id()));
+            let (db, p) = month_store(&dir, n, inventory);
+            let store = crate::db::Store::open_read(&db).unwrap();
+            let model: Box<dyn crate::figures::ImpactModel> = if inventory {
+                Box::new(crate::impacts::Engine::load(&dir.join("inventory.toml")).unwrap())
+            } else {
+                Box::new(crate::figures::NoInventory)
+            };
+            let calibrations = read::calibrations(&store.conn)
+                .unwrap()
+                .into_iter()
+                .collect();
+            let clock = Clock::fixed(jiff::tz::TimeZone::UTC, p.month_start + 40 * 86_400);
+            Self {
+                dir,
+                store,
+                model,
+                calibrations,
+                estimate: Default::default(),
+                clock,
+                p,
+            }
+        }
+
+        /// `[start + a days, start + b days)` of the month.
+        pub fn days(&self, title: &str, a: i64, b: i64) -> Period {
+            Period {
+                title: title.into(),
+                start: self.p.month_start + a * 86_400,
+                end: self.p.month_start + b * 86_400,
+            }
+        }
+
+        pub fn build(&self, request: &Request, cut: Pieces) -> Report {
+            let ctx = FigureContext {
+                estimate: &self.estimate,
+                calibrations: &self.calibrations,
+                model: self.model.as_ref(),
+            };
+            build_in_pieces(&self.store.conn, request, &admin(), &self.clock, &ctx, cut).unwrap()
+        }
+
+        /// The whole month, alone.
+        pub fn report(&self) -> Report {
+            self.build(&Request::alone(self.days("m", 0, 30)), Pieces::DEFAULT)
+        }
+    }
+
+    impl Drop for Month {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn a_report_cut_in_small_pieces_agrees_with_one_cut_in_none() {
+        let m = Month::new("pieces", 3000, true);
+        let request = Request::alone(m.days("m", 0, 30));
+        let report = |cut: Pieces| render::to_json(&m.build(&request, cut), &m.clock);
         let whole = report(Pieces {
             shard_pairs: usize::MAX,
             add_up_jobs: usize::MAX,
@@ -1274,26 +1560,106 @@ mod tests {
                 .unwrap()
                 > 0.0
         );
-        assert!(whole["days"].as_array().unwrap().len() >= 28);
+        assert_eq!(whole["timeline"]["slots"].as_array().unwrap().len(), 30);
         assert_close(&whole, &pieces, "report");
         // Pieces of the default size: the same as one piece at this size, byte for byte.
         assert_eq!(report(Pieces::DEFAULT), whole);
-        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn periods_built_together_give_what_each_gives_alone() {
+        let m = Month::new("together", 1500, true);
+        let (first, second) = (m.days("a", 0, 15), m.days("b", 15, 30));
+        let request = Request {
+            period: m.days("m", 0, 30),
+            previous: Some(first.clone()),
+            trend: vec![first.clone(), second.clone()],
+        };
+        let together = m.build(&request, Pieces::DEFAULT);
+        let alone = |p: &Period| m.build(&Request::alone(p.clone()), Pieces::DEFAULT);
+        let (a, b) = (alone(&first), alone(&second));
+        assert_eq!(together.previous.as_ref().unwrap().totals, a.all);
+        assert_eq!(together.trend[0].totals, a.all);
+        assert_eq!(together.trend[1].totals, b.all);
+        // The month itself is as it is alone.
+        let month = m.report();
+        assert_eq!(
+            render::to_json(&together, &m.clock)["all"],
+            render::to_json(&month, &m.clock)["all"]
+        );
+        // Jobs crossing the cut count in both halves for their part inside each.
+        let (t, x, y) = (&month.all, &a.all, &b.all);
+        assert!(x.jobs + y.jobs > t.jobs && x.jobs < t.jobs);
+        let close = |u: f64, v: f64| (u - v).abs() <= 1e-9 * u.abs().max(v.abs());
+        assert!(close(x.energy_j() + y.energy_j(), t.energy_j()));
+        assert!(close(x.node_hours + y.node_hours, t.node_hours));
+        let gwp = |t: &Totals| t.total().value.gwp_kgco2eq;
+        assert!(
+            close(gwp(x) + gwp(y), gwp(t)),
+            "{} + {} against {}",
+            gwp(x),
+            gwp(y),
+            gwp(t)
+        );
+    }
+
+    #[test]
+    fn a_previous_period_without_jobs_is_left_out() {
+        let m = Month::new("previous", 200, true);
+        let request = Request {
+            period: m.days("m", 0, 30),
+            previous: Some(m.days("before", -30, 0)),
+            trend: Vec::new(),
+        };
+        let r = m.build(&request, Pieces::DEFAULT);
+        assert_eq!(r.previous, None);
+        assert_eq!(r.all.jobs, 200);
+    }
+
+    #[test]
+    fn without_an_inventory_every_job_that_ran_says_why_it_has_no_impacts() {
+        let m = Month::new("no-inventory", 300, false);
+        let r = m.report();
+        let t = &r.all;
+        assert_eq!(t.jobs, 300);
+        let never = t.jobs_never_ran;
+        assert_eq!(t.jobs_without_impacts, 300 - never);
+        assert_eq!(
+            t.without_impacts.get(notes::NoImpacts::NoInventory),
+            300 - never
+        );
+        assert_eq!(t.oversubscribed, Oversubscribed::default());
+        assert!(!t.has_impacts());
+        assert!(r.unallocated.is_none());
+    }
+
+    #[test]
+    fn the_timeline_adds_up_to_the_totals() {
+        let m = Month::new("timeline", 800, true);
+        let r = m.report();
+        let slots = &r.timeline.slots;
+        assert_eq!((r.timeline.step, slots.len()), (timeline::Step::Day, 30));
+        let sum = |f: fn(&timeline::Sums) -> f64| slots.iter().map(|s| f(&s.sums)).sum::<f64>();
+        let close = |u: f64, v: f64| (u - v).abs() <= 1e-9 * u.abs().max(v.abs());
+        assert!(close(sum(|s| s.measured_j), r.all.energy_measured_j));
+        assert!(close(sum(|s| s.estimated_j), r.all.energy_estimated_j));
+        assert!(close(sum(|s| s.energy_max_j), r.all.energy_max_j));
+        let gwp = r.all.total();
+        assert!(close(sum(|s| s.gwp_kg), gwp.value.gwp_kgco2eq));
+        assert!(close(sum(|s| s.gwp_min_kg), gwp.min.gwp_kgco2eq));
+        // Two days of it are shown hour by hour.
+        let short = m.build(&Request::alone(m.days("d", 3, 5)), Pieces::DEFAULT);
+        assert_eq!(
+            (short.timeline.step, short.timeline.slots.len()),
+            (timeline::Step::Hour, 48)
+        );
     }
 
     #[test]
     fn reading_a_period_in_two_halves_gives_the_same_jobs() {
-        let dir = std::env::temp_dir().join(format!("ea-report-halves-{}", std::process::id()));
-        let (db, p) = month_store(&dir, 3000, false);
-        let store = crate::db::Store::open_read(&db).unwrap();
-        let admin = Identity {
-            uid: 0,
-            user: Some("root".into()),
-            groups: Vec::new(),
-            admin: true,
-            setgid: false,
-        };
-        let (a, b) = (p.month_start, p.month_start + 30 * 86_400);
+        let m = Month::new("halves", 3000, false);
+        let (store, admin) = (&m.store, admin());
+        let (a, b) = (m.p.month_start, m.p.month_start + 30 * 86_400);
         let read = |split_above: i64| {
             let mut names = Interner::default();
             let (jobs, not_final) =
@@ -1325,6 +1691,5 @@ mod tests {
             "measured jobs are joined"
         );
         assert_eq!(one, two);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
