@@ -347,11 +347,9 @@ fn parse_line_with<'a>(
             Col::Start => f.start = scratch.time(v, "Start", clock)?,
             Col::End => f.end = scratch.time(v, "End", clock)?,
             Col::Elapsed => f.elapsed_s = dur(v, "Elapsed")?.map(|s| s.round() as i64),
-            Col::ElapsedRaw => f.elapsed_raw = v.trim_ascii().parse().ok(),
+            Col::ElapsedRaw => f.elapsed_raw = raw_seconds(v, 1),
             Col::Timelimit => f.timelimit_s = dur(v, "Timelimit")?.map(|s| s.round() as i64),
-            Col::TimelimitRaw => {
-                f.timelimit_raw = v.trim_ascii().parse::<i64>().ok().map(|m| m * 60)
-            }
+            Col::TimelimitRaw => f.timelimit_raw = raw_seconds(v, 60),
             Col::NNodes => f.nnodes = parse_count(v),
             Col::NCpus => f.ncpus = parse_count(v),
             Col::NTasks => f.ntasks = parse_count(v),
@@ -360,7 +358,9 @@ fn parse_line_with<'a>(
             Col::AllocTres => f.alloc_tres = non_empty(v),
             Col::TotalCpu => f.total_cpu_s = dur(v, "TotalCPU")?,
             Col::CpuTime => f.cpu_time_s = dur(v, "CPUTime")?,
-            Col::CpuTimeRaw => f.cputime_raw = v.trim_ascii().parse().ok(),
+            Col::CpuTimeRaw => {
+                f.cputime_raw = raw_seconds(v, 1).map(|s| s as f64);
+            }
             Col::ConsumedEnergy => f.consumed_energy_j = parse_energy_j(v),
             Col::ConsumedEnergyRaw => f.energy_raw = parse_energy_j(v),
             Col::TresUsageOutTot => f.energy_tres = parse_tres(v).energy_j,
@@ -532,6 +532,17 @@ struct Fields<'a> {
 
 fn time(s: &str, what: &str, clock: &Clock) -> Result<Option<i64>, String> {
     parse_dump_time(s, clock).map_err(|e| format!("{what} {e}"))
+}
+
+/// A raw count of seconds (`ElapsedRaw`; `TimelimitRaw` in minutes, `per` 60): sacct writes
+/// none below 0, so a negative one, or one whose seconds overflow, is unknown (fuzzing found
+/// `ElapsedRaw` -3000 reaching the store).
+fn raw_seconds(s: &str, per: i64) -> Option<i64> {
+    s.trim_ascii()
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 0)
+        .and_then(|v| v.checked_mul(per))
 }
 
 fn dur(s: &str, what: &str) -> Result<Option<f64>, String> {
@@ -778,6 +789,21 @@ mod tests {
             panic!()
         };
         assert_eq!((s.job_id.as_str(), s.step.as_str()), ("12", "batch"));
+    }
+
+    #[test]
+    fn raw_seconds_below_zero_or_overflowing_are_unknown() {
+        // Fuzzing found ElapsedRaw -3000 taken as the elapsed time; TimelimitRaw in minutes
+        // could overflow when turned into seconds.
+        let text = "jobid|elapsed|elapsedraw|timelimitraw|cputimeraw\n\
+                    12|00:10:00|-3000|9223372036854775807|-5\n\
+                    13|00:10:00|600|30|inf\n";
+        let (entries, errs) = parse_all(text, &TextOptions::default());
+        assert!(errs.is_empty(), "{errs:?}");
+        let Entry::Job(j) = &entries[0] else { panic!() };
+        assert_eq!((j.elapsed_s, j.timelimit_s, j.cpu_time_s), (Some(600), None, None));
+        let Entry::Job(j) = &entries[1] else { panic!() };
+        assert_eq!((j.elapsed_s, j.timelimit_s, j.cpu_time_s), (Some(600), Some(1800), None));
     }
 
     #[test]
