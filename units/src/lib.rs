@@ -162,25 +162,26 @@ impl Quantity {
         if !value.is_finite() {
             return UNKNOWN.into();
         }
+        let u = self.range_unit(value, min, max);
+        let v = self.with_substance(format!("{} {}", sig3(value / u.per_base), u.symbol));
+        if !min.is_finite() || !max.is_finite() || (min == value && max == value) {
+            return v;
+        }
+        format!("{v} ({})", bounds_in(u, min, max))
+    }
+
+    /// `4.73–11.8 kt`: the range alone, in the unit [`Quantity::range`] shows it in.
+    pub fn bounds(&self, value: f64, min: f64, max: f64) -> String {
+        bounds_in(self.range_unit(value, min, max), min, max)
+    }
+
+    fn range_unit(&self, value: f64, min: f64, max: f64) -> Unit {
         let anchor = if value == 0.0 {
             min.abs().max(max.abs())
         } else {
             value
         };
-        let u = self.unit_for(anchor);
-        let v = format!("{} {}", sig3(value / u.per_base), u.symbol);
-        let v = self.with_substance(v);
-        if !min.is_finite() || !max.is_finite() || (min == value && max == value) {
-            return v;
-        }
-        let (lo, hi) = (sig3(min / u.per_base), sig3(max / u.per_base));
-        // An en dash between negative numbers reads as a minus sign.
-        let sep = if min < 0.0 || max < 0.0 {
-            " to "
-        } else {
-            "–"
-        };
-        format!("{v} ({lo}{sep}{hi} {})", u.symbol)
+        self.unit_for(anchor)
     }
 
     fn with_substance(&self, s: String) -> String {
@@ -195,6 +196,25 @@ impl Quantity {
     pub fn find(&self, symbol: &str) -> Option<Unit> {
         self.units.iter().copied().find(|u| u.symbol == symbol)
     }
+}
+
+/// `4.73–11.8 kt`: a range in a given unit (` to ` between negative ends, where an en dash
+/// would read as a minus sign).
+pub fn bounds_in(u: Unit, min: f64, max: f64) -> String {
+    if !min.is_finite() || !max.is_finite() {
+        return UNKNOWN.into();
+    }
+    let sep = if min < 0.0 || max < 0.0 {
+        " to "
+    } else {
+        "–"
+    };
+    format!(
+        "{}{sep}{} {}",
+        sig3(min / u.per_base),
+        sig3(max / u.per_base),
+        u.symbol
+    )
 }
 
 /// Three significant digits in fixed notation, thousands grouped: `0.00123`, `14.6`, `918`,
@@ -317,6 +337,19 @@ impl EnergyUnits {
 
     /// The accepted `--units` values, for error messages.
     pub const CHOICES: &'static str = "J or Wh (the unit that fits), a fixed unit (kJ, MJ, GJ, kWh, MWh, GWh), or sacct's K, M, G, T, P";
+
+    /// The unit an energy of `j` joules is shown in (for a chart's axis).
+    pub fn unit_for(&self, j: f64) -> Unit {
+        match *self {
+            EnergyUnits::Joules => ENERGY_J.unit_for(j),
+            EnergyUnits::WattHours => ENERGY_WH.unit_for(j),
+            EnergyUnits::Fixed(u) => u,
+            // Sacct's letters scale joules by powers of 1000: K is kJ, M is MJ...
+            EnergyUnits::Sacct(c) => "KMGTP"
+                .find(c)
+                .map_or_else(|| ENERGY_J.unit_for(j), |i| ENERGY_J.units[i + 1]),
+        }
+    }
 
     /// An energy in joules, for people.
     pub fn human(&self, j: f64) -> String {

@@ -63,6 +63,10 @@ fn ranges_share_the_value_unit() {
     // A zero value with a range takes the unit of the range.
     assert_eq!(GWP.range(0.0, 0.0, 0.004), "0 g CO2eq (0–4.00 g)");
     assert_eq!(GWP.range(f64::NAN, 1.0, 2.0), "-");
+    assert_eq!(GWP.bounds(5.938e6, 4.734e6, 1.179e7), "4.73–11.8 kt");
+    assert_eq!(GWP.bounds(0.0, 0.0, 0.004), "0–4.00 g");
+    assert_eq!(bounds_in(GWP.units[2], -3.0, 1.0), "-3.00 to 1.00 kg");
+    assert_eq!(bounds_in(GWP.units[2], f64::NAN, 1.0), "-");
     assert_eq!(GWP.range(1.0, f64::NAN, 2.0), "1.00 kg CO2eq");
     assert!(!GWP.range(1.0, 0.5, f64::INFINITY).contains("inf"));
 }
@@ -123,6 +127,10 @@ fn energy_units_like_sacct() {
         parse("Wh").range(3.6e6, 3.0e6, 7.2e6),
         "1.00 kWh (0.833–2.00 kWh)"
     );
+    assert_eq!(parse("Wh").unit_for(3.6e7).symbol, "kWh");
+    assert_eq!(parse("M").unit_for(1.0).symbol, "MJ");
+    assert_eq!(parse("kWh").unit_for(1.0).symbol, "kWh");
+    assert_eq!(parse("J").unit_for(2e9).symbol, "GJ");
     assert!(EnergyUnits::parse("kg").is_none());
     assert!(EnergyUnits::parse("").is_none());
 }

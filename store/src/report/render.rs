@@ -15,8 +15,8 @@ use super::notes::NoImpacts;
 use super::{Report, Totals};
 use crate::impact_types::{Impacts, Ranged};
 use crate::timefmt::Clock;
-use ea_units::{ADPE, ENERGY_J, ENERGY_WH, EnergyUnits, GWP, PE, Quantity, UNKNOWN, Unit};
-use ea_units::{count, hours, percent, sig3};
+use ea_units::{ADPE, EnergyUnits, GWP, PE, Quantity, UNKNOWN};
+use ea_units::{count, hours, percent};
 use std::fmt;
 
 pub use data::to_json;
@@ -126,41 +126,6 @@ fn ranged(q: Quantity, r: Ranged<f64>) -> String {
 }
 
 /// The unit energies around `j` are shown in, for axes and bounds.
-fn energy_unit(units: EnergyUnits, j: f64) -> Unit {
-    match units {
-        EnergyUnits::WattHours => ENERGY_WH.unit_for(j),
-        EnergyUnits::Fixed(u) => u,
-        // Sacct's letters scale joules by powers of 1000: K is kJ, M is MJ...
-        EnergyUnits::Sacct(c) => "KMGTP"
-            .find(c)
-            .map_or_else(|| ENERGY_J.unit_for(j), |i| ENERGY_J.units[i + 1]),
-        EnergyUnits::Joules => ENERGY_J.unit_for(j),
-    }
-}
-
-/// `14.9–38.1 kg`: a range alone, in the unit `value` is shown in.
-fn bounds(q: Quantity, value: f64, min: f64, max: f64) -> String {
-    let u = q.unit_for(if value == 0.0 { max } else { value });
-    bounds_in(u, min, max)
-}
-
-fn bounds_in(u: Unit, min: f64, max: f64) -> String {
-    if !min.is_finite() || !max.is_finite() {
-        return UNKNOWN.into();
-    }
-    let sep = if min < 0.0 || max < 0.0 {
-        " to "
-    } else {
-        "–"
-    };
-    format!(
-        "{}{sep}{} {}",
-        sig3(min / u.per_base),
-        sig3(max / u.per_base),
-        u.symbol
-    )
-}
-
 fn tz_name(clock: &Clock) -> String {
     clock
         .tz
@@ -251,13 +216,13 @@ fn headline(r: &Report, style: Style) -> Vec<Headline> {
         Vec::new()
     };
     let e = t.energy_j();
-    let unit = energy_unit(style.energy, e);
+    let unit = style.energy.unit_for(e);
     let measured = if e > 0.0 {
         t.energy_measured_j / e
     } else {
         0.0
     };
-    let range = bounds_in(unit, t.energy_min_j, t.energy_max_j);
+    let range = ea_units::bounds_in(unit, t.energy_min_j, t.energy_max_j);
     out.push(Headline {
         label: "Energy",
         value: style.energy.human(e),
@@ -293,7 +258,7 @@ fn impact_headline(r: &Report) -> Vec<Headline> {
         .into_iter()
         .map(|(label, q, f)| {
             let v = crit(t.total(), f);
-            let mut detail = format!("range {}", bounds(q, v.value, v.min, v.max));
+            let mut detail = format!("range {}", q.bounds(v.value, v.min, v.max));
             if label == "GWP" {
                 let (u, e) = (f(&t.use_phase.value), f(&t.embodied.value));
                 detail += &format!(" · use {} · embodied {}", q.short(u), q.short(e));

@@ -801,9 +801,15 @@ mod tests {
         let (entries, errs) = parse_all(text, &TextOptions::default());
         assert!(errs.is_empty(), "{errs:?}");
         let Entry::Job(j) = &entries[0] else { panic!() };
-        assert_eq!((j.elapsed_s, j.timelimit_s, j.cpu_time_s), (Some(600), None, None));
+        assert_eq!(
+            (j.elapsed_s, j.timelimit_s, j.cpu_time_s),
+            (Some(600), None, None)
+        );
         let Entry::Job(j) = &entries[1] else { panic!() };
-        assert_eq!((j.elapsed_s, j.timelimit_s, j.cpu_time_s), (Some(600), Some(1800), None));
+        assert_eq!(
+            (j.elapsed_s, j.timelimit_s, j.cpu_time_s),
+            (Some(600), Some(1800), None)
+        );
     }
 
     #[test]

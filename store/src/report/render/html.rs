@@ -5,9 +5,7 @@
 
 use super::charts::{self, Bar, Chart, Line, OverTime, Spread};
 use super::text::{self, Table};
-use super::{
-    ADPE, GWP, PE, RenderError, Style, crit, energy_unit, flags, header_lines, headline, tz_name,
-};
+use super::{ADPE, GWP, PE, RenderError, Style, crit, flags, header_lines, headline, tz_name};
 use crate::report::timeline::{Step, Sums};
 use crate::report::{Report, Totals};
 use crate::timefmt::Clock;
@@ -333,7 +331,7 @@ fn timelines(r: &Report, style: Style) -> Result<Vec<Chart>, RenderError> {
     let energy = each(Sums::energy_j);
     let e = OverTime {
         labels: &labels,
-        unit: energy_unit(style.energy, top(&energy)),
+        unit: style.energy.unit_for(top(&energy)),
         lines: vec![
             line("all jobs", charts::EMBODIED, energy),
             line(

@@ -98,16 +98,6 @@ fn a_change_is_signed_and_a_period_without_any_says_so() {
 }
 
 #[test]
-fn energies_follow_the_units_asked_for_on_axes_too() {
-    assert_eq!(energy_unit(EnergyUnits::Joules, 3.0e9).symbol, "GJ");
-    assert_eq!(energy_unit(EnergyUnits::WattHours, 3.6e9).symbol, "MWh");
-    assert_eq!(energy_unit(EnergyUnits::Sacct('M'), 1.0).symbol, "MJ");
-    let kwh = EnergyUnits::parse("kWh").unwrap();
-    assert_eq!(energy_unit(kwh, 1e12).symbol, "kWh");
-    assert_eq!(bounds(GWP, 5.938e6, 4.734e6, 1.179e7), "4.73–11.8 kt");
-}
-
-#[test]
 fn the_headline_gives_each_total_in_its_unit_with_its_range_and_change() {
     let mut r = report_of(totals("all", 2000, 5.938e6), Vec::new());
     r.previous = Some(PeriodTotals {
