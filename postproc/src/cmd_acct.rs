@@ -42,6 +42,9 @@ pub struct Args {
     /// Jobs that ran on any of these nodes (a hostlist: n[1-4],gpu01).
     #[arg(short = 'N', long = "nodelist", value_name = "HOSTLIST")]
     pub nodelist: Option<String>,
+    /// Jobs with any of these names, comma-separated, in any case (as sacct's --name).
+    #[arg(long = "name", value_name = "LIST")]
+    pub names: Option<String>,
     /// Job allocations only, no steps.
     #[arg(short = 'X', long = "allocations")]
     pub allocations: bool,
@@ -65,7 +68,8 @@ pub struct Args {
     /// Delimiter for -p/-P.
     #[arg(long, value_name = "TEXT")]
     pub delimiter: Option<String>,
-    /// JSON output (every column unless -o is given).
+    /// JSON in sacct --json's layout (Slurm 22.05), the figures under each job's
+    /// "energy_assess"; -o is checked but, as with sacct, changes nothing.
     #[arg(long)]
     pub json: bool,
     /// Energy unit of the table: J or Wh (the unit that fits each figure), a fixed unit (kJ,
@@ -115,6 +119,7 @@ pub fn run(args: Args) -> Result<()> {
         starttime: args.starttime,
         endtime: args.endtime,
         nodelist: args.nodelist,
+        names: args.names,
         allocations: args.allocations,
         format: args.format,
         parsable2: args.parsable2,

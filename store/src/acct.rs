@@ -1,7 +1,7 @@
 //! `energy-assess acct`: sacct's query grammar over the store.
 //!
 //! Selection follows sacct(1): `-j` lists (`123`, `123_4`, `123.batch`; an array's id selects
-//! all its tasks), `-u`, `-A`, `-r`, `-s`, `-N`, and the time window `-S`/`-E` with sacct's
+//! all its tasks), `-u`, `-A`, `-r`, `-s`, `-N`, `--name`, and the time window `-S`/`-E` with sacct's
 //! defaults (midnight to now; from the epoch with `-j`; now with `-s`). A job is in the window
 //! when it ran during it; with `-s`, RUNNING means "ran during the window" (as sacct's note
 //! says) and a final state means "ended in it in that state".
@@ -17,6 +17,8 @@ use rusqlite::types::Value as Sql;
 use std::fmt;
 use std::io::Write;
 
+mod sacct_json;
+
 /// The options, as `sacct` takes them.
 #[derive(Debug, Clone, Default)]
 pub struct AcctOptions {
@@ -28,6 +30,8 @@ pub struct AcctOptions {
     pub starttime: Option<String>,
     pub endtime: Option<String>,
     pub nodelist: Option<String>,
+    /// `--name`: job names, comma-separated.
+    pub names: Option<String>,
     pub allocations: bool,
     pub format: Option<String>,
     pub parsable2: bool,
@@ -199,9 +203,12 @@ pub fn select(opts: &AcctOptions, who: &Identity, clock: &Clock) -> Result<Selec
         }
         conds.push(format!("({})", ors.join(" OR ")));
     }
+    // Job names match without regard to case, as sacct's do against Slurm's MariaDB tables
+    // (their default collation): `--name WRAP` finds `wrap` there.
     for (values, column) in [
         (list(&opts.accounts), "j.account"),
         (list(&opts.partitions), "j.partition"),
+        (list(&opts.names), "j.name COLLATE NOCASE"),
     ] {
         if !values.is_empty() {
             conds.push(format!(
@@ -287,6 +294,9 @@ pub fn load(conn: &rusqlite::Connection, sel: &Selection) -> Result<Vec<JobRecor
 
 /// Runs a query and writes its output.
 ///
+/// `-o` is read (and refused when wrong) under `--json` too, but the JSON document has
+/// sacct's fixed layout with every figure in it, as `sacct --json` ignores `-o`.
+///
 /// # Errors
 /// Bad options, SQLite errors, write errors.
 pub fn run(
@@ -302,33 +312,99 @@ pub fn run(
             "--json and -p/-P are different outputs: choose one".into(),
         ));
     }
-    let format = opts.format.clone().unwrap_or_else(|| {
-        if opts.json {
-            columns::all_columns()
-                .map(|c| c.name)
-                .collect::<Vec<_>>()
-                .join(",")
-        } else {
-            columns::DEFAULT_FORMAT.into()
-        }
-    });
+    let format = opts.format.as_deref().unwrap_or(columns::DEFAULT_FORMAT);
     let selected: Vec<Selected> =
-        columns::parse_format(&format).map_err(|e| AcctError::Usage(format!("--format: {e}")))?;
+        columns::parse_format(format).map_err(|e| AcctError::Usage(format!("--format: {e}")))?;
+    let energy = energy_units(opts)?;
     let sel = select(opts, who, clock)?;
     let jobs = load(conn, &sel)?;
     let refs: Vec<&JobRecord> = jobs.iter().collect();
     let figures: Vec<JobFigures> = figures_batch(&refs, ctx, None);
-    let mut rows = Vec::new();
-    for (job, fig) in jobs.iter().zip(&figures) {
-        let only_steps: Vec<&str> = sel
-            .steps_only
+    if opts.json {
+        let json_jobs: Vec<sacct_json::JsonJob<'_>> = jobs
             .iter()
-            .filter(|s| {
-                s.job == job.job_id || job.array_job_id.is_some_and(|a| a.to_string() == s.job)
+            .zip(&figures)
+            .map(|(job, fig)| sacct_json::JsonJob {
+                job,
+                figures: fig,
+                steps: steps_shown(opts, &sel, job),
             })
-            .filter_map(|s| s.step.as_deref())
             .collect();
-        let whole_job_asked = only_steps.is_empty();
+        let meta = sacct_json::QueryMeta {
+            window_start: sel.start,
+            window_end: sel.end,
+            impacts: ctx.model.provenance(),
+        };
+        sacct_json::write(out, &json_jobs, &meta)?;
+        return Ok(());
+    }
+    let rows = rows_of(opts, &sel, &selected, &jobs, &figures);
+    let style = if opts.parsable || opts.parsable2 {
+        Style::Parsable {
+            delimiter: opts.delimiter.clone().unwrap_or_else(|| "|".into()),
+            trailing: opts.parsable,
+            header: !opts.noheader,
+        }
+    } else {
+        Style::Table {
+            header: !opts.noheader,
+        }
+    };
+    let cells = columns::CellFormat {
+        clock,
+        energy,
+        plain: false,
+    };
+    render::write(out, &selected, &rows, &style, &cells, &[])?;
+    Ok(())
+}
+
+fn energy_units(opts: &AcctOptions) -> Result<ea_units::EnergyUnits, AcctError> {
+    match opts.units.as_deref() {
+        None => Ok(ea_units::EnergyUnits::default()),
+        Some(u) => ea_units::EnergyUnits::parse(u).ok_or_else(|| {
+            AcctError::Usage(format!(
+                "--units {u}: write {}",
+                ea_units::EnergyUnits::CHOICES
+            ))
+        }),
+    }
+}
+
+/// The steps `-j` named for this job (`123.batch`); empty when it named the job itself.
+fn steps_asked<'a>(sel: &'a Selection, job: &JobRecord) -> Vec<&'a str> {
+    sel.steps_only
+        .iter()
+        .filter(|s| s.job == job.job_id || job.array_job_id.is_some_and(|a| a.to_string() == s.job))
+        .filter_map(|s| s.step.as_deref())
+        .collect()
+}
+
+/// The job's steps to show: none under `-X`, those `-j` named, else all.
+fn steps_shown(opts: &AcctOptions, sel: &Selection, job: &JobRecord) -> Vec<read::StepRecord> {
+    if opts.allocations {
+        return Vec::new();
+    }
+    let asked = steps_asked(sel, job);
+    let mut steps = read::decode_steps(job);
+    if !asked.is_empty() {
+        steps.retain(|st| asked.contains(&st.step.as_str()));
+    }
+    steps
+}
+
+/// The table's and `-P`'s rows: each job's line (unless `-j` named only steps of it) and its
+/// steps.
+fn rows_of(
+    opts: &AcctOptions,
+    sel: &Selection,
+    selected: &[Selected],
+    jobs: &[JobRecord],
+    figures: &[JobFigures],
+) -> Vec<OutRow> {
+    let mut rows = Vec::new();
+    for (job, fig) in jobs.iter().zip(figures) {
+        let whole_job_asked = steps_asked(sel, job).is_empty();
         if whole_job_asked {
             let r = RowRef {
                 job,
@@ -340,62 +416,20 @@ pub fn run(
                 is_step: false,
             });
         }
-        if !opts.allocations {
-            for st in &read::decode_steps(job) {
-                if !whole_job_asked && !only_steps.contains(&st.step.as_str()) {
-                    continue;
-                }
-                let r = RowRef {
-                    job,
-                    step: Some(st),
-                    figures: None,
-                };
-                let cells: Vec<Value> = selected.iter().map(|s| (s.column.get)(&r)).collect();
-                rows.push(OutRow {
-                    cells,
-                    is_step: whole_job_asked,
-                });
-            }
+        for st in &steps_shown(opts, sel, job) {
+            let r = RowRef {
+                job,
+                step: Some(st),
+                figures: None,
+            };
+            let cells: Vec<Value> = selected.iter().map(|s| (s.column.get)(&r)).collect();
+            rows.push(OutRow {
+                cells,
+                is_step: whole_job_asked,
+            });
         }
     }
-    let style = if opts.json {
-        Style::Json
-    } else if opts.parsable || opts.parsable2 {
-        Style::Parsable {
-            delimiter: opts.delimiter.clone().unwrap_or_else(|| "|".into()),
-            trailing: opts.parsable,
-            header: !opts.noheader,
-        }
-    } else {
-        Style::Table {
-            header: !opts.noheader,
-        }
-    };
-    let meta = [
-        (
-            "tool",
-            format!("energy-assess {}", env!("CARGO_PKG_VERSION")),
-        ),
-        ("window_start", clock.format(sel.start)),
-        ("window_end", clock.format(sel.end)),
-        ("impacts", ctx.model.provenance()),
-    ];
-    let energy = match opts.units.as_deref() {
-        None => ea_units::EnergyUnits::default(),
-        Some(u) => ea_units::EnergyUnits::parse(u).ok_or_else(|| {
-            AcctError::Usage(format!(
-                "--units {u}: write {}",
-                ea_units::EnergyUnits::CHOICES
-            ))
-        })?,
-    };
-    let cells = columns::CellFormat {
-        clock,
-        energy,
-        plain: false,
-    };
-    render::write(out, &selected, &rows, &style, &cells, &meta)?;
-    Ok(())
+    rows
 }
 
 /// `-e`: every column with its meaning.

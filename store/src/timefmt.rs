@@ -539,15 +539,42 @@ pub fn format_elapsed(secs: i64) -> String {
     }
 }
 
-/// Formats CPU seconds as sacct's TotalCPU: `MM:SS.mmm` under an hour, else as Elapsed.
-pub fn format_cpu(secs: f64) -> String {
-    let secs = secs.max(0.0);
-    if secs < 3600.0 {
-        let millis = (secs * 1000.0).round() as i64;
-        let (m, rem) = (millis / 60_000, millis % 60_000);
-        format!("{m:02}:{:02}.{:03}", rem / 1000, rem % 1000)
+/// CPU seconds as Slurm keeps them: whole seconds and microseconds. The `f64` the store holds
+/// came from sacct's milli- or microseconds, so rounding to the microsecond gives them back
+/// exactly (a bare truncation would turn 0.022 s, stored as 0.021999..., into 21 ms).
+pub fn cpu_sec_usec(secs: f64) -> (u64, u32) {
+    let micros = (secs.max(0.0) * 1e6).round();
+    // Saturating: a CPU time past u64 microseconds (584,000 years) is no real job's.
+    let micros = if micros >= u64::MAX as f64 {
+        u64::MAX
     } else {
-        format_elapsed(secs.round() as i64)
+        micros as u64
+    };
+    (micros / 1_000_000, (micros % 1_000_000) as u32)
+}
+
+/// Formats CPU seconds byte for byte as sacct writes TotalCPU, UserCPU and SystemCPU (its
+/// `_elapsed_time`), since scripts written for sacct parse this text: `D-HH:MM:SS` from a
+/// day, `HH:MM:SS` from an hour (sub-seconds dropped), `MM:SS.mmm` below an hour when there
+/// are milliseconds (truncated, not rounded), and `00:MM:SS` when there are none (a job that
+/// used no CPU reads `00:00:00`, not `00:00.000`).
+pub fn format_cpu(secs: f64) -> String {
+    let (whole, micros) = cpu_sec_usec(secs);
+    let millis = micros / 1000;
+    let (d, h, m, s) = (
+        whole / 86_400,
+        whole / 3600 % 24,
+        whole / 60 % 60,
+        whole % 60,
+    );
+    if d > 0 {
+        format!("{d}-{h:02}:{m:02}:{s:02}")
+    } else if h > 0 {
+        format!("{h:02}:{m:02}:{s:02}")
+    } else if millis > 0 {
+        format!("{m:02}:{s:02}.{millis:03}")
+    } else {
+        format!("00:{m:02}:{s:02}")
     }
 }
 
@@ -765,6 +792,33 @@ mod tests {
         assert_eq!(format_elapsed(86_400 + 5), "1-00:00:05");
         assert_eq!(format_cpu(47.734), "00:47.734");
         assert_eq!(format_cpu(4000.0), "01:06:40");
+    }
+
+    #[test]
+    fn cpu_times_read_as_sacct_writes_them() {
+        // sacct 22.05's _elapsed_time, and what the local cluster's sacct printed for the
+        // same microseconds (8120: steps of 13,568, 4,176 and 4,819 us, the job 22,563 us).
+        for (secs, text) in [
+            (0.022_563, "00:00.022"),
+            (0.013_568, "00:00.013"),
+            (0.022, "00:00.022"),
+            (0.0, "00:00:00"),
+            (0.000_9, "00:00:00"),
+            (47.0, "00:00:47"),
+            (59.999_6, "00:59.999"),
+            (125.5, "02:05.500"),
+            (3599.999, "59:59.999"),
+            (3600.9, "01:00:00"),
+            (86_399.0, "23:59:59"),
+            (86_400.0 + 3661.5, "1-01:01:01"),
+            (12.0 * 86_400.0, "12-00:00:00"),
+            (-1.0, "00:00:00"),
+        ] {
+            assert_eq!(format_cpu(secs), text, "{secs}");
+        }
+        assert_eq!(cpu_sec_usec(0.022), (0, 22_000));
+        assert_eq!(cpu_sec_usec(3_661.000_001), (3661, 1));
+        assert_eq!(cpu_sec_usec(f64::INFINITY).0, u64::MAX / 1_000_000);
     }
 
     #[test]
