@@ -177,8 +177,17 @@ pub fn select(opts: &AcctOptions, who: &Identity, clock: &Clock) -> Result<Selec
         let mut ors = Vec::new();
         for j in &jobs {
             if let Ok(n) = j.job.parse::<i64>() {
-                ors.push("(j.job_id = ? OR j.array_job_id = ? OR j.job_id_raw = ?)".to_string());
-                params.extend([Sql::Text(j.job.clone()), Sql::Integer(n), Sql::Integer(n)]);
+                // As sacct: a het leader's id selects every component (`7899+0`, `7899+1`).
+                ors.push(
+                    "(j.job_id = ? OR j.array_job_id = ? OR j.job_id_raw = ? OR j.job_id GLOB ?)"
+                        .to_string(),
+                );
+                params.extend([
+                    Sql::Text(j.job.clone()),
+                    Sql::Integer(n),
+                    Sql::Integer(n),
+                    Sql::Text(format!("{n}+*")),
+                ]);
             } else {
                 ors.push("j.job_id = ?".to_string());
                 params.push(Sql::Text(j.job.clone()));
@@ -355,7 +364,7 @@ pub fn run(
         energy,
         plain: false,
     };
-    render::write(out, &selected, &rows, &style, &cells, &[])?;
+    render::write(out, &selected, &rows, &style, &cells)?;
     Ok(())
 }
 
@@ -413,7 +422,6 @@ fn rows_of(
             };
             rows.push(OutRow {
                 cells: selected.iter().map(|s| (s.column.get)(&r)).collect(),
-                is_step: false,
             });
         }
         for st in &steps_shown(opts, sel, job) {
@@ -423,10 +431,7 @@ fn rows_of(
                 figures: None,
             };
             let cells: Vec<Value> = selected.iter().map(|s| (s.column.get)(&r)).collect();
-            rows.push(OutRow {
-                cells,
-                is_step: whole_job_asked,
-            });
+            rows.push(OutRow { cells });
         }
     }
     rows

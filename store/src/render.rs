@@ -1,16 +1,14 @@
 //! Writing `acct` rows the ways sacct does: a fixed-width table (values longer than their
-//! column end in `+`), parsable lines (`-P`, `-p` with a closing delimiter, any `--delimiter`),
-//! and JSON. Rendering knows only columns and typed values, not where they came from, and its
+//! column end in `+`) and parsable lines (`-P`, `-p` with a closing delimiter, any
+//! `--delimiter`). Rendering knows only columns and typed values, not where they came from, and its
 //! output depends on nothing but them, so scripts can rely on it byte for byte.
 
 use crate::columns::{CellFormat, Selected, Value, display};
 use std::io::{self, Write};
 
-/// One output row: its cells in column order, and whether it is a step (JSON nests steps in
-/// their job).
+/// One output row (a job or a step): its cells in column order.
 pub struct OutRow {
     pub cells: Vec<Value>,
-    pub is_step: bool,
 }
 
 /// How to write rows.
@@ -24,11 +22,11 @@ pub enum Style {
         trailing: bool,
         header: bool,
     },
-    Json,
 }
 
 /// Writes rows in a style: the table for people (figures in the unit that fits, energies in
-/// `energy` units), parsable lines and JSON for scripts (plain numbers in base units).
+/// `energy` units), parsable lines for scripts (plain numbers in base units). `--json` is
+/// sacct's document, written by `acct::sacct_json`.
 ///
 /// # Errors
 /// Write errors (a closed pipe included; callers treat that as success).
@@ -38,7 +36,6 @@ pub fn write(
     rows: &[OutRow],
     style: &Style,
     cells: &CellFormat<'_>,
-    meta: &[(&str, String)],
 ) -> io::Result<()> {
     match style {
         Style::Table { header } => table(out, sel, rows, *header, cells),
@@ -53,7 +50,6 @@ pub fn write(
             };
             parsable(out, sel, rows, delimiter, *trailing, *header, &cells)
         }
-        Style::Json => json(out, sel, rows, meta),
     }
 }
 
@@ -137,79 +133,6 @@ fn parsable(
     Ok(())
 }
 
-/// A value as JSON: times as epoch seconds, durations in seconds, energies in joules,
-/// memory in MiB, impacts in their criterion's unit.
-pub fn json_value(v: &Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    let num = |x: f64| serde_json::Number::from_f64(x).map_or(J::Null, J::Number);
-    match v {
-        Value::Null => J::Null,
-        Value::Text(s) => J::String(s.clone()),
-        Value::Int(i) | Value::Time(i) | Value::Duration(i) => J::from(*i),
-        Value::CpuDuration(x)
-        | Value::SlurmEnergy(x)
-        | Value::Energy(x)
-        | Value::Impact(x, _)
-        | Value::Power(x)
-        | Value::Hours(x)
-        | Value::MemMb(x) => num(*x),
-    }
-}
-
-fn json_object(sel: &[Selected], cells: &[Value]) -> String {
-    let fields: Vec<String> = sel
-        .iter()
-        .zip(cells)
-        .map(|(s, v)| {
-            format!(
-                "{}:{}",
-                serde_json::Value::from(s.column.name),
-                json_value(v)
-            )
-        })
-        .collect();
-    fields.join(",")
-}
-
-fn json(
-    out: &mut dyn Write,
-    sel: &[Selected],
-    rows: &[OutRow],
-    meta: &[(&str, String)],
-) -> io::Result<()> {
-    let meta: Vec<String> = meta
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}:{}",
-                serde_json::Value::from(*k),
-                serde_json::Value::from(v.as_str())
-            )
-        })
-        .collect();
-    writeln!(out, "{{\"meta\":{{{}}},\"jobs\":[", meta.join(","))?;
-    let mut first = true;
-    let mut i = 0;
-    while i < rows.len() {
-        let job = &rows[i];
-        i += 1;
-        let mut steps = Vec::new();
-        while i < rows.len() && rows[i].is_step {
-            steps.push(format!("{{{}}}", json_object(sel, &rows[i].cells)));
-            i += 1;
-        }
-        let sep = if first { "" } else { ",\n" };
-        first = false;
-        write!(
-            out,
-            "{sep}{{{},\"steps\":[{}]}}",
-            json_object(sel, &job.cells),
-            steps.join(",")
-        )?;
-    }
-    writeln!(out, "\n]}}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,7 +157,6 @@ mod tests {
                 Value::Text("verylongname".into()),
                 Value::Text("ab".into()),
             ],
-            is_step: false,
         }];
         let mut out = Vec::new();
         write(
@@ -243,7 +165,6 @@ mod tests {
             &rows,
             &Style::Table { header: true },
             &people(&Clock::fixed(TimeZone::UTC, 0)),
-            &[],
         )
         .unwrap();
         assert_eq!(
@@ -253,7 +174,7 @@ mod tests {
     }
 
     #[test]
-    fn parsable_and_json() {
+    fn parsable_lines_hold_plain_numbers() {
         let sel = parse_format("JobID,Elapsed,Energy").unwrap();
         let rows = vec![
             OutRow {
@@ -262,7 +183,6 @@ mod tests {
                     Value::Duration(65),
                     Value::Energy(1500.0),
                 ],
-                is_step: false,
             },
             OutRow {
                 cells: vec![
@@ -270,7 +190,6 @@ mod tests {
                     Value::Duration(64),
                     Value::Null,
                 ],
-                is_step: true,
             },
         ];
         let c = Clock::fixed(TimeZone::UTC, 0);
@@ -280,25 +199,10 @@ mod tests {
             trailing: true,
             header: false,
         };
-        write(&mut out, &sel, &rows, &style, &people(&c), &[]).unwrap();
+        write(&mut out, &sel, &rows, &style, &people(&c)).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "7|00:01:05|1500|\n7.batch|00:01:04||\n"
         );
-        let mut out = Vec::new();
-        write(
-            &mut out,
-            &sel,
-            &rows,
-            &Style::Json,
-            &people(&c),
-            &[("tool", "energy-assess".into())],
-        )
-        .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["jobs"][0]["Elapsed"], 65);
-        assert_eq!(v["jobs"][0]["Energy"], 1500.0);
-        assert_eq!(v["jobs"][0]["steps"][0]["JobID"], "7.batch");
-        assert_eq!(v["meta"]["tool"], "energy-assess");
     }
 }

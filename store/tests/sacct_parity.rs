@@ -462,3 +462,30 @@ fn name_selects_jobs_by_their_name_in_any_case_as_sacct_does() {
     assert!(ids("hostname,batch").is_empty());
     assert!(ids("wra").is_empty());
 }
+
+/// `sacct -j 7899` lists both components of the het job 7899 (`7899+0`, `7899+1`, raw ids
+/// 7899 and 7900), as the real dump of `-j ...,7899` holds both; so does `acct -j 7899`.
+#[test]
+fn a_het_leader_id_selects_every_component_as_sacct_does() {
+    let s = ingested("het");
+    let out = acct_out(
+        &s,
+        &AcctOptions {
+            jobs: Some("7899".into()),
+            allocations: true,
+            parsable2: true,
+            noheader: true,
+            format: Some("JobID,JobIDRaw".into()),
+            ..Default::default()
+        },
+    );
+    let real: Vec<i64> = real_json()["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["het"]["job_id"] == 7899)
+        .map(|j| j["job_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(real, [7899, 7900]);
+    assert_eq!(out, "7899+0|7899\n7899+1|7900\n");
+}

@@ -165,11 +165,16 @@ fn exit_code(v: Option<&Value>) -> Option<String> {
     if let Some(n) = v.as_i64() {
         return Some(format!("{n}:0"));
     }
-    let rc = int(v.get("return_code"))?;
+    let rc = int(v.get("return_code"));
+    // slurmrestd writes `signal.id`; sacct 22.05 `signal.signal_id`, with a null return code
+    // for a job killed by a signal.
     let sig = int(path(v, &["signal", "id"]))
-        .or_else(|| int(v.get("signal")))
-        .unwrap_or(0);
-    Some(format!("{rc}:{sig}"))
+        .or_else(|| int(path(v, &["signal", "signal_id"])))
+        .or_else(|| int(v.get("signal")));
+    if rc.is_none() && sig.is_none() {
+        return None;
+    }
+    Some(format!("{}:{}", rc.unwrap_or(0), sig.unwrap_or(0)))
 }
 
 /// TRES entries `[{type, name, count}]` as a `cpu=4,mem=40960M,gres/gpu=1` string.
@@ -413,6 +418,23 @@ mod tests {
         assert_eq!(int(v.get("c")), None);
         assert_eq!(int(v.get("d")), None);
         assert_eq!(int(v.get("e")), None);
+    }
+
+    #[test]
+    fn exit_codes_in_each_layout() {
+        let e = |v: Value| exit_code(Some(&v));
+        assert_eq!(e(serde_json::json!(3)), Some("3:0".into()));
+        assert_eq!(
+            e(serde_json::json!({"status": "SUCCESS", "return_code": 0})),
+            Some("0:0".into())
+        );
+        // sacct 22.05 (tests/fixtures/sacct-22.05.8/jobs.json, job 8112): killed by SIGTERM.
+        let signalled = serde_json::json!({"status": "SIGNALED", "return_code": null,
+            "signal": {"signal_id": 15, "name": "Terminated"}});
+        assert_eq!(e(signalled), Some("0:15".into()));
+        let restd = serde_json::json!({"return_code": 1, "signal": {"id": 9, "name": "KILL"}});
+        assert_eq!(e(restd), Some("1:9".into()));
+        assert_eq!(e(serde_json::json!({"status": "PENDING"})), None);
     }
 
     #[test]
