@@ -18,7 +18,8 @@ use std::path::PathBuf;
         energy-assess acct -A physics -S now-7days -P -n -o JobID,EnergyRaw,GWPUse,GWPEmbodied"
 )]
 pub struct Args {
-    /// Jobs: a comma-separated list of ids (123, 123_4, 123.batch); an array's id selects all its tasks.
+    /// Jobs: a comma-separated list of ids (123, 123_4, 123+1, 123.batch); an array's id
+    /// selects all its tasks, a het leader's all its components.
     #[arg(short = 'j', long = "jobs", value_name = "LIST")]
     pub jobs: Option<String>,
     /// Users, by name or uid, comma-separated.
