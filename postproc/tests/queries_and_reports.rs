@@ -11,13 +11,11 @@ use ea_store::synth::{self, Params};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_energy-assess");
+mod common;
+use common::{BIN, ea, ok};
 
 fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ea-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tmp("cli", tag)
 }
 
 /// A small month: dump, records, inventory and a config pointing at them.
@@ -47,24 +45,6 @@ fn month(dir: &Path, extra_config: &str) -> PathBuf {
     )
     .unwrap();
     config
-}
-
-fn ea(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("TZ", "UTC")
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = ea(args);
-    assert!(
-        o.status.success(),
-        "energy-assess {args:?} failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
 }
 
 fn ingest(config: &Path, dir: &Path) -> String {

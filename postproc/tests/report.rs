@@ -9,35 +9,15 @@
 use ea_store::synth::{self, Params};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_energy-assess");
+mod common;
+use common::{ea, ok};
 
 fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ea-report-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn ea(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("TZ", "UTC")
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = ea(args);
-    assert!(
-        o.status.success(),
-        "energy-assess {args:?} failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
+    common::tmp("report-cli", tag)
 }
 
 /// The error `energy-assess` gives for `args`, which must fail.

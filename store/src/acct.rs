@@ -17,7 +17,7 @@ use rusqlite::types::Value as Sql;
 use std::fmt;
 use std::io::Write;
 
-mod sacct_json;
+pub mod sacct_json;
 
 /// The options, as `sacct` takes them.
 #[derive(Debug, Clone, Default)]

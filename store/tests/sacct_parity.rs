@@ -9,6 +9,7 @@
 //! The end-to-end tests (`tests/e2e/tests/sacct_parity.rs`) do the same against the live
 //! sacct on fresh jobs.
 
+use ea_store::acct::sacct_json::key_paths as paths;
 use ea_store::acct::{self, AcctOptions};
 use ea_store::config::EstimateSettings;
 use ea_store::db::{Access, Store};
@@ -94,35 +95,6 @@ const ALL_JOBS: &str = "8120,8112,21_1,7899,7900";
 fn real_json() -> J {
     serde_json::from_str(&std::fs::read_to_string(Path::new(FIXTURES).join("jobs.json")).unwrap())
         .unwrap()
-}
-
-/// Every leaf path of `v` (`time.total.seconds`, `steps[].step.id`; a list's items merged).
-/// With `filled`, only the paths that hold something: not `null`, not an empty list.
-fn paths(v: &J, prefix: &str, filled: bool, out: &mut BTreeSet<String>) {
-    match v {
-        J::Object(o) => {
-            for (k, x) in o {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                paths(x, &p, filled, out);
-            }
-        }
-        J::Array(a) => {
-            if a.is_empty() && !filled {
-                out.insert(format!("{prefix}[]"));
-            }
-            for x in a {
-                paths(x, &format!("{prefix}[]"), filled, out);
-            }
-        }
-        J::Null if filled => {}
-        _ => {
-            out.insert(prefix.to_string());
-        }
-    }
 }
 
 fn by_job_id(doc: &J, id: i64) -> &J {

@@ -733,5 +733,36 @@ fn measured_out(m: &MeasuredRecord) -> MeasuredOut {
     }
 }
 
+/// Every leaf path of `v` (`time.total.seconds`, `steps[].step.id`; a list's items merged).
+/// With `filled`, only the paths that hold something: not `null`, not an empty list. How the
+/// layout is compared with the document real sacct writes (`store/tests/sacct_parity.rs`,
+/// the e2e test of the same name).
+pub fn key_paths(v: &J, prefix: &str, filled: bool, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        J::Object(o) => {
+            for (k, x) in o {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                key_paths(x, &p, filled, out);
+            }
+        }
+        J::Array(a) => {
+            if a.is_empty() && !filled {
+                out.insert(format!("{prefix}[]"));
+            }
+            for x in a {
+                key_paths(x, &format!("{prefix}[]"), filled, out);
+            }
+        }
+        J::Null if filled => {}
+        _ => {
+            out.insert(prefix.to_string());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

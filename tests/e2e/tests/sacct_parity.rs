@@ -3,6 +3,7 @@
 //! use them.
 
 use e2e::{Cluster, Store};
+use ea_store::acct::sacct_json::key_paths as paths;
 use serde_json::Value as J;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -82,35 +83,6 @@ fn sacct(args: &[&str]) -> String {
         e2e::stderr(&out)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// Every leaf path of `v` (`time.total.seconds`, `steps[].step.id`; a list's items merged).
-/// With `filled`, only the paths that hold something: not `null`, not an empty list.
-fn paths(v: &J, prefix: &str, filled: bool, out: &mut BTreeSet<String>) {
-    match v {
-        J::Object(o) => {
-            for (k, x) in o {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                paths(x, &p, filled, out);
-            }
-        }
-        J::Array(a) => {
-            if a.is_empty() && !filled {
-                out.insert(format!("{prefix}[]"));
-            }
-            for x in a {
-                paths(x, &format!("{prefix}[]"), filled, out);
-            }
-        }
-        J::Null if filled => {}
-        _ => {
-            out.insert(prefix.to_string());
-        }
-    }
 }
 
 fn keys(v: &J) -> BTreeSet<String> {
