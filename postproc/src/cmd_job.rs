@@ -323,12 +323,12 @@ fn from_store(
             )?;
             writeln!(out, "State:        {}", job.state)?;
             if let Some(m) = &job.measured {
-                let flags: Vec<String> = m
-                    .flags
-                    .split(',')
-                    .filter(|f| !f.is_empty())
-                    .map(ea_record::summary::flag_in_words)
-                    .collect();
+                let flags = ea_record::summary::grouped_in_words(
+                    m.flags
+                        .split(',')
+                        .filter(|f| !f.is_empty())
+                        .map(str::to_string),
+                );
                 if !flags.is_empty() {
                     writeln!(out, "Measurement:  {}", flags.join("\n              "))?;
                 }

@@ -303,7 +303,13 @@ fn energy_line(s: &JobSummary, units: EnergyUnits) -> String {
 }
 
 fn power_line(s: &JobSummary) -> Option<String> {
-    let mean = s.mean_power_w.map(|p| format!("mean {}", POWER.human(p)));
+    let nodes = match s.nodes.len() {
+        1 => String::new(),
+        n => format!(" over its {n} nodes together"),
+    };
+    let mean = s
+        .mean_power_w
+        .map(|p| format!("mean {}{nodes}", POWER.human(p)));
     let peak = s
         .peak_power_w
         .map(|p| format!("highest reading of a node's meter {}", POWER.human(p)));
@@ -312,12 +318,11 @@ fn power_line(s: &JobSummary) -> Option<String> {
 }
 
 fn write_quality(o: &mut String, s: &JobSummary) {
-    let mut notes: Vec<String> = s
-        .nodes
-        .iter()
-        .flat_map(|n| n.flags.iter().map(move |f| (n, f)))
-        .map(|(n, f)| format!("{}: {}", n.node, flag_in_words(f)))
-        .collect();
+    let mut notes = grouped_in_words(
+        s.nodes
+            .iter()
+            .flat_map(|n| n.flags.iter().map(move |f| format!("{}: {f}", n.node))),
+    );
     for n in &s.nodes {
         notes.extend(n.refused.iter().map(|r| format!("{}: {r}", n.node)));
         if let Some(e) = &n.summary_error {
@@ -407,18 +412,59 @@ fn truncate(s: &str, n: usize) -> String {
 /// A data-quality flag as a sentence. Flags are written `meter: name`, `meter:name[:detail]`
 /// (the store's form) or `name[:detail]`; unknown ones are returned as written.
 pub fn flag_in_words(flag: &str) -> String {
-    let parts: Vec<&str> = flag.split(':').map(str::trim).collect();
-    for (i, name) in parts.iter().enumerate() {
-        if let Some(words) = words_for(name, &parts[i + 1..].join(":")) {
-            let meter = parts[..i].join(":");
-            return if meter.is_empty() {
-                words
-            } else {
-                format!("{meter}: {words}")
-            };
+    match where_and_words(flag) {
+        (w, words) if w.is_empty() => words,
+        (w, words) => format!("{w}: {words}"),
+    }
+}
+
+/// Where a flag was raised (`n1: rapl:0`, empty for the job) and what it says.
+fn where_and_words(flag: &str) -> (String, String) {
+    // Each `:` may end the place; the place keeps its text as written (`n1: rapl:0`).
+    let starts = std::iter::once(0).chain(flag.match_indices(':').map(|(i, _)| i + 1));
+    for start in starts {
+        let rest = &flag[start..];
+        let (name, detail) = rest.split_once(':').unwrap_or((rest, ""));
+        if let Some(words) = words_for(name.trim(), detail.trim()) {
+            let place = flag[..start].trim_end_matches([':', ' ']);
+            return (place.to_string(), words);
         }
     }
-    flag.to_string()
+    (String::new(), flag.to_string())
+}
+
+/// Flags as sentences, one per thing said: the same flag on several meters or nodes (a
+/// counter wrapping on every RAPL zone of every node) is one line naming where, the first
+/// few of them.
+pub fn grouped_in_words(flags: impl IntoIterator<Item = String>) -> Vec<String> {
+    const NAMED: usize = 4;
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for f in flags {
+        let (place, words) = where_and_words(&f);
+        match groups.iter_mut().find(|(w, _)| *w == words) {
+            Some((_, places)) => places.push(place),
+            None => groups.push((words, vec![place])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(words, places)| {
+            let places: Vec<String> = places.into_iter().filter(|p| !p.is_empty()).collect();
+            match places.len() {
+                0 => words,
+                1 => format!("{}: {words}", places[0]),
+                n => {
+                    let more = if n > NAMED {
+                        format!(" and {} more", n - NAMED)
+                    } else {
+                        String::new()
+                    };
+                    let named = places[..n.min(NAMED)].join(", ");
+                    format!("{words} ({n} meters or nodes: {named}{more})")
+                }
+            }
+        })
+        .collect()
 }
 
 fn words_for(name: &str, detail: &str) -> Option<String> {
@@ -448,6 +494,33 @@ fn words_for(name: &str, detail: &str) -> Option<String> {
             "no whole-node meter: the figure is CPU + DRAM + GPU and misses the rest of the node"
         }
         "shared-node-split" => "a node was shared with other jobs; its energy was split",
+        // The impact engine's flags (ea_impact::allocation::Flag; a test there holds the list).
+        "node-not-in-inventory" => "a node is in no inventory group: no impact for it",
+        "empty-interval" => "the job's end is not after its start: nothing charged",
+        "clipped-to-period" => "part of the job lies outside the period and is not charged here",
+        "oversubscribed" => {
+            "the jobs on a node held more than the node; their shares were scaled to its capacity"
+        }
+        "no-share-data" => "a shared node, and nothing known of what the job held: charged whole",
+        "share-rule-fallback" => {
+            "the site's share rule lacked data; the largest known fraction was used"
+        }
+        "held-more-than-node" => {
+            "the job held more than the inventory says the node has; share capped"
+        }
+        "node-meter-below-devices" => {
+            "a node meter read less than its devices' sum; the remainder was taken as 0"
+        }
+        "device-holder-unknown" => "a device meter did not say which job held it; split by share",
+        "remainder-not-measured" => {
+            "component meters only: power supply, fans and board are not counted"
+        }
+        "unknown-scope-ignored" => "a meter of unknown coverage was left out",
+        "invalid-meter-value" => "a negative or non-finite meter value was left out",
+        "hourly-series-partial" => {
+            "the hourly grid factors did not cover the whole job; yearly factors filled the gaps"
+        }
+        "estimate-incomplete" => "the estimate lacked a TDP for some CPUs or GPUs held",
         "implausible-energy" => return Some(format!("energy refused as implausible ({detail})")),
         "extrapolated" => {
             return Some(format!(

@@ -726,3 +726,13 @@ fn without_an_inventory_jobs_together_share_a_node_evenly() {
     }
     assert_eq!(inv.node_count(), 0);
 }
+
+/// `energy-assess job` says each flag in words (`ea_record::summary`): every flag the engine
+/// can raise has its sentence there.
+#[test]
+fn every_flag_has_words_for_the_job_view() {
+    for f in Flag::ALL {
+        let words = ea_record::summary::flag_in_words(f.as_str());
+        assert!(words != f.as_str() && words.contains(' '), "{f:?}: {words}");
+    }
+}

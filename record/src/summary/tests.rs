@@ -44,7 +44,7 @@ fn a_finished_job_reads_like_seff() {
         "Nodes:        n[1-3] (3 of 3 recorded)",
         "Energy:       3.60 kJ drawn at the nodes, before the data centre's overhead (PUE); \
          from n1, n2: BMC; n3: CPU + DRAM + GPU meters",
-        "Power:        mean 1.03 kW; highest reading of a node's meter 612 W",
+        "Power:        mean 1.03 kW over its 3 nodes together; highest reading of a node's meter 612 W",
         "Measurement:  n3: CpuPackage: the counter wrapped around (handled, no energy lost)",
     ];
     for line in want {
@@ -134,4 +134,38 @@ fn every_flag_the_tool_writes_has_words() {
     assert!(flag_in_words("rapl:intel-rapl:0: reset").starts_with("rapl:intel-rapl:0: "));
     assert!(flag_in_words("extrapolated:2/3-nodes").contains("(2/3)"));
     assert_eq!(flag_in_words("something-new"), "something-new");
+}
+
+#[test]
+fn the_same_flag_on_many_meters_is_one_line() {
+    let flags =
+        (1..=3).flat_map(|n| ["rapl:0", "rapl:0:0"].map(move |m| format!("n{n}: {m}: wrapped")));
+    let lines = grouped_in_words(flags.chain(["n2: sampler-died".to_string()]));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        "the counter wrapped around (handled, no energy lost) (6 meters or nodes: \
+         n1: rapl:0, n1: rapl:0:0, n2: rapl:0, n2: rapl:0:0 and 2 more)"
+    );
+    assert_eq!(
+        lines[1],
+        "n2: the sampler died before the end; its last checkpoint was used"
+    );
+    // The store's form (`node:meter:flag`) and job-level flags group the same way.
+    let lines = grouped_in_words(
+        [
+            "n1:ipmi:dcmi:read-errors",
+            "n2:ipmi:dcmi:read-errors",
+            "oversubscribed",
+        ]
+        .map(String::from),
+    );
+    assert!(
+        lines[0].contains("(2 meters or nodes: n1:ipmi:dcmi, n2:ipmi:dcmi)"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("the jobs on a node held more than the node"),
+        "{lines:?}"
+    );
 }
