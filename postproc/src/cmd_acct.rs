@@ -74,7 +74,8 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// Energy unit of the table: J or Wh (the unit that fits each figure), a fixed unit (kJ,
-    /// MJ, GJ, kWh, MWh), or sacct's K, M, G, T, P (applied to ConsumedEnergy too, as sacct does).
+    /// MJ, GJ, kWh, MWh), or sacct's K, M, G, T, P (applied to ConsumedEnergy and ReqMem too, as
+    /// sacct does).
     #[arg(long, value_name = "UNIT")]
     pub units: Option<String>,
     /// List the columns and what they mean.

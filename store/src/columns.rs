@@ -777,7 +777,7 @@ pub struct CellFormat<'a> {
 /// Text of a value, as the table and parsable outputs print it. Slurm's own columns are
 /// written as sacct writes them in both (scripts written for sacct read them unchanged).
 pub fn display(v: &Value, f: &CellFormat<'_>) -> String {
-    use ea_units::{EnergyUnits, plain};
+    use ea_units::plain;
     match v {
         Value::Null => String::new(),
         Value::Text(s) => s.clone(),
@@ -785,14 +785,9 @@ pub fn display(v: &Value, f: &CellFormat<'_>) -> String {
         Value::Time(t) => f.clock.format(*t),
         Value::Duration(s) => format_elapsed(*s),
         Value::CpuDuration(s) => format_cpu(*s),
-        Value::SlurmEnergy(j) => {
-            let letter = match f.energy {
-                EnergyUnits::Sacct(c) => Some(c),
-                _ => None,
-            };
-            ea_units::sacct_scaled(*j, letter)
-        }
-        Value::MemMb(mb) => mem(*mb),
+        Value::SlurmEnergy(j) => ea_units::sacct_scaled(*j, sacct_letter(f.energy)),
+        // ReqMem as sacct writes it: MiB, in larger units only where exact, or `--units`'s.
+        Value::MemMb(mb) => ea_units::sacct_convert(*mb, 2, sacct_letter(f.energy), 1024.0, true),
         Value::Energy(x) | Value::Impact(x, _) | Value::Power(x) | Value::Hours(x) if f.plain => {
             plain(*x)
         }
@@ -803,14 +798,11 @@ pub fn display(v: &Value, f: &CellFormat<'_>) -> String {
     }
 }
 
-/// MiB as sacct prints sizes: `G` when whole gibibytes, else `M`.
-fn mem(mb: f64) -> String {
-    if mb >= 1024.0 && (mb / 1024.0).fract() == 0.0 {
-        format!("{}G", (mb / 1024.0) as i64)
-    } else if mb.fract() == 0.0 {
-        format!("{}M", mb as i64)
-    } else {
-        format!("{mb:.2}M")
+/// Sacct's `--units` letter, when the user gave one.
+fn sacct_letter(units: ea_units::EnergyUnits) -> Option<char> {
+    match units {
+        ea_units::EnergyUnits::Sacct(c) => Some(c),
+        _ => None,
     }
 }
 
@@ -922,8 +914,17 @@ mod tests {
     }
 
     #[test]
-    fn numbers() {
-        assert_eq!(mem(65_536.0), "64G");
-        assert_eq!(mem(4000.0), "4000M");
+    fn sacct_columns_follow_sacct_units() {
+        let clock = crate::timefmt::Clock::fixed(jiff::tz::TimeZone::UTC, 0);
+        let mut f = CellFormat {
+            clock: &clock,
+            energy: ea_units::EnergyUnits::default(),
+            plain: false,
+        };
+        assert_eq!(display(&Value::MemMb(65_536.0), &f), "64G");
+        assert_eq!(display(&Value::MemMb(4000.0), &f), "4000M");
+        f.energy = ea_units::EnergyUnits::parse("K").unwrap();
+        assert_eq!(display(&Value::MemMb(768.0), &f), "786432K");
+        assert_eq!(display(&Value::SlurmEnergy(0.0), &f), "0");
     }
 }

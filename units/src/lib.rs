@@ -378,26 +378,50 @@ impl EnergyUnits {
     }
 }
 
-/// Joules as sacct writes ConsumedEnergy: scaled by powers of 1000 with two decimals
-/// (`20.54M`), whole numbers below 1000; with `--units` letter, always in that unit.
+/// Joules as sacct writes ConsumedEnergy: scaled by powers of 1000 while at least 1000
+/// (`20.54M`, `2K`, `33`), or into `--units`'s letter.
 pub fn sacct_scaled(j: f64, letter: Option<char>) -> String {
-    if !j.is_finite() {
+    sacct_convert(j, 0, letter, 1000.0, false)
+}
+
+/// Sacct's unit conversion (Slurm's `convert_num_unit2`): `num` in the unit of index `from`
+/// among none, K, M, G, T, P; into `letter`'s unit when `--units` gives one, else up by
+/// `divisor` while at least `divisor` (with `exact`, only while it divides exactly: ReqMem's
+/// `4000M` stays, `65536M` is `64G`). Whole results print without decimals, others with two;
+/// 0 is `0`.
+pub fn sacct_convert(
+    num: f64,
+    from: usize,
+    letter: Option<char>,
+    divisor: f64,
+    exact: bool,
+) -> String {
+    const LETTERS: [&str; 6] = ["", "K", "M", "G", "T", "P"];
+    if !num.is_finite() {
         return String::new();
     }
-    const LETTERS: [char; 6] = ['\0', 'K', 'M', 'G', 'T', 'P'];
-    let (v, u) = match letter.and_then(|l| LETTERS.iter().position(|&c| c == l)) {
-        Some(p) => (j / 1000f64.powi(p as i32), p),
+    if num == 0.0 {
+        return "0".into();
+    }
+    let (mut v, mut u) = (num, from.min(LETTERS.len() - 1));
+    match letter.and_then(|l| {
+        LETTERS
+            .iter()
+            .position(|c| c.starts_with(l) && !c.is_empty())
+    }) {
+        Some(to) => {
+            v *= divisor.powi(u as i32 - to as i32);
+            u = to;
+        }
         None => {
-            let (mut v, mut u) = (j, 0);
-            while v.abs() >= 1000.0 && u < LETTERS.len() - 1 {
-                v /= 1000.0;
+            while v.abs() >= divisor && u < LETTERS.len() - 1 && (!exact || v % divisor == 0.0) {
+                v /= divisor;
                 u += 1;
             }
-            (v, u)
         }
-    };
-    if u == 0 {
-        format!("{}", v.round() as i64)
+    }
+    if v.fract() == 0.0 && v.abs() < 1.8e19 {
+        format!("{}{}", v as i64, LETTERS[u])
     } else {
         format!("{v:.2}{}", LETTERS[u])
     }

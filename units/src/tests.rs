@@ -117,6 +117,16 @@ fn energy_units_like_sacct() {
     assert_eq!(sacct_scaled(20_543_126.0, Some('K')), "20543.13K");
     assert_eq!(sacct_scaled(20_543_125.0, Some('G')), "0.02G");
     assert_eq!(sacct_scaled(f64::NAN, None), "");
+    // Whole results without decimals, and 0 as `0`, as sacct 22.05 prints them (its ReqMem
+    // of 768M under --units=K is 786432K on the local cluster).
+    assert_eq!(sacct_scaled(2000.0, None), "2K");
+    assert_eq!(sacct_scaled(0.0, Some('K')), "0");
+    assert_eq!(sacct_convert(768.0, 2, Some('K'), 1024.0, true), "786432K");
+    assert_eq!(sacct_convert(4000.0, 2, None, 1024.0, true), "4000M");
+    assert_eq!(sacct_convert(65_536.0, 2, None, 1024.0, true), "64G");
+    assert_eq!(sacct_convert(1_048_576.0, 2, None, 1024.0, true), "1T");
+    assert_eq!(sacct_convert(768.0, 2, Some('G'), 1024.0, true), "0.75G");
+    assert_eq!(sacct_convert(4000.5, 2, None, 1024.0, true), "4000.50M");
     let parse = |s| EnergyUnits::parse(s).unwrap();
     assert_eq!(parse("J").human(20_543_125.0), "20.5 MJ");
     assert_eq!(parse("Wh").human(20_543_125.0), "5.71 kWh");

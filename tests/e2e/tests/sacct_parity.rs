@@ -305,3 +305,23 @@ fn name_selects_the_jobs_sacct_name_selects() {
     let expected: BTreeSet<String> = [j.busy, j.failed].iter().map(u32::to_string).collect();
     assert_eq!(ours, expected);
 }
+
+/// `--units` as sacct's: Slurm's own sizes and energies (ReqMem, ConsumedEnergy) in the unit
+/// asked for, byte for byte, job and step lines alike. (The testbed has no energy plugin, so
+/// sacct's ConsumedEnergy is 0; ReqMem carries the conversions.)
+#[test]
+fn units_convert_slurm_columns_as_sacct_does() {
+    let c = Cluster::acquire();
+    let j = run_jobs(&c, "units");
+    let ids = format!("{},{}", j.busy, j.failed);
+    let columns = "JobID,ReqMem,ConsumedEnergy,ConsumedEnergyRaw";
+    for units in [None, Some("K"), Some("M"), Some("G")] {
+        let mut args = vec!["-j", ids.as_str(), "-P", "-n", "-o", columns];
+        let flag = units.map(|u| format!("--units={u}"));
+        args.extend(flag.as_deref());
+        let real = total_cpu_lines(&sacct(&args));
+        let ours = total_cpu_lines(&j.store.ea(&[&["acct"][..], &args[..]].concat()));
+        assert!(!real.is_empty());
+        assert_eq!(ours, real, "--units {units:?}");
+    }
+}
