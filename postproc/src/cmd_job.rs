@@ -58,10 +58,14 @@ pub fn run(args: Args) -> Result<()> {
     let loaded = wanted
         .raw_id(&args, &spool)
         .and_then(|raw| load(&spool, raw));
-    let (summary, records) = match loaded {
+    let (mut summary, records) = match loaded {
         Ok(found) => found,
         Err(spool_problem) => return from_store(&args, &wanted, units, &spool_problem),
     };
+    if let Wanted::JobId(job) = &wanted {
+        // A het component's records know only its raw id: name it as the user did.
+        summary.job = job.clone();
+    }
     let footprint = footprint_of(&records, args.config.as_deref());
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -160,25 +164,28 @@ fn raw_id_from_records(spool: &Spool, job: &str) -> Result<u32> {
             dir.display()
         )
     })?;
-    let mut seen = std::collections::HashSet::new();
+    // Jobs whose array ids a record gave, and they were another task's. A record of a node
+    // where no step ran has no array ids (docs/record-format.md): the job's other records
+    // are read then.
+    let mut other_tasks = std::collections::HashSet::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some((raw, _, _)) = name.to_str().and_then(ea_record::spool::parse_file_name) else {
             continue;
         };
-        if !seen.insert(raw) {
+        if other_tasks.contains(&raw) {
             continue;
         }
         let Ok(r) = ea_record::spool::read_record(&entry.path()) else {
             continue;
         };
-        let names = (
-            r.array_job_id.map(|a| a.to_string()),
-            r.array_task_id.map(|t| t.to_string()),
-        );
-        if names == (Some(array.to_string()), Some(task.to_string())) {
+        let (Some(a), Some(t)) = (r.array_job_id, r.array_task_id) else {
+            continue;
+        };
+        if (a.to_string(), t.to_string()) == (array.to_string(), task.to_string()) {
             return Ok(raw);
         }
+        other_tasks.insert(raw);
     }
     bail!(
         "no records for job {job} in {} (and the store does not know it)",

@@ -567,4 +567,34 @@ fn an_array_of_200_tasks_and_a_het_job_are_each_one_job_with_their_records() {
             .all(|l| l.ends_with("|measured") || l.ends_with("|split")),
         "{rows}"
     );
+
+    // `energy-assess job` takes the ids sacct prints: an array task's through the store, and
+    // from the records alone before any ingest (no store); a het component's.
+    let (id, _, _) = &tasks[51];
+    let nodes = format!("({NODES} of {NODES} recorded)");
+    let view = store.ea(&["job", id, "--spool", SPOOL]);
+    assert!(view.starts_with(&format!("Job {id} of ")), "{view}");
+    assert!(view.contains(&nodes) && view.contains("GWP:"), "{view}");
+    let no_store = store.dir.join("no-store.sqlite");
+    let out = e2e::run(
+        e2e::energy_assess_bin().to_str().unwrap(),
+        &[
+            "job",
+            id,
+            "--spool",
+            SPOOL,
+            "--db",
+            no_store.to_str().unwrap(),
+        ],
+    );
+    let view = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", e2e::stderr(&out));
+    assert!(
+        view.starts_with(&format!("Job {id} of ")) && view.contains(&nodes),
+        "{view}"
+    );
+    let (het, _, _) = &components[1];
+    let view = store.ea(&["job", het, "--spool", SPOOL]);
+    assert!(view.starts_with(&format!("Job {het} of ")), "{view}");
+    assert!(view.contains("(2 of 2 recorded)"), "{view}");
 }
