@@ -225,6 +225,20 @@ pub fn energy_of(
     }
 }
 
+/// Whether a job ran: Slurm gave it an elapsed time, or its nodes measured energy for it (a
+/// job of under a second has Elapsed 0 with Start = End, yet its records measured it: the
+/// e2e parity test's jobs on a fast node).
+pub fn ran(elapsed: f64, energy: &Energy) -> bool {
+    elapsed > 0.0 || (energy.source != Source::Estimated && energy.j > 0.0)
+}
+
+impl JobFigures {
+    /// See [`ran`].
+    pub fn ran(&self) -> bool {
+        ran(self.elapsed_s, &self.energy)
+    }
+}
+
 /// The figures of a job from its energy and what the engine charged it (`None` when the
 /// engine could not: no inventory, unknown nodes). A job that never ran is charged nothing
 /// for its use phase.
@@ -236,8 +250,7 @@ pub fn job_figures_of(
     use_phase: Option<Ranged<Impacts>>,
     embodied: Option<Ranged<Impacts>>,
 ) -> JobFigures {
-    let ran = elapsed > 0.0;
-    let impacts = if !ran {
+    let impacts = if !ran(elapsed, &energy) {
         Some(JobImpacts {
             use_phase: Ranged::ZERO,
             embodied: embodied.unwrap_or(Ranged::ZERO),
@@ -252,7 +265,7 @@ pub fn job_figures_of(
         }
     };
     JobFigures {
-        mean_power_w: ran.then(|| energy.j / elapsed),
+        mean_power_w: (elapsed > 0.0).then(|| energy.j / elapsed),
         node_hours: elapsed * f64::from(nnodes.unwrap_or(0)) / 3600.0,
         gpu_hours: elapsed * f64::from(gpus.unwrap_or(0)) / 3600.0,
         elapsed_s: elapsed,
@@ -274,7 +287,7 @@ pub fn figures_batch(
         .map(|(job, emb)| {
             let energy = energy(job, ctx);
             let elapsed = elapsed_s(job);
-            let use_phase = if elapsed > 0.0 {
+            let use_phase = if ran(elapsed, &energy) {
                 ctx.model.use_phase(job, &energy)
             } else {
                 None
@@ -366,6 +379,48 @@ mod tests {
         );
         assert_eq!(f.energy.calibration.as_ref().unwrap().n_jobs, 9);
         assert_eq!(calibration_group("c", Some("p")), "c/p");
+    }
+
+    #[test]
+    fn a_measured_job_of_under_a_second_ran() {
+        let e = |source, j| Energy {
+            j,
+            min_j: j,
+            max_j: j,
+            source,
+            calibration: None,
+        };
+        assert!(ran(0.0, &e(Source::Measured, 120.0)));
+        assert!(ran(0.0, &e(Source::Split, 1.0)));
+        assert!(!ran(0.0, &e(Source::Estimated, 0.0)));
+        assert!(!ran(0.0, &e(Source::Measured, 0.0)));
+        let u = Ranged::exact(Impacts {
+            gwp_kgco2eq: 1e-6,
+            pe_mj: 1e-5,
+            adpe_kgsbeq: 1e-10,
+        });
+        let f = job_figures_of(
+            e(Source::Measured, 120.0),
+            0.0,
+            Some(1),
+            None,
+            Some(u),
+            None,
+        );
+        assert!(
+            f.impacts.is_none(),
+            "use phase known, embodied not: no figure"
+        );
+        let f = job_figures_of(
+            e(Source::Measured, 120.0),
+            0.0,
+            Some(1),
+            None,
+            Some(u),
+            Some(Ranged::ZERO),
+        );
+        assert_eq!(f.impacts.unwrap().use_phase, u);
+        assert_eq!(f.mean_power_w, None);
     }
 
     #[test]

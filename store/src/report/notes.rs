@@ -165,7 +165,7 @@ pub(crate) fn job_notes(
     engine: Engine,
     nodes: NodeNotes,
 ) -> JobNotes {
-    let never_ran = f.elapsed_s <= 0.0;
+    let never_ran = !f.ran();
     let no_impacts = match (&f.impacts, engine) {
         (Some(_), _) => None,
         (None, Engine::NoInventory) => Some(NoImpacts::NoInventory),

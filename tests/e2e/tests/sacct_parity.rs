@@ -207,8 +207,8 @@ fn acct_json_has_the_key_structure_of_sacct_json_for_the_same_jobs() {
     assert!(
         busy["energy_assess"]["gwp_kgco2eq"]["value"]
             .as_f64()
-            .unwrap()
-            > 0.0
+            .is_some_and(|g| g > 0.0),
+        "{busy:#}"
     );
     assert_eq!(busy["exit_code"], job_of(&real, j.busy)["exit_code"]);
     // sacct 22.05 writes a non-zero exit as SUCCESS, 0; ours keeps sacct -X's 3:0.
