@@ -256,6 +256,9 @@ pub fn job_figures_of(
             embodied: embodied.unwrap_or(Ranged::ZERO),
         })
     } else {
+        // No node-hours, no embodied share: the engine charges an empty interval nothing
+        // and says so by giving none.
+        let embodied = embodied.or((elapsed <= 0.0).then_some(Ranged::ZERO));
         match (use_phase, embodied) {
             (Some(u), Some(e)) => Some(JobImpacts {
                 use_phase: u,
@@ -407,10 +410,12 @@ mod tests {
             Some(u),
             None,
         );
-        assert!(
-            f.impacts.is_none(),
-            "use phase known, embodied not: no figure"
-        );
+        // Zero node-hours: embodied zero, whatever the engine gave; the use phase measured.
+        let i = f.impacts.expect("a figure");
+        assert_eq!((i.use_phase, i.embodied), (u, Ranged::ZERO));
+        // The engine does not know the nodes: no use phase, no figure.
+        let f = job_figures_of(e(Source::Measured, 1.0), 0.0, Some(1), None, None, None);
+        assert!(f.impacts.is_none());
         let f = job_figures_of(
             e(Source::Measured, 120.0),
             0.0,
