@@ -175,12 +175,24 @@ impl ImpactModel for Engine {
     }
 
     fn use_phase(&self, job: &JobRecord, energy: &Energy) -> Option<Ranged<Impacts>> {
-        // A job that never got nodes drew nothing.
-        let (nodes, _, start, end) = pairs_of(job)?;
+        // A job that never got nodes drew nothing. One of under a second (Start = End, to
+        // the second) still drew what its nodes measured: its factors are its second's.
+        let (start, end) = (job.start?, job.end?);
+        if end < start {
+            return None;
+        }
+        let nodes = ea_record::hostlist::expand(job.node_list.as_deref()?).ok()?;
         let groups = nodes
             .iter()
             .map(|n| self.inventory.group_of(n).map(|(g, _)| g));
-        use_phase_over(&self.inventory, groups, nodes.len(), energy, start, end)
+        use_phase_over(
+            &self.inventory,
+            groups,
+            nodes.len(),
+            energy,
+            start,
+            end.max(start + 1),
+        )
     }
 
     fn inventory(&self) -> Option<&Inventory> {

@@ -695,6 +695,19 @@ fn a_job_gets_its_impacts_from_its_records_alone() {
     split.energy.source = ea_store::figures::Source::Split;
     let lines = ea_store::session::describe(&split, units);
     assert!(line(&lines, "Charged").contains("share rule"), "{lines:?}");
+    // A job of under a second (start and end in the same second, as sacct then shows
+    // Elapsed 0) still has the footprint its nodes measured, and no embodied share.
+    let mut instant = records.clone();
+    for r in &mut instant {
+        r.start = Some(ea_record::UnixMicros(1_764_000_000_100_000));
+        r.end = Some(ea_record::UnixMicros(1_764_000_000_300_000));
+    }
+    let (_, f) = ea_store::session::figures_from_records(&config, &instant)
+        .unwrap()
+        .unwrap();
+    let i = f.impacts.expect("the inventory knows the nodes");
+    assert!(i.use_phase.value.gwp_kgco2eq > 0.0, "{i:?}");
+    assert_eq!(i.embodied.value.gwp_kgco2eq, 0.0);
     // No meter at all: nothing to say from the records.
     let mut bare = records.clone();
     for r in &mut bare {
