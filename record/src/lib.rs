@@ -7,6 +7,7 @@
 //!   (`2(x3),1`), needed by the plugin to find its node's CPU count and by the inventory;
 //! - [`time`]: the one timestamp type records use;
 //! - [`base64`]: the encoding of the records' power series;
+//! - [`batch`]: the wire protocol between a node's forwarder and the collector;
 //! - [`bounds`]: what a record may plausibly say, checked the same way by every reader;
 //! - [`summary`]: what a job's records say, as the summary file and `energy-assess job` print it.
 //!
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod base64;
+pub mod batch;
 pub mod bounds;
 pub mod hostlist;
 pub mod record;
