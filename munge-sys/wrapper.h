@@ -1,0 +1,2 @@
+/* libmunge's one public header (Debian: libmunge-dev). */
+#include <munge.h>
