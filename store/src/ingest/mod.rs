@@ -13,6 +13,7 @@
 //!   file and line, counted and skipped; the rest goes in. An input that is not accounting at
 //!   all stops the run with a message that says what to give instead.
 
+pub mod batch;
 pub mod derive;
 pub mod records;
 pub mod wattmeter;
@@ -253,10 +254,37 @@ pub fn ingest(
     for path in &inputs.wattmeters {
         ingest_wattmeter(&tx, path, inputs, settings, &mut summary, &mut window)?;
     }
+    finish_run(
+        tx,
+        &store_path,
+        deferred,
+        &mut window,
+        nothing_measured,
+        settings,
+        &mut summary,
+        &progress,
+    )?;
+    progress.finish();
+    Ok(summary)
+}
+
+/// The end of every run, whatever its inputs (this ingest, or a collector's batches): derive
+/// measured energies and calibrations for what was written, record the split rule, commit.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish_run(
+    tx: rusqlite::Transaction<'_>,
+    store_path: &Path,
+    deferred: DeferredIndexes,
+    window: &mut derive::Window,
+    nothing_measured: bool,
+    settings: &Settings,
+    summary: &mut Summary,
+    progress: &Progress,
+) -> Result<(), IngestError> {
     // Everything is written: the split of measured energy can run while the indexes are built,
     // and the disk can take what SQLite wrote so far, which the commit's fsync would otherwise
     // wait for (a month's first ingest writes half a gigabyte).
-    let writeback = start_writeback(&store_path);
+    let writeback = start_writeback(store_path);
     let early = window.start_early_measure(&tx, settings)?;
     {
         let _p = crate::profile::Phase::start("indexes");
@@ -287,7 +315,7 @@ pub fn ingest(
     drop(checks);
     summary.derived = {
         let _p = crate::profile::Phase::start("derive");
-        derive::run(&tx, &mut window, settings, &progress, early)?
+        derive::run(&tx, window, settings, progress, early)?
     };
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('split', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -300,8 +328,7 @@ pub fn ingest(
         }
         tx.commit()?;
     }
-    progress.finish();
-    Ok(summary)
+    Ok(())
 }
 
 /// Starts writing the store's file to disk in the background (`fdatasync` on a descriptor of
