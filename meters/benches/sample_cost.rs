@@ -4,11 +4,15 @@
 //! 1. In this process: CPU time (CLOCK_PROCESS_CPUTIME_ID) per `MeterSet::read` + accumulate
 //!    over 3 RAPL zones (powercap simulator files), 1 hwmon sensor and 2 GPUs (fake
 //!    libnvidia-ml through nvml-wrapper), then the same with the BMC meter (fake ipmitool, a
-//!    shell script: its own CPU is counted apart, as children's time), and the checkpoint
-//!    write (JSON + fsync) on its own.
+//!    shell script: its own CPU is counted apart, as children's time), and the checkpoint on
+//!    its own: the whole state as one file (what every tick wrote before checkpoint version 2,
+//!    and what a version 2 base is), then 3,000 ticks through `checkpoint::Writer` with every
+//!    series full: bytes written per tick (mean and most), fsyncs per tick, CPU per tick, the
+//!    share of a bare append + fdatasync, and the cost of reading the checkpoint back.
 //! 2. The real sampler binary, started by `start_job` at a 100 ms interval for 5 s with every
 //!    meter: its user+system CPU time divided by the readings it took, its children's CPU
-//!    (the fake ipmitool runs) per reading, and its resident memory (VmRSS, VmHWM).
+//!    (the fake ipmitool runs) per reading, the bytes it wrote and its write calls per reading
+//!    (`/proc/PID/io`: wchar, syscw), and its resident memory (VmRSS, VmHWM).
 //!
 //! Simulated sources cost what reading a file or calling a library function costs; a real
 //! RAPL read (an MSR read in the kernel) or a real NVML call costs more, and a real
@@ -18,7 +22,7 @@ use ea_meters::accumulate::MeterAccumulator;
 use ea_meters::sampler::{JobFiles, SamplerState, sample_once};
 use ea_meters::set::{MeterSet, OpenOptions};
 use ea_meters::{JobOnNode, NodeConfig, Sources, cleanup_job, finish_job, start_job};
-use ea_record::spool::{Spool, read_json, write_json_atomic};
+use ea_record::spool::{Spool, write_json_atomic};
 use ea_sim::{PowercapSim, layout};
 use nvidia_ml_fake::{FakeConfig, FakeGpu, now_unix_s};
 use std::path::{Path, PathBuf};
@@ -183,8 +187,8 @@ fn main() {
                     m.add(at, Ok(v));
                 }
             }
-            let state = SamplerState {
-                version: 1,
+            let mut state = SamplerState {
+                version: ea_meters::sampler::STATE_VERSION,
                 job_id: 1,
                 node: "n1".into(),
                 pid: 1,
@@ -200,23 +204,40 @@ fn main() {
                 job_gpu_uuids: vec![],
                 notes: vec![],
             };
+            // The whole state at once: what every tick wrote before checkpoint version 2
+            // (pretty JSON), and what a base of version 2 is (compact, series in base64).
             let path = root.join("checkpoint.json");
             let n = 200;
-            let (c0, w0) = (
-                cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID),
-                std::time::Instant::now(),
-            );
-            for _ in 0..n {
-                write_json_atomic(&path, &state).unwrap();
+            for (form, pretty) in [
+                (
+                    "pretty, as each tick wrote it before version 2, series now in base64",
+                    true,
+                ),
+                ("compact, a version 2 base", false),
+            ] {
+                let (c0, w0) = (
+                    cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID),
+                    std::time::Instant::now(),
+                );
+                for _ in 0..n {
+                    if pretty {
+                        write_json_atomic(&path, &state).unwrap();
+                    } else {
+                        let mut bytes = serde_json::to_vec(&state).unwrap();
+                        bytes.push(b'\n');
+                        ea_record::spool::write_atomic(&path, &bytes).unwrap();
+                    }
+                }
+                let (c1, w1) = (cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID), w0.elapsed());
+                println!(
+                    "  whole state written ({form}; {} meters, series full: 720 points each): {} bytes, 2 fsyncs, {:.1} µs CPU, {:.1} µs wall (n = {n})",
+                    meters.len(),
+                    std::fs::metadata(&path).unwrap().len(),
+                    (c1 - c0) / n as f64 * 1e6,
+                    w1.as_secs_f64() / n as f64 * 1e6
+                );
             }
-            let (c1, w1) = (cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID), w0.elapsed());
-            println!(
-                "  checkpoint write ({} meters, series full: 720 points each, {} bytes, fsync): {:.1} µs CPU, {:.1} µs wall (n = {n})",
-                meters.len(),
-                std::fs::metadata(&path).unwrap().len(),
-                (c1 - c0) / n as f64 * 1e6,
-                w1.as_secs_f64() / n as f64 * 1e6
-            );
+            checkpoint_ticks(&root, &mut state);
         }
     }
 
@@ -251,7 +272,7 @@ fn main() {
             job_gpus: vec![],
         };
         let pid = start_job(&cfg, &job).sampler_pid.expect("sampler started");
-        let checkpoint = JobFiles::new(&job.spool, 1, "n1").checkpoint;
+        let files = JobFiles::new(&job.spool, 1, "n1");
         // (own CPU s, children's CPU s, readings so far): the first second (exec, NVML
         // initialisation, first BMC query) is left out by taking differences.
         let probe = || {
@@ -276,13 +297,21 @@ fn main() {
                 .parse::<f64>()
                 .unwrap()
                 / 1e9;
-            let seq = read_json::<SamplerState>(&checkpoint).unwrap().seq;
-            (own, kids, seq)
+            let seq = ea_meters::checkpoint::read(&files).unwrap().seq;
+            // Bytes the process handed to write(2), and its write calls (proc(5) `io`).
+            let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+            let io_field = |k: &str| -> f64 {
+                io.lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap()
+            };
+            (own, kids, seq, io_field("wchar:"), io_field("syscw:"))
         };
         std::thread::sleep(Duration::from_secs(1));
-        let (own0, kids0, seq0) = probe();
+        let (own0, kids0, seq0, wchar0, syscw0) = probe();
         std::thread::sleep(Duration::from_secs(5));
-        let (own1, kids1, seq1) = probe();
+        let (own1, kids1, seq1, wchar1, syscw1) = probe();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let field = |k: &str| {
             status
@@ -293,9 +322,11 @@ fn main() {
         };
         let n = (seq1 - seq0) as f64;
         println!(
-            "  sampler process, {label}, 100 ms interval: {n} readings in 5 s, {:.0} µs CPU per reading (own, checkpoint included), {:.0} µs in child processes, VmRSS {}, VmHWM {}",
+            "  sampler process, {label}, 100 ms interval: {n} readings in 5 s, {:.0} µs CPU per reading (own, checkpoint included), {:.0} µs in child processes, {:.0} bytes written and {:.1} write calls per reading, VmRSS {}, VmHWM {}",
             (own1 - own0) / n * 1e6,
             (kids1 - kids0) / n * 1e6,
+            (wchar1 - wchar0) / n,
+            (syscw1 - syscw0) / n,
             field("VmRSS:"),
             field("VmHWM:")
         );
@@ -306,4 +337,100 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     sim_thread.join().unwrap();
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The checkpoint as the sampler writes it, tick after tick, with every series full (the
+/// state of a week-long job): a journal line per tick, a whole base when the journal is due.
+/// Readings are made up (a counter rising, a power wobbling) so that only the checkpoint's
+/// cost is timed: Tick::new, add_readings, Writer::write.
+fn checkpoint_ticks(root: &Path, state: &mut SamplerState) {
+    use ea_meters::checkpoint::{Tick, Writer};
+    use ea_meters::source::{MeterKind, Raw};
+    let spool = Spool::new(root.join("tick-spool"));
+    spool.ensure().unwrap();
+    let files = JobFiles::new(&spool, 1, "n1");
+    let mut writer = Writer::new(&files);
+    let n = 3_000u64;
+    let mut max_bytes = 0;
+    let mut raws: Vec<u64> = state
+        .meters
+        .iter()
+        .map(|m| m.report(None).last_raw.unwrap_or(0))
+        .collect();
+    let mut t = state.updated;
+    let (c0, w0) = (
+        cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID),
+        std::time::Instant::now(),
+    );
+    for i in 0..n {
+        t.mono_us += 10_000_000;
+        t.wall.0 += 10_000_000;
+        let times = vec![t; state.meters.len()];
+        let values: Vec<_> = state
+            .meters
+            .iter()
+            .zip(&mut raws)
+            .map(|(m, raw)| match m.spec.kind {
+                MeterKind::Counter { .. } => {
+                    *raw += 1_000_000_000 + (i % 7) * 1_000_000;
+                    Ok(Raw::Counter(*raw))
+                }
+                MeterKind::Power => Ok(Raw::Watts(100.0 + (i % 13) as f64)),
+            })
+            .collect();
+        let mut tick = Tick::new(state, vec![], &times, &values);
+        ea_meters::sampler::add_readings(
+            &mut state.meters,
+            &mut state.notes,
+            &times,
+            &values,
+            Duration::from_secs(10),
+        );
+        state.seq += 1;
+        state.updated = t;
+        tick.updated = t;
+        let before = writer.stats.bytes;
+        writer.write(state, &tick).unwrap();
+        max_bytes = max_bytes.max(writer.stats.bytes - before);
+    }
+    let (c1, w1) = (cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID), w0.elapsed());
+    let s = writer.stats;
+    let back = ea_meters::checkpoint::read(&files).unwrap();
+    assert_eq!(back.seq, state.seq);
+    let r0 = std::time::Instant::now();
+    let reads = 20;
+    for _ in 0..reads {
+        ea_meters::checkpoint::read(&files).unwrap();
+    }
+    let read_us = r0.elapsed().as_secs_f64() / reads as f64 * 1e6;
+    // What the fdatasync alone costs here (storage-dependent: a virtio disk in a VM makes
+    // the kernel's flush expensive), for a line of the journal's mean size.
+    let line = vec![b'x'; (s.bytes / n).max(1) as usize];
+    let bare = root.join("bare-fdatasync");
+    let m = 1_000;
+    let c2 = cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID);
+    for _ in 0..m {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&bare)
+            .unwrap();
+        f.write_all(&line).unwrap();
+        f.sync_data().unwrap();
+    }
+    let fsync_cpu = (cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID) - c2) / m as f64;
+    println!(
+        "  of which open + append + fdatasync of such a line alone: {:.1} µs CPU (n = {m})",
+        fsync_cpu * 1e6
+    );
+    println!(
+        "  checkpoint per tick (version 2, series full, n = {n} ticks): {:.0} bytes written on average, {max_bytes} at most (a base: {} of {n} ticks), {:.3} fsyncs, {:.1} µs CPU, {:.1} µs wall; reading it back (base + journal replayed) {:.0} µs",
+        s.bytes as f64 / n as f64,
+        s.bases,
+        s.fsyncs as f64 / n as f64,
+        (c1 - c0) / n as f64 * 1e6,
+        w1.as_secs_f64() / n as f64 * 1e6,
+        read_us
+    );
 }

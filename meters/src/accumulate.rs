@@ -394,9 +394,12 @@ pub struct Series {
     origin_us: u64,
     step_us: u64,
     max_points: u32,
-    /// f32: the series is for plots; the meter's total is kept apart in f64. It halves the
-    /// checkpoint that the sampler writes every interval.
+    /// f32: the series is for plots; the meter's total is kept apart in f64. Written as base64
+    /// of the little-endian floats (checkpoint version 2: 5.3 bytes a point, exact), read from
+    /// that or from an array of numbers (version 1).
+    #[serde(with = "ea_record::record::watts_codec")]
     energy_j: Vec<f32>,
+    #[serde(with = "ea_record::record::watts_codec")]
     time_s: Vec<f32>,
 }
 

@@ -9,7 +9,7 @@
 //! meters and flags.
 
 use crate::accumulate::MeterAccumulator;
-use crate::sampler::{JobFiles, PidFile, SamplerArgs, SamplerState, accumulators_for};
+use crate::sampler::{JobFiles, PidFile, SamplerArgs, accumulators_for};
 use crate::set::{MeterSet, Snapshot};
 use crate::signals;
 use crate::source::Sources;
@@ -311,8 +311,7 @@ fn stop_sampler(
     signals::send(pid, libc::SIGTERM);
     let asked = std::time::Instant::now();
     let deadline = asked + cfg.stop_timeout;
-    let finished =
-        || read_json::<SamplerState>(&files.checkpoint).is_ok_and(|s| s.finished && s.pid == pid);
+    let finished = || crate::checkpoint::read(files).is_ok_and(|s| s.finished && s.pid == pid);
     loop {
         if !signals::is_running(pid) || finished() {
             return if finished() {
@@ -416,7 +415,7 @@ pub fn finish_job(cfg: &NodeConfig, job: &JobOnNode) -> Measurement {
     let files = JobFiles::new(&job.spool, job.job_id, &job.node);
     let start: Option<Snapshot> = read_json(&files.start).ok();
     let end_kind = stop_sampler(cfg, job, &files, &mut m.notes);
-    let state = read_json::<SamplerState>(&files.checkpoint)
+    let state = crate::checkpoint::read(&files)
         .ok()
         .filter(|s| s.job_id == job.job_id && s.node == job.node);
     let host_now = crate::host::collect(&cfg.sysroot);

@@ -29,6 +29,7 @@
 //! in the sampler process and by [`list_gpus`].
 
 pub mod accumulate;
+pub mod checkpoint;
 pub mod clock;
 pub mod counter;
 pub mod files;

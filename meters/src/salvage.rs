@@ -18,7 +18,7 @@
 //! (without an extern step, an allocation may hold a node between steps).
 
 use crate::job::{JobOnNode, Measurement, NodeConfig, add_reports, cleanup_job, complete_record};
-use crate::sampler::{JobFiles, PidFile, SamplerState};
+use crate::sampler::{JobFiles, PidFile};
 use ea_record::spool::{self, HeldOnNode, Spool, read_json};
 use ea_record::{AbsentMeter, RecordFlag};
 use std::time::Duration;
@@ -61,7 +61,7 @@ pub fn salvage_job(job: &JobOnNode) -> Result<Salvage, String> {
     }
     let held = read_json::<HeldOnNode>(&alloc_path(job)).ok();
     let files = JobFiles::new(&job.spool, job.job_id, &job.node);
-    let checkpoint = read_json::<SamplerState>(&files.checkpoint)
+    let checkpoint = crate::checkpoint::read(&files)
         .ok()
         .filter(|s| s.job_id == job.job_id && s.node == job.node);
     let mut measured = Measurement::default();

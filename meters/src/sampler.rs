@@ -3,8 +3,9 @@
 //!
 //! One sampler runs per job per node, started detached by `job_prolog` ([`crate::start_job`]).
 //! Every interval it reads all meters, adds the readings to one [`MeterAccumulator`] per meter
-//! and writes its whole state (a [`SamplerState`]) atomically to the spool, so a crash loses
-//! at most one interval. On SIGTERM (sent by `job_epilog`) it takes a final reading, writes a
+//! and checkpoints its state (a [`SamplerState`]) to the spool, so a crash loses at most one
+//! interval: one journal line of the tick's readings, now and then a whole new base
+//! ([`crate::checkpoint`]). On SIGTERM (sent by `job_epilog`) it takes a final reading, writes a
 //! final state marked `finished` and exits. It also exits by itself when its pid file is gone
 //! or names another process (the epilog has finished with the job, or another sampler took
 //! over) and after `max_lifetime`, so that a lost epilog never leaves it running forever.
@@ -22,8 +23,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The version of [`SamplerState`]'s layout.
-pub const STATE_VERSION: u32 = 1;
+/// The version of [`SamplerState`]'s layout: 2 is a compact base with a journal
+/// ([`crate::checkpoint`]); readers still take 1 (one pretty JSON file, no journal).
+pub const STATE_VERSION: u32 = crate::checkpoint::VERSION;
 
 /// Everything a sampler needs, passed on its command line by the plugin.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,8 +240,10 @@ pub struct JobFiles {
     pub start: PathBuf,
     /// [`PidFile`], written by the prolog right after spawning the sampler.
     pub pid: PathBuf,
-    /// The sampler's [`SamplerState`].
+    /// The base of the sampler's checkpoint, a [`SamplerState`] (see [`crate::checkpoint`]).
     pub checkpoint: PathBuf,
+    /// The checkpoint's journal: the ticks since the base, one per line.
+    pub journal: PathBuf,
     /// The epilog's fallback [`Snapshot`], written by `energy-assess-sampler snapshot`.
     pub end: PathBuf,
 }
@@ -250,12 +254,19 @@ impl JobFiles {
             start: spool.running_path(job_id, node, "start-snapshot.json"),
             pid: spool.running_path(job_id, node, "sampler.pid"),
             checkpoint: spool.running_path(job_id, node, "sampler.json"),
+            journal: spool.running_path(job_id, node, "sampler.journal"),
             end: spool.running_path(job_id, node, "end-snapshot.json"),
         }
     }
 
-    pub fn all(&self) -> [&Path; 4] {
-        [&self.start, &self.pid, &self.checkpoint, &self.end]
+    pub fn all(&self) -> [&Path; 5] {
+        [
+            &self.start,
+            &self.pid,
+            &self.checkpoint,
+            &self.journal,
+            &self.end,
+        ]
     }
 }
 
@@ -306,8 +317,7 @@ impl SamplerArgs {
     }
 }
 
-/// Reads every meter once and adds the readings; notes the first read error and the first
-/// too-long interval of each meter.
+/// Reads every meter once and adds the readings (see [`add_readings`]).
 pub fn sample_once(
     set: &mut MeterSet,
     meters: &mut [MeterAccumulator],
@@ -315,6 +325,19 @@ pub fn sample_once(
     interval: Duration,
 ) {
     let (times, values) = set.read();
+    add_readings(meters, notes, times, values, interval);
+}
+
+/// Adds one reading per meter; notes the first read error and the first too-long interval of
+/// each meter. The checkpoint's readers replay a journal through this same function, so that
+/// they see the state the sampler had ([`crate::checkpoint`]).
+pub fn add_readings(
+    meters: &mut [MeterAccumulator],
+    notes: &mut Vec<String>,
+    times: &[Instant],
+    values: &[Result<crate::source::Raw, crate::source::ReadError>],
+    interval: Duration,
+) {
     for ((acc, at), value) in meters.iter_mut().zip(times).zip(values) {
         let had_errors = acc.has_flag(MeterFlag::ReadErrors);
         let was_too_long = acc.has_flag(MeterFlag::IntervalTooLong);
@@ -438,16 +461,31 @@ pub fn run(args: &SamplerArgs) -> i32 {
     let mut write_failed = false;
     let mut orphan = Orphan::default();
     let mut salvage_after = false;
+    let mut checkpoint = crate::checkpoint::Writer::new(&files);
+    // Notes of the loop itself, added to the state at the next tick (and journaled with it).
+    let mut pending: Vec<String> = Vec::new();
     loop {
-        sample_once(&mut set, &mut state.meters, &mut state.notes, args.interval);
+        state.notes.extend(pending.iter().cloned());
+        let (times, values) = set.read();
+        let mut tick =
+            crate::checkpoint::Tick::new(&state, std::mem::take(&mut pending), times, values);
+        add_readings(
+            &mut state.meters,
+            &mut state.notes,
+            times,
+            values,
+            args.interval,
+        );
         state.updated = Instant::now();
         state.seq += 1;
         state.finished = finishing;
-        if let Err(e) = write_json_atomic(&files.checkpoint, &state) {
+        tick.updated = state.updated;
+        tick.finished = finishing;
+        if let Err(e) = checkpoint.write(&state, &tick) {
             // Nobody reads our stderr; the epilog will find an old checkpoint (or none) and
             // say so. Keep sampling: the spool may come back.
             if !write_failed {
-                state.notes.push(format!("checkpoint failed: {e}"));
+                pending.push(format!("checkpoint failed: {e}"));
                 write_failed = true;
             }
         }
@@ -484,14 +522,14 @@ pub fn run(args: &SamplerArgs) -> i32 {
             _ => {}
         }
         if started.elapsed() >= args.max_lifetime {
-            state.notes.push(format!(
+            pending.push(format!(
                 "stopped after its maximum lifetime of {} s",
                 args.max_lifetime.as_secs()
             ));
             finishing = true;
         }
         if orphan.check(args) {
-            state.notes.push(format!(
+            pending.push(format!(
                 "the job's steps ended on this node and no epilog came within {} s (was the \
                  plugin removed from plugstack.conf, or does its epilog fail?): record salvaged \
                  by the sampler",

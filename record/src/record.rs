@@ -281,8 +281,9 @@ pub struct PowerSeries {
     pub watts: Vec<f32>,
 }
 
-/// The two forms of [`PowerSeries::watts`].
-mod watts_codec {
+/// The two forms of [`PowerSeries::watts`]; public so that the sampler's checkpoint keeps its
+/// series of `f32` in the same compact form (`#[serde(with = "ea_record::record::watts_codec")]`).
+pub mod watts_codec {
     use serde::de::{self, SeqAccess, Visitor};
     use serde::{Deserializer, Serializer};
     use std::fmt;
