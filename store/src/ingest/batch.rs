@@ -139,6 +139,25 @@ pub fn ingest_rows(
     Ok(RowsOutcome { written, summary })
 }
 
+/// Measured energy the store holds, in joules, by (cluster, partition, account): the sum of
+/// the measured jobs' energies (`job_measured`, each job's share of its nodes), as the
+/// collector's `/metrics` exposes it. Jobs known only from their records have the partition
+/// and account their records give.
+///
+/// # Errors
+/// SQLite errors.
+pub fn measured_energy_by_group(
+    conn: &rusqlite::Connection,
+) -> rusqlite::Result<Vec<(String, String, String, f64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.cluster, coalesce(j.partition, ''), coalesce(j.account, ''), sum(m.energy_j)
+           FROM job_measured m LEFT JOIN jobs j ON j.cluster = m.cluster AND j.job_id = m.job_id
+          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    rows.collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +254,13 @@ mod tests {
                 rusqlite::types::ValueRef::Integer(entries.len() as i64)
             )]
         );
+        let groups = measured_energy_by_group(&by_batch.conn).unwrap();
+        let total: f64 = groups.iter().map(|g| g.3).sum();
+        let measured: f64 = by_batch
+            .conn
+            .query_row("SELECT sum(energy_j) FROM job_measured", [], |r| r.get(0))
+            .unwrap();
+        assert!(total > 0.0 && (total - measured).abs() < 1e-6 * measured);
         drop((by_spool, by_batch));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -1,0 +1,233 @@
+//! `/metrics`, in the OpenMetrics text format, for the Prometheus a centre already runs.
+//!
+//! Counters are the collector's own since it started (Prometheus handles restarts); the
+//! energy is read from the store when scraped (at most every [`ENERGY_REFRESH`]), so that it
+//! holds everything stored, whichever collector or `ingest` stored it.
+//!
+//! GWP, PE and ADPe are not exposed yet: the store computes them when queried (`acct`,
+//! `report`), not at ingest; they follow once it stores each job's allocation (issue 12).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+/// How stale the store's energy figures may be when scraped.
+pub const ENERGY_REFRESH: Duration = Duration::from_secs(15);
+
+/// A label of one value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Why.
+    pub reason: String,
+}
+
+/// The outcome of a batch.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// `acknowledged`, or why not.
+    pub outcome: String,
+}
+
+/// A node.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabel {
+    /// Its Slurm name.
+    pub node: String,
+}
+
+/// Where energy is summed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GroupLabel {
+    /// The cluster.
+    pub cluster: String,
+    /// The partition (empty when unknown).
+    pub partition: String,
+    /// The account (empty when unknown).
+    pub account: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// The collector's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Records received in batches whose credential was accepted.
+    pub received: Counter,
+    /// Records stored (new or changed).
+    pub stored: Counter,
+    /// Records the store already held unchanged.
+    pub duplicates: Counter,
+    /// Records refused, by reason.
+    pub rejected: Family<ReasonLabel, Counter>,
+    /// Batches, by outcome.
+    pub batches: Family<OutcomeLabel, Counter>,
+    /// Unix time of the last record stored or acknowledged of each node.
+    pub last_record: Family<NodeLabel, FloatGauge>,
+    /// Runs of the sacct side, by outcome.
+    pub live_runs: Family<OutcomeLabel, Counter>,
+    energy: Family<GroupLabel, FloatGauge>,
+    store: Option<PathBuf>,
+    refreshed: Mutex<Option<Instant>>,
+}
+
+impl Metrics {
+    /// Metrics whose energy is read from the store at `store` (none: no energy).
+    pub fn new(store: Option<PathBuf>) -> Self {
+        let mut registry = Registry::with_prefix("energy_assess_collect");
+        let m = Self {
+            received: Counter::default(),
+            stored: Counter::default(),
+            duplicates: Counter::default(),
+            rejected: Family::default(),
+            batches: Family::default(),
+            last_record: Family::default(),
+            live_runs: Family::default(),
+            energy: Family::default(),
+            store,
+            refreshed: Mutex::new(None),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "records_received",
+            "Records received in authenticated batches",
+            m.received.clone(),
+        );
+        registry.register(
+            "records_stored",
+            "Records stored (new or changed)",
+            m.stored.clone(),
+        );
+        registry.register(
+            "records_duplicate",
+            "Records the store already held unchanged (a batch sent again)",
+            m.duplicates.clone(),
+        );
+        registry.register(
+            "records_rejected",
+            "Records refused, by reason",
+            m.rejected.clone(),
+        );
+        registry.register("batches", "Batches, by outcome", m.batches.clone());
+        registry.register(
+            "node_last_record_timestamp_seconds",
+            "Unix time the collector last acknowledged a record of the node",
+            m.last_record.clone(),
+        );
+        registry.register(
+            "live_runs",
+            "Runs of the sacct side, by outcome",
+            m.live_runs.clone(),
+        );
+        registry.register(
+            "measured_energy_joules",
+            "Measured energy of the jobs in the store, by cluster, partition and account",
+            m.energy.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// Counts a refused record.
+    pub fn reject(&self, reason: &str) {
+        self.rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a batch.
+    pub fn batch(&self, outcome: &str) {
+        self.batches
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Sets a node's last-record time.
+    pub fn node_seen(&self, node: &str, unix_s: f64) {
+        self.last_record
+            .get_or_create(&NodeLabel {
+                node: node.to_string(),
+            })
+            .set(unix_s);
+    }
+
+    /// The OpenMetrics text, with the store's energy refreshed if stale. A store that cannot
+    /// be read leaves the last figures (and says so on standard error).
+    pub fn encode(&self) -> String {
+        self.refresh_energy();
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String does not fail");
+        out
+    }
+
+    fn refresh_energy(&self) {
+        let Some(path) = &self.store else { return };
+        let mut refreshed = self.refreshed.lock().unwrap_or_else(|p| p.into_inner());
+        if refreshed.is_some_and(|t| t.elapsed() < ENERGY_REFRESH) {
+            return;
+        }
+        *refreshed = Some(Instant::now());
+        let groups = ea_store::db::Store::open_read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                ea_store::ingest::batch::measured_energy_by_group(&s.conn)
+                    .map_err(|e| e.to_string())
+            });
+        match groups {
+            Ok(groups) => {
+                self.energy.clear();
+                for (cluster, partition, account, joules) in groups {
+                    self.energy
+                        .get_or_create(&GroupLabel {
+                            cluster,
+                            partition,
+                            account,
+                        })
+                        .set(joules);
+                }
+            }
+            Err(e) => eprintln!("collect: /metrics: cannot read the store's energy: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_labels_are_in_the_openmetrics_text() {
+        let m = Metrics::new(None);
+        m.received.inc_by(3);
+        m.reject("node-not-of-host");
+        m.batch("acknowledged");
+        m.node_seen("n1", 1_700_000_000.0);
+        let text = m.encode();
+        assert!(
+            text.contains("energy_assess_collect_records_received_total 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "energy_assess_collect_records_rejected_total{reason=\"node-not-of-host\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "energy_assess_collect_node_last_record_timestamp_seconds{node=\"n1\"} 1700000000"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
