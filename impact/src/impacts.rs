@@ -5,11 +5,11 @@
 //! it to the electricity factor `adpe` for the use phase (methodology §2.2); we call it ADPe
 //! everywhere.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::ops::{Add, AddAssign, Mul, Sub};
 
 /// One value per criterion.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Impacts {
     /// Global warming potential, kgCO2eq.
     pub gwp_kgco2eq: f64,
@@ -104,7 +104,7 @@ impl std::iter::Sum for Impacts {
 ///
 /// `min <= value <= max` holds whenever the inputs' ranges contain their central values; the
 /// three are propagated separately, as boaviztapi does (`Impact.min`/`Impact.max`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ranged<T> {
     pub value: T,
     pub min: T,

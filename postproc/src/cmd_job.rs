@@ -11,6 +11,8 @@ use anyhow::{Context as _, Result, bail};
 use ea_record::JobNodeRecord;
 use ea_record::spool::Spool;
 use ea_record::summary::{JobSummary, write_text};
+use ea_store::db::embodied::StoredEmbodied;
+use ea_store::db::read::JobRecord;
 use ea_store::figures::JobFigures;
 use ea_units::EnergyUnits;
 use serde::Serialize;
@@ -66,13 +68,30 @@ pub fn run(args: Args) -> Result<()> {
         // A het component's records know only its raw id: name it as the user did.
         summary.job = job.clone();
     }
-    let footprint = footprint_of(&records, args.config.as_deref());
+    // The store's figure once the job is ingested (the one acct and report show); before,
+    // from its records alone.
+    let key = match &wanted {
+        Wanted::Raw(raw) => raw.to_string(),
+        Wanted::JobId(job) => job.clone(),
+    };
+    let stored = ea_store::session::Session::open(args.config.as_deref(), args.db.as_deref(), None)
+        .ok()
+        .and_then(|s| s.job(&key).ok())
+        .and_then(|mut found| (found.len() == 1).then(|| found.remove(0)))
+        .filter(|(job, _)| job.embodied.is_some());
+    let (footprint, allocation) = match stored {
+        Some((job, figures)) => (Ok(figures), Allocation::Stored(job.embodied)),
+        None => match footprint_of(&records, args.config.as_deref()) {
+            Ok((job, figures)) => (Ok(figures), Allocation::Alone(job.embodied)),
+            Err(note) => (Err(note), Allocation::Alone(None)),
+        },
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         let (figures, note) = split(&footprint);
         let view = JobJson {
             summary: &summary,
-            footprint: figures.map(footprint_json),
+            footprint: figures.map(|f| footprint_json(f, &allocation)),
             footprint_note: note,
         };
         // Serialise first so that a closed stdout surfaces as an io::Error (exit 0), not as a
@@ -83,7 +102,7 @@ pub fn run(args: Args) -> Result<()> {
         out.write_all(write_text(&summary, units).as_bytes())?;
         writeln!(out)?;
         match &footprint {
-            Ok(figures) => write_footprint(&mut out, figures, units)?,
+            Ok(figures) => write_footprint(&mut out, figures, &allocation, units)?,
             Err(note) => writeln!(out, "Footprint:    {note}")?,
         }
     }
@@ -158,7 +177,7 @@ fn raw_id_from_records(spool: &Spool, job: &str) -> Result<u32> {
         );
     };
     let dir = spool.records_dir();
-    let entries = std::fs::read_dir(&dir).with_context(|| {
+    std::fs::read_dir(&dir).with_context(|| {
         format!(
             "cannot read {} to find job {job}: the spool is root-only",
             dir.display()
@@ -166,26 +185,30 @@ fn raw_id_from_records(spool: &Spool, job: &str) -> Result<u32> {
     })?;
     // Jobs whose array ids a record gave, and they were another task's. A record of a node
     // where no step ran has no array ids (docs/record-format.md): the job's other records
-    // are read then.
+    // are read then. The array task's own id is not known yet, so every shard is walked.
     let mut other_tasks = std::collections::HashSet::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some((raw, _, _)) = name.to_str().and_then(ea_record::spool::parse_file_name) else {
-            continue;
+    let mut found = None;
+    let _ = ea_record::spool::walk_records(&dir, |rel, entry| {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let Some((raw, _, _)) = ea_record::spool::parse_file_name(name) else {
+            return;
         };
-        if other_tasks.contains(&raw) {
-            continue;
+        if found.is_some() || other_tasks.contains(&raw) {
+            return;
         }
         let Ok(r) = ea_record::spool::read_record(&entry.path()) else {
-            continue;
+            return;
         };
         let (Some(a), Some(t)) = (r.array_job_id, r.array_task_id) else {
-            continue;
+            return;
         };
         if (a.to_string(), t.to_string()) == (array.to_string(), task.to_string()) {
-            return Ok(raw);
+            found = Some(raw);
         }
         other_tasks.insert(raw);
+    });
+    if let Some(raw) = found {
+        return Ok(raw);
     }
     bail!(
         "no records for job {job} in {} (and the store does not know it)",
@@ -207,8 +230,21 @@ fn load(spool: &Spool, job_id: u32) -> Result<(JobSummary, Vec<JobNodeRecord>)> 
             spool.root().display()
         )
     })?;
-    let (done, mut errors) = spool.job_records(job_id);
+    let (mut done, mut errors) = spool.job_records(job_id);
     let (running, errors2) = spool.job_started(job_id);
+    let nodes = done
+        .iter()
+        .chain(&running)
+        .find_map(|r| ea_record::hostlist::expand(r.node_list.as_deref()?).ok());
+    match nodes {
+        // Nodes that an older plugin left flat records on (a rolling upgrade), by name.
+        Some(nodes) => (done, errors) = spool.job_records_on(job_id, &nodes),
+        // A job recorded before the sharded layout: its records are flat in `records/`.
+        None if done.is_empty() && errors.is_empty() => {
+            (done, errors) = spool.flat_job_records(job_id)
+        }
+        None => {}
+    }
     errors.extend(errors2);
     let running: Vec<_> = running
         .into_iter()
@@ -230,7 +266,7 @@ fn load(spool: &Spool, job_id: u32) -> Result<(JobSummary, Vec<JobNodeRecord>)> 
 fn footprint_of(
     records: &[JobNodeRecord],
     config: Option<&std::path::Path>,
-) -> Result<JobFigures, String> {
+) -> Result<(JobRecord, JobFigures), String> {
     let config =
         ea_store::session::load_config(config).map_err(|e| format!("not computed: {e}"))?;
     if config.inventory.is_none() {
@@ -241,26 +277,94 @@ fn footprint_of(
         );
     }
     match ea_store::session::figures_from_records(&config, records) {
-        Ok(Some((_, figures))) => Ok(figures),
+        Ok(Some(found)) => Ok(found),
         Ok(None) => Err("not computed: no node measured this job".into()),
         Err(e) => Err(format!("not computed: {e}")),
     }
 }
 
-fn write_footprint(out: &mut impl Write, f: &JobFigures, units: EnergyUnits) -> Result<()> {
+/// Where a job's embodied figure comes from: the store's allocation at ingest, over every job
+/// that shared its nodes (what `acct` and `report` show), or its records alone before it is
+/// ingested, as if no other job had shared its nodes.
+enum Allocation {
+    Stored(Option<StoredEmbodied>),
+    Alone(Option<StoredEmbodied>),
+}
+
+impl Allocation {
+    fn embodied(&self) -> Option<&StoredEmbodied> {
+        match self {
+            Allocation::Stored(e) | Allocation::Alone(e) => e.as_ref(),
+        }
+    }
+
+    /// `label: value` lines on the embodied share: node-hours, the scale factor, the source.
+    fn lines(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(e) = self.embodied() {
+            let mut share = format!(
+                "{} node-hours charged of {} held",
+                ea_units::hours(e.charged_h),
+                ea_units::hours(e.held_h)
+            );
+            if let Some(k) = e.scale().filter(|k| *k < 1.0 - 1e-9) {
+                share.push_str(&format!(
+                    "; scaled by {k:.3}: its nodes were oversubscribed (their jobs held more \
+                     than the nodes have), so each job's share was scaled down to the node"
+                ));
+            }
+            out.push(("Share".into(), share));
+        }
+        out.push((
+            "Allocated".into(),
+            match self {
+                Allocation::Stored(_) => "at ingest, over every job that shared its nodes: the \
+                    figure acct and report show; it changes only when late records or jobs on \
+                    its nodes, or a new inventory, are ingested"
+                    .into(),
+                Allocation::Alone(_) => "from its records alone, as if no other job shared its \
+                    nodes (not ingested yet): once ingested, the store's figure counts its \
+                    nodes' other jobs"
+                    .into(),
+            },
+        ));
+        out
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source": match self {
+                Allocation::Stored(_) => "store",
+                Allocation::Alone(_) => "records-alone",
+            },
+            "held_node_hours": self.embodied().map(|e| e.held_h),
+            "charged_node_hours": self.embodied().map(|e| e.charged_h),
+            "scale": self.embodied().and_then(StoredEmbodied::scale),
+            "oversubscribed": self.embodied().map(|e| e.flags.contains(ea_impact::Flag::Oversubscribed)),
+        })
+    }
+}
+
+fn write_footprint(
+    out: &mut impl Write,
+    f: &JobFigures,
+    allocation: &Allocation,
+    units: EnergyUnits,
+) -> Result<()> {
     writeln!(
         out,
         "Footprint (the use phase is the energy with the site's PUE and grid factors; embodied \
          is the job's share of making its nodes):"
     )?;
-    for (label, value) in ea_store::session::describe(f, units) {
+    let lines = ea_store::session::describe(f, units);
+    for (label, value) in lines.into_iter().chain(allocation.lines()) {
         writeln!(out, "  {:<12}{value}", format!("{label}:"))?;
     }
     Ok(())
 }
 
 /// The figures as JSON, in base units named by their keys.
-fn footprint_json(f: &JobFigures) -> serde_json::Value {
+fn footprint_json(f: &JobFigures, allocation: &Allocation) -> serde_json::Value {
     use ea_store::impact_types::{Impacts, Ranged};
     let crit = |r: Ranged<Impacts>, g: fn(&Impacts) -> f64| serde_json::json!({"value": g(&r.value), "min": g(&r.min), "max": g(&r.max)});
     let three = |r: Ranged<Impacts>| {
@@ -279,6 +383,7 @@ fn footprint_json(f: &JobFigures) -> serde_json::Value {
         "total": f.impacts.as_ref().map(|i| three(i.total())),
         "use_phase": f.impacts.as_ref().map(|i| three(i.use_phase)),
         "embodied": f.impacts.as_ref().map(|i| three(i.embodied)),
+        "allocation": allocation.json(),
     })
 }
 
@@ -312,7 +417,7 @@ fn from_store(
                     "account": job.account,
                     "partition": job.partition,
                     "state": job.state,
-                    "footprint": footprint_json(figures),
+                    "footprint": footprint_json(figures, &Allocation::Stored(job.embodied.clone())),
                 })
             })
             .collect();
@@ -340,7 +445,12 @@ fn from_store(
                     writeln!(out, "Measurement:  {}", flags.join("\n              "))?;
                 }
             }
-            write_footprint(&mut out, figures, units)?;
+            write_footprint(
+                &mut out,
+                figures,
+                &Allocation::Stored(job.embodied.clone()),
+                units,
+            )?;
         }
     }
     out.flush()?;

@@ -328,7 +328,7 @@ pub fn run(
     let sel = select(opts, who, clock)?;
     let jobs = load(conn, &sel)?;
     let refs: Vec<&JobRecord> = jobs.iter().collect();
-    let figures: Vec<JobFigures> = figures_batch(&refs, ctx, None);
+    let figures: Vec<JobFigures> = figures_batch(&refs, ctx);
     if opts.json {
         let json_jobs: Vec<sacct_json::JsonJob<'_>> = jobs
             .iter()

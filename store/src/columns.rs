@@ -630,17 +630,25 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         name: "Flags",
         width: 20,
         left: false,
-        help: "measurement quality flags",
-        get: |r| {
-            job_only(r, |j| {
-                j.measured
-                    .as_ref()
-                    .filter(|m| !m.flags.is_empty())
-                    .map_or(Value::Null, |m| Value::Text(m.flags.clone()))
-            })
-        },
+        help: "measurement quality flags, and `oversubscribed` when the job's nodes held more \
+            than their capacity and its embodied share was scaled down",
+        get: |r| job_only(r, |j| flags_of(j).map_or(Value::Null, Value::Text)),
     },
 ];
+
+/// A job's flags: its measurement's, then what its stored allocation says of its share.
+pub fn flags_of(j: &crate::db::read::JobRecord) -> Option<String> {
+    let mut flags: Vec<&str> = j
+        .measured
+        .as_ref()
+        .map(|m| m.flags.split(',').filter(|f| !f.is_empty()).collect())
+        .unwrap_or_default();
+    let over = ea_impact::Flag::Oversubscribed;
+    if j.embodied.as_ref().is_some_and(|e| e.flags.contains(over)) {
+        flags.push(over.as_str());
+    }
+    (!flags.is_empty()).then(|| flags.join(","))
+}
 
 /// Impact columns: use phase, embodied and total, each with its range. GWP in kgCO2eq, PE in
 /// MJ, ADPe in kgSbeq.

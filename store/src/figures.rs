@@ -60,14 +60,6 @@ impl JobImpacts {
 
 /// What the figures need from the impact engine.
 pub trait ImpactModel: Sync {
-    /// Embodied impacts allocated to each job (in order; `None` when the engine does not know
-    /// its nodes), the batch's jobs on each node allocated together. Over a period, jobs are
-    /// clipped to it.
-    fn embodied(
-        &self,
-        jobs: &[&JobRecord],
-        period: Option<(i64, i64)>,
-    ) -> Vec<Option<Ranged<Impacts>>>;
     /// Use-phase impacts of a job that drew `energy` at its nodes (before PUE); `None` when the
     /// engine does not know its nodes.
     fn use_phase(&self, job: &JobRecord, energy: &Energy) -> Option<Ranged<Impacts>>;
@@ -84,9 +76,6 @@ pub trait ImpactModel: Sync {
 pub struct NoInventory;
 
 impl ImpactModel for NoInventory {
-    fn embodied(&self, jobs: &[&JobRecord], _: Option<(i64, i64)>) -> Vec<Option<Ranged<Impacts>>> {
-        vec![None; jobs.len()]
-    }
     fn use_phase(&self, _: &JobRecord, _: &Energy) -> Option<Ranged<Impacts>> {
         None
     }
@@ -277,17 +266,11 @@ pub fn job_figures_of(
     }
 }
 
-/// Figures of a batch of jobs, in order (jobs are clipped to `period` for their embodied
-/// impacts when one is given).
-pub fn figures_batch(
-    jobs: &[&JobRecord],
-    ctx: &FigureContext<'_>,
-    period: Option<(i64, i64)>,
-) -> Vec<JobFigures> {
-    let embodied = ctx.model.embodied(jobs, period);
+/// Figures of a batch of jobs, in order: each job's embodied impacts as the ingest stored
+/// them ([`JobRecord::embodied`]), its use phase from its energy.
+pub fn figures_batch(jobs: &[&JobRecord], ctx: &FigureContext<'_>) -> Vec<JobFigures> {
     jobs.par_iter()
-        .zip(embodied.par_iter())
-        .map(|(job, emb)| {
+        .map(|job| {
             let energy = energy(job, ctx);
             let elapsed = elapsed_s(job);
             let use_phase = if ran(elapsed, &energy) {
@@ -295,14 +278,15 @@ pub fn figures_batch(
             } else {
                 None
             };
-            job_figures_of(energy, elapsed, job.nnodes, job.gpus, use_phase, *emb)
+            let embodied = job.embodied.as_ref().and_then(|e| e.embodied);
+            job_figures_of(energy, elapsed, job.nnodes, job.gpus, use_phase, embodied)
         })
         .collect()
 }
 
 /// One job's figures (outside any period).
 pub fn job_figures(job: &JobRecord, ctx: &FigureContext<'_>) -> JobFigures {
-    figures_batch(&[job], ctx, None).remove(0)
+    figures_batch(&[job], ctx).remove(0)
 }
 
 #[cfg(test)]

@@ -146,7 +146,7 @@ impl Session {
         let jobs = read::jobs_where(&self.store.conn, &where_sql, &p)
             .map_err(|e| format!("{}: {e}", self.store.path.display()))?;
         let refs: Vec<&JobRecord> = jobs.iter().collect();
-        let figs = figures_batch(&refs, &self.figure_context(), None);
+        let figs = figures_batch(&refs, &self.figure_context());
         Ok(jobs.into_iter().zip(figs).collect())
     }
 }
@@ -247,9 +247,15 @@ pub fn figures_from_records(
         }),
         ..Default::default()
     };
+    let mut job = job;
     let model: Box<dyn ImpactModel> = match &config.inventory {
         None => Box::new(NoInventory),
-        Some(p) => Box::new(Engine::load(p)?),
+        Some(p) => {
+            let engine = Engine::load(p)?;
+            // Not ingested: no neighbour is known, so it is charged as if alone on its nodes.
+            job.embodied = crate::ingest::allocate::alone(&engine.inventory, &job);
+            Box::new(engine)
+        }
     };
     let calibrations = HashMap::new();
     let ctx = FigureContext {
@@ -257,7 +263,7 @@ pub fn figures_from_records(
         calibrations: &calibrations,
         model: model.as_ref(),
     };
-    let mut figs = figures_batch(&[&job], &ctx, None);
+    let mut figs = figures_batch(&[&job], &ctx);
     Ok(Some((job, figs.remove(0))))
 }
 

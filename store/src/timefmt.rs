@@ -87,6 +87,26 @@ impl Clock {
     }
 }
 
+impl Clock {
+    /// The months of this zone that `[start, end)` touches, in order, as `[first second, first
+    /// second of the next)`: the accounting periods a job's embodied charge is cut into. At
+    /// most `limit` months (a bound against garbage times); `None` past it.
+    pub fn months_covering(&self, start: i64, end: i64, limit: usize) -> Option<Vec<(i64, i64)>> {
+        let first = self.epoch_to_civil(start).date();
+        let (mut y, mut m) = (first.year(), first.month());
+        let mut out = Vec::new();
+        loop {
+            let (a, b) = self.month_bounds(y, m).ok()?;
+            out.push((a, b));
+            if b >= end || out.len() > limit {
+                break;
+            }
+            (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        }
+        (out.len() <= limit).then_some(out)
+    }
+}
+
 fn ts(epoch_s: i64) -> Timestamp {
     Timestamp::from_second(epoch_s).unwrap_or(Timestamp::UNIX_EPOCH)
 }

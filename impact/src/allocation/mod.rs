@@ -26,6 +26,7 @@
 //! Every pair says how its figures were obtained ([`EnergyMethod`], scopes used, [`Flag`]s);
 //! the batch says with which inventory, factor tables and rules ([`Provenance`]).
 
+pub mod batch;
 mod meters;
 mod share;
 mod timeline;
@@ -70,6 +71,26 @@ pub struct Held {
     pub memory_mb: Option<u64>,
     /// TRES billing units on this node.
     pub billing: Option<f64>,
+}
+
+impl Held {
+    /// What a job held on each of its `nodes` nodes, from sacct's totals for the job: CPUs
+    /// and GPUs divided and rounded up (Slurm gives whole CPUs and GPUs per node), memory
+    /// divided. The one split of a job's allocation over its nodes.
+    pub fn divided(
+        cpus: Option<u32>,
+        gpus: Option<u32>,
+        memory_mb: Option<f64>,
+        nodes: u32,
+    ) -> Held {
+        let n = nodes.max(1);
+        Held {
+            cpus: cpus.map(|c| c.div_ceil(n)),
+            gpus: gpus.map(|g| g.div_ceil(n)),
+            memory_mb: memory_mb.map(|m| (m / f64::from(n)).round() as u64),
+            billing: None,
+        }
+    }
 }
 
 /// One meter's energy over the job's interval on the node.
@@ -226,6 +247,16 @@ flags! {
 pub struct Flags(u32);
 
 impl Flags {
+    /// The set as stored (bit `n` for the flag of discriminant `n`).
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// A set read back from [`Flags::bits`]; bits of no flag are dropped.
+    pub fn from_bits(bits: u32) -> Self {
+        Self(bits & ((1u32 << Flag::ALL.len()) - 1))
+    }
+
     pub fn set(&mut self, f: Flag) {
         self.0 |= 1 << f as u8;
     }

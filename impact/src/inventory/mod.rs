@@ -316,6 +316,26 @@ impl Inventory {
             .map(|&(g, _)| (g as usize, &self.groups[g as usize]))
     }
 
+    /// The node's index among all the inventory's nodes (`0..node_count()`), for drivers
+    /// that number nodes once ([`crate::allocation::batch`]).
+    pub fn node_index(&self, node: &str) -> Option<u32> {
+        self.node_group.get(node).map(|&(_, n)| n)
+    }
+
+    /// The index of the group of that name.
+    pub fn group_index(&self, name: &str) -> Option<usize> {
+        self.groups.iter().position(|g| g.name == name)
+    }
+
+    /// The group of each node, by node index.
+    pub fn group_by_node_index(&self) -> Vec<u32> {
+        let mut groups = vec![0; self.node_count()];
+        for &(g, n) in self.node_group.values() {
+            groups[n as usize] = g;
+        }
+        groups
+    }
+
     /// The node's group index and its index among all the inventory's nodes.
     pub(crate) fn node_id(&self, node: &str) -> Option<(u32, u64)> {
         self.node_group.get(node).map(|&(g, n)| (g, u64::from(n)))

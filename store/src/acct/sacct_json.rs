@@ -595,8 +595,23 @@ struct EnergyAssess {
     gwp_kgco2eq: Option<ImpactOut>,
     pe_mj: Option<ImpactOut>,
     adpe_kgsbeq: Option<ImpactOut>,
-    /// Measurement quality flags (`extrapolated:2/3-nodes`, `shared-node-split`...).
+    /// Measurement quality flags (`extrapolated:2/3-nodes`, `shared-node-split`...), and
+    /// `oversubscribed` when its embodied share was scaled down.
     flags: Vec<String>,
+    /// Its embodied allocation as the ingest stored it (`null`: none).
+    allocation: Option<AllocationOut>,
+}
+
+/// What the ingest charged a job of its nodes' embodied impact.
+#[derive(Serialize)]
+struct AllocationOut {
+    /// Share × hours it held, before scaling.
+    held_node_hours: f64,
+    charged_node_hours: f64,
+    /// Charged over held: below 1 when its nodes were oversubscribed.
+    scale: Option<f64>,
+    nodes_in_inventory: u32,
+    nodes_outside_inventory: u32,
 }
 
 #[derive(Serialize)]
@@ -674,17 +689,16 @@ fn energy_assess(r: &JobRecord, f: &JobFigures) -> EnergyAssess {
         gwp_kgco2eq: crit(|i| i.gwp_kgco2eq),
         pe_mj: crit(|i| i.pe_mj),
         adpe_kgsbeq: crit(|i| i.adpe_kgsbeq),
-        flags: r
-            .measured
-            .as_ref()
-            .map(|m| {
-                m.flags
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
+        flags: crate::columns::flags_of(r)
+            .map(|f| f.split(',').map(str::to_string).collect())
             .unwrap_or_default(),
+        allocation: r.embodied.as_ref().map(|e| AllocationOut {
+            held_node_hours: e.held_h,
+            charged_node_hours: e.charged_h,
+            scale: e.scale(),
+            nodes_in_inventory: e.inside,
+            nodes_outside_inventory: e.outside,
+        }),
     }
 }
 

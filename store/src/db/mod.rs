@@ -25,6 +25,23 @@ macro_rules! execute_bound {
 }
 pub(crate) use execute_bound;
 
+/// The columns of `job_embodied` that `embodied::from_row` reads, from alias `e`, as a literal
+/// for `concat!` (the jobs' query in `read.rs` selects them too).
+macro_rules! embodied_columns {
+    () => {
+        "e.start, e.end, e.inside, e.outside, e.grp, e.held_h, e.charged_h, e.gwp, e.gwp_min, e.gwp_max,
+        e.adpe, e.adpe_min, e.adpe_max, e.pe, e.pe_min, e.pe_max, e.flags, e.months"
+    };
+}
+
+/// The join that goes with them (jobs as `j`), as a literal for `concat!`.
+macro_rules! embodied_join {
+    () => {
+        "LEFT JOIN job_embodied e ON e.cluster = j.cluster AND e.job_id = j.job_id"
+    };
+}
+
+pub mod embodied;
 pub mod read;
 pub mod schema;
 pub mod write;
@@ -331,6 +348,11 @@ const DEFERRABLE_INDEXES: &[(&str, &str, &str)] = &[
         "jobs",
         "jobs_user_end",
         "CREATE INDEX IF NOT EXISTS jobs_user_end ON jobs (user, end)",
+    ),
+    (
+        "jobs",
+        "jobs_end",
+        "CREATE INDEX IF NOT EXISTS jobs_end ON jobs (end)",
     ),
     (
         "node_records",

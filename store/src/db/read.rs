@@ -43,6 +43,9 @@ pub struct JobRecord {
     pub measured: Option<MeasuredRecord>,
     /// The stored steps, undecoded (see [`decode_steps`]); `None` when not selected.
     pub steps_json: Option<String>,
+    /// Its embodied allocation, as the ingest stored it; `None` when it has none (no
+    /// inventory, no nodes or times, still running).
+    pub embodied: Option<crate::db::embodied::StoredEmbodied>,
 }
 
 /// A measured job's summary (see [`crate::measured`]).
@@ -66,17 +69,21 @@ pub struct MeasuredRecord {
 }
 
 /// The columns [`job_from_row`] reads, for `SELECT ... FROM jobs j LEFT JOIN job_measured m`.
-pub const JOB_COLUMNS: &str = "j.cluster, j.job_id, j.job_id_raw, j.array_job_id, j.array_task, j.name, j.user,
+pub const JOB_COLUMNS: &str = concat!("j.cluster, j.job_id, j.job_id_raw, j.array_job_id, j.array_task, j.name, j.user,
     j.uid, j.grp, j.gid, j.account, j.partition, j.qos, j.state, j.state_raw, j.exit_code, j.submit,
     j.eligible, j.start, j.end, j.elapsed_s, j.timelimit_s, j.nnodes, j.ncpus, j.node_list,
     j.req_mem_mb, j.alloc_tres, j.gpus, j.total_cpu_s, j.cpu_time_s, j.consumed_energy_j, j.work_dir,
     j.final, m.nodes_recorded, m.nodes_expected, m.energy_j, m.energy_min_j, m.energy_max_j, m.split,
     m.e_cpu_package_j, m.e_dram_j, m.e_gpu_board_j, m.e_node_bmc_j, m.e_node_wattmeter_j,
-    m.e_platform_j, m.e_other_j, m.scope, m.flags, j.steps";
+    m.e_platform_j, m.e_other_j, m.scope, m.flags, j.steps, ",
+    embodied_columns!()
+);
 
 /// The FROM clause that goes with [`JOB_COLUMNS`].
-pub const JOB_FROM: &str =
-    "jobs j LEFT JOIN job_measured m ON m.cluster = j.cluster AND m.job_id = j.job_id";
+pub const JOB_FROM: &str = concat!(
+    "jobs j LEFT JOIN job_measured m ON m.cluster = j.cluster AND m.job_id = j.job_id ",
+    embodied_join!()
+);
 
 /// Reads a row selected with [`JOB_COLUMNS`].
 ///
@@ -139,6 +146,7 @@ pub fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
         is_final: r.get::<_, i64>(32)? == 1,
         measured,
         steps_json: r.get(48)?,
+        embodied: crate::db::embodied::from_row(r, 49)?,
     })
 }
 

@@ -264,4 +264,30 @@ pub const MIGRATIONS: &[&str] = &[
     DELETE FROM calibration;
     DELETE FROM meta WHERE key = 'split';
     "#,
+    // 6: each job's embodied allocation, computed at ingest over every job that shared its
+    // nodes (ingest/allocate.rs) and read by every query, so that a job's figure does not
+    // depend on the question asked. `months` holds its part in each accounting month when it
+    // ran in more than one (NULL: all of it in the month of its start). `jobs_end` finds the
+    // jobs around a late one. The next ingest allocates every job (no `allocation` in meta).
+    r#"
+    CREATE TABLE job_embodied (
+        cluster     TEXT NOT NULL,
+        job_id      TEXT NOT NULL,
+        start       INTEGER NOT NULL,   -- the interval allocated, epoch seconds
+        end         INTEGER NOT NULL,
+        inside      INTEGER NOT NULL,   -- its nodes in the inventory
+        outside     INTEGER NOT NULL,   -- and outside it
+        grp         TEXT,               -- the inventory group of all its nodes, if one
+        held_h      REAL NOT NULL,      -- share x hours, before any scaling
+        charged_h   REAL NOT NULL,      -- node-hours charged
+        gwp REAL, gwp_min REAL, gwp_max REAL,
+        adpe REAL, adpe_min REAL, adpe_max REAL,
+        pe REAL, pe_min REAL, pe_max REAL,
+        flags       INTEGER NOT NULL,   -- ea_impact::Flags bits
+        months      TEXT,
+        PRIMARY KEY (cluster, job_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX jobs_end ON jobs (end);
+    DELETE FROM meta WHERE key = 'allocation';
+    "#,
 ];

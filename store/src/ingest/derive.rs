@@ -22,6 +22,51 @@ use std::collections::BTreeMap;
 pub struct Window {
     span: Option<(f64, f64)>,
     capture: Option<Capture>,
+    /// The jobs the run wrote, for the embodied allocation (see [`Touched`]).
+    touched: Touched,
+}
+
+/// The jobs a run wrote, which the embodied allocation recomputes with their node neighbours
+/// (`super::allocate`). Past [`Touched::LIMIT`] jobs, or when the run filled an empty store,
+/// the list is dropped and everything is allocated again, which is then cheaper.
+#[derive(Debug, Default)]
+pub struct Touched {
+    pub jobs: Vec<TouchedJob>,
+    /// Too many to follow one by one (or all new): allocate every job.
+    pub everything: bool,
+}
+
+/// One written job, as the allocation needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TouchedJob {
+    pub cluster: Box<str>,
+    pub job_id: Box<str>,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    pub node_list: Option<Box<str>>,
+}
+
+impl Touched {
+    /// Past this many written jobs a run allocates everything.
+    pub const LIMIT: usize = 50_000;
+
+    fn add(&mut self, j: &JobRow) {
+        if self.everything {
+            return;
+        }
+        if self.jobs.len() >= Self::LIMIT {
+            self.jobs = Vec::new();
+            self.everything = true;
+            return;
+        }
+        self.jobs.push(TouchedJob {
+            cluster: j.cluster.as_deref().unwrap_or_default().into(),
+            job_id: j.job_id.as_str().into(),
+            start: j.start,
+            end: j.end,
+            node_list: j.node_list.as_deref().map(Into::into),
+        });
+    }
 }
 
 /// What a run that starts on empty `jobs` and `node_records` tables wrote there, kept in
@@ -92,6 +137,12 @@ impl Window {
     /// Starts capturing what the run writes (call when `jobs` and `node_records` are empty).
     pub fn capture(&mut self) {
         self.capture = Some(Capture::default());
+        self.touched.everything = true;
+    }
+
+    /// The jobs the run wrote (or that it wrote too many to list).
+    pub fn touched(&self) -> &Touched {
+        &self.touched
     }
 
     /// Stops capturing: the derivation will read the store.
@@ -209,6 +260,7 @@ impl Window {
 
     /// Adds a written job's span (what [`Window::add_job`] does without capturing it).
     pub fn add_job_span(&mut self, j: &JobRow) {
+        self.touched.add(j);
         if let Some(s) = j.start.or(j.submit) {
             let e = j.end.unwrap_or(s).max(s);
             self.add_span(s as f64, e as f64);
@@ -535,7 +587,10 @@ fn jobs_from_records(
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut keep = |j: &JobRow| window.capture_job(j);
+    let mut keep = |j: &JobRow| {
+        window.touched.add(j);
+        window.capture_job(j)
+    };
     let n = crate::db::write::upsert_jobs(conn, &rows, 0, &mut keep)?;
     Ok(n.written)
 }

@@ -13,6 +13,7 @@
 //!   file and line, counted and skipped; the rest goes in. An input that is not accounting at
 //!   all stops the run with a message that says what to give instead.
 
+pub mod allocate;
 pub mod batch;
 pub mod derive;
 pub mod records;
@@ -113,6 +114,8 @@ pub struct Summary {
     /// Jobs ingested as not final (running, or completing on squeue's word).
     pub not_final: u64,
     pub derived: derive::Derived,
+    /// The embodied allocation of the jobs the run touched (or of every job).
+    pub allocation: allocate::Outcome,
     pub warnings: Vec<String>,
 }
 
@@ -134,6 +137,14 @@ pub enum IngestError {
     Db(DbError),
     Sqlite(rusqlite::Error),
     Source(SourceError),
+    /// The impact engine refused the allocation's periods.
+    Allocation(ea_impact::AllocationError),
+}
+
+impl From<ea_impact::AllocationError> for IngestError {
+    fn from(e: ea_impact::AllocationError) -> Self {
+        IngestError::Allocation(e)
+    }
 }
 
 impl fmt::Display for IngestError {
@@ -142,6 +153,7 @@ impl fmt::Display for IngestError {
             IngestError::Db(e) => e.fmt(f),
             IngestError::Sqlite(e) => write!(f, "store: {e}"),
             IngestError::Source(e) => e.fmt(f),
+            IngestError::Allocation(e) => write!(f, "embodied allocation: {e}"),
         }
     }
 }
@@ -321,6 +333,8 @@ pub(crate) fn finish_run(
         "INSERT INTO meta (key, value) VALUES ('split', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [&split],
     )?;
+    let jobs_deleted = summary.derived.records_renamed > 0;
+    summary.allocation = allocate::run(&tx, window, settings, jobs_deleted)?;
     {
         let _p = crate::profile::Phase::start("commit");
         if let Some(w) = writeback {
@@ -360,7 +374,7 @@ pub fn split_provenance(inventory: Option<&ea_impact::Inventory>) -> String {
     }
 }
 
-fn ea_impact_version() -> &'static str {
+pub(crate) fn ea_impact_version() -> &'static str {
     // The engine's version is the workspace's.
     env!("CARGO_PKG_VERSION")
 }

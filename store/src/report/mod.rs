@@ -13,6 +13,7 @@
 pub mod notes;
 pub mod periods;
 pub mod render;
+mod stored;
 pub mod timeline;
 
 use crate::db::read;
@@ -26,10 +27,10 @@ use crate::impact_types::{Impacts, Ranged};
 use crate::ingest::wattmeter;
 use crate::privacy::Identity;
 use crate::timefmt::Clock;
-use ea_record::UnixMicros;
-use notes::{ByReason, Engine, JobNotes, NodeNotes, Oversubscribed};
+use notes::{ByReason, Engine, JobNotes, Oversubscribed};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
+use stored::Allocated;
 use timeline::{Slots, Timeline};
 
 /// Totals of a set of jobs.
@@ -272,19 +273,13 @@ pub const TOP_JOBS: usize = 10;
 /// what is summed: results agree to rounding, and the same store gives the same report.
 #[derive(Debug, Clone, Copy)]
 struct Pieces {
-    /// Job-node pairs the impact engine is given at once (whole nodes).
-    shard_pairs: usize,
     /// Jobs added up by one thread, before the pieces' sums are added in order.
     add_up_jobs: usize,
-    /// Pairs above which their impacts are added to their jobs by two threads.
-    add_in_parallel_above: usize,
 }
 
 impl Pieces {
     const DEFAULT: Pieces = Pieces {
-        shard_pairs: 250_000,
         add_up_jobs: 65_536,
-        add_in_parallel_above: 32_768,
     };
 }
 
@@ -308,6 +303,8 @@ struct PeriodJob {
     cpu_time_s: Option<f64>,
     node_list: Option<Box<str>>,
     measured: Option<(f64, f64, f64, bool)>,
+    /// Its embodied allocation, as the ingest stored it.
+    alloc: Option<stored::PeriodAlloc>,
 }
 
 impl PeriodJob {
@@ -336,6 +333,7 @@ impl PeriodJob {
             cpu_time_s: None,
             node_list: None,
             measured: None,
+            alloc: None,
         }
     }
 
@@ -488,8 +486,10 @@ fn read_jobs(
     let sql = format!(
         "SELECT j.id, j.cluster, j.job_id, j.user, j.account, j.partition, j.start, j.end, j.elapsed_s,
                 j.nnodes, j.ncpus, j.gpus, j.req_mem_mb, j.total_cpu_s, j.cpu_time_s, j.node_list, j.final,
-                COALESCE(j.start, j.submit, 0)
-         FROM jobs j WHERE {where_sql} ORDER BY j.id"
+                COALESCE(j.start, j.submit, 0), {}
+         FROM jobs j {} WHERE {where_sql} ORDER BY j.id",
+        crate::db::embodied::COLUMNS,
+        crate::db::embodied::JOIN
     );
     let mut stmt = conn.prepare(&sql)?;
     let p: Vec<&dyn rusqlite::ToSql> = params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
@@ -533,312 +533,10 @@ fn read_jobs(
             cpu_time_s: r.get(14)?,
             node_list: r.get_ref(15)?.as_str_or_null()?.map(Into::into),
             measured: m,
+            alloc: crate::db::embodied::from_row(r, 18)?.map(|e| stored::PeriodAlloc::of(e, names)),
         });
     }
     Ok((jobs, not_final))
-}
-
-/// The engine's results for the period's jobs, by job.
-struct Allocated {
-    embodied: Vec<Option<RangedImpacts>>,
-    use_phase: Vec<Option<RangedImpacts>>,
-    nodes: Vec<NodeNotes>,
-    unallocated: Option<Unallocated>,
-    engine: Engine,
-}
-
-impl Allocated {
-    /// No impacts for any of `n` jobs, for the reason `engine` says.
-    fn nothing(n: usize, engine: Engine) -> Self {
-        Self {
-            embodied: vec![None; n],
-            use_phase: vec![None; n],
-            nodes: vec![NodeNotes::default(); n],
-            unallocated: None,
-            engine,
-        }
-    }
-}
-
-/// Each job's embodied and use-phase impacts over the period, from the impact engine: every
-/// job on every node it held, the jobs of a node allocated together (shards of whole nodes),
-/// so that shares and time overlap are exact; what the engine said of each job's nodes; and
-/// what the period's nodes were not charged. `None` per job where the engine knows none of its
-/// nodes. A job's use phase is its energy divided evenly between its nodes, each part × its
-/// node group's PUE and factors.
-fn allocate_period(
-    inventory: &ea_impact::Inventory,
-    jobs: &[&PeriodJob],
-    energies: &[Energy],
-    period: (i64, i64),
-    cut: Pieces,
-) -> Allocated {
-    let _p = crate::profile::Phase::start("report: impacts (engine)");
-    let options = ea_impact::AllocationOptions {
-        period: Some((
-            UnixMicros::from_secs(period.0),
-            UnixMicros::from_secs(period.1),
-        )),
-        ..Default::default()
-    };
-    let Ok(mut allocator) = ea_impact::Allocator::new(inventory, &options) else {
-        return Allocated::nothing(jobs.len(), Engine::Failed);
-    };
-    // Each job's nodes, expanded a piece of jobs at a time in parallel; a job that held its
-    // nodes for no time is charged nothing.
-    let pieces: Vec<NodePiece> = jobs
-        .par_chunks(NodePiece::JOBS)
-        .enumerate()
-        .map(|(c, chunk)| NodePiece::expand(c * NodePiece::JOBS, chunk))
-        .collect();
-    let total: usize = pieces.iter().map(|p| p.pairs.len()).sum();
-    let shards = total.div_ceil(cut.shard_pairs).max(1);
-    // A node's shard follows from its name alone, so that every piece sends a node's pairs to
-    // the same shard; each piece's pairs of a shard stay in job order.
-    let by_shard: Vec<Vec<Vec<(u32, u32)>>> =
-        pieces.par_iter().map(|p| p.by_shard(shards)).collect();
-    let n_nodes: Vec<u32> = pieces
-        .iter()
-        .flat_map(|p| p.n_nodes.iter().copied())
-        .collect();
-    let mut out = Allocated::nothing(jobs.len(), Engine::Allocated);
-    for shard in 0..shards {
-        let batch = shard_inputs(jobs, &pieces, &by_shard, &n_nodes, shard);
-        if batch.is_empty() {
-            continue;
-        }
-        let Ok(pairs) = allocator.allocate_shard(&batch) else {
-            return Allocated::nothing(jobs.len(), Engine::Failed);
-        };
-        let uses = pair_use_phases(inventory, jobs, energies, &n_nodes, &batch, &pairs);
-        let sums = JobSums {
-            embodied: &mut out.embodied,
-            use_phase: &mut out.use_phase,
-            nodes: &mut out.nodes,
-            first_job: 0,
-        };
-        add_to_jobs(cut.add_in_parallel_above, sums, &batch, &pairs, &uses);
-    }
-    let (per_group, _) = allocator.finish();
-    out.unallocated = Some(unallocated_of(inventory, &per_group));
-    out
-}
-
-/// The engine's input for one shard: its pairs, piece after piece, in job order.
-fn shard_inputs(
-    jobs: &[&PeriodJob],
-    pieces: &[NodePiece],
-    by_shard: &[Vec<Vec<(u32, u32)>>],
-    n_nodes: &[u32],
-    shard: usize,
-) -> Vec<ea_impact::JobNodeInput> {
-    let pairs: Vec<(&NodePiece, u32, u32)> = by_shard
-        .iter()
-        .zip(pieces)
-        .flat_map(|(split, piece)| split[shard].iter().map(move |&(i, l)| (piece, i, l)))
-        .collect();
-    pairs
-        .par_iter()
-        .map(|&(piece, i, local)| {
-            let j = jobs[i as usize];
-            let n = n_nodes[i as usize];
-            ea_impact::JobNodeInput {
-                job: u64::from(i),
-                node: piece.names[local as usize].clone(),
-                start: UnixMicros::from_secs(j.start.unwrap_or(0)),
-                end: UnixMicros::from_secs(j.end.unwrap_or(0)),
-                exclusive: false,
-                held: ea_impact::Held {
-                    cpus: j.ncpus.map(|c| c.div_ceil(n)),
-                    gpus: j.gpus.map(|g| g.div_ceil(n)),
-                    memory_mb: j.req_mem_mb.map(|m| (m / f64::from(n)).round() as u64),
-                    billing: None,
-                },
-                meters: Vec::new(),
-            }
-        })
-        .collect()
-}
-
-/// Each pair's use phase (its part of its job's energy on its node's group), in parallel.
-fn pair_use_phases(
-    inventory: &ea_impact::Inventory,
-    jobs: &[&PeriodJob],
-    energies: &[Energy],
-    n_nodes: &[u32],
-    batch: &[ea_impact::JobNodeInput],
-    pairs: &[ea_impact::JobNodeImpact],
-) -> Vec<Option<RangedImpacts>> {
-    batch
-        .par_iter()
-        .zip(pairs.par_iter())
-        .map(|(input, pair)| {
-            let i = input.job as usize;
-            let (s, e) = (jobs[i].start?, jobs[i].end?);
-            let g = pair.group?;
-            crate::impacts::use_phase_over(
-                inventory,
-                std::iter::once(Some(g as usize)),
-                n_nodes[i] as usize,
-                &energies[i],
-                s,
-                e,
-            )
-        })
-        .collect()
-}
-
-/// What the period's nodes were not charged, over every group of the inventory.
-fn unallocated_of(
-    inventory: &ea_impact::Inventory,
-    per_group: &[ea_impact::GroupUnallocated],
-) -> Unallocated {
-    let mut node_hours = 0.0;
-    let mut embodied = Ranged::<Impacts>::ZERO;
-    for g in per_group {
-        node_hours += g.node_hours;
-        embodied += g.embodied;
-    }
-    Unallocated {
-        node_hours,
-        embodied,
-        note: format!(
-            "{} nodes of the inventory over the period, less the node-hours jobs were charged",
-            inventory.node_count()
-        ),
-    }
-}
-
-/// The nodes of consecutive jobs, expanded: the names met (numbered in the order met), each
-/// job's pairs as (job index, name number) in job order, and each job's number of nodes.
-struct NodePiece {
-    names: Vec<String>,
-    pairs: Vec<(u32, u32)>,
-    n_nodes: Vec<u32>,
-}
-
-impl NodePiece {
-    /// Jobs per piece.
-    const JOBS: usize = 16_384;
-
-    /// The pieces of `chunk`, whose first job is the `first`th.
-    fn expand(first: usize, chunk: &[&PeriodJob]) -> Self {
-        let mut ids: FastMap<String, u32> = FastMap::default();
-        let mut piece = NodePiece {
-            names: Vec::new(),
-            pairs: Vec::new(),
-            n_nodes: vec![0; chunk.len()],
-        };
-        for (k, j) in chunk.iter().enumerate() {
-            let i = (first + k) as u32;
-            if let (Some(s), Some(e), Some(list)) = (j.start, j.end, j.node_list.as_deref())
-                && e > s
-            {
-                crate::hosts::for_each_node(list, |n| {
-                    let local = match ids.get(n) {
-                        Some(&id) => id,
-                        None => {
-                            let id = piece.names.len() as u32;
-                            ids.insert(n.to_string(), id);
-                            piece.names.push(n.to_string());
-                            id
-                        }
-                    };
-                    piece.pairs.push((i, local));
-                    piece.n_nodes[k] += 1;
-                });
-            }
-        }
-        piece
-    }
-
-    /// The pairs of each of `shards` shards, a node's shard chosen by a hash of its name.
-    fn by_shard(&self, shards: usize) -> Vec<Vec<(u32, u32)>> {
-        let shard_of: Vec<usize> = self
-            .names
-            .iter()
-            .map(|n| {
-                // The high half: a multiplicative hash's low bits follow the name's first bytes.
-                let mut h = crate::db::Fnv::default();
-                h.bytes(n.as_bytes());
-                ((h.finish() as u64 >> 32) % shards as u64) as usize
-            })
-            .collect();
-        let mut out = vec![Vec::new(); shards];
-        for &(i, local) in &self.pairs {
-            out[shard_of[local as usize]].push((i, local));
-        }
-        out
-    }
-}
-
-/// The impacts of a run of the jobs, from the `first_job`th, and what the engine said of
-/// their nodes.
-struct JobSums<'s> {
-    embodied: &'s mut [Option<RangedImpacts>],
-    use_phase: &'s mut [Option<RangedImpacts>],
-    nodes: &'s mut [NodeNotes],
-    first_job: usize,
-}
-
-impl<'s> JobSums<'s> {
-    /// The sums of the jobs before the `at`th (of this run), and those from it on.
-    fn split_at(self, at: usize) -> (JobSums<'s>, JobSums<'s>) {
-        let (e1, e2) = self.embodied.split_at_mut(at);
-        let (u1, u2) = self.use_phase.split_at_mut(at);
-        let (n1, n2) = self.nodes.split_at_mut(at);
-        let first = JobSums {
-            embodied: e1,
-            use_phase: u1,
-            nodes: n1,
-            first_job: self.first_job,
-        };
-        let second = JobSums {
-            embodied: e2,
-            use_phase: u2,
-            nodes: n2,
-            first_job: self.first_job + at,
-        };
-        (first, second)
-    }
-}
-
-/// Adds each pair's embodied impact and use phase to its job's sums, in the pairs' order;
-/// `inputs` are in job order, `out` and `uses` their results. Halves of the pairs that share no
-/// job are added in parallel.
-fn add_to_jobs(
-    parallel_above: usize,
-    sums: JobSums<'_>,
-    inputs: &[ea_impact::JobNodeInput],
-    out: &[ea_impact::JobNodeImpact],
-    uses: &[Option<RangedImpacts>],
-) {
-    if inputs.len() > parallel_above {
-        let mut mid = inputs.len() / 2;
-        while mid < inputs.len() && inputs[mid].job == inputs[mid - 1].job {
-            mid += 1;
-        }
-        if mid < inputs.len() {
-            let at = inputs[mid].job as usize - sums.first_job;
-            let (first, second) = sums.split_at(at);
-            let p = parallel_above;
-            rayon::join(
-                || add_to_jobs(p, first, &inputs[..mid], &out[..mid], &uses[..mid]),
-                || add_to_jobs(p, second, &inputs[mid..], &out[mid..], &uses[mid..]),
-            );
-            return;
-        }
-    }
-    for ((input, pair), u) in inputs.iter().zip(out).zip(uses) {
-        let k = input.job as usize - sums.first_job;
-        if let Some(e) = pair.embodied {
-            sums.embodied[k] = Some(sums.embodied[k].unwrap_or(Ranged::ZERO) + e);
-        }
-        if let Some(u) = u {
-            sums.use_phase[k] = Some(sums.use_phase[k].unwrap_or(Ranged::ZERO) + *u);
-        }
-        sums.nodes[k].add(pair);
-    }
 }
 
 /// Builds a report for `[start, end)`, alone.
@@ -1052,7 +750,7 @@ fn period_report(
     let _p = crate::profile::Phase::start("report: figures and sums");
     let energies = energies_of(env, &jobs);
     let alloc = match env.ctx.model.inventory() {
-        Some(inv) => allocate_period(inv, &jobs, &energies, (start, end), env.cut),
+        Some(inv) => stored::period_impacts(inv, env.names, &jobs, &energies, (start, end)),
         None => Allocated::nothing(jobs.len(), Engine::NoInventory),
     };
     let _sums = crate::profile::Phase::start("report: add up");
@@ -1541,17 +1239,11 @@ pub(super) mod tests {
         let request = Request::alone(m.days("m", 0, 30));
         let report = |cut: Pieces| render::to_json(&m.build(&request, cut), &m.clock);
         let whole = report(Pieces {
-            shard_pairs: usize::MAX,
             add_up_jobs: usize::MAX,
-            add_in_parallel_above: usize::MAX,
         });
         // Shards of 400 pairs, sums of 300 jobs, pairs added by two threads above 64: every
         // path that cuts work in two is taken, many times.
-        let pieces = report(Pieces {
-            shard_pairs: 400,
-            add_up_jobs: 300,
-            add_in_parallel_above: 64,
-        });
+        let pieces = report(Pieces { add_up_jobs: 300 });
         assert_eq!(whole["all"]["jobs"], 3000);
         assert_eq!(whole["all"]["jobs_without_impacts"], 0, "{}", whole["all"]);
         assert!(

@@ -16,8 +16,9 @@ pub enum NoImpacts {
     NoTimes,
     /// None of the job's nodes is in the inventory.
     NodesNotInInventory,
-    /// The impact engine refused the period (its error is in the report's provenance line).
-    EngineFailed,
+    /// The store holds no allocation for it: it was ingested without an inventory, or by an
+    /// energy-assess that did not allocate at ingest (the next `ingest` allocates it).
+    NotAllocated,
 }
 
 impl NoImpacts {
@@ -27,7 +28,7 @@ impl NoImpacts {
         NoImpacts::NoNodeList,
         NoImpacts::NoTimes,
         NoImpacts::NodesNotInInventory,
-        NoImpacts::EngineFailed,
+        NoImpacts::NotAllocated,
     ];
 
     /// The reason's name in CSV columns and JSON keys.
@@ -37,7 +38,7 @@ impl NoImpacts {
             NoImpacts::NoNodeList => "no_node_list",
             NoImpacts::NoTimes => "no_start_or_end",
             NoImpacts::NodesNotInInventory => "nodes_not_in_inventory",
-            NoImpacts::EngineFailed => "engine_failed",
+            NoImpacts::NotAllocated => "not_allocated",
         }
     }
 
@@ -48,7 +49,9 @@ impl NoImpacts {
             NoImpacts::NoNodeList => "no node list in the accounting",
             NoImpacts::NoTimes => "no start or end time in the accounting",
             NoImpacts::NodesNotInInventory => "none of their nodes is in the inventory",
-            NoImpacts::EngineFailed => "the impact engine could not allocate the period",
+            NoImpacts::NotAllocated => {
+                "not allocated at ingest (run `energy-assess ingest` with the inventory configured)"
+            }
         }
     }
 
@@ -120,29 +123,10 @@ pub(crate) struct NodeNotes {
     pub over: Option<(f64, f64)>,
 }
 
-impl NodeNotes {
-    /// Adds one pair the engine allocated.
-    pub fn add(&mut self, pair: &ea_impact::JobNodeImpact) {
-        if pair.group.is_some() {
-            self.inside += 1;
-        } else {
-            self.outside += 1;
-        }
-        if pair.flags.contains(ea_impact::Flag::Oversubscribed) {
-            let (held, charged) = self.over.unwrap_or((0.0, 0.0));
-            self.over = Some((
-                held + pair.share * pair.hours,
-                charged + pair.charged_node_hours,
-            ));
-        }
-    }
-}
-
 /// How the period's impacts were obtained, for the reason a job has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Engine {
     NoInventory,
-    Failed,
     Allocated,
 }
 
@@ -169,11 +153,12 @@ pub(crate) fn job_notes(
     let no_impacts = match (&f.impacts, engine) {
         (Some(_), _) => None,
         (None, Engine::NoInventory) => Some(NoImpacts::NoInventory),
-        (None, Engine::Failed) => Some(NoImpacts::EngineFailed),
         (None, Engine::Allocated) => Some(if !has_nodes {
             NoImpacts::NoNodeList
         } else if !matches!(times, (Some(s), Some(e)) if e > s) {
             NoImpacts::NoTimes
+        } else if nodes.inside + nodes.outside == 0 {
+            NoImpacts::NotAllocated
         } else {
             NoImpacts::NodesNotInInventory
         }),
@@ -204,48 +189,44 @@ mod tests {
         job_figures_of(energy, elapsed, Some(1), None, i, i)
     }
 
-    fn pair(group: Option<u32>, over: bool) -> ea_impact::JobNodeImpact {
-        let mut flags = ea_impact::Flags::default();
-        if over {
-            flags.set(ea_impact::Flag::Oversubscribed);
-        }
-        ea_impact::JobNodeImpact {
-            group,
-            share: 0.75,
-            share_basis: ea_impact::ShareBasis::Cores,
-            hours: 4.0,
-            charged_node_hours: 2.0,
-            energy_j: None,
-            energy_method: ea_impact::EnergyMethod::Missing,
-            scopes_used: Default::default(),
-            use_phase: None,
-            embodied: None,
-            hourly_coverage: None,
-            co_tenants: over,
-            flags,
-        }
-    }
-
     #[test]
     fn each_job_without_impacts_gets_the_first_reason_that_applies() {
         let ran = figures(60.0, false);
         let ok = (Some(0), Some(60));
         let none = NodeNotes::default();
+        let outside = NodeNotes {
+            inside: 0,
+            outside: 2,
+            over: None,
+        };
         let cases = [
-            (Engine::NoInventory, true, ok, NoImpacts::NoInventory),
-            (Engine::Failed, true, ok, NoImpacts::EngineFailed),
-            (Engine::Allocated, false, ok, NoImpacts::NoNodeList),
-            (Engine::Allocated, true, (Some(5), None), NoImpacts::NoTimes),
+            (Engine::NoInventory, true, ok, none, NoImpacts::NoInventory),
+            (Engine::Allocated, true, ok, none, NoImpacts::NotAllocated),
+            (Engine::Allocated, false, ok, none, NoImpacts::NoNodeList),
+            (
+                Engine::Allocated,
+                true,
+                (Some(5), None),
+                none,
+                NoImpacts::NoTimes,
+            ),
             (
                 Engine::Allocated,
                 true,
                 (Some(5), Some(5)),
+                none,
                 NoImpacts::NoTimes,
             ),
-            (Engine::Allocated, true, ok, NoImpacts::NodesNotInInventory),
+            (
+                Engine::Allocated,
+                true,
+                ok,
+                outside,
+                NoImpacts::NodesNotInInventory,
+            ),
         ];
-        for (engine, has_nodes, times, want) in cases {
-            let n = job_notes(&ran, times, has_nodes, engine, none);
+        for (engine, has_nodes, times, nodes, want) in cases {
+            let n = job_notes(&ran, times, has_nodes, engine, nodes);
             assert_eq!(n.no_impacts, Some(want), "{engine:?} {has_nodes} {times:?}");
         }
         let fine = job_notes(&figures(60.0, true), ok, true, Engine::Allocated, none);
@@ -262,15 +243,12 @@ mod tests {
     }
 
     #[test]
-    fn node_notes_count_nodes_outside_the_inventory_and_oversubscribed_hours() {
-        let mut n = NodeNotes::default();
-        n.add(&pair(Some(0), false));
-        assert_eq!(n.over, None);
-        n.add(&pair(None, true));
-        n.add(&pair(Some(1), true));
-        assert_eq!((n.inside, n.outside), (2, 1));
-        // Two oversubscribed pairs: each held 0.75 × 4 h, was charged 2 h.
-        assert_eq!(n.over, Some((6.0, 4.0)));
+    fn a_job_with_nodes_outside_the_inventory_has_partial_impacts() {
+        let n = NodeNotes {
+            inside: 2,
+            outside: 1,
+            over: Some((6.0, 4.0)),
+        };
         let notes = job_notes(
             &figures(60.0, true),
             (Some(0), Some(60)),

@@ -1,0 +1,427 @@
+//! The one driver that charges a batch of jobs their embodied impacts: every job on every
+//! node it held, each node's jobs swept together per accounting period, summed per job.
+//!
+//! It is what the store runs at ingest over every job that touched the nodes it recomputes,
+//! so that a job's figure is a property of the job, never of the query that shows it. It
+//! differs from [`super::Allocator`] in what it is for: no energies or use phase (those come
+//! from the records, the split at ingest and the factors), integer node ids instead of names,
+//! jobs given once with their node ids rather than once per node, and sums per job and period
+//! built without a per-pair result. That keeps a month of 25 million job-node pairs within a
+//! few hundred megabytes: per pair it holds one `u32` (the job) in the node-ordered index.
+//!
+//! A job's charge on a node in a period is the node's timeline over that period ([`timeline`])
+//! with the job's share by the inventory's rule; when the shares present sum above 1 (memory
+//! not tracked as consumable, OverSubscribe, sacct's rounding) each is scaled by 1 / Σ, and the
+//! job is flagged [`Flag::Oversubscribed`]: its held node-hours (share × hours) exceed what it
+//! was charged, and `charged / held` is its scale factor.
+//!
+//! [`timeline`]: super::timeline
+
+use super::share::share;
+use super::timeline::{Charge, Occupant, Scratch, sweep_into};
+use super::{AllocationError, Flag, Flags, Held, UnallocatedPolicy};
+use crate::fasthash::FastMap;
+use crate::impacts::{Impacts, Ranged};
+use crate::inventory::Inventory;
+use rayon::prelude::*;
+
+/// A node id in a [`Batch`]: the inventory's index of the node, or [`OUTSIDE`].
+pub type NodeId = u32;
+
+/// A node the inventory does not describe: no share, no embodied impact.
+pub const OUTSIDE: NodeId = u32::MAX;
+
+/// One job of a batch: when it held its nodes and what it held on each.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchJob {
+    /// Epoch seconds; a job with `end <= start` is charged nothing.
+    pub start: i64,
+    pub end: i64,
+    /// What it held on each of its nodes (sacct's totals divided over them).
+    pub held: Held,
+}
+
+/// Jobs and the ids of their nodes, in compressed rows (the nodes of job `i` are
+/// `nodes[offsets[i]..offsets[i + 1]]`).
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    jobs: Vec<BatchJob>,
+    offsets: Vec<u32>,
+    nodes: Vec<NodeId>,
+}
+
+impl Batch {
+    pub fn with_capacity(jobs: usize, pairs: usize) -> Self {
+        let mut offsets = Vec::with_capacity(jobs + 1);
+        offsets.push(0);
+        Self {
+            jobs: Vec::with_capacity(jobs),
+            offsets,
+            nodes: Vec::with_capacity(pairs),
+        }
+    }
+
+    /// Adds a job with its nodes; returns its index in the batch.
+    ///
+    /// # Panics
+    /// Past `u32::MAX` pairs.
+    pub fn push(&mut self, job: BatchJob, nodes: impl IntoIterator<Item = NodeId>) -> usize {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.nodes.extend(nodes);
+        self.offsets
+            .push(u32::try_from(self.nodes.len()).expect("fewer than 4 billion job-node pairs"));
+        self.jobs.push(job);
+        self.jobs.len() - 1
+    }
+
+    /// Appends another batch's jobs after this one's.
+    pub fn append(&mut self, other: Batch) {
+        for (i, job) in other.jobs.into_iter().enumerate() {
+            let nodes = &other.nodes[other.offsets[i] as usize..other.offsets[i + 1] as usize];
+            self.push(job, nodes.iter().copied());
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Job-node pairs in the batch.
+    pub fn pairs(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn nodes_of(&self, job: usize) -> &[NodeId] {
+        let (a, b) = (self.offsets[job], self.offsets[job + 1]);
+        &self.nodes[a as usize..b as usize]
+    }
+}
+
+/// What one job was charged in one period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeriodCharge {
+    /// Index into the periods given to [`charge_embodied`].
+    pub period: u32,
+    /// Node-hours charged (share-hours after scaling; under `spread`, its part of the node's
+    /// whole period).
+    pub charged_node_hours: f64,
+    pub embodied: Ranged<Impacts>,
+}
+
+/// One job's embodied charge, over all its nodes and periods.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobEmbodied {
+    /// Its nodes in the inventory, and outside it.
+    pub inside: u32,
+    pub outside: u32,
+    /// The group of all its nodes of the inventory, when they are in one (the use phase then
+    /// needs no node list); `None` when mixed or none.
+    pub group: Option<u32>,
+    /// Share × hours over its nodes of the inventory, before any scaling.
+    pub held_node_hours: f64,
+    pub charged_node_hours: f64,
+    /// `None` when none of its nodes is in the inventory.
+    pub embodied: Option<Ranged<Impacts>>,
+    pub flags: Flags,
+    /// Its charge per period, in period order (one for a job inside one period).
+    pub periods: Vec<PeriodCharge>,
+}
+
+impl JobEmbodied {
+    /// What it was charged over what it held: below 1 when its nodes were oversubscribed.
+    pub fn scale(&self) -> Option<f64> {
+        (self.held_node_hours > 0.0).then(|| self.charged_node_hours / self.held_node_hours)
+    }
+}
+
+/// Per job, what the sweeps of its nodes added up to.
+#[derive(Debug, Clone, Default)]
+struct Sums {
+    held_s: f64,
+    flags: Flags,
+    /// (period, group, charged seconds-equivalent); a job is usually on one group, in one
+    /// period, so this holds one entry.
+    charged: Vec<(u32, u32, f64)>,
+}
+
+impl Sums {
+    fn add(&mut self, period: u32, group: u32, seconds: f64) {
+        match self
+            .charged
+            .iter_mut()
+            .find(|(p, g, _)| *p == period && *g == group)
+        {
+            Some(c) => c.2 += seconds,
+            None => self.charged.push((period, group, seconds)),
+        }
+    }
+
+    fn absorb(&mut self, o: Sums) {
+        self.held_s += o.held_s;
+        self.flags = self.flags.union(o.flags);
+        for (p, g, s) in o.charged {
+            self.add(p, g, s);
+        }
+    }
+}
+
+/// The site's choices that decide a charge.
+#[derive(Debug, Clone, Copy)]
+struct Rules {
+    rule: super::ShareRule,
+    policy: UnallocatedPolicy,
+}
+
+/// Charges every job of `batch` its embodied impacts over `periods` (contiguous, ascending
+/// `[start, end)` epoch seconds, covering the jobs; a part of a job outside every period is
+/// not charged). The inventory's `[site]` share rule and unallocated policy apply.
+///
+/// A job's figures depend only on the jobs that shared a node with it in a period: a batch
+/// must hold all of those for the figures of its jobs to be exact.
+///
+/// # Errors
+/// [`AllocationError::EmptyPeriod`] for a period that ends before it starts.
+pub fn charge_embodied(
+    inventory: &Inventory,
+    batch: &Batch,
+    periods: &[(i64, i64)],
+) -> Result<Vec<JobEmbodied>, AllocationError> {
+    if periods.iter().any(|(a, b)| b <= a) {
+        return Err(AllocationError::EmptyPeriod);
+    }
+    let rules = Rules {
+        rule: inventory.site.share_rule,
+        policy: inventory.site.unallocated,
+    };
+    let by_node = NodeIndex::build(batch, inventory.node_count());
+    let groups = inventory.group_by_node_index();
+    let chunks = rayon::current_num_threads().max(1) * 4;
+    let per_chunk = by_node.nodes().div_ceil(chunks).max(1);
+    let mut by_job: SparseSums = (0..by_node.nodes())
+        .into_par_iter()
+        .with_min_len(per_chunk)
+        .fold(
+            || (Scratch::default(), SparseSums::default()),
+            |(mut scratch, mut acc), node| {
+                let at = Node {
+                    index: node,
+                    group: groups[node],
+                };
+                sweep_node(
+                    inventory,
+                    rules,
+                    batch,
+                    &by_node,
+                    at,
+                    periods,
+                    &mut scratch,
+                    &mut acc,
+                );
+                (scratch, acc)
+            },
+        )
+        .map(|(_, acc)| acc)
+        .reduce(SparseSums::default, merge_sums);
+    let sums: Vec<Sums> = (0..batch.len() as u32)
+        .map(|j| by_job.remove(&j).unwrap_or_default())
+        .collect();
+    Ok(batch
+        .jobs
+        .par_iter()
+        .enumerate()
+        .zip(sums.into_par_iter())
+        .map(|((i, _), s)| job_result(inventory, rules, (batch.nodes_of(i), &groups), s, periods))
+        .collect())
+}
+
+/// Sums by job index, for the jobs a fold met.
+type SparseSums = FastMap<u32, Sums>;
+
+/// A node of the inventory and its group.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    index: usize,
+    group: u32,
+}
+
+fn merge_sums(mut a: SparseSums, mut b: SparseSums) -> SparseSums {
+    if a.len() < b.len() {
+        std::mem::swap(&mut a, &mut b);
+    }
+    for (j, s) in b {
+        a.entry(j).or_default().absorb(s);
+    }
+    a
+}
+
+/// The batch's pairs on inventory nodes, ordered by node: the jobs of node `n` are
+/// `jobs[offsets[n]..offsets[n + 1]]` (a counting sort: one `u32` per pair).
+struct NodeIndex {
+    offsets: Vec<u32>,
+    jobs: Vec<u32>,
+}
+
+impl NodeIndex {
+    fn build(batch: &Batch, nodes: usize) -> Self {
+        let mut offsets = vec![0u32; nodes + 1];
+        for &n in &batch.nodes {
+            if n != OUTSIDE && (n as usize) < nodes {
+                offsets[n as usize + 1] += 1;
+            }
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let mut next = offsets.clone();
+        let mut jobs = vec![0u32; offsets[nodes] as usize];
+        for j in 0..batch.len() {
+            for &n in batch.nodes_of(j) {
+                if n != OUTSIDE && (n as usize) < nodes {
+                    jobs[next[n as usize] as usize] = j as u32;
+                    next[n as usize] += 1;
+                }
+            }
+        }
+        Self { offsets, jobs }
+    }
+
+    fn nodes(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    fn jobs_of(&self, node: usize) -> &[u32] {
+        &self.jobs[self.offsets[node] as usize..self.offsets[node + 1] as usize]
+    }
+}
+
+/// Sweeps one node's jobs, period by period, into the jobs' sums.
+#[allow(clippy::too_many_arguments)]
+fn sweep_node(
+    inventory: &Inventory,
+    rules: Rules,
+    batch: &Batch,
+    index: &NodeIndex,
+    node: Node,
+    periods: &[(i64, i64)],
+    scratch: &mut Scratch,
+    acc: &mut SparseSums,
+) {
+    let jobs = index.jobs_of(node.index);
+    if jobs.is_empty() {
+        return;
+    }
+    let group = node.group;
+    let capacity = &inventory.groups[group as usize].capacity;
+    let mut present: Vec<(u32, f64, Flags)> = Vec::new();
+    let mut charges: Vec<Charge> = Vec::new();
+    for (p, &(a, b)) in periods.iter().enumerate() {
+        present.clear();
+        scratch.occupants.clear();
+        for &j in jobs {
+            let job = &batch.jobs[j as usize];
+            let (s, e) = (job.start.max(a), job.end.min(b));
+            if e <= s {
+                continue;
+            }
+            let (share, _, flags) = share(rules.rule, false, &job.held, capacity);
+            present.push((j, share, flags));
+            scratch.occupants.push(Occupant {
+                start_us: s * 1_000_000,
+                end_us: e * 1_000_000,
+                share,
+                node_power_w: None,
+            });
+        }
+        if present.is_empty() {
+            continue;
+        }
+        charges.clear();
+        charges.resize(present.len(), Charge::default());
+        sweep_into(rules.policy, scratch, &mut charges);
+        let node_total: f64 = charges.iter().map(|c| c.share_seconds).sum();
+        let period_s = (b - a) as f64;
+        for (k, &(j, share, flags)) in present.iter().enumerate() {
+            let o = scratch.occupants[k];
+            let c = charges[k];
+            let charged_s = match rules.policy {
+                UnallocatedPolicy::Report => c.share_seconds,
+                // The node's whole period, pro rata of the share-seconds used.
+                UnallocatedPolicy::Spread if node_total > 0.0 => {
+                    period_s * c.share_seconds / node_total
+                }
+                UnallocatedPolicy::Spread => 0.0,
+            };
+            let s = acc.entry(j).or_default();
+            s.held_s += share * (o.end_us - o.start_us) as f64 / 1e6;
+            let mut f = flags;
+            if c.oversubscribed {
+                f.set(Flag::Oversubscribed);
+            }
+            s.flags = s.flags.union(f);
+            s.add(p as u32, group, charged_s);
+        }
+    }
+}
+
+/// A job's sums turned into its figures.
+fn job_result(
+    inventory: &Inventory,
+    rules: Rules,
+    (nodes, groups): (&[NodeId], &[u32]),
+    sums: Sums,
+    periods: &[(i64, i64)],
+) -> JobEmbodied {
+    let outside = nodes.iter().filter(|&&n| n == OUTSIDE).count() as u32;
+    let inside = nodes.len() as u32 - outside;
+    let mut in_groups = nodes
+        .iter()
+        .filter(|&&n| n != OUTSIDE && (n as usize) < groups.len())
+        .map(|&n| groups[n as usize]);
+    let first = in_groups.next();
+    let group = first.filter(|&g| in_groups.all(|h| h == g));
+    let mut flags = sums.flags;
+    if outside > 0 {
+        flags.set(Flag::NodeNotInInventory);
+    }
+    let mut out: Vec<PeriodCharge> = Vec::new();
+    for &(p, g, seconds) in &sums.charged {
+        let rate = match rules.policy {
+            UnallocatedPolicy::Report => inventory.groups[g as usize].embodied.per_node_hour,
+            UnallocatedPolicy::Spread => inventory.groups[g as usize].embodied.per_node_life_hour,
+        };
+        let hours = seconds / 3600.0;
+        let embodied = rate.scale(hours);
+        match out.iter_mut().find(|c| c.period == p) {
+            Some(c) => {
+                c.charged_node_hours += hours;
+                c.embodied += embodied;
+            }
+            None => out.push(PeriodCharge {
+                period: p,
+                charged_node_hours: hours,
+                embodied,
+            }),
+        }
+    }
+    out.sort_by_key(|c| c.period);
+    debug_assert!(out.iter().all(|c| (c.period as usize) < periods.len()));
+    JobEmbodied {
+        inside,
+        outside,
+        group,
+        held_node_hours: sums.held_s / 3600.0,
+        charged_node_hours: out.iter().map(|c| c.charged_node_hours).sum(),
+        embodied: (inside > 0).then(|| out.iter().map(|c| c.embodied).sum()),
+        flags,
+        periods: out,
+    }
+}
+
+#[cfg(test)]
+mod tests;
