@@ -644,7 +644,9 @@ pub fn flags_of(j: &crate::db::read::JobRecord) -> Option<String> {
         .map(|m| m.flags.split(',').filter(|f| !f.is_empty()).collect())
         .unwrap_or_default();
     let over = ea_impact::Flag::Oversubscribed;
-    if j.embodied.as_ref().is_some_and(|e| e.flags.contains(over)) {
+    if j.embodied.as_ref().is_some_and(|e| e.flags.contains(over))
+        && !flags.contains(&over.as_str())
+    {
         flags.push(over.as_str());
     }
     (!flags.is_empty()).then(|| flags.join(","))

@@ -112,3 +112,96 @@ fn own_share_of_node_j(r: &ea_record::JobNodeRecord) -> f64 {
         }
     }
 }
+
+/// A job's embodied figure is allocated once, at ingest, over every job that shared its
+/// nodes: `acct` alone, per user, per node and over the store, `job`, and the month's report
+/// all show the same figure. The inventory here says node n3 has less memory than its two
+/// jobs held together (as where memory is not a consumable resource): their shares are scaled
+/// down, and they say so.
+#[test]
+fn a_job_has_one_embodied_figure_in_every_query() {
+    let c = Cluster::acquire();
+    let a = c.sbatch(&["-N1", "-w", "n3", "-n1", "--mem=1500M"], "sleep 8");
+    let b = c.sbatch(&["-N1", "-w", "n3", "-n1", "--mem=1500M"], "sleep 8");
+    c.wait_gone(a, T);
+    c.wait_gone(b, T);
+    c.sacct(a, "JobID");
+    c.sacct(b, "JobID");
+    let store = Store::new("one-figure");
+    let inventory = std::fs::read_to_string(e2e::repo().join("configs/inventory/testbed.toml"))
+        .unwrap()
+        .replace("slurm_memory_mb = 8050", "slurm_memory_mb = 2000")
+        .replace(
+            "../factors/",
+            &format!("{}/configs/factors/", e2e::repo().display()),
+        );
+    let inv_path = store.dir.join("inventory.toml");
+    std::fs::write(&inv_path, inventory).unwrap();
+    let config = std::fs::read_to_string(&store.config).unwrap();
+    let config: String = config
+        .lines()
+        .map(|l| {
+            if l.starts_with("inventory = ") {
+                format!("inventory = \"{}\"", inv_path.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&store.config, config + "\n").unwrap();
+    // sacct's jobs only: the spool holds records of earlier runs' jobs that sacct has
+    // forgotten, which no report counts (they are not final).
+    store.ea(&["ingest", "--live", "--start", "now-1hours", "--end", "now"]);
+
+    let cols = "JobID,GWPEmbodied,GWPEmbodiedMin,GWPEmbodiedMax,GWP,PE,ADPE,Flags";
+    let rows = |filter: &[&str]| -> std::collections::BTreeMap<String, String> {
+        let mut args = vec!["acct", "-X", "-P", "-n", "-o", cols];
+        args.extend_from_slice(filter);
+        store
+            .ea(&args)
+            .lines()
+            .map(|l| (l.split('|').next().unwrap().to_string(), l.to_string()))
+            .collect()
+    };
+    let all = rows(&["-a", "-S", "now-1hours"]);
+    let (ja, jb) = (a.to_string(), b.to_string());
+    for job in [&ja, &jb] {
+        let row = &all[job.as_str()];
+        assert!(row.ends_with("oversubscribed"), "{row}");
+        assert_eq!(rows(&["-j", job]).get(job.as_str()), Some(row), "alone");
+        assert_eq!(
+            rows(&["-u", e2e::TEST_USER, "-S", "now-1hours"]).get(job.as_str()),
+            Some(row),
+            "per user"
+        );
+        assert_eq!(
+            rows(&["-a", "-N", "n3", "-S", "now-1hours"]).get(job.as_str()),
+            Some(row),
+            "per node"
+        );
+        // `job` shows the store's figure, and by how much its share was scaled.
+        let view = store.ea(&["job", job]);
+        assert!(view.contains("scaled by 0."), "{view}");
+        assert!(
+            view.contains("at ingest, over every job that shared its nodes"),
+            "{view}"
+        );
+    }
+    // The month's report is the sum of its jobs' figures.
+    let month = String::from_utf8(e2e::run("date", &["+%Y-%m"]).stdout).unwrap();
+    let month = month.trim();
+    let report: serde_json::Value =
+        serde_json::from_str(&store.ea(&["report", "--month", month, "--format", "json"])).unwrap();
+    let in_report = report["all"]["embodied"]["gwp_kgco2eq"]["value"]
+        .as_f64()
+        .unwrap();
+    let summed: f64 = rows(&["-a", "-S", &format!("{month}-01T00:00:00")])
+        .values()
+        .filter_map(|r| r.split('|').nth(1)?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        (in_report - summed).abs() <= 1e-9 * summed,
+        "report {in_report} vs jobs {summed}"
+    );
+}
