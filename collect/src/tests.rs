@@ -178,6 +178,12 @@ fn records_of_other_nodes_or_misnamed_are_rejected_and_the_rest_stored() {
     assert_eq!(ack.stored, std::slice::from_ref(&own.name));
     assert_eq!(ack.rejected.len(), 2, "{text}");
     assert_eq!(f.count("SELECT count(*) FROM node_records"), 1);
+    // Measured energies are derived within a second of the commit (writer::DERIVE_EVERY).
+    let t0 = std::time::Instant::now();
+    while f.count("SELECT count(*) FROM job_measured") == 0 {
+        assert!(t0.elapsed().as_secs() < 10, "never derived");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let m = f.metrics();
     assert!(
         m.contains("records_rejected_total{reason=\"node-not-of-host\"} 1"),

@@ -5,12 +5,18 @@
 //! a burst of thousands of one-record batches from the nodes of a job that ended costs a few
 //! commits, not thousands), then answers each batch with which of its rows were written. A
 //! batch is never split across transactions, so it is stored whole or not at all, and no
-//! answer is sent before the commit. Between batches, it runs the sacct side when due.
+//! answer is sent before the commit.
+//!
+//! The derivation that ends every ingest (measured energy per job, calibrations) runs for
+//! everything stored at most every [`DERIVE_EVERY`], not per batch: it is per job over all
+//! its nodes, and a job's thousands of nodes report in thousands of batches
+//! (`ea_store::ingest::batch::Pending`). Between batches, it runs the sacct side when due.
 
 use crate::config::LiveSchedule;
 use crate::metrics::Metrics;
 use crate::nodes::NodeBook;
 use ea_store::db::Store;
+use ea_store::ingest::batch::Pending;
 use ea_store::ingest::records::NodeRecordRow;
 use ea_store::ingest::{self, Inputs, LiveWindow, Settings};
 use std::path::PathBuf;
@@ -52,40 +58,75 @@ pub fn run(mut setup: WriterSetup, queue: Receiver<Submission>) {
         eprintln!("collect: {e}; starting with an empty node book");
         NodeBook::default()
     });
+    let mut pending = Pending::new(&setup.store).unwrap_or_else(|e| {
+        eprintln!("collect: cannot read what is left to derive: {e}");
+        Pending::default()
+    });
+    // What an earlier collector left underived goes first.
+    let mut derive_due = (!pending.is_empty()).then(Instant::now);
     let mut next_live = setup.live.as_ref().map(|_| Instant::now());
     // The book is saved at most every BOOK_SAVE: its fsync would otherwise double the cost of
     // a group's commit.
     let mut book_saved = Instant::now();
     let mut book_dirty = false;
     loop {
+        let now = Instant::now();
         let mut wait = next_live.map_or(Duration::from_secs(3600), |t| {
-            t.saturating_duration_since(Instant::now())
+            t.saturating_duration_since(now)
         });
+        if let Some(t) = derive_due {
+            wait = wait.min(t.saturating_duration_since(now));
+        }
         if book_dirty {
             wait = wait.min(BOOK_SAVE.saturating_sub(book_saved.elapsed()));
         }
         match queue.recv_timeout(wait) {
             Ok(first) => {
                 let group = gather(first, &queue, setup.max_rows);
-                commit_group(&mut setup, group, &mut book);
+                commit_group(&mut setup, group, &mut book, &mut pending);
                 book_dirty = true;
+                if !pending.is_empty() {
+                    derive_due.get_or_insert_with(|| Instant::now() + DERIVE_EVERY);
+                }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if derive_due.is_some_and(|t| Instant::now() >= t) {
+            derive(&mut setup, &mut pending);
+            derive_due = (!pending.is_empty()).then(|| Instant::now() + DERIVE_EVERY);
         }
         if book_dirty && book_saved.elapsed() >= BOOK_SAVE {
             save_book(&book, &setup.state_dir);
             (book_dirty, book_saved) = (false, Instant::now());
         }
-        if let (Some(due), Some(live)) = (next_live, &setup.live)
-            && Instant::now() >= due
+        if next_live.is_some_and(|due| Instant::now() >= due)
+            && let Some(live) = setup.live.clone()
         {
-            run_live(&mut setup.store, &setup.settings, live, &setup.metrics);
+            derive(&mut setup, &mut pending);
+            run_live(&mut setup.store, &setup.settings, &live, &setup.metrics);
             next_live = Some(Instant::now() + Duration::from_secs(live.interval_s));
         }
     }
+    derive(&mut setup, &mut pending);
     if book_dirty {
         save_book(&book, &setup.state_dir);
+    }
+}
+
+/// How long stored records wait at most for their derivation.
+pub const DERIVE_EVERY: Duration = Duration::from_secs(1);
+
+fn derive(setup: &mut WriterSetup, pending: &mut Pending) {
+    match ingest::batch::derive_pending(&mut setup.store, pending, "collector", &setup.settings) {
+        Ok(Some(s)) if s.derived.measured_jobs > 0 || s.derived.jobs_from_records > 0 => {
+            eprintln!(
+                "collect: derived {} measured jobs ({} known only from records so far, {} waiting for node records)",
+                s.derived.measured_jobs, s.derived.jobs_from_records, s.derived.measured_pending
+            );
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("collect: deriving measured energies failed (tried again later): {e}"),
     }
 }
 
@@ -118,7 +159,12 @@ fn gather(first: Submission, queue: &Receiver<Submission>, max_rows: usize) -> V
     group
 }
 
-fn commit_group(setup: &mut WriterSetup, group: Vec<Submission>, book: &mut NodeBook) {
+fn commit_group(
+    setup: &mut WriterSetup,
+    group: Vec<Submission>,
+    book: &mut NodeBook,
+    pending: &mut Pending,
+) {
     let mut sizes = Vec::with_capacity(group.len());
     let mut rows = Vec::new();
     let mut replies = Vec::with_capacity(group.len());
@@ -129,7 +175,7 @@ fn commit_group(setup: &mut WriterSetup, group: Vec<Submission>, book: &mut Node
         rows.extend(s.rows);
         replies.push(s.reply);
     }
-    let outcome = ingest::batch::ingest_rows(&mut setup.store, rows, "collector", &setup.settings);
+    let outcome = ingest::batch::ingest_rows(&mut setup.store, &rows, pending);
     match outcome {
         Ok(outcome) => {
             let now = unix_now();

@@ -97,20 +97,8 @@ pub fn run(args: Args) -> Result<()> {
         }
         (None, None) => None,
     };
-    let tz = time_zone(args.timezone.as_deref().or(config.timezone.as_deref()))
-        .map_err(anyhow::Error::msg)?;
-    let group_gid = match &config.store_group {
-        None => None,
-        Some(g) => Some(uzers_gid(g).with_context(|| {
-            format!("store.group `{g}` is not a group on this host; create it or fix the config")
-        })?),
-    };
     let path = args.db.clone().unwrap_or_else(|| config.store_path.clone());
-    let (mut store, warnings) =
-        Store::open_for_write(&path, &Access { group_gid }).map_err(anyhow::Error::msg)?;
-    for w in warnings {
-        eprintln!("energy-assess: warning: {w}");
-    }
+    let mut store = open_store(&config, &path)?;
     let inputs = Inputs {
         spools: args.spool,
         sacct: args.sacct,
@@ -128,6 +116,43 @@ pub fn run(args: Args) -> Result<()> {
         wattmeter_metric: args.wattmeter_metric,
         force: args.force,
     };
+    let settings = settings(
+        &config,
+        args.cluster.clone(),
+        args.timezone.as_deref(),
+        !args.quiet,
+    )?;
+    let summary = ingest::ingest(&mut store, &inputs, &settings).map_err(anyhow::Error::msg)?;
+    print_summary(&summary, &path);
+    Ok(())
+}
+
+/// Opens the store for writing, with the config's group access; warnings go to standard
+/// error. Shared with `collect`.
+pub fn open_store(config: &ea_store::config::Config, path: &std::path::Path) -> Result<Store> {
+    let group_gid = match &config.store_group {
+        None => None,
+        Some(g) => Some(uzers_gid(g).with_context(|| {
+            format!("store.group `{g}` is not a group on this host; create it or fix the config")
+        })?),
+    };
+    let (store, warnings) =
+        Store::open_for_write(path, &Access { group_gid }).map_err(anyhow::Error::msg)?;
+    for w in warnings {
+        eprintln!("energy-assess: warning: {w}");
+    }
+    Ok(store)
+}
+
+/// How to ingest, from the config and the command line's overrides. Shared with `collect`,
+/// so that records stored by the collector are split and derived as `ingest` would.
+pub fn settings(
+    config: &ea_store::config::Config,
+    cluster: Option<String>,
+    timezone: Option<&str>,
+    progress: bool,
+) -> Result<Settings> {
+    let tz = time_zone(timezone.or(config.timezone.as_deref())).map_err(anyhow::Error::msg)?;
     // The inventory's share rule and node sizes split measured energy on shared nodes: an
     // inventory that cannot be read stops the ingest rather than split with another rule.
     let inventory = match &config.inventory {
@@ -137,17 +162,14 @@ pub fn run(args: Args) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}\n(measured energies are split by the inventory's share rule: fix it, or remove [site] inventory from the config)"))?,
         )),
     };
-    let settings = Settings {
-        cluster: args.cluster.unwrap_or_else(|| config.cluster.clone()),
+    Ok(Settings {
+        cluster: cluster.unwrap_or_else(|| config.cluster.clone()),
         clock: Clock::system(tz),
         estimate: config.estimate.clone(),
         record_grace_s: config.record_grace_s,
-        progress: !args.quiet,
+        progress,
         inventory,
-    };
-    let summary = ingest::ingest(&mut store, &inputs, &settings).map_err(anyhow::Error::msg)?;
-    print_summary(&summary, &path);
-    Ok(())
+    })
 }
 
 fn uzers_gid(name: &str) -> Option<u32> {

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod cmd_acct;
+mod cmd_collect;
 mod cmd_ingest;
 mod cmd_inventory;
 mod cmd_job;
@@ -50,6 +51,7 @@ enum Command {
     Ingest(cmd_ingest::Args),
     Acct(cmd_acct::Args),
     Report(cmd_report::Args),
+    Collect(cmd_collect::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => cmd_ingest::run(args),
         Command::Acct(args) => cmd_acct::run(args),
         Command::Report(args) => cmd_report::run(args),
+        Command::Collect(args) => cmd_collect::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,8 +4,9 @@
 //! with [`records::parse_record`] and checks the name against the record as
 //! `records::read_one` does; [`ingest_rows`] writes the rows with [`records::RecordWriter`]
 //! (so a record already stored with the same content hash is left as it is: idempotent by job,
-//! node and record hash) and ends with the same derivation and commit as every ingest, in one
-//! transaction. A caller acknowledges the rows only once this returns.
+//! node and record hash) in one transaction, and a caller acknowledges the rows only once it
+//! returns; [`derive_pending`] then ends as every ingest ends (the same derivation, in a
+//! transaction of its own), for all the batches stored since it last ran.
 
 use super::{IngestError, Progress, Settings, SourceSummary, Summary, derive, finish_run, records};
 use crate::db::{DeferredIndexes, Store};
@@ -72,71 +73,142 @@ pub struct RowsOutcome {
     /// For each row given, in order: whether it was written (`false`: the store already held
     /// it with the same content, or held it complete and this one is not).
     pub written: Vec<bool>,
-    /// The run's summary (derived jobs, warnings), as `ingest` prints it.
-    pub summary: Summary,
 }
 
-/// Writes record rows in one transaction, then derives and commits as every ingest does;
-/// nothing is kept on error. `source` names where the rows came from in the summary.
+/// The `meta` key that says records were committed whose measured energies are not derived
+/// yet: set in the records' transaction, cleared by [`derive_pending`]'s, so that a collector
+/// killed in between derives them when it starts again.
+const UNDERIVED: &str = "collector_underived";
+
+/// Records stored but not yet derived (their jobs' measured energies, calibrations).
+///
+/// Deriving is per job, over all its nodes' records: a job on 5,000 nodes whose nodes send
+/// their records in 5,000 batches would be measured 5,000 times, each time over more records,
+/// if every batch derived. So a collector stores each batch at once ([`ingest_rows`]) and
+/// derives what accumulated at most every second or so ([`derive_pending`]).
+#[derive(Debug, Default)]
+pub struct Pending {
+    window: derive::Window,
+    rows: u64,
+    /// The store said records were left underived by an earlier run.
+    recover: bool,
+}
+
+impl Pending {
+    /// What the store has left underived by an earlier collector (one killed between a batch's
+    /// commit and its derivation).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn new(store: &Store) -> Result<Self, IngestError> {
+        let recover = store
+            .conn
+            .query_row("SELECT 1 FROM meta WHERE key = ?1", [UNDERIVED], |_| Ok(()))
+            .map(|()| true)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(false),
+                e => Err(e),
+            })?;
+        Ok(Self {
+            recover,
+            ..Self::default()
+        })
+    }
+
+    /// Whether [`derive_pending`] has anything to do.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0 && !self.recover
+    }
+}
+
+/// Writes record rows in one transaction and commits; nothing is kept on error. The rows
+/// written are added to `pending`, for [`derive_pending`].
 ///
 /// # Errors
 /// SQLite errors; nothing was written then.
 pub fn ingest_rows(
     store: &mut Store,
-    rows: Vec<NodeRecordRow>,
+    rows: &[NodeRecordRow],
+    pending: &mut Pending,
+) -> Result<RowsOutcome, IngestError> {
+    let tx = store
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut written = Vec::with_capacity(rows.len());
+    {
+        let mut writer = records::RecordWriter::new(&tx)?;
+        for row in rows {
+            written.push(writer.upsert(row)?);
+        }
+    }
+    if written.iter().any(|w| *w) {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, '1') ON CONFLICT (key) DO NOTHING",
+            [UNDERIVED],
+        )?;
+    }
+    tx.commit()?;
+    for (row, _) in rows.iter().zip(&written).filter(|(_, w)| **w) {
+        pending.window.add_record(row);
+        pending.rows += 1;
+    }
+    Ok(RowsOutcome { written })
+}
+
+/// Derives what [`ingest_rows`] stored since the last call, as every ingest ends (measured
+/// energies of the jobs concerned, jobs known only from records, calibrations), in one
+/// transaction; after a collector was killed, everything is derived again once. `None` when
+/// there was nothing to do. `source` names the rows' origin in the summary.
+///
+/// # Errors
+/// SQLite errors; `pending` is kept then, to try again.
+pub fn derive_pending(
+    store: &mut Store,
+    pending: &mut Pending,
     source: &str,
     settings: &Settings,
-) -> Result<RowsOutcome, IngestError> {
+) -> Result<Option<Summary>, IngestError> {
+    if pending.is_empty() {
+        return Ok(None);
+    }
     let mut summary = Summary::default();
+    let mut stats = SourceSummary::skipped("collector", source.to_string());
+    (stats.read, stats.rows, stats.written) = (true, pending.rows, pending.rows);
+    summary.records.written = pending.rows;
+    summary.sources.push(stats);
     let store_path = store.path.clone();
     let tx = store
         .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)?;
     let deferred = DeferredIndexes::drop_on_empty_tables(&tx)?;
-    let mut window = derive::Window::default();
-    let fresh: bool = tx.query_row(
-        "SELECT NOT EXISTS (SELECT 1 FROM jobs) AND NOT EXISTS (SELECT 1 FROM node_records)
-            AND NOT EXISTS (SELECT 1 FROM power_samples) AND NOT EXISTS (SELECT 1 FROM job_measured)",
-        [],
-        |r| r.get(0),
-    )?;
-    if fresh {
-        window.capture();
-        window.reserve_records(rows.len());
-    }
-    let mut written = Vec::with_capacity(rows.len());
-    let mut stats = SourceSummary::skipped("collector", source.to_string());
-    stats.read = true;
-    {
-        let mut writer = records::RecordWriter::new(&tx)?;
-        for row in rows {
-            stats.rows += 1;
-            let wrote = writer.upsert(&row)?;
-            if wrote {
-                stats.written += 1;
-                summary.records.written += 1;
-                window.add_record(&row);
-                window.capture_record(row);
-            } else {
-                stats.unchanged += 1;
-                summary.records.unchanged += 1;
-            }
-            written.push(wrote);
+    let mut window = std::mem::take(&mut pending.window);
+    let outcome = (|| {
+        if pending.recover {
+            window.add_everything(&tx)?;
+        }
+        tx.execute("DELETE FROM meta WHERE key = ?1", [UNDERIVED])?;
+        let progress = Progress::new(false);
+        finish_run(
+            tx,
+            &store_path,
+            deferred,
+            &mut window,
+            false,
+            settings,
+            &mut summary,
+            &progress,
+        )
+    })();
+    match outcome {
+        Ok(()) => {
+            (pending.rows, pending.recover) = (0, false);
+            Ok(Some(summary))
+        }
+        Err(e) => {
+            pending.window = window;
+            Err(e)
         }
     }
-    summary.sources.push(stats);
-    let progress = Progress::new(false);
-    finish_run(
-        tx,
-        &store_path,
-        deferred,
-        &mut window,
-        fresh,
-        settings,
-        &mut summary,
-        &progress,
-    )?;
-    Ok(RowsOutcome { written, summary })
 }
 
 /// Measured energy the store holds, in joules, by (cluster, partition, account): the sum of
@@ -230,13 +302,30 @@ mod tests {
             .iter()
             .map(|(name, bytes)| read_entry(name, bytes, "synth").unwrap())
             .collect();
-        let first = ingest_rows(&mut by_batch, rows.clone(), "test", &s).unwrap();
-        assert!(first.written.iter().all(|w| *w));
-        let again = ingest_rows(&mut by_batch, rows, "test", &s).unwrap();
+        let mut pending = Pending::new(&by_batch).unwrap();
+        assert!(pending.is_empty());
+        // In two batches, derived once.
+        let (a, b) = rows.split_at(rows.len() / 2);
+        for half in [a, b] {
+            let first = ingest_rows(&mut by_batch, half, &mut pending).unwrap();
+            assert!(first.written.iter().all(|w| *w));
+        }
+        assert!(
+            derive_pending(&mut by_batch, &mut pending, "t", &s)
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            derive_pending(&mut by_batch, &mut pending, "t", &s)
+                .unwrap()
+                .is_none()
+        );
+        let again = ingest_rows(&mut by_batch, &rows, &mut pending).unwrap();
         assert!(
             again.written.iter().all(|w| !*w),
             "a batch sent twice is stored once"
         );
+        assert!(pending.is_empty());
 
         for sql in [
             "SELECT * FROM node_records ORDER BY cluster, job_id_raw, node",
@@ -262,6 +351,38 @@ mod tests {
             .unwrap();
         assert!(total > 0.0 && (total - measured).abs() < 1e-6 * measured);
         drop((by_spool, by_batch));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn records_left_underived_by_a_killed_collector_are_derived_on_restart() {
+        let dir = std::env::temp_dir().join(format!("ea-batch-kill-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = Params {
+            jobs: 20,
+            assessed: 1.0,
+            seed: 5,
+            ..Default::default()
+        };
+        let rows: Vec<NodeRecordRow> = synth::jobs(&p)
+            .iter()
+            .flat_map(|j| synth::records(&p, j))
+            .map(|r| records::to_row(&r, "synth"))
+            .collect();
+        let db = dir.join("s.sqlite");
+        let (mut store, _) = Store::open_for_write(&db, &Default::default()).unwrap();
+        // Stored, then the collector dies before deriving: its `pending` is lost.
+        ingest_rows(&mut store, &rows, &mut Pending::default()).unwrap();
+        drop(store);
+        let (mut store, _) = Store::open_for_write(&db, &Default::default()).unwrap();
+        let mut pending = Pending::new(&store).unwrap();
+        assert!(!pending.is_empty());
+        derive_pending(&mut store, &mut pending, "t", &settings(&p)).unwrap();
+        let measured = table(&store, "SELECT count(*) FROM job_measured");
+        assert_ne!(measured, ["Integer(0)"]);
+        assert!(Pending::new(&store).unwrap().is_empty());
+        drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
