@@ -52,6 +52,8 @@ pub struct CollectConfig {
     /// `host:port` to listen on.
     pub listen: String,
     /// HTTP worker threads (each verifies credentials and parses batches; one thread writes).
+    /// Many, because each waits for the writer's commit: the batches waiting together are
+    /// what one commit takes.
     pub threads: usize,
     /// The uids whose credentials may send records: root and the SlurmUser, if configured.
     pub allowed_uids: Vec<u32>,
@@ -158,7 +160,7 @@ impl CollectConfig {
             sacct: raw.sacct.clone().unwrap_or_else(|| "sacct".into()),
             squeue: raw.squeue.clone().unwrap_or_else(|| "squeue".into()),
         });
-        let threads = raw.threads.unwrap_or(8);
+        let threads = raw.threads.unwrap_or(64);
         if threads == 0 {
             return Err(ConfigError::Invalid {
                 key: "threads",
@@ -235,6 +237,14 @@ mod tests {
         let e = CollectConfig::parse("slurm_user = \"no-such-user-here\"").unwrap_err();
         assert!(e.to_string().contains("slurm_user"), "{e}");
         assert!(CollectConfig::parse("[hosts]\nbox = \"n[1-\"").is_err());
+    }
+
+    #[test]
+    fn the_example_config_is_read_and_gives_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/collect.toml");
+        let example = CollectConfig::load(Some(&path)).unwrap();
+        let defaults = CollectConfig::parse("").unwrap();
+        assert_eq!(example, defaults);
     }
 
     #[test]

@@ -67,7 +67,9 @@ pub fn run(mut setup: WriterSetup, queue: Receiver<Submission>) {
     let mut next_live = setup.live.as_ref().map(|_| Instant::now());
     // The book is saved at most every BOOK_SAVE: its fsync would otherwise double the cost of
     // a group's commit.
-    let mut book_saved = Instant::now();
+    let mut book_saved = Instant::now()
+        .checked_sub(BOOK_SAVE)
+        .unwrap_or_else(Instant::now);
     let mut book_dirty = false;
     loop {
         let now = Instant::now();

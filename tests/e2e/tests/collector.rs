@@ -1,0 +1,423 @@
+//! The collector (`energy-assess collect`) on 127.0.0.1 with the cluster's real munged: records
+//! of a 3-node job through it into the store, a SIGKILL in the middle of a batch, credentials of
+//! an unprivileged user and replayed ones, and the load figures of issue 14.
+//!
+//! Until the node-side forwarder lands, the test of the 3-node job sends the spool's records
+//! itself, as root, exactly as the forwarder is to (one batch per node, a real credential of
+//! root bound to the body).
+
+use e2e::{Cluster, Store, TEST_USER, run, stderr};
+use ea_collect_load::{Signed, agent, entry, node_name, post, sign, template};
+use ea_record::batch::{Batch, BatchEntry, body_digest};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(60);
+
+/// A collector process on a free loopback port, killed (SIGKILL) on drop.
+struct Collector {
+    child: Child,
+    url: String,
+}
+
+impl Collector {
+    fn start(bin: &Path, store: &Store, extra: &str) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(bin, store, extra, port)
+    }
+
+    fn start_on(bin: &Path, store: &Store, extra: &str, port: u16) -> Self {
+        let config = store.dir.join("collect.toml");
+        std::fs::write(
+            &config,
+            format!("listen = \"127.0.0.1:{port}\"\nlive_interval_s = 0\n{extra}\n"),
+        )
+        .unwrap();
+        let child = Command::new(bin)
+            .args(["collect", "--config"])
+            .arg(&store.config)
+            .arg("--collect-config")
+            .arg(&config)
+            .stderr(std::fs::File::create(store.dir.join("collect.log")).unwrap())
+            .spawn()
+            .expect("start energy-assess collect");
+        let c = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let a = agent();
+        e2e::wait_until(Duration::from_secs(30), "the collector to answer", || {
+            a.get(format!("{}/healthz", c.url)).call().is_ok()
+        });
+        c
+    }
+
+    fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn metrics(&self) -> String {
+        let mut r = agent().get(format!("{}/metrics", self.url)).call().unwrap();
+        r.body_mut().read_to_string().unwrap()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn count(store: &Store, sql: &str) -> i64 {
+    let s = ea_store::db::Store::open_read(&store.db()).unwrap();
+    s.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+fn root_munge() -> ea_munge::Munge {
+    ea_munge::Munge::new()
+}
+
+/// `n` records of distinct jobs, all of node `node`.
+fn records_of(node: &str, n: usize, first_job: u32) -> Vec<BatchEntry> {
+    let t = template();
+    (0..n)
+        .map(|k| entry(&t, first_job + k as u32, node, 1))
+        .collect()
+}
+
+#[test]
+fn an_assessed_job_on_3_nodes_reaches_the_store_through_the_collector() {
+    let c = Cluster::acquire();
+    let job = c.sbatch(&["-N3", "--exclusive", "--energy-assess"], "sleep 3");
+    c.wait_gone(job, T);
+    let records = c.records(job, 3, T);
+    assert_eq!(records.len(), 3);
+    let store = Store::new("collect3");
+    let host = String::from_utf8(run("hostname", &["-s"]).stdout).unwrap();
+    let host = host.trim();
+    // The testbed's three slurmd run on this one host.
+    let collector = Collector::start(
+        &e2e::energy_assess_bin(),
+        &store,
+        &format!("[hosts]\n\"{host}\" = \"n[1-3]\"\n"),
+    );
+    let munge = root_munge();
+    let agent = agent();
+    for r in &records {
+        let name = ea_record::spool::file_name(r.job_id, &r.node, "json");
+        let content = std::fs::read_to_string(c.spool.record_path(r.job_id, &r.node)).unwrap();
+        let batch = Batch {
+            host: host.to_string(),
+            records: vec![BatchEntry {
+                name: name.clone(),
+                content,
+            }],
+        };
+        let (status, ack) = post(&agent, &collector.url, &sign(&munge, &batch).unwrap()).unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(ack.unwrap().stored, [name]);
+    }
+    assert_eq!(
+        count(
+            &store,
+            &format!("SELECT count(*) FROM node_records WHERE job_id_raw = {job}")
+        ),
+        3
+    );
+    // Derived within a second or so: the job's measured energy is in the store and /metrics.
+    e2e::wait_until(Duration::from_secs(10), "the job's measured energy", || {
+        count(&store, "SELECT count(*) FROM job_measured") == 1
+    });
+    let m = collector.metrics();
+    assert!(
+        m.contains("energy_assess_collect_records_stored_total 3"),
+        "{m}"
+    );
+    for n in ["n1", "n2", "n3"] {
+        assert!(
+            m.contains(&format!(
+                "node_last_record_timestamp_seconds{{node=\"{n}\"}}"
+            )),
+            "{m}"
+        );
+    }
+    assert!(
+        m.contains("measured_energy_joules{cluster=\"testbed\""),
+        "{m}"
+    );
+    // --status reads the node book the collector keeps (saved within seconds).
+    let book = store.dir.join("nodes.json");
+    e2e::wait_until(Duration::from_secs(10), "nodes.json with 3 nodes", || {
+        std::fs::read_to_string(&book)
+            .is_ok_and(|t| ["n1", "n2", "n3"].iter().all(|n| t.contains(n)))
+    });
+    drop(collector);
+    let status = store.ea(&[
+        "collect",
+        "--status",
+        "--late-after",
+        "0",
+        "--expect",
+        "n[1-4]",
+    ]);
+    assert!(
+        status.contains("n4") && status.contains("never"),
+        "{status}"
+    );
+    let status = store.ea(&["collect", "--status", "--late-after", "3600"]);
+    assert!(status.contains("no node is late: 3 nodes seen"), "{status}");
+}
+
+#[test]
+fn a_collector_killed_mid_batch_loses_and_doubles_nothing() {
+    let _c = Cluster::acquire();
+    let store = Store::new("collectkill");
+    let bin = e2e::energy_assess_bin();
+    let munge = root_munge();
+    let node = node_name(1);
+    let mut collector = Collector::start(&bin, &store, "");
+    let port = collector.port();
+    // A batch large enough that the kill lands before its answer: grown until it does.
+    let mut size = 2000;
+    let mut acked = 0;
+    let (batch, signed) = loop {
+        let batch = Batch {
+            host: node.clone(),
+            records: records_of(&node, size, 1_000_000 + size as u32),
+        };
+        let signed = sign(&munge, &batch).unwrap();
+        let url = collector.url.clone();
+        let body = Signed {
+            body: signed.body.clone(),
+            credential: signed.credential.clone(),
+        };
+        let send = std::thread::spawn(move || post(&agent(), &url, &body));
+        std::thread::sleep(Duration::from_millis(20));
+        collector.kill();
+        let outcome = send.join().unwrap();
+        if outcome.is_err() {
+            break (batch, signed);
+        }
+        assert!(
+            size < 64_000,
+            "the collector always answered before the kill"
+        );
+        acked += size as i64;
+        size *= 2;
+        collector = Collector::start_on(&bin, &store, "", port);
+    };
+    // The killed batch is in the store whole (committed, the answer lost) or not at all.
+    let killed = count(&store, "SELECT count(*) FROM node_records") - acked;
+    assert!(
+        killed == 0 || killed == size as i64,
+        "{killed} of {size} records half-stored"
+    );
+    let collector = Collector::start_on(&bin, &store, "", port);
+    // The forwarder sends the batch again with a new credential (the first is spent).
+    let again = sign(&munge, &batch).unwrap();
+    assert_ne!(again.credential, signed.credential);
+    let (status, ack) = post(&agent(), &collector.url, &again).unwrap();
+    assert_eq!(status, 200);
+    let ack = ack.unwrap();
+    assert!(ack.rejected.is_empty());
+    assert_eq!(ack.stored.len() + ack.duplicates.len(), size);
+    let stored = |first: u32| {
+        count(
+            &store,
+            &format!(
+                "SELECT count(DISTINCT job_id_raw) FROM node_records WHERE job_id_raw >= {first} AND job_id_raw < {}",
+                first + size as u32
+            ),
+        )
+    };
+    assert_eq!(stored(1_000_000 + size as u32), size as i64);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM node_records") as usize,
+        count(
+            &store,
+            "SELECT count(DISTINCT job_id_raw || node) FROM node_records"
+        ) as usize,
+        "no record twice"
+    );
+    // Once more: all duplicates.
+    let (status, ack) = post(&agent(), &collector.url, &sign(&munge, &batch).unwrap()).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(ack.unwrap().duplicates.len(), size);
+}
+
+#[test]
+fn an_unprivileged_user_s_credential_is_refused() {
+    let _c = Cluster::acquire();
+    let store = Store::new("collectalice");
+    let collector = Collector::start(&e2e::energy_assess_bin(), &store, "");
+    let node = node_name(2);
+    let batch = Batch {
+        host: node.clone(),
+        records: records_of(&node, 1, 2_000_000),
+    };
+    let body = serde_json::to_vec(&batch).unwrap();
+    let alice = |args: &[&str]| {
+        let out = Command::new("runuser")
+            .args(["-u", TEST_USER, "--", "munge"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "munge as {TEST_USER}: {}",
+            stderr(&out)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let digest = body_digest(&body);
+    for credential in [alice(&["-n"]), alice(&["-s", &digest])] {
+        let (status, _) = post(
+            &agent(),
+            &collector.url,
+            &Signed {
+                body: body.clone(),
+                credential,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            status, 403,
+            "a credential of {TEST_USER} must not store records"
+        );
+    }
+    assert_eq!(count(&store, "SELECT count(*) FROM node_records"), 0);
+    let m = collector.metrics();
+    assert!(
+        m.contains("batches_total{outcome=\"uid-not-allowed\"} 2"),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_replayed_credential_is_refused() {
+    let _c = Cluster::acquire();
+    let store = Store::new("collectreplay");
+    let collector = Collector::start(&e2e::energy_assess_bin(), &store, "");
+    let node = node_name(3);
+    let batch = Batch {
+        host: node.clone(),
+        records: records_of(&node, 2, 3_000_000),
+    };
+    let signed = sign(&root_munge(), &batch).unwrap();
+    let (status, _) = post(&agent(), &collector.url, &signed).unwrap();
+    assert_eq!(status, 200);
+    // The same request again, as someone who saw it in transit would send it.
+    let (status, _) = post(&agent(), &collector.url, &signed).unwrap();
+    assert_eq!(status, 401);
+    // The credential on another body: refused as well (munged has seen it).
+    let other = Batch {
+        host: node.clone(),
+        records: records_of(&node, 1, 3_100_000),
+    };
+    let forged = Signed {
+        body: serde_json::to_vec(&other).unwrap(),
+        credential: signed.credential.clone(),
+    };
+    assert_eq!(post(&agent(), &collector.url, &forged).unwrap().0, 401);
+    // A fresh credential bound to another body than the one sent: payload mismatch.
+    let mismatched = Signed {
+        body: serde_json::to_vec(&other).unwrap(),
+        credential: root_munge()
+            .encode(body_digest(&signed.body).as_bytes())
+            .unwrap(),
+    };
+    assert_eq!(post(&agent(), &collector.url, &mismatched).unwrap().0, 401);
+    assert_eq!(count(&store, "SELECT count(*) FROM node_records"), 2);
+    let m = collector.metrics();
+    assert!(
+        m.contains("batches_total{outcome=\"credential-replayed\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("batches_total{outcome=\"payload-mismatch\"} 1"),
+        "{m}"
+    );
+}
+
+/// The release build of the collector and the load generator (the figures are those of what a
+/// site installs; the debug build's SQLite is unoptimised).
+fn release_bins() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let out = Command::new(cargo)
+        .current_dir(e2e::repo())
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "energy-assess",
+            "-p",
+            "ea-collect-load",
+        ])
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "cargo build --release: {}",
+        stderr(&out)
+    );
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| e2e::repo().join("target"));
+    target.join("release")
+}
+
+#[test]
+fn load_5000_nodes_burst_within_2_s_and_sustained_5000_records_per_s() {
+    let _c = Cluster::acquire();
+    let bins = release_bins();
+    let store = Store::new("collectload");
+    let collector = Collector::start(&bins.join("energy-assess"), &store, "");
+    let munge = root_munge();
+    // The burst: one job's 5,000 nodes each send their record at once.
+    let t = Instant::now();
+    let burst = ea_collect_load::burst(&collector.url, &munge, 5000, 32, 4_000_000).unwrap();
+    println!(
+        "burst: {} records from 5,000 nodes stored in {:.3} s (slowest batch {:.3} s; {:.1} s with signing)",
+        burst.stored,
+        burst.elapsed_s,
+        burst.max_latency_s,
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(burst.stored, 5000);
+    assert!(
+        burst.elapsed_s <= 2.0,
+        "burst took {:.3} s",
+        burst.elapsed_s
+    );
+    // Sustained: 50,000 records in batches of 50 from 5,000 nodes, 60 s at most.
+    let shape = ea_collect_load::Sustained {
+        records: 50_000,
+        per_batch: 50,
+        nodes: 5000,
+        threads: 16,
+        max_s: 60.0,
+    };
+    let s = ea_collect_load::sustained(&collector.url, &munge, shape, 5_000_000).unwrap();
+    println!(
+        "sustained: {} records in {} batches in {:.3} s: {:.0} records/s (slowest batch {:.3} s)",
+        s.stored,
+        s.batches,
+        s.elapsed_s,
+        s.rate(),
+        s.max_latency_s
+    );
+    assert_eq!(s.stored, 50_000, "all stored within the time bound");
+    assert!(s.rate() >= 5000.0, "{:.0} records/s", s.rate());
+    assert_eq!(count(&store, "SELECT count(*) FROM node_records"), 55_000);
+}
