@@ -18,6 +18,11 @@
 //! Placement is random within the partition (no scheduler is simulated), so jobs overlap on
 //! nodes about as often as on a busy machine, but not by the rules of a real scheduler.
 //! Everything follows from the seed: the same parameters give the same files.
+//!
+//! [`Params::busy`] is the other shape, the one of issue 12's benchmark ([`Shape::BUSY`]): a
+//! busy 5,000-node machine where 30 % of the jobs span 2 to 512 nodes (about 25 job-node pairs
+//! per job), sub-node jobs are packed on a small shared pool, and memory is not a consumable
+//! resource, so that what the jobs on a node hold sums above the node.
 
 use ea_record::spool::{encode_record, escape_name, file_name};
 use ea_record::{
@@ -46,6 +51,22 @@ pub struct Params {
     /// default). A record's series has one point per sampling interval (10 s) of the job,
     /// halved in resolution until it fits, as the plugin writes it.
     pub series_points: u32,
+    /// The machine and the job mix ([`Shape::DEFAULT`] unless a preset says otherwise).
+    pub shape: Shape,
+}
+
+impl Params {
+    /// Issue 12's month: [`Shape::BUSY`], 1,000,000 jobs, 0.05 % of them assessed. The
+    /// assessed share is small because the shape is about the allocation of 25 million
+    /// job-node pairs, not the reading of records: 500 jobs of 25 nodes on average keep the
+    /// spool near 13,000 files (the default month has 290,000).
+    pub fn busy() -> Self {
+        Self {
+            assessed: 0.0005,
+            shape: Shape::BUSY,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Params {
@@ -60,6 +81,7 @@ impl Default for Params {
             users: 2_000,
             accounts: 400,
             series_points: 720,
+            shape: Shape::DEFAULT,
         }
     }
 }
@@ -111,6 +133,155 @@ pub const PARTS: [Part; 3] = [
     },
 ];
 
+/// The busy machine's partitions: 4,000 CPU nodes with 2 GiB per core (memory is what its
+/// shared jobs oversubscribe) and 1,000 GPU nodes with 4 GPUs, shares of jobs by node count.
+pub const BUSY_PARTS: [Part; 2] = [
+    Part {
+        name: "cpu",
+        prefix: "c",
+        digits: 4,
+        nodes: 4000,
+        cores: 128,
+        mem_mb: 256 * 1024,
+        gpus: 0,
+        weight: 0.8,
+    },
+    Part {
+        name: "gpu",
+        prefix: "g",
+        digits: 4,
+        nodes: 1000,
+        cores: 64,
+        mem_mb: 512 * 1024,
+        gpus: 4,
+        weight: 0.2,
+    },
+];
+
+/// A band of the node-count distribution: a job whose draw falls below `upto` (cumulative
+/// share of jobs; the last band takes the rest) gets a node count log-uniform in `nodes`.
+#[derive(Debug, Clone, Copy)]
+pub struct Band {
+    pub upto: f64,
+    pub nodes: (u32, u32),
+    /// Sub-node: the job holds part of one node (`nodes` is then (1, 1)).
+    pub shared: bool,
+}
+
+/// The machine and its job mix. A shape only adds random draws where it departs from
+/// [`Shape::DEFAULT`] (a band of one node count, one memory per CPU, no run-time scaling), so
+/// that the default month stays the same file for file whatever shapes are added.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub name: &'static str,
+    pub parts: &'static [Part],
+    pub bands: &'static [Band],
+    /// Memory of a sub-node job per CPU, MiB, log-uniform in the range (capped at the node's).
+    pub mem_per_cpu_mb: (u32, u32),
+    /// Share of each partition's nodes (its first ones) where sub-node jobs are placed: a
+    /// site's shared partition, where many small jobs pack onto few nodes.
+    pub shared_pool: f64,
+    /// A multi-node job runs the drawn time divided by `nnodes` to this power: on a busy
+    /// machine where a job spans 81 nodes on average, wide jobs must be short for the node
+    /// time to fit in the month at all (0: no scaling).
+    pub wide_runtime_exponent: f64,
+}
+
+impl Shape {
+    /// The month documented at the top of this module (the month benchmark's default).
+    pub const DEFAULT: Shape = Shape {
+        name: "default",
+        parts: &PARTS,
+        bands: &[
+            Band {
+                upto: 0.70,
+                nodes: (1, 1),
+                shared: true,
+            },
+            Band {
+                upto: 0.90,
+                nodes: (1, 1),
+                shared: false,
+            },
+            Band {
+                upto: 0.98,
+                nodes: (2, 16),
+                shared: false,
+            },
+            Band {
+                upto: 0.998,
+                nodes: (17, 128),
+                shared: false,
+            },
+            Band {
+                upto: 1.0,
+                nodes: (129, 512),
+                shared: false,
+            },
+        ],
+        mem_per_cpu_mb: (4096, 4096),
+        shared_pool: 1.0,
+        wide_runtime_exponent: 0.0,
+    };
+
+    /// Issue 12's busy machine ([`BUSY_PARTS`]): 60 % sub-node jobs on a shared pool of 4 %
+    /// of the nodes (160 CPU and 40 GPU nodes, about six jobs on each at a time), 10 % on
+    /// one whole node, 30 % on 2 to 512 nodes. The multi-node bands (38 % of them on 2–16
+    /// nodes, 42 % on 17–128, 20 % on 129–512) average 81 nodes, hence about 25 pairs per job.
+    /// Sub-node jobs ask 1 to 16 GiB per CPU, and memory is not a consumable resource (Slurm's
+    /// `SelectTypeParameters=CR_Core`, common where jobs rarely use what they ask): their
+    /// `ReqMem` on a pool node sums above its 256 GiB while their cores fit, which is what the
+    /// allocation's oversubscription scaling is for. Wide jobs run the drawn time (and have
+    /// the limit) over `nnodes^0.55`, which keeps the node time of whole-node jobs near 80 %
+    /// of the machine's.
+    pub const BUSY: Shape = Shape {
+        name: "busy",
+        parts: &BUSY_PARTS,
+        bands: &[
+            Band {
+                upto: 0.60,
+                nodes: (1, 1),
+                shared: true,
+            },
+            Band {
+                upto: 0.70,
+                nodes: (1, 1),
+                shared: false,
+            },
+            Band {
+                upto: 0.814,
+                nodes: (2, 16),
+                shared: false,
+            },
+            Band {
+                upto: 0.94,
+                nodes: (17, 128),
+                shared: false,
+            },
+            Band {
+                upto: 1.0,
+                nodes: (129, 512),
+                shared: false,
+            },
+        ],
+        mem_per_cpu_mb: (1024, 16 * 1024),
+        shared_pool: 0.04,
+        wide_runtime_exponent: 0.55,
+    };
+
+    /// The shape of a name (`default`, `busy`), for command lines and environment variables.
+    pub fn by_name(name: &str) -> Option<Shape> {
+        [Shape::DEFAULT, Shape::BUSY]
+            .into_iter()
+            .find(|s| s.name == name)
+    }
+
+    /// The nodes of partition `p` where sub-node jobs go: the first ones, at least one.
+    pub fn pool(&self, p: &Part) -> u32 {
+        ((f64::from(p.nodes) * self.shared_pool).ceil() as u32).clamp(1, p.nodes)
+    }
+}
+
 /// SplitMix64: small, fast and good enough for synthetic data.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -152,7 +323,10 @@ pub struct Job {
     pub id: u64,
     pub user: u32,
     pub account: u32,
+    /// Index of the partition in its shape's `parts`.
     pub part: usize,
+    /// That partition.
+    pub partition: &'static Part,
     pub first_node: u32,
     pub nnodes: u32,
     pub cpus_per_node: u32,
@@ -175,15 +349,20 @@ impl Job {
     pub fn ncpus(&self) -> u32 {
         self.cpus_per_node * self.nnodes
     }
+    /// Whether the job ran on node `i` (index in its partition).
+    pub fn on_node(&self, i: u32) -> bool {
+        let n = self.partition.nodes;
+        (i + n - self.first_node) % n < self.nnodes
+    }
     pub fn nodes(&self) -> Vec<String> {
-        let p = &PARTS[self.part];
+        let p = self.partition;
         (0..self.nnodes)
             .map(|i| node_name(p, (self.first_node + i) % p.nodes))
             .collect()
     }
     /// The node list in Slurm's compressed form (`c[0001-0004]`, or two ranges on wrap).
     pub fn node_list(&self) -> String {
-        let p = &PARTS[self.part];
+        let p = self.partition;
         let a = self.first_node;
         let b = a + self.nnodes - 1;
         let fmt = |i: u32| format!("{:0w$}", i + 1, w = p.digits);
@@ -213,32 +392,58 @@ pub fn node_name(p: &Part, i: u32) -> String {
     format!("{}{:0w$}", p.prefix, i + 1, w = p.digits)
 }
 
+/// The partition of a job: by the partitions' shares of jobs, the last taking the rest.
+fn pick_part(parts: &[Part], x: f64) -> usize {
+    let mut upto = 0.0;
+    for (k, p) in parts.iter().enumerate() {
+        upto += p.weight;
+        if x < upto {
+            return k;
+        }
+    }
+    parts.len() - 1
+}
+
+/// The node count of a job and whether it shares its node (see [`Band`]).
+fn pick_nodes(bands: &[Band], r: &mut Rng) -> (u32, bool) {
+    let x = r.f();
+    let band = bands
+        .iter()
+        .find(|b| x < b.upto)
+        .or(bands.last())
+        .expect("a shape has bands");
+    let (lo, hi) = band.nodes;
+    let n = if lo == hi { lo } else { r.log_uniform(lo, hi) };
+    (n, band.shared)
+}
+
+/// State, exit code and elapsed seconds from the drawn run time, the limit and a draw.
+fn outcome(raw: i64, timelimit: i64, s: f64) -> (&'static str, &'static str, i64) {
+    if raw >= timelimit || s < 0.04 {
+        ("TIMEOUT", "0:15", timelimit)
+    } else if s < 0.12 {
+        ("FAILED", "1:0", raw)
+    } else if s < 0.18 {
+        ("CANCELLED by 0", "0:15", raw / 2)
+    } else if s < 0.19 {
+        ("OUT_OF_MEMORY", "0:125", raw)
+    } else if s < 0.195 {
+        ("NODE_FAIL", "0:0", raw)
+    } else {
+        ("COMPLETED", "0:0", raw)
+    }
+}
+
 fn gen_job(params: &Params, i: u64) -> Job {
+    let shape = &params.shape;
     let mut r = Rng::new(params.seed.wrapping_mul(1_000_003).wrapping_add(i));
     // Zipf-like users: a few users submit most jobs.
     let user = ((params.users as f64).powf(r.f()) as u32).min(params.users - 1);
     let account = (user.wrapping_mul(2_654_435_761) >> 7) % params.accounts;
-    let x = r.f();
-    let part = if x < PARTS[0].weight {
-        0
-    } else if x < PARTS[0].weight + PARTS[1].weight {
-        1
-    } else {
-        2
-    };
-    let p = &PARTS[part];
-    let band = r.f();
-    let (nnodes, shared) = if band < 0.70 {
-        (1, true)
-    } else if band < 0.90 {
-        (1, false)
-    } else if band < 0.98 {
-        (r.log_uniform(2, 16), false)
-    } else if band < 0.998 {
-        (r.log_uniform(17, 128), false)
-    } else {
-        (r.log_uniform(129, 512), false)
-    };
+    let part = pick_part(shape.parts, r.f());
+    let parts: &'static [Part] = shape.parts;
+    let p = &parts[part];
+    let (nnodes, shared) = pick_nodes(shape.bands, &mut r);
     let nnodes = nnodes.min(p.nodes);
     let cpus_per_node = if shared {
         r.log_uniform(1, p.cores / 2)
@@ -251,38 +456,36 @@ fn gen_job(params: &Params, i: u64) -> Job {
         (g, false) => g,
     };
     let mem_mb = if shared {
-        u64::from(cpus_per_node) * 4096
+        let (lo, hi) = shape.mem_per_cpu_mb;
+        let per_cpu = if lo == hi { lo } else { r.log_uniform(lo, hi) };
+        (u64::from(cpus_per_node) * u64::from(per_cpu)).min(p.mem_mb)
     } else {
         p.mem_mb
     } * u64::from(nnodes);
     let span = i64::from(params.month_days) * 86_400;
     let submit = params.month_start + (r.f() * span as f64) as i64;
     let wait = (r.f() * r.f() * 7200.0) as i64;
-    let timelimit = [3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600][r.below(5) as usize];
-    let raw = (1500.0 * (1.4 * r.normal()).exp()).max(5.0) as i64;
-    let s = r.f();
-    let (state, exit, elapsed) = if raw >= timelimit || s < 0.04 {
-        ("TIMEOUT", "0:15", timelimit)
-    } else if s < 0.12 {
-        ("FAILED", "1:0", raw)
-    } else if s < 0.18 {
-        ("CANCELLED by 0", "0:15", raw / 2)
-    } else if s < 0.19 {
-        ("OUT_OF_MEMORY", "0:125", raw)
-    } else if s < 0.195 {
-        ("NODE_FAIL", "0:0", raw)
-    } else {
-        ("COMPLETED", "0:0", raw)
-    };
+    let mut timelimit = [3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600][r.below(5) as usize];
+    let mut raw = (1500.0 * (1.4 * r.normal()).exp()).max(5.0) as i64;
+    if shape.wide_runtime_exponent != 0.0 && nnodes > 1 {
+        // Limits shrink with the run times, else a timed-out wide job would hold its nodes for
+        // the full limit.
+        let f = f64::from(nnodes).powf(shape.wide_runtime_exponent);
+        raw = (raw as f64 / f).max(5.0) as i64;
+        timelimit = ((timelimit as f64 / f) as i64 / 60 * 60).max(600);
+    }
+    let (state, exit, elapsed) = outcome(raw, timelimit, r.f());
     let start = (submit + wait).min(params.month_start + span - 1);
     // Keep every job inside the month, as a month's dump of finished jobs would.
     let elapsed = elapsed.min(params.month_start + span - 1 - start).max(0);
+    let placed_on = if shared { shape.pool(p) } else { p.nodes };
     Job {
         id: 1_000_000 + i,
         user,
         account,
         part,
-        first_node: r.below(u64::from(p.nodes)) as u32,
+        partition: p,
+        first_node: r.below(u64::from(placed_on)) as u32,
         nnodes,
         cpus_per_node,
         gpus_per_node,
@@ -304,6 +507,76 @@ pub fn jobs(params: &Params) -> Vec<Job> {
         .into_par_iter()
         .map(|i| gen_job(params, i))
         .collect()
+}
+
+/// What a generated month amounts to, for the benchmark's printout and the shape's tests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    pub jobs: u64,
+    /// Job-node pairs: the rows the allocation sorts and sweeps.
+    pub pairs: u64,
+    /// Share of jobs on more than one node.
+    pub multi_node: f64,
+    /// Node time of the jobs that hold whole nodes over the machine's node time in the month.
+    pub exclusive_held: f64,
+    /// Sub-node jobs on a node of the shared pool at a time, on average.
+    pub pool_jobs: f64,
+}
+
+pub fn stats(params: &Params, jobs: &[Job]) -> Stats {
+    let month = f64::from(params.month_days) * 86_400.0;
+    let (mut pairs, mut multi, mut exclusive, mut shared) = (0u64, 0u64, 0.0f64, 0.0f64);
+    for j in jobs {
+        pairs += u64::from(j.nnodes);
+        multi += u64::from(j.nnodes > 1);
+        let node_seconds = j.elapsed as f64 * f64::from(j.nnodes);
+        if j.cpus_per_node < j.partition.cores {
+            shared += node_seconds;
+        } else {
+            exclusive += node_seconds;
+        }
+    }
+    let parts = params.shape.parts.iter();
+    let nodes: u32 = parts.clone().map(|p| p.nodes).sum();
+    let pool: u32 = parts.map(|p| params.shape.pool(p)).sum();
+    Stats {
+        jobs: jobs.len() as u64,
+        pairs,
+        multi_node: multi as f64 / jobs.len().max(1) as f64,
+        exclusive_held: exclusive / (f64::from(nodes) * month),
+        pool_jobs: shared / (f64::from(pool) * month),
+    }
+}
+
+/// A job that is not in the month: the next id after the generated ones, two hours from the
+/// middle of the month on the first `nnodes` nodes of the first partition (where the shape's
+/// shared pool is, so on the busiest nodes), holding 8 CPUs and 32 GiB of each. For timing a
+/// late job's ingest into a month already stored, which touches those nodes' windows only.
+pub fn late_job(params: &Params, nnodes: u32) -> Job {
+    let parts: &'static [Part] = params.shape.parts;
+    let p = &parts[0];
+    let start = params.month_start + i64::from(params.month_days) * 86_400 / 2;
+    let nnodes = nnodes.clamp(1, p.nodes);
+    Job {
+        id: 1_000_000 + params.jobs,
+        user: 1,
+        account: 1,
+        part: 0,
+        partition: p,
+        first_node: 0,
+        nnodes,
+        cpus_per_node: 8,
+        gpus_per_node: 0,
+        mem_mb: 32 * 1024 * u64::from(nnodes),
+        submit: start - 600,
+        start,
+        elapsed: 2 * 3600,
+        timelimit: 4 * 3600,
+        state: "COMPLETED",
+        exit: "0:0",
+        cpu_efficiency: 0.9,
+        assessed: false,
+    }
 }
 
 /// The columns of the dump.
@@ -331,7 +604,7 @@ fn dur(s: i64) -> String {
 }
 
 fn job_lines(j: &Job, cluster: &str, out: &mut String) {
-    let p = &PARTS[j.part];
+    let p = j.partition;
     let user = format!("user{:04}", j.user);
     let account = format!("acct{:03}", j.account);
     let tres = if j.gpus_per_node > 0 {
@@ -542,7 +815,7 @@ fn meter(
 
 /// The records of one assessed job, one per node.
 pub fn records(params: &Params, j: &Job) -> Vec<JobNodeRecord> {
-    let p = &PARTS[j.part];
+    let p = j.partition;
     let secs = j.elapsed as f64;
     j.nodes()
         .into_iter()
@@ -696,7 +969,7 @@ pub fn inventory_toml(params: &Params) -> String {
         "# Synthetic machine of the energy-assess benchmark (generated).\n[site]\nname = \"{}\"\nlocation = \"FRA\"\npue = 1.3\npue_range = [1.2, 1.5]\nlifetime_years = 6\nlifetime_years_range = [5, 7]\nutilisation = 0.85\n\n",
         escape_name(&params.cluster)
     );
-    for p in PARTS {
+    for p in params.shape.parts {
         let (a, b) = (
             format!("{:0w$}", 1, w = p.digits),
             format!("{:0w$}", p.nodes, w = p.digits),
@@ -756,5 +1029,114 @@ mod tests {
             let expanded = ea_record::hostlist::expand(&j.node_list()).unwrap();
             assert_eq!(expanded.len() as u32, j.nnodes, "{}", j.node_list());
         }
+    }
+    /// The busy month at the density of the full one on a smaller scale: 1/30 of the jobs
+    /// over one day instead of thirty keeps the jobs per node at a time and the pairs per job.
+    fn busy_day() -> (Params, Vec<Job>) {
+        let p = Params {
+            jobs: 1_000_000 / 30,
+            month_days: 1,
+            ..Params::busy()
+        };
+        let js = jobs(&p);
+        (p, js)
+    }
+
+    /// The most that the jobs on node `i` of partition `part` held at once, as fractions of the
+    /// node: (cores, memory), each its own maximum over the node's timeline.
+    fn most_held(js: &[Job], part: usize, i: u32) -> (f64, f64) {
+        let mut events: Vec<(i64, f64, f64)> = Vec::new();
+        for j in js
+            .iter()
+            .filter(|j| j.part == part && j.elapsed > 0 && j.on_node(i))
+        {
+            let p = j.partition;
+            let c = f64::from(j.cpus_per_node) / f64::from(p.cores);
+            let m = (j.mem_mb / u64::from(j.nnodes)) as f64 / p.mem_mb as f64;
+            events.push((j.start, c, m));
+            events.push((j.end(), -c, -m));
+        }
+        // Ends before starts at the same second: back-to-back jobs do not overlap.
+        events.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let (mut c, mut m, mut most) = (0.0, 0.0, (0.0f64, 0.0f64));
+        for (_, dc, dm) in events {
+            (c, m) = (c + dc, m + dm);
+            most = (most.0.max(c), most.1.max(m));
+        }
+        most
+    }
+
+    #[test]
+    fn busy_month_has_the_shape_of_issue_12() {
+        let (p, js) = busy_day();
+        let st = stats(&p, &js);
+        // About 25 million pairs at 1,000,000 jobs, by proportion.
+        let per_million = st.pairs as f64 * 1e6 / st.jobs as f64;
+        assert!((22.5e6..27.5e6).contains(&per_million), "{per_million}");
+        assert!((0.28..0.32).contains(&st.multi_node), "{}", st.multi_node);
+        assert!(js.iter().all(|j| j.nnodes <= 512));
+        assert!(js.iter().any(|j| j.nnodes > 400));
+        // Sub-node jobs are on the shared pool only.
+        let pool = p.shape.pool(&BUSY_PARTS[0]);
+        assert_eq!(pool, 160);
+        let shared = js
+            .iter()
+            .filter(|j| j.nnodes == 1 && j.cpus_per_node < j.partition.cores);
+        assert!(shared.clone().count() as f64 > 0.55 * js.len() as f64);
+        assert!(shared.filter(|j| j.part == 0).all(|j| j.first_node < pool));
+        // A pool node is held beyond its memory while its cores fit: the scaling's case.
+        let (cores, memory) = (0..8)
+            .map(|i| most_held(&js, 0, i))
+            .find(|&(_, m)| m > 1.0)
+            .expect("a pool node whose jobs hold more memory than it has");
+        assert!(memory > 1.0 && cores < memory, "{cores} {memory}");
+    }
+
+    #[test]
+    fn busy_inventory_covers_every_node_and_the_late_job_is_new() {
+        let p = Params {
+            jobs: 2000,
+            ..Params::busy()
+        };
+        let inv = ea_impact::Inventory::parse(&inventory_toml(&p), Path::new("busy.toml")).unwrap();
+        assert_eq!(inv.node_count(), 5000);
+        let (_, gpu) = inv.group_of("g1000").unwrap();
+        assert_eq!(gpu.capacity.gpus, 4);
+        assert!(inv.group_of("c4000").is_some() && inv.group_of("c4001").is_none());
+        let late = late_job(&p, 4);
+        assert!(jobs(&p).iter().all(|j| j.id != late.id));
+        assert_eq!(late.node_list(), "c[0001-0004]");
+        let mid = p.month_start + 15 * 86_400;
+        assert!(late.start == mid && late.end() < p.month_start + 30 * 86_400);
+    }
+
+    #[test]
+    fn shapes_are_found_by_name() {
+        assert_eq!(Shape::by_name("busy").unwrap().parts.len(), 2);
+        assert_eq!(Shape::by_name("default").unwrap().parts.len(), 3);
+        assert!(Shape::by_name("huge").is_none());
+    }
+
+    #[test]
+    #[ignore = "prints the busy month's figures at full size (release: a few seconds)"]
+    fn busy_month_at_full_size() {
+        let p = Params::busy();
+        let js = jobs(&p);
+        let most = |nodes: &mut dyn Iterator<Item = u32>| {
+            let held: Vec<(f64, f64)> = nodes.map(|i| most_held(&js, 0, i)).collect();
+            let n = held.len() as f64;
+            let over = held.iter().filter(|h| h.0.max(h.1) > 1.0).count();
+            let (c, m) = held.iter().fold((0.0, 0.0), |a, h| (a.0 + h.0, a.1 + h.1));
+            (over, c / n, m / n)
+        };
+        println!("{:?}", stats(&p, &js));
+        println!(
+            "pool c0001-c0020 (held above capacity, mean peak cores, memory): {:?}",
+            most(&mut (0..20))
+        );
+        println!(
+            "c0001-c3981 every 20th: {:?}",
+            most(&mut (0..200).map(|i| i * 20))
+        );
     }
 }

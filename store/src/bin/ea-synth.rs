@@ -1,5 +1,6 @@
-//! `ea-synth OUTDIR [--jobs N] [--assessed FRACTION] [--seed N] [--series-points MAX]`: writes a
-//! synthetic month of a large centre (see `ea_store::synth`):
+//! `ea-synth OUTDIR [--shape default|busy] [--jobs N] [--assessed FRACTION] [--seed N]
+//! [--series-points MAX]`: writes a synthetic month of a large centre (see `ea_store::synth`;
+//! `--shape busy` is `Params::busy`, issue 12's month, which the other flags then adjust):
 //!
 //! - `OUTDIR/sacct.txt`: a `sacct -a -P` dump with header (allocations, batch and extern steps);
 //! - `OUTDIR/spool/records/`: the plugin's records of the assessed jobs;
@@ -15,7 +16,7 @@ use std::time::Instant;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: ea-synth OUTDIR [--jobs N] [--assessed FRACTION] [--seed N] [--series-points MAX]"
+        "usage: ea-synth OUTDIR [--shape default|busy] [--jobs N] [--assessed FRACTION] [--seed N] [--series-points MAX]"
     );
     ExitCode::from(2)
 }
@@ -26,12 +27,27 @@ fn main() -> ExitCode {
         return usage();
     };
     let out = PathBuf::from(out);
-    let mut p = Params::default();
+    let args: Vec<String> = args.collect();
+    // The preset first, wherever `--shape` is, so that the other flags adjust it.
+    let shape = args
+        .windows(2)
+        .find(|w| w[0] == "--shape")
+        .map(|w| w[1].as_str());
+    let mut p = match shape {
+        None | Some("default") => Params::default(),
+        Some("busy") => Params::busy(),
+        Some(other) => {
+            eprintln!("ea-synth: bad --shape {other}");
+            return usage();
+        }
+    };
+    let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let Some(value) = args.next() else {
             return usage();
         };
         let ok = match flag.as_str() {
+            "--shape" => true,
             "--jobs" => value.parse().map(|v| p.jobs = v).is_ok(),
             "--assessed" => value.parse().map(|v| p.assessed = v).is_ok(),
             "--seed" => value.parse().map(|v| p.seed = v).is_ok(),
