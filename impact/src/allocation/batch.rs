@@ -140,34 +140,53 @@ impl JobEmbodied {
     }
 }
 
-/// Per job, what the sweeps of its nodes added up to.
-#[derive(Debug, Clone, Default)]
-struct Sums {
-    held_s: f64,
-    flags: Flags,
-    /// (period, group, charged seconds-equivalent); a job is usually on one group, in one
-    /// period, so this holds one entry.
-    charged: Vec<(u32, u32, f64)>,
+/// What the sweeps of a range of nodes added up to, per job of the batch: dense arrays, so
+/// that a month's 25 million pairs are added without a hash lookup each. A job's charge goes
+/// under one (period, group) key, the first it met; any other key of the same job (a job across
+/// a month's end, or on nodes of two groups: few) goes to `extra`.
+#[derive(Debug, Clone)]
+struct Dense {
+    held_s: Vec<f64>,
+    charged_s: Vec<f64>,
+    /// `period * groups + group + 1`; 0: nothing charged yet.
+    key: Vec<u32>,
+    flags: Vec<Flags>,
+    /// (job, key, charged seconds) of a job's other keys.
+    extra: Vec<(u32, u32, f64)>,
 }
 
-impl Sums {
-    fn add(&mut self, period: u32, group: u32, seconds: f64) {
-        match self
-            .charged
-            .iter_mut()
-            .find(|(p, g, _)| *p == period && *g == group)
-        {
-            Some(c) => c.2 += seconds,
-            None => self.charged.push((period, group, seconds)),
+impl Dense {
+    fn new(jobs: usize) -> Self {
+        Self {
+            held_s: vec![0.0; jobs],
+            charged_s: vec![0.0; jobs],
+            key: vec![0; jobs],
+            flags: vec![Flags::default(); jobs],
+            extra: Vec::new(),
         }
     }
 
-    fn absorb(&mut self, o: Sums) {
-        self.held_s += o.held_s;
-        self.flags = self.flags.union(o.flags);
-        for (p, g, s) in o.charged {
-            self.add(p, g, s);
+    fn add(&mut self, job: u32, key: u32, seconds: f64) {
+        let j = job as usize;
+        if self.key[j] == 0 || self.key[j] == key {
+            self.key[j] = key;
+            self.charged_s[j] += seconds;
+        } else {
+            self.extra.push((job, key, seconds));
         }
+    }
+
+    /// Adds another range's sums to these.
+    fn absorb(mut self, mut o: Dense) -> Dense {
+        for j in 0..self.key.len() {
+            self.held_s[j] += o.held_s[j];
+            self.flags[j] = self.flags[j].union(o.flags[j]);
+            if o.key[j] != 0 {
+                self.add(j as u32, o.key[j], o.charged_s[j]);
+            }
+        }
+        self.extra.append(&mut o.extra);
+        self
     }
 }
 
@@ -201,18 +220,22 @@ pub fn charge_embodied(
     };
     let by_node = NodeIndex::build(batch, inventory.node_count());
     let groups = inventory.group_by_node_index();
-    let chunks = rayon::current_num_threads().max(1) * 4;
-    let per_chunk = by_node.nodes().div_ceil(chunks).max(1);
-    let mut by_job: SparseSums = (0..by_node.nodes())
+    let n_groups = inventory.groups.len().max(1) as u32;
+    // Contiguous ranges of nodes, a few per thread: each adds into its own dense sums.
+    let ranges = (rayon::current_num_threads().max(1) * 2).min(by_node.nodes().max(1));
+    let per_range = by_node.nodes().div_ceil(ranges).max(1);
+    let sums = (0..ranges)
         .into_par_iter()
-        .with_min_len(per_chunk)
-        .fold(
-            || (Scratch::default(), SparseSums::default()),
-            |(mut scratch, mut acc), node| {
+        .map(|r| {
+            let mut dense = Dense::new(batch.len());
+            let mut scratch = NodeScratch::default();
+            let nodes = r * per_range..((r + 1) * per_range).min(by_node.nodes());
+            for node in nodes {
                 let at = Node {
                     index: node,
                     group: groups[node],
                 };
+                let keys = Keys { groups: n_groups };
                 sweep_node(
                     inventory,
                     rules,
@@ -220,44 +243,83 @@ pub fn charge_embodied(
                     &by_node,
                     at,
                     periods,
+                    keys,
                     &mut scratch,
-                    &mut acc,
+                    &mut dense,
                 );
-                (scratch, acc)
-            },
-        )
-        .map(|(_, acc)| acc)
-        .reduce(SparseSums::default, merge_sums);
-    let sums: Vec<Sums> = (0..batch.len() as u32)
-        .map(|j| by_job.remove(&j).unwrap_or_default())
-        .collect();
-    Ok(batch
-        .jobs
-        .par_iter()
-        .enumerate()
-        .zip(sums.into_par_iter())
-        .map(|((i, _), s)| job_result(inventory, rules, (batch.nodes_of(i), &groups), s, periods))
+            }
+            dense
+        })
+        .reduce(|| Dense::new(batch.len()), Dense::absorb);
+    let mut extra: FastMap<u32, Vec<(u32, f64)>> = FastMap::default();
+    for &(j, key, seconds) in &sums.extra {
+        extra.entry(j).or_default().push((key, seconds));
+    }
+    let keys = Keys { groups: n_groups };
+    Ok((0..batch.len())
+        .into_par_iter()
+        .map(|i| {
+            let mut charged: Vec<(u32, f64)> = Vec::with_capacity(1);
+            if sums.key[i] != 0 {
+                charged.push((sums.key[i], sums.charged_s[i]));
+            }
+            if let Some(more) = extra.get(&(i as u32)) {
+                charged.extend_from_slice(more);
+            }
+            let sum = JobSums {
+                held_s: sums.held_s[i],
+                flags: sums.flags[i],
+                charged,
+            };
+            job_result(
+                inventory,
+                rules,
+                (batch.nodes_of(i), &groups),
+                sum,
+                keys,
+                periods,
+            )
+        })
         .collect())
 }
 
-/// Sums by job index, for the jobs a fold met.
-type SparseSums = FastMap<u32, Sums>;
+/// One job's sums, gathered from the dense arrays.
+struct JobSums {
+    held_s: f64,
+    flags: Flags,
+    /// (key, charged seconds), keys as [`Keys`] makes them.
+    charged: Vec<(u32, f64)>,
+}
+
+/// (period, group) packed into one `u32` key, 0 meaning none.
+#[derive(Debug, Clone, Copy)]
+struct Keys {
+    groups: u32,
+}
+
+impl Keys {
+    fn of(self, period: u32, group: u32) -> u32 {
+        period * self.groups + group + 1
+    }
+
+    fn split(self, key: u32) -> (u32, u32) {
+        ((key - 1) / self.groups, (key - 1) % self.groups)
+    }
+}
+
+/// Buffers one range's sweeps reuse from node to node.
+#[derive(Debug, Default)]
+struct NodeScratch {
+    sweep: Scratch,
+    present: Vec<(u32, f64, Flags)>,
+    charges: Vec<Charge>,
+}
 
 /// A node of the inventory and its group.
 #[derive(Debug, Clone, Copy)]
 struct Node {
     index: usize,
     group: u32,
-}
-
-fn merge_sums(mut a: SparseSums, mut b: SparseSums) -> SparseSums {
-    if a.len() < b.len() {
-        std::mem::swap(&mut a, &mut b);
-    }
-    for (j, s) in b {
-        a.entry(j).or_default().absorb(s);
-    }
-    a
 }
 
 /// The batch's pairs on inventory nodes, ordered by node: the jobs of node `n` are
@@ -309,8 +371,9 @@ fn sweep_node(
     index: &NodeIndex,
     node: Node,
     periods: &[(i64, i64)],
-    scratch: &mut Scratch,
-    acc: &mut SparseSums,
+    keys: Keys,
+    scratch: &mut NodeScratch,
+    acc: &mut Dense,
 ) {
     let jobs = index.jobs_of(node.index);
     if jobs.is_empty() {
@@ -318,8 +381,11 @@ fn sweep_node(
     }
     let group = node.group;
     let capacity = &inventory.groups[group as usize].capacity;
-    let mut present: Vec<(u32, f64, Flags)> = Vec::new();
-    let mut charges: Vec<Charge> = Vec::new();
+    let NodeScratch {
+        sweep: scratch,
+        present,
+        charges,
+    } = scratch;
     for (p, &(a, b)) in periods.iter().enumerate() {
         present.clear();
         scratch.occupants.clear();
@@ -343,7 +409,7 @@ fn sweep_node(
         }
         charges.clear();
         charges.resize(present.len(), Charge::default());
-        sweep_into(rules.policy, scratch, &mut charges);
+        sweep_into(rules.policy, scratch, charges);
         let node_total: f64 = charges.iter().map(|c| c.share_seconds).sum();
         let period_s = (b - a) as f64;
         for (k, &(j, share, flags)) in present.iter().enumerate() {
@@ -357,14 +423,13 @@ fn sweep_node(
                 }
                 UnallocatedPolicy::Spread => 0.0,
             };
-            let s = acc.entry(j).or_default();
-            s.held_s += share * (o.end_us - o.start_us) as f64 / 1e6;
+            acc.held_s[j as usize] += share * (o.end_us - o.start_us) as f64 / 1e6;
             let mut f = flags;
             if c.oversubscribed {
                 f.set(Flag::Oversubscribed);
             }
-            s.flags = s.flags.union(f);
-            s.add(p as u32, group, charged_s);
+            acc.flags[j as usize] = acc.flags[j as usize].union(f);
+            acc.add(j, keys.of(p as u32, group), charged_s);
         }
     }
 }
@@ -374,7 +439,8 @@ fn job_result(
     inventory: &Inventory,
     rules: Rules,
     (nodes, groups): (&[NodeId], &[u32]),
-    sums: Sums,
+    sums: JobSums,
+    keys: Keys,
     periods: &[(i64, i64)],
 ) -> JobEmbodied {
     let outside = nodes.iter().filter(|&&n| n == OUTSIDE).count() as u32;
@@ -390,7 +456,8 @@ fn job_result(
         flags.set(Flag::NodeNotInInventory);
     }
     let mut out: Vec<PeriodCharge> = Vec::new();
-    for &(p, g, seconds) in &sums.charged {
+    for &(key, seconds) in &sums.charged {
+        let (p, g) = keys.split(key);
         let rate = match rules.policy {
             UnallocatedPolicy::Report => inventory.groups[g as usize].embodied.per_node_hour,
             UnallocatedPolicy::Spread => inventory.groups[g as usize].embodied.per_node_life_hour,

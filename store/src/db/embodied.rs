@@ -134,9 +134,11 @@ pub fn delete_all(conn: &Connection) -> rusqlite::Result<()> {
 /// # Errors
 /// SQLite errors.
 pub fn delete(conn: &Connection, cluster: &str, job_id: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("DELETE FROM job_embodied WHERE cluster = ?1 AND job_id = ?2")?
-        .execute(params![cluster, job_id])
-        .map(drop)
+    conn.prepare_cached(
+        "DELETE FROM job_embodied WHERE job = (SELECT id FROM jobs WHERE cluster = ?1 AND job_id = ?2)",
+    )?
+    .execute(params![cluster, job_id])
+    .map(drop)
 }
 
 /// Removes allocations whose job is no longer stored (a job made from records that sacct's
@@ -146,8 +148,7 @@ pub fn delete(conn: &Connection, cluster: &str, job_id: &str) -> rusqlite::Resul
 /// SQLite errors.
 pub fn delete_orphans(conn: &Connection) -> rusqlite::Result<u64> {
     conn.execute(
-        "DELETE FROM job_embodied WHERE NOT EXISTS (SELECT 1 FROM jobs j
-            WHERE j.cluster = job_embodied.cluster AND j.job_id = job_embodied.job_id)",
+        "DELETE FROM job_embodied WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = job_embodied.job)",
         [],
     )
     .map(|n| n as u64)
@@ -162,8 +163,10 @@ pub fn interval_of(
     cluster: &str,
     job_id: &str,
 ) -> rusqlite::Result<Option<(i64, i64)>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT start, end FROM job_embodied WHERE cluster = ?1 AND job_id = ?2")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.start, e.end FROM job_embodied e JOIN jobs j ON j.id = e.job
+             WHERE j.cluster = ?1 AND j.job_id = ?2",
+    )?;
     let mut rows = stmt.query(params![cluster, job_id])?;
     match rows.next()? {
         Some(r) => Ok(Some((r.get(0)?, r.get(1)?))),
@@ -177,17 +180,17 @@ pub fn interval_of(
 /// SQLite errors.
 pub fn write<'a>(
     conn: &Connection,
-    rows: impl Iterator<Item = (&'a str, &'a str, &'a StoredEmbodied)>,
+    rows: impl Iterator<Item = (i64, &'a StoredEmbodied)>,
 ) -> rusqlite::Result<u64> {
     let mut stmt = conn.prepare_cached(
-        "INSERT OR REPLACE INTO job_embodied (cluster, job_id, start, end, inside, outside, grp,
+        "INSERT OR REPLACE INTO job_embodied (job, start, end, inside, outside, grp,
             held_h, charged_h, gwp, gwp_min, gwp_max, adpe, adpe_min, adpe_max, pe, pe_min,
             pe_max, flags, months)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-            ?18, ?19, ?20)",
+            ?18, ?19)",
     )?;
     let mut n = 0;
-    for (cluster, job_id, e) in rows {
+    for (job, e) in rows {
         let v = |f: fn(&Ranged<Impacts>) -> f64| e.embodied.as_ref().map(f);
         let months = if e.months.is_empty() {
             None
@@ -199,8 +202,7 @@ pub fn write<'a>(
         };
         crate::db::execute_bound!(
             stmt,
-            cluster,
-            job_id,
+            job,
             e.start,
             e.end,
             e.inside,
@@ -287,7 +289,10 @@ mod tests {
         )
         .unwrap();
         let e = stored();
-        assert_eq!(write(conn, [("c", "1", &e)].into_iter()).unwrap(), 1);
+        let id: i64 = conn
+            .query_row("SELECT id FROM jobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(write(conn, [(id, &e)].into_iter()).unwrap(), 1);
         let sql = format!("SELECT {COLUMNS} FROM jobs j {JOIN} WHERE j.job_id = '1'");
         let back = conn.query_row(&sql, [], |r| from_row(r, 0)).unwrap();
         assert_eq!(back.as_ref(), Some(&e));

@@ -37,7 +37,7 @@ macro_rules! embodied_columns {
 /// The join that goes with them (jobs as `j`), as a literal for `concat!`.
 macro_rules! embodied_join {
     () => {
-        "LEFT JOIN job_embodied e ON e.cluster = j.cluster AND e.job_id = j.job_id"
+        "LEFT JOIN job_embodied e ON e.job = j.id"
     };
 }
 

@@ -271,8 +271,7 @@ pub const MIGRATIONS: &[&str] = &[
     // jobs around a late one. The next ingest allocates every job (no `allocation` in meta).
     r#"
     CREATE TABLE job_embodied (
-        cluster     TEXT NOT NULL,
-        job_id      TEXT NOT NULL,
+        job         INTEGER PRIMARY KEY,   -- jobs.id
         start       INTEGER NOT NULL,   -- the interval allocated, epoch seconds
         end         INTEGER NOT NULL,
         inside      INTEGER NOT NULL,   -- its nodes in the inventory
@@ -284,9 +283,8 @@ pub const MIGRATIONS: &[&str] = &[
         adpe REAL, adpe_min REAL, adpe_max REAL,
         pe REAL, pe_min REAL, pe_max REAL,
         flags       INTEGER NOT NULL,   -- ea_impact::Flags bits
-        months      TEXT,
-        PRIMARY KEY (cluster, job_id)
-    ) WITHOUT ROWID;
+        months      TEXT
+    );
     CREATE INDEX jobs_end ON jobs (end);
     DELETE FROM meta WHERE key = 'allocation';
     "#,

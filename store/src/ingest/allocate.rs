@@ -111,14 +111,15 @@ pub fn run(
 #[derive(Debug, Clone)]
 struct Loaded {
     cluster: u32,
-    job_id: Box<str>,
+    /// `jobs.id`.
+    row: i64,
     start: i64,
     end: i64,
     node_list: Box<str>,
     held_total: (Option<u32>, Option<u32>, Option<f64>),
 }
 
-const LOAD: &str = "SELECT cluster, job_id, start, end, node_list, ncpus, gpus, req_mem_mb
+const LOAD: &str = "SELECT cluster, id, start, end, node_list, ncpus, gpus, req_mem_mb
     FROM jobs WHERE start IS NOT NULL AND end > start AND node_list IS NOT NULL";
 
 fn load(
@@ -131,10 +132,10 @@ fn load(
     let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let cluster: String = r.get(0)?;
+        let cluster = r.get_ref(0)?.as_str()?;
         out.push(Loaded {
-            cluster: clusters.id(&cluster),
-            job_id: r.get::<_, String>(1)?.into(),
+            cluster: clusters.id(cluster),
+            row: r.get(1)?,
             start: r.get(2)?,
             end: r.get(3)?,
             node_list: r.get::<_, String>(4)?.into(),
@@ -146,13 +147,11 @@ fn load(
 
 /// A job's nodes as inventory ids (`None`: a node list that does not expand).
 fn node_ids(inventory: &Inventory, node_list: &str) -> Option<Vec<u32>> {
-    let names = ea_record::hostlist::expand(node_list).ok()?;
-    (!names.is_empty()).then(|| {
-        names
-            .iter()
-            .map(|n| inventory.node_index(n).unwrap_or(OUTSIDE))
-            .collect()
-    })
+    let mut ids = Vec::new();
+    crate::hosts::for_each_node(node_list, |n| {
+        ids.push(inventory.node_index(n).unwrap_or(OUTSIDE));
+    });
+    (!ids.is_empty()).then_some(ids)
 }
 
 /// Jobs with their nodes resolved, in parallel; jobs whose node list does not expand are
@@ -246,17 +245,10 @@ fn stored(
 
 fn write(
     conn: &Connection,
-    clusters: &Interner,
     jobs: &[(Loaded, Vec<u32>)],
     figures: &[(usize, StoredEmbodied)],
 ) -> rusqlite::Result<u64> {
-    embodied::write(
-        conn,
-        figures.iter().map(|(i, e)| {
-            let j = &jobs[*i].0;
-            (clusters.name(j.cluster), &*j.job_id, e)
-        }),
-    )
+    embodied::write(conn, figures.iter().map(|(i, e)| (jobs[*i].0.row, e)))
 }
 
 fn allocate_everything(
@@ -265,17 +257,21 @@ fn allocate_everything(
     clock: &Clock,
 ) -> Result<Outcome, IngestError> {
     let mut clusters = Interner::default();
+    let phase = crate::profile::Phase::start("allocate: load jobs");
     let loaded = load(conn, &mut clusters, "", &[])?;
+    drop(phase);
     let longest = loaded.iter().map(|j| j.end - j.start).max().unwrap_or(0);
+    let phase = crate::profile::Phase::start("allocate: nodes");
     let jobs = resolve(inventory, loaded);
+    drop(phase);
+    let phase = crate::profile::Phase::start("allocate: charge");
     let mut figures = allocate(inventory, clock, &jobs, |_| true)?;
+    drop(phase);
+    let _p = crate::profile::Phase::start("allocate: write");
     // In key order, so that the table's B-tree is appended to rather than split.
-    figures.par_sort_unstable_by(|a, b| {
-        let (x, y) = (&jobs[a.0].0, &jobs[b.0].0);
-        (clusters.name(x.cluster), &*x.job_id).cmp(&(clusters.name(y.cluster), &*y.job_id))
-    });
+    figures.par_sort_unstable_by_key(|f| jobs[f.0].0.row);
     embodied::delete_all(conn)?;
-    let n = write(conn, &clusters, &jobs, &figures)?;
+    let n = write(conn, &jobs, &figures)?;
     set_meta(conn, "allocation_longest_s", &longest.to_string())?;
     Ok(Outcome {
         jobs: n,
@@ -294,7 +290,7 @@ pub fn alone(inventory: &Inventory, job: &crate::db::read::JobRecord) -> Option<
     }
     let loaded = Loaded {
         cluster: 0,
-        job_id: job.job_id.as_str().into(),
+        row: 0,
         start,
         end,
         node_list: job.node_list.as_deref()?.into(),
@@ -427,7 +423,7 @@ fn allocate_touched(
         .unzip();
     let figures = allocate(inventory, clock, &context, |i| keep[i])?;
     let context_n = context.len() as u64;
-    let n = write(conn, &clusters, &context, &figures)?;
+    let n = write(conn, &context, &figures)?;
     set_meta(conn, "allocation_longest_s", &longest.to_string())?;
     Ok(Outcome {
         jobs: n,
@@ -443,7 +439,7 @@ mod tests {
     fn loaded(cluster: u32, start: i64, end: i64) -> Loaded {
         Loaded {
             cluster,
-            job_id: "1".into(),
+            row: 1,
             start,
             end,
             node_list: "c1".into(),
