@@ -53,10 +53,15 @@ impl From<ea_munge::MungeError> for LoadError {
     }
 }
 
-/// An HTTP client that reads every status (a forwarder's view).
+/// An HTTP client that reads every status (a forwarder's view), with a new connection for
+/// each batch as each of thousands of nodes opens its own. (Kept-alive connections would also
+/// meet tiny_http's thread pool, which serves a connection on one thread for its lifetime and,
+/// when many arrive at once, leaves some queued until another connection closes.)
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_idle_connections(0)
+        .max_idle_connections_per_host(0)
         .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .new_agent()
