@@ -4,8 +4,9 @@
 //! energy is read from the store when scraped (at most every [`ENERGY_REFRESH`]), so that it
 //! holds everything stored, whichever collector or `ingest` stored it.
 //!
-//! GWP, PE and ADPe are not exposed yet: the store computes them when queried (`acct`,
-//! `report`), not at ingest; they follow once it stores each job's allocation (issue 12).
+//! The embodied GWP, ADPe and PE that the store allocates to jobs at ingest (with an
+//! inventory) are exposed the same way. The use phase's GWP, ADPe and PE are not: the store
+//! computes them from the energy when `acct` and `report` ask, not at ingest.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -72,6 +73,7 @@ pub struct Metrics {
     /// Runs of the sacct side, by outcome.
     pub live_runs: Family<OutcomeLabel, Counter>,
     energy: Family<GroupLabel, FloatGauge>,
+    embodied: [Family<GroupLabel, FloatGauge>; 3],
     store: Option<PathBuf>,
     refreshed: Mutex<Option<Instant>>,
 }
@@ -89,6 +91,7 @@ impl Metrics {
             last_record: Family::default(),
             live_runs: Family::default(),
             energy: Family::default(),
+            embodied: Default::default(),
             store,
             refreshed: Mutex::new(None),
             registry: Registry::default(),
@@ -129,6 +132,22 @@ impl Metrics {
             "Measured energy of the jobs in the store, by cluster, partition and account",
             m.energy.clone(),
         );
+        for (family, (name, help)) in m.embodied.iter().zip([
+            (
+                "embodied_gwp_kgco2eq",
+                "Embodied GWP allocated to the jobs in the store (kgCO2eq)",
+            ),
+            (
+                "embodied_adpe_kgsbeq",
+                "Embodied ADPe allocated to the jobs in the store (kgSbeq)",
+            ),
+            (
+                "embodied_pe_megajoules",
+                "Embodied primary energy allocated to the jobs in the store (MJ)",
+            ),
+        ]) {
+            registry.register(name, help, family.clone());
+        }
         Self { registry, ..m }
     }
 
@@ -176,26 +195,42 @@ impl Metrics {
             return;
         }
         *refreshed = Some(Instant::now());
-        let groups = ea_store::db::Store::open_read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|s| {
-                ea_store::ingest::batch::measured_energy_by_group(&s.conn)
-                    .map_err(|e| e.to_string())
-            });
-        match groups {
+        let store = match ea_store::db::Store::open_read(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("collect: /metrics: cannot read the store: {e}");
+                return;
+            }
+        };
+        match ea_store::ingest::batch::measured_energy_by_group(&store.conn) {
             Ok(groups) => {
                 self.energy.clear();
                 for (cluster, partition, account, joules) in groups {
-                    self.energy
-                        .get_or_create(&GroupLabel {
-                            cluster,
-                            partition,
-                            account,
-                        })
-                        .set(joules);
+                    let label = GroupLabel {
+                        cluster,
+                        partition,
+                        account,
+                    };
+                    self.energy.get_or_create(&label).set(joules);
                 }
             }
             Err(e) => eprintln!("collect: /metrics: cannot read the store's energy: {e}"),
+        }
+        match ea_store::ingest::batch::embodied_by_group(&store.conn) {
+            Ok(groups) => {
+                self.embodied.iter().for_each(Family::clear);
+                for (cluster, partition, account, values) in groups {
+                    let label = GroupLabel {
+                        cluster,
+                        partition,
+                        account,
+                    };
+                    for (family, v) in self.embodied.iter().zip(values) {
+                        family.get_or_create(&label).set(v);
+                    }
+                }
+            }
+            Err(e) => eprintln!("collect: /metrics: cannot read the store's embodied impacts: {e}"),
         }
     }
 }

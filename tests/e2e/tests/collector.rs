@@ -378,6 +378,9 @@ fn release_bins() -> PathBuf {
 }
 
 #[test]
+#[ignore = "a timing test: the collector, munged and the generator share this machine's two cores, \
+            which other tests (and builds) also use; run it alone: \
+            cargo nextest run -p e2e --test collector --run-ignored all load"]
 fn load_5000_nodes_burst_within_2_s_and_sustained_5000_records_per_s() {
     let _c = Cluster::acquire();
     let bins = release_bins();
