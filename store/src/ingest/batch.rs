@@ -230,15 +230,16 @@ pub fn measured_energy_by_group(
     rows.collect()
 }
 
+/// (cluster, partition, account, [GWP kgCO2eq, ADPe kgSbeq, PE MJ]).
+pub type EmbodiedRow = (String, String, String, [f64; 3]);
+
 /// Embodied impacts the store holds (allocated at ingest, `job_embodied`), by (cluster,
 /// partition, account): GWP (kgCO2eq), ADPe (kgSbeq) and PE (MJ), for the collector's
 /// `/metrics`. Jobs whose nodes the inventory does not describe have none.
 ///
 /// # Errors
 /// SQLite errors.
-pub fn embodied_by_group(
-    conn: &rusqlite::Connection,
-) -> rusqlite::Result<Vec<(String, String, String, [f64; 3])>> {
+pub fn embodied_by_group(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<EmbodiedRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT j.cluster, coalesce(j.partition, ''), coalesce(j.account, ''),
                 total(e.gwp), total(e.adpe), total(e.pe)
