@@ -82,7 +82,7 @@ pub fn run(args: &SamplerArgs, out: &Path) -> u8 {
     let deadline = Instant::now() + KEEP_FOR;
     while Instant::now() < deadline {
         // A record there already (a later job on the node salvaged it): ours is not needed.
-        if out.exists() || spool::write_atomic(out, &bytes).is_ok() {
+        if out.exists() || spool::write_record_bytes_atomic(out, &bytes).is_ok() {
             let _ = cleanup_job(&job);
             for path in [
                 job.spool.started_path(job.job_id, &job.node),

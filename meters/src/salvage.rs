@@ -46,7 +46,8 @@ pub enum Salvage {
 pub fn salvage_job(job: &JobOnNode) -> Result<Salvage, String> {
     let started_path = job.spool.started_path(job.job_id, &job.node);
     let final_path = job.spool.record_path(job.job_id, &job.node);
-    if final_path.exists() {
+    // Flat: written by an epilog of the plugin before the sharded layout.
+    if final_path.exists() || job.spool.flat_record_path(job.job_id, &job.node).exists() {
         remove_leftovers(job);
         return Ok(Salvage::AlreadyRecorded);
     }

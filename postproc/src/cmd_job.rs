@@ -177,7 +177,7 @@ fn raw_id_from_records(spool: &Spool, job: &str) -> Result<u32> {
         );
     };
     let dir = spool.records_dir();
-    let entries = std::fs::read_dir(&dir).with_context(|| {
+    std::fs::read_dir(&dir).with_context(|| {
         format!(
             "cannot read {} to find job {job}: the spool is root-only",
             dir.display()
@@ -185,26 +185,30 @@ fn raw_id_from_records(spool: &Spool, job: &str) -> Result<u32> {
     })?;
     // Jobs whose array ids a record gave, and they were another task's. A record of a node
     // where no step ran has no array ids (docs/record-format.md): the job's other records
-    // are read then.
+    // are read then. The array task's own id is not known yet, so every shard is walked.
     let mut other_tasks = std::collections::HashSet::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some((raw, _, _)) = name.to_str().and_then(ea_record::spool::parse_file_name) else {
-            continue;
+    let mut found = None;
+    let _ = ea_record::spool::walk_records(&dir, |rel, entry| {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let Some((raw, _, _)) = ea_record::spool::parse_file_name(name) else {
+            return;
         };
-        if other_tasks.contains(&raw) {
-            continue;
+        if found.is_some() || other_tasks.contains(&raw) {
+            return;
         }
         let Ok(r) = ea_record::spool::read_record(&entry.path()) else {
-            continue;
+            return;
         };
         let (Some(a), Some(t)) = (r.array_job_id, r.array_task_id) else {
-            continue;
+            return;
         };
         if (a.to_string(), t.to_string()) == (array.to_string(), task.to_string()) {
-            return Ok(raw);
+            found = Some(raw);
         }
         other_tasks.insert(raw);
+    });
+    if let Some(raw) = found {
+        return Ok(raw);
     }
     bail!(
         "no records for job {job} in {} (and the store does not know it)",
@@ -226,8 +230,21 @@ fn load(spool: &Spool, job_id: u32) -> Result<(JobSummary, Vec<JobNodeRecord>)> 
             spool.root().display()
         )
     })?;
-    let (done, mut errors) = spool.job_records(job_id);
+    let (mut done, mut errors) = spool.job_records(job_id);
     let (running, errors2) = spool.job_started(job_id);
+    let nodes = done
+        .iter()
+        .chain(&running)
+        .find_map(|r| ea_record::hostlist::expand(r.node_list.as_deref()?).ok());
+    match nodes {
+        // Nodes that an older plugin left flat records on (a rolling upgrade), by name.
+        Some(nodes) => (done, errors) = spool.job_records_on(job_id, &nodes),
+        // A job recorded before the sharded layout: its records are flat in `records/`.
+        None if done.is_empty() && errors.is_empty() => {
+            (done, errors) = spool.flat_job_records(job_id)
+        }
+        None => {}
+    }
     errors.extend(errors2);
     let running: Vec<_> = running
         .into_iter()

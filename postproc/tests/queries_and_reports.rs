@@ -643,12 +643,15 @@ fn job_and_the_store_refuse_the_same_implausible_records_and_count_each_node_onc
     records.sort_by(|a, b| a.node.cmp(&b.node));
     records[0].meters[0].energy_j = 1e308;
     records[1].meters[0].energy_j = -5000.0;
+    // The month's spool is in the flat layout (before sharding), as synth writes it: the
+    // planted files are put there too.
     for r in &records[..2] {
-        ea_record::spool::write_record_atomic(&spool.record_path(r.job_id, &r.node), r).unwrap();
+        ea_record::spool::write_record_atomic(&spool.flat_record_path(r.job_id, &r.node), r)
+            .unwrap();
     }
     std::fs::copy(
-        spool.record_path(records[2].job_id, &records[2].node),
-        spool.record_path(records[2].job_id, "n-copied"),
+        spool.flat_record_path(records[2].job_id, &records[2].node),
+        spool.flat_record_path(records[2].job_id, "n-copied"),
     )
     .unwrap();
     // What the job's energy is without the two refused meters, removed by hand.

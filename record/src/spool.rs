@@ -4,8 +4,18 @@
 //! <spool>/                       0700 root
 //!   running/job-<id>.<node>.json      written by job_prolog, removed by job_epilog
 //!   running/job-<id>.<node>.*         sampler state (pid file, checkpoints)
-//!   records/job-<id>.<node>.json      the final record, written by job_epilog
+//!   records/<id / 10000>/<id>/job-<id>.<node>.json
+//!                                     the final record, written by job_epilog
+//!   records/job-<id>.<node>.json      the same, as plugins before the sharded layout wrote it
 //! ```
+//!
+//! Records are sharded by job id ([`record_relative_path`]): a job's records are all in one
+//! directory whose path follows from its id, so finding them lists that directory alone (the
+//! epilog's summary, `energy-assess job`), never the whole tree; no directory grows without
+//! bound (a bucket holds at most 10,000 job directories, a job directory one file per node);
+//! and a shared filesystem sees each node create one file in its job's directory. Readers take
+//! both layouts: spools written before sharding keep their flat `records/` (see
+//! `docs/record-format.md`).
 //!
 //! File names are built from the numeric job id and an escaped node name ([`escape_name`]),
 //! so nothing that Slurm or a user controls can make a path leave the spool. Every write is
@@ -190,6 +200,95 @@ pub fn parse_file_name(name: &str) -> Option<(u32, String, &str)> {
     Some((id.parse().ok()?, unescape_name(node)?, suffix))
 }
 
+/// How many jobs' directories one bucket of `records/` holds: job ids `k * 10000` to
+/// `k * 10000 + 9999` are under `records/<k>/`.
+pub const JOBS_PER_BUCKET: u32 = 10_000;
+
+/// A job's directory under `records/`, relative: `<id / 10000>/<id>`.
+pub fn job_shard(job_id: u32) -> String {
+    format!("{}/{job_id}", job_id / JOBS_PER_BUCKET)
+}
+
+/// A final record's path under `records/`, relative: `<id / 10000>/<id>/job-<id>.<node>.json`.
+pub fn record_relative_path(job_id: u32, node: &str) -> String {
+    format!("{}/{}", job_shard(job_id), file_name(job_id, node, "json"))
+}
+
+/// Checks a record file's path relative to `records/` against the record it holds: its own
+/// name, flat (the layout before sharding) or in its job's shard ([`record_relative_path`]).
+///
+/// # Errors
+/// The path and what the record says, in words (see [`check_record_name`]).
+pub fn check_record_relative_path(rel: &str, job_id: u32, node: &str) -> Result<(), String> {
+    match rel.rsplit_once('/') {
+        None => check_record_name(rel, job_id, node),
+        Some((dir, name)) => {
+            check_record_name(name, job_id, node)?;
+            let own = job_shard(job_id);
+            if dir == own {
+                Ok(())
+            } else {
+                Err(format!(
+                    "is in {dir}/ but holds the record of job {job_id}, whose directory is {own}/: \
+                     a copy or a misplaced file, left out"
+                ))
+            }
+        }
+    }
+}
+
+/// Calls `visit` with the path relative to `records_dir` and the directory entry of every
+/// file in both layouts: flat files at the top, and the files of each `<bucket>/<job>/`
+/// (directories with numeric names). Only what a full read of the spool needs (an ingest);
+/// finding one job goes to its shard ([`Spool::job_records`]).
+///
+/// # Errors
+/// `records_dir` or a shard cannot be listed (a missing `records_dir` is no error).
+pub fn walk_records(
+    records_dir: &Path,
+    mut visit: impl FnMut(&str, &fs::DirEntry),
+) -> Result<(), SpoolError> {
+    let list = |dir: &Path| -> Result<Option<fs::ReadDir>, SpoolError> {
+        match fs::read_dir(dir) {
+            Ok(e) => Ok(Some(e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(at(dir, "list")(e)),
+        }
+    };
+    let numeric = |e: &fs::DirEntry| -> Option<String> {
+        let name = e.file_name().into_string().ok()?;
+        (!name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())).then_some(name)
+    };
+    let Some(top) = list(records_dir)? else {
+        return Ok(());
+    };
+    for entry in top.flatten() {
+        if let Some(bucket) =
+            numeric(&entry).filter(|_| entry.file_type().is_ok_and(|t| t.is_dir()))
+        {
+            let Some(jobs) = list(&entry.path())? else {
+                continue;
+            };
+            for job in jobs.flatten() {
+                let Some(job_dir) = numeric(&job) else {
+                    continue;
+                };
+                let Some(files) = list(&job.path())? else {
+                    continue;
+                };
+                for f in files.flatten() {
+                    if let Some(name) = f.file_name().to_str() {
+                        visit(&format!("{bucket}/{job_dir}/{name}"), &f);
+                    }
+                }
+            }
+        } else if let Some(name) = entry.file_name().to_str() {
+            visit(name, &entry);
+        }
+    }
+    Ok(())
+}
+
 /// A spool directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spool {
@@ -218,8 +317,18 @@ impl Spool {
         self.running_dir().join(file_name(job_id, node, "json"))
     }
 
-    /// Where the final record goes.
+    /// The directory of one job's final records: `records/<id / 10000>/<id>`.
+    pub fn job_records_dir(&self, job_id: u32) -> PathBuf {
+        self.records_dir().join(job_shard(job_id))
+    }
+
+    /// Where the final record goes (in its job's shard; [`write_record_atomic`] creates it).
     pub fn record_path(&self, job_id: u32, node: &str) -> PathBuf {
+        self.records_dir().join(record_relative_path(job_id, node))
+    }
+
+    /// Where a plugin before the sharded layout wrote the final record (`records/` itself).
+    pub fn flat_record_path(&self, job_id: u32, node: &str) -> PathBuf {
         self.records_dir().join(file_name(job_id, node, "json"))
     }
 
@@ -279,8 +388,49 @@ impl Spool {
     }
 
     /// The final records of one job, from every node that wrote into this spool, sorted by
-    /// node. Files that cannot be read are returned apart, so that one bad file hides nothing.
+    /// node: its shard's directory is listed, nothing else. Files that cannot be read are
+    /// returned apart, so that one bad file hides nothing. A spool written before sharding
+    /// needs [`Spool::job_records_on`] or [`Spool::flat_job_records`].
     pub fn job_records(&self, job_id: u32) -> (Vec<JobNodeRecord>, Vec<ReadError>) {
+        let prefix = format!("job-{job_id}.");
+        self.scan(&self.job_records_dir(job_id), |name| {
+            name.starts_with(&prefix) && name.ends_with(".json")
+        })
+    }
+
+    /// [`Spool::job_records`], and the flat records (the layout before sharding) of the given
+    /// nodes of the job that its shard does not have, each opened by its name: a node that
+    /// still ran an older plugin, or a job that ended before the upgrade.
+    pub fn job_records_on(
+        &self,
+        job_id: u32,
+        nodes: &[String],
+    ) -> (Vec<JobNodeRecord>, Vec<ReadError>) {
+        let (mut records, mut errors) = self.job_records(job_id);
+        for node in nodes {
+            if records.iter().any(|r| &r.node == node) {
+                continue;
+            }
+            let path = self.flat_record_path(job_id, node);
+            match read_record(&path) {
+                Ok(r) if r.job_id == job_id && &r.node == node => records.push(r),
+                Ok(r) => errors.push(ReadError::Misnamed {
+                    problem: check_record_name(&file_name(job_id, node, "json"), r.job_id, &r.node)
+                        .err()
+                        .unwrap_or_default(),
+                    path,
+                }),
+                Err(ReadError::Io(e)) if e.source.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        records.sort_by(|a, b| a.node.cmp(&b.node));
+        (records, errors)
+    }
+
+    /// The flat records of one job (the layout before sharding), found by listing `records/`
+    /// itself: only for a spool that has them, when the job's nodes are not known.
+    pub fn flat_job_records(&self, job_id: u32) -> (Vec<JobNodeRecord>, Vec<ReadError>) {
         let prefix = format!("job-{job_id}.");
         self.scan(&self.records_dir(), |name| {
             name.starts_with(&prefix) && name.ends_with(".json")
@@ -438,14 +588,49 @@ pub fn read_record(path: &Path) -> Result<JobNodeRecord, ReadError> {
     })
 }
 
-/// Writes a record atomically in the form of [`encode_record`], mode 0600. See the module docs.
+/// Writes a record atomically in the form of [`encode_record`], mode 0600, creating its
+/// directory (a job's shard, mode 0700) when it is missing. See the module docs.
 pub fn write_record_atomic(path: &Path, record: &JobNodeRecord) -> Result<(), SpoolError> {
     let bytes = encode_record(record).map_err(|e| SpoolError {
         path: path.to_path_buf(),
         action: "serialise a record for",
         source: io::Error::other(e),
     })?;
-    write_atomic(path, &bytes)
+    write_record_bytes_atomic(path, &bytes)
+}
+
+/// Writes a record's bytes (as [`encode_record`] made them) atomically, creating its
+/// directory (a job's shard, mode 0700) when it is missing.
+pub fn write_record_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), SpoolError> {
+    if let Some(dir) = path.parent() {
+        ensure_shard(dir)?;
+    }
+    write_atomic(path, bytes)
+}
+
+/// Creates a job's shard `dir` (`records/<bucket>/<job>`) and its bucket where missing, mode
+/// 0700, each made durable in its parent (the record's own fsync covers only its directory).
+/// `records/` itself is never created here: a spool without it is one `Spool::ensure` did not
+/// prepare, and the write fails as it should. Another node creating either at the same time is
+/// fine.
+fn ensure_shard(dir: &Path) -> Result<(), SpoolError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let bucket = dir.parent().unwrap_or(Path::new("."));
+    for d in [bucket, dir] {
+        match fs::DirBuilder::new().mode(0o700).create(d) {
+            Ok(()) => {
+                let parent = d.parent().unwrap_or(Path::new("."));
+                File::open(parent)
+                    .and_then(|p| p.sync_all())
+                    .map_err(at(parent, "flush to disk"))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(at(d, "create")(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Writes `value` as JSON to `path` atomically, mode 0600. See the module docs.
@@ -635,6 +820,84 @@ mod tests {
         );
         assert_eq!(decode_record(&bytes).unwrap(), bare);
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn sample_record(job_id: u32, node: &str) -> JobNodeRecord {
+        let mut r: JobNodeRecord = serde_json::from_value(serde_json::json!({
+            "schema_version": 3, "state": "complete", "cluster": "c", "job_id": job_id,
+            "uid": 1, "gid": 1, "user": "u", "account": null, "partition": null, "node": node,
+            "node_list": "n[1-3]", "num_nodes": 3, "cpus_on_node": 2, "start": 1, "end": 2,
+            "exit": null, "mode": {"trigger": "option", "requested": null},
+            "plugin_version": "0.1.0", "slurm_version": "22.05.8", "meters": []
+        }))
+        .unwrap();
+        r.job_id = job_id;
+        r
+    }
+
+    #[test]
+    fn records_go_to_their_jobs_shard_and_one_job_is_found_there_alone() {
+        let root = tempdir("shards");
+        let spool = Spool::new(&root);
+        spool.ensure().unwrap();
+        assert_eq!(
+            record_relative_path(412_345, "n1"),
+            "41/412345/job-412345.n1.json"
+        );
+        assert_eq!(job_shard(7), "0/7");
+        for (job, node) in [(412_345, "n1"), (412_345, "n2"), (412_346, "n1")] {
+            write_record_atomic(&spool.record_path(job, node), &sample_record(job, node)).unwrap();
+        }
+        let shard = spool.job_records_dir(412_345);
+        assert_eq!(
+            fs::metadata(&shard).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // Anything outside the job's shard is not looked at: a flat file of the job is not
+        // found by job_records, only by the lookups that name it.
+        fs::write(
+            spool.flat_record_path(412_345, "n3"),
+            encode_record(&sample_record(412_345, "n3")).unwrap(),
+        )
+        .unwrap();
+        let (records, errors) = spool.job_records(412_345);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            records.iter().map(|r| r.node.as_str()).collect::<Vec<_>>(),
+            ["n1", "n2"]
+        );
+        let nodes: Vec<String> = ["n1", "n2", "n3", "n4"].map(String::from).into();
+        let (records, errors) = spool.job_records_on(412_345, &nodes);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            records.iter().map(|r| r.node.as_str()).collect::<Vec<_>>(),
+            ["n1", "n2", "n3"]
+        );
+        let (flat, _) = spool.flat_job_records(412_345);
+        assert_eq!(flat.len(), 1);
+        // A full walk sees both layouts, by their paths under records/.
+        let mut seen = Vec::new();
+        walk_records(&spool.records_dir(), |rel, _| seen.push(rel.to_string())).unwrap();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "41/412345/job-412345.n1.json",
+                "41/412345/job-412345.n2.json",
+                "41/412346/job-412346.n1.json",
+                "job-412345.n3.json"
+            ]
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_record_is_checked_against_its_path_in_either_layout() {
+        assert!(check_record_relative_path("job-5.n1.json", 5, "n1").is_ok());
+        assert!(check_record_relative_path("0/5/job-5.n1.json", 5, "n1").is_ok());
+        let e = check_record_relative_path("0/6/job-5.n1.json", 5, "n1").unwrap_err();
+        assert!(e.contains("0/6/") && e.contains("0/5/"), "{e}");
+        assert!(check_record_relative_path("0/5/job-5.n2.json", 5, "n1").is_err());
     }
 
     #[test]

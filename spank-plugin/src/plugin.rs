@@ -124,7 +124,7 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
     // since; otherwise decide now, as the prolog would have.
     let mut record = match spool::read_record(&started_path) {
         Ok(r) => r,
-        Err(_) if final_path.exists() => {
+        Err(_) if final_path.exists() || spool.flat_record_path(job_id, &node).exists() => {
             // Its sampler salvaged the record already (this epilog came very late).
             host.log(
                 Level::Info,
@@ -263,7 +263,14 @@ fn write_summary(
         );
         return Err(why);
     };
-    let (mut records, _) = spool.job_records(record.job_id);
+    // The job's shard, and the flat records of its nodes that an older plugin wrote (a
+    // rolling upgrade): each by its name, no directory but the shard listed.
+    let nodes = record
+        .node_list
+        .as_deref()
+        .and_then(|l| hostlist::expand(l).ok())
+        .unwrap_or_default();
+    let (mut records, _) = spool.job_records_on(record.job_id, &nodes);
     records.retain(|r| r.node != record.node);
     records.insert(0, record.clone());
     let text = summary::render(&records);

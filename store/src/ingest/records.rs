@@ -75,37 +75,33 @@ pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listin
     }
     let mut out = Listing::default();
     for (dir, dir_name) in spool_dirs(root) {
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(format!("{}: cannot list: {e}", dir.display())),
-        };
         let known_here = known.get(&dir_name);
         let dir_name: std::sync::Arc<str> = dir_name.into();
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
+        // `name` is the path under `dir`: `job-J.N.json`, or `B/J/job-J.N.json` in `records/`
+        // (the sharded layout; `ea_record::spool::walk_records` takes both).
+        let mut visit = |name: &str, entry: &fs::DirEntry| {
             // Only `job-<id>.<node>.json`; sampler state and temporaries are other suffixes.
-            if parse_file_name(name).is_none_or(|(_, _, suffix)| suffix != "json") {
-                continue;
+            let file = name.rsplit('/').next().unwrap_or(name);
+            if parse_file_name(file).is_none_or(|(_, _, suffix)| suffix != "json") {
+                return;
             }
             let (mut size, mut mtime_ns) = (0, 0);
             let known = known_here.and_then(|k| k.get(name)).copied();
             if let Some((known_size, known_mtime)) = known {
-                let Ok(meta) = entry.metadata() else { continue };
+                let Ok(meta) = entry.metadata() else { return };
                 (size, mtime_ns) = (
                     meta.len() as i64,
                     meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
                 );
                 if !force && (size, mtime_ns) == (known_size, known_mtime) {
                     out.unchanged += 1;
-                    continue;
+                    return;
                 }
             } else if entry
                 .file_type()
                 .is_ok_and(|t| !t.is_file() && !t.is_symlink())
             {
-                continue;
+                return;
             }
             out.files.push(SpoolFile {
                 dir: dir_name.clone(),
@@ -114,6 +110,20 @@ pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listin
                 mtime_ns,
                 known,
             });
+        };
+        if dir == Spool::new(root).records_dir() {
+            ea_record::spool::walk_records(&dir, &mut visit).map_err(|e| e.to_string())?;
+            continue;
+        }
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: cannot list: {e}", dir.display())),
+        };
+        for entry in entries.flatten() {
+            if let Some(name) = entry.file_name().to_str() {
+                visit(name, &entry);
+            }
         }
     }
     Ok(out)
@@ -825,7 +835,8 @@ fn read_one(
         let row = row.map_err(|e| err(format!("not a valid record: {e}")))?;
         // `job` refuses the same files (`Spool::job_records`).
         let raw = u32::try_from(row.job_id_raw).unwrap_or(u32::MAX);
-        ea_record::spool::check_record_name(&spool_file.name, raw, &row.node).map_err(err)?;
+        ea_record::spool::check_record_relative_path(&spool_file.name, raw, &row.node)
+            .map_err(err)?;
         let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
         Ok((row, meta.len() as i64, mtime_ns))
     })?;
@@ -1282,6 +1293,66 @@ mod tests {
             "{}",
             copy.problem
         );
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn flat_and_sharded_records_are_listed_read_and_remembered_alike() {
+        let root = std::env::temp_dir().join(format!("ea-layouts-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let spool = Spool::new(&root);
+        spool.ensure().unwrap();
+        let (p, jobs) = all_assessed(50, 5);
+        let mut recs = synth::records(&p, &jobs[0]);
+        recs.extend(synth::records(&p, &jobs[1]));
+        assert!(recs.len() >= 2);
+        // The first flat, as before sharding; the others in their job's shard.
+        let flat = spool.flat_record_path(recs[0].job_id, &recs[0].node);
+        fs::write(&flat, ea_record::spool::encode_record(&recs[0]).unwrap()).unwrap();
+        for r in &recs[1..] {
+            ea_record::spool::write_record_atomic(&spool.record_path(r.job_id, &r.node), r)
+                .unwrap();
+        }
+        // A record in another job's shard: listed, refused when read.
+        let wrong = spool.records_dir().join(format!(
+            "{}/{}",
+            ea_record::spool::job_shard(recs[0].job_id + 1),
+            ea_record::spool::file_name(recs[0].job_id, &recs[0].node, "json")
+        ));
+        fs::create_dir_all(wrong.parent().unwrap()).unwrap();
+        fs::write(&wrong, ea_record::spool::encode_record(&recs[0]).unwrap()).unwrap();
+        let mut listing = list_spool(&root, &KnownFiles::new(), false).unwrap();
+        assert_eq!(listing.files.len(), recs.len() + 1);
+        let rows = read_all_here(&mut listing.files, "x");
+        let mut ok: Vec<_> = rows.iter().filter_map(|r| r.as_ref().ok()).collect();
+        ok.sort_by(|a, b| (a.job_id_raw, &a.node).cmp(&(b.job_id_raw, &b.node)));
+        // As written: the row of the record read back (a float's last digit may differ).
+        let as_read = |r: &JobNodeRecord| {
+            let bytes = ea_record::spool::encode_record(r).unwrap();
+            to_row(&ea_record::spool::decode_record(&bytes).unwrap(), "x")
+        };
+        let mut want: Vec<_> = recs.iter().map(as_read).collect();
+        want.sort_by(|a, b| (a.job_id_raw, &a.node).cmp(&(b.job_id_raw, &b.node)));
+        assert_eq!(ok, want.iter().collect::<Vec<_>>());
+        let refused: Vec<_> = rows.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].path, wrong);
+        assert!(
+            refused[0].problem.contains("misplaced"),
+            "{}",
+            refused[0].problem
+        );
+        // Remembered by their path under `records/`: the next listing skips every one read.
+        let mut known = KnownFiles::new();
+        for f in listing.files.iter().filter(|f| f.path() != wrong) {
+            known
+                .entry(f.dir.to_string())
+                .or_default()
+                .insert(f.name.clone(), (f.size, f.mtime_ns));
+        }
+        let again = list_spool(&root, &known, false).unwrap();
+        assert_eq!((again.files.len(), again.unchanged), (1, recs.len() as u64));
+        assert_eq!(again.files[0].path(), wrong);
         let _ = fs::remove_dir_all(&root);
     }
 

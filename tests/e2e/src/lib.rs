@@ -226,16 +226,20 @@ impl Cluster {
     /// Any file of this job in the spool, final or running.
     pub fn any_spool_file(&self, job: u32) -> Vec<PathBuf> {
         let prefix = format!("job-{job}.");
-        [self.spool.records_dir(), self.spool.running_dir()]
-            .iter()
-            .flat_map(|d| fs::read_dir(d).into_iter().flatten().flatten())
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&prefix))
-            })
-            .collect()
+        [
+            self.spool.job_records_dir(job),
+            self.spool.records_dir(),
+            self.spool.running_dir(),
+        ]
+        .iter()
+        .flat_map(|d| fs::read_dir(d).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .collect()
     }
 
     /// `sacct -X -P -n` fields of the job's allocation, once its state is final.

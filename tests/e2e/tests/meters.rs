@@ -36,7 +36,7 @@ fn every_node_is_measured_within_one_percent_across_counter_wraps() {
         .any_spool_file(job)
         .into_iter()
         .filter(|f| {
-            f.parent() == Some(c.spool.records_dir().as_path())
+            f.parent() == Some(c.spool.job_records_dir(job).as_path())
                 && f.file_name()
                     .and_then(|n| ea_record::spool::parse_file_name(n.to_str()?))
                     .is_some_and(|(_, _, suffix)| suffix == "json")
