@@ -332,6 +332,35 @@ impl Spool {
         self.records_dir().join(file_name(job_id, node, "json"))
     }
 
+    /// Where the epilog queues a record for the forwarder (a hard link to the record, under
+    /// its file name): `outbox/`, see the crate `ea-forward`.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.root.join("outbox")
+    }
+
+    /// Queues the final record of `job_id` on `node` for delivery to the collector: a hard
+    /// link in [`Spool::outbox_dir`] (created 0700 when missing), so the record is written
+    /// once and the entry costs one directory entry. Queuing it again is no error.
+    ///
+    /// # Errors
+    /// The outbox cannot be created or the link made.
+    pub fn enqueue(&self, job_id: u32, node: &str) -> Result<PathBuf, SpoolError> {
+        let dir = self.outbox_dir();
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(at(&dir, "create")(e));
+            }
+            _ => {}
+        }
+        let entry = dir.join(file_name(job_id, node, "json"));
+        match fs::hard_link(self.record_path(job_id, node), &entry) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                Err(at(&entry, "queue the record as")(e))
+            }
+            _ => Ok(entry),
+        }
+    }
+
     /// A file whose presence says that Slurm runs extern steps on `node`
     /// (`PrologFlags=Contain`), left by the first extern step seen there: a job's leftovers
     /// whose own note of its extern step could not be written (the spool was read-only then)
