@@ -267,8 +267,9 @@ pub const MIGRATIONS: &[&str] = &[
     // 6: each job's embodied allocation, computed at ingest over every job that shared its
     // nodes (ingest/allocate.rs) and read by every query, so that a job's figure does not
     // depend on the question asked. `months` holds its part in each accounting month when it
-    // ran in more than one (NULL: all of it in the month of its start). `jobs_end` finds the
-    // jobs around a late one. The next ingest allocates every job (no `allocation` in meta).
+    // ran in more than one (NULL: all of it in the month of its start). `jobs_start` finds
+    // the jobs around a late one (for the allocation and the split of measured energy),
+    // `jobs_running` the jobs still running however long ago they started. The next ingest allocates every job (no `allocation` in meta).
     r#"
     CREATE TABLE job_embodied (
         job         INTEGER PRIMARY KEY,   -- jobs.id
@@ -285,7 +286,8 @@ pub const MIGRATIONS: &[&str] = &[
         flags       INTEGER NOT NULL,   -- ea_impact::Flags bits
         months      TEXT
     );
-    CREATE INDEX jobs_end ON jobs (end);
+    CREATE INDEX jobs_start ON jobs (start);
+    CREATE INDEX jobs_running ON jobs (start) WHERE end IS NULL;
     DELETE FROM meta WHERE key = 'allocation';
     "#,
 ];

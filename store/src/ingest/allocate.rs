@@ -401,26 +401,42 @@ fn allocate_touched(
     };
     // The affected jobs overlap the spans; what they depend on overlaps them.
     let (from, to) = (lo - longest, hi + longest);
+    let phase = crate::profile::Phase::start("allocate: load the jobs around");
     let loaded = load(
         conn,
         &mut clusters,
-        "AND end > ?1 AND end <= ?2 AND start < ?3",
-        &[from, to + longest, to],
+        "AND start >= ?1 AND start < ?2 AND end > ?3",
+        &[from - longest, to, from],
     )?;
-    let jobs = resolve(inventory, loaded);
-    let affected: Vec<bool> = jobs
-        .par_iter()
-        .map(|(j, nodes)| spans.overlaps(j, nodes))
+    drop(phase);
+    // Node lists are expanded only for the jobs that can matter: those overlapping the
+    // spans (to find the affected), then those overlapping the affected (their context).
+    let phase = crate::profile::Phase::start("allocate: affected jobs");
+    let overlapping = |a: i64, b: i64| -> Vec<Loaded> {
+        loaded
+            .iter()
+            .filter(|j| j.start < b && a < j.end)
+            .cloned()
+            .collect()
+    };
+    let near = resolve(inventory, overlapping(lo, hi));
+    let affected: FastMap<i64, ()> = near
+        .iter()
+        .filter(|(j, nodes)| spans.overlaps(j, nodes))
+        .map(|(j, _)| (j.row, ()))
         .collect();
     let (mut a_lo, mut a_hi) = (i64::MAX, i64::MIN);
-    for ((j, _), _) in jobs.iter().zip(&affected).filter(|(_, a)| **a) {
+    for (j, _) in near.iter().filter(|(j, _)| affected.contains_key(&j.row)) {
         (a_lo, a_hi) = (a_lo.min(j.start), a_hi.max(j.end));
     }
-    let (context, keep): (Vec<(Loaded, Vec<u32>)>, Vec<bool>) = jobs
-        .into_iter()
-        .zip(affected)
-        .filter(|((j, _), a)| *a || (j.start < a_hi && a_lo < j.end))
-        .unzip();
+    drop(near);
+    let context = resolve(inventory, overlapping(a_lo, a_hi));
+    let keep: Vec<bool> = context
+        .iter()
+        .map(|(j, _)| affected.contains_key(&j.row))
+        .collect();
+    drop(phase);
+    let _p = crate::profile::Phase::start("allocate: charge and write");
     let figures = allocate(inventory, clock, &context, |i| keep[i])?;
     let context_n = context.len() as u64;
     let n = write(conn, &context, &figures)?;

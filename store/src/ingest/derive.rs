@@ -1482,11 +1482,27 @@ fn load_jobs(
     by_job: &BTreeMap<(u32, &str), Vec<u32>>,
 ) -> rusqlite::Result<JobScan> {
     let w = JobWindow::new(lo, hi);
+    // Ended jobs started at most the longest ended job's run before the window (what the
+    // allocation records; else the horizon); running ones, from the horizon on.
+    let longest: Option<i64> = conn
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'allocation_longest_s'",
+            [],
+            |r| r.get(0),
+        )
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    let ended_from = longest.map_or(w.earliest, |l| (w.lo - l).max(w.earliest));
     let mut stmt = conn.prepare(
         "SELECT cluster, job_id, start, end, nnodes, ncpus, gpus, req_mem_mb, node_list, final FROM jobs
-         WHERE start IS NOT NULL AND start <= ?2 AND start >= ?3 AND (end IS NULL OR end >= ?1)",
+         WHERE start IS NOT NULL AND start <= ?2 AND start >= ?4 AND (end IS NULL OR end >= ?1)
+         UNION ALL
+         SELECT cluster, job_id, start, end, nnodes, ncpus, gpus, req_mem_mb, node_list, final FROM jobs
+         WHERE end IS NULL AND start IS NOT NULL AND start < ?4 AND start >= ?3",
     )?;
-    let mut rows = stmt.query(params![w.lo, w.hi, w.earliest])?;
+    let mut rows = stmt.query(params![w.lo, w.hi, w.earliest, ended_from])?;
     let wanted = wanted_jobs(by_job);
     let mut sampled: FastSet<u32> = FastSet::default();
     for c in 0..clusters.len() as u32 {
