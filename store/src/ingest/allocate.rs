@@ -84,7 +84,11 @@ pub fn run(
     let Some(inventory) = settings.inventory.as_deref() else {
         // Nothing is known of the nodes: no job has an embodied figure.
         embodied::delete_all(conn)?;
-        conn.execute("DELETE FROM meta WHERE key = 'allocation'", [])?;
+        // Nor is the longest job's run kept up to date, which the split reads (derive.rs).
+        conn.execute(
+            "DELETE FROM meta WHERE key IN ('allocation', 'allocation_longest_s')",
+            [],
+        )?;
         return Ok(Outcome::default());
     };
     let _p = crate::profile::Phase::start("allocate embodied");
