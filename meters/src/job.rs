@@ -184,6 +184,23 @@ pub(crate) fn detach(cmd: &mut Command) {
     }
 }
 
+/// Starts `exe args...` detached, as the sampler is: its own session (`setsid`), stdio on
+/// /dev/null, not waited for (reparented to init when the caller exits). For the epilog's
+/// forwarder. Returns its pid.
+///
+/// # Errors
+/// The program cannot be started (missing, not executable).
+pub fn spawn_detached(exe: &Path, args: &[String]) -> std::io::Result<u32> {
+    let mut cmd = Command::new(exe);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    detach(&mut cmd);
+    let child = cmd.spawn()?;
+    Ok(child.id())
+}
+
 /// `job_prolog`: snapshots the RAPL counters and starts the job's sampler.
 ///
 /// Returns within a few milliseconds whatever the hardware does (it reads only powercap

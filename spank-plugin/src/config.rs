@@ -7,6 +7,9 @@
 //! allow_opt_out = true        # may users write --energy-assess=off under default = "always"?
 //! spool = "/var/spool/energy-assess"
 //! summary = false             # write a summary file next to every assessed job's output
+//! collector = ["http://admin:7373"]   # send records to these collectors, tried in order
+//! forwarder = "/usr/local/libexec/energy-assess/energy-assess-forwarder"
+//! keep_delivered = "7d"       # (ms, s, m, h, d) a delivered record stays in the local spool this long
 //!
 //! [meters]
 //! sysroot = "/"               # where /sys and /proc are read; "%n" becomes the node name
@@ -20,7 +23,7 @@
 //! ```
 //!
 //! Plugstack arguments use the same names (`config=`, `spool=`, `default=`, `allow_opt_out=`,
-//! `summary=`, `sysroot=`, `interval=`, `sources=`, `ipmi_command=`, `nvml_library=`,
+//! `summary=`, `collector=` (comma-separated), `forwarder=`, `keep_delivered=`, `sysroot=`, `interval=`, `sources=`, `ipmi_command=`, `nvml_library=`,
 //! `sampler=`, `stop_timeout=`, `orphan_after=`); `config=` names the file. A file that is absent means
 //! defaults. A file that cannot be read, or a bad key or value anywhere, is reported (file,
 //! line, what to write instead) and never stops a job: the broken file is ignored as a whole and
@@ -34,6 +37,12 @@ use std::time::Duration;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/slurm/energy-assess.toml";
 pub const DEFAULT_SAMPLER: &str = ea_meters::job::DEFAULT_SAMPLER_EXE;
+pub const DEFAULT_FORWARDER: &str = "/usr/local/libexec/energy-assess/energy-assess-forwarder";
+
+/// `keep_delivered` within these: a delivered record is kept at least an hour (time to look
+/// at it) and at most a year.
+const KEEP_DELIVERED_MIN: Duration = Duration::from_secs(3600);
+const KEEP_DELIVERED_MAX: Duration = Duration::from_secs(366 * 86_400);
 
 /// `orphan_after` within these: shorter could beat a slow epilog, longer leaves a job's
 /// record missing for a day.
@@ -58,6 +67,13 @@ pub struct Config {
     pub allow_opt_out: bool,
     pub spool: PathBuf,
     pub summary: bool,
+    /// The collectors' base URLs (`http://host:port`), tried in order; empty: records stay in
+    /// the spool (read by `ingest --spool`), nothing is forwarded.
+    pub collector: Vec<String>,
+    /// The forwarder binary the epilog starts when `collector` is set.
+    pub forwarder: PathBuf,
+    /// How long a delivered record stays in the local spool.
+    pub keep_delivered: Duration,
     pub meters: MeterSettings,
 }
 
@@ -102,6 +118,9 @@ impl Default for Config {
             allow_opt_out: true,
             spool: PathBuf::from(ea_record::spool::DEFAULT_SPOOL),
             summary: false,
+            collector: Vec::new(),
+            forwarder: PathBuf::from(DEFAULT_FORWARDER),
+            keep_delivered: Duration::from_secs(7 * 86_400),
             meters: MeterSettings {
                 sysroot: "/".into(),
                 // RAPL's 32-bit counters wrap after 262 kJ: 22 min at 200 W, ~4 min at
@@ -138,6 +157,9 @@ struct RawConfig {
     allow_opt_out: Option<bool>,
     spool: Option<PathBuf>,
     summary: Option<bool>,
+    collector: Option<Vec<String>>,
+    forwarder: Option<PathBuf>,
+    keep_delivered: Option<toml::Value>,
     meters: Option<RawMeters>,
 }
 
@@ -161,6 +183,9 @@ const ARG_KEYS: &[&str] = &[
     "default",
     "allow_opt_out",
     "summary",
+    "collector",
+    "forwarder",
+    "keep_delivered",
     "sysroot",
     "interval",
     "sources",
@@ -245,6 +270,16 @@ pub fn parse_file(text: &str, path: &Path) -> Result<Config, ConfigProblem> {
     if let Some(v) = raw.summary {
         c.summary = v;
     }
+    if let Some(v) = raw.collector {
+        c.collector = check_collectors(v).map_err(|e| fail(format!("{}: {e}", at("collector"))))?;
+    }
+    if let Some(v) = raw.forwarder {
+        c.forwarder = v;
+    }
+    if let Some(v) = raw.keep_delivered {
+        c.keep_delivered = duration_value(&v, KEEP_DELIVERED_MIN, KEEP_DELIVERED_MAX)
+            .map_err(|e| fail(format!("{}: {e}", at("keep_delivered"))))?;
+    }
     if let Some(m) = raw.meters {
         let mm = &mut c.meters;
         if let Some(v) = m.sysroot {
@@ -286,6 +321,19 @@ fn apply_arg(c: &mut Config, key: &str, value: &str) -> Result<(), String> {
         "default" => c.default = parse_policy(value)?,
         "allow_opt_out" => c.allow_opt_out = parse_bool(value)?,
         "summary" => c.summary = parse_bool(value)?,
+        "collector" => {
+            c.collector = check_collectors(
+                value
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            )?
+        }
+        "forwarder" => c.forwarder = PathBuf::from(value),
+        "keep_delivered" => {
+            c.keep_delivered = parse_duration(value, KEEP_DELIVERED_MIN, KEEP_DELIVERED_MAX)?
+        }
         "sysroot" => c.meters.sysroot = check_absolute(value)?,
         "interval" => {
             c.meters.interval =
@@ -307,6 +355,22 @@ fn apply_arg(c: &mut Config, key: &str, value: &str) -> Result<(), String> {
         _ => unreachable!("load() only passes known keys"),
     }
     Ok(())
+}
+
+/// Collector URLs: plain `http://host:port` (the forwarder's client has no TLS; MUNGE
+/// authenticates and binds the body, which is not secret beyond the site's network).
+fn check_collectors(urls: Vec<String>) -> Result<Vec<String>, String> {
+    for u in &urls {
+        let rest = u.strip_prefix("http://").ok_or_else(|| {
+            format!("`{u}` is not an http:// URL; write e.g. \"http://admin:7373\"")
+        })?;
+        if rest.is_empty() || rest.contains(char::is_whitespace) {
+            return Err(format!(
+                "`{u}` names no host; write e.g. \"http://admin:7373\""
+            ));
+        }
+    }
+    Ok(urls)
 }
 
 fn parse_policy(v: &str) -> Result<DefaultPolicy, String> {
@@ -366,7 +430,13 @@ pub fn parse_duration(v: &str, min: Duration, max: Duration) -> Result<Duration,
         "ms" => n / 1000.0,
         "s" => n,
         "m" | "min" => n * 60.0,
-        other => return Err(format!("unknown unit `{other}` in `{v}`; use ms, s or m")),
+        "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{v}`; use ms, s, m, h or d"
+            ));
+        }
     };
     // Checked before it becomes a Duration, which cannot hold 1e30 s (and panics on it).
     if !(secs.is_finite() && secs >= min.as_secs_f64() && secs <= max.as_secs_f64()) {
@@ -411,6 +481,36 @@ mod tests {
     #[test]
     fn empty_file_means_defaults() {
         assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn collectors_and_delivery_keys_are_read_and_checked() {
+        let c = parse(
+            r#"
+            collector = ["http://admin:7373", "http://backup:7373"]
+            forwarder = "/opt/ea/forwarder"
+            keep_delivered = "2d"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.collector, ["http://admin:7373", "http://backup:7373"]);
+        assert_eq!(c.forwarder, PathBuf::from("/opt/ea/forwarder"));
+        assert_eq!(c.keep_delivered, Duration::from_secs(2 * 86_400));
+        assert!(
+            Config::default().collector.is_empty(),
+            "nothing forwarded by default"
+        );
+        let e = parse(r#"collector = ["https://admin:7373"]"#).unwrap_err();
+        assert!(e.0.contains("line 1") && e.0.contains("http://"), "{e}");
+        assert!(parse(r#"keep_delivered = "1m""#).is_err(), "under an hour");
+        let (c, problems) = load(&[
+            "config=/nonexistent".into(),
+            "collector=http://a:1, http://b:2".into(),
+            "keep_delivered=12h".into(),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.collector, ["http://a:1", "http://b:2"]);
+        assert_eq!(c.keep_delivered, Duration::from_secs(12 * 3600));
     }
 
     #[test]

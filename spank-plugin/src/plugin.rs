@@ -212,6 +212,7 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         }
     }
     salvage_others(host, &node_config, &spool, &node, job_id);
+    forward(host, &config, &spool, job_id, &node);
     host.log(
         Level::Info,
         &format!(
@@ -220,6 +221,61 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
             t0.elapsed().as_secs_f64() * 1e3
         ),
     );
+}
+
+/// Queues the record for the collectors and starts the node's forwarder (`ea-forward`),
+/// when the site names collectors. Never waits for it and never fails: a record that cannot
+/// be queued stays in the spool (for `ingest --spool`), and a forwarder already running takes
+/// the new entry on its next round (a second one exits at once on the outbox's lock).
+fn forward(host: &dyn SpankHost, config: &Config, spool: &Spool, job_id: u32, node: &str) {
+    if config.collector.is_empty() {
+        return;
+    }
+    if let Err(e) = spool.enqueue(job_id, node) {
+        host.log(
+            Level::Error,
+            &format!(
+                "job {job_id}: its record stays in the spool, not queued for the collector: {e}"
+            ),
+        );
+        return;
+    }
+    let args = ea_forward_args(config, spool);
+    if let Err(e) = ea_meters::job::spawn_detached(&config.forwarder, &args) {
+        host.log(
+            Level::Error,
+            &format!(
+                "job {job_id}: record queued, but the forwarder {} cannot start: {e}; the next \
+                 epilog on this node tries again",
+                config.forwarder.display()
+            ),
+        );
+    }
+}
+
+/// The forwarder's command line (`energy-assess-forwarder`, crate `ea-forward`, whose `Args`
+/// reads it back): the host's short name, as the collector checks records against it.
+fn ea_forward_args(config: &Config, spool: &Spool) -> Vec<String> {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let short = hostname
+        .trim()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let mut a = vec![
+        "--spool".to_string(),
+        spool.root().display().to_string(),
+        "--host".into(),
+        short,
+        "--keep-delivered-s".into(),
+        config.keep_delivered.as_secs().to_string(),
+    ];
+    for c in &config.collector {
+        a.push("--collector".into());
+        a.push(c.clone());
+    }
+    a
 }
 
 /// Records of earlier jobs on this node that their epilog could not write (see

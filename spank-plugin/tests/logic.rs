@@ -8,6 +8,7 @@ use energy_assess::plugin;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 struct FakeHost {
     env: HashMap<String, String>,
@@ -192,6 +193,81 @@ fn prolog_then_epilog_writes_one_complete_record() {
     assert!(r.end.unwrap() >= r.start.unwrap());
     assert!(r.flags.is_empty(), "{:?}", r.flags);
     assert_eq!(r.slurm_version, plugin::slurm_version());
+}
+
+#[test]
+fn with_collectors_the_epilog_queues_the_record_and_starts_the_forwarder_detached() {
+    let dir = TempDir::new("forward");
+    let spool_dir = dir.0.join("spool");
+    // A stand-in forwarder that writes down how it was started.
+    let seen = dir.0.join("forwarder-args");
+    let fake = dir.0.join("fake-forwarder");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$@\" > {}.tmp\nmv {0}.tmp {0}\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let a = args(
+        &spool_dir,
+        &[
+            "collector=http://127.0.0.1:9,http://127.0.0.2:9",
+            &format!("forwarder={}", fake.display()),
+        ],
+    );
+    let host = FakeHost::new("n1", 91, OptionValue::given(None));
+    plugin::job_prolog(&host, &a);
+    let t0 = std::time::Instant::now();
+    plugin::job_epilog(&host, &a);
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "the epilog does not wait"
+    );
+    assert!(host.errors().is_empty(), "{:?}", host.errors());
+    let spool = Spool::new(&spool_dir);
+    let entry = spool.outbox_dir().join("job-91.n1.json");
+    assert_eq!(
+        std::fs::read(&entry).unwrap(),
+        std::fs::read(spool.record_path(91, "n1")).unwrap(),
+        "the outbox entry is the record (a hard link)"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !seen.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let line = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        line.contains(&format!("--spool {}", spool_dir.display())),
+        "{line}"
+    );
+    assert!(
+        line.contains("--collector http://127.0.0.1:9 --collector http://127.0.0.2:9"),
+        "{line}"
+    );
+    assert!(line.contains("--keep-delivered-s 604800"), "{line}");
+    // A forwarder that cannot start is logged; the record is written and queued all the same.
+    let missing = args(
+        &spool_dir,
+        &[
+            "collector=http://127.0.0.1:9",
+            "forwarder=/nonexistent/forwarder",
+        ],
+    );
+    let host = FakeHost::new("n1", 92, OptionValue::given(None));
+    plugin::job_prolog(&host, &missing);
+    plugin::job_epilog(&host, &missing);
+    assert!(spool.record_path(92, "n1").exists());
+    assert!(spool.outbox_dir().join("job-92.n1.json").exists());
+    assert!(
+        host.errors()
+            .iter()
+            .any(|e| e.contains("forwarder") && e.contains("cannot start")),
+        "{:?}",
+        host.errors()
+    );
 }
 
 #[test]
