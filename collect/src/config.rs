@@ -160,7 +160,7 @@ impl CollectConfig {
             sacct: raw.sacct.clone().unwrap_or_else(|| "sacct".into()),
             squeue: raw.squeue.clone().unwrap_or_else(|| "squeue".into()),
         });
-        let threads = raw.threads.unwrap_or(64);
+        let threads = raw.threads.unwrap_or(128);
         if threads == 0 {
             return Err(ConfigError::Invalid {
                 key: "threads",

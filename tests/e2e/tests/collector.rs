@@ -393,7 +393,7 @@ fn load_5000_nodes_burst_within_2_s_and_sustained_5000_records_per_s() {
     for k in 0..3u32 {
         let t = Instant::now();
         let burst =
-            ea_collect_load::burst(&collector.url, &munge, 5000, 32, 4_000_000 + k).unwrap();
+            ea_collect_load::burst(&collector.url, &munge, 5000, 64, 4_000_000 + k).unwrap();
         println!(
             "burst {k}: {} records from 5,000 nodes stored in {:.3} s (slowest batch {:.3} s; {:.1} s with signing)",
             burst.stored,

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     let num =
         |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let result = match args.get(1).map(String::as_str) {
-        Some("burst") => burst(&args[0], &munge, num(2, 5000), 32, first_job),
+        Some("burst") => burst(&args[0], &munge, num(2, 5000), num(3, 32), first_job),
         Some("sustained") => sustained(
             &args[0],
             &munge,
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         ),
         _ => {
             eprintln!(
-                "usage: ea-collect-load URL burst [NODES] | URL sustained [RECORDS] [PER_BATCH] [MAX_SECONDS]"
+                "usage: ea-collect-load URL burst [NODES] [CONNECTIONS] | URL sustained [RECORDS] [PER_BATCH] [MAX_SECONDS]"
             );
             return ExitCode::from(2);
         }
