@@ -15,6 +15,8 @@
 #   PROLOG_FLAGS=Contain  "" to unset (then the prolog runs only when a step reaches a node)
 #   PLUGIN_SO=path      energy_assess.so to install; unset: no plugin line (plugin removed)
 #   SAMPLER=path        energy-assess-sampler binary to install next to it (optional)
+#   FORWARDER=path      energy-assess-forwarder binary to install next to it (optional; the
+#                       plugin starts it when PLUGIN_ARGS names a collector=)
 #   PLUGIN_ARGS="..."   key=value arguments for the plugstack line
 #   TEST_USER=alice     unprivileged user with an association in account "energy"
 #   GPU_NODES=2         the first GPU_NODES nodes have GPUS_PER_NODE GPUs (gres/gpu) whose
@@ -160,6 +162,10 @@ if [ -n "$PLUGIN_SO" ]; then
   if [ -n "$SAMPLER" ]; then
     mkdir -p "$LIBEXEC_DIR"
     install -m 0755 "$SAMPLER" "$LIBEXEC_DIR/energy-assess-sampler.new" && mv -f "$LIBEXEC_DIR/energy-assess-sampler.new" "$LIBEXEC_DIR/energy-assess-sampler"
+  fi
+  if [ -n "${FORWARDER:-}" ]; then
+    mkdir -p "$LIBEXEC_DIR"
+    install -m 0755 "$FORWARDER" "$LIBEXEC_DIR/energy-assess-forwarder.new" && mv -f "$LIBEXEC_DIR/energy-assess-forwarder.new" "$LIBEXEC_DIR/energy-assess-forwarder"
   fi
   write_if_changed "$plugstack_file" 0644 root:root "optional $SPANK_DIR/energy_assess.so $PLUGIN_ARGS" || true
   plugin_fingerprint=$(cat "$plugstack_file" "$SPANK_DIR/energy_assess.so" | sha256sum | cut -d' ' -f1)

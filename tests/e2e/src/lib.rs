@@ -72,6 +72,7 @@ impl Cluster {
         let out = Command::new(&up)
             .env("PLUGIN_SO", bin.join("libenergy_assess.so"))
             .env("SAMPLER", bin.join("energy-assess-sampler"))
+            .env("FORWARDER", bin.join("energy-assess-forwarder"))
             .env("NODES", NODES.to_string())
             .output()
             .expect("run tests/cluster/up.sh");
@@ -306,6 +307,8 @@ fn build() -> PathBuf {
             "energy-assess-spank",
             "-p",
             "ea-meters",
+            "-p",
+            "ea-forward",
             "--bins",
             "--lib",
         ])
