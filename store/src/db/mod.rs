@@ -351,8 +351,8 @@ const DEFERRABLE_INDEXES: &[(&str, &str, &str)] = &[
     ),
     (
         "jobs",
-        "jobs_end",
-        "CREATE INDEX IF NOT EXISTS jobs_end ON jobs (end)",
+        "jobs_start",
+        "CREATE INDEX IF NOT EXISTS jobs_start ON jobs (start)",
     ),
     (
         "node_records",
