@@ -431,3 +431,40 @@ fn load_5000_nodes_burst_within_2_s_and_sustained_5000_records_per_s() {
         stored as i64
     );
 }
+
+#[test]
+fn the_node_forwarder_delivers_a_3_node_job_through_the_collector() {
+    let c = Cluster::acquire();
+    let store = Store::new("collectfwd");
+    let host = String::from_utf8(run("hostname", &["-s"]).stdout).unwrap();
+    let host = host.trim().to_string();
+    let collector = Collector::start(
+        &e2e::energy_assess_bin(),
+        &store,
+        &format!("[hosts]\n\"{host}\" = \"n[1-3]\"\n"),
+    );
+    c.set_site_config(&format!("collector = [\"{}\"]", collector.url));
+    let job = c.sbatch(&["-N3", "--exclusive", "--energy-assess"], "sleep 3");
+    c.wait_gone(job, T);
+    // The epilogs queue the records and start the forwarder; the store has all three once.
+    e2e::wait_until(
+        Duration::from_secs(120),
+        "3 records through the collector",
+        || {
+            count(
+                &store,
+                &format!("SELECT count(*) FROM node_records WHERE job_id_raw = {job}"),
+            ) == 3
+        },
+    );
+    e2e::wait_until(Duration::from_secs(10), "the job's measured energy", || {
+        count(&store, "SELECT count(*) FROM job_measured") == 1
+    });
+    let m = collector.metrics();
+    assert!(
+        m.contains("energy_assess_collect_records_stored_total 3"),
+        "{m}"
+    );
+    assert!(!m.contains("records_rejected_total{"), "{m}");
+    c.set_site_config("");
+}
