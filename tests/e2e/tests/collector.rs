@@ -2,9 +2,9 @@
 //! of a 3-node job through it into the store, a SIGKILL in the middle of a batch, credentials of
 //! an unprivileged user and replayed ones, and the load figures of issue 14.
 //!
-//! Until the node-side forwarder lands, the test of the 3-node job sends the spool's records
-//! itself, as root, exactly as the forwarder is to (one batch per node, a real credential of
-//! root bound to the body).
+//! A 3-node job's records arrive twice over: once sent by the test itself as root, exactly as
+//! the forwarder sends (one batch per node, a real credential bound to the body), and once
+//! through the real epilog outbox and `energy-assess-forwarder`.
 
 use e2e::{Cluster, Store, TEST_USER, run, stderr};
 use ea_collect_load::{Signed, agent, entry, node_name, post, sign, template};
