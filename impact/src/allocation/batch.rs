@@ -221,8 +221,9 @@ pub fn charge_embodied(
     let by_node = NodeIndex::build(batch, inventory.node_count());
     let groups = inventory.group_by_node_index();
     let n_groups = inventory.groups.len().max(1) as u32;
-    // Contiguous ranges of nodes, a few per thread: each adds into its own dense sums.
-    let ranges = (rayon::current_num_threads().max(1) * 2).min(by_node.nodes().max(1));
+    // Contiguous ranges of nodes, one per thread: each adds into its own dense sums (24 bytes
+    // a job), so that the memory does not grow with the ranges.
+    let ranges = rayon::current_num_threads().clamp(1, by_node.nodes().max(1));
     let per_range = by_node.nodes().div_ceil(ranges).max(1);
     let sums = (0..ranges)
         .into_par_iter()
@@ -250,7 +251,8 @@ pub fn charge_embodied(
             }
             dense
         })
-        .reduce(|| Dense::new(batch.len()), Dense::absorb);
+        .reduce_with(Dense::absorb)
+        .unwrap_or_else(|| Dense::new(batch.len()));
     let mut extra: FastMap<u32, Vec<(u32, f64)>> = FastMap::default();
     for &(j, key, seconds) in &sums.extra {
         extra.entry(j).or_default().push((key, seconds));

@@ -171,10 +171,12 @@ fn resolve(inventory: &Inventory, jobs: Vec<Loaded>) -> Vec<(Loaded, Vec<u32>)> 
 
 /// Allocates `jobs` (each cluster's on its own: node names are a cluster's) and returns the
 /// figures of those `keep` selects.
+/// The jobs' node lists are moved into the batch (a month's are 25 million ids): they are
+/// empty afterwards.
 fn allocate(
     inventory: &Inventory,
     clock: &Clock,
-    jobs: &[(Loaded, Vec<u32>)],
+    jobs: &mut [(Loaded, Vec<u32>)],
     keep: impl Fn(usize) -> bool,
 ) -> Result<Vec<(usize, StoredEmbodied)>, IngestError> {
     let mut by_cluster: FastMap<u32, Vec<usize>> = FastMap::default();
@@ -187,7 +189,8 @@ fn allocate(
         let mut batch = Batch::with_capacity(members.len(), pairs);
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for &i in &members {
-            let (j, nodes) = &jobs[i];
+            let (j, nodes) = &mut jobs[i];
+            let nodes = std::mem::take(nodes);
             let (c, g, m) = j.held_total;
             let held = Held::divided(c, g, m, nodes.len() as u32);
             batch.push(
@@ -196,7 +199,7 @@ fn allocate(
                     end: j.end,
                     held,
                 },
-                nodes.iter().copied(),
+                nodes,
             );
             (lo, hi) = (lo.min(j.start), hi.max(j.end));
         }
@@ -204,6 +207,7 @@ fn allocate(
             .months_covering(lo, hi, MAX_MONTHS)
             .unwrap_or_else(|| vec![(lo, hi)]);
         let charged = charge_embodied(inventory, &batch, &months).map_err(IngestError::from)?;
+        drop(batch);
         out.extend(
             members
                 .iter()
@@ -266,10 +270,10 @@ fn allocate_everything(
     drop(phase);
     let longest = loaded.iter().map(|j| j.end - j.start).max().unwrap_or(0);
     let phase = crate::profile::Phase::start("allocate: nodes");
-    let jobs = resolve(inventory, loaded);
+    let mut jobs = resolve(inventory, loaded);
     drop(phase);
     let phase = crate::profile::Phase::start("allocate: charge");
-    let mut figures = allocate(inventory, clock, &jobs, |_| true)?;
+    let mut figures = allocate(inventory, clock, &mut jobs, |_| true)?;
     drop(phase);
     let _p = crate::profile::Phase::start("allocate: write");
     // In key order, so that the table's B-tree is appended to rather than split.
@@ -434,14 +438,14 @@ fn allocate_touched(
         (a_lo, a_hi) = (a_lo.min(j.start), a_hi.max(j.end));
     }
     drop(near);
-    let context = resolve(inventory, overlapping(a_lo, a_hi));
+    let mut context = resolve(inventory, overlapping(a_lo, a_hi));
     let keep: Vec<bool> = context
         .iter()
         .map(|(j, _)| affected.contains_key(&j.row))
         .collect();
     drop(phase);
     let _p = crate::profile::Phase::start("allocate: charge and write");
-    let figures = allocate(inventory, clock, &context, |i| keep[i])?;
+    let figures = allocate(inventory, clock, &mut context, |i| keep[i])?;
     let context_n = context.len() as u64;
     let n = write(conn, &context, &figures)?;
     set_meta(conn, "allocation_longest_s", &longest.to_string())?;
