@@ -264,7 +264,10 @@ fn corrupt_truncated_duplicated_misnamed_and_impossible_records_are_named_and_le
         .chain(&c.records(good, 1, T))
     {
         let src = c.spool.record_path(r.job_id, &r.node);
-        std::fs::copy(&src, spool.record_path(r.job_id, &r.node)).unwrap();
+        let dst = spool.record_path(r.job_id, &r.node);
+        // Records live in their job's shard (records/<id/10000>/<id>/).
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&src, dst).unwrap();
     }
     let path = |node: &str| spool.record_path(bad, node);
     let n1 = std::fs::read(path("n1")).unwrap();
