@@ -7,8 +7,9 @@
 #   3. runs jobs as an ordinary user: a 3-node `sbatch --energy-assess=summary` job, a GPU job
 #      on a node another job shares, and one job without the option;
 #   4. shows the 3-node job's records, its summary file and `energy-assess job`;
-#   5. ingests the cluster's accounting and the records into SQLite and prints the job's
-#      footprint and the month's report.
+#   5. gathers the records into SQLite through the collector (`energy-assess collect` on
+#      127.0.0.1: each node's forwarder sends them MUNGE-signed, no shared filesystem),
+#      ingests the cluster's accounting, and prints the job's footprint and the month's report.
 # Run it again at any time: every step is idempotent. `tests/cluster/down.sh` stops the cluster.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")" && pwd)
@@ -21,13 +22,16 @@ section() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 section "1. dependencies and build"
 tests/install-deps.sh
 say "cargo build --release (the first build takes a few minutes on 2 cores)"
-cargo build --release --quiet -p energy-assess-spank -p ea-meters -p energy-assess -p ea-sim -p fake-nvml
+cargo build --release --quiet -p energy-assess-spank -p ea-meters -p ea-forward -p energy-assess -p ea-sim -p fake-nvml
 bin=$repo/target/release
 
 section "2. local Slurm cluster with the plugin and simulated meters"
-PLUGIN_SO=$bin/libenergy_assess.so SAMPLER=$bin/energy-assess-sampler tests/cluster/up.sh
+PLUGIN_SO=$bin/libenergy_assess.so SAMPLER=$bin/energy-assess-sampler \
+  FORWARDER=$bin/energy-assess-forwarder tests/cluster/up.sh
 meters=$(BIN_DIR=$bin tests/sim/nodes.sh start)
-printf 'spool = "/var/spool/energy-assess"\n\n%s\n' "$meters" > /etc/slurm/energy-assess.toml
+# The nodes send their records to the collector on this host (started below).
+printf 'spool = "/var/spool/energy-assess"\ncollector = ["http://127.0.0.1:7373"]\n\n%s\n' \
+  "$meters" > /etc/slurm/energy-assess.toml
 say "site config /etc/slurm/energy-assess.toml:"
 sed 's/^/    /' /etc/slurm/energy-assess.toml
 # The post-processor as a site installs it: setgid to a group that alone may read the store,
@@ -45,6 +49,25 @@ group = "energy-assess"
 cluster = "testbed"
 inventory = "$repo/configs/inventory/testbed.toml"
 CONF
+# The collector, as the systemd unit configs/systemd/energy-assess-collect.service runs it at a
+# site. Here the three slurmd run on this host, which speaks for n1-n3; the sacct side runs
+# below by hand, so its schedule is off.
+cat > /etc/energy-assess/collect.toml <<CONF
+# written by demo.sh
+listen = "127.0.0.1:7373"
+live_interval_s = 0
+[hosts]
+"$(cat /proc/sys/kernel/hostname)" = "n[1-3]"
+CONF
+if [ -f /run/energy-assess-collect.pid ]; then
+  kill "$(cat /run/energy-assess-collect.pid)" 2>/dev/null || true
+  sleep 1
+fi
+nohup "$ea" collect --collect-config /etc/energy-assess/collect.toml \
+  >/var/log/energy-assess-collect.log 2>&1 &
+echo $! > /run/energy-assess-collect.pid
+wait_for 30 "the collector to listen on 127.0.0.1:7373" bash -c 'exec 3<>/dev/tcp/127.0.0.1/7373'
+say "collector running (pid $(cat /run/energy-assess-collect.pid), log /var/log/energy-assess-collect.log)"
 
 section "3. jobs, as user alice"
 workdir=$(runuser -u alice -- mktemp -d /tmp/energy-assess-demo-XXXXXX)
@@ -61,15 +84,22 @@ done
 say "all jobs done"
 
 section "4. what the nodes recorded"
-ls -l /var/spool/energy-assess/records/ | grep -E "job-($job|$gpujob)\." | sed 's/^/    /'
+ls -l /var/spool/energy-assess/records/*/"$job"/ | sed 's/^/    /'
 say "summary file next to the job's output, written as alice:"
 ls -l "$workdir/energy-assess-$job.txt" | sed 's/^/    /'
 sed 's/^/    /' "$workdir/energy-assess-$job.txt"
 section "energy-assess job $job"
 "$ea" job "$job"
 
-section "5. ingest into SQLite, the job's footprint, the month's report"
-"$ea" ingest --spool /var/spool/energy-assess --live --start now-1days --end now
+section "5. the records through the collector, sacct's accounting, the footprint, the report"
+wait_for 120 "the forwarders to deliver job $job's 3 records and job $gpujob's" bash -c \
+  "[ \"\$($ea acct -j $job,$gpujob -X -n -P -o MeasuredNodes | tr '\\n' ' ')\" = '3/3 1/1 ' ]"
+say "the store has the jobs' records, sent by the nodes' forwarders:"
+"$ea" collect --status | sed 's/^/    /'
+if command -v curl >/dev/null; then
+  curl -s http://127.0.0.1:7373/metrics | grep -E '^energy_assess_collect_records_(stored|duplicate)' | sed 's/^/    /' || true
+fi
+"$ea" ingest --live --start now-1days --end now
 section "energy-assess acct -j $job,$gpujob,$plain"
 "$ea" acct -j "$job,$gpujob,$plain" -X -o JobID,User,NNodes,Elapsed,EnergySource,Energy,GWPUse,GWPEmbodied,GWP,PE,ADPe
 section "as alice: energy-assess job $job (from the store; the spool is root's)"
