@@ -76,25 +76,12 @@ impl Batch {
         self.jobs.len() - 1
     }
 
-    /// Appends another batch's jobs after this one's.
-    pub fn append(&mut self, other: Batch) {
-        for (i, job) in other.jobs.into_iter().enumerate() {
-            let nodes = &other.nodes[other.offsets[i] as usize..other.offsets[i + 1] as usize];
-            self.push(job, nodes.iter().copied());
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.jobs.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
-    }
-
-    /// Job-node pairs in the batch.
-    pub fn pairs(&self) -> usize {
-        self.nodes.len()
     }
 
     fn nodes_of(&self, job: usize) -> &[NodeId] {

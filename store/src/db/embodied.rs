@@ -58,9 +58,6 @@ pub const COLUMNS: &str = embodied_columns!();
 /// The join that goes with [`COLUMNS`] (jobs as `j`).
 pub const JOIN: &str = embodied_join!();
 
-/// How many columns [`COLUMNS`] holds.
-pub const COLUMN_COUNT: usize = 18;
-
 fn ranged(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<Ranged<Impacts>>> {
     let v: [Option<f64>; 9] = [
         r.get(at)?,
