@@ -138,6 +138,11 @@ pub fn next_backoff(current: Duration, max: Duration) -> Duration {
 
 /// Runs until the outbox is empty (or another forwarder holds the lock). Returns the exit
 /// code: 0 when done or not needed, 1 when the spool cannot be used at all.
+///
+/// A batch a collector refuses as a body (400, 413) is sent again at once as two halves, and
+/// a single record refused so is set aside in `rejected/` with the collector's words: one
+/// record no collector can read never holds up the records queued behind it. The batch size
+/// grows back after each delivery.
 pub fn run(args: &Args, signer: &dyn Signer) -> i32 {
     let outbox = Outbox::new(&args.spool);
     let Ok(Some(_lock)) = outbox.lock() else {
@@ -145,9 +150,10 @@ pub fn run(args: &Args, signer: &dyn Signer) -> i32 {
     };
     let mut log = outbox::Log::open(&args.spool);
     let mut wait = args.first_backoff;
+    let mut batch_max = BATCH_MAX_RECORDS;
     loop {
         outbox.prune_delivered(args.keep_delivered, &mut log);
-        let pending = match outbox.pending(BATCH_MAX_RECORDS) {
+        let pending = match outbox.pending(batch_max) {
             Ok(p) => p,
             Err(e) => {
                 log.line(&format!("cannot read the outbox: {e}"));
@@ -161,6 +167,25 @@ pub fn run(args: &Args, signer: &dyn Signer) -> i32 {
             Ok(d) => {
                 outbox.settle(&d, &mut log);
                 wait = args.first_backoff;
+                batch_max = (batch_max * 2).min(BATCH_MAX_RECORDS);
+            }
+            Err(SendError::BodyRefused(said)) if pending.len() > 1 => {
+                batch_max = pending.len() / 2;
+                log.line(&format!(
+                    "a batch of {} record(s) refused as a body ({}); sending {batch_max} at a time",
+                    pending.len(),
+                    said.join("; ")
+                ));
+            }
+            Err(SendError::BodyRefused(said)) => {
+                let name = &pending[0].name;
+                let reason = format!("sent alone, refused as a body: {}", said.join("; "));
+                log.line(&format!("{name}: set aside in rejected/: {reason}"));
+                if let Err(e) = outbox.reject(name, &reason) {
+                    log.line(&format!("{name}: cannot move it to rejected/: {e}"));
+                    std::thread::sleep(wait);
+                    wait = next_backoff(wait, args.max_backoff);
+                }
             }
             Err(e) => {
                 log.line(&format!(

@@ -128,7 +128,7 @@ impl Outbox {
     }
 
     /// Moves an entry aside, never to be sent again, with why in `<name>.reason`.
-    fn reject(&self, name: &str, reason: &str) -> io::Result<()> {
+    pub fn reject(&self, name: &str, reason: &str) -> io::Result<()> {
         mkdir(&self.rejected_dir())?;
         fs::write(
             self.rejected_dir().join(format!("{name}.reason")),

@@ -27,20 +27,27 @@ impl Signer for MungeSigner {
     }
 }
 
-/// Why no collector took a batch. Every case means: keep the records, try later.
+/// Why no collector took a batch. Every case keeps the records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendError {
-    /// No credential (munged unreachable, or the test signer's refusal).
+    /// No credential (munged unreachable, or the test signer's refusal): try later.
     Sign(String),
-    /// Each collector tried, and what it said (connection refused, a status, a bad answer).
+    /// Each collector tried, and what it said (connection refused, a status, a bad answer):
+    /// try later.
     Collectors(Vec<String>),
+    /// A collector answered that it cannot take this body at all (400 or 413, see
+    /// [`Status::refuses_the_body`]); what each collector said. Resending the same batch
+    /// cannot help: send its records in smaller batches.
+    BodyRefused(Vec<String>),
 }
 
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendError::Sign(e) => write!(f, "cannot sign the batch: {e}"),
-            SendError::Collectors(each) => write!(f, "{}", each.join("; ")),
+            SendError::Collectors(each) | SendError::BodyRefused(each) => {
+                write!(f, "{}", each.join("; "))
+            }
         }
     }
 }
@@ -56,7 +63,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// use would be a replay).
 ///
 /// # Errors
-/// No collector acknowledged (see [`SendError`]).
+/// No collector acknowledged (see [`SendError`]); [`SendError::BodyRefused`] when one of them
+/// said the body itself cannot be taken.
 pub fn deliver(
     collectors: &[String],
     host: &str,
@@ -75,6 +83,7 @@ pub fn deliver(
         .build()
         .new_agent();
     let mut said = Vec::new();
+    let mut body_refused = false;
     for base in collectors {
         let credential = signer.sign(digest.as_bytes())?;
         let url = format!("{}{BATCH_PATH}", base.trim_end_matches('/'));
@@ -97,11 +106,18 @@ pub fn deliver(
                 Ok(ack) => return Ok(ack),
                 Err(e) => said.push(format!("{url}: 200 with an answer that is not an Ack: {e}")),
             },
-            status => said.push(format!(
-                "{url}: {code} ({status:?}): {}",
-                text.trim().chars().take(200).collect::<String>()
-            )),
+            status => {
+                body_refused |= status.refuses_the_body();
+                said.push(format!(
+                    "{url}: {code} ({status:?}): {}",
+                    text.trim().chars().take(200).collect::<String>()
+                ));
+            }
         }
     }
-    Err(SendError::Collectors(said))
+    Err(if body_refused {
+        SendError::BodyRefused(said)
+    } else {
+        SendError::Collectors(said)
+    })
 }

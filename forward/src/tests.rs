@@ -257,6 +257,42 @@ fn a_collector_outage_delays_the_records_but_loses_none() {
 }
 
 #[test]
+fn a_record_no_collector_can_read_is_set_aside_and_the_others_get_through() {
+    // The collector answers 400 to any batch holding job 7's record (413 once, for variety):
+    // the forwarder halves the batch until job 7 is alone, sets it aside, delivers the rest.
+    let (_d, s) = spool("body", &(1..=10).collect::<Vec<_>>());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = serve(listener, |n, batch| {
+        if batch.records.iter().any(|r| r.name == "job-7.n1.json") {
+            let code = if n == 0 { 413 } else { 400 };
+            (code, "not a batch: job 7 is not readable".into())
+        } else {
+            (200, stored_all(batch))
+        }
+    });
+    assert_eq!(run(&args(&s, vec![url]), &FakeSigner), 0);
+    let o = Outbox::new(s.root());
+    assert!(names(&o.dir()).is_empty(), "nothing left pending");
+    assert_eq!(names(&o.delivered_dir()).len(), 9);
+    assert_eq!(
+        names(&o.rejected_dir()),
+        ["job-7.n1.json", "job-7.n1.json.reason"]
+    );
+    let reason = std::fs::read_to_string(o.rejected_dir().join("job-7.n1.json.reason")).unwrap();
+    assert!(reason.contains("sent alone") && reason.contains("400"), "{reason}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].1.records.len(), 10);
+    assert!(
+        seen.len() <= 10,
+        "halving finds the record in a few requests: {}",
+        seen.len()
+    );
+    let sizes: Vec<usize> = seen.iter().map(|(_, b)| b.records.len()).collect();
+    assert!(sizes.contains(&1), "job 7 was sent alone: {sizes:?}");
+}
+
+#[test]
 fn the_next_collector_is_tried_when_the_first_is_down() {
     let (_d, s) = spool("failover", &[21]);
     let dead = TcpListener::bind("127.0.0.1:0")

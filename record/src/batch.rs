@@ -84,6 +84,8 @@ pub enum Status {
     UidRefused,
     /// 400: the collector could not read the body (not JSON, not a [`Batch`]).
     Malformed,
+    /// 413: the body is larger than the collector takes (its `max_body_mb`).
+    TooLarge,
     /// 503 or another 5xx, or an unexpected status: retry later, with backoff.
     RetryLater,
 }
@@ -96,8 +98,16 @@ impl Status {
             401 => Status::CredentialRefused,
             403 => Status::UidRefused,
             400 => Status::Malformed,
+            413 => Status::TooLarge,
             _ => Status::RetryLater,
         }
+    }
+
+    /// The batch as sent can never be taken: resending it cannot help, sending its records
+    /// in smaller batches may (one record the collector cannot read is then found and set
+    /// aside instead of holding up every record queued behind it).
+    pub fn refuses_the_body(self) -> bool {
+        matches!(self, Status::Malformed | Status::TooLarge)
     }
 }
 
@@ -152,6 +162,11 @@ mod tests {
         assert_eq!(Status::from_code(401), Status::CredentialRefused);
         assert_eq!(Status::from_code(403), Status::UidRefused);
         assert_eq!(Status::from_code(400), Status::Malformed);
+        assert_eq!(Status::from_code(413), Status::TooLarge);
+        assert!(Status::from_code(400).refuses_the_body());
+        assert!(Status::from_code(413).refuses_the_body());
+        assert!(!Status::from_code(503).refuses_the_body());
+        assert!(!Status::from_code(401).refuses_the_body());
         assert_eq!(Status::from_code(503), Status::RetryLater);
         assert_eq!(Status::from_code(502), Status::RetryLater);
     }

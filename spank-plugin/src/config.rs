@@ -514,6 +514,16 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_parses_and_names_the_collectors() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/energy-assess.toml");
+        let text = std::fs::read_to_string(&path).expect("configs/energy-assess.toml");
+        let c = parse_file(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.collector, ["http://admin1:7373", "http://admin2:7373"]);
+        assert_eq!(c.keep_delivered, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.forwarder, PathBuf::from(DEFAULT_FORWARDER));
+    }
+
+    #[test]
     fn every_key_is_read() {
         let c = parse(
             r#"
