@@ -338,6 +338,18 @@ impl Spool {
         self.root.join("outbox")
     }
 
+    /// Whether any record waits in the outbox (stops at the first entry: the outbox holds what
+    /// one node has not delivered yet, never the spool's records).
+    pub fn outbox_has_entries(&self) -> bool {
+        fs::read_dir(self.outbox_dir()).is_ok_and(|mut entries| {
+            entries.any(|e| {
+                e.ok()
+                    .and_then(|e| e.file_name().into_string().ok())
+                    .is_some_and(|n| parse_file_name(&n).is_some_and(|(_, _, s)| s == "json"))
+            })
+        })
+    }
+
     /// Queues the final record of `job_id` on `node` for delivery to the collector: a hard
     /// link in [`Spool::outbox_dir`] (created 0700 when missing), so the record is written
     /// once and the entry costs one directory entry. Queuing it again is no error.

@@ -398,12 +398,15 @@ fn args(ac: c_int, av: *mut *mut c_char) -> Vec<String> {
 }
 
 /// Registers `--energy-assess` where options exist (sbatch, salloc, srun, slurmstepd); in
-/// slurmstepd, also notes what an assessed job holds on the node.
+/// slurmstepd, also notes what an assessed job holds on the node; in slurmd (its start),
+/// restarts the delivery of records left in the outbox.
 #[unsafe(no_mangle)]
 pub extern "C" fn slurm_spank_init(sp: sys::spank_t, ac: c_int, av: *mut *mut c_char) -> c_int {
     guard("init", sp, |host| {
-        if host.context() == Context::Remote {
-            plugin::remote_init(host, &args(ac, av));
+        match host.context() {
+            Context::Remote => plugin::remote_init(host, &args(ac, av)),
+            Context::Slurmd => plugin::slurmd_init(host, &args(ac, av)),
+            _ => {}
         }
         if matches!(
             host.context(),

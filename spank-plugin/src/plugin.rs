@@ -240,17 +240,48 @@ fn forward(host: &dyn SpankHost, config: &Config, spool: &Spool, job_id: u32, no
         );
         return;
     }
-    let args = ea_forward_args(config, spool);
-    if let Err(e) = ea_meters::job::spawn_detached(&config.forwarder, &args) {
+    if let Err(e) = start_forwarder(config, spool) {
         host.log(
             Level::Error,
             &format!(
                 "job {job_id}: record queued, but the forwarder {} cannot start: {e}; the next \
-                 epilog on this node tries again",
+                 epilog on this node, or slurmd's next start, tries again",
                 config.forwarder.display()
             ),
         );
     }
+}
+
+/// `slurm_spank_init` in slurmd (root, when slurmd starts: at boot, and after an upgrade or a
+/// restart): records a forwarder left undelivered (the node rebooted, or the forwarder was
+/// killed) would otherwise wait for the next job's epilog on this node, which on a drained or
+/// idle node may never come. Costs one look at the outbox; logs only a failure to start.
+pub fn slurmd_init(host: &dyn SpankHost, args: &[String]) {
+    let (config, _) = config::load(args);
+    let spool = Spool::new(&config.spool);
+    if config.collector.is_empty() || !spool.outbox_has_entries() {
+        return;
+    }
+    match start_forwarder(&config, &spool) {
+        Ok(pid) => host.log(
+            Level::Info,
+            &format!("records wait in {}: forwarder started (pid {pid})", spool.outbox_dir().display()),
+        ),
+        Err(e) => host.log(
+            Level::Error,
+            &format!(
+                "records wait in {}, but the forwarder {} cannot start: {e}; the next epilog \
+                 on this node tries again",
+                spool.outbox_dir().display(),
+                config.forwarder.display()
+            ),
+        ),
+    }
+}
+
+/// Starts the node's forwarder detached; returns its pid.
+fn start_forwarder(config: &Config, spool: &Spool) -> std::io::Result<u32> {
+    ea_meters::job::spawn_detached(&config.forwarder, &ea_forward_args(config, spool))
 }
 
 /// The forwarder's command line (`energy-assess-forwarder`, crate `ea-forward`, whose `Args`

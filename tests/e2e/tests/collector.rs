@@ -468,3 +468,40 @@ fn the_node_forwarder_delivers_a_3_node_job_through_the_collector() {
     assert!(!m.contains("records_rejected_total{"), "{m}");
     c.set_site_config("");
 }
+
+#[test]
+fn records_left_in_the_outbox_leave_when_slurmd_starts_again() {
+    // A node rebooted (or its forwarder was killed) with records undelivered, and no job runs
+    // there: slurmd's start (the plugin's init in slurmd) starts the forwarder.
+    let c = Cluster::acquire();
+    let store = Store::new("collectboot");
+    let host = String::from_utf8(run("hostname", &["-s"]).stdout).unwrap();
+    let collector = Collector::start(
+        &e2e::energy_assess_bin(),
+        &store,
+        &format!("[hosts]\n\"{}\" = \"n[1-3]\"\n", host.trim()),
+    );
+    c.set_site_config(&format!("collector = [\"{}\"]", collector.url));
+    let entries = records_of("n1", 5, 3_900_000);
+    for e in &entries {
+        let (job, node, _) = ea_record::spool::parse_file_name(&e.name).unwrap();
+        let path = c.spool.record_path(job, &node);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &e.content).unwrap();
+        c.spool.enqueue(job, &node).unwrap();
+    }
+    let stored = || count(&store, "SELECT count(*) FROM node_records WHERE job_id_raw >= 3900000");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(stored(), 0, "no forwarder runs before slurmd starts");
+    e2e::restart_daemon("n1");
+    e2e::wait_until(Duration::from_secs(30), "the 5 records through the collector", || {
+        stored() == 5
+    });
+    assert!(
+        c.slurmd_log().contains("forwarder started"),
+        "{}",
+        c.slurmd_log()
+    );
+    assert!(!c.spool.outbox_has_entries());
+    c.set_site_config("");
+}
