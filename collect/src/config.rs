@@ -28,6 +28,7 @@ struct Raw {
     sacct: Option<PathBuf>,
     squeue: Option<PathBuf>,
     late_after_s: Option<u64>,
+    use_phase_refresh_s: Option<u64>,
     state_dir: Option<PathBuf>,
     #[serde(default)]
     hosts: BTreeMap<String, String>,
@@ -67,6 +68,9 @@ pub struct CollectConfig {
     pub live: Option<LiveSchedule>,
     /// A node whose last record arrived longer ago than this is late (`collect --status`).
     pub late_after_s: u64,
+    /// Seconds between two computations of the use phase over the whole store for `/metrics`
+    /// (each costs what `acct -a` over the store costs).
+    pub use_phase_refresh_s: u64,
     /// Where the collector keeps what it knows of the nodes (`nodes.json`); `None`: beside the
     /// store.
     pub state_dir: Option<PathBuf>,
@@ -176,6 +180,7 @@ impl CollectConfig {
             max_rows_per_commit: raw.max_rows_per_commit.unwrap_or(20_000).max(1),
             live,
             late_after_s: raw.late_after_s.unwrap_or(3600),
+            use_phase_refresh_s: raw.use_phase_refresh_s.unwrap_or(60).max(1),
             state_dir: raw.state_dir,
             hosts: host_map(&raw.hosts)?,
         })

@@ -5,8 +5,10 @@
 //! holds everything stored, whichever collector or `ingest` stored it.
 //!
 //! The embodied GWP, ADPe and PE that the store allocates to jobs at ingest (with an
-//! inventory) are exposed the same way. The use phase's GWP, ADPe and PE are not: the store
-//! computes them from the energy when `acct` and `report` ask, not at ingest.
+//! inventory) are exposed the same way. The use phase's GWP, ADPe and PE are computed from each
+//! job's energy as `acct` computes them ([`Metrics::refresh_use_phase`], the same figures, so
+//! a Grafana panel and `acct` agree), on a thread of their own every `use_phase_refresh_s` (collect.toml, 60 s by default):
+//! that costs what `acct -a` over the whole store costs, which no scrape should wait for.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -20,6 +22,13 @@ use std::time::{Duration, Instant};
 
 /// How stale the store's energy figures may be when scraped.
 pub const ENERGY_REFRESH: Duration = Duration::from_secs(15);
+
+/// What the use phase is computed with, as `acct` computes it: the site's estimate settings
+/// (for jobs no record measured) and the impact engine with the site's inventory.
+pub struct Footprint {
+    pub estimate: ea_store::config::EstimateSettings,
+    pub model: Box<dyn ea_store::figures::ImpactModel + Send>,
+}
 
 /// A label of one value.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -43,7 +52,7 @@ pub struct NodeLabel {
 }
 
 /// Where energy is summed.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct GroupLabel {
     /// The cluster.
     pub cluster: String,
@@ -74,6 +83,7 @@ pub struct Metrics {
     pub live_runs: Family<OutcomeLabel, Counter>,
     energy: Family<GroupLabel, FloatGauge>,
     embodied: [Family<GroupLabel, FloatGauge>; 3],
+    use_phase: [Family<GroupLabel, FloatGauge>; 3],
     store: Option<PathBuf>,
     refreshed: Mutex<Option<Instant>>,
 }
@@ -92,6 +102,7 @@ impl Metrics {
             live_runs: Family::default(),
             energy: Family::default(),
             embodied: Default::default(),
+            use_phase: Default::default(),
             store,
             refreshed: Mutex::new(None),
             registry: Registry::default(),
@@ -144,6 +155,22 @@ impl Metrics {
             (
                 "embodied_pe_megajoules",
                 "Embodied primary energy allocated to the jobs in the store (MJ)",
+            ),
+        ]) {
+            registry.register(name, help, family.clone());
+        }
+        for (family, (name, help)) in m.use_phase.iter().zip([
+            (
+                "use_phase_gwp_kgco2eq",
+                "Use-phase GWP of the jobs in the store, measured or estimated energy as acct shows it (kgCO2eq)",
+            ),
+            (
+                "use_phase_adpe_kgsbeq",
+                "Use-phase ADPe of the jobs in the store (kgSbeq)",
+            ),
+            (
+                "use_phase_pe_megajoules",
+                "Use-phase primary energy of the jobs in the store (MJ)",
             ),
         ]) {
             registry.register(name, help, family.clone());
@@ -233,6 +260,72 @@ impl Metrics {
             Err(e) => eprintln!("collect: /metrics: cannot read the store's embodied impacts: {e}"),
         }
     }
+}
+
+impl Metrics {
+    /// Recomputes the use-phase gauges: every job's use-phase impacts exactly as `acct`
+    /// computes them (the same reads, [`ea_store::figures::figures_batch`]), summed by cluster,
+    /// partition and account. Returns the number of jobs.
+    ///
+    /// # Errors
+    /// The store cannot be read (the gauges keep their last values).
+    pub fn refresh_use_phase(&self, footprint: &Footprint) -> Result<usize, String> {
+        let Some(path) = &self.store else {
+            return Ok(0);
+        };
+        let store = ea_store::db::Store::open_read(path).map_err(|e| e.to_string())?;
+        let at = |e: rusqlite::Error| format!("{}: {e}", path.display());
+        let calibrations = ea_store::db::read::calibrations(&store.conn).map_err(at)?;
+        let jobs = ea_store::db::read::jobs_where(&store.conn, "1", &[]).map_err(at)?;
+        let ctx = ea_store::figures::FigureContext {
+            estimate: &footprint.estimate,
+            calibrations: &calibrations,
+            model: footprint.model.as_ref(),
+        };
+        let refs: Vec<&ea_store::db::read::JobRecord> = jobs.iter().collect();
+        let figures = ea_store::figures::figures_batch(&refs, &ctx);
+        let mut sums: std::collections::BTreeMap<GroupLabel, [f64; 3]> = Default::default();
+        for (job, f) in jobs.iter().zip(&figures) {
+            let Some(i) = &f.impacts else { continue };
+            let v = i.use_phase.value;
+            let label = GroupLabel {
+                cluster: job.cluster.clone(),
+                partition: job.partition.clone().unwrap_or_default(),
+                account: job.account.clone().unwrap_or_default(),
+            };
+            let s = sums.entry(label).or_default();
+            s[0] += v.gwp_kgco2eq;
+            s[1] += v.adpe_kgsbeq;
+            s[2] += v.pe_mj;
+        }
+        self.use_phase.iter().for_each(Family::clear);
+        for (label, values) in sums {
+            for (family, v) in self.use_phase.iter().zip(values) {
+                family.get_or_create(&label).set(v);
+            }
+        }
+        Ok(jobs.len())
+    }
+}
+
+/// Keeps the use-phase gauges current: [`Metrics::refresh_use_phase`] now, then every
+/// `every`, on a thread of its own for the life of the process.
+pub fn keep_use_phase_current(
+    metrics: std::sync::Arc<Metrics>,
+    footprint: Footprint,
+    every: Duration,
+) {
+    std::thread::Builder::new()
+        .name("use-phase".into())
+        .spawn(move || {
+            loop {
+                if let Err(e) = metrics.refresh_use_phase(&footprint) {
+                    eprintln!("collect: /metrics: cannot compute the use phase: {e}");
+                }
+                std::thread::sleep(every);
+            }
+        })
+        .expect("a thread can be started at the collector's start");
 }
 
 #[cfg(test)]

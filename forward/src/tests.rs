@@ -280,7 +280,10 @@ fn a_record_no_collector_can_read_is_set_aside_and_the_others_get_through() {
         ["job-7.n1.json", "job-7.n1.json.reason"]
     );
     let reason = std::fs::read_to_string(o.rejected_dir().join("job-7.n1.json.reason")).unwrap();
-    assert!(reason.contains("sent alone") && reason.contains("400"), "{reason}");
+    assert!(
+        reason.contains("sent alone") && reason.contains("400"),
+        "{reason}"
+    );
     let seen = seen.lock().unwrap();
     assert_eq!(seen[0].1.records.len(), 10);
     assert!(

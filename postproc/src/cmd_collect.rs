@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use ea_collect::CollectConfig;
-use ea_collect::metrics::Metrics;
+use ea_collect::metrics::{Footprint, Metrics};
 use ea_collect::nodes::{self, NodeBook};
 use ea_collect::writer::WriterSetup;
 use ea_store::session::load_config;
@@ -74,13 +74,26 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(s) = &collect.munge_socket {
         munge = munge.with_socket(s);
     }
+    let metrics = Arc::new(Metrics::new(Some(path.clone())));
+    if let Some(inventory) = &config.inventory {
+        let engine = ea_store::impacts::Engine::load(inventory).map_err(anyhow::Error::msg)?;
+        let footprint = Footprint {
+            estimate: config.estimate.clone(),
+            model: Box::new(engine),
+        };
+        ea_collect::metrics::keep_use_phase_current(
+            metrics.clone(),
+            footprint,
+            std::time::Duration::from_secs(collect.use_phase_refresh_s),
+        );
+    }
     let setup = WriterSetup {
         store,
         settings,
         live: collect.live.clone(),
         max_rows: collect.max_rows_per_commit,
         state_dir,
-        metrics: Arc::new(Metrics::new(Some(path.clone()))),
+        metrics,
     };
     let running = ea_collect::start(&collect, setup, Arc::new(munge))?;
     eprintln!(

@@ -265,7 +265,10 @@ pub fn slurmd_init(host: &dyn SpankHost, args: &[String]) {
     match start_forwarder(&config, &spool) {
         Ok(pid) => host.log(
             Level::Info,
-            &format!("records wait in {}: forwarder started (pid {pid})", spool.outbox_dir().display()),
+            &format!(
+                "records wait in {}: forwarder started (pid {pid})",
+                spool.outbox_dir().display()
+            ),
         ),
         Err(e) => host.log(
             Level::Error,

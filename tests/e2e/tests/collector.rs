@@ -36,7 +36,9 @@ impl Collector {
         let config = store.dir.join("collect.toml");
         std::fs::write(
             &config,
-            format!("listen = \"127.0.0.1:{port}\"\nlive_interval_s = 0\n{extra}\n"),
+            format!(
+                "listen = \"127.0.0.1:{port}\"\nlive_interval_s = 0\nuse_phase_refresh_s = 1\n{extra}\n"
+            ),
         )
         .unwrap();
         let child = Command::new(bin)
@@ -77,6 +79,16 @@ impl Drop for Collector {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The sum of the `use_phase_gwp_kgco2eq` samples of the OpenMetrics text, if any.
+fn use_phase_gwp(metrics: &str) -> Option<f64> {
+    let values: Vec<f64> = metrics
+        .lines()
+        .filter(|l| l.starts_with("energy_assess_collect_use_phase_gwp_kgco2eq{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 fn count(store: &Store, sql: &str) -> i64 {
@@ -155,6 +167,42 @@ fn an_assessed_job_on_3_nodes_reaches_the_store_through_the_collector() {
     assert!(
         m.contains("measured_energy_joules{cluster=\"testbed\""),
         "{m}"
+    );
+    // With the sacct side, the job is in the jobs table and /metrics has its use phase: the
+    // same GWP as `acct` prints for it (the collector recomputes every second here).
+    let out = store.run(&["ingest", "--live", "--start", "now-1hours", "--end", "now"]);
+    assert!(out.status.success(), "{}", e2e::stderr(&out));
+    // The live side brought every recent job of the testbed: compare with acct over them all.
+    let acct = store.ea(&[
+        "acct",
+        "-a",
+        "-S",
+        "2020-01-01",
+        "-E",
+        "now",
+        "-o",
+        "JobID,GWPUse",
+        "-P",
+        "-n",
+    ]);
+    assert!(acct.contains(&format!("{job}|")), "{acct}");
+    let want: f64 = acct
+        .lines()
+        .filter_map(|l| l.split('|').nth(1)?.parse::<f64>().ok())
+        .sum();
+    assert!(want > 0.0, "{acct}");
+    let t0 = std::time::Instant::now();
+    let mut seen = collector.metrics();
+    while use_phase_gwp(&seen).is_none_or(|got| (got - want).abs() > 1e-9 * want)
+        && t0.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(200));
+        seen = collector.metrics();
+    }
+    assert!(
+        use_phase_gwp(&seen).is_some_and(|got| (got - want).abs() <= 1e-9 * want),
+        "acct's GWPUse {want} kg, /metrics: {seen}\ncollector's log: {}",
+        std::fs::read_to_string(store.dir.join("collect.log")).unwrap_or_default()
     );
     // --status reads the node book the collector keeps (saved within seconds).
     let book = store.dir.join("nodes.json");
@@ -490,13 +538,20 @@ fn records_left_in_the_outbox_leave_when_slurmd_starts_again() {
         std::fs::write(&path, &e.content).unwrap();
         c.spool.enqueue(job, &node).unwrap();
     }
-    let stored = || count(&store, "SELECT count(*) FROM node_records WHERE job_id_raw >= 3900000");
+    let stored = || {
+        count(
+            &store,
+            "SELECT count(*) FROM node_records WHERE job_id_raw >= 3900000",
+        )
+    };
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(stored(), 0, "no forwarder runs before slurmd starts");
     e2e::restart_daemon("n1");
-    e2e::wait_until(Duration::from_secs(30), "the 5 records through the collector", || {
-        stored() == 5
-    });
+    e2e::wait_until(
+        Duration::from_secs(30),
+        "the 5 records through the collector",
+        || stored() == 5,
+    );
     assert!(
         c.slurmd_log().contains("forwarder started"),
         "{}",
