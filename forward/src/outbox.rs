@@ -101,10 +101,18 @@ impl Outbox {
             if !is_entry_name(name) {
                 continue;
             }
-            if let Err(e) = fs::rename(self.dir().join(name), self.delivered_dir().join(name)) {
-                log.line(&format!(
+            let (from, to) = (self.dir().join(name), self.delivered_dir().join(name));
+            match fs::rename(&from, &to) {
+                // rename(2) does nothing when both names are links to one file (a record
+                // queued again after its first delivery, unchanged): the entry must go all
+                // the same, or it would be sent again forever.
+                Ok(()) if from.exists() => {
+                    let _ = fs::remove_file(&from);
+                }
+                Ok(()) => {}
+                Err(e) => log.line(&format!(
                     "{name}: delivered, but cannot leave the outbox: {e}"
-                ));
+                )),
             }
         }
         for r in &ack.rejected {
@@ -160,6 +168,12 @@ impl Outbox {
                 self.spool.record_path(job_id, &node),
                 self.spool.flat_record_path(job_id, &node),
             ] {
+                // An array task's note goes with its records (`Spool::note_array_task`).
+                if let Ok(r) = ea_record::spool::read_record(&record)
+                    && let (Some(array), Some(task)) = (r.array_job_id, r.array_task_id)
+                {
+                    self.spool.forget_array_task(array, task, job_id);
+                }
                 let _ = fs::remove_file(record);
             }
             if fs::remove_file(e.path()).is_ok() {

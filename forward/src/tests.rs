@@ -296,6 +296,28 @@ fn a_record_no_collector_can_read_is_set_aside_and_the_others_get_through() {
 }
 
 #[test]
+fn a_record_queued_again_unchanged_leaves_the_outbox_once_acknowledged() {
+    // Delivered once; then the same file is queued again (its entry and delivered/'s are two
+    // links to one file, where rename(2) does nothing): acknowledged again, it must still go.
+    let (_d, s) = spool("again", &[21]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = serve(listener, |_, batch| (200, stored_all(batch)));
+    assert_eq!(run(&args(&s, vec![url.clone()]), &FakeSigner), 0);
+    s.enqueue(21, "n1").unwrap();
+    let o = Outbox::new(s.root());
+    assert_eq!(names(&o.dir()), ["job-21.n1.json"]);
+    assert_eq!(run(&args(&s, vec![url]), &FakeSigner), 0);
+    assert!(names(&o.dir()).is_empty());
+    assert_eq!(names(&o.delivered_dir()), ["job-21.n1.json"]);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        2,
+        "sent once each time, not in a loop"
+    );
+}
+
+#[test]
 fn the_next_collector_is_tried_when_the_first_is_down() {
     let (_d, s) = spool("failover", &[21]);
     let dead = TcpListener::bind("127.0.0.1:0")

@@ -347,7 +347,7 @@ fn checkpoint_ticks(root: &Path, state: &mut SamplerState) {
     use ea_meters::checkpoint::{Tick, Writer};
     use ea_meters::source::{MeterKind, Raw};
     let spool = Spool::new(root.join("tick-spool"));
-    spool.ensure().unwrap();
+    spool.ensure_node("n1").unwrap();
     let files = JobFiles::new(&spool, 1, "n1");
     let mut writer = Writer::new(&files);
     let n = 3_000u64;

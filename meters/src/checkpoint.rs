@@ -436,7 +436,7 @@ mod tests {
 
     fn files(dir: &TempDir) -> JobFiles {
         let spool = Spool::new(dir.path());
-        spool.ensure().unwrap();
+        spool.ensure_node("n1").unwrap();
         JobFiles::new(&spool, 7, "n1")
     }
 

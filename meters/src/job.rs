@@ -213,7 +213,7 @@ pub fn start_job(cfg: &NodeConfig, job: &JobOnNode) -> StartOutcome {
         host: crate::host::collect(&cfg.sysroot),
         ..Default::default()
     };
-    match job.spool.ensure() {
+    match job.spool.ensure_node(&job.node) {
         Ok(Some(warning)) => out.notes.push(warning),
         Ok(None) => {}
         Err(e) => {

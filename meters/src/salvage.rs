@@ -104,11 +104,13 @@ fn remove_leftovers(job: &JobOnNode) {
     }
 }
 
-/// The jobs with a started record of `node` under `running/`, but `except` (the caller's
-/// own), with the record's age. Only names are read: on a node shared by many jobs, every
-/// prolog and epilog passes here, and the records of running jobs are not opened.
+/// The jobs with a started record of `node` under `running/<node>/`, but `except` (the
+/// caller's own), with the record's age. Only the node's own directory is listed and only
+/// names are read: on a node shared by many jobs, every prolog and epilog passes here, the
+/// records of running jobs are not opened, and on a shared spool the other nodes' files are
+/// not even listed.
 fn started_jobs(spool: &Spool, node: &str, except: u32) -> Vec<(u32, Duration)> {
-    let Ok(entries) = std::fs::read_dir(spool.running_dir()) else {
+    let Ok(entries) = std::fs::read_dir(spool.running_node_dir(node)) else {
         return Vec::new();
     };
     entries

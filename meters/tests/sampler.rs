@@ -604,7 +604,7 @@ fn wait_exit(pid: u32, limit: Duration) {
 
 /// A started record as the prolog writes it, and the first step's note (an extern step).
 fn write_started(j: &JobOnNode, extern_step: bool) {
-    j.spool.ensure().unwrap();
+    j.spool.ensure_node(&j.node).unwrap();
     let record = ea_record::JobNodeRecord {
         schema_version: ea_record::SCHEMA_VERSION,
         state: ea_record::RecordState::Started,
@@ -699,12 +699,12 @@ fn a_sampler_whose_epilog_never_comes_salvages_the_record_itself() {
     let span = r.duration_s().unwrap();
     assert!(span > 2.0 && r.end.unwrap() >= job_end, "{span}");
     assert_close("salvaged BMC energy", ipmi.energy_j, BMC_W * span, 0.05);
-    let left: Vec<_> = std::fs::read_dir(spool.0.join("running"))
+    let left: Vec<_> = std::fs::read_dir(Spool::new(&spool.0).running_node_dir("n1"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
         .collect();
-    assert!(left.is_empty(), "running/ is cleaned: {left:?}");
+    assert!(left.is_empty(), "running/n1/ is cleaned: {left:?}");
 }
 
 #[test]
@@ -757,7 +757,7 @@ fn a_record_the_epilog_could_not_write_is_salvaged_by_the_next_job_on_the_node()
     // left alone, unless the node is known to run extern steps.
     let unnoted = job(&spool.0, 705, "n1", &[]);
     write_started(&unnoted, true);
-    std::fs::remove_file(spool.0.join("running/job-705.n1.alloc.json")).unwrap();
+    std::fs::remove_file(Spool::new(&spool.0).running_path(705, "n1", "alloc.json")).unwrap();
     assert!(ea_meters::salvage_orphans(&cfg, &Spool::new(&spool.0), "n1", 704).is_empty());
     let marker = Spool::new(&spool.0).extern_steps_marker("n1");
     std::fs::write(&marker, b"").unwrap();

@@ -167,8 +167,10 @@ impl Wanted {
     }
 }
 
-/// An array task's raw id from the records themselves, for a job no ingest has seen yet:
-/// every record name is read, and one record of each job until the task is found.
+/// An array task's raw id from the spool, for a job no ingest has seen yet: the epilog's
+/// note under `arrays/` (opened by name), else, for records of plugins before that note, one
+/// record of each job flat in `records/` (the layout those plugins wrote; the sharded tree is
+/// never walked).
 fn raw_id_from_records(spool: &Spool, job: &str) -> Result<u32> {
     let Some((array, task)) = job.split_once('_') else {
         bail!(
@@ -176,43 +178,45 @@ fn raw_id_from_records(spool: &Spool, job: &str) -> Result<u32> {
              `energy-assess ingest` first, or give the component's own job id"
         );
     };
+    let (Ok(array_id), Ok(task_id)) = (array.parse::<u32>(), task.parse::<u32>()) else {
+        bail!("job {job}: not an array task (ARRAY_TASK, e.g. 48_52)");
+    };
+    if let Some(raw) = spool.array_task(array_id, task_id) {
+        return Ok(raw);
+    }
     let dir = spool.records_dir();
-    std::fs::read_dir(&dir).with_context(|| {
+    let entries = std::fs::read_dir(&dir).with_context(|| {
         format!(
             "cannot read {} to find job {job}: the spool is root-only",
             dir.display()
         )
     })?;
-    // Jobs whose array ids a record gave, and they were another task's. A record of a node
-    // where no step ran has no array ids (docs/record-format.md): the job's other records
-    // are read then. The array task's own id is not known yet, so every shard is walked.
+    // A record of a node where no step ran has no array ids (docs/record-format.md): the
+    // job's other records are read then.
     let mut other_tasks = std::collections::HashSet::new();
-    let mut found = None;
-    let _ = ea_record::spool::walk_records(&dir, |rel, entry| {
-        let name = rel.rsplit('/').next().unwrap_or(rel);
-        let Some((raw, _, _)) = ea_record::spool::parse_file_name(name) else {
-            return;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((raw, _, "json")) = name.to_str().and_then(ea_record::spool::parse_file_name)
+        else {
+            continue;
         };
-        if found.is_some() || other_tasks.contains(&raw) {
-            return;
+        if other_tasks.contains(&raw) {
+            continue;
         }
         let Ok(r) = ea_record::spool::read_record(&entry.path()) else {
-            return;
+            continue;
         };
-        let (Some(a), Some(t)) = (r.array_job_id, r.array_task_id) else {
-            return;
-        };
-        if (a.to_string(), t.to_string()) == (array.to_string(), task.to_string()) {
-            found = Some(raw);
+        match (r.array_job_id, r.array_task_id) {
+            (Some(a), Some(t)) if (a, t) == (array_id, task_id) => return Ok(raw),
+            (Some(_), Some(_)) => {
+                other_tasks.insert(raw);
+            }
+            _ => {}
         }
-        other_tasks.insert(raw);
-    });
-    if let Some(raw) = found {
-        return Ok(raw);
     }
     bail!(
         "no records for job {job} in {} (and the store does not know it)",
-        dir.display()
+        spool.root().display()
     )
 }
 
@@ -231,11 +235,17 @@ fn load(spool: &Spool, job_id: u32) -> Result<(JobSummary, Vec<JobNodeRecord>)> 
         )
     })?;
     let (mut done, mut errors) = spool.job_records(job_id);
-    let (running, errors2) = spool.job_started(job_id);
-    let nodes = done
+    let done_nodes = done
         .iter()
-        .chain(&running)
         .find_map(|r| ea_record::hostlist::expand(r.node_list.as_deref()?).ok());
+    // Nodes still running it: by name when a record gave the job's nodes, else on every
+    // node's directory of `running/`.
+    let (running, errors2) = spool.job_started(job_id, done_nodes.as_deref());
+    let nodes = done_nodes.or_else(|| {
+        running
+            .iter()
+            .find_map(|r| ea_record::hostlist::expand(r.node_list.as_deref()?).ok())
+    });
     match nodes {
         // Nodes that an older plugin left flat records on (a rolling upgrade), by name.
         Some(nodes) => (done, errors) = spool.job_records_on(job_id, &nodes),

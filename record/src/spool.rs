@@ -2,12 +2,20 @@
 //!
 //! ```text
 //! <spool>/                       0700 root
-//!   running/job-<id>.<node>.json      written by job_prolog, removed by job_epilog
-//!   running/job-<id>.<node>.*         sampler state (pid file, checkpoints)
+//!   running/<node>/job-<id>.<node>.json  written by job_prolog, removed by job_epilog
+//!   running/<node>/job-<id>.<node>.*     sampler state (pid file, checkpoints)
 //!   records/<id / 10000>/<id>/job-<id>.<node>.json
-//!                                     the final record, written by job_epilog
-//!   records/job-<id>.<node>.json      the same, as plugins before the sharded layout wrote it
+//!                                        the final record, written by job_epilog
+//!   arrays/<array id / 10000>/<array id>/<task>  a symbolic link whose target is the task's
+//!                                        own job id (written by job_epilog)
+//!   running/job-<id>.<node>.*, records/job-<id>.<node>.json
+//!                                        the same, as plugins before the sharded layout wrote them
 //! ```
+//!
+//! What runs is kept per node (`running/<node>/`): on a shared spool each node creates and
+//! removes files in its own directory only, and the epilog's look for its node's leftovers
+//! lists that directory alone. An array task is found by its array id and task id through
+//! `arrays/`, by name, without reading any record ([`Spool::array_task`]).
 //!
 //! Records are sharded by job id ([`record_relative_path`]): a job's records are all in one
 //! directory whose path follows from its id, so finding them lists that directory alone (the
@@ -214,8 +222,9 @@ pub fn record_relative_path(job_id: u32, node: &str) -> String {
     format!("{}/{}", job_shard(job_id), file_name(job_id, node, "json"))
 }
 
-/// Checks a record file's path relative to `records/` against the record it holds: its own
-/// name, flat (the layout before sharding) or in its job's shard ([`record_relative_path`]).
+/// Checks a record file's path relative to `records/` or `running/` against the record it
+/// holds: its own name, flat (the layout before sharding), in its job's shard
+/// ([`record_relative_path`]) or in its node's directory (`running/<node>/`).
 ///
 /// # Errors
 /// The path and what the record says, in words (see [`check_record_name`]).
@@ -225,7 +234,7 @@ pub fn check_record_relative_path(rel: &str, job_id: u32, node: &str) -> Result<
         Some((dir, name)) => {
             check_record_name(name, job_id, node)?;
             let own = job_shard(job_id);
-            if dir == own {
+            if dir == own || dir == escape_name(node) {
                 Ok(())
             } else {
                 Err(format!(
@@ -289,6 +298,43 @@ pub fn walk_records(
     Ok(())
 }
 
+/// Calls `visit` with the path relative to `running_dir` and the directory entry of every
+/// file in both layouts: flat files at the top (before per-node directories), and the files of
+/// each `<node>/`. Only for a full read of the spool (an ingest).
+///
+/// # Errors
+/// `running_dir` or a node's directory cannot be listed (a missing `running_dir` is no error).
+pub fn walk_running(
+    running_dir: &Path,
+    mut visit: impl FnMut(&str, &fs::DirEntry),
+) -> Result<(), SpoolError> {
+    let top = match fs::read_dir(running_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(at(running_dir, "list")(e)),
+    };
+    for entry in top.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            visit(&name, &entry);
+            continue;
+        }
+        let files = match fs::read_dir(entry.path()) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(at(&entry.path(), "list")(e)),
+        };
+        for f in files.flatten() {
+            if let Some(file) = f.file_name().to_str() {
+                visit(&format!("{name}/{file}"), &f);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A spool directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spool {
@@ -312,9 +358,71 @@ impl Spool {
         self.root.join("records")
     }
 
+    /// The directory of what runs on `node`: `running/<node>` (escaped).
+    pub fn running_node_dir(&self, node: &str) -> PathBuf {
+        self.running_dir().join(escape_name(node))
+    }
+
     /// Where `job_prolog` leaves its part of the record.
     pub fn started_path(&self, job_id: u32, node: &str) -> PathBuf {
+        self.running_path(job_id, node, "json")
+    }
+
+    /// Where a plugin before the per-node layout left the prolog's part (`running/` itself):
+    /// read by an epilog of a job that started before the upgrade.
+    pub fn flat_started_path(&self, job_id: u32, node: &str) -> PathBuf {
         self.running_dir().join(file_name(job_id, node, "json"))
+    }
+
+    /// The link that names array task `task` of array `array_job_id`'s own job id.
+    pub fn array_task_link(&self, array_job_id: u32, task: u32) -> PathBuf {
+        self.root
+            .join("arrays")
+            .join(job_shard(array_job_id))
+            .join(task.to_string())
+    }
+
+    /// Notes that array task `task` of `array_job_id` is job `job_id` (see the module docs): a
+    /// symbolic link made once; every node of the task may make it, and the first one wins.
+    ///
+    /// # Errors
+    /// The link or its directories cannot be made.
+    pub fn note_array_task(
+        &self,
+        array_job_id: u32,
+        task: u32,
+        job_id: u32,
+    ) -> Result<(), SpoolError> {
+        let link = self.array_task_link(array_job_id, task);
+        if let Some(dir) = link.parent() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(at(dir, "create"))?;
+        }
+        match std::os::unix::fs::symlink(job_id.to_string(), &link) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                Err(at(&link, "link array task as")(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The own job id of array task `task` of `array_job_id`, if an epilog noted it.
+    pub fn array_task(&self, array_job_id: u32, task: u32) -> Option<u32> {
+        fs::read_link(self.array_task_link(array_job_id, task))
+            .ok()?
+            .to_str()?
+            .parse()
+            .ok()
+    }
+
+    /// Removes the note of an array task if it names `job_id` (its records are pruned).
+    pub fn forget_array_task(&self, array_job_id: u32, task: u32, job_id: u32) {
+        if self.array_task(array_job_id, task) == Some(job_id) {
+            let _ = fs::remove_file(self.array_task_link(array_job_id, task));
+        }
     }
 
     /// The directory of one job's final records: `records/<id / 10000>/<id>`.
@@ -378,13 +486,26 @@ impl Spool {
     /// whose own note of its extern step could not be written (the spool was read-only then)
     /// are salvaged on the node's word (`ea_meters::salvage`).
     pub fn extern_steps_marker(&self, node: &str) -> PathBuf {
-        self.running_dir()
-            .join(format!(".extern-steps.{}", escape_name(node)))
+        self.running_node_dir(node).join(".extern-steps")
     }
 
-    /// Another per-job file under `running/` (sampler pid, checkpoint...).
+    /// Another per-job file under `running/<node>/` (sampler pid, checkpoint...).
     pub fn running_path(&self, job_id: u32, node: &str, suffix: &str) -> PathBuf {
-        self.running_dir().join(file_name(job_id, node, suffix))
+        self.running_node_dir(node)
+            .join(file_name(job_id, node, suffix))
+    }
+
+    /// [`Spool::ensure`], and `running/<node>/` (mode 0700).
+    ///
+    /// # Errors
+    /// As [`Spool::ensure`], or the node's directory cannot be made.
+    pub fn ensure_node(&self, node: &str) -> Result<Option<String>, SpoolError> {
+        let warning = self.ensure()?;
+        let dir = self.running_node_dir(node);
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(at(&dir, "create")(e)),
+            _ => Ok(warning),
+        }
     }
 
     /// Creates the spool and its subdirectories, mode 0700, and tightens the mode of an
@@ -478,13 +599,58 @@ impl Spool {
         })
     }
 
-    /// The `started` records of one job still under `running/` (the job has not ended there).
-    pub fn job_started(&self, job_id: u32) -> (Vec<JobNodeRecord>, Vec<ReadError>) {
+    /// The `started` records of one job still under `running/` (the job has not ended there),
+    /// on `nodes`, each opened by its name; with no nodes given, on every node that has a
+    /// directory there (one listing of `running/` itself, whose entries are nodes). Started
+    /// records of the layout before per-node directories are found by the same listing.
+    pub fn job_started(
+        &self,
+        job_id: u32,
+        nodes: Option<&[String]>,
+    ) -> (Vec<JobNodeRecord>, Vec<ReadError>) {
         let prefix = format!("job-{job_id}.");
-        self.scan(&self.running_dir(), |name| {
-            parse_file_name(name).is_some_and(|(_, _, suffix)| suffix == "json")
-                && name.starts_with(&prefix)
-        })
+        let (mut records, mut errors) = match nodes {
+            Some(_) => (Vec::new(), Vec::new()),
+            None => self.scan(&self.running_dir(), |name| {
+                parse_file_name(name).is_some_and(|(_, _, suffix)| suffix == "json")
+                    && name.starts_with(&prefix)
+            }),
+        };
+        let listed: Vec<String>;
+        let nodes = match nodes {
+            Some(n) => n,
+            None => {
+                listed = fs::read_dir(self.running_dir())
+                    .map(|d| {
+                        d.flatten()
+                            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                            .filter_map(|e| unescape_name(e.file_name().to_str()?))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                &listed
+            }
+        };
+        for node in nodes {
+            for path in [
+                self.started_path(job_id, node),
+                self.flat_started_path(job_id, node),
+            ] {
+                match read_record(&path) {
+                    Ok(r) if r.job_id == job_id && &r.node == node => {
+                        if !records.iter().any(|k: &JobNodeRecord| &k.node == node) {
+                            records.push(r);
+                        }
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(ReadError::Io(e)) if e.source.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        records.sort_by(|a, b| a.node.cmp(&b.node));
+        (records, errors)
     }
 
     fn scan(
@@ -874,6 +1040,85 @@ mod tests {
         .unwrap();
         r.job_id = job_id;
         r
+    }
+
+    #[test]
+    fn what_runs_is_kept_per_node_and_found_by_name() {
+        let root = tempdir("running");
+        let spool = Spool::new(&root);
+        assert!(
+            write_atomic(&spool.started_path(5, "n1"), b"{}").is_err(),
+            "no node directory before ensure_node"
+        );
+        for node in ["n1", "n2", "a/b"] {
+            spool.ensure_node(node).unwrap();
+            let mut r = sample_record(5, node);
+            r.state = crate::RecordState::Started;
+            write_record_atomic(&spool.started_path(5, node), &r).unwrap();
+        }
+        assert_eq!(
+            spool.started_path(5, "n2"),
+            root.join("running/n2/job-5.n2.json")
+        );
+        assert_eq!(
+            fs::metadata(spool.running_node_dir("n1"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+        // A started record of the layout before per-node directories.
+        let mut old = sample_record(5, "n3");
+        old.state = crate::RecordState::Started;
+        write_record_atomic(&spool.flat_started_path(5, "n3"), &old).unwrap();
+        let nodes = |rs: &[JobNodeRecord]| rs.iter().map(|r| r.node.clone()).collect::<Vec<_>>();
+        let (by_name, errors) =
+            spool.job_started(5, Some(&["n1".into(), "n3".into(), "n9".into()]));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(nodes(&by_name), ["n1", "n3"]);
+        let (all, errors) = spool.job_started(5, None);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(nodes(&all), ["a/b", "n1", "n2", "n3"]);
+        assert!(spool.job_started(6, None).0.is_empty());
+        // A full read sees every file of both layouts, relative to running/.
+        let mut seen = Vec::new();
+        walk_running(&spool.running_dir(), |rel, _| seen.push(rel.to_string())).unwrap();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "a%2Fb/job-5.a%2Fb.json",
+                "job-5.n3.json",
+                "n1/job-5.n1.json",
+                "n2/job-5.n2.json"
+            ]
+        );
+        assert!(check_record_relative_path("n2/job-5.n2.json", 5, "n2").is_ok());
+        assert!(check_record_relative_path("n1/job-5.n2.json", 5, "n2").is_err());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn an_array_task_is_found_by_its_note_and_forgotten_with_its_records() {
+        let root = tempdir("arrays");
+        let spool = Spool::new(&root);
+        spool.ensure().unwrap();
+        assert_eq!(spool.array_task(4_200, 7), None);
+        spool.note_array_task(4_200, 7, 4_207).unwrap();
+        spool.note_array_task(4_200, 7, 4_207).unwrap(); // every node of the task notes it
+        spool.note_array_task(4_200, 8, 4_208).unwrap();
+        assert_eq!(spool.array_task(4_200, 7), Some(4_207));
+        assert_eq!(
+            spool.array_task_link(4_200, 7),
+            root.join("arrays/0/4200/7")
+        );
+        spool.forget_array_task(4_200, 7, 9_999); // another job's: kept
+        assert_eq!(spool.array_task(4_200, 7), Some(4_207));
+        spool.forget_array_task(4_200, 7, 4_207);
+        assert_eq!(spool.array_task(4_200, 7), None);
+        assert_eq!(spool.array_task(4_200, 8), Some(4_208));
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub fn job_prolog(host: &dyn SpankHost, args: &[String]) {
     record.start = Some(UnixMicros::now());
 
     let spool = Spool::new(&config.spool);
-    if !prepare_spool(host, &spool, record.job_id) {
+    if !prepare_spool(host, &spool, record.job_id, &record.node) {
         return;
     }
     let job = job_on_node(&spool, &record);
@@ -122,7 +122,11 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
 
     // The prolog's decision stands if it left a started record, even if the config changed
     // since; otherwise decide now, as the prolog would have.
-    let mut record = match spool::read_record(&started_path) {
+    // A job that started before the per-node layout left its part in `running/` itself.
+    let flat_started_path = spool.flat_started_path(job_id, &node);
+    let mut record = match spool::read_record(&started_path)
+        .or_else(|e| spool::read_record(&flat_started_path).map_err(|_| e))
+    {
         Ok(r) => r,
         Err(_) if final_path.exists() || spool.flat_record_path(job_id, &node).exists() => {
             // Its sampler salvaged the record already (this epilog came very late).
@@ -169,7 +173,7 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         host.log(Level::Info, &format!("job {job_id}: {note}"));
     }
 
-    if !prepare_spool(host, &spool, job_id) {
+    if !prepare_spool(host, &spool, job_id, &node) {
         return;
     }
     if record.mode.summary {
@@ -201,7 +205,7 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
     for note in ea_meters::cleanup_job(&job) {
         host.log(Level::Info, &format!("job {job_id}: {note}"));
     }
-    for done_with in [&started_path, &alloc_path] {
+    for done_with in [&started_path, &flat_started_path, &alloc_path] {
         if let Err(e) = std::fs::remove_file(done_with)
             && e.kind() != std::io::ErrorKind::NotFound
         {
@@ -210,6 +214,16 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
                 &format!("job {job_id}: cannot remove {}: {e}", done_with.display()),
             );
         }
+    }
+    if let (Some(array), Some(task)) = (record.array_job_id, record.array_task_id)
+        && let Err(e) = spool.note_array_task(array, task, job_id)
+    {
+        host.log(
+            Level::Error,
+            &format!(
+                "job {job_id}: `energy-assess job {array}_{task}` will need the store to find it: {e}"
+            ),
+        );
     }
     salvage_others(host, &node_config, &spool, &node, job_id);
     forward(host, &config, &spool, job_id, &node);
@@ -476,8 +490,8 @@ fn load_config(host: &dyn SpankHost, args: &[String]) -> (Config, bool) {
     (config, !problems.is_empty())
 }
 
-fn prepare_spool(host: &dyn SpankHost, spool: &Spool, job_id: u32) -> bool {
-    match spool.ensure() {
+fn prepare_spool(host: &dyn SpankHost, spool: &Spool, job_id: u32, node: &str) -> bool {
+    match spool.ensure_node(node) {
         Ok(None) => true,
         Ok(Some(warning)) => {
             host.log(Level::Info, &warning);

@@ -425,11 +425,13 @@ fn the_first_step_notes_the_allocation_and_the_epilog_records_it() {
         "not an array task"
     );
     assert_eq!(
-        std::fs::read_dir(spool_dir.join("running"))
+        std::fs::read_dir(Spool::new(&spool_dir).running_node_dir("n1"))
             .unwrap()
+            .flatten()
+            .filter(|e| e.file_name() != ".extern-steps")
             .count(),
         0,
-        "running/ is cleaned"
+        "running/n1/ is cleaned (but the node's extern-steps marker)"
     );
 }
 

@@ -227,12 +227,21 @@ impl Cluster {
     /// Any file of this job in the spool, final or running.
     pub fn any_spool_file(&self, job: u32) -> Vec<PathBuf> {
         let prefix = format!("job-{job}.");
+        // running/ has a directory per node (and flat files of the layout before).
+        let node_dirs: Vec<PathBuf> = fs::read_dir(self.spool.running_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
         [
             self.spool.job_records_dir(job),
             self.spool.records_dir(),
             self.spool.running_dir(),
         ]
-        .iter()
+        .into_iter()
+        .chain(node_dirs)
         .flat_map(|d| fs::read_dir(d).into_iter().flatten().flatten())
         .map(|e| e.path())
         .filter(|p| {

@@ -497,6 +497,12 @@ fn an_array_of_200_tasks_and_a_het_job_are_each_one_job_with_their_records() {
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(records.len(), NODES, "task {id} (raw {raw})");
     }
+    // Each task's epilogs noted its own id under arrays/, where `job ARRAY_TASK` finds it by
+    // name (no record read, no shard listed).
+    for (id, raw, _) in &tasks {
+        let task: u32 = id.rsplit('_').next().unwrap().parse().unwrap();
+        assert_eq!(spool.array_task(array, task), Some(*raw), "task {id}");
+    }
     assert_eq!(spool.job_records(components[0].1).0.len(), 1);
     assert_eq!(spool.job_records(components[1].1).0.len(), 2);
     assert_healthy(&c);
