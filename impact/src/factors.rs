@@ -5,10 +5,10 @@
 //! record, so that a stored result can be recomputed, or at least recognised as stale, when the
 //! factors change.
 
-use crate::hash::sha256_hex;
 use crate::impacts::Impacts;
 use crate::tables::tables;
 use ea_record::UnixMicros;
+use ea_record::sha256_hex;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;

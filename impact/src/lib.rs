@@ -8,6 +8,8 @@
 //!   that name the file, line and fix; each group's embodied impact per node and per node-hour.
 //! - [`factors`]: electricity factors per country (boaviztapi's table, all zones) and optional
 //!   hourly carbon-intensity series, each identified by a version and a content hash.
+//! - [`policy`]: the share rule, the unallocated policy and node capacities, a leaf module
+//!   that both the inventory (which reads them) and the allocation (which applies them) use.
 //! - [`allocation`]: turns job-node pairs (interval, what the job held, measured or missing
 //!   energy per meter scope) into use-phase and embodied impacts with provenance.
 //!
@@ -20,8 +22,6 @@
 #![forbid(unsafe_code)]
 
 mod boavizta_compat;
-mod fasthash;
-mod hash;
 mod tables;
 
 pub mod allocation;
@@ -29,14 +29,16 @@ pub mod embodied;
 pub mod factors;
 pub mod impacts;
 pub mod inventory;
+pub mod policy;
 
 pub use allocation::{
     Allocation, AllocationError, AllocationOptions, Allocator, EnergyMethod, Flag, Flags,
     GroupUnallocated, Held, JobNodeImpact, JobNodeInput, JobSummary, MeterEnergy, Provenance,
     ScopeSet, ShareBasis, ShareRule, UnallocatedPolicy, allocate, summarise_by_job,
 };
+/// SHA-256 in hex (identifies inventories and factor tables); the one copy lives in `ea-record`.
+pub use ea_record::sha256_hex;
 pub use embodied::{GpuModel, NodeEmbodied, NodeHardware};
 pub use factors::{ElectricityFactors, FactorSetId, HourlySeries};
-pub use hash::sha256_hex;
 pub use impacts::{Impacts, Ranged};
 pub use inventory::{Inventory, InventoryError, InventoryErrors, NodeGroup};

@@ -4,8 +4,8 @@
 //! machine, and hashed so that every result can name the exact table it used.
 
 use crate::boavizta_compat::NameMatcher;
-use crate::hash::sha256_hex;
 use crate::impacts::Impacts;
+use ea_record::sha256_hex;
 use std::sync::OnceLock;
 
 pub(crate) const BOAVIZTA_FACTORS: &str = include_str!("../data/boavizta-2.5.0/factors.tsv");

@@ -21,7 +21,6 @@
 //! and the collector agree on the format without either pulling the other's dependencies.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The collector's batch endpoint.
 pub const BATCH_PATH: &str = "/v1/batch";
@@ -114,13 +113,7 @@ impl Status {
 /// The MUNGE payload that binds a credential to a body: the lowercase hex SHA-256 of the exact
 /// body bytes sent (64 characters).
 pub fn body_digest(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(byte & 0xf)]));
-    }
-    out
+    crate::digest::sha256_hex(body)
 }
 
 #[cfg(test)]

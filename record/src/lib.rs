@@ -8,6 +8,7 @@
 //! - [`time`]: the one timestamp type records use;
 //! - [`base64`]: the encoding of the records' power series;
 //! - [`batch`]: the wire protocol between a node's forwarder and the collector;
+//! - [`digest`]: SHA-256 in hex, which identifies inputs and binds batches to credentials;
 //! - [`bounds`]: what a record may plausibly say, checked the same way by every reader;
 //! - [`summary`]: what a job's records say, as the summary file and `energy-assess job` print it.
 //!
@@ -18,11 +19,13 @@
 pub mod base64;
 pub mod batch;
 pub mod bounds;
+pub mod digest;
 pub mod hostlist;
 pub mod record;
 pub mod spool;
 pub mod summary;
 pub mod time;
 
+pub use digest::sha256_hex;
 pub use record::*;
 pub use time::UnixMicros;

@@ -20,10 +20,10 @@
 use super::share::share;
 use super::timeline::{Charge, Occupant, Scratch, sweep_into};
 use super::{AllocationError, Flag, Flags, Held, UnallocatedPolicy};
-use crate::fasthash::FastMap;
 use crate::impacts::{Impacts, Ranged};
 use crate::inventory::Inventory;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap as FastMap;
 
 /// A node id in a [`Batch`]: the inventory's index of the node, or [`OUTSIDE`].
 pub type NodeId = u32;

@@ -31,37 +31,18 @@ mod meters;
 mod share;
 mod timeline;
 
-pub use share::{ShareBasis, ShareRule};
+pub use crate::policy::{ShareRule, UnallocatedPolicy};
+pub use share::ShareBasis;
 
 use crate::factors::{FactorSetId, electricity_factor_set, embodied_factor_set};
-use crate::fasthash::FastMap;
 use crate::impacts::{Impacts, Ranged};
 use crate::inventory::{Inventory, NodeGroup};
 use ea_record::{JobNodeRecord, MeterReport, Scope, UnixMicros};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap as FastMap;
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use timeline::{Charge, Occupant, Scratch, sweep_into};
-
-/// What to do with node time no job used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UnallocatedPolicy {
-    /// Jobs pay their share; the rest is reported per group as unallocated (default).
-    Report,
-    /// Over a period, each node's whole embodied cost, and within jobs' intervals the node's
-    /// whole energy, go to the jobs that used it, pro rata ("full cost"). Needs a period.
-    Spread,
-}
-
-impl UnallocatedPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UnallocatedPolicy::Report => "report",
-            UnallocatedPolicy::Spread => "spread",
-        }
-    }
-}
 
 /// What a job held on a node (from the record's allocation or sacct's AllocTRES).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]

@@ -5,36 +5,8 @@
 //! it kept others from using: a job holding 1 core and all the GPUs of a node blocks the node.
 
 use super::{Flag, Flags, Held};
-use crate::inventory::NodeCapacity;
-use serde::{Deserialize, Serialize};
-
-/// How a shared node is divided between the jobs on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ShareRule {
-    /// CPUs held / CPUs of the node.
-    Cores,
-    /// GPUs held / GPUs of the node (falls back to cores on a node without GPUs).
-    Gpus,
-    /// Memory held / memory of the node.
-    Memory,
-    /// The largest of the cores, GPUs and memory fractions (the default).
-    Max,
-    /// Slurm TRES billing units held / the node's billing weight (`billing_per_node`).
-    Billing,
-}
-
-impl ShareRule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ShareRule::Cores => "cores",
-            ShareRule::Gpus => "gpus",
-            ShareRule::Memory => "memory",
-            ShareRule::Max => "max",
-            ShareRule::Billing => "billing",
-        }
-    }
-}
+use crate::policy::{NodeCapacity, ShareRule};
+use serde::Serialize;
 
 /// Which term gave the share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -18,17 +18,19 @@ mod validate;
 pub use component_table::ComponentTable;
 pub use error::{InventoryError, InventoryErrors};
 
-use crate::allocation::{ShareRule, UnallocatedPolicy};
+pub use crate::policy::NodeCapacity;
+
 use crate::embodied::{
     Completion, ComponentImpact, CpuDie, CpuSpec, GpuCard, GpuModel, GpuSpec, NodeHardware,
     PartialImpacts, bottom_up_with, gpu_card,
 };
 use crate::factors::{ElectricityFactors, HourlySeries};
-use crate::fasthash::FastMap;
-use crate::hash::sha256_hex;
 use crate::impacts::{Impacts, Ranged};
+use crate::policy::{ShareRule, UnallocatedPolicy};
 use ea_record::UnixMicros;
+use ea_record::sha256_hex;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap as FastMap;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -69,18 +71,6 @@ pub struct Site {
     /// The hourly series file named in `[site]`, resolved against the inventory's directory,
     /// with the line that names it.
     pub carbon_intensity_series: Option<(PathBuf, usize)>,
-}
-
-/// What a node offers to jobs, to turn what a job held into a share.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct NodeCapacity {
-    /// Logical CPUs as Slurm counts them (`slurm_cpus`, else sockets × cores × threads).
-    pub cpus: Option<u32>,
-    /// Memory jobs can request, MB (`slurm_memory_mb`, else the installed RAM).
-    pub memory_mb: Option<u64>,
-    pub gpus: u32,
-    /// The node's total TRES billing weight (`billing_per_node`), for the billing share rule.
-    pub billing: Option<f64>,
 }
 
 /// Where a group's embodied figures come from.

@@ -2,8 +2,8 @@
 //! (`deny_unknown_fields`), with the position of each value kept for error messages.
 //! [`super::validate`] turns it into the checked [`super::Inventory`].
 
-use crate::allocation::{ShareRule, UnallocatedPolicy};
 use crate::embodied::{CaseType, GpuModel};
+use crate::policy::{ShareRule, UnallocatedPolicy};
 use serde::Deserialize;
 use toml::Spanned;
 

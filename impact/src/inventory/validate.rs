@@ -4,14 +4,17 @@
 //! says what is expected.
 
 use super::component_table::ComponentTable;
-use super::raw::{RawCriteria, RawGroup, RawInventory, RawSite, S};
+use super::raw::{
+    RawCpu, RawCriteria, RawDisk, RawGpu, RawGroup, RawInventory, RawPowerSupply, RawRam, RawSite,
+    S,
+};
 use super::{EmbodiedSource, InventoryError, NodeCapacity, Site};
-use crate::allocation::{ShareRule, UnallocatedPolicy};
 use crate::embodied::{
     CpuSpec, DiskSpec, GpuModel, GpuSpec, NodeHardware, PartialImpacts, PowerSupplySpec, RamSpec,
 };
 use crate::factors::{self, ElectricityFactors};
 use crate::impacts::{Impacts, Ranged};
+use crate::policy::{ShareRule, UnallocatedPolicy};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -669,12 +672,43 @@ pub(crate) fn criteria(
     p
 }
 
+/// A group's hardware, every part checked so that one pass reports every problem: the CPU
+/// and memory a description needs, then the disks, GPUs and power supplies it may list.
+/// `None` when the group describes no hardware or when a part is wrong (the errors say which).
 fn hardware(c: &mut Checker, g: &RawGroup, k: &dyn Fn(&str) -> String) -> Option<NodeHardware> {
+    let (cpu, ram) = required_parts(c, g, k)?;
+    let cpu = cpu_spec(c, cpu.get_ref(), k);
+    let ram = ram_spec(c, ram, k);
+    let ssds = disk_specs(c, &g.ssd, "ssd", true, k);
+    let hdds = disk_specs(c, &g.hdd, "hdd", false, k);
+    let gpus = gpu_specs(c, &g.gpu, k);
+    let power_supply = g
+        .power_supply
+        .as_ref()
+        .and_then(|p| power_supply_spec(c, p.get_ref(), k));
+    Some(NodeHardware {
+        cpu: cpu?,
+        ram: ram?,
+        ssds,
+        hdds,
+        gpus,
+        power_supply,
+        case: g.case,
+    })
+}
+
+/// The CPU and memory tables a hardware description cannot do without. `None` without an
+/// error when the group describes no hardware at all (its figures come from elsewhere).
+fn required_parts<'g>(
+    c: &mut Checker,
+    g: &'g RawGroup,
+    k: &dyn Fn(&str) -> String,
+) -> Option<(&'g S<RawCpu>, &'g S<RawRam>)> {
     let has_parts =
         !g.ssd.is_empty() || !g.hdd.is_empty() || !g.gpu.is_empty() || g.power_supply.is_some();
-    let (cpu, ram) = match (&g.cpu, &g.ram) {
-        (Some(cpu), Some(ram)) => (cpu, ram),
-        (None, None) if !has_parts => return None,
+    match (&g.cpu, &g.ram) {
+        (Some(cpu), Some(ram)) => Some((cpu, ram)),
+        (None, None) if !has_parts => None,
         (None, _) => {
             c.error(
                 g.name.span(),
@@ -682,7 +716,7 @@ fn hardware(c: &mut Checker, g: &RawGroup, k: &dyn Fn(&str) -> String) -> Option
                 "hardware is described without [group.cpu]",
                 "add [group.cpu] with sockets and cores_per_socket (model if known)",
             );
-            return None;
+            None
         }
         (_, None) => {
             c.error(
@@ -691,10 +725,13 @@ fn hardware(c: &mut Checker, g: &RawGroup, k: &dyn Fn(&str) -> String) -> Option
                 "hardware is described without [group.ram]",
                 "add [group.ram] with modules and module_gb, or total_gb",
             );
-            return None;
+            None
         }
-    };
-    let cs = cpu.get_ref();
+    }
+}
+
+/// `[group.cpu]`: counts, one of the two die areas, TDP.
+fn cpu_spec(c: &mut Checker, cs: &RawCpu, k: &dyn Fn(&str) -> String) -> Option<CpuSpec> {
     let sockets = c.count(&cs.sockets, &k("cpu.sockets"), 1, 16);
     let cores = c.count(&cs.cores_per_socket, &k("cpu.cores_per_socket"), 1, 1024);
     let threads = cs
@@ -709,8 +746,7 @@ fn hardware(c: &mut Checker, g: &RawGroup, k: &dyn Fn(&str) -> String) -> Option
         .die_area_per_core_mm2
         .as_ref()
         .and_then(|v| c.number(v, &k("cpu.die_area_per_core_mm2"), 0.0, 500.0, true, "mm²"));
-    if let (Some(d), Some(p)) = (&cs.die_area_mm2, &cs.die_area_per_core_mm2) {
-        let _ = p;
+    if let (Some(d), Some(_)) = (&cs.die_area_mm2, &cs.die_area_per_core_mm2) {
         c.error(
             d.span(),
             k("cpu.die_area_mm2"),
@@ -722,7 +758,20 @@ fn hardware(c: &mut Checker, g: &RawGroup, k: &dyn Fn(&str) -> String) -> Option
         .tdp_w
         .as_ref()
         .and_then(|v| c.number(v, &k("cpu.tdp_w"), 0.0, 2000.0, true, "W"));
+    Some(CpuSpec {
+        model: cs.model.clone(),
+        sockets: sockets?,
+        cores_per_socket: Some(cores?),
+        threads_per_core: threads?,
+        die_area_mm2: die,
+        die_area_per_core_mm2: die_per_core,
+        tdp_w: tdp,
+    })
+}
 
+/// `[group.ram]`: modules × module_gb, or total_gb (modules given, or of
+/// [`DEFAULT_MODULE_GB`]), and an optional die density.
+fn ram_spec(c: &mut Checker, ram: &S<RawRam>, k: &dyn Fn(&str) -> String) -> Option<RamSpec> {
     let rs = ram.get_ref();
     let density = rs.density_gb_per_cm2.as_ref().and_then(|v| {
         c.number(
@@ -734,7 +783,7 @@ fn hardware(c: &mut Checker, g: &RawGroup, k: &dyn Fn(&str) -> String) -> Option
             "GB/cm²",
         )
     });
-    let ram_spec = match (&rs.modules, &rs.module_gb, &rs.total_gb) {
+    match (&rs.modules, &rs.module_gb, &rs.total_gb) {
         (Some(m), Some(gb), None) => {
             let m = c.count(m, &k("ram.modules"), 1, 1024);
             let gb = c.number(gb, &k("ram.module_gb"), 0.0, 2048.0, true, "GB");
@@ -760,57 +809,64 @@ fn hardware(c: &mut Checker, g: &RawGroup, k: &dyn Fn(&str) -> String) -> Option
             c.error(ram.span(), k("ram"), "memory is not described as modules × module_gb, or total_gb", "write modules = 16 and module_gb = 32, or total_gb = 512 (32 GB modules assumed), or total_gb with modules");
             None
         }
-    };
+    }
+}
 
-    let mut disks = |list: &[S<super::raw::RawDisk>], kind: &str, ssd: bool| -> Vec<DiskSpec> {
-        list.iter()
-            .enumerate()
-            .filter_map(|(i, d)| {
-                let key = |f: &str| k(&format!("{kind}[{i}].{f}"));
-                let dr = d.get_ref();
-                let count = c.count(&dr.count, &key("count"), 1, 1000);
-                let cap = c.number(
-                    &dr.capacity_gb,
-                    &key("capacity_gb"),
-                    0.0,
-                    1_000_000.0,
-                    true,
-                    "GB",
-                );
-                let density = match &dr.density_gb_per_cm2 {
-                    Some(v) if ssd => c.number(
-                        v,
-                        &key("density_gb_per_cm2"),
-                        0.1,
-                        10_000.0,
-                        false,
-                        "GB/cm²",
-                    ),
-                    Some(v) => {
-                        c.error(
-                            v.span(),
-                            key("density_gb_per_cm2"),
-                            "hard disks have no die density in the model",
-                            "remove it (boaviztapi counts a constant per HDD)",
-                        );
-                        None
-                    }
-                    None => None,
-                };
-                Some(DiskSpec {
-                    count: count?,
-                    capacity_gb: cap?,
-                    density_gb_per_cm2: density,
-                })
+/// `[[group.ssd]]` or `[[group.hdd]]` (`kind`): the disks that check; a die density only for
+/// SSDs (`ssd`), since the model counts a constant per hard disk.
+fn disk_specs(
+    c: &mut Checker,
+    list: &[S<RawDisk>],
+    kind: &str,
+    ssd: bool,
+    k: &dyn Fn(&str) -> String,
+) -> Vec<DiskSpec> {
+    list.iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            let key = |f: &str| k(&format!("{kind}[{i}].{f}"));
+            let dr = d.get_ref();
+            let count = c.count(&dr.count, &key("count"), 1, 1000);
+            let cap = c.number(
+                &dr.capacity_gb,
+                &key("capacity_gb"),
+                0.0,
+                1_000_000.0,
+                true,
+                "GB",
+            );
+            let density = match &dr.density_gb_per_cm2 {
+                Some(v) if ssd => c.number(
+                    v,
+                    &key("density_gb_per_cm2"),
+                    0.1,
+                    10_000.0,
+                    false,
+                    "GB/cm²",
+                ),
+                Some(v) => {
+                    c.error(
+                        v.span(),
+                        key("density_gb_per_cm2"),
+                        "hard disks have no die density in the model",
+                        "remove it (boaviztapi counts a constant per HDD)",
+                    );
+                    None
+                }
+                None => None,
+            };
+            Some(DiskSpec {
+                count: count?,
+                capacity_gb: cap?,
+                density_gb_per_cm2: density,
             })
-            .collect()
-    };
-    let ssds = disks(&g.ssd, "ssd", true);
-    let hdds = disks(&g.hdd, "hdd", false);
+        })
+        .collect()
+}
 
-    let gpus: Vec<GpuSpec> = g
-        .gpu
-        .iter()
+/// `[[group.gpu]]`: the cards that check, with an optional fixed footprint per card.
+fn gpu_specs(c: &mut Checker, list: &[S<RawGpu>], k: &dyn Fn(&str) -> String) -> Vec<GpuSpec> {
+    list.iter()
         .enumerate()
         .filter_map(|(i, gs)| {
             let key = |f: &str| k(&format!("gpu[{i}].{f}"));
@@ -841,39 +897,112 @@ fn hardware(c: &mut Checker, g: &RawGroup, k: &dyn Fn(&str) -> String) -> Option
                 footprint_per_card: fixed,
             })
         })
-        .collect();
+        .collect()
+}
 
-    let power_supply = g.power_supply.as_ref().and_then(|p| {
-        let pr = p.get_ref();
-        let count = c.count(&pr.count, &k("power_supply.count"), 0, 32);
-        let kg = pr
-            .unit_kg
-            .as_ref()
-            .and_then(|v| c.number(v, &k("power_supply.unit_kg"), 0.0, 50.0, true, "kg"));
-        if pr.unit_kg.is_some() && kg.is_none() {
-            return None;
-        }
-        Some(PowerSupplySpec {
-            count: count?,
-            unit_kg: kg,
-        })
-    });
-
-    Some(NodeHardware {
-        cpu: CpuSpec {
-            model: cs.model.clone(),
-            sockets: sockets?,
-            cores_per_socket: Some(cores?),
-            threads_per_core: threads?,
-            die_area_mm2: die,
-            die_area_per_core_mm2: die_per_core,
-            tdp_w: tdp,
-        },
-        ram: ram_spec?,
-        ssds,
-        hdds,
-        gpus,
-        power_supply,
-        case: g.case,
+/// `[group.power_supply]`: `None` (no power supply counted) when its count or weight is wrong.
+fn power_supply_spec(
+    c: &mut Checker,
+    pr: &RawPowerSupply,
+    k: &dyn Fn(&str) -> String,
+) -> Option<PowerSupplySpec> {
+    let count = c.count(&pr.count, &k("power_supply.count"), 0, 32);
+    let kg = pr
+        .unit_kg
+        .as_ref()
+        .and_then(|v| c.number(v, &k("power_supply.unit_kg"), 0.0, 50.0, true, "kg"));
+    if pr.unit_kg.is_some() && kg.is_none() {
+        return None;
+    }
+    Some(PowerSupplySpec {
+        count: count?,
+        unit_kg: kg,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(toml_text: &str) -> RawGroup {
+        toml::from_str(toml_text).expect("a raw group")
+    }
+
+    fn key(f: &str) -> String {
+        format!("group.{f}")
+    }
+
+    /// The steps of [`hardware`] on one group, and the keys of the errors they reported.
+    fn check(text: &str) -> (Option<NodeHardware>, Vec<String>) {
+        let g = group(text);
+        let mut c = Checker::new(Path::new("inv.toml"), text);
+        let hw = hardware(&mut c, &g, &key);
+        (hw, c.errors.into_iter().map(|e| e.key).collect())
+    }
+
+    const BASE: &str = "name = \"g\"\nnodes = \"n1\"\n";
+
+    #[test]
+    fn no_hardware_at_all_is_no_error_but_parts_without_cpu_or_ram_are() {
+        assert_eq!(check(BASE), (None, vec![]));
+        let (hw, keys) = check(&format!("{BASE}[[gpu]]\ncount = 1\n"));
+        assert!(hw.is_none());
+        assert_eq!(keys, ["group.cpu"]);
+        let (_, keys) = check(&format!("{BASE}[cpu]\nsockets = 1\ncores_per_socket = 8\n"));
+        assert_eq!(keys, ["group.ram"]);
+    }
+
+    #[test]
+    fn every_problem_of_every_part_is_reported_in_order() {
+        let text = format!(
+            "{BASE}[cpu]\nsockets = 0\ncores_per_socket = 8\ndie_area_mm2 = 300\n\
+             die_area_per_core_mm2 = 5\n[ram]\nmodules = 4\n\
+             [[hdd]]\ncount = 1\ncapacity_gb = 1000\ndensity_gb_per_cm2 = 2\n\
+             [[gpu]]\ncount = 0\n[power_supply]\ncount = 2\nunit_kg = 80\n"
+        );
+        let (hw, keys) = check(&text);
+        assert!(hw.is_none());
+        assert_eq!(
+            keys,
+            [
+                "group.cpu.sockets",
+                "group.cpu.die_area_mm2",
+                "group.ram",
+                "group.hdd[0].density_gb_per_cm2",
+                "group.gpu[0].count",
+                "group.power_supply.unit_kg",
+            ]
+        );
+    }
+
+    #[test]
+    fn memory_as_a_total_assumes_boaviztas_modules() {
+        let text = format!(
+            "{BASE}[cpu]\nsockets = 2\ncores_per_socket = 32\n[ram]\ntotal_gb = 512\n\
+             [[ssd]]\ncount = 2\ncapacity_gb = 480\ndensity_gb_per_cm2 = 50\n\
+             [power_supply]\ncount = 2\n"
+        );
+        let (hw, keys) = check(&text);
+        assert!(keys.is_empty(), "{keys:?}");
+        let hw = hw.expect("hardware");
+        assert_eq!((hw.ram.modules, hw.ram.module_gb), (16, 32.0));
+        assert_eq!(hw.cpu.threads_per_core, 1);
+        assert_eq!(hw.cpu.cores_per_socket, Some(32));
+        assert_eq!(hw.ssds[0].density_gb_per_cm2, Some(50.0));
+        assert_eq!(
+            hw.power_supply.map(|p| (p.count, p.unit_kg)),
+            Some((2, None))
+        );
+    }
+
+    #[test]
+    fn a_power_supply_of_impossible_weight_counts_none_but_the_node_still_does() {
+        let text = format!(
+            "{BASE}[cpu]\nsockets = 1\ncores_per_socket = 8\n[ram]\nmodules = 4\nmodule_gb = 16\n\
+             [power_supply]\ncount = 2\nunit_kg = 80\n"
+        );
+        let (hw, keys) = check(&text);
+        assert_eq!(keys, ["group.power_supply.unit_kg"]);
+        assert!(hw.expect("hardware").power_supply.is_none());
+    }
 }
