@@ -78,7 +78,8 @@ pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listin
         let known_here = known.get(&dir_name);
         let dir_name: std::sync::Arc<str> = dir_name.into();
         // `name` is the path under `dir`: `job-J.N.json`, or `B/J/job-J.N.json` in `records/`
-        // (the sharded layout; `ea_record::spool::walk_records` takes both).
+        // (the sharded layout; `ea_record::spool::walk_records` takes both), or
+        // `N/job-J.N.json` in `running/` (per node; `walk_running` takes both).
         let mut visit = |name: &str, entry: &fs::DirEntry| {
             // Only `job-<id>.<node>.json`; sampler state and temporaries are other suffixes.
             let file = name.rsplit('/').next().unwrap_or(name);
@@ -113,17 +114,8 @@ pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listin
         };
         if dir == Spool::new(root).records_dir() {
             ea_record::spool::walk_records(&dir, &mut visit).map_err(|e| e.to_string())?;
-            continue;
-        }
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(format!("{}: cannot list: {e}", dir.display())),
-        };
-        for entry in entries.flatten() {
-            if let Some(name) = entry.file_name().to_str() {
-                visit(name, &entry);
-            }
+        } else {
+            ea_record::spool::walk_running(&dir, &mut visit).map_err(|e| e.to_string())?;
         }
     }
     Ok(out)
