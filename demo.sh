@@ -26,7 +26,7 @@ cargo build --release --quiet -p energy-assess-spank -p ea-meters -p ea-forward 
 bin=$repo/target/release
 
 section "2. local Slurm cluster with the plugin and simulated meters"
-PLUGIN_SO=$bin/libenergy_assess.so SAMPLER=$bin/energy-assess-sampler \
+PLUGIN_SO=$bin/libenergy_assess_spank.so SAMPLER=$bin/energy-assess-sampler \
   FORWARDER=$bin/energy-assess-forwarder tests/cluster/up.sh
 meters=$(BIN_DIR=$bin tests/sim/nodes.sh start)
 # The nodes send their records to the collector on this host (started below).

@@ -78,7 +78,7 @@ fn gpus(line: &str) {
 }
 
 fn plugin_line(line: &str) {
-    if let Ok(m) = energy_assess::mode::parse_mode(Some(line)) {
+    if let Ok(m) = energy_assess_spank::mode::parse_mode(Some(line)) {
         let words: Vec<String> = line
             .split(',')
             .map(|w| w.trim().to_ascii_lowercase())
@@ -97,7 +97,7 @@ fn plugin_line(line: &str) {
         assert_eq!(Sources::parse(&s.to_list()), Ok(s), "{line:?}");
     }
     let (min, max) = (Duration::from_millis(50), Duration::from_secs(3600));
-    if let Ok(d) = energy_assess::config::parse_duration(line, min, max) {
+    if let Ok(d) = energy_assess_spank::config::parse_duration(line, min, max) {
         assert!((min..=max).contains(&d), "{line:?} is {d:?}");
     }
     let _ = ea_meters::files::parse_u64(line);
@@ -117,7 +117,7 @@ fn plugstack(lines: &[&str]) {
             .take(16)
             .map(|a| a.to_string()),
     );
-    let (config, _problems) = energy_assess::config::load(&args);
+    let (config, _problems) = energy_assess_spank::config::load(&args);
     ea_fuzz::check_plugin_config(&config);
 }
 

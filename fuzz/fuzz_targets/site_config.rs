@@ -1,5 +1,5 @@
 //! Site configuration files (TOML): the post-processor's `ea_store::config::Config::parse`
-//! (configs/postproc.toml) and the SPANK plugin's `energy_assess::config::parse_file`
+//! (configs/postproc.toml) and the SPANK plugin's `energy_assess_spank::config::parse_file`
 //! (/etc/slurm/energy-assess.toml). Each exec gives the text to both.
 //!
 //! Asserts, for a file each accepts:
@@ -47,7 +47,8 @@ fn postproc(text: &str) {
 }
 
 fn plugin(text: &str) {
-    let Ok(c) = energy_assess::config::parse_file(text, Path::new("/etc/slurm/energy-assess.toml"))
+    let Ok(c) =
+        energy_assess_spank::config::parse_file(text, Path::new("/etc/slurm/energy-assess.toml"))
     else {
         return;
     };

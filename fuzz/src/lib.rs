@@ -103,7 +103,7 @@ pub fn clock_cet() -> ea_store::timefmt::Clock {
 /// its documentation says; an absolute spool; a sysroot that starts with `/`; meter sources that
 /// print as a list reading back as the same sources.
 #[track_caller]
-pub fn check_plugin_config(c: &energy_assess::config::Config) {
+pub fn check_plugin_config(c: &energy_assess_spank::config::Config) {
     use std::time::Duration;
     let m = &c.meters;
     assert!(

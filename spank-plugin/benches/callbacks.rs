@@ -10,8 +10,8 @@
 //!
 //! `cargo bench -p energy-assess-spank --bench callbacks [-- RUNS]`
 
-use energy_assess::host::{FixedHost, Level};
-use energy_assess::plugin;
+use energy_assess_spank::host::{FixedHost, Level};
+use energy_assess_spank::plugin;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

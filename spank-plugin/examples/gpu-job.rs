@@ -14,8 +14,8 @@
 //! the epilog's start (Unix seconds), the command's exit status and the record's path. Built
 //! by tests/gpu/build-real-nvml-check.sh, run by tests/gpu/gpu-job-check.sh.
 
-use energy_assess::host::{FixedHost, Level};
-use energy_assess::plugin;
+use energy_assess_spank::host::{FixedHost, Level};
+use energy_assess_spank::plugin;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;

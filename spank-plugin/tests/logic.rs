@@ -3,8 +3,8 @@
 
 use ea_record::spool::{self, Spool};
 use ea_record::{JobNodeRecord, RecordFlag, RecordState, Trigger};
-use energy_assess::host::{ArrayTask, Context, Level, OptionValue, SpankHost};
-use energy_assess::plugin;
+use energy_assess_spank::host::{ArrayTask, Context, Level, OptionValue, SpankHost};
+use energy_assess_spank::plugin;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

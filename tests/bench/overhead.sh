@@ -29,7 +29,7 @@ install_packages hyperfine
 
 cargo build --release -p energy-assess-spank -p ea-meters -p ea-sim -p fake-nvml --lib --bins --manifest-path "$repo/Cargo.toml" >/dev/null 2>&1 \
   || die "cargo build --release -p energy-assess-spank -p ea-meters -p ea-sim -p fake-nvml failed"
-so=$repo/target/release/libenergy_assess.so
+so=$repo/target/release/libenergy_assess_spank.so
 sampler=$repo/target/release/energy-assess-sampler
 site=/etc/slurm/energy-assess.toml
 printf 'spool = "/var/spool/energy-assess"\n' > "$site"

@@ -29,7 +29,7 @@ bin=$repo/target/debug
 mkdir -p "$(dirname "$LOCK")"
 exec 9>"$LOCK"
 flock 9
-PLUGIN_SO=$bin/libenergy_assess.so SAMPLER=$bin/energy-assess-sampler NODES=3 tests/cluster/up.sh >/dev/null
+PLUGIN_SO=$bin/libenergy_assess_spank.so SAMPLER=$bin/energy-assess-sampler NODES=3 tests/cluster/up.sh >/dev/null
 meters=$(NODES=3 BIN_DIR=$bin tests/sim/nodes.sh start)
 
 umount -l "$SPOOL" 2>/dev/null || true

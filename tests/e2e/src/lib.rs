@@ -70,7 +70,7 @@ impl Cluster {
         let bin = build();
         let up = repo().join("tests/cluster/up.sh");
         let out = Command::new(&up)
-            .env("PLUGIN_SO", bin.join("libenergy_assess.so"))
+            .env("PLUGIN_SO", bin.join("libenergy_assess_spank.so"))
             .env("SAMPLER", bin.join("energy-assess-sampler"))
             .env("FORWARDER", bin.join("energy-assess-forwarder"))
             .env("NODES", NODES.to_string())
