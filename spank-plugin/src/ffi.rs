@@ -478,7 +478,7 @@ mod tests {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     /// Needs root (as the plugin has in job_epilog); CI runs as root. Without root the test
-    /// checks only that the refusal paths work.
+    /// fails after the refusal paths, saying so, rather than passing without writing.
     #[test]
     fn writes_as_the_user_and_refuses_symlinks_and_root() {
         let dir = std::env::temp_dir().join(format!("ea-write-as-user-{}", std::process::id()));
@@ -492,10 +492,12 @@ mod tests {
         );
         assert!(write_as_user(&dir, "../x.txt", b"x", 65534, 65534).is_err());
         // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("not root: the privilege-dropping write itself is covered by the e2e tests");
-            return;
-        }
+        let root = unsafe { libc::geteuid() } == 0;
+        assert!(
+            root,
+            "needs root to write as another user, as the plugin does in job_epilog: run the \
+             tests as root (tests/run-all.sh)"
+        );
         write_as_user(&dir, "summary.txt", b"hello\n", 65534, 65534).unwrap();
         let meta = std::fs::metadata(dir.join("summary.txt")).unwrap();
         assert_eq!(
