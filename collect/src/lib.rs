@@ -8,7 +8,7 @@
 //! 2. reads each record as `ingest --spool` reads a file, and refuses (counted by reason,
 //!    logged) a record that is not its file's, or of a node the sending host does not speak
 //!    for ([`config::HostMap`]);
-//! 3. stores the rest through the store's ingest ([`ea_store::ingest::batch`]) in one
+//! 3. stores the rest through the store's ingest ([`ea_ingest::batch`]) in one
 //!    transaction, concurrent batches together ([`writer`]), and answers with what was stored
 //!    and what the store already had only after the commit.
 //!

@@ -27,7 +27,7 @@ pub const ENERGY_REFRESH: Duration = Duration::from_secs(15);
 /// (for jobs no record measured) and the impact engine with the site's inventory.
 pub struct Footprint {
     pub estimate: ea_store::config::EstimateSettings,
-    pub model: Box<dyn ea_store::figures::ImpactModel + Send>,
+    pub model: Box<dyn ea_query::figures::ImpactModel + Send>,
 }
 
 /// A label of one value.
@@ -222,14 +222,14 @@ impl Metrics {
             return;
         }
         *refreshed = Some(Instant::now());
-        let store = match ea_store::db::Store::open_read(path) {
+        let store = match ea_store::Store::open_read(path) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("collect: /metrics: cannot read the store: {e}");
                 return;
             }
         };
-        match ea_store::ingest::batch::measured_energy_by_group(&store.conn) {
+        match ea_ingest::batch::measured_energy_by_group(&store.conn) {
             Ok(groups) => {
                 self.energy.clear();
                 for (cluster, partition, account, joules) in groups {
@@ -243,7 +243,7 @@ impl Metrics {
             }
             Err(e) => eprintln!("collect: /metrics: cannot read the store's energy: {e}"),
         }
-        match ea_store::ingest::batch::embodied_by_group(&store.conn) {
+        match ea_ingest::batch::embodied_by_group(&store.conn) {
             Ok(groups) => {
                 self.embodied.iter().for_each(Family::clear);
                 for (cluster, partition, account, values) in groups {
@@ -264,7 +264,7 @@ impl Metrics {
 
 impl Metrics {
     /// Recomputes the use-phase gauges: every job's use-phase impacts exactly as `acct`
-    /// computes them (the same reads, [`ea_store::figures::figures_batch`]), summed by cluster,
+    /// computes them (the same reads, [`ea_query::figures::figures_batch`]), summed by cluster,
     /// partition and account. Returns the number of jobs.
     ///
     /// # Errors
@@ -273,17 +273,17 @@ impl Metrics {
         let Some(path) = &self.store else {
             return Ok(0);
         };
-        let store = ea_store::db::Store::open_read(path).map_err(|e| e.to_string())?;
+        let store = ea_store::Store::open_read(path).map_err(|e| e.to_string())?;
         let at = |e: rusqlite::Error| format!("{}: {e}", path.display());
-        let calibrations = ea_store::db::read::calibrations(&store.conn).map_err(at)?;
-        let jobs = ea_store::db::read::jobs_where(&store.conn, "1", &[]).map_err(at)?;
-        let ctx = ea_store::figures::FigureContext {
+        let calibrations = ea_store::read::calibrations(&store.conn).map_err(at)?;
+        let jobs = ea_store::read::jobs_where(&store.conn, "1", &[]).map_err(at)?;
+        let ctx = ea_query::figures::FigureContext {
             estimate: &footprint.estimate,
             calibrations: &calibrations,
             model: footprint.model.as_ref(),
         };
-        let refs: Vec<&ea_store::db::read::JobRecord> = jobs.iter().collect();
-        let figures = ea_store::figures::figures_batch(&refs, &ctx);
+        let refs: Vec<&ea_store::read::JobRecord> = jobs.iter().collect();
+        let figures = ea_query::figures::figures_batch(&refs, &ctx);
         let mut sums: std::collections::BTreeMap<GroupLabel, [f64; 3]> = Default::default();
         for (job, f) in jobs.iter().zip(&figures) {
             let Some(i) = &f.impacts else { continue };

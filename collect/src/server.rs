@@ -145,7 +145,7 @@ fn store(batch: Batch, peer: &str, shared: &Shared) -> Reply {
     let mut names = Vec::new();
     let mut rows = Vec::new();
     for entry in batch.records {
-        let checked = ea_store::ingest::batch::read_entry(
+        let checked = ea_ingest::batch::read_entry(
             &entry.name,
             entry.content.as_bytes(),
             &shared.cluster,
@@ -209,7 +209,7 @@ fn store(batch: Batch, peer: &str, shared: &Shared) -> Reply {
 }
 
 fn submit(
-    rows: Vec<ea_store::ingest::records::NodeRecordRow>,
+    rows: Vec<ea_ingest::records::NodeRecordRow>,
     shared: &Shared,
 ) -> Result<Vec<bool>, String> {
     let (reply, answer) = std::sync::mpsc::sync_channel(1);

@@ -6,12 +6,12 @@ use crate::auth::tests::FakeMunge;
 use crate::config::CollectConfig;
 use crate::metrics::Metrics;
 use crate::writer::WriterSetup;
+use ea_ingest::Settings;
 use ea_record::batch::{Ack, Batch, BatchEntry};
 use ea_record::spool::{encode_record, file_name};
-use ea_store::db::Store;
-use ea_store::ingest::Settings;
-use ea_store::synth::{self, Params};
-use ea_store::timefmt::Clock;
+use ea_sacct::timefmt::Clock;
+use ea_store::Store;
+use ea_synth::{self as synth, Params};
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -10,15 +10,15 @@
 //! The derivation that ends every ingest (measured energy per job, calibrations) runs for
 //! everything stored at most every [`DERIVE_EVERY`], not per batch: it is per job over all
 //! its nodes, and a job's thousands of nodes report in thousands of batches
-//! (`ea_store::ingest::batch::Pending`). Between batches, it runs the sacct side when due.
+//! (`ea_ingest::batch::Pending`). Between batches, it runs the sacct side when due.
 
 use crate::config::LiveSchedule;
 use crate::metrics::Metrics;
 use crate::nodes::NodeBook;
-use ea_store::db::Store;
-use ea_store::ingest::batch::Pending;
-use ea_store::ingest::records::NodeRecordRow;
-use ea_store::ingest::{self, Inputs, LiveWindow, Settings};
+use ea_ingest::batch::Pending;
+use ea_ingest::records::NodeRecordRow;
+use ea_ingest::{self as ingest, Inputs, LiveWindow, Settings};
+use ea_store::Store;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};

@@ -8,7 +8,7 @@
 //! EA_BENCH_SHAPE=busy cargo bench -p energy-assess --bench month   # issue 12's busy machine
 //! ```
 //!
-//! It generates the month with `ea_store::synth` (a `sacct -P` dump with steps, the assessed
+//! It generates the month with `ea_synth` (a `sacct -P` dump with steps, the assessed
 //! jobs' records as the plugin writes them, the inventory), reads the inputs once (so that they
 //! are in the page cache, which this machine empties of idle files within minutes; the time it
 //! took is printed), then runs the release `energy-assess` binary under `/usr/bin/time -v`:
@@ -22,13 +22,13 @@
 //! of the busiest nodes) into the same store: what a month already stored costs to amend.
 //!
 //! `EA_BENCH_SHAPE=busy` generates [`synth::Params::busy`] instead (5,000 nodes, about 25
-//! million job-node pairs, nodes held beyond capacity; `ea_store::synth::Shape::BUSY`) and
+//! million job-node pairs, nodes held beyond capacity; `ea_synth::Shape::BUSY`) and
 //! prints issue 12's targets next to the figures: ingest + report within 4 s (aim 3 s), at
 //! most 500 MB resident per command, one user's month within 50 ms, the late job within 1 s.
 //! The generated month is kept in a directory named after the shape and the job count, with
 //! `synth.txt` saying what it holds, so that a directory is never reused for another shape.
 
-use ea_store::synth::{self, Params};
+use ea_synth::{self as synth, Params};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;

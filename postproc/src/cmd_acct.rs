@@ -1,8 +1,8 @@
 //! `energy-assess acct`: sacct's queries, with energy and impact columns.
 
 use anyhow::Result;
-use ea_store::acct::{self, AcctOptions};
-use ea_store::session::Session;
+use ea_query::acct::{self, AcctOptions};
+use ea_query::session::Session;
 use std::io::Write;
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@ use ea_collect::CollectConfig;
 use ea_collect::metrics::{Footprint, Metrics};
 use ea_collect::nodes::{self, NodeBook};
 use ea_collect::writer::WriterSetup;
-use ea_store::session::load_config;
+use ea_query::session::load_config;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let metrics = Arc::new(Metrics::new(Some(path.clone())));
     if let Some(inventory) = &config.inventory {
-        let engine = ea_store::impacts::Engine::load(inventory).map_err(anyhow::Error::msg)?;
+        let engine = ea_query::impacts::Engine::load(inventory).map_err(anyhow::Error::msg)?;
         let footprint = Footprint {
             estimate: config.estimate.clone(),
             model: Box::new(engine),

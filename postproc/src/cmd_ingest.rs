@@ -1,11 +1,11 @@
 //! `energy-assess ingest`: accounting, node records and meter series into the store.
 
 use anyhow::{Context, Result, bail};
-use ea_store::db::{Access, Store};
-use ea_store::ingest::{self, Inputs, LiveWindow, Settings};
-use ea_store::sacct::text::{TextOptions, split_column_list};
-use ea_store::session::load_config;
-use ea_store::timefmt::{Clock, time_zone};
+use ea_ingest::{self as ingest, Inputs, LiveWindow, Settings};
+use ea_query::session::load_config;
+use ea_sacct::text::{TextOptions, split_column_list};
+use ea_sacct::timefmt::{Clock, time_zone};
+use ea_store::{Access, Store};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -173,7 +173,7 @@ pub fn settings(
 }
 
 fn uzers_gid(name: &str) -> Option<u32> {
-    ea_store::db::group_id(name)
+    ea_store::group_id(name)
 }
 
 fn print_summary(s: &ingest::Summary, path: &std::path::Path) {

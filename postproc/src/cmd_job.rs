@@ -8,12 +8,12 @@
 //! ingested and cleaned up, the figures come from the store, with its privacy rule.
 
 use anyhow::{Context as _, Result, bail};
+use ea_query::figures::JobFigures;
 use ea_record::JobNodeRecord;
 use ea_record::spool::Spool;
 use ea_record::summary::{JobSummary, write_text};
-use ea_store::db::embodied::StoredEmbodied;
-use ea_store::db::read::JobRecord;
-use ea_store::figures::JobFigures;
+use ea_store::embodied::StoredEmbodied;
+use ea_store::read::JobRecord;
 use ea_units::EnergyUnits;
 use serde::Serialize;
 use std::io::Write;
@@ -74,7 +74,7 @@ pub fn run(args: Args) -> Result<()> {
         Wanted::Raw(raw) => raw.to_string(),
         Wanted::JobId(job) => job.clone(),
     };
-    let stored = ea_store::session::Session::open(args.config.as_deref(), args.db.as_deref(), None)
+    let stored = ea_query::session::Session::open(args.config.as_deref(), args.db.as_deref(), None)
         .ok()
         .and_then(|s| s.job(&key).ok())
         .and_then(|mut found| (found.len() == 1).then(|| found.remove(0)))
@@ -127,7 +127,7 @@ enum Wanted {
 
 impl Wanted {
     fn parse(text: &str) -> Result<Self> {
-        let id = ea_store::sacct::fields::parse_job_id(text.trim())
+        let id = ea_sacct::fields::parse_job_id(text.trim())
             .map_err(|e| anyhow::anyhow!("job {text}: {e}; write 123, 48_52 or 123+1"))?;
         if let Some(step) = &id.step {
             bail!(
@@ -155,7 +155,7 @@ impl Wanted {
             Wanted::JobId(job) => job,
         };
         let from_store =
-            ea_store::session::Session::open(args.config.as_deref(), args.db.as_deref(), None)
+            ea_query::session::Session::open(args.config.as_deref(), args.db.as_deref(), None)
                 .ok()
                 .and_then(|s| s.job(job).ok())
                 .and_then(|found| found.iter().find(|(j, _)| &j.job_id == job)?.0.job_id_raw)
@@ -278,7 +278,7 @@ fn footprint_of(
     config: Option<&std::path::Path>,
 ) -> Result<(JobRecord, JobFigures), String> {
     let config =
-        ea_store::session::load_config(config).map_err(|e| format!("not computed: {e}"))?;
+        ea_query::session::load_config(config).map_err(|e| format!("not computed: {e}"))?;
     if config.inventory.is_none() {
         return Err(
             "not computed: no inventory (set site.inventory in the post-processor \
@@ -286,7 +286,11 @@ fn footprint_of(
                 .into(),
         );
     }
-    match ea_store::session::figures_from_records(&config, records) {
+    let found = ea_ingest::unstored::job_from_records(&config, records).and_then(|job| {
+        job.map(|job| ea_query::session::figures_unstored(&config, &job).map(|f| (job, f)))
+            .transpose()
+    });
+    match found {
         Ok(Some(found)) => Ok(found),
         Ok(None) => Err("not computed: no node measured this job".into()),
         Err(e) => Err(format!("not computed: {e}")),
@@ -366,7 +370,7 @@ fn write_footprint(
         "Footprint (the use phase is the energy with the site's PUE and grid factors; embodied \
          is the job's share of making its nodes):"
     )?;
-    let lines = ea_store::session::describe(f, units);
+    let lines = ea_query::session::describe(f, units);
     for (label, value) in lines.into_iter().chain(allocation.lines()) {
         writeln!(out, "  {:<12}{value}", format!("{label}:"))?;
     }
@@ -375,7 +379,7 @@ fn write_footprint(
 
 /// The figures as JSON, in base units named by their keys.
 fn footprint_json(f: &JobFigures, allocation: &Allocation) -> serde_json::Value {
-    use ea_store::impact_types::{Impacts, Ranged};
+    use ea_impact::{Impacts, Ranged};
     let crit = |r: Ranged<Impacts>, g: fn(&Impacts) -> f64| serde_json::json!({"value": g(&r.value), "min": g(&r.min), "max": g(&r.max)});
     let three = |r: Ranged<Impacts>| {
         serde_json::json!({
@@ -405,7 +409,7 @@ fn from_store(
     spool_problem: &anyhow::Error,
 ) -> Result<()> {
     let session =
-        ea_store::session::Session::open(args.config.as_deref(), args.db.as_deref(), None)
+        ea_query::session::Session::open(args.config.as_deref(), args.db.as_deref(), None)
             .map_err(|e| anyhow::anyhow!("{spool_problem:#}\nand the store cannot be read: {e}"))?;
     let key = match wanted {
         Wanted::Raw(raw) => raw.to_string(),

@@ -2,10 +2,10 @@
 //! and user.
 
 use anyhow::{Context, Result, anyhow, bail};
-use ea_store::report::render::{Format, Style};
-use ea_store::report::{self, Request};
-use ea_store::session::Session;
-use ea_store::timefmt::{Clock, parse_time_arg};
+use ea_query::report::render::{Format, Style};
+use ea_query::report::{self, Request};
+use ea_query::session::Session;
+use ea_sacct::timefmt::{Clock, parse_time_arg};
 use ea_units::EnergyUnits;
 use std::io::Write;
 use std::path::PathBuf;

@@ -7,7 +7,7 @@
 //! with `UPDATE_GOLDEN=1 cargo test -p energy-assess --test queries_and_reports` and review
 //! the diff.
 
-use ea_store::synth::{self, Params};
+use ea_synth::{self as synth, Params};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -746,7 +746,7 @@ fn job_and_the_store_refuse_the_same_implausible_records_and_count_each_node_onc
         "{said}"
     );
     let db = dir.join("store.sqlite");
-    let conn = ea_store::db::Store::open_read(&db).unwrap().conn;
+    let conn = ea_store::Store::open_read(&db).unwrap().conn;
     let flags: String = conn
         .query_row(
             "SELECT group_concat(flags, ' ') FROM node_records WHERE job_id = ?1",

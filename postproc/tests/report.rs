@@ -6,7 +6,7 @@
 //! `EA_REPORT_EXAMPLE=docs/report-example.png cargo test -p energy-assess --test report`
 //! also writes the page's top as the screenshot the docs show.
 
-use ea_store::synth::{self, Params};
+use ea_synth::{self as synth, Params};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};

@@ -34,6 +34,7 @@
 //! Two stages: [`RawConfig`] is what the file says (unknown keys refused), [`Config`] what was
 //! checked. Errors name the file, the line and the fix.
 
+pub use ea_energy::estimate::{EstimateSettings, Tdp};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -105,52 +106,6 @@ pub struct RawIngest {
     pub record_grace_minutes: Option<u32>,
 }
 
-/// Power per device for the estimate of one partition.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tdp {
-    pub cpu_w_per_core: f64,
-    pub gpu_w: f64,
-}
-
-/// How unmeasured jobs are estimated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EstimateSettings {
-    pub default: Tdp,
-    pub partitions: Vec<(String, Tdp)>,
-    pub memory_w_per_gb: f64,
-    /// (min, max) multipliers of an estimate no measured job calibrates.
-    pub uncalibrated_range: (f64, f64),
-    /// Measured jobs a partition needs before its estimates are calibrated.
-    pub min_calibration_jobs: u32,
-}
-
-impl EstimateSettings {
-    /// The TDP table for a partition.
-    pub fn tdp(&self, partition: Option<&str>) -> &Tdp {
-        partition
-            .and_then(|p| self.partitions.iter().find(|(n, _)| n == p).map(|(_, t)| t))
-            .unwrap_or(&self.default)
-    }
-}
-
-impl Default for EstimateSettings {
-    fn default() -> Self {
-        // Green Algorithms v3.0 defaults for unknown hardware (methodology.md §4.1–4.2).
-        Self {
-            default: Tdp {
-                cpu_w_per_core: 12.0,
-                gpu_w: 200.0,
-            },
-            partitions: Vec::new(),
-            memory_w_per_gb: 0.3725,
-            // GA missed up to 20 % against a wattmeter on a DGX-1 (methodology §4.5) and TDP
-            // models miss static node power, which can double a GPU node's energy (§1.2, §1.6).
-            uncalibrated_range: (0.8, 2.0),
-            min_calibration_jobs: 5,
-        }
-    }
-}
-
 /// The checked configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -171,7 +126,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             source: None,
-            store_path: PathBuf::from(crate::db::DEFAULT_DB_PATH),
+            store_path: PathBuf::from(crate::DEFAULT_DB_PATH),
             store_group: None,
             cluster: "default".into(),
             timezone: None,
@@ -298,7 +253,7 @@ impl Config {
             }
         };
         if let Some(tz) = &raw.site.timezone {
-            crate::timefmt::time_zone(Some(tz)).map_err(|e| err("timezone", e.to_string()))?;
+            ea_sacct::timefmt::time_zone(Some(tz)).map_err(|e| err("timezone", e.to_string()))?;
         }
         if let Some(c) = &raw.site.cluster
             && c.trim().is_empty()
@@ -313,7 +268,7 @@ impl Config {
             store_path: raw
                 .store
                 .path
-                .unwrap_or_else(|| PathBuf::from(crate::db::DEFAULT_DB_PATH)),
+                .unwrap_or_else(|| PathBuf::from(crate::DEFAULT_DB_PATH)),
             store_group: raw.store.group,
             cluster: raw.site.cluster.unwrap_or_else(|| "default".into()),
             timezone: raw.site.timezone,
@@ -369,7 +324,7 @@ mod tests {
         ));
         let c = Config::load(path, true).unwrap();
         assert_eq!(c.cluster, "testbed");
-        assert_eq!(c.store_path, Path::new(crate::db::DEFAULT_DB_PATH));
+        assert_eq!(c.store_path, Path::new(crate::DEFAULT_DB_PATH));
         assert_eq!(c.estimate, EstimateSettings::default());
     }
 

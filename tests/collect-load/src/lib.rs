@@ -130,18 +130,18 @@ pub fn post(
 /// A plausible record (a synthetic month's first multi-node job's, with its power series) to
 /// copy for every node and job.
 pub fn template() -> JobNodeRecord {
-    let p = ea_store::synth::Params {
+    let p = ea_synth::Params {
         jobs: 50,
         assessed: 1.0,
         seed: 14,
         ..Default::default()
     };
-    let jobs = ea_store::synth::jobs(&p);
+    let jobs = ea_synth::jobs(&p);
     let job = jobs
         .iter()
         .find(|j| j.nnodes >= 2)
         .expect("a synthetic month has multi-node jobs");
-    ea_store::synth::records(&p, job).remove(0)
+    ea_synth::records(&p, job).remove(0)
 }
 
 /// The name of played node `i`.
@@ -345,7 +345,7 @@ mod tests {
     fn entries_are_the_records_of_their_job_and_node() {
         let t = template();
         let e = entry(&t, 77, &node_name(3), 10);
-        let row = ea_store::ingest::batch::read_entry(&e.name, e.content.as_bytes(), "c").unwrap();
+        let row = ea_ingest::batch::read_entry(&e.name, e.content.as_bytes(), "c").unwrap();
         assert_eq!((row.job_id_raw, row.node.as_str()), (77, "load00003"));
     }
 }

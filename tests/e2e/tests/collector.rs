@@ -92,7 +92,7 @@ fn use_phase_gwp(metrics: &str) -> Option<f64> {
 }
 
 fn count(store: &Store, sql: &str) -> i64 {
-    let s = ea_store::db::Store::open_read(&store.db()).unwrap();
+    let s = ea_store::Store::open_read(&store.db()).unwrap();
     s.conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 

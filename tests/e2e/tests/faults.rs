@@ -331,7 +331,7 @@ fn corrupt_truncated_duplicated_misnamed_and_impossible_records_are_named_and_le
         "Flags",
     ]);
     assert!(!flags.contains("e308"), "{flags}");
-    let conn = ea_store::db::Store::open_read(&store.db()).unwrap().conn;
+    let conn = ea_store::Store::open_read(&store.db()).unwrap().conn;
     let (rows, implausible): (i64, i64) = conn
         .query_row(
             "SELECT count(*), sum(flags LIKE '%implausible-energy%') FROM node_records WHERE job_id_raw = ?1",
@@ -510,7 +510,7 @@ fn an_array_of_200_tasks_and_a_het_job_are_each_one_job_with_their_records() {
     // The store: one job per task and component, each measured, none made up from records.
     let store = Store::new("arrays");
     store.ea(&e2e::live_ingest(SPOOL));
-    let conn = ea_store::db::Store::open_read(&store.db()).unwrap().conn;
+    let conn = ea_store::Store::open_read(&store.db()).unwrap().conn;
     let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
     let raws: Vec<String> = tasks
         .iter()

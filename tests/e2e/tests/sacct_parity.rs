@@ -3,7 +3,7 @@
 //! use them.
 
 use e2e::{Cluster, Store};
-use ea_store::acct::sacct_json::key_paths as paths;
+use ea_query::acct::sacct_json::key_paths as paths;
 use serde_json::Value as J;
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -1,0 +1,262 @@
+//! External wattmeter series: CSV of node, time and watts, such as Grid'5000's kwollect
+//! exports (`timestamp,device_id,metric_id,value,labels`) or a plain `node,time,watts`.
+//!
+//! Columns are found by name in the header; quoted fields (kwollect's `labels` holds commas)
+//! are read by the `csv` crate. When the file mixes metrics (kwollect puts the wattmeter and
+//! the BMC in one export), the wattmeter one is kept: the metric given, or
+//! `wattmetre_power_watt`, or the only one present.
+
+use ea_sacct::timefmt::{Clock, parse_dump_time};
+
+/// One power reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub node: String,
+    /// Epoch seconds (fractional).
+    pub t: f64,
+    pub watts: f64,
+}
+
+/// The metric kept by default from a multi-metric export (kwollect's name for the external
+/// wattmeters).
+pub const DEFAULT_METRIC: &str = "wattmetre_power_watt";
+
+/// Samples read from a file, and the lines that could not be read.
+#[derive(Debug, Default)]
+pub struct Series {
+    pub samples: Vec<Sample>,
+    pub errors: Vec<(u64, String)>,
+    /// Rows of other metrics, left out.
+    pub skipped_other_metric: u64,
+}
+
+fn find(headers: &csv::StringRecord, names: &[&str]) -> Option<usize> {
+    headers
+        .iter()
+        .position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
+}
+
+/// Reads a wattmeter CSV.
+///
+/// # Errors
+/// A header without node, time and watts columns, or a metric column with several metrics and
+/// none of them the one asked for.
+pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series, String> {
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    let headers = rdr
+        .headers()
+        .map_err(|e| format!("cannot read the header: {e}"))?
+        .clone();
+    let node_col = find(
+        &headers,
+        &["node", "device_id", "host", "hostname", "node_name"],
+    );
+    let time_col = find(
+        &headers,
+        &["time", "timestamp", "timestamp_utc", "date", "datetime"],
+    );
+    let watts_col = find(
+        &headers,
+        &["watts", "value", "power", "power_w", "power_watt"],
+    );
+    let (Some(node_col), Some(time_col), Some(watts_col)) = (node_col, time_col, watts_col) else {
+        return Err(format!(
+            "the header ({}) lacks a node, time or watts column; expected names such as \
+             node/device_id, time/timestamp, watts/value",
+            headers.iter().collect::<Vec<_>>().join(",")
+        ));
+    };
+    let metric_col = find(&headers, &["metric_id", "metric", "sensor"]);
+    let mut records = Vec::new();
+    let mut series = Series::default();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i as u64 + 2;
+        match rec {
+            Ok(r) => records.push((line, r)),
+            Err(e) => series.errors.push((line, e.to_string())),
+        }
+    }
+    let wanted_metric: Option<String> = match metric_col {
+        None => None,
+        Some(c) => {
+            let mut metrics: Vec<&str> = records.iter().filter_map(|(_, r)| r.get(c)).collect();
+            metrics.sort_unstable();
+            metrics.dedup();
+            match metric {
+                Some(m) if metrics.contains(&m) => Some(m.to_string()),
+                Some(m) => {
+                    return Err(format!(
+                        "no rows of metric `{m}`; the file has: {}",
+                        metrics.join(", ")
+                    ));
+                }
+                None if metrics.len() <= 1 => None,
+                None if metrics.contains(&DEFAULT_METRIC) => Some(DEFAULT_METRIC.to_string()),
+                None => {
+                    return Err(format!(
+                        "the file mixes metrics ({}); say which is the wattmeter with --wattmeter-metric",
+                        metrics.join(", ")
+                    ));
+                }
+            }
+        }
+    };
+    for (line, r) in records {
+        if let (Some(c), Some(want)) = (metric_col, &wanted_metric)
+            && r.get(c) != Some(want.as_str())
+        {
+            series.skipped_other_metric += 1;
+            continue;
+        }
+        // kwollect names nodes by their short name; keep the part before the first dot so that
+        // `gemini-1.lyon.grid5000.fr` and `gemini-1` meet (`.x` has no short name: fuzzing).
+        let node = r.get(node_col).unwrap_or("").trim();
+        let node = node.split('.').next().unwrap_or(node);
+        let time = r.get(time_col).unwrap_or("").trim();
+        let watts = r.get(watts_col).unwrap_or("").trim();
+        if node.is_empty() {
+            series.errors.push((line, "empty node name".into()));
+            continue;
+        }
+        let t = match parse_epoch_or_time(time, clock) {
+            Ok(t) => t,
+            Err(e) => {
+                series.errors.push((line, e));
+                continue;
+            }
+        };
+        let Some(w) = watts
+            .parse::<f64>()
+            .ok()
+            .filter(|w| w.is_finite() && *w >= 0.0)
+        else {
+            series
+                .errors
+                .push((line, format!("`{watts}` is not a power in watts")));
+            continue;
+        };
+        series.samples.push(Sample {
+            node: node.to_string(),
+            t,
+            watts: w,
+        });
+    }
+    series
+        .samples
+        .sort_by(|a, b| a.node.cmp(&b.node).then(a.t.total_cmp(&b.t)));
+    series
+        .samples
+        .dedup_by(|a, b| a.node == b.node && a.t == b.t);
+    Ok(series)
+}
+
+/// A time as epoch seconds (`1711985086.5`) or as a date-time in the clock's zone (fractional
+/// seconds kept).
+fn parse_epoch_or_time(s: &str, clock: &Clock) -> Result<f64, String> {
+    if let Ok(v) = s.parse::<f64>()
+        && v > 1e8
+    {
+        return Ok(v);
+    }
+    let whole = parse_dump_time(s, clock)
+        .map_err(|e| format!("time {e}"))?
+        .ok_or_else(|| format!("no time in `{s}`"))?;
+    let frac = s
+        .get(19..)
+        .and_then(|r| r.strip_prefix('.'))
+        .map(|f| {
+            f.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .filter(|f| !f.is_empty())
+        .and_then(|f| format!("0.{f}").parse::<f64>().ok())
+        .unwrap_or(0.0);
+    Ok(whole as f64 + frac)
+}
+
+/// The longest gap between two readings that is bridged by a straight line; longer gaps count
+/// as not covered.
+pub const MAX_GAP_S: f64 = 300.0;
+
+/// Energy (J) over `[t0, t1]` from one node's samples sorted by time (trapezoids, clipped to
+/// the interval), and the fraction of the interval the samples covered.
+pub fn integrate(samples: &[(f64, f64)], t0: f64, t1: f64) -> (f64, f64) {
+    if t1 <= t0 || samples.len() < 2 {
+        return (0.0, 0.0);
+    }
+    let first = samples.partition_point(|&(t, _)| t < t0).saturating_sub(1);
+    let mut energy = 0.0;
+    let mut covered = 0.0;
+    for w in samples[first..].windows(2) {
+        let ((ta, pa), (tb, pb)) = (w[0], w[1]);
+        if ta >= t1 {
+            break;
+        }
+        if tb <= t0 || tb - ta > MAX_GAP_S || tb <= ta {
+            continue;
+        }
+        let (a, b) = (ta.max(t0), tb.min(t1));
+        let p = |t: f64| pa + (pb - pa) * (t - ta) / (tb - ta);
+        energy += (p(a) + p(b)) / 2.0 * (b - a);
+        covered += b - a;
+    }
+    (energy, covered / (t1 - t0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::tz::TimeZone;
+
+    #[test]
+    fn reads_kwollect_exports_and_keeps_the_wattmeter() {
+        let csv = ",timestamp,device_id,metric_id,value,labels._device_orig\n\
+            0,2022-04-01 17:24:46.000000,gemini-1,wattmetre_power_watt,1172.738,\"['p6', 'p7']\"\n\
+            1,2022-04-01 17:24:47.000000,gemini-1,wattmetre_power_watt,1172.834,\"['p6', 'p7']\"\n\
+            3,2022-04-01 17:24:48.540647,gemini-1,bmc_node_power_watt,1044.0,\n\
+            4,2022-04-01 17:24:48.500000,gemini-1.lyon.grid5000.fr,wattmetre_power_watt,x,\n";
+        let c = Clock::fixed(TimeZone::UTC, 0);
+        let s = parse(csv.as_bytes(), &c, None).unwrap();
+        assert_eq!(s.samples.len(), 2);
+        assert_eq!(s.skipped_other_metric, 1);
+        assert_eq!(s.errors.len(), 1);
+        assert_eq!(s.errors[0].0, 5);
+        assert_eq!(s.samples[1].t - s.samples[0].t, 1.0);
+        assert_eq!(s.samples[0].node, "gemini-1");
+        let e = parse(b"a,b\n1,2\n", &c, None).unwrap_err();
+        assert!(e.contains("lacks a node"), "{e}");
+        let e = parse(csv.as_bytes(), &c, Some("nope")).unwrap_err();
+        assert!(e.contains("bmc_node_power_watt"), "{e}");
+    }
+
+    #[test]
+    fn a_node_without_a_short_name_is_an_error_of_its_line() {
+        // Found by fuzzing: `.holy2c112501` became a sample of the node "".
+        let csv =
+            "node,time,watts\n.holy2c112501,2025-06-03 00:00:01,10\nn1,2025-06-03 00:00:01,10\n";
+        let s = parse(csv.as_bytes(), &Clock::fixed(TimeZone::UTC, 0), None).unwrap();
+        assert_eq!(s.samples.len(), 1);
+        assert_eq!(s.errors, [(2, "empty node name".to_string())]);
+    }
+
+    #[test]
+    fn integration_clips_and_skips_gaps() {
+        let s = [
+            (0.0, 100.0),
+            (10.0, 100.0),
+            (20.0, 200.0),
+            (1000.0, 200.0),
+            (1010.0, 200.0),
+        ];
+        // 5..20: 5 s at 100 W, then 10 s ramping 100 -> 200 W.
+        let (e, cov) = integrate(&s, 5.0, 20.0);
+        assert!((e - (500.0 + 1500.0)).abs() < 1e-9, "{e}");
+        assert!((cov - 1.0).abs() < 1e-12);
+        // The 980 s gap is not bridged.
+        let (e, cov) = integrate(&s, 0.0, 1010.0);
+        assert!((e - (1000.0 + 1500.0 + 2000.0)).abs() < 1e-9, "{e}");
+        assert!((cov - 30.0 / 1010.0).abs() < 1e-12);
+        assert_eq!(integrate(&s, 5.0, 5.0), (0.0, 0.0));
+    }
+}

@@ -1,0 +1,514 @@
+//! The embodied allocation, at ingest: every job that touched a node is charged its share of
+//! the node's embodied impact, with all the node's other jobs in view, and the figure is stored
+//! with the job (`job_embodied`). Queries and reports read it, so a job has one figure
+//! whatever is asked around it.
+//!
+//! - **Everything** is allocated again when the inventory, the engine, the site's time zone
+//!   (which cuts months) or the unallocated policy changed, when the run filled an empty store
+//!   or wrote too many jobs to follow ([`Touched::LIMIT`]), and always under the `spread`
+//!   policy (a node's whole month goes to its jobs, so one late job changes them all).
+//! - **Otherwise only what the run touched**: the jobs it wrote and every job that shared one
+//!   of their nodes while they ran (their shares changed), computed over every job that shared
+//!   a node with *those* while they ran, which is what their figures depend on. A month
+//!   already stored is not redone for one late job.
+//!
+//! Each job is cut at the site's month boundaries, so that a report's month holds exactly the
+//! parts of its jobs that lie in it.
+
+use super::derive::{Touched, TouchedJob, Window};
+use super::{IngestError, Settings};
+use ea_impact::allocation::batch::{Batch, BatchJob, JobEmbodied, OUTSIDE, charge_embodied};
+use ea_impact::{Held, Inventory, UnallocatedPolicy};
+use ea_sacct::fastmap::{FastMap, Interner};
+use ea_sacct::timefmt::Clock;
+use ea_store::embodied::{self, MonthPart, StoredEmbodied};
+use rayon::prelude::*;
+use rusqlite::{Connection, params};
+
+/// Bumped when what is stored changes meaning, so that the next ingest allocates everything.
+const ALLOCATION_VERSION: u32 = 1;
+
+/// The most months one job may span (a bound against garbage times).
+const MAX_MONTHS: usize = 1200;
+
+/// What the allocation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Jobs whose figures were (re)computed and stored.
+    pub jobs: u64,
+    /// Jobs looked at to compute them (their node neighbours).
+    pub context: u64,
+    /// Whether every job was allocated again.
+    pub everything: bool,
+}
+
+/// What the stored figures were computed with; a change allocates everything again.
+fn provenance(inventory: &Inventory, clock: &Clock) -> String {
+    format!(
+        "ea-impact {} allocation {ALLOCATION_VERSION} inventory {} share {} unallocated {} tz {}",
+        super::ea_impact_version(),
+        inventory.sha256,
+        inventory.site.share_rule.as_str(),
+        inventory.site.unallocated.as_str(),
+        clock.tz.iana_name().unwrap_or("fixed")
+    )
+}
+
+fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+}
+
+fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )
+    .map(drop)
+}
+
+/// Allocates what the run touched (or everything; see the module's doc) and stores it.
+///
+/// # Errors
+/// SQLite errors.
+pub fn run(
+    conn: &Connection,
+    window: &Window,
+    settings: &Settings,
+    jobs_deleted: bool,
+) -> Result<Outcome, IngestError> {
+    let Some(inventory) = settings.inventory.as_deref() else {
+        // Nothing is known of the nodes: no job has an embodied figure.
+        embodied::delete_all(conn)?;
+        // Nor is the longest job's run kept up to date, which the split reads (derive.rs).
+        conn.execute(
+            "DELETE FROM meta WHERE key IN ('allocation', 'allocation_longest_s')",
+            [],
+        )?;
+        return Ok(Outcome::default());
+    };
+    let _p = ea_store::profile::Phase::start("allocate embodied");
+    let key = provenance(inventory, &settings.clock);
+    let touched = window.touched();
+    let everything = meta(conn, "allocation")?.as_deref() != Some(key.as_str())
+        || touched.everything
+        || inventory.site.unallocated == UnallocatedPolicy::Spread;
+    if jobs_deleted {
+        embodied::delete_orphans(conn)?;
+    }
+    let outcome = if everything {
+        allocate_everything(conn, inventory, &settings.clock)?
+    } else if touched.jobs.is_empty() {
+        Outcome::default()
+    } else {
+        allocate_touched(conn, inventory, &settings.clock, touched)?
+    };
+    set_meta(conn, "allocation", &key)?;
+    Ok(outcome)
+}
+
+/// A job as the allocation reads it from the store.
+#[derive(Debug, Clone)]
+struct Loaded {
+    cluster: u32,
+    /// `jobs.id`.
+    row: i64,
+    start: i64,
+    end: i64,
+    node_list: Box<str>,
+    held_total: (Option<u32>, Option<u32>, Option<f64>),
+}
+
+const LOAD: &str = "SELECT cluster, id, start, end, node_list, ncpus, gpus, req_mem_mb
+    FROM jobs WHERE start IS NOT NULL AND end > start AND node_list IS NOT NULL";
+
+fn load(
+    conn: &Connection,
+    clusters: &mut Interner,
+    filter: &str,
+    args: &[i64],
+) -> rusqlite::Result<Vec<Loaded>> {
+    let mut stmt = conn.prepare(&format!("{LOAD} {filter}"))?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let cluster = r.get_ref(0)?.as_str()?;
+        out.push(Loaded {
+            cluster: clusters.id(cluster),
+            row: r.get(1)?,
+            start: r.get(2)?,
+            end: r.get(3)?,
+            node_list: r.get::<_, String>(4)?.into(),
+            held_total: (r.get(5)?, r.get(6)?, r.get(7)?),
+        });
+    }
+    Ok(out)
+}
+
+/// A job's nodes as inventory ids (`None`: a node list that does not expand).
+fn node_ids(inventory: &Inventory, node_list: &str) -> Option<Vec<u32>> {
+    let mut ids = Vec::new();
+    ea_record::hostlist::for_each_node(node_list, |n| {
+        ids.push(inventory.node_index(n).unwrap_or(OUTSIDE));
+    });
+    (!ids.is_empty()).then_some(ids)
+}
+
+/// Jobs with their nodes resolved, in parallel; jobs whose node list does not expand are
+/// left out (they have no figure).
+fn resolve(inventory: &Inventory, jobs: Vec<Loaded>) -> Vec<(Loaded, Vec<u32>)> {
+    jobs.into_par_iter()
+        .filter_map(|j| {
+            let nodes = node_ids(inventory, &j.node_list)?;
+            Some((j, nodes))
+        })
+        .collect()
+}
+
+/// Allocates `jobs` (each cluster's on its own: node names are a cluster's) and returns the
+/// figures of those `keep` selects.
+/// The jobs' node lists are moved into the batch (a month's are 25 million ids): they are
+/// empty afterwards.
+fn allocate(
+    inventory: &Inventory,
+    clock: &Clock,
+    jobs: &mut [(Loaded, Vec<u32>)],
+    keep: impl Fn(usize) -> bool,
+) -> Result<Vec<(usize, StoredEmbodied)>, IngestError> {
+    let mut by_cluster: FastMap<u32, Vec<usize>> = FastMap::default();
+    for (i, (j, _)) in jobs.iter().enumerate() {
+        by_cluster.entry(j.cluster).or_default().push(i);
+    }
+    let mut out = Vec::new();
+    for members in by_cluster.into_values() {
+        let pairs: usize = members.iter().map(|&i| jobs[i].1.len()).sum();
+        let mut batch = Batch::with_capacity(members.len(), pairs);
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for &i in &members {
+            let (j, nodes) = &mut jobs[i];
+            let nodes = std::mem::take(nodes);
+            let (c, g, m) = j.held_total;
+            let held = Held::divided(c, g, m, nodes.len() as u32);
+            batch.push(
+                BatchJob {
+                    start: j.start,
+                    end: j.end,
+                    held,
+                },
+                nodes,
+            );
+            (lo, hi) = (lo.min(j.start), hi.max(j.end));
+        }
+        let months = clock
+            .months_covering(lo, hi, MAX_MONTHS)
+            .unwrap_or_else(|| vec![(lo, hi)]);
+        let charged = charge_embodied(inventory, &batch, &months).map_err(IngestError::from)?;
+        drop(batch);
+        out.extend(
+            members
+                .iter()
+                .zip(charged)
+                .filter(|(i, _)| keep(**i))
+                .map(|(&i, e)| (i, stored(inventory, &jobs[i].0, e, &months))),
+        );
+    }
+    Ok(out)
+}
+
+fn stored(
+    inventory: &Inventory,
+    job: &Loaded,
+    e: JobEmbodied,
+    months: &[(i64, i64)],
+) -> StoredEmbodied {
+    let parts = if e.periods.len() > 1 {
+        e.periods
+            .iter()
+            .map(|p| MonthPart {
+                month: months[p.period as usize].0,
+                charged_h: p.charged_node_hours,
+                embodied: p.embodied,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    StoredEmbodied {
+        start: job.start,
+        end: job.end,
+        inside: e.inside,
+        outside: e.outside,
+        group: e.group.map(|g| inventory.groups[g as usize].name.clone()),
+        held_h: e.held_node_hours,
+        charged_h: e.charged_node_hours,
+        embodied: e.embodied,
+        flags: e.flags,
+        months: parts,
+    }
+}
+
+fn write(
+    conn: &Connection,
+    jobs: &[(Loaded, Vec<u32>)],
+    figures: &[(usize, StoredEmbodied)],
+) -> rusqlite::Result<u64> {
+    embodied::write(conn, figures.iter().map(|(i, e)| (jobs[*i].0.row, e)))
+}
+
+fn allocate_everything(
+    conn: &Connection,
+    inventory: &Inventory,
+    clock: &Clock,
+) -> Result<Outcome, IngestError> {
+    let mut clusters = Interner::default();
+    let phase = ea_store::profile::Phase::start("allocate: load jobs");
+    let loaded = load(conn, &mut clusters, "", &[])?;
+    drop(phase);
+    let longest = loaded.iter().map(|j| j.end - j.start).max().unwrap_or(0);
+    let phase = ea_store::profile::Phase::start("allocate: nodes");
+    let mut jobs = resolve(inventory, loaded);
+    drop(phase);
+    let phase = ea_store::profile::Phase::start("allocate: charge");
+    let mut figures = allocate(inventory, clock, &mut jobs, |_| true)?;
+    drop(phase);
+    let _p = ea_store::profile::Phase::start("allocate: write");
+    // In key order, so that the table's B-tree is appended to rather than split.
+    figures.par_sort_unstable_by_key(|f| jobs[f.0].0.row);
+    embodied::delete_all(conn)?;
+    let n = write(conn, &jobs, &figures)?;
+    set_meta(conn, "allocation_longest_s", &longest.to_string())?;
+    Ok(Outcome {
+        jobs: n,
+        context: jobs.len() as u64,
+        everything: true,
+    })
+}
+
+/// A job's allocation as if no other job had shared its nodes: for a job not ingested yet
+/// (`energy-assess job` from its records), whose neighbours are not known. `None` without
+/// start, end or an expandable node list.
+pub fn alone(inventory: &Inventory, job: &ea_store::read::JobRecord) -> Option<StoredEmbodied> {
+    let (start, end) = (job.start?, job.end?);
+    if end <= start {
+        return None;
+    }
+    let loaded = Loaded {
+        cluster: 0,
+        row: 0,
+        start,
+        end,
+        node_list: job.node_list.as_deref()?.into(),
+        held_total: (job.ncpus, job.gpus, job.req_mem_mb),
+    };
+    let nodes = node_ids(inventory, &loaded.node_list)?;
+    let (c, g, m) = loaded.held_total;
+    let mut batch = Batch::default();
+    let held = Held::divided(c, g, m, nodes.len() as u32);
+    batch.push(BatchJob { start, end, held }, nodes);
+    let e = charge_embodied(inventory, &batch, &[(start, end)])
+        .ok()?
+        .pop()?;
+    Some(stored(inventory, &loaded, e, &[(start, end)]))
+}
+
+/// Where the run's jobs were: per node, the intervals of the jobs it wrote there; and the
+/// intervals of jobs whose earlier placement is not known (they moved), which concern every
+/// node.
+#[derive(Debug, Default)]
+struct Spans {
+    by_node: FastMap<(u32, u32), Vec<(i64, i64)>>,
+    anywhere: Vec<(u32, i64, i64)>,
+    hull: Option<(i64, i64)>,
+}
+
+impl Spans {
+    fn add_hull(&mut self, s: i64, e: i64) {
+        self.hull = Some(match self.hull {
+            None => (s, e),
+            Some((a, b)) => (a.min(s), b.max(e)),
+        });
+    }
+
+    fn overlaps(&self, j: &Loaded, nodes: &[u32]) -> bool {
+        let hit = |&(s, e): &(i64, i64)| j.start < e && s < j.end;
+        self.anywhere
+            .iter()
+            .any(|&(c, s, e)| c == j.cluster && hit(&(s, e)))
+            || nodes.iter().any(|&n| {
+                n != OUTSIDE
+                    && self
+                        .by_node
+                        .get(&(j.cluster, n))
+                        .is_some_and(|v| v.iter().any(hit))
+            })
+    }
+}
+
+fn spans_of(
+    conn: &Connection,
+    inventory: &Inventory,
+    clusters: &mut Interner,
+    touched: &[TouchedJob],
+) -> rusqlite::Result<Spans> {
+    let mut spans = Spans::default();
+    for t in touched {
+        let c = clusters.id(&t.cluster);
+        // Where it was allocated before, if its interval changed: nodes unknown, so every node.
+        if let Some((s, e)) = embodied::interval_of(conn, &t.cluster, &t.job_id)?
+            && (Some(s), Some(e)) != (t.start, t.end)
+        {
+            spans.anywhere.push((c, s, e));
+            spans.add_hull(s, e);
+        }
+        let (Some(s), Some(e), Some(list)) = (t.start, t.end, &t.node_list) else {
+            continue;
+        };
+        if e <= s {
+            continue;
+        }
+        spans.add_hull(s, e);
+        match node_ids(inventory, list) {
+            Some(nodes) => {
+                for n in nodes.into_iter().filter(|&n| n != OUTSIDE) {
+                    spans.by_node.entry((c, n)).or_default().push((s, e));
+                }
+            }
+            None => spans.anywhere.push((c, s, e)),
+        }
+    }
+    Ok(spans)
+}
+
+fn allocate_touched(
+    conn: &Connection,
+    inventory: &Inventory,
+    clock: &Clock,
+    touched: &Touched,
+) -> Result<Outcome, IngestError> {
+    let mut clusters = Interner::default();
+    let spans = spans_of(conn, inventory, &mut clusters, &touched.jobs)?;
+    let stored_longest: i64 = meta(conn, "allocation_longest_s")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let touched_longest = touched
+        .jobs
+        .iter()
+        .filter_map(|t| Some(t.end? - t.start?))
+        .max()
+        .unwrap_or(0);
+    let longest = stored_longest.max(touched_longest);
+    for t in &touched.jobs {
+        embodied::delete(conn, &t.cluster, &t.job_id)?;
+    }
+    let Some((lo, hi)) = spans.hull else {
+        return Ok(Outcome::default());
+    };
+    // The affected jobs overlap the spans; what they depend on overlaps them.
+    let (from, to) = (lo - longest, hi + longest);
+    let phase = ea_store::profile::Phase::start("allocate: load the jobs around");
+    let loaded = load(
+        conn,
+        &mut clusters,
+        "AND start >= ?1 AND start < ?2 AND end > ?3",
+        &[from - longest, to, from],
+    )?;
+    drop(phase);
+    // Node lists are expanded only for the jobs that can matter: those overlapping the
+    // spans (to find the affected), then those overlapping the affected (their context).
+    let phase = ea_store::profile::Phase::start("allocate: affected jobs");
+    let overlapping = |a: i64, b: i64| -> Vec<Loaded> {
+        loaded
+            .iter()
+            .filter(|j| j.start < b && a < j.end)
+            .cloned()
+            .collect()
+    };
+    let near = resolve(inventory, overlapping(lo, hi));
+    let affected: FastMap<i64, ()> = near
+        .iter()
+        .filter(|(j, nodes)| spans.overlaps(j, nodes))
+        .map(|(j, _)| (j.row, ()))
+        .collect();
+    let (mut a_lo, mut a_hi) = (i64::MAX, i64::MIN);
+    for (j, _) in near.iter().filter(|(j, _)| affected.contains_key(&j.row)) {
+        (a_lo, a_hi) = (a_lo.min(j.start), a_hi.max(j.end));
+    }
+    drop(near);
+    let mut context = resolve(inventory, overlapping(a_lo, a_hi));
+    let keep: Vec<bool> = context
+        .iter()
+        .map(|(j, _)| affected.contains_key(&j.row))
+        .collect();
+    drop(phase);
+    let _p = ea_store::profile::Phase::start("allocate: charge and write");
+    let figures = allocate(inventory, clock, &mut context, |i| keep[i])?;
+    let context_n = context.len() as u64;
+    let n = write(conn, &context, &figures)?;
+    set_meta(conn, "allocation_longest_s", &longest.to_string())?;
+    Ok(Outcome {
+        jobs: n,
+        context: context_n,
+        everything: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(cluster: u32, start: i64, end: i64) -> Loaded {
+        Loaded {
+            cluster,
+            row: 1,
+            start,
+            end,
+            node_list: "c1".into(),
+            held_total: (Some(1), None, None),
+        }
+    }
+
+    #[test]
+    fn a_job_is_affected_where_it_shares_a_node_and_time_with_a_written_one() {
+        let mut spans = Spans::default();
+        spans.by_node.insert((0, 3), vec![(100, 200)]);
+        spans.anywhere.push((1, 1000, 2000));
+        // Same node, overlapping; same node, after; other node; other cluster's moved job.
+        assert!(spans.overlaps(&loaded(0, 150, 300), &[3]));
+        assert!(!spans.overlaps(&loaded(0, 200, 300), &[3]));
+        assert!(!spans.overlaps(&loaded(0, 150, 300), &[4, OUTSIDE]));
+        assert!(spans.overlaps(&loaded(1, 1500, 1600), &[9]));
+        assert!(!spans.overlaps(&loaded(0, 1500, 1600), &[9]));
+    }
+
+    #[test]
+    fn a_job_not_ingested_is_charged_as_if_alone() {
+        let text = "[site]\nlocation = \"FRA\"\npue = 1.0\nlifetime_years = 4\n\n[[group]]\nname = \"cpu\"\n\
+            nodes = \"c[1-2]\"\nslurm_cpus = 64\n[group.footprint]\ngwp_kgco2eq = 876\n\
+            adpe_kgsbeq = 0.0876\npe_mj = 8760\n";
+        let inv = Inventory::parse(text, std::path::Path::new("t.toml")).unwrap();
+        let job = ea_store::read::JobRecord {
+            start: Some(0),
+            end: Some(7200),
+            ncpus: Some(96),
+            node_list: Some("c[1-2],x9".into()),
+            ..Default::default()
+        };
+        let e = alone(&inv, &job).unwrap();
+        assert_eq!(
+            (e.inside, e.outside, e.group.as_deref()),
+            (2, 1, Some("cpu"))
+        );
+        // 96 CPUs over 3 nodes: 32 of 64 on each for 2 h, 2 node-hours held and charged.
+        assert!(
+            (e.held_h - 2.0).abs() < 1e-12 && e.scale() == Some(1.0),
+            "{e:?}"
+        );
+        assert!(e.months.is_empty());
+        let no_end = ea_store::read::JobRecord { end: None, ..job };
+        assert_eq!(alone(&inv, &no_end), None);
+    }
+}

@@ -1,0 +1,216 @@
+//! A period's impacts from what the ingest stored: each job's embodied part in the period
+//! (its month's part, exactly, for a month of the site's zone; pro rata of its time within a
+//! month for other periods), its use phase from its energy, and what the period's nodes were
+//! not charged: the inventory's nodes over the period less what the jobs were charged there,
+//! so that jobs plus unallocated are the nodes' embodied impact, by construction.
+
+use super::notes::{Engine, NodeNotes};
+use super::{PeriodJob, RangedImpacts, Unallocated};
+use crate::figures::Energy;
+use ea_impact::{Flag, Flags, Inventory, UnallocatedPolicy};
+use ea_impact::{Impacts, Ranged};
+use ea_sacct::fastmap::{FastMap, Interner};
+use ea_store::embodied::{MonthPart, StoredEmbodied};
+use rayon::prelude::*;
+
+/// What the report keeps of a job's stored allocation.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct PeriodAlloc {
+    inside: u32,
+    outside: u32,
+    /// Its inventory group's name, numbered in the report's interner, when it has one.
+    group: Option<u32>,
+    held_h: f64,
+    charged_h: f64,
+    embodied: Option<RangedImpacts>,
+    flags: Flags,
+    /// Its parts per month when it ran in more than one.
+    months: Option<Box<[MonthPart]>>,
+}
+
+impl PeriodAlloc {
+    pub(super) fn of(e: StoredEmbodied, names: &mut Interner) -> Self {
+        Self {
+            inside: e.inside,
+            outside: e.outside,
+            group: e.group.as_deref().map(|g| names.id(g)),
+            held_h: e.held_h,
+            charged_h: e.charged_h,
+            embodied: e.embodied,
+            flags: e.flags,
+            months: (!e.months.is_empty()).then(|| e.months.into_boxed_slice()),
+        }
+    }
+
+    /// The fraction of each stored part that lies in `[a, b)`, summed: (embodied, charged
+    /// node-hours). A part is the job's time within one month; a month of the report's zone
+    /// takes its part whole.
+    fn in_period(&self, (s, e): (i64, i64), (a, b): (i64, i64)) -> (RangedImpacts, f64) {
+        let inside = |from: i64, to: i64| {
+            let whole = (to - from).max(0);
+            let kept = (to.min(b) - from.max(a)).max(0);
+            if whole == 0 {
+                0.0
+            } else if kept == whole {
+                1.0
+            } else {
+                kept as f64 / whole as f64
+            }
+        };
+        let embodied = self.embodied.unwrap_or(Ranged::ZERO);
+        match &self.months {
+            None => {
+                let k = inside(s, e);
+                (scale(embodied, k), self.charged_h * k)
+            }
+            Some(parts) => {
+                let mut sum = (Ranged::ZERO, 0.0);
+                for (i, p) in parts.iter().enumerate() {
+                    let to = parts.get(i + 1).map_or(e, |n| n.month.min(e));
+                    let k = inside(p.month.max(s), to);
+                    if k > 0.0 {
+                        sum.0 += scale(p.embodied, k);
+                        sum.1 += p.charged_h * k;
+                    }
+                }
+                sum
+            }
+        }
+    }
+}
+
+fn scale(r: RangedImpacts, k: f64) -> RangedImpacts {
+    if k == 1.0 {
+        r
+    } else {
+        Ranged::new(r.value * k, r.min * k, r.max * k)
+    }
+}
+
+/// The period's impacts by job, and what the report must say of their nodes.
+pub(super) struct Allocated {
+    pub embodied: Vec<Option<RangedImpacts>>,
+    pub use_phase: Vec<Option<RangedImpacts>>,
+    pub nodes: Vec<NodeNotes>,
+    pub unallocated: Option<Unallocated>,
+    pub engine: Engine,
+}
+
+impl Allocated {
+    /// No impacts for any of `n` jobs, for the reason `engine` says.
+    pub(super) fn nothing(n: usize, engine: Engine) -> Self {
+        Self {
+            embodied: vec![None; n],
+            use_phase: vec![None; n],
+            nodes: vec![NodeNotes::default(); n],
+            unallocated: None,
+            engine,
+        }
+    }
+}
+
+/// Each job's stored embodied part in `period`, its use phase, and the period's unallocated
+/// remainder.
+pub(super) fn period_impacts(
+    inventory: &Inventory,
+    names: &Interner,
+    jobs: &[&PeriodJob],
+    energies: &[Energy],
+    period: (i64, i64),
+) -> Allocated {
+    let _p = ea_store::profile::Phase::start("report: impacts (stored)");
+    let groups: FastMap<u32, Option<usize>> = jobs
+        .iter()
+        .filter_map(|j| j.alloc.as_ref()?.group)
+        .collect::<ea_sacct::fastmap::FastSet<u32>>()
+        .into_iter()
+        .map(|g| (g, inventory.group_index(names.name(g))))
+        .collect();
+    let per_job: Vec<(Option<RangedImpacts>, Option<RangedImpacts>, NodeNotes, f64)> = jobs
+        .par_iter()
+        .zip(energies.par_iter())
+        .map(|(j, energy)| job_impacts(inventory, &groups, j, energy, period))
+        .collect();
+    let mut out = Allocated::nothing(jobs.len(), Engine::Allocated);
+    let mut charged = (Ranged::<Impacts>::ZERO, 0.0);
+    for (i, (emb, usep, notes, charged_h)) in per_job.into_iter().enumerate() {
+        if let Some(e) = emb {
+            charged.0 += e;
+            charged.1 += charged_h;
+        }
+        (out.embodied[i], out.use_phase[i], out.nodes[i]) = (emb, usep, notes);
+    }
+    out.unallocated = Some(unallocated(inventory, period, charged));
+    out
+}
+
+/// One job's (embodied part, use phase, node notes, charged node-hours in the period).
+fn job_impacts(
+    inventory: &Inventory,
+    groups: &FastMap<u32, Option<usize>>,
+    j: &PeriodJob,
+    energy: &Energy,
+    period: (i64, i64),
+) -> (Option<RangedImpacts>, Option<RangedImpacts>, NodeNotes, f64) {
+    let (Some(a), Some(s), Some(e)) = (j.alloc.as_ref(), j.start, j.end) else {
+        return (None, None, NodeNotes::default(), 0.0);
+    };
+    let (embodied, charged_h) = a.in_period((s, e), period);
+    let mut notes = NodeNotes {
+        inside: a.inside,
+        outside: a.outside,
+        over: None,
+    };
+    if a.flags.contains(Flag::Oversubscribed) {
+        let k = if a.charged_h > 0.0 {
+            charged_h / a.charged_h
+        } else {
+            0.0
+        };
+        notes.over = Some((a.held_h * k, charged_h));
+    }
+    let node_groups = match a.group.and_then(|g| groups.get(&g).copied().flatten()) {
+        Some(g) => Some((vec![(g, a.inside)], (a.inside + a.outside) as usize)),
+        None if a.inside == 0 => Some((Vec::new(), a.outside as usize)),
+        None => crate::impacts::node_groups(inventory, None, j.node_list.as_deref()),
+    };
+    let use_phase = node_groups.and_then(|(g, n)| {
+        crate::impacts::use_phase_over(inventory, &g, n, energy, s, e.max(s + 1))
+    });
+    let embodied = a.embodied.map(|_| embodied);
+    (embodied, use_phase, notes, charged_h)
+}
+
+/// The inventory's nodes over the period, less what the period's jobs were charged.
+fn unallocated(
+    inventory: &Inventory,
+    (a, b): (i64, i64),
+    (charged, charged_h): (RangedImpacts, f64),
+) -> Unallocated {
+    let hours = (b - a) as f64 / 3600.0;
+    let mut node_hours = 0.0;
+    let mut cost = Ranged::<Impacts>::ZERO;
+    for g in &inventory.groups {
+        let n = g.nodes.len() as f64;
+        node_hours += n * hours;
+        cost += g.embodied.per_node_life_hour.scale(n * hours);
+    }
+    let spread = inventory.site.unallocated == UnallocatedPolicy::Spread;
+    Unallocated {
+        node_hours: node_hours - charged_h,
+        embodied: Ranged {
+            value: cost.value - charged.value,
+            min: cost.min - charged.min,
+            max: cost.max - charged.max,
+        },
+        note: format!(
+            "{} nodes of the inventory over the period, less the node-hours jobs were charged{}",
+            inventory.node_count(),
+            if spread {
+                " (spread: idle nodes only)"
+            } else {
+                ""
+            }
+        ),
+    }
+}
