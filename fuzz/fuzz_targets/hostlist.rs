@@ -1,6 +1,6 @@
 //! Slurm hostlists and count lists, and node names in spool paths:
 //! `ea_record::hostlist::{expand, expand_numbers, expand_counts, count_at}`, the store's
-//! single-range fast path `ea_store::hosts::for_each_node`, and
+//! single-range fast path `ea_record::hostlist::for_each_node`, and
 //! `ea_record::spool::{escape_name, unescape_name, file_name, parse_file_name}`.
 //!
 //! Asserts:
@@ -31,7 +31,7 @@ fn hostlists(s: &str) {
     // The store's reader trims the list first; so does its unit test's reference.
     let reference = expand(s.trim()).unwrap_or_default();
     let mut visited = Vec::new();
-    ea_store::hosts::for_each_node(s, |n| visited.push(n.to_string()));
+    ea_record::hostlist::for_each_node(s, |n| visited.push(n.to_string()));
     assert_eq!(
         visited, reference,
         "for_each_node and expand disagree on `{s}`"

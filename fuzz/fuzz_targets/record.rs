@@ -1,6 +1,6 @@
 //! The job-node record, every schema version (docs/record-format.md): the full reader
 //! `ea_record::spool::decode_record`, the store's lean reader
-//! `ea_store::ingest::records::parse_record` (which cuts the series out before parsing), and the
+//! `ea_ingest::records::parse_record` (which cuts the series out before parsing), and the
 //! base64 of the power series.
 //!
 //! Asserts:
@@ -22,7 +22,7 @@ use ea_record::spool::{
     check_record_name, decode_record, encode_record, encode_record_schema_2, file_name,
     parse_file_name,
 };
-use ea_store::ingest::records::{NodeRecordRow, parse_record, to_row};
+use ea_ingest::records::{NodeRecordRow, parse_record, to_row};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use std::collections::HashSet;

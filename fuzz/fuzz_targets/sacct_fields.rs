@@ -1,6 +1,6 @@
-//! The values inside sacct fields and Slurm's time formats: `ea_store::sacct::fields` (job ids,
+//! The values inside sacct fields and Slurm's time formats: `ea_sacct::fields` (job ids,
 //! states, memory sizes, ReqMem, energies, TRES strings, counts, column lists) and
-//! `ea_store::timefmt` (dump times, durations, `-S`/`-E` arguments, months). Each exec gives the
+//! `ea_sacct::timefmt` (dump times, durations, `-S`/`-E` arguments, months). Each exec gives the
 //! whole input, as one field, to every reader.
 //!
 //! Asserts:
@@ -15,12 +15,12 @@
 #![no_main]
 
 use ea_fuzz::{clock_cet, clock_utc, quantity};
-use ea_store::sacct::fields::{
+use ea_sacct::fields::{
     normalise_state, parse_count, parse_energy_j, parse_job_id, parse_job_id_parts,
     parse_req_mem_mb, parse_size_mb, parse_tres, state_from_arg, state_is_final,
 };
-use ea_store::sacct::text::{column_of, split_column_list};
-use ea_store::timefmt::{
+use ea_sacct::text::{column_of, split_column_list};
+use ea_sacct::timefmt::{
     format_elapsed, parse_dump_time, parse_duration, parse_month, parse_time_arg,
 };
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,5 @@
 //! `sacct --json` (Slurm 21.08 to 25.x) and the controller's job list (`squeue --json`,
-//! slurmrestd `/jobs`): `ea_store::sacct::json::parse_document`.
+//! slurmrestd `/jobs`): `ea_sacct::json::parse_document`.
 //!
 //! Asserts: a document is read as `sacct` or `controller`; every job row has a JobID and a state,
 //! its quantities (memory, CPU time, energy, durations) are finite and non-negative, and so are
@@ -7,7 +7,7 @@
 #![no_main]
 
 use ea_fuzz::check_entry;
-use ea_store::sacct::json::parse_document;
+use ea_sacct::json::parse_document;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,4 +1,4 @@
-//! sacct text dumps (`-P`, `-p`, any delimiter): `ea_store::sacct::text`.
+//! sacct text dumps (`-P`, `-p`, any delimiter): `ea_sacct::text`.
 //!
 //! The layout comes from the input's first line, as `energy-assess ingest` takes it
 //! (`detect_layout` on `first_line`, delimiter guessed). A harness convention adds the
@@ -16,8 +16,8 @@
 #![no_main]
 
 use ea_fuzz::{check_job_row, check_step_row, clock_utc, same_opt_float};
-use ea_store::sacct::fields::parse_job_id;
-use ea_store::sacct::text::{self, Block, Line, TextOptions};
+use ea_sacct::fields::parse_job_id;
+use ea_sacct::text::{self, Block, Line, TextOptions};
 use libfuzzer_sys::fuzz_target;
 
 const COLUMNS_PREFIX: &[u8] = b"#columns ";
@@ -35,7 +35,7 @@ fn check_line(l: &Line<'_>) {
             assert!(id.step.is_none(), "a job's JobID has a step: {job:?}");
         }
         Line::Step(s) => {
-            let rows = ea_store::db::read::decode_steps_rows(&format!("[{}]", s.encoded));
+            let rows = ea_sacct::rowhash::decode_steps_rows(&format!("[{}]", s.encoded));
             assert_eq!(
                 rows.len(),
                 1,

@@ -1,5 +1,5 @@
 //! External wattmeter series (CSV: Grid'5000 kwollect exports, plain `node,time,watts`):
-//! `ea_store::ingest::wattmeter::parse`, and `integrate` over what it read.
+//! `ea_energy::wattmeter::parse`, and `integrate` over what it read.
 //!
 //! Asserts, for a file it accepts:
 //! - every sample has a node (without a domain), a finite time and a finite, non-negative power;
@@ -9,7 +9,7 @@
 #![no_main]
 
 use ea_fuzz::{clock_cet, clock_utc};
-use ea_store::ingest::wattmeter::{integrate, parse};
+use ea_energy::wattmeter::{integrate, parse};
 use libfuzzer_sys::fuzz_target;
 
 fn check(samples: &[(f64, f64)], t0: f64, t1: f64, node: &str) {

@@ -5,7 +5,7 @@
 //! these helpers assert what the parsers promise about what they return: quantities (energies,
 //! durations, memory) are finite and non-negative, stored forms read back as what was stored.
 
-use ea_store::sacct::{Entry, JobRow, StepRow};
+use ea_sacct::{Entry, JobRow, StepRow};
 use std::fmt::Debug;
 
 /// Asserts that a parsed quantity (energy, duration, memory size, power) is a finite,
@@ -86,16 +86,16 @@ pub fn check_entry(e: &Entry) {
 
 /// A fixed clock for the parsers that read local times: UTC, 2026-11-26T12:00:00Z. Fixed so
 /// that a crash reproduces whenever it is replayed.
-pub fn clock_utc() -> ea_store::timefmt::Clock {
-    ea_store::timefmt::Clock::fixed(jiff::tz::TimeZone::UTC, 1_795_694_400)
+pub fn clock_utc() -> ea_sacct::timefmt::Clock {
+    ea_sacct::timefmt::Clock::fixed(jiff::tz::TimeZone::UTC, 1_795_694_400)
 }
 
 /// The same instant in a zone with DST (folds and gaps), built without the system's time zone
 /// database so that a run does not depend on the machine: central European time, as a POSIX
 /// TZ rule.
-pub fn clock_cet() -> ea_store::timefmt::Clock {
+pub fn clock_cet() -> ea_sacct::timefmt::Clock {
     let tz = jiff::tz::TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").expect("a valid POSIX TZ");
-    ea_store::timefmt::Clock::fixed(tz, 1_795_694_400)
+    ea_sacct::timefmt::Clock::fixed(tz, 1_795_694_400)
 }
 
 /// What the SPANK plugin's configuration promises, however it was read (file or plugstack
