@@ -10,7 +10,7 @@
 
 use anyhow::Result;
 use ea_impact::embodied::{GpuModel, GpuSpec, cpu_die, gpu_card};
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 /// Whether and how to ask NVML for GPUs.
@@ -216,16 +216,33 @@ fn cpu_info(sysroot: &Path) -> (Option<CpuInfo>, &'static str) {
 pub fn collect(sysroot: &Path, nvml: Nvml, node: Option<&str>) -> Result<String> {
     let host = hostname(sysroot);
     let node = node.map_or(host.clone(), str::to_string);
+    let mut t = String::new();
+    write_group_keys(&mut t, &host, &node)?;
+    let (cpu, cpu_source) = cpu_info(sysroot);
+    write_cpu(&mut t, cpu.as_ref(), cpu_source)?;
+    write_ram(&mut t, sysroot)?;
+    write_disks(&mut t, &disk_groups(&block_devices(sysroot)))?;
+    write_gpus(&mut t, nvml)?;
+    write_power_supply(&mut t)?;
+    Ok(t)
+}
+
+/// The group's name from a node's: its trailing digits and separator dropped (`gpu-012` ->
+/// `gpu`), or the node's name when nothing else is left.
+fn group_name(node: &str) -> String {
     let group = node
         .trim_end_matches(|c: char| c.is_ascii_digit())
-        .trim_end_matches(['-', '_'])
-        .to_string();
-    let group = if group.is_empty() {
-        node.clone()
+        .trim_end_matches(['-', '_']);
+    if group.is_empty() {
+        node.to_string()
     } else {
-        group
-    };
-    let mut t = String::new();
+        group.to_string()
+    }
+}
+
+/// The header and the keys of the group itself, site figures as placeholders to fill in.
+fn write_group_keys(t: &mut String, host: &str, node: &str) -> fmt::Result {
+    let group = group_name(node);
     writeln!(
         t,
         "# Collected on {host} by `energy-assess inventory collect`."
@@ -258,9 +275,12 @@ pub fn collect(sysroot: &Path, nvml: Nvml, node: Option<&str>) -> Result<String>
         t,
         "# utilisation = 0.85  # share of its life the node runs jobs (default 1)"
     )?;
-    writeln!(t, "# case = \"rack\"  # rack, blade or tower")?;
+    writeln!(t, "# case = \"rack\"  # rack, blade or tower")
+}
 
-    let (cpu, cpu_source) = cpu_info(sysroot);
+/// `[group.cpu]`: the model as boaviztapi will match it (with what it matched, or why not),
+/// the counts, and a warning where the counts do not multiply to the CPUs the system reports.
+fn write_cpu(t: &mut String, cpu: Option<&CpuInfo>, cpu_source: &str) -> fmt::Result {
     writeln!(t, "[group.cpu]  # from {cpu_source}")?;
     match cpu {
         Some(c) => {
@@ -323,8 +343,11 @@ pub fn collect(sysroot: &Path, nvml: Nvml, node: Option<&str>) -> Result<String>
     writeln!(
         t,
         "# tdp_w = 0  # per package; used only to estimate jobs without meters"
-    )?;
+    )
+}
 
+/// `[group.ram]`: installed memory from the memory blocks, else `MemTotal` rounded up.
+fn write_ram(t: &mut String, sysroot: &Path) -> fmt::Result {
     writeln!(t, "[group.ram]")?;
     match memory_blocks(sysroot) {
         Some((bytes, n, size)) => writeln!(
@@ -332,7 +355,7 @@ pub fn collect(sysroot: &Path, nvml: Nvml, node: Option<&str>) -> Result<String>
             "total_gb = {}  # {n} memory blocks of {} MiB; give modules and module_gb if known (dmidecode -t memory)",
             (bytes as f64 / (1u64 << 30) as f64).round(),
             size >> 20
-        )?,
+        ),
         None => match std::fs::read_to_string(sysroot.join("proc/meminfo"))
             .ok()
             .as_deref()
@@ -342,27 +365,34 @@ pub fn collect(sysroot: &Path, nvml: Nvml, node: Option<&str>) -> Result<String>
                 t,
                 "total_gb = {}  # MemTotal {kb} kB rounded up (the kernel keeps some); give modules and module_gb if known",
                 (kb as f64 / (1u64 << 20) as f64).ceil()
-            )?,
-            None => writeln!(t, "total_gb = 0  # could not read the memory size: fill in")?,
+            ),
+            None => writeln!(t, "total_gb = 0  # could not read the memory size: fill in"),
         },
     }
+}
 
-    let disks = block_devices(sysroot);
+/// Disks of the same kind (rotational or not) and size in GB, in order of first appearance:
+/// one `[[group.ssd]]` or `[[group.hdd]]` table each.
+fn disk_groups(disks: &[Disk]) -> Vec<(bool, u64, Vec<String>)> {
     let mut groups: Vec<(bool, u64, Vec<String>)> = Vec::new();
-    for d in &disks {
+    for d in disks {
         let gb = (d.size_bytes as f64 / 1e9).round() as u64;
         match groups.iter_mut().find(|g| g.0 == d.rotational && g.1 == gb) {
             Some(g) => g.2.push(d.name.clone()),
             None => groups.push((d.rotational, gb, vec![d.name.clone()])),
         }
     }
+    groups
+}
+
+fn write_disks(t: &mut String, groups: &[(bool, u64, Vec<String>)]) -> fmt::Result {
     if groups.is_empty() {
         writeln!(
             t,
             "# no disk found under /sys/block (a diskless node has none)"
         )?;
     }
-    for (rotational, gb, names) in &groups {
+    for (rotational, gb, names) in groups {
         writeln!(
             t,
             "[[group.{}]]  # {} (queue/rotational = {})",
@@ -373,47 +403,55 @@ pub fn collect(sysroot: &Path, nvml: Nvml, node: Option<&str>) -> Result<String>
         writeln!(t, "count = {}", names.len())?;
         writeln!(t, "capacity_gb = {gb}")?;
     }
+    Ok(())
+}
 
-    match nvml {
-        Nvml::Skip => writeln!(t, "# GPUs: NVML not queried (--no-nvml)")?,
+/// One `[[group.gpu]]` per NVML model and memory size, with boaviztapi's name for it; or a
+/// comment saying why there are none.
+fn write_gpus(t: &mut String, nvml: Nvml) -> fmt::Result {
+    let gpus = match nvml {
+        Nvml::Skip => return writeln!(t, "# GPUs: NVML not queried (--no-nvml)"),
         Nvml::Load(lib) => match ea_meters::list_gpus(lib.as_deref()) {
-            Err(e) => writeln!(t, "# GPUs: none found through NVML ({e})")?,
-            Ok(gpus) if gpus.is_empty() => writeln!(t, "# GPUs: NVML reports none")?,
-            Ok(gpus) => {
-                let mut models: Vec<(String, u64, u32)> = Vec::new();
-                for g in &gpus {
-                    let gb = (g.memory_total_mib as f64 / 1024.0).round() as u64;
-                    match models.iter_mut().find(|m| m.0 == g.name && m.1 == gb) {
-                        Some(m) => m.2 += 1,
-                        None => models.push((g.name.clone(), gb, 1)),
-                    }
-                }
-                for (name, gb, count) in models {
-                    writeln!(t, "[[group.gpu]]  # from NVML")?;
-                    match table_gpu_name(&name) {
-                        Some(m) => writeln!(t, "model = {m:?}  # NVML: {name:?}")?,
-                        None => writeln!(
-                            t,
-                            "model = {name:?}  # not in boaviztapi's gpu_specs: defaults will be used; add die_area_mm2"
-                        )?,
-                    }
-                    writeln!(t, "count = {count}")?;
-                    writeln!(t, "memory_gb = {gb}")?;
-                    writeln!(
-                        t,
-                        "# tdp_w = 0  # board power; used only to estimate jobs without meters"
-                    )?;
-                }
-            }
+            Err(e) => return writeln!(t, "# GPUs: none found through NVML ({e})"),
+            Ok(gpus) if gpus.is_empty() => return writeln!(t, "# GPUs: NVML reports none"),
+            Ok(gpus) => gpus,
         },
+    };
+    let mut models: Vec<(String, u64, u32)> = Vec::new();
+    for g in &gpus {
+        let gb = (g.memory_total_mib as f64 / 1024.0).round() as u64;
+        match models.iter_mut().find(|m| m.0 == g.name && m.1 == gb) {
+            Some(m) => m.2 += 1,
+            None => models.push((g.name.clone(), gb, 1)),
+        }
     }
+    for (name, gb, count) in models {
+        writeln!(t, "[[group.gpu]]  # from NVML")?;
+        match table_gpu_name(&name) {
+            Some(m) => writeln!(t, "model = {m:?}  # NVML: {name:?}")?,
+            None => writeln!(
+                t,
+                "model = {name:?}  # not in boaviztapi's gpu_specs: defaults will be used; add die_area_mm2"
+            )?,
+        }
+        writeln!(t, "count = {count}")?;
+        writeln!(t, "memory_gb = {gb}")?;
+        writeln!(
+            t,
+            "# tdp_w = 0  # board power; used only to estimate jobs without meters"
+        )?;
+    }
+    Ok(())
+}
+
+/// Power supplies cannot be seen from the OS: boaviztapi's default, commented out.
+fn write_power_supply(t: &mut String) -> fmt::Result {
     writeln!(
         t,
         "# [group.power_supply]  # not visible from the OS; boaviztapi's default is 2 × 2.99 kg"
     )?;
     writeln!(t, "# count = 2")?;
-    writeln!(t, "# unit_kg = 2.99")?;
-    Ok(t)
+    writeln!(t, "# unit_kg = 2.99")
 }
 
 /// The boaviztapi table name for an NVML name, trying the spellings NVML uses.
@@ -506,5 +544,78 @@ mod tests {
             Some("NVIDIA H100 SXM 80GB")
         );
         assert_eq!(table_gpu_name("NVIDIA GeForce RTX 4080 SUPER"), None);
+    }
+
+    #[test]
+    fn the_group_is_named_after_the_node_without_its_number() {
+        assert_eq!(group_name("gpu-012"), "gpu");
+        assert_eq!(group_name("cn0042"), "cn");
+        assert_eq!(group_name("login_3"), "login");
+        assert_eq!(group_name("1234"), "1234");
+    }
+
+    #[test]
+    fn disks_of_one_kind_and_size_make_one_table_in_order_of_appearance() {
+        let disk = |name: &str, rotational, gb: u64| Disk {
+            name: name.into(),
+            rotational,
+            size_bytes: gb * 1_000_000_000,
+        };
+        let groups = disk_groups(&[
+            disk("nvme0n1", false, 960),
+            disk("sda", true, 4000),
+            disk("nvme1n1", false, 960),
+        ]);
+        assert_eq!(
+            groups,
+            [
+                (
+                    false,
+                    960,
+                    vec!["nvme0n1".to_string(), "nvme1n1".to_string()]
+                ),
+                (true, 4000, vec!["sda".to_string()]),
+            ]
+        );
+        let mut t = String::new();
+        write_disks(&mut t, &groups).unwrap();
+        assert!(t.starts_with("[[group.ssd]]  # nvme0n1, nvme1n1 (queue/rotational = 0)\ncount = 2\ncapacity_gb = 960\n"), "{t}");
+        t.clear();
+        write_disks(&mut t, &[]).unwrap();
+        assert!(t.starts_with("# no disk found"), "{t}");
+    }
+
+    #[test]
+    fn cpu_counts_that_do_not_multiply_to_the_cpus_reported_are_flagged() {
+        let cpu = CpuInfo {
+            model: "AMD EPYC 7742 64-Core Processor".into(),
+            sockets: Some(2),
+            cores_per_socket: Some(64),
+            threads_per_core: Some(2),
+            logical_cpus: Some(128),
+        };
+        let mut t = String::new();
+        write_cpu(&mut t, Some(&cpu), "lscpu").unwrap();
+        assert!(
+            t.starts_with("[group.cpu]  # from lscpu\nmodel = \"AMD EPYC 7742\""),
+            "{t}"
+        );
+        assert!(
+            t.contains("threads_per_core = 2  # the system reports 128 CPUs, not 256: check"),
+            "{t}"
+        );
+        t.clear();
+        write_cpu(&mut t, None, "nothing").unwrap();
+        assert!(
+            t.contains("model = \"unknown\"  # could not read the CPU: fill in\nsockets = 1\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn gpus_not_queried_say_so() {
+        let mut t = String::new();
+        write_gpus(&mut t, Nvml::Skip).unwrap();
+        assert_eq!(t, "# GPUs: NVML not queried (--no-nvml)\n");
     }
 }
