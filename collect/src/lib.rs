@@ -15,6 +15,9 @@
 //! The same writer runs the sacct side (`ingest --live` over a recent window) on a schedule,
 //! and [`metrics`] serves `/metrics` for Prometheus. Threads only (no async runtime): the
 //! work is a credential decode, a JSON parse and a SQLite write per batch.
+// 13 public items have no doc comment yet (issue 13): the workspace's missing_docs lint is
+// allowed in this crate until they are written; remove this line then.
+#![allow(missing_docs)]
 
 pub mod auth;
 pub mod config;

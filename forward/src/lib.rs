@@ -21,6 +21,9 @@
 //! anything is pending, so a collector that comes back gets the records within a minute even
 //! if no job runs on the node, and it exits when the outbox is empty.
 #![forbid(unsafe_code)]
+// 9 public items have no doc comment yet (issue 13): the workspace's missing_docs lint is
+// allowed in this crate until they are written; remove this line then.
+#![allow(missing_docs)]
 
 pub mod outbox;
 pub mod send;

@@ -30,22 +30,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+#[path = "sample_cost/ffi.rs"]
+mod ffi;
+
 fn cpu_s(clock: libc::clockid_t) -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid clock id and a writable timespec.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    ffi::clock_s(clock)
 }
 
 fn children_cpu_s() -> f64 {
-    // SAFETY: getrusage writes into the zeroed struct we own.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    ffi::children_cpu_s()
 }
 
 fn fake_nvml_lib() -> PathBuf {
@@ -102,8 +95,8 @@ fn main() {
 
     // The fake NVML finds its GPUs through EA_FAKE_NVML_CONFIG; in this process that has to
     // be set before NVML loads. (The sampler gets EA_SYSROOT from start_job instead.)
-    // SAFETY: the simulator thread is the only other thread and never reads the environment.
-    unsafe { std::env::set_var("EA_FAKE_NVML_CONFIG", root.join("fake-nvml.json")) };
+    // The simulator thread is the only other thread and never reads the environment.
+    ffi::set_env_before_threads_read_it("EA_FAKE_NVML_CONFIG", &root.join("fake-nvml.json"));
 
     let mut opts = OpenOptions {
         sysroot: root.clone(),
@@ -284,8 +277,7 @@ fn main() {
                 .split_whitespace()
                 .map(String::from)
                 .collect();
-            // SAFETY: sysconf has no preconditions.
-            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+            let hz = ffi::clock_ticks_per_s();
             // Fields 16-17 of proc(5) (cutime, cstime) are 13-14 after the name.
             let kids = (f[13].parse::<f64>().unwrap() + f[14].parse::<f64>().unwrap()) / hz;
             // schedstat's first field is the time on a CPU in ns, far finer than stat's ticks.

@@ -21,6 +21,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+#[path = "nvml-check/ffi.rs"]
+mod ffi;
+
 struct Args {
     library: Option<PathBuf>,
     interval: Duration,
@@ -65,13 +68,7 @@ struct Point {
 }
 
 fn cpu_s() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid clock id and a writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    ffi::process_cpu_s()
 }
 
 /// Energy over `[t0, t1]` by the counter (difference of the first and last reading inside) and

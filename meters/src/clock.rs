@@ -6,17 +6,9 @@
 
 /// Microseconds of `CLOCK_BOOTTIME`.
 pub fn boottime_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_BOOTTIME exists on every Linux that
-    // Slurm supports (since 2.6.39), so the call cannot fail with these arguments.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    if rc != 0 {
-        return 0;
-    }
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+    // CLOCK_BOOTTIME exists on every Linux that Slurm supports (since 2.6.39), so the call
+    // cannot fail; 0 if it ever did.
+    crate::ffi::clock_us(libc::CLOCK_BOOTTIME).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ use ea_record::{
     AbsentMeter, HostInfo, JobNodeRecord, MeterFlag, MeterReport, NodeAllocation, RecordFlag,
     RecordState,
 };
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -172,16 +171,7 @@ pub(crate) fn sampler_command(cfg: &NodeConfig, job: &JobOnNode, sub: &str) -> C
 /// Makes `cmd`'s process a session and process group leader of its own, so that nothing aimed
 /// at the prolog's or epilog's process group or session reaches it.
 pub(crate) fn detach(cmd: &mut Command) {
-    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent, as a
-    // pre_exec hook must.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::ffi::setsid_before_exec(cmd);
 }
 
 /// Starts `exe args...` detached, as the sampler is: its own session (`setsid`), stdio on

@@ -172,7 +172,7 @@ struct Gpu {
     counter: bool,
     /// NVML's handle, valid until `nvmlShutdown` (when `nvml` is dropped, with this struct).
     /// Cached because looking it up by index costs an NVML call per GPU per reading.
-    handle: nvml_wrapper_sys::bindings::nvmlDevice_t,
+    handle: crate::ffi::DeviceHandle,
 }
 
 /// The node's NVIDIA GPUs.
@@ -280,9 +280,7 @@ impl NvmlSource {
                 uuid: uuid.clone(),
                 name: name.clone(),
             });
-            // SAFETY: reading the raw handle out of a live Device has no preconditions; it is
-            // only used while `nvml` lives (see `Gpu::handle`).
-            let handle = unsafe { device.handle() };
+            let handle = crate::ffi::DeviceHandle::of(&device);
             described.push((
                 Gpu {
                     uuid,
@@ -368,9 +366,8 @@ impl Source for NvmlSource {
 
     fn read_into(&mut self, out: &mut Vec<Result<Raw, ReadError>>) {
         for gpu in &self.gpus {
-            // SAFETY: the handle came from this `nvml`, which is still initialised (it is shut
-            // down only when `self` is dropped).
-            let d = unsafe { nvml_wrapper::Device::new(gpu.handle, &self.nvml) };
+            // The handle came from this `nvml` (see `Gpu::handle`).
+            let d = gpu.handle.device(&self.nvml);
             let power = |d: &nvml_wrapper::Device| {
                 d.power_usage()
                     .map(|mw| Raw::Watts(mw as f64 / 1e3))

@@ -9,42 +9,20 @@ use std::time::Duration;
 /// Blocks SIGTERM and SIGINT for this thread (and the threads it will start, such as
 /// libnvidia-ml's) and ignores SIGHUP and SIGPIPE.
 pub fn block_stop_signals() {
-    // SAFETY: plain libc calls on a local, initialised sigset_t; they cannot fail with valid
-    // signal numbers, and installing SIG_IGN has no handler code to be unsafe.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
+    crate::ffi::block_stop_signals();
 }
 
 /// Closes every file descriptor above 2. The sampler inherits whatever slurmstepd had open
 /// without close-on-exec (sockets, the job's pipes): holding those could keep a step or a
 /// connection alive after its owner closed it.
 pub fn close_inherited_fds() {
-    // SAFETY: close_range(3, MAX, 0) only closes descriptors; nothing in this process uses
-    // one above 2 yet (it is called first thing in main). Kernels older than 5.9 answer
-    // ENOSYS and the loop below does the same work.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    if rc != 0 {
-        for fd in 3..4096 {
-            // SAFETY: as above; EBADF for descriptors that are not open is ignored.
-            unsafe { libc::close(fd) };
-        }
-    }
+    // Called first thing in main: nothing in this process uses a descriptor above 2 yet.
+    crate::ffi::close_fds_above_2();
 }
 
 /// Nice 10: the sampler must never slow the job down.
 pub fn lower_priority() {
-    // SAFETY: nice() only changes this process's priority; a failure (-1 with errno) is
-    // harmless and ignored.
-    unsafe {
-        libc::nice(10);
-    }
+    crate::ffi::nice(10);
 }
 
 /// Waits up to `timeout` for SIGTERM or SIGINT (blocked by [`block_stop_signals`]); returns
@@ -57,19 +35,10 @@ pub fn wait_for_stop(timeout: Duration) -> Option<i32> {
             tv_sec: left.as_secs() as libc::time_t,
             tv_nsec: left.subsec_nanos() as libc::c_long,
         };
-        // SAFETY: `set` is a local, initialised sigset_t and `ts` a valid timespec; a null
-        // siginfo pointer is allowed.
-        let sig = unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            libc::sigtimedwait(&set, std::ptr::null_mut(), &ts)
+        let err = match crate::ffi::wait_stop_signal(&ts) {
+            Ok(sig) => return Some(sig),
+            Err(err) => err,
         };
-        if sig > 0 {
-            return Some(sig);
-        }
-        let err = std::io::Error::last_os_error().raw_os_error();
         if err != Some(libc::EINTR) || left.is_zero() {
             return None;
         }
@@ -84,8 +53,7 @@ pub fn send(pid: u32, signal: i32) -> bool {
     if pid <= 1 {
         return false; // never signal init or a process group by mistake
     }
-    // SAFETY: kill() with a positive pid only signals that process.
-    unsafe { libc::kill(pid, signal) == 0 }
+    crate::ffi::kill(pid, signal)
 }
 
 /// Whether `pid` exists and is not a zombie.

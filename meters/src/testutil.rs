@@ -70,8 +70,7 @@ pub fn write_zone(root: &Path, dir_name: &str, name: &str, energy_uj: u64, max_u
 /// `EA_TEST_ROOT`, as `nobody` when we are root (as ourselves otherwise), and returns its
 /// stdout.
 pub fn run_as_nobody(test_name: &str, root: &Path) -> String {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let drop_root = unsafe { libc::geteuid() } == 0;
+    let drop_root = crate::ffi::euid() == 0;
     run_child_test(test_name, &[("EA_TEST_ROOT", root.as_os_str())], drop_root)
 }
 

@@ -19,6 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+#[path = "sampler/ffi.rs"]
+mod ffi;
+
 const GPU_A: &str = "GPU-11111111-2222-3333-4444-555555555555";
 const GPU_B: &str = "GPU-66666666-7777-8888-9999-000000000000";
 /// 100 J: at 60 W the package counter wraps every 1.7 s.
@@ -542,12 +545,11 @@ fn pid_file_names_the_job() {
     // A descriptor without close-on-exec, as slurmstepd may have: the sampler must not keep it.
     let marker = spool.0.join("inherited-marker");
     let file = std::fs::File::create(&marker).unwrap();
-    // SAFETY: dup of a valid descriptor; the copy (without FD_CLOEXEC) is closed below.
-    let leaked = unsafe { libc::dup(std::os::fd::AsRawFd::as_raw_fd(&file)) };
+    // The copy (without FD_CLOEXEC) is closed below.
+    let leaked = ffi::dup_inheritable(&file);
     assert!(leaked > 2);
     let started = start_job(&cfg, &j);
-    // SAFETY: `leaked` is ours and open.
-    unsafe { libc::close(leaked) };
+    ffi::close(leaked);
     let pid = started.sampler_pid.unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let fds: Vec<PathBuf> = std::fs::read_dir(format!("/proc/{pid}/fd"))

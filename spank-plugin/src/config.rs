@@ -35,8 +35,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The site file read when the plugstack line gives no `config=`.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/slurm/energy-assess.toml";
+/// Where the sampler is installed unless `sampler=` says otherwise (the meters crate owns it).
 pub const DEFAULT_SAMPLER: &str = ea_meters::job::DEFAULT_SAMPLER_EXE;
+/// Where the forwarder is installed unless `forwarder=` says otherwise.
 pub const DEFAULT_FORWARDER: &str = "/usr/local/libexec/energy-assess/energy-assess-forwarder";
 
 /// `keep_delivered` within these: a delivered record is kept at least an hour (time to look
@@ -63,9 +66,13 @@ pub use ea_meters::Sources;
 /// The validated configuration the plugin runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// Whether jobs are assessed without asking (`default=`).
     pub default: DefaultPolicy,
+    /// Whether a user may pass `--energy-assess=off` under `default=always`.
     pub allow_opt_out: bool,
+    /// The node's spool, where records are written (absolute).
     pub spool: PathBuf,
+    /// Whether the epilog writes the job's summary file by default.
     pub summary: bool,
     /// The collectors' base URLs (`http://host:port`), tried in order; empty: records stay in
     /// the spool (read by `ingest --spool`), nothing is forwarded.
@@ -74,18 +81,26 @@ pub struct Config {
     pub forwarder: PathBuf,
     /// How long a delivered record stays in the local spool.
     pub keep_delivered: Duration,
+    /// What the sampler measures and how.
     pub meters: MeterSettings,
 }
 
+/// The sampler's settings, handed to it by the prolog.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeterSettings {
     /// Root under which `/sys` and `/proc` are read; `%n` is replaced by the node name.
     pub sysroot: String,
+    /// Time between two readings of every meter.
     pub interval: Duration,
+    /// Which meters to read (`rapl,nvml,ipmi,hwmon`).
     pub sources: Sources,
+    /// The BMC's power reading command and its arguments (`ipmitool dcmi power reading`).
     pub ipmi_command: Vec<String>,
+    /// libnvidia-ml to load; `None`: the system's.
     pub nvml_library: Option<PathBuf>,
+    /// The sampler binary the prolog starts.
     pub sampler: PathBuf,
+    /// How long the epilog waits for the sampler's last reading before it reads alone.
     pub stop_timeout: Duration,
     /// How long after the job's extern step is gone the sampler waits for the epilog before
     /// it salvages the record itself.

@@ -16,6 +16,7 @@ pub enum Context {
     Slurmd,
     /// `slurmstepd spank prolog|epilog`: job_prolog and job_epilog, as root, once per node.
     JobScript,
+    /// Any context this plugin does not act in.
     Unknown,
 }
 
@@ -42,27 +43,38 @@ impl OptionValue {
     }
 }
 
+/// Slurm's log levels the plugin writes at, most severe first (so `<=` is "at least as
+/// severe").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// `slurm_error`: always in the slurmd log.
     Error,
+    /// `slurm_info`.
     Info,
+    /// `slurm_verbose` (slurmd -v).
     Verbose,
+    /// `slurm_debug` (slurmd -vv).
     Debug,
 }
 
 /// An array task's place in its array: sacct's `<array_job_id>_<array_task_id>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArrayTask {
+    /// `S_JOB_ARRAY_ID`: the job id of the whole array.
     pub array_job_id: u32,
+    /// `S_JOB_ARRAY_TASK_ID`: this task's index in it.
     pub array_task_id: u32,
 }
 
 /// Everything the plugin's logic needs from Slurm.
 pub trait SpankHost {
+    /// Which Slurm process this callback runs in.
     fn context(&self) -> Context;
     /// `S_JOB_ID`; `None` where Slurm does not provide it.
     fn job_id(&self) -> Option<u32>;
+    /// `S_JOB_UID`: whom the summary file is written as.
     fn job_uid(&self) -> Option<u32>;
+    /// `S_JOB_GID`.
     fn job_gid(&self) -> Option<u32>;
     /// The job's environment as this context sees it: the process environment in job_script
     /// context, `spank_getenv` in remote context.
@@ -104,8 +116,11 @@ pub trait SpankHost {
 pub struct FixedHost {
     /// What `getenv` answers (`SLURMD_NODENAME` is also the node's name).
     pub env: std::collections::HashMap<&'static str, String>,
+    /// The job's id.
     pub job_id: u32,
+    /// The job's user.
     pub uid: u32,
+    /// The job's group.
     pub gid: u32,
     /// Messages at this level or a more severe one are printed to standard error.
     pub print_from: Level,

@@ -9,12 +9,15 @@ use crate::config::{Config, DefaultPolicy};
 use crate::host::OptionValue;
 use ea_record::{AssessMode, Trigger};
 
+/// The words `--energy-assess=MODE` accepts, for help and error messages.
 pub const MODE_WORDS: &str = "on, off, summary";
 
 /// What a MODE asks for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Mode {
+    /// `off`: the user opts out.
     pub off: bool,
+    /// `summary`: write the job's summary file even where the site's default is not to.
     pub summary: bool,
 }
 
@@ -55,6 +58,7 @@ pub fn parse_mode(value: Option<&str>) -> Result<Mode, String> {
 pub enum Decision {
     /// Not assessed; the reason is for debug logs.
     Skip(&'static str),
+    /// Assessed, in this mode (recorded in the record).
     Assess(AssessMode),
 }
 

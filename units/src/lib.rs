@@ -18,7 +18,9 @@ pub const UNKNOWN: &str = "-";
 /// A unit of a quantity: its symbol and how many base units it holds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Unit {
+    /// Written after the number (`mg`, `kWh`).
     pub symbol: &'static str,
+    /// Base units in one of this unit (1e-6 for mg of a kg-based quantity).
     pub per_base: f64,
 }
 
@@ -30,8 +32,11 @@ const fn unit(symbol: &'static str, per_base: f64) -> Unit {
 /// and what is measured (`CO2eq`), written after the unit in sentences.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Quantity {
+    /// Smallest first, so that the first unit a figure reaches 1 in is the one that fits.
     pub units: &'static [Unit],
+    /// Index in `units` of the unit zero is shown in (`0 kg CO2eq` rather than `0 mg CO2eq`).
     pub zero: usize,
+    /// What is measured, after the unit (`CO2eq`); empty where the unit says it all (J, W).
     pub substance: &'static str,
 }
 

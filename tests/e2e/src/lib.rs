@@ -11,6 +11,9 @@
 //! Nothing here mocks Slurm: jobs are submitted with the real sbatch/srun/salloc as the
 //! unprivileged test user, and results are read from the spool, `sacct` and the slurmd logs.
 #![forbid(unsafe_code)]
+// 20 public items have no doc comment yet (issue 13): the workspace's missing_docs lint is
+// allowed in this crate until they are written; remove this line then.
+#![allow(missing_docs)]
 
 use ea_record::JobNodeRecord;
 use ea_record::spool::Spool;
