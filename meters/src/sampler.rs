@@ -186,7 +186,7 @@ impl SamplerCommand {
                 "--node" => node = Some(text()?),
                 "--sysroot" => a.sysroot = PathBuf::from(&value),
                 "--interval-ms" => a.interval = Duration::from_millis(num()?.max(1)),
-                "--sources" => a.sources = Sources::parse(&text()?)?,
+                "--sources" => a.sources = Sources::parse(&text()?).map_err(|e| e.to_string())?,
                 "--ipmi-command-json" => {
                     let cmd: Vec<String> = serde_json::from_str(&text()?)
                         .map_err(|e| format!("--ipmi-command-json: {e}"))?;

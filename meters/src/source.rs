@@ -142,7 +142,7 @@ impl Sources {
     ///
     /// # Errors
     /// An unknown name, with the list of valid ones.
-    pub fn parse(list: &str) -> Result<Self, String> {
+    pub fn parse(list: &str) -> Result<Self, UnknownSource> {
         let mut s = Self::none();
         for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             match word {
@@ -152,11 +152,7 @@ impl Sources {
                 "hwmon" => s.hwmon = true,
                 "all" => s = Self::all(),
                 "none" => {}
-                other => {
-                    return Err(format!(
-                        "unknown meter source {other:?}; use a comma list of rapl, nvml, ipmi, hwmon (or all, none)"
-                    ));
-                }
+                other => return Err(UnknownSource(other.to_string())),
             }
         }
         Ok(s)
@@ -181,6 +177,22 @@ impl Sources {
     }
 }
 
+/// A meter source name that [`Sources::parse`] does not know; the message lists the valid ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownSource(pub String);
+
+impl std::fmt::Display for UnknownSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown meter source {:?}; use a comma list of rapl, nvml, ipmi, hwmon (or all, none)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownSource {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,7 +208,7 @@ mod tests {
             Sources::parse(" rapl , nvml ").unwrap().to_list(),
             "rapl,nvml"
         );
-        let e = Sources::parse("rapl,gpu").unwrap_err();
+        let e = Sources::parse("rapl,gpu").unwrap_err().to_string();
         assert!(e.contains("\"gpu\"") && e.contains("nvml"), "{e}");
     }
 }

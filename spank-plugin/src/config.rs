@@ -330,7 +330,7 @@ pub fn parse_file(text: &str, path: &Path) -> Result<Config, ConfigProblem> {
     Ok(c)
 }
 
-fn apply_arg(c: &mut Config, key: &str, value: &str) -> Result<(), String> {
+fn apply_arg(c: &mut Config, key: &str, value: &str) -> Result<(), ValueError> {
     match key {
         "spool" => c.spool = check_spool(Path::new(value))?,
         "default" => c.default = parse_policy(value)?,
@@ -374,65 +374,59 @@ fn apply_arg(c: &mut Config, key: &str, value: &str) -> Result<(), String> {
 
 /// Collector URLs: plain `http://host:port` (the forwarder's client has no TLS; MUNGE
 /// authenticates and binds the body, which is not secret beyond the site's network).
-fn check_collectors(urls: Vec<String>) -> Result<Vec<String>, String> {
+fn check_collectors(urls: Vec<String>) -> Result<Vec<String>, ValueError> {
     for u in &urls {
-        let rest = u.strip_prefix("http://").ok_or_else(|| {
-            format!("`{u}` is not an http:// URL; write e.g. \"http://admin:7373\"")
-        })?;
+        let rest = u
+            .strip_prefix("http://")
+            .ok_or_else(|| ValueError::NotHttpUrl(u.clone()))?;
         if rest.is_empty() || rest.contains(char::is_whitespace) {
-            return Err(format!(
-                "`{u}` names no host; write e.g. \"http://admin:7373\""
-            ));
+            return Err(ValueError::NoHost(u.clone()));
         }
     }
     Ok(urls)
 }
 
-fn parse_policy(v: &str) -> Result<DefaultPolicy, String> {
+fn parse_policy(v: &str) -> Result<DefaultPolicy, ValueError> {
     match v {
         "opt-in" => Ok(DefaultPolicy::OptIn),
         "always" => Ok(DefaultPolicy::Always),
-        other => Err(format!(
-            "`{other}` is not a policy; write \"opt-in\" or \"always\""
-        )),
+        other => Err(ValueError::NotPolicy(other.to_string())),
     }
 }
 
-fn parse_bool(v: &str) -> Result<bool, String> {
+fn parse_bool(v: &str) -> Result<bool, ValueError> {
     match v {
         "true" | "yes" | "1" => Ok(true),
         "false" | "no" | "0" => Ok(false),
-        other => Err(format!("`{other}` is not true or false")),
+        other => Err(ValueError::NotBool(other.to_string())),
     }
 }
 
-fn check_spool(p: &Path) -> Result<PathBuf, String> {
+fn check_spool(p: &Path) -> Result<PathBuf, ValueError> {
     if !p.is_absolute() {
-        return Err(format!("`{}` must be an absolute path", p.display()));
+        return Err(ValueError::NotAbsolute(p.display().to_string()));
     }
     Ok(p.to_path_buf())
 }
 
-fn check_absolute(v: &str) -> Result<String, String> {
+fn check_absolute(v: &str) -> Result<String, ValueError> {
     if !v.starts_with('/') {
-        return Err(format!("`{v}` must be an absolute path"));
+        return Err(ValueError::NotAbsolute(v.to_string()));
     }
     Ok(v.to_string())
 }
 
-fn duration_value(v: &toml::Value, min: Duration, max: Duration) -> Result<Duration, String> {
+fn duration_value(v: &toml::Value, min: Duration, max: Duration) -> Result<Duration, ValueError> {
     match v {
         toml::Value::Integer(secs) if *secs >= 0 => parse_duration(&format!("{secs}s"), min, max),
         toml::Value::Float(secs) if *secs >= 0.0 => parse_duration(&format!("{secs}s"), min, max),
         toml::Value::String(s) => parse_duration(s, min, max),
-        other => Err(format!(
-            "`{other}` is not a duration; write e.g. \"10s\" or \"500ms\""
-        )),
+        other => Err(ValueError::NotDurationValue(other.to_string())),
     }
 }
 
 /// Parses `500ms`, `10s`, `10`, `1.5s`, `2m` within [min, max].
-pub fn parse_duration(v: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+pub fn parse_duration(v: &str, min: Duration, max: Duration) -> Result<Duration, ValueError> {
     let v = v.trim();
     let (number, unit) = match v.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(i) => (&v[..i], v[i..].trim()),
@@ -440,7 +434,7 @@ pub fn parse_duration(v: &str, min: Duration, max: Duration) -> Result<Duration,
     };
     let n: f64 = number
         .parse()
-        .map_err(|_| format!("`{v}` is not a duration; write e.g. \"10s\", \"500ms\" or \"2m\""))?;
+        .map_err(|_| ValueError::NotDuration(v.to_string()))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -448,18 +442,111 @@ pub fn parse_duration(v: &str, min: Duration, max: Duration) -> Result<Duration,
         "h" => n * 3600.0,
         "d" => n * 86_400.0,
         other => {
-            return Err(format!(
-                "unknown unit `{other}` in `{v}`; use ms, s, m, h or d"
-            ));
+            return Err(ValueError::UnknownUnit {
+                unit: other.to_string(),
+                value: v.to_string(),
+            });
         }
     };
     // Checked before it becomes a Duration, which cannot hold 1e30 s (and panics on it).
     if !(secs.is_finite() && secs >= min.as_secs_f64() && secs <= max.as_secs_f64()) {
-        return Err(format!(
-            "`{v}` is out of range; use between {min:?} and {max:?}"
-        ));
+        return Err(ValueError::OutOfRange {
+            value: v.to_string(),
+            min,
+            max,
+        });
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Why one value of the configuration is refused. The message is logged after the key and
+/// where it was set (`plugstack.conf: interval=5: ...`, `file:line: interval: ...`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueError {
+    /// A collector that is not an `http://` URL.
+    NotHttpUrl(String),
+    /// A collector URL with nothing after `http://`.
+    NoHost(String),
+    /// `default=` other than `opt-in` or `always`.
+    NotPolicy(String),
+    /// A yes/no key given something else.
+    NotBool(String),
+    /// A path that must be absolute (spool, sysroot).
+    NotAbsolute(String),
+    /// A duration in the file that is neither a number nor a string.
+    NotDurationValue(String),
+    /// Duration text whose number does not read.
+    NotDuration(String),
+    /// Duration text with a unit other than ms, s, m, h, d.
+    UnknownUnit {
+        /// The unit as written.
+        unit: String,
+        /// The whole value.
+        value: String,
+    },
+    /// A duration outside what the key allows.
+    OutOfRange {
+        /// The value as written.
+        value: String,
+        /// The shortest allowed.
+        min: Duration,
+        /// The longest allowed.
+        max: Duration,
+    },
+    /// `sources=` with an unknown meter source.
+    Source(ea_meters::source::UnknownSource),
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueError::NotHttpUrl(u) => {
+                write!(
+                    f,
+                    "`{u}` is not an http:// URL; write e.g. \"http://admin:7373\""
+                )
+            }
+            ValueError::NoHost(u) => {
+                write!(f, "`{u}` names no host; write e.g. \"http://admin:7373\"")
+            }
+            ValueError::NotPolicy(v) => {
+                write!(f, "`{v}` is not a policy; write \"opt-in\" or \"always\"")
+            }
+            ValueError::NotBool(v) => write!(f, "`{v}` is not true or false"),
+            ValueError::NotAbsolute(v) => write!(f, "`{v}` must be an absolute path"),
+            ValueError::NotDurationValue(v) => {
+                write!(
+                    f,
+                    "`{v}` is not a duration; write e.g. \"10s\" or \"500ms\""
+                )
+            }
+            ValueError::NotDuration(v) => write!(
+                f,
+                "`{v}` is not a duration; write e.g. \"10s\", \"500ms\" or \"2m\""
+            ),
+            ValueError::UnknownUnit { unit, value } => {
+                write!(
+                    f,
+                    "unknown unit `{unit}` in `{value}`; use ms, s, m, h or d"
+                )
+            }
+            ValueError::OutOfRange { value, min, max } => {
+                write!(
+                    f,
+                    "`{value}` is out of range; use between {min:?} and {max:?}"
+                )
+            }
+            ValueError::Source(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ValueError {}
+
+impl From<ea_meters::source::UnknownSource> for ValueError {
+    fn from(e: ea_meters::source::UnknownSource) -> Self {
+        ValueError::Source(e)
+    }
 }
 
 /// 1-based line of the first line that sets `key`, for error messages.
@@ -697,7 +784,7 @@ mod tests {
             "1e30s",
             "184467440737095516160s",
         ] {
-            let e = parse_duration(huge, min, max).unwrap_err();
+            let e = parse_duration(huge, min, max).unwrap_err().to_string();
             assert!(
                 ["out of range", "not a duration", "unknown unit"]
                     .iter()

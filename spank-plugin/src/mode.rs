@@ -8,6 +8,7 @@
 use crate::config::{Config, DefaultPolicy};
 use crate::host::OptionValue;
 use ea_record::{AssessMode, Trigger};
+use std::fmt;
 
 /// The words `--energy-assess=MODE` accepts, for help and error messages.
 pub const MODE_WORDS: &str = "on, off, summary";
@@ -21,11 +22,38 @@ pub struct Mode {
     pub summary: bool,
 }
 
+/// Why a MODE is refused; the message (logged, and shown to the user by sbatch) lists the valid
+/// words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModeError {
+    /// A word that is not one of [`MODE_WORDS`].
+    UnknownWord(String),
+    /// `on` and `off` in the same MODE.
+    OnAndOff,
+}
+
+impl fmt::Display for ModeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModeError::UnknownWord(word) => write!(
+                f,
+                "--energy-assess: unknown MODE `{word}`; use one or more of: {MODE_WORDS} \
+                 (e.g. --energy-assess=summary)"
+            ),
+            ModeError::OnAndOff => {
+                f.write_str("--energy-assess: MODE cannot be both `on` and `off`")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ModeError {}
+
 /// Parses MODE. `None` (no `=MODE`) means "on".
 ///
 /// # Errors
 /// An unknown word, or `on` and `off` together; the message lists the valid words.
-pub fn parse_mode(value: Option<&str>) -> Result<Mode, String> {
+pub fn parse_mode(value: Option<&str>) -> Result<Mode, ModeError> {
     let mut mode = Mode::default();
     let (mut on, mut off) = (false, false);
     for word in value
@@ -38,16 +66,11 @@ pub fn parse_mode(value: Option<&str>) -> Result<Mode, String> {
             "on" | "yes" => on = true,
             "off" | "no" => off = true,
             "summary" => mode.summary = true,
-            _ => {
-                return Err(format!(
-                    "--energy-assess: unknown MODE `{word}`; use one or more of: {MODE_WORDS} \
-                     (e.g. --energy-assess=summary)"
-                ));
-            }
+            _ => return Err(ModeError::UnknownWord(word.to_string())),
         }
     }
     if on && off {
-        return Err("--energy-assess: MODE cannot be both `on` and `off`".to_string());
+        return Err(ModeError::OnAndOff);
     }
     mode.off = off;
     Ok(mode)
@@ -150,7 +173,7 @@ mod tests {
                 summary: true
             }
         );
-        let e = parse_mode(Some("summry")).unwrap_err();
+        let e = parse_mode(Some("summry")).unwrap_err().to_string();
         assert!(e.contains("summry") && e.contains(MODE_WORDS), "{e}");
         assert!(parse_mode(Some("on,off")).is_err());
     }

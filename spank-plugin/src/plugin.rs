@@ -32,7 +32,7 @@ pub fn option_accepted(host: &dyn SpankHost, value: Option<&str>, remote: bool) 
     match mode::parse_mode(value) {
         Ok(_) => true,
         Err(e) if !remote => {
-            host.log(Level::Error, &e);
+            host.log(Level::Error, &e.to_string());
             false
         }
         Err(_) => true,
