@@ -115,7 +115,7 @@ impl HwmonSource {
                     if let Err(e) = read_u64(&path, &mut buf) {
                         notes.push(AbsentMeter {
                             source: format!("hwmon:{name}/{kind_prefix}{n}"),
-                            reason: e,
+                            reason: e.to_string(),
                         });
                         continue;
                     }
@@ -208,7 +208,7 @@ impl Source for HwmonSource {
 
     fn read_into(&mut self, out: &mut Vec<Result<Raw, ReadError>>) {
         for (path, unit) in &self.files {
-            let v = read_u64(path, &mut self.buf).map_err(ReadError);
+            let v = read_u64(path, &mut self.buf).map_err(|e| ReadError(e.to_string()));
             out.push(v.map(|v| match unit {
                 Unit::EnergyUj => Raw::Counter(v),
                 Unit::PowerUw => Raw::Watts(v as f64 / 1e6),

@@ -61,6 +61,6 @@ pub use job::{
     start_job,
 };
 pub use keep::keep_record;
-pub use nvml::{GpuDescription, job_gpus_from_env, list_gpus};
+pub use nvml::{GpuDescription, NvmlListError, job_gpus_from_env, list_gpus};
 pub use salvage::{salvage_job, salvage_orphans};
 pub use source::Sources;

@@ -32,13 +32,49 @@ pub struct GpuDescription {
 }
 
 /// Loads NVML from `library` (`None`: the system's `libnvidia-ml.so.1`) and initialises it.
-fn init(library: Option<&Path>) -> Result<Nvml, String> {
+fn init(library: Option<&Path>) -> Result<Nvml, NvmlListError> {
     let result = match library {
         Some(path) => Nvml::builder().lib_path(path.as_os_str()).init(),
         None => Nvml::init(),
     };
-    result.map_err(|e| describe_init_error(library, &e))
+    result.map_err(|error| NvmlListError::Init {
+        library: library.map(Path::to_path_buf),
+        error,
+    })
 }
+
+/// Why NVML could not say which GPUs the node has.
+#[derive(Debug)]
+pub enum NvmlListError {
+    /// libnvidia-ml could not be loaded or initialised; the message names the library and the
+    /// likely cause (no driver, no permission).
+    Init {
+        /// The library asked for; `None`: the system's.
+        library: Option<std::path::PathBuf>,
+        /// What NVML answered.
+        error: NvmlError,
+    },
+    /// A query about the GPUs failed.
+    Query {
+        /// Which (`device count`, `GPU 2 UUID`).
+        what: String,
+        /// What NVML answered.
+        error: NvmlError,
+    },
+}
+
+impl std::fmt::Display for NvmlListError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NvmlListError::Init { library, error } => {
+                f.write_str(&describe_init_error(library.as_deref(), error))
+            }
+            NvmlListError::Query { what, error } => write!(f, "NVML {what}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for NvmlListError {}
 
 fn describe_init_error(library: Option<&Path>, e: &NvmlError) -> String {
     let lib = library.map_or_else(
@@ -59,25 +95,20 @@ fn describe_init_error(library: Option<&Path>, e: &NvmlError) -> String {
 ///
 /// # Errors
 /// A sentence when NVML cannot be loaded or initialised, or a GPU cannot be described.
-pub fn list_gpus(nvml_library: Option<&Path>) -> Result<Vec<GpuDescription>, String> {
+pub fn list_gpus(nvml_library: Option<&Path>) -> Result<Vec<GpuDescription>, NvmlListError> {
     let nvml = init(nvml_library)?;
-    let count = nvml
-        .device_count()
-        .map_err(|e| format!("NVML device count: {e}"))?;
+    let query = |what: String| move |error: NvmlError| NvmlListError::Query { what, error };
+    let count = nvml.device_count().map_err(query("device count".into()))?;
     (0..count)
         .map(|index| {
             let d = nvml
                 .device_by_index(index)
-                .map_err(|e| format!("NVML GPU {index}: {e}"))?;
-            let uuid = d
-                .uuid()
-                .map_err(|e| format!("NVML GPU {index} UUID: {e}"))?;
-            let name = d
-                .name()
-                .map_err(|e| format!("NVML GPU {index} name: {e}"))?;
+                .map_err(query(format!("GPU {index}")))?;
+            let uuid = d.uuid().map_err(query(format!("GPU {index} UUID")))?;
+            let name = d.name().map_err(query(format!("GPU {index} name")))?;
             let mem = d
                 .memory_info()
-                .map_err(|e| format!("NVML GPU {index} memory: {e}"))?;
+                .map_err(query(format!("GPU {index} memory")))?;
             Ok(GpuDescription {
                 index,
                 uuid,
@@ -219,7 +250,7 @@ impl NvmlSource {
         let nvml = match init(library) {
             Ok(n) => n,
             Err(why) => {
-                found.absent.push(absent(why));
+                found.absent.push(absent(why.to_string()));
                 return found;
             }
         };
@@ -729,7 +760,9 @@ mod tests {
             "{:?}",
             found.absent
         );
-        let e = list_gpus(Some(Path::new("/nonexistent/libnvidia-ml.so.1"))).unwrap_err();
+        let e = list_gpus(Some(Path::new("/nonexistent/libnvidia-ml.so.1")))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no NVIDIA driver"), "{e}");
     }
 }

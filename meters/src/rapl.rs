@@ -153,7 +153,7 @@ impl RaplSource {
             };
             let energy_path = zone_dir.join("energy_uj");
             if let Err(e) = read_u64(&energy_path, &mut buf) {
-                skipped.push(skip(e));
+                skipped.push(skip(e.to_string()));
                 continue;
             }
             let label = match sub {
@@ -219,7 +219,7 @@ impl Source for RaplSource {
             out.push(
                 read_u64(path, &mut self.buf)
                     .map(Raw::Counter)
-                    .map_err(ReadError),
+                    .map_err(|e| ReadError(e.to_string())),
             );
         }
     }

@@ -43,7 +43,7 @@ pub enum Salvage {
 /// # Errors
 /// No started record, or the final record cannot be written (the spool is still read-only
 /// or full): the leftovers stay for a later try.
-pub fn salvage_job(job: &JobOnNode) -> Result<Salvage, String> {
+pub fn salvage_job(job: &JobOnNode) -> Result<Salvage, SalvageError> {
     let started_path = job.spool.started_path(job.job_id, &job.node);
     let final_path = job.spool.record_path(job.job_id, &job.node);
     // Flat: written by an epilog of the plugin before the sharded layout.
@@ -51,14 +51,13 @@ pub fn salvage_job(job: &JobOnNode) -> Result<Salvage, String> {
         remove_leftovers(job);
         return Ok(Salvage::AlreadyRecorded);
     }
-    let mut record = spool::read_record(&started_path).map_err(|e| e.to_string())?;
+    let mut record = spool::read_record(&started_path).map_err(SalvageError::Started)?;
     if record.job_id != job.job_id || record.node != job.node {
-        return Err(format!(
-            "{} holds the record of job {} on {}: left alone",
-            started_path.display(),
-            record.job_id,
-            record.node
-        ));
+        return Err(SalvageError::NotThisJob {
+            path: started_path,
+            job_id: record.job_id,
+            node: record.node,
+        });
     }
     let held = read_json::<HeldOnNode>(&alloc_path(job)).ok();
     let files = JobFiles::new(&job.spool, job.job_id, &job.node);
@@ -85,10 +84,44 @@ pub fn salvage_job(job: &JobOnNode) -> Result<Salvage, String> {
     }
     measured.flags.push(RecordFlag::Salvaged);
     complete_record(&mut record, measured, held);
-    spool::write_record_atomic(&final_path, &record).map_err(|e| e.to_string())?;
+    spool::write_record_atomic(&final_path, &record).map_err(SalvageError::Write)?;
     remove_leftovers(job);
     Ok(Salvage::Written)
 }
+
+/// Why a job's record could not be salvaged yet; its leftovers stay for a later try.
+#[derive(Debug)]
+pub enum SalvageError {
+    /// The prolog's started record cannot be read.
+    Started(spool::ReadError),
+    /// The started record is another job's or node's: a misplaced file, left alone.
+    NotThisJob {
+        /// The started record's path.
+        path: std::path::PathBuf,
+        /// The job it names.
+        job_id: u32,
+        /// The node it names.
+        node: String,
+    },
+    /// The final record cannot be written (the spool is still read-only or full).
+    Write(spool::SpoolError),
+}
+
+impl std::fmt::Display for SalvageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SalvageError::Started(e) => e.fmt(f),
+            SalvageError::NotThisJob { path, job_id, node } => write!(
+                f,
+                "{} holds the record of job {job_id} on {node}: left alone",
+                path.display()
+            ),
+            SalvageError::Write(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SalvageError {}
 
 fn alloc_path(job: &JobOnNode) -> std::path::PathBuf {
     job.spool.running_path(job.job_id, &job.node, "alloc.json")
