@@ -15,9 +15,6 @@
 //! sampler sets `EA_SYSROOT` to the sysroot it measures, so each simulated node of a one-host
 //! cluster can have its own GPUs). Without either, initialisation fails with `NVML_ERROR_DRIVER_NOT_LOADED`,
 //! like a node whose driver is not running.
-// 6 public items have no doc comment yet (issue 13): the workspace's missing_docs lint is
-// allowed in this crate until they are written; remove this line then.
-#![allow(missing_docs)]
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -33,8 +30,10 @@ pub struct FakeConfig {
     /// Make `nvmlInit` fail: `"driver-not-loaded"`, `"no-permission"` or `"unknown"`.
     #[serde(default)]
     pub init_error: Option<String>,
+    /// What `nvmlSystemGetDriverVersion` answers (recorded in the records' host section).
     #[serde(default = "default_driver")]
     pub driver_version: String,
+    /// The GPUs, in NVML index order.
     pub gpus: Vec<FakeGpu>,
 }
 
@@ -46,8 +45,11 @@ fn default_driver() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FakeGpu {
+    /// `nvmlDeviceGetUUID` (`GPU-...`), what jobs' GPUs are matched by.
     pub uuid: String,
+    /// `nvmlDeviceGetName`, what the inventory's model is matched by.
     pub name: String,
+    /// `nvmlDeviceGetMemoryInfo`'s total, MiB.
     #[serde(default = "default_memory")]
     pub memory_total_mib: u64,
     /// Board power in watts, constant until the config changes.
@@ -57,6 +59,7 @@ pub struct FakeGpu {
     pub energy_counter: bool,
     /// When the counter was `counter_offset_mj` (the "driver load" time), Unix seconds.
     pub counter_since_unix_s: f64,
+    /// The counter at `counter_since_unix_s`, mJ (a driver reload sets it back to 0).
     #[serde(default)]
     pub counter_offset_mj: u64,
     /// Every call on this GPU fails with `NVML_ERROR_GPU_IS_LOST`.

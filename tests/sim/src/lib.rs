@@ -11,9 +11,6 @@
 //!   reading` (or FreeIPMI's format) with a wattage you choose, or replays a real capture.
 //!
 //! The fake NVIDIA library is the `fake-nvml` crate.
-// 6 public items have no doc comment yet (issue 13): the workspace's missing_docs lint is
-// allowed in this crate until they are written; remove this line then.
-#![allow(missing_docs)]
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -27,6 +24,7 @@ pub struct Zone {
     pub dir: String,
     /// The kernel's zone name: `package-0`, `dram`, `core`, `psys`.
     pub name: String,
+    /// Constant power drawn, W: the counter grows by this many joules a second.
     pub power_w: f64,
 }
 
@@ -216,6 +214,7 @@ impl PowercapSim {
         Ok(sim)
     }
 
+    /// The zones simulated, as given.
     pub fn zones(&self) -> &[Zone] {
         &self.zones
     }
@@ -282,9 +281,13 @@ impl PowercapSim {
 /// One line of a truth log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TruthLine {
+    /// When the simulator wrote the counter, Unix µs.
     pub t_unix_us: u64,
+    /// The zone's directory (`intel-rapl:0`).
     pub dir: String,
+    /// Energy since the simulator started, µJ, never wrapped: the truth.
     pub cumulative_uj: u64,
+    /// What `energy_uj` held then (wrapped at the zone's range): what a reader saw.
     pub raw_uj: u64,
 }
 
