@@ -7,7 +7,7 @@
 //! and the plugin's own trouble must never cost a user their job or a site its node.
 #![allow(unsafe_code)]
 
-use crate::host::{ArrayTask, Context, Level, OptionValue, SpankHost};
+use crate::host::{ArrayTask, Context, Level, OptionValue, SpankHost, WriteAsUserError};
 use crate::plugin;
 use slurm_sys as sys;
 use std::cell::UnsafeCell;
@@ -213,7 +213,7 @@ impl SpankHost for FfiHost {
         bytes: &[u8],
         uid: u32,
         gid: u32,
-    ) -> Result<(), String> {
+    ) -> Result<(), WriteAsUserError> {
         write_as_user(dir, name, bytes, uid, gid)
     }
 
@@ -230,22 +230,28 @@ const WRITE_AS_USER_TIMEOUT: Duration = Duration::from_secs(2);
 /// anything, then creates `dir/name` with `O_NOFOLLOW` and writes `bytes`. Everything the
 /// child needs is prepared before `fork`, and the child calls only async-signal-safe
 /// functions, because the parent may have other threads.
-fn write_as_user(dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Result<(), String> {
+fn write_as_user(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    uid: u32,
+    gid: u32,
+) -> Result<(), WriteAsUserError> {
     if uid == 0 {
-        return Err("refusing to write a user file for a root job".into());
+        return Err(WriteAsUserError::RootJob);
     }
     if name.contains('/') || name == "." || name == ".." {
-        return Err(format!("`{name}` is not a plain file name"));
+        return Err(WriteAsUserError::NotPlainName(name.to_string()));
     }
     let dir_c =
-        CString::new(dir.as_os_str().as_bytes()).map_err(|_| "NUL in directory".to_string())?;
-    let name_c = CString::new(name).map_err(|_| "NUL in file name".to_string())?;
+        CString::new(dir.as_os_str().as_bytes()).map_err(|_| WriteAsUserError::Nul("directory"))?;
+    let name_c = CString::new(name).map_err(|_| WriteAsUserError::Nul("file name"))?;
     let groups = [gid as libc::gid_t];
     // SAFETY: fork has no preconditions; the child below only makes async-signal-safe calls
     // on memory prepared before the fork, and always ends in _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(format!("fork: {}", std::io::Error::last_os_error()));
+        return Err(WriteAsUserError::Fork(std::io::Error::last_os_error()));
     }
     if pid == 0 {
         // SAFETY: child process. setgroups/setgid/setuid/open/openat/write/close/_exit are
@@ -307,23 +313,25 @@ fn write_as_user(dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Re
         if r == pid {
             return match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
                 (true, 0) => Ok(()),
-                (true, 10..=12) => Err(format!("cannot switch to uid {uid} gid {gid}")),
-                (true, 13) => Err(format!(
-                    "user {uid} cannot open the directory {}",
-                    dir.display()
-                )),
-                (true, 14) => Err(format!(
-                    "user {uid} cannot create {} in {}",
-                    name,
-                    dir.display()
-                )),
-                (true, 15) => Err(format!(
-                    "{} in {} is a symlink; not following it",
-                    name,
-                    dir.display()
-                )),
-                (true, _) => Err(format!("writing {} in {} failed", name, dir.display())),
-                (false, _) => Err("the writing child was killed".into()),
+                (true, 10..=12) => Err(WriteAsUserError::SwitchUser { uid, gid }),
+                (true, 13) => Err(WriteAsUserError::OpenDir {
+                    uid,
+                    dir: dir.to_path_buf(),
+                }),
+                (true, 14) => Err(WriteAsUserError::Create {
+                    uid,
+                    name: name.to_string(),
+                    dir: dir.to_path_buf(),
+                }),
+                (true, 15) => Err(WriteAsUserError::Symlink {
+                    name: name.to_string(),
+                    dir: dir.to_path_buf(),
+                }),
+                (true, _) => Err(WriteAsUserError::Write {
+                    name: name.to_string(),
+                    dir: dir.to_path_buf(),
+                }),
+                (false, _) => Err(WriteAsUserError::Killed),
             };
         }
         if r < 0 || Instant::now() > deadline {
@@ -334,10 +342,10 @@ fn write_as_user(dir: &Path, name: &str, bytes: &[u8], uid: u32, gid: u32) -> Re
                 libc::kill(pid, libc::SIGKILL);
                 libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
             }
-            return Err(format!(
-                "writing into {} took over {WRITE_AS_USER_TIMEOUT:?}; gave up",
-                dir.display()
-            ));
+            return Err(WriteAsUserError::Timeout {
+                dir: dir.to_path_buf(),
+                after: WRITE_AS_USER_TIMEOUT,
+            });
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -488,6 +496,7 @@ mod tests {
         assert!(
             write_as_user(&dir, "x.txt", b"x", 0, 0)
                 .unwrap_err()
+                .to_string()
                 .contains("root")
         );
         assert!(write_as_user(&dir, "../x.txt", b"x", 65534, 65534).is_err());
@@ -508,7 +517,9 @@ mod tests {
         assert_eq!(std::fs::read(dir.join("summary.txt")).unwrap(), b"hello\n");
 
         std::os::unix::fs::symlink("/etc/passwd-energy-assess-test", dir.join("trap.txt")).unwrap();
-        let e = write_as_user(&dir, "trap.txt", b"x", 65534, 65534).unwrap_err();
+        let e = write_as_user(&dir, "trap.txt", b"x", 65534, 65534)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("symlink"), "{e}");
         assert!(!std::path::Path::new("/etc/passwd-energy-assess-test").exists());
 
@@ -516,10 +527,14 @@ mod tests {
         let private = dir.join("private");
         std::fs::create_dir(&private).unwrap();
         std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
-        let e = write_as_user(&private, "x.txt", b"x", 65534, 65534).unwrap_err();
+        let e = write_as_user(&private, "x.txt", b"x", 65534, 65534)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cannot open the directory"), "{e}");
         std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let e = write_as_user(&private, "x.txt", b"x", 65534, 65534).unwrap_err();
+        let e = write_as_user(&private, "x.txt", b"x", 65534, 65534)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cannot create"), "{e}");
         assert!(!private.join("x.txt").exists());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -66,6 +66,109 @@ pub struct ArrayTask {
     pub array_task_id: u32,
 }
 
+/// Why a file could not be written as the job's user ([`SpankHost::write_as_user`]). The
+/// message goes into the record's `summary_error` and the slurmd log.
+#[derive(Debug)]
+pub enum WriteAsUserError {
+    /// The job is root's: the plugin never writes as root into a job's directory.
+    RootJob,
+    /// The name has a `/` or is `.` or `..`.
+    NotPlainName(String),
+    /// The directory or the name holds a NUL byte (`"directory"`, `"file name"`).
+    Nul(&'static str),
+    /// The writing child could not be started.
+    Fork(std::io::Error),
+    /// The child could not become `uid:gid`.
+    SwitchUser {
+        /// The job's user.
+        uid: u32,
+        /// The job's group.
+        gid: u32,
+    },
+    /// The user cannot open the directory.
+    OpenDir {
+        /// The job's user.
+        uid: u32,
+        /// The directory.
+        dir: std::path::PathBuf,
+    },
+    /// The user cannot create the file in the directory.
+    Create {
+        /// The job's user.
+        uid: u32,
+        /// The file's name.
+        name: String,
+        /// The directory.
+        dir: std::path::PathBuf,
+    },
+    /// A symlink stands at the name: not followed.
+    Symlink {
+        /// The file's name.
+        name: String,
+        /// The directory.
+        dir: std::path::PathBuf,
+    },
+    /// Writing or closing the file failed.
+    Write {
+        /// The file's name.
+        name: String,
+        /// The directory.
+        dir: std::path::PathBuf,
+    },
+    /// The writing child was killed by a signal.
+    Killed,
+    /// The child took longer than the plugin waits (a hung filesystem) and was killed.
+    Timeout {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// How long the plugin waited.
+        after: std::time::Duration,
+    },
+    /// Another host's failure, in its own words (test hosts).
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for WriteAsUserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteAsUserError::RootJob => {
+                f.write_str("refusing to write a user file for a root job")
+            }
+            WriteAsUserError::NotPlainName(name) => write!(f, "`{name}` is not a plain file name"),
+            WriteAsUserError::Nul(what) => write!(f, "NUL in {what}"),
+            WriteAsUserError::Fork(e) => write!(f, "fork: {e}"),
+            WriteAsUserError::SwitchUser { uid, gid } => {
+                write!(f, "cannot switch to uid {uid} gid {gid}")
+            }
+            WriteAsUserError::OpenDir { uid, dir } => {
+                write!(f, "user {uid} cannot open the directory {}", dir.display())
+            }
+            WriteAsUserError::Create { uid, name, dir } => {
+                write!(f, "user {uid} cannot create {name} in {}", dir.display())
+            }
+            WriteAsUserError::Symlink { name, dir } => {
+                write!(
+                    f,
+                    "{name} in {} is a symlink; not following it",
+                    dir.display()
+                )
+            }
+            WriteAsUserError::Write { name, dir } => {
+                write!(f, "writing {name} in {} failed", dir.display())
+            }
+            WriteAsUserError::Killed => f.write_str("the writing child was killed"),
+            WriteAsUserError::Timeout { dir, after } => write!(
+                f,
+                "writing into {} took over {after:?}; gave up",
+                dir.display()
+            ),
+            WriteAsUserError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for WriteAsUserError {}
+
 /// Everything the plugin's logic needs from Slurm.
 pub trait SpankHost {
     /// Which Slurm process this callback runs in.
@@ -103,7 +206,7 @@ pub trait SpankHost {
         bytes: &[u8],
         uid: u32,
         gid: u32,
-    ) -> Result<(), String>;
+    ) -> Result<(), WriteAsUserError>;
     /// Logs one line through Slurm's logger (slurmd log in job_script context, stderr of
     /// sbatch/srun in allocator and local context).
     fn log(&self, level: Level, msg: &str);
@@ -164,7 +267,7 @@ impl SpankHost for FixedHost {
         _: &[u8],
         _: u32,
         _: u32,
-    ) -> Result<(), String> {
+    ) -> Result<(), WriteAsUserError> {
         Ok(())
     }
     fn log(&self, level: Level, msg: &str) {

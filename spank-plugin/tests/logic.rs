@@ -3,7 +3,9 @@
 
 use ea_record::spool::{self, Spool};
 use ea_record::{JobNodeRecord, RecordFlag, RecordState, Trigger};
-use energy_assess_spank::host::{ArrayTask, Context, Level, OptionValue, SpankHost};
+use energy_assess_spank::host::{
+    ArrayTask, Context, Level, OptionValue, SpankHost, WriteAsUserError,
+};
 use energy_assess_spank::plugin;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -99,9 +101,9 @@ impl SpankHost for FakeHost {
         bytes: &[u8],
         uid: u32,
         gid: u32,
-    ) -> Result<(), String> {
+    ) -> Result<(), WriteAsUserError> {
         if let Some(why) = self.env.get("WRITE_FAILS") {
-            return Err(why.clone());
+            return Err(WriteAsUserError::Io(std::io::Error::other(why.clone())));
         }
         self.written.borrow_mut().push((
             dir.join(name),
