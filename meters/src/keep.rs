@@ -30,27 +30,51 @@ pub fn keep_record(
     job: &JobOnNode,
     path: &Path,
     bytes: &[u8],
-) -> Result<u32, String> {
+) -> Result<u32, KeepError> {
     fill_standard_fds();
     let mut cmd = sampler_command(cfg, job, "keep");
     cmd.arg("--out").arg(path).stdin(Stdio::piped());
     detach(&mut cmd);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", cfg.sampler_exe.display()))?;
+    let mut child = cmd.spawn().map_err(|error| KeepError::Start {
+        exe: cfg.sampler_exe.clone(),
+        error,
+    })?;
     let pid = child.id();
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or("the keeper has no standard input")?;
-    stdin
-        .write_all(bytes)
-        .map_err(|e| format!("cannot hand the record to the keeper: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or(KeepError::NoStdin)?;
+    stdin.write_all(bytes).map_err(KeepError::Hand)?;
     // Dropping the pipe ends the keeper's input; dropping the handle neither waits nor kills.
     drop(stdin);
     drop(child);
     Ok(pid)
 }
+
+/// Why no keeper took the record: the epilog logs it, and the record is salvaged later.
+#[derive(Debug)]
+pub enum KeepError {
+    /// The sampler binary (which runs the keeper) could not be started.
+    Start {
+        /// The sampler binary.
+        exe: std::path::PathBuf,
+        /// What starting it answered.
+        error: std::io::Error,
+    },
+    /// The keeper was started without a pipe on its standard input.
+    NoStdin,
+    /// The record could not be written into the keeper's pipe.
+    Hand(std::io::Error),
+}
+
+impl std::fmt::Display for KeepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeepError::Start { exe, error } => write!(f, "cannot start {}: {error}", exe.display()),
+            KeepError::NoStdin => f.write_str("the keeper has no standard input"),
+            KeepError::Hand(e) => write!(f, "cannot hand the record to the keeper: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for KeepError {}
 
 /// Opens `/dev/null` on whichever of descriptors 0, 1 and 2 are closed, and keeps it open.
 /// `slurmstepd spank epilog` runs with its standard input closed: the keeper's pipe would

@@ -184,7 +184,10 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
     if let Err(e) = spool::write_record_atomic(&final_path, &record) {
         let kept = spool::encode_record(&record)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| ea_meters::keep_record(&node_config, &job, &final_path, &bytes));
+            .and_then(|bytes| {
+                ea_meters::keep_record(&node_config, &job, &final_path, &bytes)
+                    .map_err(|e| e.to_string())
+            });
         let then = match kept {
             Ok(pid) => format!(
                 "a keeper (pid {pid}) writes it as soon as the spool can be written, for up to \
