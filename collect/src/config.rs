@@ -42,8 +42,9 @@ pub struct LiveSchedule {
     /// How far back each run looks (its window is `now-<lookback>seconds`..`now`): longer than
     /// the interval, so that a job that ended during a failed run is taken by the next.
     pub lookback_s: u64,
-    /// The sacct and squeue programs.
+    /// The sacct program the live ingest runs.
     pub sacct: PathBuf,
+    /// The squeue program the live ingest runs.
     pub squeue: PathBuf,
 }
 
@@ -92,17 +93,30 @@ impl HostMap {
 }
 
 /// A configuration that cannot be used, with what to fix.
+/// Why the collector's configuration is refused; the message names the file or the key.
 #[derive(Debug)]
 pub enum ConfigError {
     /// The file could not be read.
     Read {
+        /// The file.
         path: PathBuf,
+        /// What reading it answered.
         error: std::io::Error,
     },
     /// Not TOML of the expected keys.
-    Parse { path: PathBuf, error: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message.
+        error: String,
+    },
     /// A value that is out of range or names nothing.
-    Invalid { key: &'static str, problem: String },
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// What is wrong with its value, and the fix.
+        problem: String,
+    },
 }
 
 impl fmt::Display for ConfigError {

@@ -15,9 +15,6 @@
 //! The same writer runs the sacct side (`ingest --live` over a recent window) on a schedule,
 //! and [`metrics`] serves `/metrics` for Prometheus. Threads only (no async runtime): the
 //! work is a credential decode, a JSON parse and a SQLite write per batch.
-// 13 public items have no doc comment yet (issue 13): the workspace's missing_docs lint is
-// allowed in this crate until they are written; remove this line then.
-#![allow(missing_docs)]
 
 pub mod auth;
 pub mod config;
@@ -38,9 +35,19 @@ pub use config::CollectConfig;
 #[derive(Debug)]
 pub enum CollectError {
     /// The listening address could not be bound.
-    Listen { addr: String, error: String },
+    Listen {
+        /// The address asked for (`host:port`).
+        addr: String,
+        /// What binding it answered.
+        error: String,
+    },
     /// The state directory could not be made.
-    StateDir { dir: PathBuf, error: std::io::Error },
+    StateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What making it answered.
+        error: std::io::Error,
+    },
 }
 
 impl fmt::Display for CollectError {

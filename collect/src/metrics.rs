@@ -26,7 +26,9 @@ pub const ENERGY_REFRESH: Duration = Duration::from_secs(15);
 /// What the use phase is computed with, as `acct` computes it: the site's estimate settings
 /// (for jobs no record measured) and the impact engine with the site's inventory.
 pub struct Footprint {
+    /// How jobs without a measured record are estimated.
     pub estimate: ea_store::config::EstimateSettings,
+    /// The inventory and factors the figures come from.
     pub model: Box<dyn ea_query::figures::ImpactModel + Send>,
 }
 

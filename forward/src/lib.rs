@@ -21,9 +21,6 @@
 //! anything is pending, so a collector that comes back gets the records within a minute even
 //! if no job runs on the node, and it exits when the outbox is empty.
 #![forbid(unsafe_code)]
-// 9 public items have no doc comment yet (issue 13): the workspace's missing_docs lint is
-// allowed in this crate until they are written; remove this line then.
-#![allow(missing_docs)]
 
 pub mod outbox;
 pub mod send;
@@ -47,14 +44,17 @@ pub const DEFAULT_KEEP_DELIVERED: Duration = Duration::from_secs(7 * 86_400);
 /// The forwarder's command line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Args {
+    /// The node's spool, whose `outbox/` is sent.
     pub spool: PathBuf,
     /// This host's short name, sent as the batch's `host`.
     pub host: String,
     /// Base URLs (`http://host:port`), tried in order.
     pub collectors: Vec<String>,
+    /// How long a delivered record stays under `delivered/`.
     pub keep_delivered: Duration,
     /// The first wait after a failed round (doubled up to [`MAX_BACKOFF`]).
     pub first_backoff: Duration,
+    /// The longest wait between two rounds.
     pub max_backoff: Duration,
 }
 

@@ -18,20 +18,24 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// The outbox of the spool at `spool`.
     pub fn new(spool: &Path) -> Self {
         Self {
             spool: Spool::new(spool),
         }
     }
 
+    /// Where records wait to be sent.
     pub fn dir(&self) -> PathBuf {
         self.spool.outbox_dir()
     }
 
+    /// Where sent records stay for `keep_delivered`.
     pub fn delivered_dir(&self) -> PathBuf {
         self.spool.root().join("delivered")
     }
 
+    /// Where records the collector refused are set aside, for an administrator to read.
     pub fn rejected_dir(&self) -> PathBuf {
         self.spool.root().join("rejected")
     }
@@ -209,6 +213,8 @@ pub struct Log {
 }
 
 impl Log {
+    /// `spool/forwarder.log`, rotated once to `.old` when it grows too large; a log that
+    /// cannot be opened is no log (the forwarder still delivers).
     pub fn open(spool: &Path) -> Self {
         let path = spool.join("forwarder.log");
         if fs::metadata(&path).is_ok_and(|m| m.len() > LOG_MAX_BYTES) {
@@ -230,6 +236,7 @@ impl Log {
         }
     }
 
+    /// The log file's path, for messages that point to it.
     pub fn path(&self) -> &Path {
         &self.path
     }
