@@ -43,18 +43,29 @@ pub fn max_power_w(scope: Scope) -> f64 {
 pub struct Implausible {
     /// The meter's id (`rapl:intel-rapl:0`).
     pub meter: String,
+    /// The energy it reported, J.
     pub energy_j: f64,
+    /// Which bound it broke.
     pub reason: Reason,
 }
 
+/// Which bound a meter's energy broke.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Reason {
     /// Negative, infinite or not a number.
     NotAnEnergy,
     /// More than the scope's ceiling over the span (with its slack).
-    AboveCeiling { ceiling_w: f64, span_s: f64 },
+    AboveCeiling {
+        /// The scope's ceiling, W.
+        ceiling_w: f64,
+        /// The record's span, s.
+        span_s: f64,
+    },
     /// The record's span is negative or beyond [`MAX_SPAN_S`], so no energy can be bounded.
-    SpanImplausible { span_s: f64 },
+    SpanImplausible {
+        /// The record's span, s.
+        span_s: f64,
+    },
 }
 
 impl Implausible {
@@ -132,8 +143,11 @@ pub fn check_energy(
 /// job of 2026 (the largest nodes have a few hundred CPUs, 8 to 16 GPUs and some TiB of
 /// memory; the largest machines some 10,000 nodes).
 pub const MAX_CPUS_ON_NODE: u32 = 65_536;
+/// See [`MAX_CPUS_ON_NODE`].
 pub const MAX_GPUS_ON_NODE: u32 = 256;
+/// See [`MAX_CPUS_ON_NODE`] (1 PiB).
 pub const MAX_MEMORY_MB: u64 = 1 << 30;
+/// See [`MAX_CPUS_ON_NODE`].
 pub const MAX_NODES: u32 = 1 << 20;
 
 /// `value` if it is at most `max`; otherwise `None` (unknown), with the flag

@@ -19,8 +19,11 @@ pub const MAX_HOSTS: usize = 1_000_000;
 /// Why a hostlist or count list could not be read. `offset` is the byte offset in the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostlistError {
+    /// The whole list as given.
     pub input: String,
+    /// Where in it the problem is.
     pub offset: usize,
+    /// What is wrong there.
     pub problem: String,
 }
 

@@ -15,9 +15,6 @@
 //! This crate has no Slurm, no rayon and no SQLite in it, so that the plugin can depend on it
 //! without pulling threads into slurmstepd.
 #![forbid(unsafe_code)]
-// 108 public items have no doc comment yet (issue 13): the workspace's missing_docs lint is
-// allowed in this crate until they are written; remove this line then.
-#![allow(missing_docs)]
 
 pub mod base64;
 pub mod batch;

@@ -23,25 +23,34 @@ pub const SCHEMA_VERSION: u32 = 3;
 pub struct JobNodeRecord {
     /// [`SCHEMA_VERSION`] of the writer.
     pub schema_version: u32,
+    /// Whether the epilog has completed the record.
     pub state: RecordState,
     /// Slurm's `ClusterName`, from the prolog environment.
     pub cluster: Option<String>,
+    /// Slurm's job id (for an array task, its own id, not the array's).
     pub job_id: u32,
     /// For array jobs: the array's master job id and this task's index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub array_job_id: Option<u32>,
+    /// See `array_job_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub array_task_id: Option<u32>,
+    /// The job's user id.
     pub uid: u32,
+    /// The job's group id.
     pub gid: u32,
+    /// The user's name, where the prolog could resolve it.
     pub user: Option<String>,
+    /// Slurm account, from the prolog environment.
     pub account: Option<String>,
+    /// Slurm partition, from the prolog environment.
     pub partition: Option<String>,
     /// This node's Slurm name (`SLURMD_NODENAME`), not its host name: several slurmd may
     /// share a host.
     pub node: String,
     /// The job's whole node list, as Slurm writes it (`n[1-3]`).
     pub node_list: Option<String>,
+    /// How many nodes the job has (`SLURM_JOB_NUM_NODES`).
     pub num_nodes: Option<u32>,
     /// CPUs the job holds on this node (from `SLURM_JOB_CPUS_PER_NODE`).
     pub cpus_on_node: Option<u32>,
@@ -52,12 +61,15 @@ pub struct JobNodeRecord {
     pub start: Option<UnixMicros>,
     /// When `job_epilog` ran on this node; `None` while the job runs.
     pub end: Option<UnixMicros>,
+    /// How the job ended; `None` until the epilog.
     pub exit: Option<JobExit>,
+    /// Why the job was assessed and what the user asked for.
     pub mode: AssessMode,
     /// Version of the plugin that wrote the record.
     pub plugin_version: String,
     /// Slurm version the plugin was built against (`major.minor.micro`).
     pub slurm_version: String,
+    /// What the node is (host name, boot, CPU, GPUs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<HostInfo>,
     /// One entry per meter that was read; empty when the node has none.
@@ -75,6 +87,7 @@ pub struct JobNodeRecord {
     pub summary_error: Option<String>,
 }
 
+/// How far the record got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RecordState {
@@ -82,6 +95,7 @@ pub enum RecordState {
     Started,
     /// Written by the epilog; final.
     Complete,
+    /// A state a newer writer knows and this reader does not.
     #[serde(other)]
     Unknown,
 }
@@ -93,6 +107,7 @@ pub struct JobExit {
     pub status: Option<i32>,
     /// Exit code and terminating signal (`SLURM_JOB_EXIT_CODE2`, `3:0`).
     pub code: u8,
+    /// The signal that ended the job, 0 if none.
     pub signal: u8,
 }
 
@@ -117,6 +132,7 @@ impl std::fmt::Display for JobExit {
 /// Why the job was assessed and what the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssessMode {
+    /// The user's option or the site's default.
     pub trigger: Trigger,
     /// The MODE given to `--energy-assess=MODE`, as written; `None` without a value.
     pub requested: Option<String>,
@@ -125,6 +141,7 @@ pub struct AssessMode {
     pub summary: bool,
 }
 
+/// What made the plugin assess the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trigger {
@@ -132,6 +149,7 @@ pub enum Trigger {
     Option,
     /// The site config says `default = "always"`.
     SiteDefault,
+    /// A trigger a newer writer knows and this reader does not.
     #[serde(other)]
     Unknown,
 }
@@ -140,10 +158,12 @@ pub enum Trigger {
 /// share it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeAllocation {
+    /// CPUs held on this node.
     pub cpus: Option<u32>,
     /// Slurm's core list on this node, e.g. `0-3,8`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cores: Option<String>,
+    /// Memory held on this node, MB (`S_JOB_ALLOC_MEM`).
     pub memory_mb: Option<u64>,
     /// The job's GPUs on this node: UUIDs where known, otherwise Slurm's indices.
     #[serde(default)]
@@ -153,19 +173,26 @@ pub struct NodeAllocation {
 /// What the node is, so that a record can be matched to the inventory and its meters trusted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostInfo {
+    /// The kernel's host name (may differ from the Slurm node name).
     pub hostname: Option<String>,
     /// `/proc/sys/kernel/random/boot_id`: two snapshots with different boot ids cannot be
     /// subtracted.
     pub boot_id: Option<String>,
+    /// `/proc/cpuinfo`'s model name, for matching the inventory.
     pub cpu_model: Option<String>,
+    /// The GPUs NVML sees on the node, the job's or not.
     #[serde(default)]
     pub gpus: Vec<GpuInfo>,
 }
 
+/// One GPU of the node, as NVML describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GpuInfo {
+    /// NVML's index (`nvidia-smi`'s order).
     pub index: u32,
+    /// `GPU-...`, what a job's GPUs are matched by.
     pub uuid: String,
+    /// The model, for matching the inventory.
     pub name: Option<String>,
 }
 
@@ -174,12 +201,17 @@ pub struct GpuInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scope {
+    /// A CPU socket (RAPL `package-N`), cores and uncore included.
     CpuPackage,
+    /// The cores of a package (RAPL `core`), inside `CpuPackage`.
     Core,
+    /// The rest of a package (RAPL `uncore`), inside `CpuPackage`.
     Uncore,
+    /// Memory (RAPL `dram`).
     Dram,
     /// RAPL `psys`: the platform, overlapping package and DRAM.
     Platform,
+    /// One GPU board (NVML).
     GpuBoard,
     /// The whole node as the BMC sees it.
     NodeBmc,
@@ -187,11 +219,13 @@ pub enum Scope {
     NodeWattmeter,
     /// A hwmon sensor whose coverage is not known.
     Other,
+    /// A scope a newer writer knows and this reader does not.
     #[serde(other)]
     Unknown,
 }
 
 impl Scope {
+    /// The scope as the record writes it (`cpu-package`).
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::CpuPackage => "cpu-package",
@@ -216,6 +250,7 @@ pub enum Method {
     Counter,
     /// Power readings integrated over time (trapezoids).
     IntegratedPower,
+    /// A method a newer writer knows and this reader does not.
     #[serde(other)]
     Unknown,
 }
@@ -225,26 +260,32 @@ pub enum Method {
 pub struct MeterReport {
     /// Stable identifier: `rapl:intel-rapl:0`, `nvml:GPU-<uuid>`, `ipmi:dcmi`, `hwmon:<name>/power1`.
     pub id: String,
+    /// What part of the node it covers.
     pub scope: Scope,
     /// Human label, e.g. the RAPL zone name `package-0` or the GPU model.
     pub label: Option<String>,
+    /// Counter differences or integrated power.
     pub method: Method,
     /// Energy over the interval, in joules.
     pub energy_j: f64,
     /// First and last raw counter readings, in the source's unit (µJ for RAPL and hwmon,
     /// mJ for NVML); `None` for integrated meters.
     pub first_raw: Option<u64>,
+    /// See `first_raw`.
     pub last_raw: Option<u64>,
     /// The counter's range (`max_energy_range_uj` for RAPL), where it wraps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_raw: Option<u64>,
+    /// Times the counter wrapped over the interval (each adds `max_raw + 1`).
     pub wraps: u32,
     /// Times the counter went backwards by more than a wrap could explain (driver reload).
     pub resets: u32,
+    /// Readings taken (snapshots and the sampler's readings).
     pub samples: u32,
     /// Readings thrown away as implausible.
     #[serde(default)]
     pub rejected: u32,
+    /// Power over the interval, W, where readings allow.
     pub power_w: Option<PowerStats>,
     /// For device meters (GPUs): whether the job held this device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -255,21 +296,28 @@ pub struct MeterReport {
     /// here from the meter's `series_b64` (schema 2) or `series` (schema 1).
     #[serde(default, rename = "series_b64", alias = "series", skip_serializing)]
     pub series: Option<PowerSeries>,
+    /// What happened to this meter's readings (wraps, resets, errors).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<MeterFlag>,
 }
 
+/// Power over a meter's interval, W.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PowerStats {
+    /// The lowest power seen.
     pub min: f64,
+    /// The mean power.
     pub mean: f64,
+    /// The highest power seen.
     pub max: f64,
 }
 
 /// Mean power per bucket of `step_s` seconds from `start`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PowerSeries {
+    /// The start of the first bucket.
     pub start: UnixMicros,
+    /// Each bucket's length, s (grows with the job so that the series stays bounded).
     pub step_s: f64,
     /// Written as base64 of the little-endian bytes of each `f32` (schema 2): 5.3 bytes a
     /// point, exact, where a JSON array takes 10 to 25; read from that or from a JSON array of
@@ -288,11 +336,13 @@ pub mod watts_codec {
     use serde::{Deserializer, Serializer};
     use std::fmt;
 
+    /// Writes `watts` as base64 of their little-endian bytes.
     pub fn serialize<S: Serializer>(watts: &[f32], s: S) -> Result<S::Ok, S::Error> {
         let bytes: Vec<u8> = watts.iter().flat_map(|w| w.to_le_bytes()).collect();
         s.serialize_str(&crate::base64::encode(&bytes))
     }
 
+    /// Reads either form: base64 (schema 2 and later) or a JSON array of numbers (schema 1).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
         d.deserialize_any(WattsVisitor)
     }
@@ -331,6 +381,7 @@ pub mod watts_codec {
     }
 }
 
+/// Something that happened to one meter's readings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MeterFlag {
@@ -353,6 +404,7 @@ pub enum MeterFlag {
     /// stopped or starved of CPU): the wraps over that gap were inferred from the power just
     /// before it, exact for a steady load.
     WrapsInferred,
+    /// A flag a newer writer knows and this reader does not.
     #[serde(other)]
     Unknown,
 }
@@ -361,10 +413,13 @@ pub enum MeterFlag {
 /// library not found"...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AbsentMeter {
+    /// Which meter or source (`rapl`, `nvml:GPU-...`, `hwmon:<name>/power1`).
     pub source: String,
+    /// Why it is not used, in words an administrator can act on.
     pub reason: String,
 }
 
+/// Something that went wrong for the record as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RecordFlag {
@@ -384,6 +439,7 @@ pub enum RecordFlag {
     /// plugstack, or it could not write: a read-only or full spool). It was completed later,
     /// from the prolog's part and the sampler's last checkpoint, and ends there.
     Salvaged,
+    /// A flag a newer writer knows and this reader does not.
     #[serde(other)]
     Unknown,
 }
@@ -439,7 +495,9 @@ impl JobNodeRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EnergyBasis {
+    /// An external wattmeter.
     Wattmeter,
+    /// The BMC (IPMI DCMI).
     Bmc,
     /// CPU packages + DRAM + GPU boards.
     Components,
@@ -448,6 +506,7 @@ pub enum EnergyBasis {
 }
 
 impl EnergyBasis {
+    /// In words, for reports.
     pub fn describe(self) -> &'static str {
         match self {
             EnergyBasis::Wattmeter => "external wattmeter",

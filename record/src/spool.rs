@@ -48,8 +48,11 @@ pub const DEFAULT_SPOOL: &str = "/var/spool/energy-assess";
 /// A spool operation that failed, with the path it failed on.
 #[derive(Debug)]
 pub struct SpoolError {
+    /// The file or directory.
     pub path: PathBuf,
+    /// What was being done to it (`create`, `write`, `rename`...), for the message.
     pub action: &'static str,
+    /// What the system answered.
     pub source: io::Error,
 }
 
@@ -82,14 +85,20 @@ fn at<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> Spo
 /// A file in the spool that could not be read as a record.
 #[derive(Debug)]
 pub enum ReadError {
+    /// The file could not be read.
     Io(SpoolError),
+    /// The file is not a record of any schema version.
     Json {
+        /// The file.
         path: PathBuf,
+        /// What the decoder answered.
         source: serde_json::Error,
     },
     /// A record under a name that is not its own (see [`check_record_name`]).
     Misnamed {
+        /// The file.
         path: PathBuf,
+        /// How its name and its content disagree.
         problem: String,
     },
 }
@@ -158,12 +167,16 @@ pub fn file_name(job_id: u32, node: &str, suffix: &str) -> String {
 /// the job on the node. Only remote context (slurmstepd) has any of it.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct HeldOnNode {
+    /// What the job holds on the node.
     #[serde(flatten)]
     pub allocation: crate::record::NodeAllocation,
+    /// The array's job id, for an array task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub array_job_id: Option<u32>,
+    /// The task's index in its array.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub array_task_id: Option<u32>,
+    /// Whether Slurm runs an extern step for the job on this node.
     #[serde(default)]
     pub extern_step: bool,
 }
@@ -342,18 +355,22 @@ pub struct Spool {
 }
 
 impl Spool {
+    /// The spool at `root` (nothing is created until something is written).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
 
+    /// The spool's directory.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// Where running jobs' files live (prolog parts, sampler state), per node.
     pub fn running_dir(&self) -> PathBuf {
         self.root.join("running")
     }
 
+    /// Where final records live, sharded by job id.
     pub fn records_dir(&self) -> PathBuf {
         self.root.join("records")
     }

@@ -14,29 +14,42 @@ use std::fmt::Write as _;
 /// A job as its records tell it; also the JSON form of `energy-assess job --json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobSummary {
+    /// Slurm's job id.
     pub job_id: u32,
     /// `48_52` for an array task, else the job id.
     pub job: String,
+    /// The records' `cluster`.
     pub cluster: Option<String>,
+    /// The records' `user`.
     pub user: Option<String>,
+    /// The records' `account`.
     pub account: Option<String>,
+    /// The records' `partition`.
     pub partition: Option<String>,
+    /// The job's node list, as Slurm writes it.
     pub node_list: Option<String>,
+    /// How many nodes the job has (not how many records were found).
     pub num_nodes: Option<u32>,
     /// Nodes whose epilog has written the final record.
     pub nodes_complete: usize,
     /// Nodes where the job is still running (prolog record only).
     pub nodes_running: usize,
+    /// The earliest prolog of its nodes.
     pub start: Option<UnixMicros>,
+    /// The latest epilog of its nodes; `None` while a node runs.
     pub end: Option<UnixMicros>,
+    /// `end - start`, s.
     pub duration_s: Option<f64>,
+    /// Slurm's `code:signal`.
     pub exit_code: Option<String>,
+    /// One entry per node a record was found for.
     pub nodes: Vec<NodeSummary>,
     /// Energy per meter scope over all nodes, in joules (scopes overlap).
     pub energy_by_scope_j: BTreeMap<String, f64>,
     /// Sum over nodes of each node's best whole-node figure (`JobNodeRecord::node_energy_j`),
     /// joules; `None` when a node had no meter.
     pub energy_j: Option<f64>,
+    /// `energy_j` over the job's duration, W.
     pub mean_power_w: Option<f64>,
     /// The highest whole-node power a node's meter read (not a simultaneous peak).
     pub peak_power_w: Option<f64>,
@@ -49,18 +62,24 @@ pub struct JobSummary {
 /// One node of the job.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeSummary {
+    /// The Slurm node name.
     pub node: String,
+    /// Whether the epilog completed this node's record.
     pub complete: bool,
+    /// Prolog to epilog on this node, s.
     pub duration_s: Option<f64>,
     /// Joules.
     pub energy_j: Option<f64>,
     /// Which meters `energy_j` comes from.
     pub energy_basis: Option<&'static str>,
+    /// The record's meters, as written.
     pub meters: Vec<crate::MeterReport>,
+    /// The record's absent meters, with why.
     pub absent_meters: Vec<crate::AbsentMeter>,
     /// Meters whose energy is not believed ([`crate::bounds`]), with why: left out of every
     /// figure, as the store leaves them out.
     pub refused: Vec<String>,
+    /// The record's and its meters' flags, in words.
     pub flags: Vec<String>,
     /// Why the summary file the user asked for was not written here.
     pub summary_error: Option<String>,

@@ -27,6 +27,7 @@ impl UnixMicros {
         self.0 as f64 / 1e6
     }
 
+    /// Whole seconds since the epoch (saturating, never overflowing).
     pub fn from_secs(secs: i64) -> Self {
         Self(secs.saturating_mul(1_000_000))
     }
