@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 /// Which table or series a figure came from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct FactorSetId {
+    /// What the table or series is (`boaviztapi electricity factors`, a series' file).
     pub name: String,
+    /// Its version (`2.5.0`, `hourly`).
     pub version: String,
     /// SHA-256 of the content, lower-case hex.
     pub sha256: String,
@@ -56,14 +58,19 @@ pub fn electricity_factor_set() -> FactorSetId {
 /// Yearly-average factors of one electricity zone (ISO 3166 alpha-3, or `WOR`, `EEE`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ZoneFactors {
+    /// The zone's code (`FRA`).
     pub zone: String,
+    /// The country (or region) the code stands for.
     pub country: String,
+    /// kgCO2eq per kWh.
     pub gwp_kg_per_kwh: f64,
     /// `None` for the three zones boaviztapi 2.5.0 gives no PE factor (ANT, GIB, HKG).
     pub pe_mj_per_kwh: Option<f64>,
+    /// kgSbeq per kWh.
     pub adpe_kgsbeq_per_kwh: f64,
     /// Where the GWP figure comes from, and its reference year.
     pub gwp_source: String,
+    /// See `gwp_source`.
     pub gwp_year: String,
 }
 
@@ -114,6 +121,7 @@ pub struct ElectricityFactors {
 /// factor; so do hours the series lacks.
 #[derive(Debug, Clone)]
 pub struct HourlySeries {
+    /// The series' file and content hash, for provenance.
     pub id: FactorSetId,
     zones: HashMap<String, ZoneSeries>,
 }
@@ -129,8 +137,11 @@ struct ZoneSeries {
 /// A series that could not be read: where and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesError {
+    /// The series' file.
     pub path: PathBuf,
+    /// 1-based line; `None` for the file as a whole.
     pub line: Option<usize>,
+    /// What is wrong, and the fix.
     pub problem: String,
 }
 
@@ -299,6 +310,7 @@ impl HourlySeries {
         })
     }
 
+    /// Whether the series has rows for `zone`.
     pub fn has_zone(&self, zone: &str) -> bool {
         self.zones.contains_key(zone)
     }

@@ -20,12 +20,14 @@ pub struct Impacts {
 }
 
 impl Impacts {
+    /// Nothing, on every criterion.
     pub const ZERO: Impacts = Impacts {
         gwp_kgco2eq: 0.0,
         adpe_kgsbeq: 0.0,
         pe_mj: 0.0,
     };
 
+    /// GWP, ADPe and PE, in that order (the units of the fields).
     pub const fn new(gwp_kgco2eq: f64, adpe_kgsbeq: f64, pe_mj: f64) -> Self {
         Self {
             gwp_kgco2eq,
@@ -53,6 +55,7 @@ impl Impacts {
         )
     }
 
+    /// Whether every criterion is a finite number.
     pub fn is_finite(self) -> bool {
         self.gwp_kgco2eq.is_finite() && self.adpe_kgsbeq.is_finite() && self.pe_mj.is_finite()
     }
@@ -106,8 +109,11 @@ impl std::iter::Sum for Impacts {
 /// three are propagated separately, as boaviztapi does (`Impact.min`/`Impact.max`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ranged<T> {
+    /// The central value, from the central inputs.
     pub value: T,
+    /// The lowest value the inputs' ranges allow.
     pub min: T,
+    /// The highest value the inputs' ranges allow.
     pub max: T,
 }
 
@@ -121,6 +127,7 @@ impl<T: Copy> Ranged<T> {
         }
     }
 
+    /// A central value with its bounds (not checked: see [`Ranged::contains_value`]).
     pub const fn new(value: T, min: T, max: T) -> Self {
         Self { value, min, max }
     }
@@ -136,12 +143,14 @@ impl<T: Copy> Ranged<T> {
 }
 
 impl Ranged<f64> {
+    /// Whether `min <= value <= max`.
     pub fn contains_value(&self) -> bool {
         self.min <= self.value && self.value <= self.max
     }
 }
 
 impl Ranged<Impacts> {
+    /// Nothing, exactly.
     pub const ZERO: Ranged<Impacts> = Ranged::exact(Impacts::ZERO);
 
     /// Scales value and bounds by the same non-negative factor.

@@ -20,9 +20,6 @@
 //! Criteria and units everywhere: GWP in kgCO2eq, ADPe in kgSbeq, PE in MJ ([`Impacts`]);
 //! energy in joules; time in [`ea_record::UnixMicros`] or hours where the name says so.
 #![forbid(unsafe_code)]
-// 156 public items have no doc comment yet (issue 13): the workspace's missing_docs lint is
-// allowed in this crate until they are written; remove this line then.
-#![allow(missing_docs)]
 
 mod boavizta_compat;
 mod tables;

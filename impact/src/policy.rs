@@ -26,6 +26,7 @@ pub enum ShareRule {
 }
 
 impl ShareRule {
+    /// The rule as the inventory writes it (`max`).
     pub fn as_str(self) -> &'static str {
         match self {
             ShareRule::Cores => "cores",
@@ -49,6 +50,7 @@ pub enum UnallocatedPolicy {
 }
 
 impl UnallocatedPolicy {
+    /// The policy as the inventory writes it (`report`).
     pub fn as_str(self) -> &'static str {
         match self {
             UnallocatedPolicy::Report => "report",
@@ -64,6 +66,7 @@ pub struct NodeCapacity {
     pub cpus: Option<u32>,
     /// Memory jobs can request, MB (`slurm_memory_mb`, else the installed RAM).
     pub memory_mb: Option<u64>,
+    /// GPUs of the node (0 without).
     pub gpus: u32,
     /// The node's total TRES billing weight (`billing_per_node`), for the billing share rule.
     pub billing: Option<f64>,

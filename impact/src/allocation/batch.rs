@@ -36,6 +36,7 @@ pub const OUTSIDE: NodeId = u32::MAX;
 pub struct BatchJob {
     /// Epoch seconds; a job with `end <= start` is charged nothing.
     pub start: i64,
+    /// Epoch seconds.
     pub end: i64,
     /// What it held on each of its nodes (sacct's totals divided over them).
     pub held: Held,
@@ -51,6 +52,7 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// An empty batch with room for `jobs` jobs and `pairs` job-node pairs.
     pub fn with_capacity(jobs: usize, pairs: usize) -> Self {
         let mut offsets = Vec::with_capacity(jobs + 1);
         offsets.push(0);
@@ -76,10 +78,12 @@ impl Batch {
         self.jobs.len() - 1
     }
 
+    /// Jobs in the batch.
     pub fn len(&self) -> usize {
         self.jobs.len()
     }
 
+    /// No job.
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
     }
@@ -98,6 +102,7 @@ pub struct PeriodCharge {
     /// Node-hours charged (share-hours after scaling; under `spread`, its part of the node's
     /// whole period).
     pub charged_node_hours: f64,
+    /// The embodied impact of those node-hours.
     pub embodied: Ranged<Impacts>,
 }
 
@@ -106,15 +111,18 @@ pub struct PeriodCharge {
 pub struct JobEmbodied {
     /// Its nodes in the inventory, and outside it.
     pub inside: u32,
+    /// See `inside`.
     pub outside: u32,
     /// The group of all its nodes of the inventory, when they are in one (the use phase then
     /// needs no node list); `None` when mixed or none.
     pub group: Option<u32>,
     /// Share × hours over its nodes of the inventory, before any scaling.
     pub held_node_hours: f64,
+    /// What it was charged, after scaling.
     pub charged_node_hours: f64,
     /// `None` when none of its nodes is in the inventory.
     pub embodied: Option<Ranged<Impacts>>,
+    /// What is worth knowing when reading these figures.
     pub flags: Flags,
     /// Its charge per period, in period order (one for a job inside one period).
     pub periods: Vec<PeriodCharge>,

@@ -47,8 +47,11 @@ use timeline::{Charge, Occupant, Scratch, sweep_into};
 /// What a job held on a node (from the record's allocation or sacct's AllocTRES).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Held {
+    /// CPUs held on the node.
     pub cpus: Option<u32>,
+    /// GPUs held on the node.
     pub gpus: Option<u32>,
+    /// Memory held on the node, MB.
     pub memory_mb: Option<u64>,
     /// TRES billing units on this node.
     pub billing: Option<f64>,
@@ -77,7 +80,9 @@ impl Held {
 /// One meter's energy over the job's interval on the node.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MeterEnergy {
+    /// What part of the node the meter covers.
     pub scope: Scope,
+    /// Energy over the interval, J.
     pub energy_j: f64,
     /// For device meters: whether the job held this device (`None`: unknown).
     pub job_owned: Option<bool>,
@@ -101,10 +106,13 @@ pub struct JobNodeInput {
     pub job: u64,
     /// Slurm node name.
     pub node: String,
+    /// When the job started on the node.
     pub start: UnixMicros,
+    /// When it ended there.
     pub end: UnixMicros,
     /// The job had the whole node (`--exclusive`, or all its CPUs).
     pub exclusive: bool,
+    /// What it held there, for its share.
     pub held: Held,
     /// Empty when nothing was measured.
     pub meters: Vec<MeterEnergy>,
@@ -140,7 +148,9 @@ impl JobNodeInput {
 /// Choices for one call of [`allocate`]; `None` takes the inventory's `[site]` choice.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AllocationOptions {
+    /// How shared nodes are divided.
     pub share_rule: Option<ShareRule>,
+    /// What happens to node time no job used.
     pub unallocated: Option<UnallocatedPolicy>,
     /// The accounting period `[start, end)`: jobs are clipped to it, and unallocated node-hours
     /// are computed over it. Required by [`UnallocatedPolicy::Spread`].
@@ -152,12 +162,27 @@ pub struct AllocationOptions {
 #[serde(rename_all = "kebab-case", tag = "method")]
 pub enum EnergyMethod {
     /// Measured by a whole-node meter, the job alone with its whole node.
-    NodeMeter { scope: Scope, with_devices: bool },
+    NodeMeter {
+        /// The node meter's scope (BMC or wattmeter).
+        scope: Scope,
+        /// Device meters (GPUs) were read too: the job's own added, all subtracted from the
+        /// node's.
+        with_devices: bool,
+    },
     /// A whole-node meter split by share and time overlap with the node's other jobs.
-    NodeMeterSplit { scope: Scope, with_devices: bool },
+    NodeMeterSplit {
+        /// See `NodeMeter`.
+        scope: Scope,
+        /// See `NodeMeter`.
+        with_devices: bool,
+    },
     /// Component meters only (RAPL, NVML): own devices plus a share of CPU and DRAM, plus the
     /// inventory's calibrated uncovered power if any.
-    Components { calibrated_remainder: bool },
+    Components {
+        /// The inventory's `uncovered_power_w` was added (else the figure is flagged as an
+        /// under-estimate).
+        calibrated_remainder: bool,
+    },
     /// No meter: TDP of the CPUs held, GPUs held and 0.3725 W/GB of memory (Green Algorithms).
     Estimated,
     /// No meter and no TDP: no energy and no use-phase impact.
@@ -165,6 +190,7 @@ pub enum EnergyMethod {
 }
 
 impl EnergyMethod {
+    /// The method in one word, as `acct` and reports print it.
     pub fn as_str(self) -> &'static str {
         match self {
             EnergyMethod::NodeMeter { .. } => "measured",
@@ -184,7 +210,9 @@ macro_rules! flags {
         pub enum Flag { $($(#[doc = $doc])* $name,)* }
 
         impl Flag {
+            /// Every flag, in bit order.
             pub const ALL: &'static [Flag] = &[$(Flag::$name,)*];
+            /// The flag as stored and printed (`node-not-in-inventory`).
             pub fn as_str(self) -> &'static str {
                 match self { $(Flag::$name => $text,)* }
             }
@@ -238,18 +266,23 @@ impl Flags {
         Self(bits & ((1u32 << Flag::ALL.len()) - 1))
     }
 
+    /// Adds `f`.
     pub fn set(&mut self, f: Flag) {
         self.0 |= 1 << f as u8;
     }
+    /// Whether `f` is in the set.
     pub fn contains(self, f: Flag) -> bool {
         self.0 & (1 << f as u8) != 0
     }
+    /// No flag.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+    /// The flags of both.
     pub fn union(self, o: Flags) -> Flags {
         Flags(self.0 | o.0)
     }
+    /// The flags, in bit order.
     pub fn iter(self) -> impl Iterator<Item = Flag> {
         Flag::ALL.iter().copied().filter(move |f| self.contains(*f))
     }
@@ -286,17 +319,20 @@ const SCOPES: [Scope; 10] = [
 ];
 
 impl ScopeSet {
+    /// Adds `s`.
     pub fn insert(&mut self, s: Scope) {
         if let Some(i) = SCOPES.iter().position(|x| *x == s) {
             self.0 |= 1 << i;
         }
     }
+    /// Whether `s` is in the set.
     pub fn contains(self, s: Scope) -> bool {
         SCOPES
             .iter()
             .position(|x| *x == s)
             .is_some_and(|i| self.0 & (1 << i) != 0)
     }
+    /// The scopes, in a fixed order.
     pub fn iter(self) -> impl Iterator<Item = Scope> {
         SCOPES.into_iter().filter(move |s| self.contains(*s))
     }
@@ -315,6 +351,7 @@ pub struct JobNodeImpact {
     pub group: Option<u32>,
     /// Fraction of the node the job held, 0..=1.
     pub share: f64,
+    /// Which term gave the share.
     pub share_basis: ShareBasis,
     /// Hours on the node (inside the period, if one was given).
     pub hours: f64,
@@ -323,22 +360,26 @@ pub struct JobNodeImpact {
     pub charged_node_hours: f64,
     /// Electricity attributed to the job on this node before PUE, J.
     pub energy_j: Option<f64>,
+    /// How `energy_j` was obtained.
     pub energy_method: EnergyMethod,
     /// The meter scopes that entered `energy_j`.
     pub scopes_used: ScopeSet,
     /// energy × PUE × factors; `None` without energy or outside the inventory.
     pub use_phase: Option<Ranged<Impacts>>,
+    /// The node's embodied rate × charged node-hours; `None` outside the inventory.
     pub embodied: Option<Ranged<Impacts>>,
     /// Share of the interval the hourly series covered; `None` when yearly factors were used.
     pub hourly_coverage: Option<f64>,
     /// Another job was on the node during some of the job's interval.
     pub co_tenants: bool,
+    /// What is worth knowing when reading these figures.
     pub flags: Flags,
 }
 
 /// Per group, over the period: what no job was charged.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupUnallocated {
+    /// Index into `Inventory::groups`.
     pub group: u32,
     /// Node-hours of the period not charged to any job (negative if jobs were charged more than
     /// the period holds, which a utilisation below 1 allows).
@@ -352,27 +393,44 @@ pub struct GroupUnallocated {
 /// How one group's figures are obtained.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupProvenance {
+    /// The group's name.
     pub group: String,
+    /// How its embodied figures were obtained, in words.
     pub embodied_method: String,
+    /// Its GPU model's name.
     pub gpu_model: &'static str,
+    /// Its electricity factors, in words.
     pub electricity: String,
+    /// Its lifetime.
     pub lifetime_years: Ranged<f64>,
+    /// Its utilisation.
     pub utilisation: Ranged<f64>,
+    /// Its PUE.
     pub pue: Ranged<f64>,
 }
 
 /// What a batch of results was computed from: enough to recompute it, or tell it is stale.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Provenance {
+    /// This crate and its version.
     pub engine: String,
+    /// The inventory file.
     pub inventory_path: String,
+    /// Its content hash.
     pub inventory_sha256: String,
+    /// The embodied tables.
     pub embodied_factors: FactorSetId,
+    /// The yearly electricity factors.
     pub electricity_factors: FactorSetId,
+    /// The hourly series, if one was used.
     pub hourly_series: Option<FactorSetId>,
+    /// The share rule applied.
     pub share_rule: ShareRule,
+    /// The unallocated policy applied.
     pub unallocated: UnallocatedPolicy,
+    /// The accounting period, if one was given.
     pub period: Option<(UnixMicros, UnixMicros)>,
+    /// Per group of the inventory.
     pub groups: Vec<GroupProvenance>,
 }
 
@@ -383,6 +441,7 @@ pub struct Allocation {
     pub pairs: Vec<JobNodeImpact>,
     /// Per group, when a period was given.
     pub unallocated: Vec<GroupUnallocated>,
+    /// What it was computed from.
     pub provenance: Provenance,
 }
 
@@ -975,18 +1034,25 @@ fn finish(
 /// One job's figures, summed over its nodes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobSummary {
+    /// The caller's key for the job.
     pub job: u64,
+    /// Its job-node pairs.
     pub nodes: u32,
+    /// The longest of its nodes' hours.
     pub hours: f64,
+    /// Sum over its nodes.
     pub charged_node_hours: f64,
     /// Sum of the nodes' known energy, J (see `energy_complete`).
     pub energy_j: f64,
     /// Every node had an energy figure.
     pub energy_complete: bool,
+    /// Sum over its nodes.
     pub use_phase: Ranged<Impacts>,
+    /// Sum over its nodes.
     pub embodied: Ranged<Impacts>,
     /// Methods used on its nodes, each once, in the order first seen.
     pub energy_methods: Vec<EnergyMethod>,
+    /// Every flag of its nodes.
     pub flags: Flags,
 }
 

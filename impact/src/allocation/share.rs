@@ -14,9 +14,13 @@ use serde::Serialize;
 pub enum ShareBasis {
     /// The job had the node to itself.
     Exclusive,
+    /// The cores fraction.
     Cores,
+    /// The GPUs fraction.
     Gpus,
+    /// The memory fraction.
     Memory,
+    /// The billing fraction.
     Billing,
     /// Shared node, but nothing says what the job held: the whole node is charged (flagged).
     WholeNodeAssumed,

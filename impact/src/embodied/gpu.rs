@@ -67,6 +67,7 @@ pub fn effective_die_area_mm2(die_mm2: f64) -> f64 {
 pub struct GpuSpec {
     /// Model name as in boaviztapi's `gpu_specs` ("NVIDIA A100 SXM4 80GB"); matched fuzzily.
     pub model: Option<String>,
+    /// Cards of this model in one node.
     pub count: u32,
     /// Memory per card, GB; else from the matched row.
     pub memory_gb: Option<f64>,
@@ -83,16 +84,21 @@ pub struct GpuSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartialImpacts {
+    /// kgCO2eq, if given.
     pub gwp_kgco2eq: Option<f64>,
+    /// kgSbeq, if given.
     pub adpe_kgsbeq: Option<f64>,
+    /// MJ, if given.
     pub pe_mj: Option<f64>,
 }
 
 impl PartialImpacts {
+    /// Every criterion is given.
     pub fn is_complete(&self) -> bool {
         self.gwp_kgco2eq.is_some() && self.adpe_kgsbeq.is_some() && self.pe_mj.is_some()
     }
 
+    /// No criterion is given.
     pub fn is_empty(&self) -> bool {
         self.gwp_kgco2eq.is_none() && self.adpe_kgsbeq.is_none() && self.pe_mj.is_none()
     }
@@ -125,8 +131,11 @@ impl PartialImpacts {
 /// One card's impact and how it was obtained.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GpuCard {
+    /// One card over its life.
     pub impacts: Ranged<Impacts>,
+    /// The table row the model matched, if any.
     pub matched: Option<String>,
+    /// How the figures were obtained, in words.
     pub basis: String,
 }
 

@@ -27,12 +27,15 @@ use serde::Serialize;
 pub struct CpuSpec {
     /// Model name as in boaviztapi's `cpu_specs` ("AMD EPYC 7543"); matched fuzzily.
     pub model: Option<String>,
+    /// CPU packages on the board.
     pub sockets: u32,
+    /// Cores of one package; `None`: the model's, from boaviztapi's table.
     pub cores_per_socket: Option<u32>,
     /// Hardware threads per core (Slurm counts them as CPUs when the node is configured so).
     pub threads_per_core: u32,
     /// Total die area of one package, mm².
     pub die_area_mm2: Option<f64>,
+    /// Die area per core, mm² (× cores gives the package's); the other way to give the die.
     pub die_area_per_core_mm2: Option<f64>,
     /// Thermal design power of one package, W; used only to estimate energy without a meter.
     pub tdp_w: Option<f64>,
@@ -41,13 +44,16 @@ pub struct CpuSpec {
 /// Memory modules, all alike.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct RamSpec {
+    /// Memory modules (DIMMs).
     pub modules: u32,
+    /// Capacity of one module, GB.
     pub module_gb: f64,
     /// GB per cm² of memory die; boaviztapi's mean (1.2443636, range 0.625–2.375) if absent.
     pub density_gb_per_cm2: Option<f64>,
 }
 
 impl RamSpec {
+    /// Installed memory, GB.
     pub fn total_gb(&self) -> f64 {
         f64::from(self.modules) * self.module_gb
     }
@@ -56,14 +62,18 @@ impl RamSpec {
 /// Identical drives.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct DiskSpec {
+    /// How many drives.
     pub count: u32,
+    /// Capacity of one drive, GB.
     pub capacity_gb: f64,
     /// SSDs only: GB per cm² of flash die; boaviztapi's mean (54.884) if absent.
     pub density_gb_per_cm2: Option<f64>,
 }
 
+/// Identical power supply units.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct PowerSupplySpec {
+    /// How many units.
     pub count: u32,
     /// Mass of one unit, kg; boaviztapi's archetype (2.99, range 1–5) if absent.
     pub unit_kg: Option<f64>,
@@ -74,21 +84,30 @@ pub struct PowerSupplySpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CaseType {
+    /// A rack server.
     Rack,
+    /// A blade in a chassis.
     Blade,
+    /// A tower: counted as a rack, with a range spanning rack and blade.
     Tower,
 }
 
 /// Everything the bottom-up model needs about one node.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct NodeHardware {
+    /// The CPUs.
     pub cpu: CpuSpec,
+    /// The memory.
     pub ram: RamSpec,
+    /// Solid-state drives, by kind.
     pub ssds: Vec<DiskSpec>,
+    /// Hard disks, by kind.
     pub hdds: Vec<DiskSpec>,
+    /// GPU cards, by model.
     pub gpus: Vec<GpuSpec>,
     /// `None`: boaviztapi's default server (2 units of 2.99 kg, range 1–5 kg).
     pub power_supply: Option<PowerSupplySpec>,
+    /// `None`: boaviztapi's default (a rack, with a range spanning rack and blade).
     pub case: Option<CaseType>,
 }
 
@@ -98,33 +117,48 @@ impl NodeHardware {
         self.cpu.sockets * self.cpu.cores_per_socket.unwrap_or(1) * self.cpu.threads_per_core.max(1)
     }
 
+    /// GPU cards of the node, all models.
     pub fn gpu_count(&self) -> u32 {
         self.gpus.iter().map(|g| g.count).sum()
     }
 }
 
+/// A line of a node's embodied breakdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ComponentKind {
+    /// Assembling the server.
     Assembly,
+    /// The CPU packages.
     Cpu,
+    /// The GPU cards.
     Gpu,
+    /// The memory modules.
     Ram,
+    /// The SSDs.
     Ssd,
+    /// The hard disks.
     Hdd,
+    /// The power supply units.
     PowerSupply,
+    /// The enclosure.
     Case,
+    /// The motherboard.
     Motherboard,
     /// Rows of a site's per-component LCA table (`[group.component_footprint]`): a GPU's compute
     /// chip, its memory chips and its board, as Jay's thesis and the Boavizta GPU proposal
     /// split a card, and the rest of the node beyond RAM and CPUs.
     GpuChip,
+    /// See `GpuChip`.
     GpuMemory,
+    /// See `GpuChip`.
     GpuBoard,
+    /// See `GpuChip`.
     Other,
 }
 
 impl ComponentKind {
+    /// The kind as reports and JSON write it (`power-supply`).
     pub fn as_str(self) -> &'static str {
         match self {
             ComponentKind::Assembly => "assembly",
@@ -147,8 +181,11 @@ impl ComponentKind {
 /// One line of the breakdown: a component (all its units) over the node's life.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComponentImpact {
+    /// Which component.
     pub kind: ComponentKind,
+    /// How many units it counts (modules, drives, cards, 1 for the assembly).
     pub units: u32,
+    /// All its units together, over the node's life.
     pub impacts: Ranged<Impacts>,
     /// How the figures were obtained, in words.
     pub basis: String,
@@ -157,7 +194,9 @@ pub struct ComponentImpact {
 /// A node's embodied impact over its whole life, with its breakdown.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeEmbodied {
+    /// The sum of the components.
     pub total: Ranged<Impacts>,
+    /// The breakdown.
     pub components: Vec<ComponentImpact>,
 }
 

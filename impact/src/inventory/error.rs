@@ -6,11 +6,13 @@ use std::path::PathBuf;
 /// One problem in an inventory file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InventoryError {
+    /// The inventory file.
     pub path: PathBuf,
     /// 1-based line of the offending value; `None` when the file could not be read at all.
     pub line: Option<usize>,
     /// Where in the file, as a path of keys: `group "gemini".cpu.sockets`.
     pub key: String,
+    /// What is wrong with it.
     pub problem: String,
     /// What to write instead.
     pub fix: String,

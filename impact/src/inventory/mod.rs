@@ -61,6 +61,7 @@ pub const HOURS_PER_YEAR: f64 = 8760.0;
 /// Site-wide choices.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Site {
+    /// The site's name, for reports.
     pub name: Option<String>,
     /// The default GPU model of the groups.
     pub gpu_model: GpuModel,
@@ -109,36 +110,49 @@ pub struct GroupEmbodied {
 /// One checked node group.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeGroup {
+    /// The group's name, unique in the file.
     pub name: String,
     /// The hostlist as written.
     pub hostlist: String,
+    /// The hostlist expanded.
     pub nodes: Vec<String>,
     /// Line of the group in the file.
     pub line: usize,
+    /// What one node is made of, where the group describes it.
     pub hardware: Option<NodeHardware>,
+    /// Where the embodied figures come from.
     pub source: EmbodiedSource,
+    /// Which GPU model this group's cards are computed with.
     pub gpu_model: GpuModel,
+    /// Years the nodes are in service, over which their embodied impact is spread.
     pub lifetime_years: Ranged<f64>,
     /// Share of its life the node is in use (boaviztapi: 1; BLOOM/MLCA: 0.85; LCE24: AUR).
     pub utilisation: Ranged<f64>,
+    /// The data centre's power usage effectiveness, applied to measured energy.
     pub pue: Ranged<f64>,
+    /// The yearly factors of the group's zone (or the inventory's overrides).
     pub electricity: ElectricityFactors,
     /// The zone of this group in the hourly series, if the site has one.
     pub grid_zone: Option<String>,
+    /// What one node offers to jobs, for their shares.
     pub capacity: NodeCapacity,
     /// Calibrated power of what component meters miss (PSU losses, fans, board), W; added to
     /// jobs measured by component meters only.
     pub uncovered_power_w: Option<f64>,
+    /// The embodied impact per node and per node-hour.
     pub embodied: GroupEmbodied,
 }
 
 /// A checked inventory with every group's embodied impact computed.
 #[derive(Debug, Clone)]
 pub struct Inventory {
+    /// The file it was read from.
     pub path: PathBuf,
     /// SHA-256 of the file's content: results record it.
     pub sha256: String,
+    /// The site's choices.
     pub site: Site,
+    /// The node groups, in file order.
     pub groups: Vec<NodeGroup>,
     /// The hourly series the site names, once [`Inventory::load`] has read it.
     pub series: Option<HourlySeries>,
