@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 /// of one boot) and the wall clock (for the record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instant {
+    /// `CLOCK_BOOTTIME`, µs.
     pub mono_us: u64,
+    /// The wall clock.
     pub wall: UnixMicros,
 }
 
@@ -38,6 +40,7 @@ impl Instant {
 /// See the module documentation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeterAccumulator {
+    /// The meter accumulated.
     pub spec: MeterSpec,
     /// Monotonic µs of the job's start on this node.
     job_start_us: u64,
@@ -117,10 +120,12 @@ impl MeterAccumulator {
         self.interval_us == 0 || dt_s <= 1.5 * self.interval_us as f64 / 1e6
     }
 
+    /// The meter's id.
     pub fn id(&self) -> &str {
         &self.spec.id
     }
 
+    /// Readings accepted so far.
     pub fn samples(&self) -> u32 {
         self.samples
     }
@@ -130,10 +135,12 @@ impl MeterAccumulator {
         self.last_t_us
     }
 
+    /// The first read error, kept for the record.
     pub fn first_error(&self) -> Option<&str> {
         self.first_error.as_deref()
     }
 
+    /// Whether `flag` was raised.
     pub fn has_flag(&self, flag: MeterFlag) -> bool {
         self.flags.contains(&flag)
     }
@@ -404,6 +411,7 @@ pub struct Series {
 }
 
 impl Series {
+    /// An empty series of `step_us` buckets, merged pairwise once it holds `max_points`.
     pub fn new(step_us: u64, max_points: u32) -> Self {
         Self {
             start: None,

@@ -66,6 +66,7 @@ pub struct Tick {
     pub seq: u64,
     /// The state's `updated` after this tick.
     pub updated: Instant,
+    /// The final reading was taken with this tick.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub finished: bool,
     /// Notes the sampler added before this tick's readings (lifetime, orphan, failed write).
@@ -193,10 +194,12 @@ pub struct Writer {
     /// The next tick writes a base: the first one, or the one after a failed write (the
     /// journal may miss a tick or end in a torn line).
     base_next: bool,
+    /// What writing has cost so far.
     pub stats: WriteStats,
 }
 
 impl Writer {
+    /// A writer of `files`' checkpoint and journal; its first tick writes a base.
     pub fn new(files: &JobFiles) -> Self {
         Self {
             base: files.checkpoint.clone(),

@@ -54,11 +54,15 @@ pub struct EnergyCounter {
     /// The counter's maximum value before it wraps to 0; `None` when it does not wrap in
     /// practice (64-bit counters).
     pub max_raw: Option<u64>,
+    /// The baseline reading.
     pub first_raw: u64,
+    /// The latest reading.
     pub last_raw: u64,
     /// Units counted since the baseline, across wraps; resets add nothing.
     pub total_raw: u64,
+    /// Times it wrapped past `max_raw`.
     pub wraps: u32,
+    /// Times it went back by more than a wrap explains (driver reload, reboot).
     pub resets: u32,
 }
 

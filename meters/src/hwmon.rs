@@ -22,8 +22,11 @@ const MAX_PLAUSIBLE_SENSOR_W: f64 = 50_000.0;
 /// What a file name in a hwmon directory is, for this crate (pure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Channel {
+    /// `energyN_input`, µJ.
     Energy(u32),
+    /// `powerN_average`, µW.
     PowerAverage(u32),
+    /// `powerN_input`, µW.
     PowerInput(u32),
 }
 

@@ -31,10 +31,15 @@ pub enum DcmiFormat {
 /// One DCMI power reading, in watts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DcmiReading {
+    /// Which tool printed it.
     pub format: DcmiFormat,
+    /// The instantaneous power, what the sampler integrates.
     pub current_w: f64,
+    /// The BMC's own statistics over its period, where printed.
     pub minimum_w: Option<f64>,
+    /// See `minimum_w`.
     pub maximum_w: Option<f64>,
+    /// See `minimum_w`.
     pub average_w: Option<f64>,
 }
 
@@ -127,7 +132,9 @@ pub fn parse_dcmi(text: &str) -> Result<DcmiReading, String> {
 /// One power sensor line of `ipmitool sdr` (`Chassis Power | 150 Watts | ok`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SdrPower {
+    /// The sensor's name (`Chassis Power`).
     pub sensor: String,
+    /// Its reading.
     pub watts: f64,
 }
 

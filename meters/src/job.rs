@@ -97,7 +97,9 @@ impl Default for NodeConfig {
 /// One job on this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobOnNode {
+    /// The node's spool.
     pub spool: Spool,
+    /// Slurm's job id.
     pub job_id: u32,
     /// Slurm's node name (`SLURMD_NODENAME`).
     pub node: String,
@@ -123,8 +125,11 @@ pub struct StartOutcome {
 /// What [`finish_job`] measured.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Measurement {
+    /// One per meter read.
     pub meters: Vec<MeterReport>,
+    /// Meters looked for and not used, with why.
     pub absent_meters: Vec<AbsentMeter>,
+    /// What went wrong for the record as a whole.
     pub flags: Vec<RecordFlag>,
     /// Host information, GPUs included when NVML answered.
     pub host: Option<HostInfo>,

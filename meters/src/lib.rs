@@ -27,9 +27,6 @@
 //! Nothing here fails or stalls a job: every bound is a timeout, every failure a note, an
 //! absent meter or a flag. The library starts no thread and has no logger; NVML is only loaded
 //! in the sampler process and by [`list_gpus`].
-// 98 public items have no doc comment yet (issue 13): the workspace's missing_docs lint is
-// allowed in this crate until they are written; remove this line then.
-#![allow(missing_docs)]
 
 pub mod accumulate;
 pub mod checkpoint;

@@ -26,8 +26,11 @@ const MAX_PLAUSIBLE_GPU_W: f64 = 5_000.0;
 pub struct GpuDescription {
     /// NVML's index (the order of `nvidia-smi`).
     pub index: u32,
+    /// `GPU-...`.
     pub uuid: String,
+    /// The model, as NVML names it.
     pub name: String,
+    /// Its memory, MiB.
     pub memory_total_mib: u64,
 }
 
@@ -225,12 +228,15 @@ impl std::fmt::Debug for NvmlSource {
 /// What opening NVML found.
 #[derive(Debug, Default)]
 pub struct NvmlFound {
+    /// The GPUs' meters; `None` when NVML cannot be used.
     pub source: Option<NvmlSource>,
+    /// GPUs or NVML itself not used, with why.
     pub absent: Vec<AbsentMeter>,
     /// Every GPU, for the record's host information.
     pub gpus: Vec<GpuInfo>,
     /// UUIDs of the job's GPUs.
     pub job_gpu_uuids: Vec<String>,
+    /// Things worth a line in the slurmd log.
     pub notes: Vec<String>,
 }
 

@@ -26,7 +26,12 @@ const MAX_PLAUSIBLE_ZONE_W: f64 = 5_000.0;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZoneDirName {
     /// `intel-rapl:0` (`sub` = None) or `intel-rapl:0:1`.
-    Zone { package: u32, sub: Option<u32> },
+    Zone {
+        /// The package's index.
+        package: u32,
+        /// The subzone's index (`core`, `uncore`, `dram`), if any.
+        sub: Option<u32>,
+    },
     /// `intel-rapl-mmio:N[:M]`: a second view of a package counter.
     Mmio,
     /// A RAPL-looking name whose indices are not numbers.

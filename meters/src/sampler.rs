@@ -30,18 +30,31 @@ pub const STATE_VERSION: u32 = crate::checkpoint::VERSION;
 /// Everything a sampler needs, passed on its command line by the plugin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplerArgs {
+    /// The node's spool.
     pub spool: PathBuf,
+    /// The job sampled.
     pub job_id: u32,
+    /// This node's Slurm name.
     pub node: String,
+    /// Root under which `/sys` and `/proc` are read.
     pub sysroot: PathBuf,
+    /// Time between two readings.
     pub interval: Duration,
+    /// Which meter families to read.
     pub sources: Sources,
+    /// The BMC's power reading command; `None`: no BMC meter.
     pub ipmi_command: Option<Vec<String>>,
+    /// How long one BMC query may take.
     pub ipmi_timeout: Duration,
+    /// BMC readings above this are glitches.
     pub ipmi_max_power_w: f64,
+    /// libnvidia-ml to load; `None`: the system's.
     pub nvml_library: Option<PathBuf>,
+    /// The job's GPUs as Slurm names them.
     pub job_gpus: Vec<String>,
+    /// The most points a meter's power series keeps.
     pub max_series_points: u32,
+    /// The sampler stops after this long even if no epilog came.
     pub max_lifetime: Duration,
     /// How long the epilog waits for the final reading; the final BMC query gets half.
     pub stop_timeout: Duration,
@@ -249,6 +262,7 @@ pub struct JobFiles {
 }
 
 impl JobFiles {
+    /// The files of `job_id` on `node` under `running/`.
     pub fn new(spool: &Spool, job_id: u32, node: &str) -> Self {
         Self {
             start: spool.running_path(job_id, node, "start-snapshot.json"),
@@ -259,6 +273,7 @@ impl JobFiles {
         }
     }
 
+    /// Every one of them, for cleaning up.
     pub fn all(&self) -> [&Path; 5] {
         [
             &self.start,
@@ -273,18 +288,26 @@ impl JobFiles {
 /// Which process samples which job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PidFile {
+    /// The sampler's pid.
     pub pid: u32,
+    /// Its job.
     pub job_id: u32,
+    /// Its node.
     pub node: String,
 }
 
 /// The sampler's checkpoint: its accumulators and what it learnt about the node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SamplerState {
+    /// [`STATE_VERSION`] of the writer.
     pub version: u32,
+    /// The job sampled.
     pub job_id: u32,
+    /// This node's Slurm name.
     pub node: String,
+    /// The sampler's pid.
     pub pid: u32,
+    /// The boot the readings belong to: a checkpoint of another boot cannot be used.
     pub boot_id: Option<String>,
     /// The job's start (the prolog's snapshot, or the sampler's first reading without one).
     pub job_start: Instant,
@@ -294,11 +317,17 @@ pub struct SamplerState {
     pub seq: u64,
     /// The final reading has been taken (SIGTERM, lifetime): nothing will be added.
     pub finished: bool,
+    /// The sampling interval, s.
     pub interval_s: f64,
+    /// One per meter.
     pub meters: Vec<MeterAccumulator>,
+    /// Meters looked for and not used, with why.
     pub absent: Vec<AbsentMeter>,
+    /// What the node is.
     pub host: HostInfo,
+    /// The UUIDs of the GPUs the job holds.
     pub job_gpu_uuids: Vec<String>,
+    /// Things worth a line in the slurmd log.
     pub notes: Vec<String>,
 }
 

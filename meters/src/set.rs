@@ -14,14 +14,19 @@ use std::time::Duration;
 /// What to open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenOptions {
+    /// Root under which `/sys` and `/proc` are read (`/` on a real node).
     pub sysroot: PathBuf,
+    /// Which meter families to open.
     pub sources: Sources,
     /// `None` disables the BMC meter.
     pub ipmi_command: Option<Vec<String>>,
+    /// How long one BMC query may take.
     pub ipmi_timeout: Duration,
+    /// BMC readings above this are glitches.
     pub ipmi_max_power_w: f64,
     /// `None`: the system's `libnvidia-ml.so.1`.
     pub nvml_library: Option<PathBuf>,
+    /// The job's GPUs as Slurm or CUDA name them (indices or UUIDs).
     pub job_gpus: Vec<String>,
     /// See [`NvmlSource::open`].
     pub nvml_power_alongside: bool,
@@ -38,6 +43,7 @@ pub struct MeterSet {
     pub notes: Vec<String>,
     /// Every GPU NVML sees (empty without NVML).
     pub gpus: Vec<GpuInfo>,
+    /// The UUIDs of the GPUs the job holds.
     pub job_gpu_uuids: Vec<String>,
     values: Vec<Result<Raw, ReadError>>,
     times: Vec<Instant>,
@@ -116,6 +122,7 @@ impl MeterSet {
         }
     }
 
+    /// Every meter once, in the order of [`MeterSet::read`]'s values.
     pub fn specs(&self) -> &[MeterSpec] {
         &self.specs
     }
@@ -179,27 +186,39 @@ impl MeterSet {
 /// process: the prolog's start snapshot, the epilog's end snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// When the snapshot began.
     pub taken: Instant,
+    /// What the node is.
     pub host: HostInfo,
+    /// One per meter.
     pub readings: Vec<SnapshotReading>,
+    /// Meters looked for and not used, with why.
     #[serde(default)]
     pub absent: Vec<AbsentMeter>,
+    /// The UUIDs of the GPUs the job holds.
     #[serde(default)]
     pub job_gpu_uuids: Vec<String>,
+    /// Things worth a line in the slurmd log.
     #[serde(default)]
     pub notes: Vec<String>,
 }
 
+/// One meter's reading in a [`Snapshot`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotReading {
+    /// The meter.
     pub spec: MeterSpec,
+    /// When it was read.
     pub at: Instant,
+    /// The value; `None` when the read failed.
     pub value: Option<Raw>,
+    /// Why the read failed.
     #[serde(default)]
     pub error: Option<String>,
 }
 
 impl SnapshotReading {
+    /// The value, or why there is none.
     pub fn result(&self) -> Result<Raw, ReadError> {
         self.value
             .ok_or_else(|| ReadError(self.error.clone().unwrap_or_else(|| "no reading".into())))

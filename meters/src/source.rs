@@ -32,7 +32,9 @@ pub enum MeterKind {
     /// A cumulative energy counter; `max_raw` is its last value before it wraps to 0
     /// (`max_energy_range_uj` for RAPL), `None` if it does not wrap in practice.
     Counter {
+        /// What one unit of the counter is.
         unit: CounterUnit,
+        /// See above.
         max_raw: Option<u64>,
     },
     /// Instantaneous (or short-average) power in watts, integrated by trapezoids.
@@ -44,8 +46,11 @@ pub enum MeterKind {
 pub struct MeterSpec {
     /// Stable id: `rapl:intel-rapl:0`, `nvml:GPU-<uuid>`, `ipmi:dcmi`, `hwmon:<name>/power1`.
     pub id: String,
+    /// What part of the node it covers.
     pub scope: Scope,
+    /// A human label (the RAPL zone's name, the GPU's model).
     pub label: Option<String>,
+    /// Counter or power.
     pub kind: MeterKind,
     /// For devices that a job may or may not hold (GPUs): whether this job holds it.
     pub job_owned: Option<bool>,
@@ -62,6 +67,7 @@ pub struct MeterSpec {
 }
 
 impl MeterSpec {
+    /// How its energy is obtained, as the record says it.
     pub fn method(&self) -> Method {
         match self.kind {
             MeterKind::Counter { .. } => Method::Counter,
@@ -107,9 +113,13 @@ pub trait Source {
 /// Which meter families are enabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sources {
+    /// RAPL through powercap.
     pub rapl: bool,
+    /// NVIDIA GPUs through NVML.
     pub nvml: bool,
+    /// The BMC through IPMI DCMI.
     pub ipmi: bool,
+    /// hwmon power and energy sensors.
     pub hwmon: bool,
 }
 
@@ -120,6 +130,7 @@ impl Default for Sources {
 }
 
 impl Sources {
+    /// Every family (the default).
     pub const fn all() -> Self {
         Self {
             rapl: true,
@@ -129,6 +140,7 @@ impl Sources {
         }
     }
 
+    /// None (`sources=none`).
     pub const fn none() -> Self {
         Self {
             rapl: false,
