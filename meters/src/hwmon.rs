@@ -10,7 +10,7 @@
 //!
 //! Older kernels put the attributes in `hwmon*/device/`; both places are searched.
 
-use crate::files::{describe_io_error, read_line, read_u64};
+use crate::files::{IntegerFile, describe_io_error, read_line, read_u64};
 use crate::source::{CounterUnit, MeterKind, MeterSpec, Raw, ReadError, Source};
 use ea_record::{AbsentMeter, Scope};
 use std::collections::BTreeMap;
@@ -57,8 +57,7 @@ enum Unit {
 #[derive(Debug)]
 pub struct HwmonSource {
     specs: Vec<MeterSpec>,
-    files: Vec<(PathBuf, Unit)>,
-    buf: String,
+    files: Vec<(IntegerFile, Unit)>,
 }
 
 impl HwmonSource {
@@ -83,7 +82,6 @@ impl HwmonSource {
         devices.sort_by_key(|(n, _)| hwmon_number(n));
         let mut notes = Vec::new();
         let mut found: Vec<(MeterSpec, PathBuf, Unit)> = Vec::new();
-        let mut buf = String::new();
         let mut names_seen: BTreeMap<String, u32> = BTreeMap::new();
         for (hwmon, dir) in &devices {
             for attr_dir in [dir.clone(), dir.join("device")] {
@@ -115,7 +113,7 @@ impl HwmonSource {
                         }
                     };
                     let path = attr_dir.join(file);
-                    if let Err(e) = read_u64(&path, &mut buf) {
+                    if let Err(e) = read_u64(&path) {
                         notes.push(AbsentMeter {
                             source: format!("hwmon:{name}/{kind_prefix}{n}"),
                             reason: e.to_string(),
@@ -173,9 +171,9 @@ impl HwmonSource {
         let mut files = Vec::new();
         for (s, p, u) in found {
             specs.push(s);
-            files.push((p, u));
+            files.push((IntegerFile::new(p), u));
         }
-        (Some(Self { specs, files, buf }), notes)
+        (Some(Self { specs, files }), notes)
     }
 }
 
@@ -210,8 +208,8 @@ impl Source for HwmonSource {
     }
 
     fn read_into(&mut self, out: &mut Vec<Result<Raw, ReadError>>) {
-        for (path, unit) in &self.files {
-            let v = read_u64(path, &mut self.buf).map_err(|e| ReadError(e.to_string()));
+        for (file, unit) in &mut self.files {
+            let v = file.read().map_err(|e| ReadError(e.to_string()));
             out.push(v.map(|v| match unit {
                 Unit::EnergyUj => Raw::Counter(v),
                 Unit::PowerUw => Raw::Watts(v as f64 / 1e6),

@@ -14,7 +14,7 @@
 //! `intel-rapl:a`; an unreadable `energy_uj`; a missing or zero `max_energy_range_uj`) becomes
 //! an [`AbsentMeter`] with the reason; the other zones are still measured.
 
-use crate::files::{describe_io_error, read_line, read_u64};
+use crate::files::{IntegerFile, describe_io_error, read_line, read_u64};
 use crate::source::{CounterUnit, MeterKind, MeterSpec, Raw, ReadError, Source};
 use ea_record::{AbsentMeter, Scope};
 use std::path::{Path, PathBuf};
@@ -80,8 +80,7 @@ pub fn scope_for_zone_name(name: &str) -> Scope {
 #[derive(Debug)]
 pub struct RaplSource {
     specs: Vec<MeterSpec>,
-    energy_paths: Vec<PathBuf>,
-    buf: String,
+    energy_files: Vec<IntegerFile>,
 }
 
 /// Where powercap lives under a root.
@@ -110,7 +109,6 @@ impl RaplSource {
         names.sort();
         let mut zones = Vec::new();
         let mut skipped = Vec::new();
-        let mut buf = String::new();
         for dir_name in &names {
             let zone_dir = dir.join(dir_name);
             let source = format!("rapl:{dir_name}");
@@ -140,7 +138,7 @@ impl RaplSource {
                 )));
                 continue;
             };
-            let max_raw = match read_u64(&zone_dir.join("max_energy_range_uj"), &mut buf) {
+            let max_raw = match read_u64(&zone_dir.join("max_energy_range_uj")) {
                 Ok(0) => {
                     skipped.push(skip(format!(
                         "{}/max_energy_range_uj is 0",
@@ -157,7 +155,7 @@ impl RaplSource {
                 }
             };
             let energy_path = zone_dir.join("energy_uj");
-            if let Err(e) = read_u64(&energy_path, &mut buf) {
+            if let Err(e) = read_u64(&energy_path) {
                 skipped.push(skip(e.to_string()));
                 continue;
             }
@@ -198,12 +196,11 @@ impl RaplSource {
             }
             return (None, skipped);
         }
-        let (specs, energy_paths) = zones.into_iter().unzip();
+        let (specs, energy_paths): (_, Vec<PathBuf>) = zones.into_iter().unzip();
         (
             Some(Self {
                 specs,
-                energy_paths,
-                buf: String::new(),
+                energy_files: energy_paths.into_iter().map(IntegerFile::new).collect(),
             }),
             skipped,
         )
@@ -220,9 +217,9 @@ impl Source for RaplSource {
     }
 
     fn read_into(&mut self, out: &mut Vec<Result<Raw, ReadError>>) {
-        for path in &self.energy_paths {
+        for file in &mut self.energy_files {
             out.push(
-                read_u64(path, &mut self.buf)
+                file.read()
                     .map(Raw::Counter)
                     .map_err(|e| ReadError(e.to_string())),
             );

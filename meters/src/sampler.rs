@@ -255,8 +255,10 @@ pub struct JobFiles {
     pub pid: PathBuf,
     /// The base of the sampler's checkpoint, a [`SamplerState`] (see [`crate::checkpoint`]).
     pub checkpoint: PathBuf,
-    /// The checkpoint's journal: the ticks since the base, one per line.
-    pub journal: PathBuf,
+    /// The checkpoint's two journal segments, written in turn: the ticks since the base, one
+    /// per line, and the parts of the next base (see [`crate::checkpoint`]). A version 2
+    /// checkpoint has only the first.
+    pub journals: [PathBuf; 2],
     /// The epilog's fallback [`Snapshot`], written by `energy-assess-sampler snapshot`.
     pub end: PathBuf,
 }
@@ -268,18 +270,22 @@ impl JobFiles {
             start: spool.running_path(job_id, node, "start-snapshot.json"),
             pid: spool.running_path(job_id, node, "sampler.pid"),
             checkpoint: spool.running_path(job_id, node, "sampler.json"),
-            journal: spool.running_path(job_id, node, "sampler.journal"),
+            journals: [
+                spool.running_path(job_id, node, "sampler.journal"),
+                spool.running_path(job_id, node, "sampler.journal.1"),
+            ],
             end: spool.running_path(job_id, node, "end-snapshot.json"),
         }
     }
 
     /// Every one of them, for cleaning up.
-    pub fn all(&self) -> [&Path; 5] {
+    pub fn all(&self) -> [&Path; 6] {
         [
             &self.start,
             &self.pid,
             &self.checkpoint,
-            &self.journal,
+            &self.journals[0],
+            &self.journals[1],
             &self.end,
         ]
     }
@@ -488,9 +494,10 @@ pub fn run(args: &SamplerArgs) -> i32 {
     let mut next_tick = started;
     let mut finishing = false;
     let mut write_failed = false;
-    let mut orphan = Orphan::default();
+    let mut orphan = Orphan::new(args.orphan_after);
     let mut salvage_after = false;
     let mut checkpoint = crate::checkpoint::Writer::new(&files);
+    let mut pid_check = Every::new(PID_CHECK_EVERY);
     // Notes of the loop itself, added to the state at the next tick (and journaled with it).
     let mut pending: Vec<String> = Vec::new();
     loop {
@@ -510,7 +517,14 @@ pub fn run(args: &SamplerArgs) -> i32 {
         state.finished = finishing;
         tick.updated = state.updated;
         tick.finished = finishing;
+        // A whole base (re)creates the job's files: only while they are still ours.
+        if checkpoint.whole_base_next() && state.seq > 1 && !pid_file_is(&files, me) {
+            return 0;
+        }
         if let Err(e) = checkpoint.write(&state, &tick) {
+            if e.is_not_found() && !pid_file_is(&files, me) {
+                return 0; // the epilog has cleaned the job's files up
+            }
             // Nobody reads our stderr; the epilog will find an old checkpoint (or none) and
             // say so. Keep sampling: the spool may come back.
             if !write_failed {
@@ -543,12 +557,12 @@ pub fn run(args: &SamplerArgs) -> i32 {
             set.set_ipmi_timeout(args.ipmi_timeout.min(args.stop_timeout / 2));
             continue;
         }
-        match read_json::<PidFile>(&files.pid) {
-            Ok(p) if p.pid == me => {}
-            // The epilog is done with this job (or another sampler replaced us): leave
-            // quietly, without writing into a running/ directory that is being cleaned.
-            _ if started.elapsed() > Duration::from_secs(2) => return 0,
-            _ => {}
+        // The epilog is done with this job (or another sampler replaced us): leave quietly.
+        // Looked at every PID_CHECK_EVERY only: a tick cannot write into a cleaned-up
+        // running/ directory anyway (the journals are never recreated, see above).
+        if pid_check.due() && started.elapsed() > Duration::from_secs(2) && !pid_file_is(&files, me)
+        {
+            return 0;
         }
         if started.elapsed() >= args.max_lifetime {
             pending.push(format!(
@@ -570,25 +584,66 @@ pub fn run(args: &SamplerArgs) -> i32 {
     }
 }
 
+/// How often the sampler reads its pid file to see whether it still owns the job.
+const PID_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Whether the pid file still names `me` (the epilog removes it; a new sampler replaces it).
+fn pid_file_is(files: &JobFiles, me: u32) -> bool {
+    matches!(read_json::<PidFile>(&files.pid), Ok(p) if p.pid == me)
+}
+
+/// True at most once per period: a check the loop makes less often than it ticks.
+#[derive(Debug)]
+struct Every {
+    period: Duration,
+    last: Option<std::time::Instant>,
+}
+
+impl Every {
+    fn new(period: Duration) -> Self {
+        Self { period, last: None }
+    }
+
+    fn due(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if self.last.is_some_and(|t| now - t < self.period) {
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
+}
+
 /// Watches for the job's end on the node when no epilog comes: once the sampler has seen
 /// the job's extern step, its absence, with no other step of the job, for `orphan_after`
-/// means the allocation is over here. Looks at most every [`Orphan::EVERY`].
-#[derive(Debug, Default)]
+/// means the allocation is over here. Looks an eighth of `orphan_after` apart, at most
+/// [`Orphan::EVERY`].
+#[derive(Debug)]
 struct Orphan {
-    last_check: Option<std::time::Instant>,
+    every: Every,
     saw_extern: bool,
     no_step_since: Option<std::time::Instant>,
 }
 
 impl Orphan {
-    const EVERY: Duration = Duration::from_secs(5);
+    /// Reading `/proc/net/unix` costs in proportion to the node's sockets, and the job's end
+    /// is only acted on after `orphan_after` (2 minutes by default): an eighth of it, at most
+    /// this, is soon enough.
+    const EVERY: Duration = Duration::from_secs(15);
+
+    fn new(orphan_after: Duration) -> Self {
+        Self {
+            every: Every::new((orphan_after / 8).min(Self::EVERY)),
+            saw_extern: false,
+            no_step_since: None,
+        }
+    }
 
     fn check(&mut self, args: &SamplerArgs) -> bool {
-        let now = std::time::Instant::now();
-        if self.last_check.is_some_and(|t| now - t < Self::EVERY) {
+        if !self.every.due() {
             return false;
         }
-        self.last_check = Some(now);
+        let now = std::time::Instant::now();
         let Some(steps) = crate::steps::steps_on_node(&args.steps_listing, &args.node, args.job_id)
         else {
             return false;
