@@ -12,7 +12,10 @@
 //! 2. The real sampler binary, started by `start_job` at a 100 ms interval for 5 s with every
 //!    meter: its user+system CPU time divided by the readings it took, its children's CPU
 //!    (the fake ipmitool runs) per reading, the bytes it wrote and its write calls per reading
-//!    (`/proc/PID/io`: wchar, syscw), and its resident memory (VmRSS, VmHWM).
+//!    (`/proc/PID/io`: wchar, syscw), and its resident memory (VmRSS, VmHWM). The BMC is
+//!    read once with the fake ipmitool and once in-process through a fake `/dev/ipmi0` (the
+//!    `tests/fake-ipmi` shim preloaded into the sampler answers its ioctls and polls; its own
+//!    work, a stat and a small file read per request, is counted in the sampler's CPU).
 //!
 //! Simulated sources cost what reading a file or calling a library function costs; a real
 //! RAPL read (an MSR read in the kernel) or a real NVML call costs more, and a real
@@ -49,6 +52,37 @@ fn fake_nvml_lib() -> PathBuf {
         .map(|d| d.join("libnvidia_ml_fake.so"))
         .find(|p| p.exists())
         .expect("libnvidia_ml_fake.so")
+}
+
+/// The fake /dev/ipmi0 shim (`tests/fake-ipmi`, a dev-dependency), put in the sampler's
+/// LD_PRELOAD by a wrapper script of the sampler's name.
+fn fake_ipmi_shim() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    [deps, deps.parent().unwrap()]
+        .iter()
+        .map(|d| d.join("libipmi_dev_fake.so"))
+        .find(|p| p.exists())
+        .expect("libipmi_dev_fake.so")
+}
+
+/// `<dir>/energy-assess-sampler`: runs the real sampler with the fake device shim preloaded
+/// (same name, so the epilog still recognises it; `exec` keeps the pid).
+fn preloading_sampler(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    let wrapper = dir.join("energy-assess-sampler");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nLD_PRELOAD='{}' exec '{}' \"$@\"\n",
+            fake_ipmi_shim().display(),
+            env!("CARGO_BIN_EXE_energy-assess-sampler")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    wrapper
 }
 
 fn main() {
@@ -101,6 +135,9 @@ fn main() {
     let mut opts = OpenOptions {
         sysroot: root.clone(),
         sources: Sources::parse("rapl,hwmon,nvml").unwrap(),
+        // In this process the BMC is the fake ipmitool (the device shim needs LD_PRELOAD,
+        // which only the sampler process below gets).
+        ipmi_device: None,
         ipmi_command: Some(vec![
             ipmitool.clone(),
             "dcmi".into(),
@@ -239,6 +276,7 @@ fn main() {
     let cfg = NodeConfig {
         sysroot: root.clone(),
         interval: Duration::from_millis(100),
+        ipmi_device: None,
         ipmi_command: Some(vec![
             ipmitool,
             "dcmi".into(),
@@ -250,9 +288,23 @@ fn main() {
         max_lifetime: Duration::from_secs(60),
         ..NodeConfig::default()
     };
-    for (label, sources) in [
-        ("rapl+hwmon+nvml", "rapl,hwmon,nvml"),
-        ("all meters incl. BMC", "all"),
+    // The fake device: a plain file the shim answers the ioctls of, with the watts of
+    // `fake-ipmi-watts` (EA_SYSROOT is the root).
+    std::fs::create_dir_all(root.join("dev")).unwrap();
+    std::fs::write(root.join("dev/ipmi0"), "").unwrap();
+    let device_cfg = NodeConfig {
+        ipmi_device: Some(root.join("dev/ipmi0")),
+        sampler_exe: preloading_sampler(&root.join("preload")),
+        ..cfg.clone()
+    };
+    for (label, sources, cfg) in [
+        ("rapl+hwmon+nvml", "rapl,hwmon,nvml", &cfg),
+        ("all meters incl. BMC (fake ipmitool)", "all", &cfg),
+        (
+            "all meters incl. BMC (in-process /dev/ipmi0, fake device shim)",
+            "all",
+            &device_cfg,
+        ),
     ] {
         let cfg = NodeConfig {
             sources: Sources::parse(sources).unwrap(),
@@ -324,6 +376,14 @@ fn main() {
         );
         let m = finish_job(&cfg, &job);
         assert!(m.flags.is_empty(), "{:?}", m.notes);
+        if let Some(bmc) = m.meters.iter().find(|r| r.id == "ipmi:dcmi") {
+            println!(
+                "    BMC read by: {} ({} readings, {:.0} J)",
+                bmc.label.as_deref().unwrap_or("?"),
+                bmc.samples,
+                bmc.energy_j
+            );
+        }
         cleanup_job(&job);
     }
     stop.store(true, Ordering::Relaxed);

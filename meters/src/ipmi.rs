@@ -6,14 +6,21 @@
 //! "average over the sampling period" lines cover a period the BMC chooses (5 minutes, or a
 //! month in the FreeIPMI capture), not the sampler's interval.
 //!
-//! BMCs are slow and sometimes hang, so every query runs with a timeout and is killed after
-//! it; a query still stuck from the previous interval is not started again. Readings outside
+//! The kernel's OpenIPMI device (`/dev/ipmi0`) is read in-process when it opens and answers
+//! at discovery ([`crate::ipmi_dev`], [`IpmiSource::discover`]): a few system calls per
+//! reading instead of a fork and exec. The command is the fallback, and what a site that
+//! configures only a command gets.
+//!
+//! BMCs are slow and sometimes hang, so every query runs with a timeout (a command is killed
+//! after it); a command still stuck from the previous interval is not started again. Readings outside
 //! [1 W, `max_plausible_w`] are rejected and counted (Harvard FASRC's IPMI data has a
 //! 25 550 W "Chassis Power" reading on a node that otherwise reads 150 W; see the tests).
 
+use crate::ipmi_dev::DcmiDevice;
 use crate::source::{MeterKind, MeterSpec, Raw, ReadError, Source};
 use ea_record::{AbsentMeter, Scope};
 use std::io::Read;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -223,19 +230,135 @@ pub fn run_with_timeout(
     Ok(stdout)
 }
 
+/// How the BMC meter reads: the kernel's device in-process, or a command.
+#[derive(Debug)]
+enum Backend {
+    /// `/dev/ipmi0` by ioctl ([`crate::ipmi_dev`]).
+    Device(DcmiDevice),
+    /// A command such as `ipmitool dcmi power reading`.
+    Command {
+        argv: Vec<String>,
+        /// A query that timed out and has not been reaped yet: no new query while it lives.
+        stuck: Option<Child>,
+    },
+}
+
 /// The BMC meter.
 #[derive(Debug)]
 pub struct IpmiSource {
-    argv: Vec<String>,
+    backend: Backend,
     timeout: Duration,
     specs: Vec<MeterSpec>,
-    /// A query that timed out and has not been reaped yet: no new query while it lives.
-    stuck: Option<Child>,
     /// The reading taken at discovery, handed out by the first read if still fresh.
     primed: Option<(Instant, f64)>,
 }
 
+/// The BMC meter's spec; `label` says what reads it (the device or the command line), so a
+/// record's provenance shows it.
+fn bmc_spec(label: String, max_plausible_w: f64) -> MeterSpec {
+    MeterSpec {
+        id: "ipmi:dcmi".into(),
+        scope: Scope::NodeBmc,
+        label: Some(label),
+        kind: MeterKind::Power,
+        job_owned: None,
+        min_plausible_w: 1.0,
+        max_plausible_w,
+        flags: vec![],
+    }
+}
+
+/// The label of a meter read through the device at `path`.
+pub fn device_label(path: &Path) -> String {
+    format!("{} (DCMI Get Power Reading, in-process)", path.display())
+}
+
+/// What [`IpmiSource::discover`] found.
+#[derive(Debug)]
+pub struct Discovered {
+    /// The meter, if the device or the command answered.
+    pub source: Option<IpmiSource>,
+    /// Why there is no meter.
+    pub absent: Vec<AbsentMeter>,
+    /// Why the device was not used although the command was (for the log).
+    pub notes: Vec<String>,
+}
+
 impl IpmiSource {
+    /// Finds the BMC: the device first, if given, when it opens and answers one reading within
+    /// `timeout`; else the command, if given. Never fails: what was tried and why it did not
+    /// work ends up in `absent` (neither worked) or `notes` (the command did).
+    pub fn discover(
+        device: Option<&Path>,
+        command: Option<&[String]>,
+        timeout: Duration,
+        max_plausible_w: f64,
+    ) -> Discovered {
+        let device_failure = match device {
+            Some(path) => match Self::open_device(path, timeout, max_plausible_w) {
+                Ok(src) => {
+                    return Discovered {
+                        source: Some(src),
+                        absent: Vec::new(),
+                        notes: Vec::new(),
+                    };
+                }
+                Err(why) => Some(why),
+            },
+            None => None,
+        };
+        let Some(argv) = command else {
+            return Discovered {
+                source: None,
+                absent: vec![AbsentMeter {
+                    source: "ipmi".into(),
+                    reason: device_failure
+                        .unwrap_or_else(|| "no IPMI device or command configured".into()),
+                }],
+                notes: Vec::new(),
+            };
+        };
+        let (source, mut absent) = Self::open(argv, timeout, max_plausible_w);
+        let mut notes = Vec::new();
+        if let Some(why) = device_failure {
+            match (&source, absent.first_mut()) {
+                (Some(_), _) => notes.push(format!(
+                    "BMC: {why}; reading it with `{}` instead",
+                    argv.join(" ")
+                )),
+                (None, Some(a)) => a.reason = format!("{why}; and {}", a.reason),
+                (None, None) => {}
+            }
+        }
+        Discovered {
+            source,
+            absent,
+            notes,
+        }
+    }
+
+    /// Opens the OpenIPMI device and takes one reading to see whether a BMC answers.
+    ///
+    /// # Errors
+    /// The device's error, worded for an admin (see [`crate::ipmi_dev::DeviceError`]).
+    pub fn open_device(
+        path: &Path,
+        timeout: Duration,
+        max_plausible_w: f64,
+    ) -> Result<Self, String> {
+        let mut dev = DcmiDevice::open(path).map_err(|e| e.to_string())?;
+        let r = dev.read_power(timeout).map_err(|e| e.to_string())?;
+        // An implausible first reading is kept as the command's would be: the accumulator
+        // rejects and counts it (the spec's bounds), like any later one.
+        let w = f64::from(r.current_w);
+        Ok(Self {
+            backend: Backend::Device(dev),
+            timeout,
+            specs: vec![bmc_spec(device_label(path), max_plausible_w)],
+            primed: Some((Instant::now(), w)),
+        })
+    }
+
     /// Runs the command once to see whether the node has a working BMC. Never fails: returns
     /// `None` and the reason when it has not.
     pub fn open(
@@ -257,44 +380,56 @@ impl IpmiSource {
             Ok(r) => r,
             Err(why) => return (None, absent(format!("{}: {why}", argv.join(" ")))),
         };
-        let spec = MeterSpec {
-            id: "ipmi:dcmi".into(),
-            scope: Scope::NodeBmc,
-            label: Some(argv.join(" ")),
-            kind: MeterKind::Power,
-            job_owned: None,
-            min_plausible_w: 1.0,
-            max_plausible_w,
-            flags: vec![],
-        };
         let src = Self {
-            argv: argv.to_vec(),
+            backend: Backend::Command {
+                argv: argv.to_vec(),
+                stuck: None,
+            },
             timeout,
-            specs: vec![spec],
-            stuck: None,
+            specs: vec![bmc_spec(argv.join(" "), max_plausible_w)],
             primed: Some((Instant::now(), reading.current_w)),
         };
         (Some(src), Vec::new())
     }
 
+    /// Whether the meter reads through the device (not a command).
+    pub fn uses_device(&self) -> bool {
+        matches!(self.backend, Backend::Device(_))
+    }
+
     fn query(&mut self) -> Result<f64, ReadError> {
-        if let Some(child) = self.stuck.as_mut() {
-            match child.try_wait() {
-                Ok(Some(_)) | Err(_) => self.stuck = None,
-                Ok(None) => {
-                    let _ = child.kill();
-                    return Err(ReadError(
-                        "the previous BMC query is still stuck; not starting another".into(),
-                    ));
-                }
+        match &mut self.backend {
+            Backend::Device(dev) => dev
+                .read_power(self.timeout)
+                .map(|r| f64::from(r.current_w))
+                .map_err(|e| ReadError(e.to_string())),
+            Backend::Command { argv, stuck } => query_command(argv, stuck, self.timeout),
+        }
+    }
+}
+
+/// One run of the command, unless the previous one is still stuck.
+fn query_command(
+    argv: &[String],
+    stuck: &mut Option<Child>,
+    timeout: Duration,
+) -> Result<f64, ReadError> {
+    if let Some(child) = stuck.as_mut() {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => *stuck = None,
+            Ok(None) => {
+                let _ = child.kill();
+                return Err(ReadError(
+                    "the previous BMC query is still stuck; not starting another".into(),
+                ));
             }
         }
-        match run_with_timeout(&self.argv, self.timeout) {
-            Ok(out) => parse_dcmi(&out).map(|r| r.current_w).map_err(ReadError),
-            Err((why, stuck)) => {
-                self.stuck = stuck;
-                Err(ReadError(why))
-            }
+    }
+    match run_with_timeout(argv, timeout) {
+        Ok(out) => parse_dcmi(&out).map(|r| r.current_w).map_err(ReadError),
+        Err((why, child)) => {
+            *stuck = child;
+            Err(ReadError(why))
         }
     }
 }

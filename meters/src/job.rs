@@ -38,7 +38,11 @@ pub struct NodeConfig {
     pub sysroot: PathBuf,
     /// Sampling interval ([`DEFAULT_INTERVAL`]).
     pub interval: Duration,
-    /// The BMC power command; `None` disables the BMC meter.
+    /// The OpenIPMI device read in-process for the BMC meter when it opens and answers at
+    /// discovery (default [`crate::ipmi_dev::DEFAULT_DEVICE`]); `None`: the command only.
+    pub ipmi_device: Option<PathBuf>,
+    /// The BMC power command, used when there is no device or it does not answer; `None` with
+    /// no device disables the BMC meter.
     pub ipmi_command: Option<Vec<String>>,
     /// How long one BMC query may take before it is killed (default 5 s).
     pub ipmi_timeout: Duration,
@@ -75,6 +79,7 @@ impl Default for NodeConfig {
         Self {
             sysroot: PathBuf::from("/"),
             interval: DEFAULT_INTERVAL,
+            ipmi_device: Some(PathBuf::from(crate::ipmi_dev::DEFAULT_DEVICE)),
             ipmi_command: Some(
                 ["ipmitool", "dcmi", "power", "reading"]
                     .map(String::from)
@@ -147,6 +152,7 @@ fn sampler_args(cfg: &NodeConfig, job: &JobOnNode) -> SamplerArgs {
         sysroot: cfg.sysroot.clone(),
         interval: cfg.interval,
         sources: cfg.sources,
+        ipmi_device: cfg.ipmi_device.clone(),
         ipmi_command: cfg.ipmi_command.clone(),
         ipmi_timeout: cfg.ipmi_timeout,
         ipmi_max_power_w: cfg.ipmi_max_power_w,

@@ -7,6 +7,7 @@
 //!   platform/psys), µJ counters with wrap-around;
 //! - [`nvml`]: NVIDIA GPUs through NVML, the mJ energy counter or integrated board power;
 //! - [`ipmi`]: the node's power from its BMC (IPMI DCMI), integrated, glitches rejected;
+//!   read in-process through `/dev/ipmi0` ([`ipmi_dev`]) or by a command;
 //! - [`hwmon`]: hwmon power (integrated) and energy (counter) sensors.
 //!
 //! [`counter`] holds the counter arithmetic (baseline, wraps, resets), [`accumulate`] turns
@@ -37,6 +38,7 @@ pub mod files;
 pub mod host;
 pub mod hwmon;
 pub mod ipmi;
+pub mod ipmi_dev;
 pub mod job;
 pub mod keep;
 pub mod nvml;

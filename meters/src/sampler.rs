@@ -42,7 +42,9 @@ pub struct SamplerArgs {
     pub interval: Duration,
     /// Which meter families to read.
     pub sources: Sources,
-    /// The BMC's power reading command; `None`: no BMC meter.
+    /// The OpenIPMI device tried first for the BMC; `None`: the command only.
+    pub ipmi_device: Option<PathBuf>,
+    /// The BMC's power reading command (the fallback); `None` and no device: no BMC meter.
     pub ipmi_command: Option<Vec<String>>,
     /// How long one BMC query may take.
     pub ipmi_timeout: Duration,
@@ -94,6 +96,9 @@ impl SamplerArgs {
             self.interval.as_millis().to_string().into(),
         );
         push("--sources", self.sources.to_list().into());
+        if let Some(dev) = &self.ipmi_device {
+            push("--ipmi-device", dev.clone().into());
+        }
         if let Some(cmd) = &self.ipmi_command {
             push(
                 "--ipmi-command-json",
@@ -162,6 +167,7 @@ impl SamplerCommand {
             sysroot: PathBuf::from("/"),
             interval: Duration::from_secs(10),
             sources: Sources::all(),
+            ipmi_device: None,
             ipmi_command: None,
             ipmi_timeout: Duration::from_secs(5),
             ipmi_max_power_w: 20_000.0,
@@ -200,6 +206,7 @@ impl SamplerCommand {
                 "--sysroot" => a.sysroot = PathBuf::from(&value),
                 "--interval-ms" => a.interval = Duration::from_millis(num()?.max(1)),
                 "--sources" => a.sources = Sources::parse(&text()?).map_err(|e| e.to_string())?,
+                "--ipmi-device" => a.ipmi_device = Some(PathBuf::from(&value)),
                 "--ipmi-command-json" => {
                     let cmd: Vec<String> = serde_json::from_str(&text()?)
                         .map_err(|e| format!("--ipmi-command-json: {e}"))?;
@@ -342,6 +349,7 @@ impl SamplerArgs {
         OpenOptions {
             sysroot: self.sysroot.clone(),
             sources: self.sources,
+            ipmi_device: self.ipmi_device.clone(),
             ipmi_command: self.ipmi_command.clone(),
             ipmi_timeout: self.ipmi_timeout,
             ipmi_max_power_w: self.ipmi_max_power_w,
@@ -685,6 +693,7 @@ mod tests {
                 ipmi: false,
                 hwmon: true,
             },
+            ipmi_device: Some("/dev/ipmi0".into()),
             ipmi_command: Some(vec![
                 "ipmitool".into(),
                 "dcmi".into(),
@@ -719,6 +728,7 @@ mod tests {
             SamplerCommand::Snapshot(a.clone(), "/tmp/x.json".into())
         );
         let none = SamplerArgs {
+            ipmi_device: None,
             ipmi_command: None,
             nvml_library: None,
             job_gpus: vec![],

@@ -18,7 +18,11 @@ pub struct OpenOptions {
     pub sysroot: PathBuf,
     /// Which meter families to open.
     pub sources: Sources,
-    /// `None` disables the BMC meter.
+    /// The OpenIPMI device tried first for the BMC meter (`/dev/ipmi0`); `None`: the command
+    /// only. See [`IpmiSource::discover`].
+    pub ipmi_device: Option<PathBuf>,
+    /// The BMC command, used when there is no device or it does not answer; `None` with no
+    /// device disables the BMC meter.
     pub ipmi_command: Option<Vec<String>>,
     /// How long one BMC query may take.
     pub ipmi_timeout: Duration,
@@ -76,16 +80,18 @@ impl MeterSet {
                 found.absent,
             );
         }
-        match (&o.ipmi_command, o.sources.ipmi) {
-            (Some(cmd), true) => {
-                let (s, absent) = IpmiSource::open(cmd, o.ipmi_timeout, o.ipmi_max_power_w);
-                set.add(s.map(|s| Box::new(s) as Box<dyn Source>), absent);
-            }
-            (None, true) => set.absent.push(AbsentMeter {
-                source: "ipmi".into(),
-                reason: "no IPMI command configured".into(),
-            }),
-            _ => {}
+        if o.sources.ipmi {
+            let found = IpmiSource::discover(
+                o.ipmi_device.as_deref(),
+                o.ipmi_command.as_deref(),
+                o.ipmi_timeout,
+                o.ipmi_max_power_w,
+            );
+            set.notes.extend(found.notes);
+            set.add(
+                found.source.map(|s| Box::new(s) as Box<dyn Source>),
+                found.absent,
+            );
         }
         set
     }

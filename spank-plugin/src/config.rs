@@ -15,7 +15,8 @@
 //! sysroot = "/"               # where /sys and /proc are read; "%n" becomes the node name
 //! interval = "10s"            # sampling interval
 //! sources = ["rapl", "nvml", "ipmi", "hwmon"]
-//! ipmi_command = ["ipmitool", "dcmi", "power", "reading"]
+//! ipmi_device = "/dev/ipmi0"  # the BMC read in-process; "" for the command only
+//! ipmi_command = ["ipmitool", "dcmi", "power", "reading"]   # when the device fails
 //! nvml_library = "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1"
 //! sampler = "/usr/local/libexec/energy-assess/energy-assess-sampler"
 //! stop_timeout = "2s"
@@ -23,12 +24,17 @@
 //! ```
 //!
 //! Plugstack arguments use the same names (`config=`, `spool=`, `default=`, `allow_opt_out=`,
-//! `summary=`, `collector=` (comma-separated), `forwarder=`, `keep_delivered=`, `sysroot=`, `interval=`, `sources=`, `ipmi_command=`, `nvml_library=`,
+//! `summary=`, `collector=` (comma-separated), `forwarder=`, `keep_delivered=`, `sysroot=`, `interval=`, `sources=`, `ipmi_device=`, `ipmi_command=`, `nvml_library=`,
 //! `sampler=`, `stop_timeout=`, `orphan_after=`); `config=` names the file. A file that is absent means
 //! defaults. A file that cannot be read, or a bad key or value anywhere, is reported (file,
 //! line, what to write instead) and never stops a job: the broken file is ignored as a whole and
 //! the built-in defaults plus the plugstack arguments are used, because a half-applied config
 //! is harder to reason about than either.
+//!
+//! The BMC: `ipmi_device` (default `/dev/ipmi0`) is read in-process when it opens and answers
+//! at discovery, else `ipmi_command`. A file (or a plugstack line) that sets `ipmi_command`
+//! without `ipmi_device` means the command only: the site chose it. `ipmi_device = ""`
+//! never uses the device.
 
 use serde::Deserialize;
 use std::fmt;
@@ -94,7 +100,11 @@ pub struct MeterSettings {
     pub interval: Duration,
     /// Which meters to read (`rapl,nvml,ipmi,hwmon`).
     pub sources: Sources,
-    /// The BMC's power reading command and its arguments (`ipmitool dcmi power reading`).
+    /// The OpenIPMI device read in-process for the BMC (`/dev/ipmi0`); `None`: the command
+    /// only (see the module's doc for when).
+    pub ipmi_device: Option<PathBuf>,
+    /// The BMC's power reading command and its arguments (`ipmitool dcmi power reading`),
+    /// used when there is no device or it does not answer.
     pub ipmi_command: Vec<String>,
     /// libnvidia-ml to load; `None`: the system's.
     pub nvml_library: Option<PathBuf>,
@@ -114,6 +124,7 @@ impl MeterSettings {
         ea_meters::NodeConfig {
             sysroot: PathBuf::from(self.sysroot.replace("%n", node)),
             interval: self.interval,
+            ipmi_device: self.ipmi_device.clone().filter(|_| self.sources.ipmi),
             ipmi_command: (self.sources.ipmi && !self.ipmi_command.is_empty())
                 .then(|| self.ipmi_command.clone()),
             nvml_library: self.nvml_library.clone(),
@@ -142,6 +153,7 @@ impl Default for Config {
                 // 1 kW for a big socket. 10 s is far inside that and costs little.
                 interval: Duration::from_secs(10),
                 sources: Sources::all(),
+                ipmi_device: Some(PathBuf::from(ea_meters::ipmi_dev::DEFAULT_DEVICE)),
                 ipmi_command: ["ipmitool", "dcmi", "power", "reading"]
                     .map(String::from)
                     .to_vec(),
@@ -184,6 +196,7 @@ struct RawMeters {
     sysroot: Option<String>,
     interval: Option<toml::Value>,
     sources: Option<Vec<String>>,
+    ipmi_device: Option<String>,
     ipmi_command: Option<Vec<String>>,
     nvml_library: Option<PathBuf>,
     sampler: Option<PathBuf>,
@@ -204,6 +217,7 @@ const ARG_KEYS: &[&str] = &[
     "sysroot",
     "interval",
     "sources",
+    "ipmi_device",
     "ipmi_command",
     "nvml_library",
     "sampler",
@@ -252,6 +266,10 @@ pub fn load(args: &[String]) -> (Config, Vec<ConfigProblem>) {
         if let Err(p) = apply_arg(&mut config, key, value) {
             problems.push(ConfigProblem(format!("plugstack.conf: {key}={value}: {p}")));
         }
+    }
+    let has = |key: &str| pairs.iter().any(|(k, _)| k == key);
+    if has("ipmi_command") && !has("ipmi_device") {
+        config.meters.ipmi_device = None; // the plugstack line chose the command
     }
     (config, problems)
 }
@@ -308,6 +326,13 @@ pub fn parse_file(text: &str, path: &Path) -> Result<Config, ConfigProblem> {
             mm.sources = Sources::parse(&v.join(","))
                 .map_err(|e| fail(format!("{}: {e}", at("sources"))))?;
         }
+        if m.ipmi_command.is_some() && m.ipmi_device.is_none() {
+            mm.ipmi_device = None; // the site chose the command
+        }
+        if let Some(v) = m.ipmi_device {
+            mm.ipmi_device =
+                ipmi_device(&v).map_err(|e| fail(format!("{}: {e}", at("ipmi_device"))))?;
+        }
         if let Some(v) = m.ipmi_command {
             mm.ipmi_command = v;
         }
@@ -355,6 +380,7 @@ fn apply_arg(c: &mut Config, key: &str, value: &str) -> Result<(), ValueError> {
                 parse_duration(value, Duration::from_millis(100), Duration::from_secs(3600))?
         }
         "sources" => c.meters.sources = Sources::parse(value)?,
+        "ipmi_device" => c.meters.ipmi_device = ipmi_device(value)?,
         "ipmi_command" => {
             c.meters.ipmi_command = value.split(',').map(|s| s.trim().to_string()).collect()
         }
@@ -407,6 +433,14 @@ fn check_spool(p: &Path) -> Result<PathBuf, ValueError> {
         return Err(ValueError::NotAbsolute(p.display().to_string()));
     }
     Ok(p.to_path_buf())
+}
+
+/// `ipmi_device`: an absolute path, or `""` for none.
+fn ipmi_device(v: &str) -> Result<Option<PathBuf>, ValueError> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    check_absolute(v).map(|p| Some(PathBuf::from(p)))
 }
 
 fn check_absolute(v: &str) -> Result<String, ValueError> {
@@ -623,6 +657,53 @@ mod tests {
         assert_eq!(c.collector, ["http://admin1:7373", "http://admin2:7373"]);
         assert_eq!(c.keep_delivered, Duration::from_secs(7 * 86_400));
         assert_eq!(c.forwarder, PathBuf::from(DEFAULT_FORWARDER));
+        // The device first, ipmitool when it fails.
+        assert_eq!(c.meters.ipmi_device, Some(PathBuf::from("/dev/ipmi0")));
+        assert_eq!(c.meters.ipmi_command[0], "ipmitool");
+        let n = c.meters.node_config("n1");
+        assert_eq!(n.ipmi_device, Some(PathBuf::from("/dev/ipmi0")));
+        assert!(n.ipmi_command.is_some());
+    }
+
+    #[test]
+    fn ipmi_device_and_command_precedence() {
+        let dev = |c: &Config| c.meters.ipmi_device.clone();
+        let d0 = Some(PathBuf::from("/dev/ipmi0"));
+        assert_eq!(dev(&Config::default()), d0);
+        assert_eq!(dev(&parse("[meters]\ninterval = \"5s\"").unwrap()), d0);
+        // A command alone: the command only.
+        let c = parse("[meters]\nipmi_command = [\"ipmi-dcmi\"]").unwrap();
+        assert_eq!(dev(&c), None);
+        assert_eq!(c.meters.node_config("n").ipmi_device, None);
+        // Both: the device first, the command as the fallback.
+        let c = parse("[meters]\nipmi_device = \"/dev/ipmi1\"\nipmi_command = [\"x\"]").unwrap();
+        assert_eq!(dev(&c), Some(PathBuf::from("/dev/ipmi1")));
+        assert_eq!(dev(&parse("[meters]\nipmi_device = \"\"").unwrap()), None);
+        let e = parse("[meters]\nipmi_device = \"ipmi0\"").unwrap_err().0;
+        assert!(
+            e.contains("line 2: `ipmi_device`") && e.contains("absolute"),
+            "{e}"
+        );
+        // No BMC meter: no device either.
+        let c = parse("[meters]\nsources = [\"rapl\"]").unwrap();
+        assert_eq!(c.meters.node_config("n").ipmi_device, None);
+        // The plugstack line, the same way.
+        let args = |a: &[&str]| {
+            let mut v = vec!["config=/nonexistent/ea.toml".to_string()];
+            v.extend(a.iter().map(|s| s.to_string()));
+            let (c, problems) = load(&v);
+            assert!(problems.is_empty(), "{problems:?}");
+            c
+        };
+        assert_eq!(
+            dev(&args(&["ipmi_command=ipmitool,dcmi,power,reading"])),
+            None
+        );
+        assert_eq!(
+            dev(&args(&["ipmi_command=ipmitool", "ipmi_device=/dev/ipmi2"])),
+            Some(PathBuf::from("/dev/ipmi2"))
+        );
+        assert_eq!(dev(&args(&["ipmi_device="])), None);
     }
 
     #[test]
