@@ -1,21 +1,26 @@
 //! What one sample costs, with every meter simulated (this machine has no RAPL, GPU or BMC):
-//! `cargo bench -p ea-meters --bench sample_cost`.
+//! `cargo bench -p ea-meters --bench sample_cost` (`TMPDIR=/dev/shm` puts the spool on tmpfs,
+//! where fdatasync costs nothing: the difference is what the storage's flush costs).
 //!
 //! 1. In this process: CPU time (CLOCK_PROCESS_CPUTIME_ID) per `MeterSet::read` + accumulate
 //!    over 3 RAPL zones (powercap simulator files), 1 hwmon sensor and 2 GPUs (fake
 //!    libnvidia-ml through nvml-wrapper), then the same with the BMC meter (fake ipmitool, a
 //!    shell script: its own CPU is counted apart, as children's time), and the checkpoint on
 //!    its own: the whole state as one file (what every tick wrote before checkpoint version 2,
-//!    and what a version 2 base is), then 3,000 ticks through `checkpoint::Writer` with every
-//!    series full: bytes written per tick (mean and most), fsyncs per tick, CPU per tick, the
-//!    share of a bare append + fdatasync, and the cost of reading the checkpoint back.
+//!    and what a first base is), then 3,000 ticks through `checkpoint::Writer` with every
+//!    series full: bytes written per tick (mean, and most after the first), bases spread over
+//!    ticks, fsyncs per tick, CPU per tick, the share of a bare append + fdatasync, and the
+//!    cost of reading the checkpoint back.
 //! 2. The real sampler binary, started by `start_job` at a 100 ms interval for 5 s with every
 //!    meter: its user+system CPU time divided by the readings it took, its children's CPU
 //!    (the fake ipmitool runs) per reading, the bytes it wrote and its write calls per reading
-//!    (`/proc/PID/io`: wchar, syscw), and its resident memory (VmRSS, VmHWM). The BMC is
-//!    read once with the fake ipmitool and once in-process through a fake `/dev/ipmi0` (the
-//!    `tests/fake-ipmi` shim preloaded into the sampler answers its ioctls and polls; its own
-//!    work, a stat and a small file read per request, is counted in the sampler's CPU).
+//!    (`/proc/PID/io`: wchar, syscw), and its resident memory (VmRSS, VmHWM), beside what a
+//!    bare wake-up costs on this machine. The BMC is read with the fake ipmitool, then
+//!    in-process through a fake `/dev/ipmi0` (the `tests/fake-ipmi` shim preloaded into the
+//!    sampler answers its ioctls and polls; its own work, a stat and a small file read per
+//!    request, is counted in the sampler's CPU), then the same with the powercap files left
+//!    unchanged during the window, as sysfs attributes are (the simulator replaces its files
+//!    by rename, and each read then opens its file again; sysfs files are read with one pread).
 //!
 //! Simulated sources cost what reading a file or calling a library function costs; a real
 //! RAPL read (an MSR read in the kernel) or a real NVML call costs more, and a real
@@ -101,10 +106,16 @@ fn main() {
     let mut sim = PowercapSim::create(&root, zones, 262_143_328_850, 0, None).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    // While paused the powercap files stay as they are, as sysfs attributes do (the simulator
+    // otherwise replaces them by rename every 50 ms, which makes each read reopen its file).
+    let paused = Arc::new(AtomicBool::new(false));
+    let pause = paused.clone();
     let sim_thread = std::thread::spawn(move || {
         while !flag.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
-            sim.step().unwrap();
+            if !pause.load(Ordering::Relaxed) {
+                sim.step().unwrap();
+            }
         }
     });
     let since = now_unix_s() - 100.0;
@@ -243,7 +254,7 @@ fn main() {
                     "pretty, as each tick wrote it before version 2, series now in base64",
                     true,
                 ),
-                ("compact, a version 2 base", false),
+                ("compact, a whole base", false),
             ] {
                 let (c0, w0) = (
                     cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID),
@@ -297,13 +308,32 @@ fn main() {
         sampler_exe: preloading_sampler(&root.join("preload")),
         ..cfg.clone()
     };
-    for (label, sources, cfg) in [
-        ("rapl+hwmon+nvml", "rapl,hwmon,nvml", &cfg),
-        ("all meters incl. BMC (fake ipmitool)", "all", &cfg),
+    // What any process that sleeps and wakes costs on this machine, sampler or not: a thread
+    // of its own sleeping 100 ms 30 times, its CPU time per wake-up.
+    let wake_us = std::thread::spawn(|| {
+        let c0 = cpu_s(libc::CLOCK_THREAD_CPUTIME_ID);
+        for _ in 0..30 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (cpu_s(libc::CLOCK_THREAD_CPUTIME_ID) - c0) / 30.0 * 1e6
+    })
+    .join()
+    .unwrap();
+    println!("  a bare wake-up (a thread sleeping 100 ms, nothing else): {wake_us:.1} µs CPU each");
+    for (label, sources, cfg, files_stable) in [
+        ("rapl+hwmon+nvml", "rapl,hwmon,nvml", &cfg, false),
+        ("all meters incl. BMC (fake ipmitool)", "all", &cfg, false),
         (
             "all meters incl. BMC (in-process /dev/ipmi0, fake device shim)",
             "all",
             &device_cfg,
+            false,
+        ),
+        (
+            "all meters incl. BMC (in-process), powercap files unchanged as on sysfs",
+            "all",
+            &device_cfg,
+            true,
         ),
     ] {
         let cfg = NodeConfig {
@@ -353,9 +383,11 @@ fn main() {
             (own, kids, seq, io_field("wchar:"), io_field("syscw:"))
         };
         std::thread::sleep(Duration::from_secs(1));
+        paused.store(files_stable, Ordering::Relaxed);
         let (own0, kids0, seq0, wchar0, syscw0) = probe();
         std::thread::sleep(Duration::from_secs(5));
         let (own1, kids1, seq1, wchar1, syscw1) = probe();
+        paused.store(false, Ordering::Relaxed);
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let field = |k: &str| {
             status
@@ -476,10 +508,14 @@ fn checkpoint_ticks(root: &Path, state: &mut SamplerState) {
         "  of which open + append + fdatasync of such a line alone: {:.1} µs CPU (n = {m})",
         fsync_cpu * 1e6
     );
+    // The first tick writes the whole state (here already full: in a job, its series are
+    // still empty then); every later one a journal line, and a part of a base while one is
+    // spread over the ticks.
     println!(
-        "  checkpoint per tick (version 2, series full, n = {n} ticks): {:.0} bytes written on average, {max_bytes} at most (a base: {} of {n} ticks), {:.3} fsyncs, {:.1} µs CPU, {:.1} µs wall; reading it back (base + journal replayed) {:.0} µs",
+        "  checkpoint per tick (version 3, series full, n = {n} ticks): {:.0} bytes written on average, {} at most after the first tick (whole base there: {max_bytes}), {} bases spread over ticks, {:.3} fsyncs, {:.1} µs CPU, {:.1} µs wall; reading it back (newest base + segments replayed) {:.0} µs",
         s.bytes as f64 / n as f64,
-        s.bases,
+        s.max_steady_tick_bytes,
+        s.spread_bases,
         s.fsyncs as f64 / n as f64,
         (c1 - c0) / n as f64 * 1e6,
         w1.as_secs_f64() / n as f64 * 1e6,

@@ -106,6 +106,18 @@ pub(crate) fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Whether `file` lives on sysfs (statfs magic `SYSFS_MAGIC`): an attribute there is never
+/// replaced while held open, so its reader need not check for that. `false` when unknown.
+pub(crate) fn is_on_sysfs(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: statfs is plain old data, fully written by fstatfs on success; the fd is
+    // valid for the call, borrowed from `file`.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(file.as_raw_fd(), &mut st) == 0 && st.f_type == libc::SYSFS_MAGIC
+    }
+}
+
 /// NVML's raw handle of one GPU, kept so that a reading does not look the GPU up by index (an
 /// NVML call per GPU per reading). Valid until `nvmlShutdown`, that is while the `Nvml` it came
 /// from lives: keep it beside that `Nvml`, as `NvmlSource` does.

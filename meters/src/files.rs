@@ -94,19 +94,26 @@ pub fn read_u64(path: &Path) -> Result<u64, ReadU64Error> {
 /// a read, and no walk of its path (sysfs paths go through symlinks), where [`read_u64`]
 /// opens, reads and closes. sysfs produces an attribute afresh for each read at offset 0.
 ///
-/// A file replaced by a rename (the powercap simulator writes that way; so does a site
-/// script that publishes a meter) is seen by `fstat`'s link count, 0 for the old file, and
-/// opened again: that second system call a read is what being right for both costs.
+/// A file elsewhere than on sysfs may be replaced by a rename (the powercap simulator writes
+/// that way; so might a site script that publishes a meter): for those, each read also asks
+/// `fstat` for the link count, 0 for a replaced file, which is then opened again. A sysfs
+/// attribute (known by `fstatfs` at open) is never replaced while open and costs one `pread`.
 #[derive(Debug)]
 pub struct IntegerFile {
     path: PathBuf,
     file: Option<File>,
+    /// On sysfs: not checked for replacement.
+    on_sysfs: bool,
 }
 
 impl IntegerFile {
     /// A file read at its first [`IntegerFile::read`].
     pub fn new(path: PathBuf) -> Self {
-        Self { path, file: None }
+        Self {
+            path,
+            file: None,
+            on_sysfs: false,
+        }
     }
 
     /// Its path.
@@ -133,8 +140,14 @@ impl IntegerFile {
             error,
         };
         let replaced = |f: &File| f.metadata().map_or(true, |m| m.nlink() == 0);
-        if self.file.as_ref().is_none_or(replaced) {
-            self.file = Some(File::open(&self.path).map_err(io)?);
+        if self
+            .file
+            .as_ref()
+            .is_none_or(|f| !self.on_sysfs && replaced(f))
+        {
+            let file = File::open(&self.path).map_err(io)?;
+            self.on_sysfs = crate::ffi::is_on_sysfs(&file);
+            self.file = Some(file);
         }
         let mut buf = [0u8; MAX_INTEGER_FILE];
         let file = self.file.as_ref().expect("opened above");
@@ -231,8 +244,17 @@ mod tests {
         );
         std::fs::write(&file, "8000\n").unwrap();
         assert_eq!(held.read().unwrap(), 8000, "opened again after an error");
+        assert!(!held.on_sysfs);
         std::fs::remove_file(&file).unwrap();
         std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn sysfs_attributes_are_known_as_such() {
+        // Every Linux machine has sysfs at /sys, even one without RAPL (this one).
+        let mut seqnum = IntegerFile::new("/sys/kernel/uevent_seqnum".into());
+        seqnum.read().unwrap();
+        assert!(seqnum.on_sysfs);
     }
 
     #[test]
