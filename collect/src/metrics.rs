@@ -271,12 +271,15 @@ impl Metrics {
     ///
     /// # Errors
     /// The store cannot be read (the gauges keep their last values).
-    pub fn refresh_use_phase(&self, footprint: &Footprint) -> Result<usize, String> {
+    pub fn refresh_use_phase(&self, footprint: &Footprint) -> Result<usize, RefreshError> {
         let Some(path) = &self.store else {
             return Ok(0);
         };
-        let store = ea_store::Store::open_read(path).map_err(|e| e.to_string())?;
-        let at = |e: rusqlite::Error| format!("{}: {e}", path.display());
+        let store = ea_store::Store::open_read(path).map_err(RefreshError::Open)?;
+        let at = |source: rusqlite::Error| RefreshError::Read {
+            path: path.clone(),
+            source,
+        };
         let calibrations = ea_store::read::calibrations(&store.conn).map_err(at)?;
         let jobs = ea_store::read::jobs_where(&store.conn, "1", &[]).map_err(at)?;
         let ctx = ea_query::figures::FigureContext {
@@ -309,6 +312,31 @@ impl Metrics {
         Ok(jobs.len())
     }
 }
+
+/// Why the use-phase gauges could not be recomputed (they keep their last values).
+#[derive(Debug)]
+pub enum RefreshError {
+    /// The store cannot be opened.
+    Open(ea_store::DbError),
+    /// A read of the store failed.
+    Read {
+        /// The store.
+        path: std::path::PathBuf,
+        /// What SQLite answered.
+        source: rusqlite::Error,
+    },
+}
+
+impl std::fmt::Display for RefreshError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefreshError::Open(e) => e.fmt(f),
+            RefreshError::Read { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for RefreshError {}
 
 /// Keeps the use-phase gauges current: [`Metrics::refresh_use_phase`] now, then every
 /// `every`, on a thread of its own for the life of the process.

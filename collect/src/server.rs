@@ -5,7 +5,7 @@
 use crate::auth::{self, AuthError, Verifier};
 use crate::config::HostMap;
 use crate::metrics::Metrics;
-use crate::writer::Submission;
+use crate::writer::{Submission, SubmitError};
 use ea_record::batch::{Ack, BATCH_PATH, Batch, CREDENTIAL_HEADER, Rejected};
 use std::io::Read;
 use std::sync::Arc;
@@ -211,13 +211,11 @@ fn store(batch: Batch, peer: &str, shared: &Shared) -> Reply {
 fn submit(
     rows: Vec<ea_ingest::records::NodeRecordRow>,
     shared: &Shared,
-) -> Result<Vec<bool>, String> {
+) -> Result<Vec<bool>, SubmitError> {
     let (reply, answer) = std::sync::mpsc::sync_channel(1);
     shared
         .writer
         .send(Submission { rows, reply })
-        .map_err(|_| "the collector is stopping".to_string())?;
-    answer
-        .recv()
-        .map_err(|_| "the writer stopped".to_string())?
+        .map_err(|_| SubmitError::Stopping)?;
+    answer.recv().map_err(|_| SubmitError::WriterStopped)?
 }

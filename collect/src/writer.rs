@@ -26,7 +26,31 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The writer's answer for one batch: for each row, whether it was written (else the store
 /// already held it); or why nothing could be stored.
-pub type Answer = Result<Vec<bool>, String>;
+pub type Answer = Result<Vec<bool>, SubmitError>;
+
+/// Why a batch's rows were not stored (the node sends them again later).
+#[derive(Debug, Clone)]
+pub enum SubmitError {
+    /// The writer's queue is closed: the collector is stopping.
+    Stopping,
+    /// The writer went away before it answered.
+    WriterStopped,
+    /// The group of batches this one was written with failed as a whole, nothing kept (one
+    /// error, shared by every batch of the group).
+    Ingest(Arc<ingest::IngestError>),
+}
+
+impl std::fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubmitError::Stopping => f.write_str("the collector is stopping"),
+            SubmitError::WriterStopped => f.write_str("the writer stopped"),
+            SubmitError::Ingest(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SubmitError {}
 
 /// One batch's rows, and where to answer.
 pub struct Submission {
@@ -192,8 +216,9 @@ fn commit_group(
         }
         Err(e) => {
             eprintln!("collect: storing a group of batches failed, nothing kept: {e}");
+            let e = Arc::new(e);
             for reply in replies {
-                let _ = reply.send(Err(e.to_string()));
+                let _ = reply.send(Err(SubmitError::Ingest(e.clone())));
             }
         }
     }

@@ -32,15 +32,20 @@
 /// Power per device for the estimate of one partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tdp {
+    /// CPU power per allocated core at full use, W.
     pub cpu_w_per_core: f64,
+    /// Power per allocated GPU at full use, W.
     pub gpu_w: f64,
 }
 
 /// How unmeasured jobs are estimated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EstimateSettings {
+    /// The power of partitions the config does not name.
     pub default: Tdp,
+    /// Per-partition powers (`[[estimate.partition]]`), by partition name.
     pub partitions: Vec<(String, Tdp)>,
+    /// Memory power per requested GB, W.
     pub memory_w_per_gb: f64,
     /// (min, max) multipliers of an estimate no measured job calibrates.
     pub uncalibrated_range: (f64, f64),
@@ -78,11 +83,17 @@ impl Default for EstimateSettings {
 /// What the estimate needs from a job.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EstimateInput {
+    /// Elapsed time, seconds.
     pub elapsed_s: f64,
+    /// Allocated CPUs.
     pub ncpus: Option<u32>,
+    /// sacct's TotalCPU, seconds: the CPU time the job used.
     pub total_cpu_s: Option<f64>,
+    /// sacct's CPUTime (elapsed × allocated CPUs), seconds.
     pub cpu_time_s: Option<f64>,
+    /// Allocated GPUs.
     pub gpus: Option<u32>,
+    /// Requested memory, MB.
     pub req_mem_mb: Option<f64>,
 }
 
@@ -112,6 +123,7 @@ pub fn green_algorithms_j(
 pub struct UsageFactor(f64);
 
 impl UsageFactor {
+    /// A core or GPU drawing all of its TDP (GA4HPC's assumption).
     pub const FULL: UsageFactor = UsageFactor(1.0);
 
     /// # Errors
@@ -124,6 +136,7 @@ impl UsageFactor {
         }
     }
 
+    /// The factor, 0 to 1.
     pub fn get(self) -> f64 {
         self.0
     }
@@ -148,6 +161,7 @@ impl std::error::Error for UsageOutOfRange {}
 pub struct Usage {
     /// Share of the allocated cores' TDP drawn; `None`: from TotalCPU, as sacct gives it.
     pub cpu: Option<UsageFactor>,
+    /// Share of the allocated GPUs' TDP drawn.
     pub gpu: UsageFactor,
 }
 
@@ -203,7 +217,9 @@ pub struct Calibration {
     /// 10th and 90th percentiles of measured / fitted energy over the calibrating jobs
     /// (`low` ≤ 1 ≤ `high`): the range of an estimate.
     pub low: f64,
+    /// See `low`: the 90th percentile.
     pub high: f64,
+    /// How many measured jobs the fit used.
     pub n_jobs: u32,
 }
 
@@ -228,8 +244,11 @@ impl Calibration {
 /// its allocated CPU-seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CalibrationPoint {
+    /// Energy its nodes measured, J.
     pub measured_j: f64,
+    /// Its Green-Algorithms energy, J.
     pub ga_j: f64,
+    /// Its allocated CPU-seconds (elapsed × CPUs).
     pub allocated_cpu_s: f64,
 }
 

@@ -65,10 +65,15 @@ const KEPT_FLAGS: &[Flag] = &[
 /// What one measured node gives its job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeEnergy {
+    /// The node's name.
     pub node: String,
+    /// The job's energy on the node, J.
     pub energy_j: f64,
+    /// Lower bound of that energy, by the scope's range, J.
     pub min_j: f64,
+    /// Upper bound of that energy, by the scope's range, J.
     pub max_j: f64,
+    /// The meter scope the energy is read from (one of [`SCOPES`]).
     pub scope: &'static str,
     /// Another job shared the node, or the job held only part of it: its energy was split.
     pub split: bool,
@@ -105,15 +110,23 @@ impl NodeEnergy {
 /// A measured job's totals.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobMeasured {
+    /// Nodes whose records were found.
     pub nodes_recorded: u32,
+    /// Nodes the job had, when sacct says.
     pub nodes_expected: Option<u32>,
+    /// Energy, J (the missing nodes taken to be like the recorded ones).
     pub energy_j: f64,
+    /// Lower bound of the energy, J.
     pub min_j: f64,
+    /// Upper bound of the energy, J.
     pub max_j: f64,
+    /// Some node's energy was split with other jobs.
     pub split: bool,
     /// Raw sums per scope over the recorded nodes (what the meters read, before any split).
     pub scope_sums: [Option<f64>; SCOPES.len()],
+    /// The scopes used, comma-separated, for display.
     pub scope: String,
+    /// The nodes' flags, as names.
     pub flags: Vec<String>,
 }
 

@@ -6,14 +6,16 @@
 //! the BMC in one export), the wattmeter one is kept: the metric given, or
 //! `wattmetre_power_watt`, or the only one present.
 
-use ea_sacct::timefmt::{Clock, parse_dump_time};
+use ea_sacct::timefmt::{Clock, TimeError, parse_dump_time};
 
 /// One power reading.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// The node, by its short name (before the first dot).
     pub node: String,
     /// Epoch seconds (fractional).
     pub t: f64,
+    /// Power, W.
     pub watts: f64,
 }
 
@@ -24,7 +26,9 @@ pub const DEFAULT_METRIC: &str = "wattmetre_power_watt";
 /// Samples read from a file, and the lines that could not be read.
 #[derive(Debug, Default)]
 pub struct Series {
+    /// The readings, sorted by node then time, one per (node, time).
     pub samples: Vec<Sample>,
+    /// (line, problem) of every row that could not be read.
     pub errors: Vec<(u64, String)>,
     /// Rows of other metrics, left out.
     pub skipped_other_metric: u64,
@@ -47,26 +51,7 @@ pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series
         .headers()
         .map_err(|e| format!("cannot read the header: {e}"))?
         .clone();
-    let node_col = find(
-        &headers,
-        &["node", "device_id", "host", "hostname", "node_name"],
-    );
-    let time_col = find(
-        &headers,
-        &["time", "timestamp", "timestamp_utc", "date", "datetime"],
-    );
-    let watts_col = find(
-        &headers,
-        &["watts", "value", "power", "power_w", "power_watt"],
-    );
-    let (Some(node_col), Some(time_col), Some(watts_col)) = (node_col, time_col, watts_col) else {
-        return Err(format!(
-            "the header ({}) lacks a node, time or watts column; expected names such as \
-             node/device_id, time/timestamp, watts/value",
-            headers.iter().collect::<Vec<_>>().join(",")
-        ));
-    };
-    let metric_col = find(&headers, &["metric_id", "metric", "sensor"]);
+    let cols = Columns::of(&headers)?;
     let mut records = Vec::new();
     let mut series = Series::default();
     for (i, rec) in rdr.records().enumerate() {
@@ -76,70 +61,21 @@ pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series
             Err(e) => series.errors.push((line, e.to_string())),
         }
     }
-    let wanted_metric: Option<String> = match metric_col {
+    let wanted_metric = match cols.metric {
         None => None,
-        Some(c) => {
-            let mut metrics: Vec<&str> = records.iter().filter_map(|(_, r)| r.get(c)).collect();
-            metrics.sort_unstable();
-            metrics.dedup();
-            match metric {
-                Some(m) if metrics.contains(&m) => Some(m.to_string()),
-                Some(m) => {
-                    return Err(format!(
-                        "no rows of metric `{m}`; the file has: {}",
-                        metrics.join(", ")
-                    ));
-                }
-                None if metrics.len() <= 1 => None,
-                None if metrics.contains(&DEFAULT_METRIC) => Some(DEFAULT_METRIC.to_string()),
-                None => {
-                    return Err(format!(
-                        "the file mixes metrics ({}); say which is the wattmeter with --wattmeter-metric",
-                        metrics.join(", ")
-                    ));
-                }
-            }
-        }
+        Some(c) => wanted_metric(&records, c, metric)?,
     };
     for (line, r) in records {
-        if let (Some(c), Some(want)) = (metric_col, &wanted_metric)
+        if let (Some(c), Some(want)) = (cols.metric, &wanted_metric)
             && r.get(c) != Some(want.as_str())
         {
             series.skipped_other_metric += 1;
             continue;
         }
-        // kwollect names nodes by their short name; keep the part before the first dot so that
-        // `gemini-1.lyon.grid5000.fr` and `gemini-1` meet (`.x` has no short name: fuzzing).
-        let node = r.get(node_col).unwrap_or("").trim();
-        let node = node.split('.').next().unwrap_or(node);
-        let time = r.get(time_col).unwrap_or("").trim();
-        let watts = r.get(watts_col).unwrap_or("").trim();
-        if node.is_empty() {
-            series.errors.push((line, "empty node name".into()));
-            continue;
+        match cols.sample(&r, clock) {
+            Ok(sample) => series.samples.push(sample),
+            Err(problem) => series.errors.push((line, problem)),
         }
-        let t = match parse_epoch_or_time(time, clock) {
-            Ok(t) => t,
-            Err(e) => {
-                series.errors.push((line, e));
-                continue;
-            }
-        };
-        let Some(w) = watts
-            .parse::<f64>()
-            .ok()
-            .filter(|w| w.is_finite() && *w >= 0.0)
-        else {
-            series
-                .errors
-                .push((line, format!("`{watts}` is not a power in watts")));
-            continue;
-        };
-        series.samples.push(Sample {
-            node: node.to_string(),
-            t,
-            watts: w,
-        });
     }
     series
         .samples
@@ -150,17 +86,128 @@ pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series
     Ok(series)
 }
 
+/// Where a wattmeter CSV's columns are, found by name in its header.
+struct Columns {
+    node: usize,
+    time: usize,
+    watts: usize,
+    metric: Option<usize>,
+}
+
+impl Columns {
+    /// The columns of `headers`; an error naming the header when node, time or watts is
+    /// missing.
+    fn of(headers: &csv::StringRecord) -> Result<Self, String> {
+        let node = find(
+            headers,
+            &["node", "device_id", "host", "hostname", "node_name"],
+        );
+        let time = find(
+            headers,
+            &["time", "timestamp", "timestamp_utc", "date", "datetime"],
+        );
+        let watts = find(
+            headers,
+            &["watts", "value", "power", "power_w", "power_watt"],
+        );
+        let (Some(node), Some(time), Some(watts)) = (node, time, watts) else {
+            return Err(format!(
+                "the header ({}) lacks a node, time or watts column; expected names such as \
+                 node/device_id, time/timestamp, watts/value",
+                headers.iter().collect::<Vec<_>>().join(",")
+            ));
+        };
+        let metric = find(headers, &["metric_id", "metric", "sensor"]);
+        Ok(Self {
+            node,
+            time,
+            watts,
+            metric,
+        })
+    }
+
+    /// One row's reading, or what is wrong with it.
+    fn sample(&self, r: &csv::StringRecord, clock: &Clock) -> Result<Sample, String> {
+        // kwollect names nodes by their short name; keep the part before the first dot so that
+        // `gemini-1.lyon.grid5000.fr` and `gemini-1` meet (`.x` has no short name: fuzzing).
+        let node = r.get(self.node).unwrap_or("").trim();
+        let node = node.split('.').next().unwrap_or(node);
+        let time = r.get(self.time).unwrap_or("").trim();
+        let watts = r.get(self.watts).unwrap_or("").trim();
+        if node.is_empty() {
+            return Err("empty node name".into());
+        }
+        let t = parse_epoch_or_time(time, clock).map_err(|e| e.to_string())?;
+        let Some(w) = watts
+            .parse::<f64>()
+            .ok()
+            .filter(|w| w.is_finite() && *w >= 0.0)
+        else {
+            return Err(format!("`{watts}` is not a power in watts"));
+        };
+        Ok(Sample {
+            node: node.to_string(),
+            t,
+            watts: w,
+        })
+    }
+}
+
+/// The metric kept from a file whose column `c` names each row's metric: the one asked for,
+/// else none when there is only one, else [`DEFAULT_METRIC`]; an error when the one asked for
+/// is absent or the file mixes metrics without the default one.
+fn wanted_metric(
+    records: &[(u64, csv::StringRecord)],
+    c: usize,
+    metric: Option<&str>,
+) -> Result<Option<String>, String> {
+    let mut metrics: Vec<&str> = records.iter().filter_map(|(_, r)| r.get(c)).collect();
+    metrics.sort_unstable();
+    metrics.dedup();
+    match metric {
+        Some(m) if metrics.contains(&m) => Ok(Some(m.to_string())),
+        Some(m) => Err(format!(
+            "no rows of metric `{m}`; the file has: {}",
+            metrics.join(", ")
+        )),
+        None if metrics.len() <= 1 => Ok(None),
+        None if metrics.contains(&DEFAULT_METRIC) => Ok(Some(DEFAULT_METRIC.to_string())),
+        None => Err(format!(
+            "the file mixes metrics ({}); say which is the wattmeter with --wattmeter-metric",
+            metrics.join(", ")
+        )),
+    }
+}
+
+/// A time cell that is no time, for the line's error.
+#[derive(Debug)]
+enum TimeCellError {
+    /// Not a date-time Slurm writes (nor epoch seconds).
+    Bad(TimeError),
+    /// An empty or `Unknown`-like cell.
+    Missing(String),
+}
+
+impl std::fmt::Display for TimeCellError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TimeCellError::Bad(e) => write!(f, "time {e}"),
+            TimeCellError::Missing(s) => write!(f, "no time in `{s}`"),
+        }
+    }
+}
+
 /// A time as epoch seconds (`1711985086.5`) or as a date-time in the clock's zone (fractional
 /// seconds kept).
-fn parse_epoch_or_time(s: &str, clock: &Clock) -> Result<f64, String> {
+fn parse_epoch_or_time(s: &str, clock: &Clock) -> Result<f64, TimeCellError> {
     if let Ok(v) = s.parse::<f64>()
         && v > 1e8
     {
         return Ok(v);
     }
     let whole = parse_dump_time(s, clock)
-        .map_err(|e| format!("time {e}"))?
-        .ok_or_else(|| format!("no time in `{s}`"))?;
+        .map_err(TimeCellError::Bad)?
+        .ok_or_else(|| TimeCellError::Missing(s.to_string()))?;
     let frac = s
         .get(19..)
         .and_then(|r| r.strip_prefix('.'))

@@ -286,10 +286,16 @@ fn footprint_of(
                 .into(),
         );
     }
-    let found = ea_ingest::unstored::job_from_records(&config, records).and_then(|job| {
-        job.map(|job| ea_query::session::figures_unstored(&config, &job).map(|f| (job, f)))
+    let found = ea_ingest::unstored::job_from_records(&config, records)
+        .map_err(|e| e.to_string())
+        .and_then(|job| {
+            job.map(|job| {
+                ea_query::session::figures_unstored(&config, &job)
+                    .map(|f| (job, f))
+                    .map_err(|e| e.to_string())
+            })
             .transpose()
-    });
+        });
     match found {
         Ok(Some(found)) => Ok(found),
         Ok(None) => Err("not computed: no node measured this job".into()),

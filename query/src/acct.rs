@@ -22,22 +22,37 @@ pub mod sacct_json;
 /// The options, as `sacct` takes them.
 #[derive(Debug, Clone, Default)]
 pub struct AcctOptions {
+    /// `-j`: job ids, comma-separated.
     pub jobs: Option<String>,
+    /// `-u`: user names or uids.
     pub users: Option<String>,
+    /// `-A`: accounts.
     pub accounts: Option<String>,
+    /// `-r`: partitions.
     pub partitions: Option<String>,
+    /// `-s`: job states.
     pub states: Option<String>,
+    /// `-S`: the window's start, in sacct's time forms.
     pub starttime: Option<String>,
+    /// `-E`: the window's end.
     pub endtime: Option<String>,
+    /// `-N`: nodes the jobs ran on (a host list).
     pub nodelist: Option<String>,
     /// `--name`: job names, comma-separated.
     pub names: Option<String>,
+    /// `-X`: allocations only, no steps.
     pub allocations: bool,
+    /// `-o`: the columns (see [`columns::parse_format`]).
     pub format: Option<String>,
+    /// `-P`: parsable, `|`-separated, no trailing delimiter.
     pub parsable2: bool,
+    /// `-p`: parsable with a trailing delimiter.
     pub parsable: bool,
+    /// `-n`: no header line.
     pub noheader: bool,
+    /// `--delimiter`: the parsable outputs' separator.
     pub delimiter: Option<String>,
+    /// `--json`: sacct's JSON layout.
     pub json: bool,
     /// `--units`: how energies are shown in the table (`ea_units::EnergyUnits::parse`).
     pub units: Option<String>,
@@ -46,8 +61,11 @@ pub struct AcctOptions {
 /// A bad option, said the way to fix it.
 #[derive(Debug)]
 pub enum AcctError {
+    /// A bad option or value, with its fix.
     Usage(String),
+    /// The store could not be read.
     Sqlite(rusqlite::Error),
+    /// The output could not be written.
     Io(std::io::Error),
 }
 
@@ -119,9 +137,13 @@ fn parse_jobs(s: &Option<String>) -> Result<Vec<JobSel>, AcctError> {
 
 /// The SQL selection built from the options.
 pub struct Selection {
+    /// The SQL condition on `jobs j`.
     pub where_sql: String,
+    /// Its bound parameters, in order.
     pub params: Vec<Sql>,
+    /// The window's start, epoch seconds.
     pub start: i64,
+    /// The window's end, epoch seconds.
     pub end: i64,
     steps_only: Vec<JobSel>,
     nodes: Option<Vec<String>>,
@@ -133,85 +155,15 @@ pub struct Selection {
 /// Unreadable times, states, job ids or node lists.
 pub fn select(opts: &AcctOptions, who: &Identity, clock: &Clock) -> Result<Selection, AcctError> {
     let jobs = parse_jobs(&opts.jobs)?;
-    let mut states = Vec::new();
-    for s in list(&opts.states) {
-        let long = state_from_arg(&s).ok_or_else(|| {
-            let names: Vec<String> = known_states().map(|(l, sh)| format!("{sh}/{l}")).collect();
-            AcctError::Usage(format!(
-                "-s {s}: not a job state; use one of {}",
-                names.join(", ")
-            ))
-        })?;
-        states.push(long);
-    }
-    let time = |s: &str, flag: &str| {
-        parse_time_arg(s, clock).map_err(|e| AcctError::Usage(format!("{flag} {e}")))
-    };
-    let start = match (&opts.starttime, jobs.is_empty(), states.is_empty()) {
-        (Some(s), _, _) => time(s, "-S")?,
-        (None, false, _) => 0,
-        (None, true, false) => clock.now,
-        (None, true, true) => {
-            parse_time_arg("midnight", clock).map_err(|e| AcctError::Usage(e.to_string()))?
-        }
-    };
-    let end = match &opts.endtime {
-        Some(e) => time(e, "-E")?,
-        None if !states.is_empty() && opts.starttime.is_some() => start,
-        None => clock.now,
-    };
-    if end < start {
-        return Err(AcctError::Usage(format!(
-            "-E ({}) is before -S ({}); give an end after the start",
-            clock.format(end),
-            clock.format(start)
-        )));
-    }
-    let mut conds: Vec<String> = Vec::new();
-    let mut params: Vec<Sql> = Vec::new();
+    let states = parse_states(&opts.states)?;
+    let (start, end) = window(opts, clock, jobs.is_empty(), states.is_empty())?;
+    let mut w = Where::default();
     if let Some((sql, p)) = who.restriction() {
-        conds.push(sql);
-        params.extend(p);
+        w.conds.push(sql);
+        w.params.extend(p);
     }
-    if !jobs.is_empty() {
-        let mut ors = Vec::new();
-        for j in &jobs {
-            if let Ok(n) = j.job.parse::<i64>() {
-                // As sacct: a het leader's id selects every component (`7899+0`, `7899+1`).
-                ors.push(
-                    "(j.job_id = ? OR j.array_job_id = ? OR j.job_id_raw = ? OR j.job_id GLOB ?)"
-                        .to_string(),
-                );
-                params.extend([
-                    Sql::Text(j.job.clone()),
-                    Sql::Integer(n),
-                    Sql::Integer(n),
-                    Sql::Text(format!("{n}+*")),
-                ]);
-            } else {
-                ors.push("j.job_id = ?".to_string());
-                params.push(Sql::Text(j.job.clone()));
-            }
-        }
-        conds.push(format!("({})", ors.join(" OR ")));
-    }
-    let users = list(&opts.users);
-    if !users.is_empty() {
-        let mut ors = Vec::new();
-        for u in users {
-            match u.parse::<i64>() {
-                Ok(uid) => {
-                    ors.push("j.uid = ?".to_string());
-                    params.push(Sql::Integer(uid));
-                }
-                Err(_) => {
-                    ors.push("j.user = ?".to_string());
-                    params.push(Sql::Text(u));
-                }
-            }
-        }
-        conds.push(format!("({})", ors.join(" OR ")));
-    }
+    w.jobs(&jobs);
+    w.users(list(&opts.users));
     // Job names match without regard to case, as sacct's do against Slurm's MariaDB tables
     // (their default collation): `--name WRAP` finds `wrap` there.
     for (values, column) in [
@@ -219,48 +171,12 @@ pub fn select(opts: &AcctOptions, who: &Identity, clock: &Clock) -> Result<Selec
         (list(&opts.partitions), "j.partition"),
         (list(&opts.names), "j.name COLLATE NOCASE"),
     ] {
-        if !values.is_empty() {
-            conds.push(format!(
-                "{column} IN ({})",
-                vec!["?"; values.len()].join(",")
-            ));
-            params.extend(values.into_iter().map(Sql::Text));
-        }
+        w.one_of(column, values);
     }
     if states.is_empty() {
-        conds.push("COALESCE(j.start, j.submit, 0) <= ? AND (j.end IS NULL OR j.end >= ?)".into());
-        params.extend([Sql::Integer(end), Sql::Integer(start)]);
+        w.ran_in(start, end);
     } else {
-        let mut ors = Vec::new();
-        for s in &states {
-            match *s {
-                "RUNNING" => {
-                    ors.push(
-                        "(j.start IS NOT NULL AND j.start <= ? AND (j.end IS NULL OR j.end >= ?))"
-                            .to_string(),
-                    );
-                    params.extend([Sql::Integer(end), Sql::Integer(start)]);
-                }
-                "PENDING" => {
-                    ors.push(
-                        "(COALESCE(j.eligible, j.submit, 0) <= ? AND (j.start IS NULL OR j.start >= ?))".to_string(),
-                    );
-                    params.extend([Sql::Integer(end), Sql::Integer(start)]);
-                }
-                other => {
-                    ors.push(
-                        "(j.state = ? AND COALESCE(j.end, j.start, j.submit, 0) BETWEEN ? AND ?)"
-                            .to_string(),
-                    );
-                    params.extend([
-                        Sql::Text(other.into()),
-                        Sql::Integer(start),
-                        Sql::Integer(end),
-                    ]);
-                }
-            }
-        }
-        conds.push(format!("({})", ors.join(" OR ")));
+        w.states(&states, start, end);
     }
     let nodes = match &opts.nodelist {
         None => None,
@@ -270,13 +186,173 @@ pub fn select(opts: &AcctOptions, who: &Identity, clock: &Clock) -> Result<Selec
     };
     let steps_only = jobs.into_iter().filter(|j| j.step.is_some()).collect();
     Ok(Selection {
-        where_sql: conds.join(" AND "),
-        params,
+        where_sql: w.conds.join(" AND "),
+        params: w.params,
         start,
         end,
         steps_only,
         nodes,
     })
+}
+
+/// `-s`: each state's long name.
+fn parse_states(arg: &Option<String>) -> Result<Vec<&'static str>, AcctError> {
+    let mut states = Vec::new();
+    for s in list(arg) {
+        let long = state_from_arg(&s).ok_or_else(|| {
+            let names: Vec<String> = known_states().map(|(l, sh)| format!("{sh}/{l}")).collect();
+            AcctError::Usage(format!(
+                "-s {s}: not a job state; use one of {}",
+                names.join(", ")
+            ))
+        })?;
+        states.push(long);
+    }
+    Ok(states)
+}
+
+/// The window `[start, end]` (epoch seconds) from `-S` and `-E`, with sacct's defaults: no
+/// start with `-j` means all time, with `-s` now, else midnight; no end means now (the start,
+/// with `-s` and `-S`).
+fn window(
+    opts: &AcctOptions,
+    clock: &Clock,
+    no_jobs: bool,
+    no_states: bool,
+) -> Result<(i64, i64), AcctError> {
+    let time = |s: &str, flag: &str| {
+        parse_time_arg(s, clock).map_err(|e| AcctError::Usage(format!("{flag} {e}")))
+    };
+    let start = match (&opts.starttime, no_jobs, no_states) {
+        (Some(s), _, _) => time(s, "-S")?,
+        (None, false, _) => 0,
+        (None, true, false) => clock.now,
+        (None, true, true) => {
+            parse_time_arg("midnight", clock).map_err(|e| AcctError::Usage(e.to_string()))?
+        }
+    };
+    let end = match &opts.endtime {
+        Some(e) => time(e, "-E")?,
+        None if !no_states && opts.starttime.is_some() => start,
+        None => clock.now,
+    };
+    if end < start {
+        return Err(AcctError::Usage(format!(
+            "-E ({}) is before -S ({}); give an end after the start",
+            clock.format(end),
+            clock.format(start)
+        )));
+    }
+    Ok((start, end))
+}
+
+/// The selection's conditions (joined with AND) and their parameters, in order.
+#[derive(Default)]
+struct Where {
+    conds: Vec<String>,
+    params: Vec<Sql>,
+}
+
+impl Where {
+    /// `-j`: any of the jobs, by JobID, array, raw id or het leader.
+    fn jobs(&mut self, jobs: &[JobSel]) {
+        if jobs.is_empty() {
+            return;
+        }
+        let mut ors = Vec::new();
+        for j in jobs {
+            if let Ok(n) = j.job.parse::<i64>() {
+                // As sacct: a het leader's id selects every component (`7899+0`, `7899+1`).
+                ors.push(
+                    "(j.job_id = ? OR j.array_job_id = ? OR j.job_id_raw = ? OR j.job_id GLOB ?)"
+                        .to_string(),
+                );
+                self.params.extend([
+                    Sql::Text(j.job.clone()),
+                    Sql::Integer(n),
+                    Sql::Integer(n),
+                    Sql::Text(format!("{n}+*")),
+                ]);
+            } else {
+                ors.push("j.job_id = ?".to_string());
+                self.params.push(Sql::Text(j.job.clone()));
+            }
+        }
+        self.conds.push(format!("({})", ors.join(" OR ")));
+    }
+
+    /// `-u`: any of the users, by uid or name.
+    fn users(&mut self, users: Vec<String>) {
+        if users.is_empty() {
+            return;
+        }
+        let mut ors = Vec::new();
+        for u in users {
+            match u.parse::<i64>() {
+                Ok(uid) => {
+                    ors.push("j.uid = ?".to_string());
+                    self.params.push(Sql::Integer(uid));
+                }
+                Err(_) => {
+                    ors.push("j.user = ?".to_string());
+                    self.params.push(Sql::Text(u));
+                }
+            }
+        }
+        self.conds.push(format!("({})", ors.join(" OR ")));
+    }
+
+    /// `column` is one of `values` (nothing when there are none).
+    fn one_of(&mut self, column: &str, values: Vec<String>) {
+        if !values.is_empty() {
+            self.conds.push(format!(
+                "{column} IN ({})",
+                vec!["?"; values.len()].join(",")
+            ));
+            self.params.extend(values.into_iter().map(Sql::Text));
+        }
+    }
+
+    /// Without `-s`: jobs eligible or running at some time of the window.
+    fn ran_in(&mut self, start: i64, end: i64) {
+        self.conds
+            .push("COALESCE(j.start, j.submit, 0) <= ? AND (j.end IS NULL OR j.end >= ?)".into());
+        self.params.extend([Sql::Integer(end), Sql::Integer(start)]);
+    }
+
+    /// `-s`: jobs in any of the states during the window, as sacct reads each state.
+    fn states(&mut self, states: &[&str], start: i64, end: i64) {
+        let mut ors = Vec::new();
+        for s in states {
+            match *s {
+                "RUNNING" => {
+                    ors.push(
+                        "(j.start IS NOT NULL AND j.start <= ? AND (j.end IS NULL OR j.end >= ?))"
+                            .to_string(),
+                    );
+                    self.params.extend([Sql::Integer(end), Sql::Integer(start)]);
+                }
+                "PENDING" => {
+                    ors.push(
+                        "(COALESCE(j.eligible, j.submit, 0) <= ? AND (j.start IS NULL OR j.start >= ?))".to_string(),
+                    );
+                    self.params.extend([Sql::Integer(end), Sql::Integer(start)]);
+                }
+                other => {
+                    ors.push(
+                        "(j.state = ? AND COALESCE(j.end, j.start, j.submit, 0) BETWEEN ? AND ?)"
+                            .to_string(),
+                    );
+                    self.params.extend([
+                        Sql::Text(other.into()),
+                        Sql::Integer(start),
+                        Sql::Integer(end),
+                    ]);
+                }
+            }
+        }
+        self.conds.push(format!("({})", ors.join(" OR ")));
+    }
 }
 
 /// Loads the selected jobs (with `-N` applied).

@@ -10,8 +10,11 @@ use ea_store::read::{JobRecord, StepRecord};
 /// A typed cell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// No value (printed empty).
     Null,
+    /// Text as is.
     Text(String),
+    /// An integer.
     Int(i64),
     /// Epoch seconds, shown in the site's zone.
     Time(i64),
@@ -35,8 +38,11 @@ pub enum Value {
 
 /// One row: a job allocation (with its figures) or one of its steps.
 pub struct RowRef<'a> {
+    /// The job.
     pub job: &'a JobRecord,
+    /// The step, for a step's line; `None` for the job's own line.
     pub step: Option<&'a StepRecord>,
+    /// The job's figures, when computed.
     pub figures: Option<&'a JobFigures>,
 }
 
@@ -45,10 +51,15 @@ type Getter = fn(&RowRef<'_>) -> Value;
 /// A column: its name as sacct spells it, default width, whether it is left-justified by
 /// default, its unit and meaning (for `-e`), and how to get its value.
 pub struct Column {
+    /// Its name in `--format` and the header.
     pub name: &'static str,
+    /// Default width in the table.
     pub width: usize,
+    /// Whether the table aligns it to the left.
     pub left: bool,
+    /// What `-e` says of it.
     pub help: &'static str,
+    /// How its value is read from a row.
     pub get: Getter,
 }
 
@@ -95,8 +106,11 @@ fn job_id_text(r: &RowRef<'_>) -> String {
 /// Which criterion an impact value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Criterion {
+    /// Global warming potential, kgCO2eq.
     Gwp,
+    /// Primary energy, MJ.
     Pe,
+    /// Abiotic depletion, kgSbeq.
     Adpe,
 }
 
@@ -699,16 +713,63 @@ pub const DEFAULT_FORMAT: &str =
 /// A column chosen by `--format`, with its width and justification.
 #[derive(Clone, Copy)]
 pub struct Selected {
+    /// The column.
     pub column: &'static Column,
+    /// Its width in the table.
     pub width: usize,
+    /// Whether it is left-aligned.
     pub left: bool,
 }
+
+/// A `--format` list that cannot be used, said the way to fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormatError {
+    /// A name that is no column, with the closest known names (none when nothing is close).
+    UnknownColumn {
+        /// The name as written.
+        name: String,
+        /// Known columns whose names contain it or are contained in it (at most five).
+        near: Vec<&'static str>,
+    },
+    /// A width that is not a number from 1 to 1000.
+    BadWidth {
+        /// The column's name as written.
+        name: String,
+        /// What followed its `%`.
+        width: String,
+    },
+    /// No column at all.
+    Empty,
+}
+
+impl std::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FormatError::UnknownColumn { name, near } if near.is_empty() => write!(
+                f,
+                "unknown column `{name}`; `energy-assess acct -e` lists the columns"
+            ),
+            FormatError::UnknownColumn { name, near } => write!(
+                f,
+                "unknown column `{name}` (did you mean {}?); `-e` lists the columns",
+                near.join(", ")
+            ),
+            FormatError::BadWidth { name, width } => write!(
+                f,
+                "bad width `%{width}` for {name}: write Name%20 or Name%-20"
+            ),
+            FormatError::Empty => f.write_str("the format list is empty"),
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}
 
 /// Parses a `--format` list: `JobID,JobName%30,State%-12` (case-insensitive names).
 ///
 /// # Errors
 /// An unknown column (with the closest known names) or a bad width.
-pub fn parse_format(list: &str) -> Result<Vec<Selected>, String> {
+pub fn parse_format(list: &str) -> Result<Vec<Selected>, FormatError> {
     let mut out = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (name, width) = match item.split_once('%') {
@@ -717,7 +778,7 @@ pub fn parse_format(list: &str) -> Result<Vec<Selected>, String> {
         };
         let Some(column) = all_columns().find(|c| c.name.eq_ignore_ascii_case(name)) else {
             let lower = name.to_ascii_lowercase();
-            let near: Vec<&str> = all_columns()
+            let near: Vec<&'static str> = all_columns()
                 .filter(|c| {
                     let l = c.name.to_ascii_lowercase();
                     l.contains(&lower) || lower.contains(&l)
@@ -725,13 +786,9 @@ pub fn parse_format(list: &str) -> Result<Vec<Selected>, String> {
                 .map(|c| c.name)
                 .take(5)
                 .collect();
-            return Err(if near.is_empty() {
-                format!("unknown column `{name}`; `energy-assess acct -e` lists the columns")
-            } else {
-                format!(
-                    "unknown column `{name}` (did you mean {}?); `-e` lists the columns",
-                    near.join(", ")
-                )
+            return Err(FormatError::UnknownColumn {
+                name: name.to_string(),
+                near,
             });
         };
         let (w, left) = match width {
@@ -745,8 +802,9 @@ pub fn parse_format(list: &str) -> Result<Vec<Selected>, String> {
                     .parse()
                     .ok()
                     .filter(|&n| n > 0 && n <= 1000)
-                    .ok_or_else(|| {
-                        format!("bad width `%{w}` for {name}: write Name%20 or Name%-20")
+                    .ok_or_else(|| FormatError::BadWidth {
+                        name: name.to_string(),
+                        width: w.to_string(),
                     })?;
                 (n, neg)
             }
@@ -758,7 +816,7 @@ pub fn parse_format(list: &str) -> Result<Vec<Selected>, String> {
         });
     }
     if out.is_empty() {
-        return Err("the format list is empty".into());
+        return Err(FormatError::Empty);
     }
     Ok(out)
 }
@@ -779,8 +837,11 @@ impl std::fmt::Debug for Selected {
 /// each column's base unit, `-e` names it), and the `--units` of energies.
 #[derive(Clone, Copy)]
 pub struct CellFormat<'a> {
+    /// The zone and format times are written in.
     pub clock: &'a ea_sacct::timefmt::Clock,
+    /// The unit energies are shown in.
     pub energy: ea_units::EnergyUnits,
+    /// Plain numbers in base units, for scripts.
     pub plain: bool,
 }
 
@@ -833,11 +894,11 @@ mod tests {
                 ("State", 12, true)
             ]
         );
-        let e = parse_format("JobID,Energi").unwrap_err();
+        let e = parse_format("JobID,Energi").unwrap_err().to_string();
         assert!(e.contains("unknown column `Energi`"), "{e}");
-        let e = parse_format("gwpuse%x").unwrap_err();
+        let e = parse_format("gwpuse%x").unwrap_err().to_string();
         assert!(e.contains("bad width"), "{e}");
-        let e = parse_format("Power").unwrap_err();
+        let e = parse_format("Power").unwrap_err().to_string();
         assert!(e.contains("MeanPower"), "{e}");
     }
 

@@ -25,6 +25,7 @@ pub enum Source {
 }
 
 impl Source {
+    /// The source's name in outputs.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Measured => "measured",
@@ -37,9 +38,13 @@ impl Source {
 /// A job's energy, joules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Energy {
+    /// The energy, J.
     pub j: f64,
+    /// Its lower bound, J.
     pub min_j: f64,
+    /// Its upper bound, J.
     pub max_j: f64,
+    /// Where it comes from.
     pub source: Source,
     /// For estimates: the calibration of the job's partition, when it had one.
     pub calibration: Option<Calibration>,
@@ -48,11 +53,14 @@ pub struct Energy {
 /// A job's use-phase and embodied impacts, as the impact engine gives them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobImpacts {
+    /// Use phase: energy × PUE × electricity factors.
     pub use_phase: Ranged<Impacts>,
+    /// The job's share of its nodes' embodied impacts.
     pub embodied: Ranged<Impacts>,
 }
 
 impl JobImpacts {
+    /// Use phase plus embodied.
     pub fn total(&self) -> Ranged<Impacts> {
         self.use_phase + self.embodied
     }
@@ -87,18 +95,27 @@ impl ImpactModel for NoInventory {
 /// One job's figures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobFigures {
+    /// Its energy.
     pub energy: Energy,
+    /// Elapsed time, seconds.
     pub elapsed_s: f64,
+    /// Energy over elapsed time, W; `None` for a job that did not run.
     pub mean_power_w: Option<f64>,
+    /// Nodes × elapsed hours.
     pub node_hours: f64,
+    /// GPUs × elapsed hours.
     pub gpu_hours: f64,
+    /// Its impacts; `None` when the engine could not give them (no inventory, unknown nodes, not allocated).
     pub impacts: Option<JobImpacts>,
 }
 
 /// What figures are computed with.
 pub struct FigureContext<'a> {
+    /// How unmeasured jobs are estimated.
     pub estimate: &'a EstimateSettings,
+    /// Calibrations by group ([`ea_energy::estimate::calibration_group`]).
     pub calibrations: &'a HashMap<String, Calibration>,
+    /// The impact engine, or [`NoInventory`].
     pub model: &'a dyn ImpactModel,
 }
 
@@ -114,17 +131,26 @@ pub fn elapsed_s(job: &JobRecord) -> f64 {
 /// What a job's energy is computed from.
 #[derive(Debug, Clone, Copy)]
 pub struct EnergyFields<'a> {
+    /// Measured (energy, min, max, split), when the job was measured.
     pub measured: Option<(f64, f64, f64, bool)>,
+    /// Elapsed time, seconds.
     pub elapsed_s: f64,
+    /// Allocated CPUs.
     pub ncpus: Option<u32>,
+    /// sacct's TotalCPU, seconds.
     pub total_cpu_s: Option<f64>,
+    /// sacct's CPUTime, seconds.
     pub cpu_time_s: Option<f64>,
+    /// Allocated GPUs.
     pub gpus: Option<u32>,
+    /// Requested memory, MB.
     pub req_mem_mb: Option<f64>,
+    /// The partition, for its TDP and calibration.
     pub partition: Option<&'a str>,
 }
 
 impl<'a> EnergyFields<'a> {
+    /// The fields of a stored job.
     pub fn of(job: &'a JobRecord) -> Self {
         Self {
             measured: job

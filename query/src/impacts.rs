@@ -10,6 +10,7 @@
 
 use crate::figures::{Energy, ImpactModel};
 use ea_impact::Inventory;
+use ea_impact::InventoryErrors;
 use ea_impact::{Impacts, Ranged};
 use ea_record::UnixMicros;
 use ea_store::embodied::StoredEmbodied;
@@ -20,6 +21,7 @@ const J_PER_KWH: f64 = 3.6e6;
 
 /// The engine with the site's inventory.
 pub struct Engine {
+    /// The site's inventory, checked.
     pub inventory: Inventory,
 }
 
@@ -28,10 +30,8 @@ impl Engine {
     ///
     /// # Errors
     /// Every problem the engine finds in the file, each with its line and fix.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        Inventory::load(path)
-            .map(|inventory| Self { inventory })
-            .map_err(|e| e.to_string())
+    pub fn load(path: &Path) -> Result<Self, InventoryErrors> {
+        Inventory::load(path).map(|inventory| Self { inventory })
     }
 }
 
@@ -52,6 +52,9 @@ pub fn node_groups(
             return Some((vec![(g, e.inside)], all));
         }
     }
+    // A list that does not expand was not allocated at ingest either (`ea_ingest::allocate`
+    // expands it the same way): the job has no stored embodied figure, so it has no impacts
+    // whatever this gives, and reports say why (`NoImpacts::NotAllocated`).
     let nodes = ea_record::hostlist::expand(node_list?).ok()?;
     let mut groups: Vec<(usize, u32)> = Vec::new();
     for g in nodes

@@ -14,9 +14,13 @@ use std::ffi::OsStr;
 /// The caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    /// The caller's uid.
     pub uid: u32,
+    /// The caller's user name, when the system knows it.
     pub user: Option<String>,
+    /// The caller's groups, by name.
     pub groups: Vec<String>,
+    /// Whether the caller sees every job (an admin by the config, or root).
     pub admin: bool,
     /// Running with an effective group other than the real one (a setgid install).
     pub setgid: bool,
@@ -89,14 +93,29 @@ impl Identity {
     ///
     /// # Errors
     /// A non-admin under a setgid install, with the reason.
-    pub fn may_override_paths(&self) -> Result<(), String> {
+    pub fn may_override_paths(&self) -> Result<(), OverrideRefused> {
         if self.setgid && !self.admin {
-            Err("--config and --db are for admins when energy-assess runs setgid: the site's store is queried".into())
+            Err(OverrideRefused)
         } else {
             Ok(())
         }
     }
 }
+
+/// `--config` or `--db` asked for by a non-admin under a setgid install: the site's store is
+/// the one queried, so that nobody reads another store with the install's group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverrideRefused;
+
+impl std::fmt::Display for OverrideRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "--config and --db are for admins when energy-assess runs setgid: the site's store is queried",
+        )
+    }
+}
+
+impl std::error::Error for OverrideRefused {}
 
 #[cfg(test)]
 mod tests {

@@ -8,18 +8,25 @@ use std::io::{self, Write};
 
 /// One output row (a job or a step): its cells in column order.
 pub struct OutRow {
+    /// The line's values, one per selected column.
     pub cells: Vec<Value>,
 }
 
 /// How to write rows.
 #[derive(Debug, Clone)]
 pub enum Style {
+    /// sacct's fixed-width table.
     Table {
+        /// Whether the header and its rule are printed.
         header: bool,
     },
+    /// `-p`/`-P`: one delimited line per row.
     Parsable {
+        /// The separator.
         delimiter: String,
+        /// Whether each line ends with a separator (`-p`).
         trailing: bool,
+        /// Whether the header line is printed.
         header: bool,
     },
 }

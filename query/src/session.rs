@@ -3,35 +3,80 @@
 
 use crate::figures::{FigureContext, ImpactModel, JobFigures, NoInventory, figures_batch};
 use crate::impacts::Engine;
-use crate::privacy::Identity;
+use crate::privacy::{Identity, OverrideRefused};
 use ea_energy::estimate::Calibration;
-use ea_sacct::timefmt::{Clock, time_zone};
-use ea_store::config::{Config, DEFAULT_CONFIG_PATH};
+use ea_impact::InventoryErrors;
+use ea_sacct::timefmt::{Clock, TimeError, time_zone};
+use ea_store::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
 use ea_store::read::{self, JobRecord};
 use ea_store::{DbError, Store};
 use std::collections::HashMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// An open query session.
 pub struct Session {
+    /// The post-processor's config.
     pub config: Config,
+    /// Who asks, and what they may see.
     pub who: Identity,
+    /// The store, read-only.
     pub store: Store,
+    /// The zone times are read and shown in.
     pub clock: Clock,
+    /// The store's calibrations by group.
     pub calibrations: HashMap<String, Calibration>,
     model: Box<dyn ImpactModel>,
     /// Things to tell the user (an inventory that could not be read...).
     pub warnings: Vec<String>,
 }
 
+/// Why a session could not be opened, or a job not read: each names the file and the fix.
+#[derive(Debug)]
+pub enum SessionError {
+    /// The config file is unreadable or invalid (its path and line in the message).
+    Config(ConfigError),
+    /// `--config` or `--db` asked for by a non-admin under a setgid install.
+    Refused(OverrideRefused),
+    /// The store cannot be opened.
+    Store(DbError),
+    /// The time zone asked for (`--timezone` or the config's) is unknown.
+    TimeZone(TimeError),
+    /// A read of the store failed.
+    Read {
+        /// The store.
+        path: PathBuf,
+        /// What SQLite answered.
+        source: rusqlite::Error,
+    },
+    /// The inventory named by the config cannot be used (every problem, with its line).
+    Inventory(InventoryErrors),
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Config(e) => e.fmt(f),
+            SessionError::Refused(e) => e.fmt(f),
+            SessionError::Store(e) => e.fmt(f),
+            SessionError::TimeZone(e) => e.fmt(f),
+            SessionError::Read { path, source } => write!(f, "{}: {source}", path.display()),
+            SessionError::Inventory(e) => e.fmt(f),
+        }
+    }
+}
+
+/// No `source`: the message already holds the inner error's, and the CLI prints the chain.
+impl std::error::Error for SessionError {}
+
 /// Loads the config: the one given (which must exist) or the default one (which may not).
 ///
 /// # Errors
 /// An unreadable or invalid config file.
-pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
+pub fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
     match path {
-        Some(p) => Config::load(p, true).map_err(|e| e.to_string()),
-        None => Config::load(Path::new(DEFAULT_CONFIG_PATH), false).map_err(|e| e.to_string()),
+        Some(p) => Config::load(p, true),
+        None => Config::load(Path::new(DEFAULT_CONFIG_PATH), false),
     }
 }
 
@@ -46,25 +91,29 @@ impl Session {
         config_path: Option<&Path>,
         db: Option<&Path>,
         timezone: Option<&str>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SessionError> {
         // Judge the caller against the site's config before honouring any override.
-        let site = load_config(None)?;
+        let site = load_config(None).map_err(SessionError::Config)?;
         let who = Identity::current(&site);
         if config_path.is_some() || db.is_some() {
-            who.may_override_paths()?;
+            who.may_override_paths().map_err(SessionError::Refused)?;
         }
         let config = match config_path {
-            Some(_) => load_config(config_path)?,
+            Some(_) => load_config(config_path).map_err(SessionError::Config)?,
             None => site,
         };
         let who = Identity::current(&config);
         let path: PathBuf = db
             .map(Path::to_path_buf)
             .unwrap_or_else(|| config.store_path.clone());
-        let store = Store::open_read(&path).map_err(|e: DbError| e.to_string())?;
-        let tz = time_zone(timezone.or(config.timezone.as_deref())).map_err(|e| e.to_string())?;
+        let store = Store::open_read(&path).map_err(SessionError::Store)?;
+        let tz =
+            time_zone(timezone.or(config.timezone.as_deref())).map_err(SessionError::TimeZone)?;
         let calibrations =
-            read::calibrations(&store.conn).map_err(|e| format!("{}: {e}", path.display()))?;
+            read::calibrations(&store.conn).map_err(|source| SessionError::Read {
+                path: path.clone(),
+                source,
+            })?;
         let mut warnings = Vec::new();
         let model: Box<dyn ImpactModel> = match &config.inventory {
             None => Box::new(NoInventory),
@@ -90,14 +139,21 @@ impl Session {
     }
 
     /// A session over an already open store (tests, benchmarks).
+    ///
+    /// # Errors
+    /// The store's calibrations cannot be read.
     pub fn with(
         config: Config,
         who: Identity,
         store: Store,
         clock: Clock,
         model: Box<dyn ImpactModel>,
-    ) -> Result<Self, String> {
-        let calibrations = read::calibrations(&store.conn).map_err(|e| e.to_string())?;
+    ) -> Result<Self, SessionError> {
+        let calibrations =
+            read::calibrations(&store.conn).map_err(|source| SessionError::Read {
+                path: store.path.clone(),
+                source,
+            })?;
         Ok(Self {
             config,
             who,
@@ -124,8 +180,8 @@ impl Session {
     /// admin).
     ///
     /// # Errors
-    /// SQLite errors, as text naming the store.
-    pub fn job(&self, job_id: &str) -> Result<Vec<(JobRecord, JobFigures)>, String> {
+    /// SQLite errors, naming the store.
+    pub fn job(&self, job_id: &str) -> Result<Vec<(JobRecord, JobFigures)>, SessionError> {
         let mut where_sql =
             String::from("(j.job_id = ?1 OR j.job_id_raw = ?2 OR j.array_job_id = ?2)");
         let mut params: Vec<rusqlite::types::Value> = vec![
@@ -142,8 +198,12 @@ impl Session {
         }
         let p: Vec<&dyn rusqlite::ToSql> =
             params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
-        let jobs = read::jobs_where(&self.store.conn, &where_sql, &p)
-            .map_err(|e| format!("{}: {e}", self.store.path.display()))?;
+        let jobs = read::jobs_where(&self.store.conn, &where_sql, &p).map_err(|source| {
+            SessionError::Read {
+                path: self.store.path.clone(),
+                source,
+            }
+        })?;
         let refs: Vec<&JobRecord> = jobs.iter().collect();
         let figs = figures_batch(&refs, &self.figure_context());
         Ok(jobs.into_iter().zip(figs).collect())
@@ -156,10 +216,10 @@ impl Session {
 ///
 /// # Errors
 /// An inventory named by the config that cannot be read.
-pub fn figures_unstored(config: &Config, job: &JobRecord) -> Result<JobFigures, String> {
+pub fn figures_unstored(config: &Config, job: &JobRecord) -> Result<JobFigures, SessionError> {
     let model: Box<dyn ImpactModel> = match &config.inventory {
         None => Box::new(NoInventory),
-        Some(p) => Box::new(Engine::load(p)?),
+        Some(p) => Box::new(Engine::load(p).map_err(SessionError::Inventory)?),
     };
     let calibrations = HashMap::new();
     let ctx = FigureContext {

@@ -355,9 +355,11 @@ fn every_real_sacct_dump_ingests_and_everything_else_is_named() {
     let work = tmp("realdata");
     for (file, expect) in manifest {
         let path = root.join(file);
-        if !path.exists() {
-            continue;
-        }
+        assert!(
+            path.exists(),
+            "{file} is in this test's manifest but not in {REALDATA}: restore it, or take it out \
+             of the manifest"
+        );
         let db = work.join(format!("{}.sqlite", file.replace('/', "_")));
         match expect {
             Expect::Companion(what) => assert!(!what.is_empty()),
@@ -1157,7 +1159,10 @@ fn array_tasks_and_het_components_meet_their_records_by_raw_id_in_any_order() {
 fn figures_from_records(
     config: &ea_store::config::Config,
     records: &[ea_record::JobNodeRecord],
-) -> Result<Option<(ea_store::read::JobRecord, ea_query::figures::JobFigures)>, String> {
+) -> Result<
+    Option<(ea_store::read::JobRecord, ea_query::figures::JobFigures)>,
+    Box<dyn std::error::Error>,
+> {
     let Some(job) = ea_ingest::unstored::job_from_records(config, records)? else {
         return Ok(None);
     };

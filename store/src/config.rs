@@ -39,70 +39,100 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// Where the post-processor's config is read from unless `--config` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/energy-assess/postproc.toml";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The config file as TOML gives it, before checks.
 pub struct RawConfig {
     #[serde(default)]
+    /// `[store]`.
     pub store: RawStore,
     #[serde(default)]
+    /// `[site]`.
     pub site: RawSite,
     #[serde(default)]
+    /// `[privacy]`.
     pub privacy: RawPrivacy,
     #[serde(default)]
+    /// `[estimate]`.
     pub estimate: RawEstimate,
     #[serde(default)]
+    /// `[ingest]`.
     pub ingest: RawIngest,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[store]`: where the store is and who may read it.
 pub struct RawStore {
+    /// `path`: the SQLite file.
     pub path: Option<PathBuf>,
+    /// `group`: the group that may read it.
     pub group: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[site]`: the cluster, its time zone and inventory.
 pub struct RawSite {
+    /// `cluster`: the name records and sacct rows default to.
     pub cluster: Option<String>,
+    /// `timezone`: the zone of sacct's times and of reports' months.
     pub timezone: Option<String>,
+    /// `inventory`: the impact engine's inventory file.
     pub inventory: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[privacy]`: who sees every job.
 pub struct RawPrivacy {
     #[serde(default)]
+    /// `admin_users`: names or uids.
     pub admin_users: Vec<String>,
     #[serde(default)]
+    /// `admin_groups`: group names.
     pub admin_groups: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[estimate]`: powers of unmeasured jobs and calibration.
 pub struct RawEstimate {
+    /// `cpu_w_per_core`, W.
     pub cpu_w_per_core: Option<f64>,
+    /// `gpu_w`, W.
     pub gpu_w: Option<f64>,
+    /// `memory_w_per_gb`, W.
     pub memory_w_per_gb: Option<f64>,
+    /// `uncalibrated_range`: [min, max] multipliers.
     pub uncalibrated_range: Option<[f64; 2]>,
+    /// `min_calibration_jobs`: measured jobs a calibration needs.
     pub min_calibration_jobs: Option<u32>,
     #[serde(default)]
+    /// `[[estimate.partition]]`: per-partition powers.
     pub partition: Vec<RawPartitionTdp>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[[estimate.partition]]`: one partition's powers.
 pub struct RawPartitionTdp {
+    /// `name`: the partition.
     pub name: String,
+    /// `cpu_w_per_core`, W.
     pub cpu_w_per_core: Option<f64>,
+    /// `gpu_w`, W.
     pub gpu_w: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// `[ingest]`: how the ingest waits for records.
 pub struct RawIngest {
+    /// `record_grace_minutes`: how long after a job's end its records may still come.
     pub record_grace_minutes: Option<u32>,
 }
 
@@ -111,14 +141,23 @@ pub struct RawIngest {
 pub struct Config {
     /// The file it came from; `None` for built-in defaults.
     pub source: Option<PathBuf>,
+    /// The SQLite store.
     pub store_path: PathBuf,
+    /// The group that may read the store.
     pub store_group: Option<String>,
+    /// The default cluster name.
     pub cluster: String,
+    /// The zone of sacct's times and reports' months; `None`: the system's.
     pub timezone: Option<String>,
+    /// The inventory file; `None`: energies only.
     pub inventory: Option<PathBuf>,
+    /// Admins by name or uid.
     pub admin_users: Vec<String>,
+    /// Admins by group.
     pub admin_groups: Vec<String>,
+    /// How unmeasured jobs are estimated.
     pub estimate: EstimateSettings,
+    /// How long after a job's end its records may still come, seconds.
     pub record_grace_s: i64,
 }
 
@@ -142,9 +181,11 @@ impl Default for Config {
 /// A configuration file that cannot be used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
+    /// The file.
     pub path: PathBuf,
     /// 1-based line, when known.
     pub line: Option<usize>,
+    /// What is wrong and how to fix it.
     pub message: String,
 }
 
@@ -194,75 +235,12 @@ impl Config {
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
             message: e.message().to_string(),
         })?;
-        let line_of = |needle: &str| {
-            text.lines()
-                .position(|l| l.trim_start().starts_with(needle))
-                .map(|i| i + 1)
-        };
-        let err = |key: &str, message: String| ConfigError {
-            path: path.into(),
-            line: line_of(key),
-            message,
-        };
-        let positive = |key: &str, v: Option<f64>, default: f64| -> Result<f64, ConfigError> {
-            match v {
-                None => Ok(default),
-                Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
-                Some(x) => Err(err(
-                    key,
-                    format!("`{key} = {x}`: give a power in watts, 0 or more"),
-                )),
-            }
-        };
+        let at = Located { text, path };
         let d = EstimateSettings::default();
         let e = &raw.estimate;
-        let default = Tdp {
-            cpu_w_per_core: positive("cpu_w_per_core", e.cpu_w_per_core, d.default.cpu_w_per_core)?,
-            gpu_w: positive("gpu_w", e.gpu_w, d.default.gpu_w)?,
-        };
-        let mut partitions = Vec::new();
-        for p in &e.partition {
-            if p.name.is_empty() {
-                return Err(err(
-                    "name",
-                    "a [[estimate.partition]] has an empty name".into(),
-                ));
-            }
-            partitions.push((
-                p.name.clone(),
-                Tdp {
-                    cpu_w_per_core: positive(
-                        "cpu_w_per_core",
-                        p.cpu_w_per_core,
-                        default.cpu_w_per_core,
-                    )?,
-                    gpu_w: positive("gpu_w", p.gpu_w, default.gpu_w)?,
-                },
-            ));
-        }
-        let uncalibrated_range = match e.uncalibrated_range {
-            None => d.uncalibrated_range,
-            Some([lo, hi]) if lo > 0.0 && lo <= 1.0 && hi >= 1.0 && hi.is_finite() => (lo, hi),
-            Some([lo, hi]) => {
-                return Err(err(
-                    "uncalibrated_range",
-                    format!(
-                        "`uncalibrated_range = [{lo}, {hi}]`: write [low, high] with 0 < low <= 1 <= high"
-                    ),
-                ));
-            }
-        };
-        if let Some(tz) = &raw.site.timezone {
-            ea_sacct::timefmt::time_zone(Some(tz)).map_err(|e| err("timezone", e.to_string()))?;
-        }
-        if let Some(c) = &raw.site.cluster
-            && c.trim().is_empty()
-        {
-            return Err(err(
-                "cluster",
-                "`cluster` is empty; name the cluster as Slurm does (ClusterName)".into(),
-            ));
-        }
+        let (default, partitions) = tdps(e, &d, &at)?;
+        let uncalibrated_range = uncalibrated_range(e, &d, &at)?;
+        check_site(&raw.site, &at)?;
         Ok(Self {
             source: Some(path.into()),
             store_path: raw
@@ -278,7 +256,11 @@ impl Config {
             estimate: EstimateSettings {
                 default,
                 partitions,
-                memory_w_per_gb: positive("memory_w_per_gb", e.memory_w_per_gb, d.memory_w_per_gb)?,
+                memory_w_per_gb: at.positive(
+                    "memory_w_per_gb",
+                    e.memory_w_per_gb,
+                    d.memory_w_per_gb,
+                )?,
                 uncalibrated_range,
                 min_calibration_jobs: e
                     .min_calibration_jobs
@@ -288,6 +270,108 @@ impl Config {
             record_grace_s: i64::from(raw.ingest.record_grace_minutes.unwrap_or(30)) * 60,
         })
     }
+}
+
+/// The config's text and file, to say where a bad value is: the first line that starts with
+/// its key.
+struct Located<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Located<'_> {
+    fn err(&self, key: &str, message: String) -> ConfigError {
+        ConfigError {
+            path: self.path.into(),
+            line: self
+                .text
+                .lines()
+                .position(|l| l.trim_start().starts_with(key))
+                .map(|i| i + 1),
+            message,
+        }
+    }
+
+    /// A power in watts, 0 or more: `v`, or `default` when the key is absent.
+    fn positive(&self, key: &str, v: Option<f64>, default: f64) -> Result<f64, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
+            Some(x) => Err(self.err(
+                key,
+                format!("`{key} = {x}`: give a power in watts, 0 or more"),
+            )),
+        }
+    }
+}
+
+/// `[estimate]`'s powers: the default TDP, then each `[[estimate.partition]]`'s (what it does
+/// not say taken from the default).
+fn tdps(
+    e: &RawEstimate,
+    d: &EstimateSettings,
+    at: &Located<'_>,
+) -> Result<(Tdp, Vec<(String, Tdp)>), ConfigError> {
+    let default = Tdp {
+        cpu_w_per_core: at.positive(
+            "cpu_w_per_core",
+            e.cpu_w_per_core,
+            d.default.cpu_w_per_core,
+        )?,
+        gpu_w: at.positive("gpu_w", e.gpu_w, d.default.gpu_w)?,
+    };
+    let mut partitions = Vec::new();
+    for p in &e.partition {
+        if p.name.is_empty() {
+            return Err(at.err("name", "a [[estimate.partition]] has an empty name".into()));
+        }
+        partitions.push((
+            p.name.clone(),
+            Tdp {
+                cpu_w_per_core: at.positive(
+                    "cpu_w_per_core",
+                    p.cpu_w_per_core,
+                    default.cpu_w_per_core,
+                )?,
+                gpu_w: at.positive("gpu_w", p.gpu_w, default.gpu_w)?,
+            },
+        ));
+    }
+    Ok((default, partitions))
+}
+
+/// `uncalibrated_range`: [low, high] with 0 < low <= 1 <= high.
+fn uncalibrated_range(
+    e: &RawEstimate,
+    d: &EstimateSettings,
+    at: &Located<'_>,
+) -> Result<(f64, f64), ConfigError> {
+    match e.uncalibrated_range {
+        None => Ok(d.uncalibrated_range),
+        Some([lo, hi]) if lo > 0.0 && lo <= 1.0 && hi >= 1.0 && hi.is_finite() => Ok((lo, hi)),
+        Some([lo, hi]) => Err(at.err(
+            "uncalibrated_range",
+            format!(
+                "`uncalibrated_range = [{lo}, {hi}]`: write [low, high] with 0 < low <= 1 <= high"
+            ),
+        )),
+    }
+}
+
+/// `[site]`: a time zone that exists, a cluster name that is not empty.
+fn check_site(site: &RawSite, at: &Located<'_>) -> Result<(), ConfigError> {
+    if let Some(tz) = &site.timezone {
+        ea_sacct::timefmt::time_zone(Some(tz)).map_err(|e| at.err("timezone", e.to_string()))?;
+    }
+    if let Some(c) = &site.cluster
+        && c.trim().is_empty()
+    {
+        return Err(at.err(
+            "cluster",
+            "`cluster` is empty; name the cluster as Slurm does (ClusterName)".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

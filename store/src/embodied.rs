@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 pub struct MonthPart {
     /// First second of the month, epoch seconds.
     pub month: i64,
+    /// Node-hours charged in the month.
     pub charged_h: f64,
+    /// The embodied impacts charged in the month.
     pub embodied: Ranged<Impacts>,
 }
 
@@ -20,17 +22,21 @@ pub struct MonthPart {
 pub struct StoredEmbodied {
     /// The interval allocated, epoch seconds.
     pub start: i64,
+    /// End of the interval allocated, epoch seconds.
     pub end: i64,
     /// Its nodes in the inventory, and outside it.
     pub inside: u32,
+    /// Its nodes outside the inventory.
     pub outside: u32,
     /// The inventory group of all its nodes of the inventory, when they are in one.
     pub group: Option<String>,
     /// Share × hours held, before scaling; node-hours charged.
     pub held_h: f64,
+    /// Node-hours charged.
     pub charged_h: f64,
     /// `None` when none of its nodes is in the inventory.
     pub embodied: Option<Ranged<Impacts>>,
+    /// The engine's flags for the job (oversubscribed...).
     pub flags: Flags,
     /// Its parts per month, when it ran in more than one (empty: all in one month).
     pub months: Vec<MonthPart>,

@@ -76,30 +76,49 @@ pub fn schema_version() -> u32 {
 /// A store that could not be opened or used.
 #[derive(Debug)]
 pub enum DbError {
+    /// SQLite refused an operation.
     Sqlite {
+        /// The store.
         path: PathBuf,
+        /// What was being done, for the message.
         action: String,
+        /// What SQLite answered.
         source: rusqlite::Error,
     },
+    /// The file system refused an operation.
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// What was being done, for the message.
         action: String,
+        /// What the system answered.
         source: std::io::Error,
     },
     /// The file was written by a newer energy-assess.
     TooNew {
+        /// The store.
         path: PathBuf,
+        /// Its schema version.
         found: u32,
+        /// The newest this build knows.
         supported: u32,
     },
     /// There is no store yet.
-    Missing { path: PathBuf },
+    Missing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
     /// The file is not a SQLite database: left exactly as it was.
-    NotAStore { path: PathBuf },
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+    },
     /// The store cannot be written here (read-only file system, or a file this user may not
     /// write); reading it still works.
     ReadOnly {
+        /// The store.
         path: PathBuf,
+        /// Why it cannot be written.
         source: std::io::Error,
     },
 }
@@ -231,7 +250,9 @@ impl Access {
 
 /// An open store.
 pub struct Store {
+    /// The SQLite connection.
     pub conn: Connection,
+    /// The store's file.
     pub path: PathBuf,
 }
 

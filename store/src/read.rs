@@ -7,39 +7,73 @@ use std::collections::HashMap;
 /// A stored job, joined with its measured summary when it has one.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobRecord {
+    /// Its cluster.
     pub cluster: String,
+    /// sacct's JobID (`123`, `48_52`, `123+1`).
     pub job_id: String,
+    /// JobIDRaw.
     pub job_id_raw: Option<i64>,
+    /// ArrayJobID, for an array's task.
     pub array_job_id: Option<i64>,
+    /// ArrayTaskID.
     pub array_task: Option<String>,
+    /// JobName.
     pub name: Option<String>,
+    /// User.
     pub user: Option<String>,
+    /// UID.
     pub uid: Option<u32>,
+    /// Group.
     pub group: Option<String>,
+    /// GID.
     pub gid: Option<u32>,
+    /// Account.
     pub account: Option<String>,
+    /// Partition.
     pub partition: Option<String>,
+    /// QOS.
     pub qos: Option<String>,
+    /// State, normalised (`CANCELLED by 1000` becomes `CANCELLED`).
     pub state: String,
+    /// State as written by sacct.
     pub state_raw: String,
+    /// ExitCode.
     pub exit_code: Option<String>,
+    /// Submit, epoch seconds.
     pub submit: Option<i64>,
+    /// Eligible, epoch seconds.
     pub eligible: Option<i64>,
+    /// Start, epoch seconds.
     pub start: Option<i64>,
+    /// End, epoch seconds.
     pub end: Option<i64>,
+    /// Elapsed, seconds.
     pub elapsed_s: Option<i64>,
+    /// Timelimit, seconds.
     pub timelimit_s: Option<i64>,
+    /// NNodes.
     pub nnodes: Option<u32>,
+    /// NCPUS.
     pub ncpus: Option<u32>,
+    /// NodeList (a host list).
     pub node_list: Option<String>,
+    /// ReqMem, MB.
     pub req_mem_mb: Option<f64>,
+    /// AllocTRES.
     pub alloc_tres: Option<String>,
+    /// GPUs from AllocTRES.
     pub gpus: Option<u32>,
+    /// TotalCPU, seconds.
     pub total_cpu_s: Option<f64>,
+    /// CPUTime, seconds.
     pub cpu_time_s: Option<f64>,
+    /// ConsumedEnergy (Slurm's own meter), J.
     pub consumed_energy_j: Option<f64>,
+    /// WorkDir.
     pub work_dir: Option<String>,
+    /// Whether the job is in a final state (its row will not change).
     pub is_final: bool,
+    /// Its measured energy, when its nodes recorded it.
     pub measured: Option<MeasuredRecord>,
     /// The stored steps, undecoded (see [`decode_steps`]); `None` when not selected.
     pub steps_json: Option<String>,
@@ -51,20 +85,35 @@ pub struct JobRecord {
 /// A measured job's summary (see [`ea_energy::measured`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MeasuredRecord {
+    /// Nodes whose records were found.
     pub nodes_recorded: u32,
+    /// Nodes the job had, when sacct says.
     pub nodes_expected: Option<u32>,
+    /// Energy, J.
     pub energy_j: f64,
+    /// Its lower bound, J.
     pub energy_min_j: f64,
+    /// Its upper bound, J.
     pub energy_max_j: f64,
+    /// Some node's energy was split with other jobs.
     pub split: bool,
+    /// CPU packages' energy (RAPL), J.
     pub e_cpu_package_j: Option<f64>,
+    /// DRAM's energy (RAPL), J.
     pub e_dram_j: Option<f64>,
+    /// GPU boards' energy (NVML), J.
     pub e_gpu_board_j: Option<f64>,
+    /// Whole nodes' energy by the BMC (IPMI DCMI), J.
     pub e_node_bmc_j: Option<f64>,
+    /// Whole nodes' energy by an external wattmeter, J.
     pub e_node_wattmeter_j: Option<f64>,
+    /// Platform energy (RAPL psys), J.
     pub e_platform_j: Option<f64>,
+    /// Other scopes' energy, J.
     pub e_other_j: Option<f64>,
+    /// The scopes used, comma-separated.
     pub scope: String,
+    /// The nodes' flags, comma-separated.
     pub flags: String,
 }
 
@@ -171,22 +220,39 @@ pub fn jobs_where(
 /// A stored step.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StepRecord {
+    /// Its cluster.
     pub cluster: String,
+    /// Its job's JobID.
     pub job_id: String,
+    /// The step (`batch`, `extern`, `0`...).
     pub step: String,
+    /// JobName.
     pub name: Option<String>,
+    /// State, normalised.
     pub state: String,
+    /// State as written by sacct.
     pub state_raw: String,
+    /// ExitCode.
     pub exit_code: Option<String>,
+    /// Start, epoch seconds.
     pub start: Option<i64>,
+    /// End, epoch seconds.
     pub end: Option<i64>,
+    /// Elapsed, seconds.
     pub elapsed_s: Option<i64>,
+    /// NNodes.
     pub nnodes: Option<u32>,
+    /// NCPUS.
     pub ncpus: Option<u32>,
+    /// NTasks.
     pub ntasks: Option<u32>,
+    /// NodeList.
     pub node_list: Option<String>,
+    /// TotalCPU, seconds.
     pub total_cpu_s: Option<f64>,
+    /// ConsumedEnergy, J.
     pub consumed_energy_j: Option<f64>,
+    /// AllocTRES.
     pub alloc_tres: Option<String>,
 }
 

@@ -11,7 +11,9 @@ use rusqlite::{Connection, params};
 /// How many rows an upsert wrote, and how many it found unchanged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Upserted {
+    /// Rows inserted or replaced.
     pub written: u64,
+    /// Rows whose hash matched: left as they were.
     pub unchanged: u64,
 }
 
@@ -65,8 +67,11 @@ pub fn upsert_jobs(
 pub struct PreparedJob {
     /// The job (its `steps` emptied: they are in `steps_json`).
     pub job: Box<JobRow>,
+    /// Its steps, encoded (`rowhash::encode_steps`).
     pub steps_json: Option<String>,
+    /// How many steps.
     pub n_steps: u32,
+    /// The content hash of the job and its steps.
     pub hash: i64,
 }
 

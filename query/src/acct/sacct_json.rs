@@ -29,15 +29,21 @@ pub const LAYOUT_PLUGIN: &str = "openapi/dbv0.0.38";
 
 /// One job to write: its row, its figures and the steps to nest in it (none under `-X`).
 pub struct JsonJob<'a> {
+    /// The job as stored.
     pub job: &'a JobRecord,
+    /// Its figures.
     pub figures: &'a JobFigures,
+    /// Its steps.
     pub steps: Vec<StepRecord>,
 }
 
 /// What `meta.energy_assess` says about the query.
 pub struct QueryMeta {
+    /// The window's start, epoch seconds.
     pub window_start: i64,
+    /// The window's end, epoch seconds.
     pub window_end: i64,
+    /// How impacts were computed (the engine's provenance).
     pub impacts: String,
 }
 

@@ -36,23 +36,35 @@ use timeline::{Slots, Timeline};
 /// Totals of a set of jobs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Totals {
+    /// What the totals are of: a cluster, partition, account or user name (empty for all).
     pub key: String,
+    /// Jobs counted.
     pub jobs: u64,
+    /// Jobs alone on measured nodes.
     pub jobs_measured: u64,
+    /// Jobs with energy split from shared measured nodes.
     pub jobs_split: u64,
+    /// Jobs estimated.
     pub jobs_estimated: u64,
+    /// Nodes × elapsed hours.
     pub node_hours: f64,
+    /// GPUs × elapsed hours.
     pub gpu_hours: f64,
     /// Measured and split energy, J.
     pub energy_measured_j: f64,
     /// Estimated energy, J.
     pub energy_estimated_j: f64,
+    /// Lower bound of all energy, J.
     pub energy_min_j: f64,
+    /// Upper bound of all energy, J.
     pub energy_max_j: f64,
+    /// Use-phase impacts.
     pub use_phase: Ranged<Impacts>,
+    /// Embodied impacts.
     pub embodied: Ranged<Impacts>,
     /// Jobs whose impacts the engine could not give, and why.
     pub jobs_without_impacts: u64,
+    /// Those jobs by reason.
     pub without_impacts: ByReason,
     /// Jobs with impacts for some of their nodes only (the others are in no inventory group).
     pub jobs_partial_impacts: u64,
@@ -86,10 +98,12 @@ impl Totals {
         }
     }
 
+    /// Measured, split and estimated energy, J.
     pub fn energy_j(&self) -> f64 {
         self.energy_measured_j + self.energy_estimated_j
     }
 
+    /// Use phase plus embodied.
     pub fn total(&self) -> Ranged<Impacts> {
         self.use_phase + self.embodied
     }
@@ -168,21 +182,32 @@ fn scale(r: Ranged<Impacts>, k: f64) -> Ranged<Impacts> {
 /// One of the period's heaviest jobs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopJob {
+    /// Its cluster.
     pub cluster: String,
+    /// Its JobID.
     pub job_id: String,
+    /// Its user.
     pub user: String,
+    /// Its account.
     pub account: String,
+    /// Its partition.
     pub partition: String,
+    /// Its name.
     pub name: String,
+    /// Nodes × elapsed hours.
     pub node_hours: f64,
+    /// Its energy, J.
     pub energy_j: f64,
+    /// Where the energy comes from.
     pub source: Source,
+    /// Its GWP with range, kgCO2eq, when known.
     pub gwp: Option<Ranged<f64>>,
 }
 
 /// Nodes with an external meter: what it read over the period against what jobs were given.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reconciliation {
+    /// The node.
     pub node: String,
     /// Energy the node's meter read over the period (where covered), J.
     pub meter_j: f64,
@@ -203,8 +228,11 @@ impl Reconciliation {
 /// Node-hours no job held, and their embodied impacts (policy of the impact engine).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unallocated {
+    /// Node-hours of the inventory no job was charged.
     pub node_hours: f64,
+    /// Their embodied impacts.
     pub embodied: Ranged<Impacts>,
+    /// How they were counted, for the reader.
     pub note: String,
 }
 
@@ -213,23 +241,37 @@ pub struct Unallocated {
 pub struct Report {
     /// `2026-11`, or `START to END`.
     pub title: String,
+    /// First second, epoch seconds.
     pub start: i64,
+    /// End (excluded), epoch seconds.
     pub end: i64,
+    /// The tool and version that made it.
     pub generated_by: String,
+    /// How impacts were computed (inventory, factors, rules).
     pub impacts_provenance: String,
     /// Set when the reader only sees their own jobs.
     pub only_user: Option<String>,
+    /// All jobs.
     pub all: Totals,
+    /// By cluster.
     pub by_cluster: Vec<Totals>,
+    /// By partition.
     pub by_partition: Vec<Totals>,
+    /// By account.
     pub by_account: Vec<Totals>,
+    /// By user.
     pub by_user: Vec<Totals>,
+    /// The heaviest jobs ([`TOP_JOBS`]).
     pub top_jobs: Vec<TopJob>,
     /// Energy and GWP day by day (hour by hour for a short period).
     pub timeline: Timeline,
+    /// The unallocated node-hours (admins only).
     pub unallocated: Option<Unallocated>,
+    /// Nodes with an external meter, meter against jobs.
     pub reconciliation: Vec<Reconciliation>,
+    /// The calibrations used, by group.
     pub calibrations: Vec<(String, Calibration)>,
+    /// Jobs of the period not final in the accounting yet.
     pub not_final_jobs: u64,
     /// The period before, of the same length, when the store has jobs in it.
     pub previous: Option<PeriodTotals>,
@@ -242,13 +284,16 @@ pub struct Report {
 pub struct Period {
     /// `2026-11`, or `START to END`.
     pub title: String,
+    /// First second, epoch seconds.
     pub start: i64,
+    /// End (excluded), epoch seconds.
     pub end: i64,
 }
 
 /// What a report covers: its period, and the periods it is compared with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The period reported on.
     pub period: Period,
     /// The period before (shown as the change of each headline figure).
     pub previous: Option<Period>,
@@ -259,10 +304,15 @@ pub struct Request {
 /// Another period's totals, beside the report's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeriodTotals {
+    /// Its title (`2026-10`...).
     pub title: String,
+    /// First second, epoch seconds.
     pub start: i64,
+    /// End (excluded), epoch seconds.
     pub end: i64,
+    /// Its totals.
     pub totals: Totals,
+    /// Its jobs not final yet.
     pub not_final_jobs: u64,
 }
 

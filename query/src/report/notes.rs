@@ -65,6 +65,7 @@ impl NoImpacts {
 pub struct ByReason([u64; NoImpacts::ALL.len()]);
 
 impl ByReason {
+    /// How many jobs have no impacts for reason `r`.
     pub fn get(&self, r: NoImpacts) -> u64 {
         self.0[r.index()]
     }

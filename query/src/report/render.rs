@@ -24,10 +24,15 @@ pub use data::to_json;
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Aligned text for a terminal.
     Table,
+    /// CSV, one section after the other.
     Csv,
+    /// JSON.
     Json,
+    /// Markdown.
     Markdown,
+    /// A self-contained HTML page with charts.
     Html,
 }
 
@@ -57,10 +62,14 @@ pub struct Style {
 pub enum RenderError {
     /// The chart library refused a chart.
     Chart {
+        /// Which chart.
         chart: &'static str,
+        /// What the plotting backend said.
         message: String,
     },
+    /// CSV writing failed.
     Csv(csv::Error),
+    /// JSON writing failed.
     Json(serde_json::Error),
 }
 

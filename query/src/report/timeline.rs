@@ -11,11 +11,14 @@ pub const HOURLY_UP_TO_S: i64 = 3 * 86_400;
 /// How long a slot of the timeline is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// One slot an hour.
     Hour,
+    /// One slot a day.
     Day,
 }
 
 impl Step {
+    /// The step's name in outputs.
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Hour => "hour",
@@ -36,12 +39,19 @@ impl Step {
 /// A slot's sums: energy (J) and GWP (kgCO2eq), each job's spread evenly over its run.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Sums {
+    /// Measured and split energy, J.
     pub measured_j: f64,
+    /// Estimated energy, J.
     pub estimated_j: f64,
+    /// Lower bound of the energy, J.
     pub energy_min_j: f64,
+    /// Upper bound of the energy, J.
     pub energy_max_j: f64,
+    /// GWP, kgCO2eq.
     pub gwp_kg: f64,
+    /// Lower bound of the GWP, kgCO2eq.
     pub gwp_min_kg: f64,
+    /// Upper bound of the GWP, kgCO2eq.
     pub gwp_max_kg: f64,
 }
 
@@ -60,6 +70,7 @@ impl Sums {
         self.add_scaled(o, 1.0);
     }
 
+    /// Measured plus estimated energy, J.
     pub fn energy_j(&self) -> f64 {
         self.measured_j + self.estimated_j
     }
@@ -72,13 +83,16 @@ pub struct Slot {
     pub label: String,
     /// Its first second.
     pub start: i64,
+    /// Its sums.
     pub sums: Sums,
 }
 
 /// The period's energy and GWP over time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timeline {
+    /// How long a slot is.
     pub step: Step,
+    /// The slots, in time order.
     pub slots: Vec<Slot>,
 }
 

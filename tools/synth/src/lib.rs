@@ -42,15 +42,21 @@ use std::path::Path;
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct Params {
+    /// How many jobs.
     pub jobs: u64,
     /// Fraction of jobs with records.
     pub assessed: f64,
+    /// Seed of the generator: the same seed gives the same month.
     pub seed: u64,
     /// First second of the month (UTC).
     pub month_start: i64,
+    /// Days in the month.
     pub month_days: u32,
+    /// The cluster's name.
     pub cluster: String,
+    /// How many users.
     pub users: u32,
+    /// How many accounts.
     pub accounts: u32,
     /// The most points of a meter's power series: the plugin's `max_series_points` (720 by
     /// default). A record's series has one point per sampling interval (10 s) of the job,
@@ -94,17 +100,25 @@ impl Default for Params {
 /// A partition of the synthetic machine.
 #[derive(Debug, Clone, Copy)]
 pub struct Part {
+    /// Its name in sacct.
     pub name: &'static str,
+    /// Prefix of its node names.
     pub prefix: &'static str,
+    /// Digits of its node numbers.
     pub digits: usize,
+    /// How many nodes.
     pub nodes: u32,
+    /// Cores per node.
     pub cores: u32,
+    /// Memory per node, MiB.
     pub mem_mb: u64,
+    /// GPUs per node.
     pub gpus: u32,
     /// Share of jobs.
     pub weight: f64,
 }
 
+/// The default machine: CPU, GPU and big-memory partitions.
 pub const PARTS: [Part; 3] = [
     Part {
         name: "cpu",
@@ -167,7 +181,9 @@ pub const BUSY_PARTS: [Part; 2] = [
 /// share of jobs; the last band takes the rest) gets a node count log-uniform in `nodes`.
 #[derive(Debug, Clone, Copy)]
 pub struct Band {
+    /// Upper end of the band, as a cumulative share of jobs.
     pub upto: f64,
+    /// Node counts of the band (log-uniform, inclusive).
     pub nodes: (u32, u32),
     /// Sub-node: the job holds part of one node (`nodes` is then (1, 1)).
     pub shared: bool,
@@ -178,8 +194,11 @@ pub struct Band {
 /// that the default month stays the same file for file whatever shapes are added.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
+    /// Its name (`--shape`).
     pub name: &'static str,
+    /// Its partitions.
     pub parts: &'static [Part],
+    /// Its node-count bands.
     pub bands: &'static [Band],
     /// Memory of a sub-node job per CPU, MiB, log-uniform in the range (capped at the node's).
     pub mem_per_cpu_mb: (u32, u32),
@@ -292,9 +311,11 @@ impl Shape {
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator from `seed`.
     pub fn new(seed: u64) -> Self {
         Self(seed ^ 0x9E37_79B9_7F4A_7C15)
     }
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -306,6 +327,7 @@ impl Rng {
     pub fn f(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
+    /// Uniform in [0, n); 0 when `n` is 0.
     pub fn below(&mut self, n: u64) -> u64 {
         if n == 0 { 0 } else { self.next_u64() % n }
     }
@@ -325,32 +347,50 @@ impl Rng {
 /// One generated job.
 #[derive(Debug, Clone)]
 pub struct Job {
+    /// Its raw job id.
     pub id: u64,
+    /// Index of its user.
     pub user: u32,
+    /// Index of its account.
     pub account: u32,
     /// Index of the partition in its shape's `parts`.
     pub part: usize,
     /// That partition.
     pub partition: &'static Part,
+    /// Index of its first node in the partition (the nodes wrap around).
     pub first_node: u32,
+    /// NNodes.
     pub nnodes: u32,
+    /// CPUs it holds per node.
     pub cpus_per_node: u32,
+    /// GPUs it holds per node.
     pub gpus_per_node: u32,
+    /// Memory it requests, MiB.
     pub mem_mb: u64,
+    /// Submit, epoch seconds.
     pub submit: i64,
+    /// Start, epoch seconds.
     pub start: i64,
+    /// Elapsed, seconds.
     pub elapsed: i64,
+    /// Timelimit, seconds.
     pub timelimit: i64,
+    /// Its sacct state.
     pub state: &'static str,
+    /// Its exit code (`0:0`).
     pub exit: &'static str,
+    /// TotalCPU over CPUTime.
     pub cpu_efficiency: f64,
+    /// Whether its nodes wrote records.
     pub assessed: bool,
 }
 
 impl Job {
+    /// End, epoch seconds.
     pub fn end(&self) -> i64 {
         self.start + self.elapsed
     }
+    /// NCPUS.
     pub fn ncpus(&self) -> u32 {
         self.cpus_per_node * self.nnodes
     }
@@ -359,6 +399,7 @@ impl Job {
         let n = self.partition.nodes;
         (i + n - self.first_node) % n < self.nnodes
     }
+    /// Its node names.
     pub fn nodes(&self) -> Vec<String> {
         let p = self.partition;
         (0..self.nnodes)
@@ -393,6 +434,7 @@ impl Job {
     }
 }
 
+/// The name of node `i` (0-based) of partition `p`.
 pub fn node_name(p: &Part, i: u32) -> String {
     format!("{}{:0w$}", p.prefix, i + 1, w = p.digits)
 }
@@ -517,6 +559,7 @@ pub fn jobs(params: &Params) -> Vec<Job> {
 /// What a generated month amounts to, for the benchmark's printout and the shape's tests.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
+    /// How many jobs.
     pub jobs: u64,
     /// Job-node pairs: the rows the allocation sorts and sweeps.
     pub pairs: u64,
@@ -528,6 +571,7 @@ pub struct Stats {
     pub pool_jobs: f64,
 }
 
+/// What a generated month of `params` amounts to.
 pub fn stats(params: &Params, jobs: &[Job]) -> Stats {
     let month = f64::from(params.month_days) * 86_400.0;
     let (mut pairs, mut multi, mut exclusive, mut shared) = (0u64, 0u64, 0.0f64, 0.0f64);
@@ -609,115 +653,188 @@ fn dur(s: i64) -> String {
 }
 
 fn job_lines(j: &Job, cluster: &str, out: &mut String) {
-    let p = j.partition;
-    let user = format!("user{:04}", j.user);
-    let account = format!("acct{:03}", j.account);
-    let tres = if j.gpus_per_node > 0 {
-        format!(
-            "billing={0},cpu={0},gres/gpu={1},mem={2}M,node={3}",
-            j.ncpus(),
-            j.gpus_per_node * j.nnodes,
-            j.mem_mb,
-            j.nnodes
-        )
-    } else {
-        format!(
-            "billing={0},cpu={0},mem={1}M,node={2}",
-            j.ncpus(),
-            j.mem_mb,
-            j.nnodes
-        )
-    };
-    let cpu_time = j.elapsed * i64::from(j.ncpus());
-    let total_cpu = (cpu_time as f64 * j.cpu_efficiency) as i64;
-    let (start, end) = (iso(j.start), iso(j.end()));
-    let nodes = j.node_list();
-    let _ = writeln!(
-        out,
-        "{id}|{id}|{cluster}|job{n}|{user}|{uid}|{user}|{uid}|{account}|{part}|normal|{state}|{exit}|{sub}|{sub}|{start}|{end}|{el}|{tl}|{nn}|{nc}||{nodes}|{mem}M|{tres}|{tc}|{ct}|",
-        id = j.id,
-        n = j.id % 997,
-        uid = 10_000 + j.user,
-        part = p.name,
-        state = j.state,
-        exit = j.exit,
-        sub = iso(j.submit),
-        el = dur(j.elapsed),
-        tl = dur(j.timelimit),
-        nn = j.nnodes,
-        nc = j.ncpus(),
-        mem = j.mem_mb,
-        tc = dur(total_cpu),
-        ct = dur(cpu_time),
-    );
-    let step_state = if j.state.starts_with("CANCELLED") {
-        "CANCELLED"
-    } else {
-        j.state
-    };
-    // The steps fill the same 28 columns as the allocation line, most of them empty, as sacct does.
-    let step = |id: &str,
-                name: &str,
-                state: &str,
-                exit: &str,
-                nn: u32,
-                nc: u32,
-                nt: u32,
-                nodes: &str,
-                tres: &str,
-                tc: &str| {
-        let (el, nn, nc, nt) = (
-            dur(j.elapsed),
-            nn.to_string(),
-            nc.to_string(),
-            nt.to_string(),
+    let lines = JobLines::of(j, cluster);
+    lines.allocation(out);
+    lines.steps(out);
+}
+
+/// What a job's sacct lines share: its fields as the dump writes them.
+struct JobLines<'a> {
+    j: &'a Job,
+    cluster: &'a str,
+    user: String,
+    account: String,
+    tres: String,
+    cpu_time: i64,
+    total_cpu: i64,
+    start: String,
+    end: String,
+    nodes: String,
+}
+
+impl<'a> JobLines<'a> {
+    fn of(j: &'a Job, cluster: &'a str) -> Self {
+        let tres = if j.gpus_per_node > 0 {
+            format!(
+                "billing={0},cpu={0},gres/gpu={1},mem={2}M,node={3}",
+                j.ncpus(),
+                j.gpus_per_node * j.nnodes,
+                j.mem_mb,
+                j.nnodes
+            )
+        } else {
+            format!(
+                "billing={0},cpu={0},mem={1}M,node={2}",
+                j.ncpus(),
+                j.mem_mb,
+                j.nnodes
+            )
+        };
+        let cpu_time = j.elapsed * i64::from(j.ncpus());
+        Self {
+            j,
+            cluster,
+            user: format!("user{:04}", j.user),
+            account: format!("acct{:03}", j.account),
+            tres,
+            cpu_time,
+            total_cpu: (cpu_time as f64 * j.cpu_efficiency) as i64,
+            start: iso(j.start),
+            end: iso(j.end()),
+            nodes: j.node_list(),
+        }
+    }
+
+    /// The allocation's line.
+    fn allocation(&self, out: &mut String) {
+        let j = self.j;
+        let _ = writeln!(
+            out,
+            "{id}|{id}|{cluster}|job{n}|{user}|{uid}|{user}|{uid}|{account}|{part}|normal|{state}|{exit}|{sub}|{sub}|{start}|{end}|{el}|{tl}|{nn}|{nc}||{nodes}|{mem}M|{tres}|{tc}|{ct}|",
+            id = j.id,
+            cluster = self.cluster,
+            n = j.id % 997,
+            user = self.user,
+            uid = 10_000 + j.user,
+            account = self.account,
+            part = j.partition.name,
+            state = j.state,
+            exit = j.exit,
+            sub = iso(j.submit),
+            start = self.start,
+            end = self.end,
+            el = dur(j.elapsed),
+            tl = dur(j.timelimit),
+            nn = j.nnodes,
+            nc = j.ncpus(),
+            nodes = self.nodes,
+            mem = j.mem_mb,
+            tres = self.tres,
+            tc = dur(self.total_cpu),
+            ct = dur(self.cpu_time),
         );
+    }
+
+    /// The `batch` and `extern` steps' lines.
+    fn steps(&self, out: &mut String) {
+        let j = self.j;
+        let step_state = if j.state.starts_with("CANCELLED") {
+            "CANCELLED"
+        } else {
+            j.state
+        };
+        let batch_id = format!("{}.batch", j.id);
+        let batch_tres = format!(
+            "cpu={},mem={}M,node=1",
+            j.cpus_per_node,
+            j.mem_mb / u64::from(j.nnodes)
+        );
+        let first = node_name(j.partition, j.first_node);
+        let batch = StepLine {
+            id: &batch_id,
+            name: "batch",
+            state: step_state,
+            exit: j.exit,
+            nn: 1,
+            nc: j.cpus_per_node,
+            nt: 1,
+            nodes: &first,
+            tres: &batch_tres,
+            tc: &dur(self.total_cpu),
+        };
+        let _ = writeln!(out, "{}", self.step(&batch));
+        let extern_id = format!("{}.extern", j.id);
+        let ext = StepLine {
+            id: &extern_id,
+            name: "extern",
+            state: "COMPLETED",
+            exit: "0:0",
+            nn: j.nnodes,
+            nc: j.ncpus(),
+            nt: j.nnodes,
+            nodes: &self.nodes,
+            tres: &self.tres,
+            tc: "00:00:00",
+        };
+        let _ = writeln!(out, "{}", self.step(&ext));
+    }
+
+    /// A step's line: the same 28 columns as the allocation line, most of them empty, as sacct
+    /// does.
+    fn step(&self, s: &StepLine<'_>) -> String {
+        let (el, nn, nc, nt) = (
+            dur(self.j.elapsed),
+            s.nn.to_string(),
+            s.nc.to_string(),
+            s.nt.to_string(),
+        );
+        let (start, end) = (self.start.as_str(), self.end.as_str());
         let f: [&str; 28] = [
-            id, id, cluster, name, "", "", "", "", &account, "", "", state, exit, &start, &start,
-            &start, &end, &el, "", &nn, &nc, &nt, nodes, "", tres, tc, "", "",
+            s.id,
+            s.id,
+            self.cluster,
+            s.name,
+            "",
+            "",
+            "",
+            "",
+            &self.account,
+            "",
+            "",
+            s.state,
+            s.exit,
+            start,
+            start,
+            start,
+            end,
+            &el,
+            "",
+            &nn,
+            &nc,
+            &nt,
+            s.nodes,
+            "",
+            s.tres,
+            s.tc,
+            "",
+            "",
         ];
         f.join("|")
-    };
-    let batch_id = format!("{}.batch", j.id);
-    let batch_tres = format!(
-        "cpu={},mem={}M,node=1",
-        j.cpus_per_node,
-        j.mem_mb / u64::from(j.nnodes)
-    );
-    let first = node_name(p, j.first_node);
-    let _ = writeln!(
-        out,
-        "{}",
-        step(
-            &batch_id,
-            "batch",
-            step_state,
-            j.exit,
-            1,
-            j.cpus_per_node,
-            1,
-            &first,
-            &batch_tres,
-            &dur(total_cpu)
-        )
-    );
-    let extern_id = format!("{}.extern", j.id);
-    let _ = writeln!(
-        out,
-        "{}",
-        step(
-            &extern_id,
-            "extern",
-            "COMPLETED",
-            "0:0",
-            j.nnodes,
-            j.ncpus(),
-            j.nnodes,
-            &nodes,
-            &tres,
-            "00:00:00"
-        )
-    );
+    }
+}
+
+/// The fields of one step's line that differ between steps.
+struct StepLine<'a> {
+    id: &'a str,
+    name: &'a str,
+    state: &'a str,
+    exit: &'a str,
+    nn: u32,
+    nc: u32,
+    nt: u32,
+    nodes: &'a str,
+    tres: &'a str,
+    tc: &'a str,
 }
 
 /// Writes the dump (header and every job's lines) to `out`.
@@ -820,126 +937,136 @@ fn meter(
 
 /// The records of one assessed job, one per node.
 pub fn records(params: &Params, j: &Job) -> Vec<JobNodeRecord> {
-    let p = j.partition;
-    let secs = j.elapsed as f64;
     j.nodes()
         .into_iter()
         .enumerate()
         .map(|(k, node)| {
             let mut r = Rng::new(j.id.wrapping_mul(31).wrapping_add(k as u64));
-            let (pkg, dram, gpu_each, node_w) = node_power(p, j, &mut r);
-            let mut meters = vec![
-                meter(
-                    "rapl:intel-rapl:0".into(),
-                    Scope::CpuPackage,
-                    "package-0",
-                    pkg / 2.0 * secs,
-                    j.start,
-                    secs,
-                    params.series_points,
-                    None,
-                ),
-                meter(
-                    "rapl:intel-rapl:1".into(),
-                    Scope::CpuPackage,
-                    "package-1",
-                    pkg / 2.0 * secs,
-                    j.start,
-                    secs,
-                    params.series_points,
-                    None,
-                ),
-                meter(
-                    "rapl:intel-rapl:0:0".into(),
-                    Scope::Dram,
-                    "dram",
-                    dram * secs,
-                    j.start,
-                    secs,
-                    params.series_points,
-                    None,
-                ),
-            ];
-            for g in 0..p.gpus {
-                let owned = g < j.gpus_per_node;
-                let e = if owned { gpu_each } else { 55.0 } * secs;
-                meters.push(meter(
-                    format!("nvml:GPU-{node}-{g}"),
-                    Scope::GpuBoard,
-                    "NVIDIA A100-SXM4-80GB",
-                    e,
-                    j.start,
-                    secs,
-                    params.series_points,
-                    Some(owned),
-                ));
-            }
-            // Most nodes have a working BMC.
-            if r.f() < 0.8 {
-                meters.push(meter(
-                    "ipmi:dcmi".into(),
-                    Scope::NodeBmc,
-                    "DCMI",
-                    node_w * secs,
-                    j.start,
-                    secs,
-                    params.series_points,
-                    None,
-                ));
-            }
-            JobNodeRecord {
-                schema_version: ea_record::SCHEMA_VERSION,
-                state: RecordState::Complete,
-                cluster: Some(params.cluster.clone()),
-                job_id: j.id as u32,
-                array_job_id: None,
-                array_task_id: None,
-                uid: 10_000 + j.user,
-                gid: 10_000 + j.user,
-                user: Some(format!("user{:04}", j.user)),
-                account: Some(format!("acct{:03}", j.account)),
-                partition: Some(p.name.into()),
-                node: node.clone(),
-                node_list: Some(j.node_list()),
-                num_nodes: Some(j.nnodes),
-                cpus_on_node: Some(j.cpus_per_node),
-                allocation: Some(NodeAllocation {
-                    cpus: Some(j.cpus_per_node),
-                    cores: None,
-                    memory_mb: Some(j.mem_mb / u64::from(j.nnodes)),
-                    gpus: (0..j.gpus_per_node)
-                        .map(|g| format!("GPU-{node}-{g}"))
-                        .collect(),
-                }),
-                start: Some(UnixMicros::from_secs(j.start)),
-                end: Some(UnixMicros::from_secs(j.end())),
-                exit: JobExit::parse(j.exit, None),
-                mode: AssessMode {
-                    trigger: Trigger::Option,
-                    requested: None,
-                    summary: false,
-                },
-                plugin_version: "0.1.0".into(),
-                slurm_version: "24.05.4".into(),
-                host: Some(HostInfo {
-                    hostname: Some(node.clone()),
-                    boot_id: Some(format!("boot-{node}")),
-                    cpu_model: Some("AMD EPYC 7763 64-Core Processor".into()),
-                    gpus: (0..p.gpus)
-                        .map(|g| GpuInfo {
-                            index: g,
-                            uuid: format!("GPU-{node}-{g}"),
-                            name: Some("NVIDIA A100-SXM4-80GB".into()),
-                        })
-                        .collect(),
-                }),
-                meters,
-                absent_meters: Vec::new(),
-                flags: Vec::new(),
-                summary_error: None,
-            }
+            let meters = node_meters(params, j, &node, &mut r);
+            node_record(params, j, node, meters)
         })
         .collect()
+}
+
+/// One node's meters for job `j`: two CPU packages, DRAM, every GPU of the node (the job's
+/// own and the others, idle), and most of the time a BMC.
+fn node_meters(params: &Params, j: &Job, node: &str, r: &mut Rng) -> Vec<MeterReport> {
+    let p = j.partition;
+    let secs = j.elapsed as f64;
+    let (pkg, dram, gpu_each, node_w) = node_power(p, j, r);
+    let at = |id: String, scope: Scope, label: &str, energy_j: f64, owned: Option<bool>| {
+        meter(
+            id,
+            scope,
+            label,
+            energy_j,
+            j.start,
+            secs,
+            params.series_points,
+            owned,
+        )
+    };
+    let mut meters = vec![
+        at(
+            "rapl:intel-rapl:0".into(),
+            Scope::CpuPackage,
+            "package-0",
+            pkg / 2.0 * secs,
+            None,
+        ),
+        at(
+            "rapl:intel-rapl:1".into(),
+            Scope::CpuPackage,
+            "package-1",
+            pkg / 2.0 * secs,
+            None,
+        ),
+        at(
+            "rapl:intel-rapl:0:0".into(),
+            Scope::Dram,
+            "dram",
+            dram * secs,
+            None,
+        ),
+    ];
+    for g in 0..p.gpus {
+        let owned = g < j.gpus_per_node;
+        let e = if owned { gpu_each } else { 55.0 } * secs;
+        meters.push(at(
+            format!("nvml:GPU-{node}-{g}"),
+            Scope::GpuBoard,
+            "NVIDIA A100-SXM4-80GB",
+            e,
+            Some(owned),
+        ));
+    }
+    // Most nodes have a working BMC.
+    if r.f() < 0.8 {
+        meters.push(at(
+            "ipmi:dcmi".into(),
+            Scope::NodeBmc,
+            "DCMI",
+            node_w * secs,
+            None,
+        ));
+    }
+    meters
+}
+
+/// The record job `j`'s plugin writes on `node`, with its `meters`.
+fn node_record(params: &Params, j: &Job, node: String, meters: Vec<MeterReport>) -> JobNodeRecord {
+    let p = j.partition;
+    JobNodeRecord {
+        schema_version: ea_record::SCHEMA_VERSION,
+        state: RecordState::Complete,
+        cluster: Some(params.cluster.clone()),
+        job_id: j.id as u32,
+        array_job_id: None,
+        array_task_id: None,
+        uid: 10_000 + j.user,
+        gid: 10_000 + j.user,
+        user: Some(format!("user{:04}", j.user)),
+        account: Some(format!("acct{:03}", j.account)),
+        partition: Some(p.name.into()),
+        node: node.clone(),
+        node_list: Some(j.node_list()),
+        num_nodes: Some(j.nnodes),
+        cpus_on_node: Some(j.cpus_per_node),
+        allocation: Some(NodeAllocation {
+            cpus: Some(j.cpus_per_node),
+            cores: None,
+            memory_mb: Some(j.mem_mb / u64::from(j.nnodes)),
+            gpus: (0..j.gpus_per_node)
+                .map(|g| format!("GPU-{node}-{g}"))
+                .collect(),
+        }),
+        start: Some(UnixMicros::from_secs(j.start)),
+        end: Some(UnixMicros::from_secs(j.end())),
+        exit: JobExit::parse(j.exit, None),
+        mode: AssessMode {
+            trigger: Trigger::Option,
+            requested: None,
+            summary: false,
+        },
+        plugin_version: "0.1.0".into(),
+        slurm_version: "24.05.4".into(),
+        host: Some(HostInfo {
+            hostname: Some(node.clone()),
+            boot_id: Some(format!("boot-{node}")),
+            cpu_model: Some("AMD EPYC 7763 64-Core Processor".into()),
+            gpus: (0..p.gpus)
+                .map(|g| GpuInfo {
+                    index: g,
+                    uuid: format!("GPU-{node}-{g}"),
+                    name: Some("NVIDIA A100-SXM4-80GB".into()),
+                })
+                .collect(),
+        }),
+        meters,
+        absent_meters: Vec::new(),
+        flags: Vec::new(),
+        summary_error: None,
+    }
 }
 
 /// Writes the assessed jobs' records into `<spool>/records/`. Returns how many.
