@@ -45,12 +45,64 @@ fn find(headers: &csv::StringRecord, names: &[&str]) -> Option<usize> {
 /// # Errors
 /// A header without node, time and watts columns, or a metric column with several metrics and
 /// none of them the one asked for.
+///
+/// The error is text until the ingest's `SourceError::Format` takes a [`WattmeterError`]
+/// (`ingest/src/lib.rs`); [`read`] gives it typed.
 pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series, String> {
+    read(bytes, clock, metric).map_err(|e| e.to_string())
+}
+
+/// A wattmeter CSV that cannot be read as a whole (a row that cannot be read is only that
+/// row's error, in [`Series::errors`]).
+#[derive(Debug)]
+pub enum WattmeterError {
+    /// The header line is not CSV.
+    Header(csv::Error),
+    /// The header, joined with commas, lacks a node, time or watts column.
+    Columns(String),
+    /// No row has the metric asked for.
+    NoSuchMetric {
+        /// The metric asked for.
+        wanted: String,
+        /// The metrics the file has.
+        found: Vec<String>,
+    },
+    /// The file mixes metrics, none of them [`DEFAULT_METRIC`], and none was asked for.
+    MixedMetrics(Vec<String>),
+}
+
+impl std::fmt::Display for WattmeterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WattmeterError::Header(e) => write!(f, "cannot read the header: {e}"),
+            WattmeterError::Columns(header) => write!(
+                f,
+                "the header ({header}) lacks a node, time or watts column; expected names such \
+                 as node/device_id, time/timestamp, watts/value"
+            ),
+            WattmeterError::NoSuchMetric { wanted, found } => write!(
+                f,
+                "no rows of metric `{wanted}`; the file has: {}",
+                found.join(", ")
+            ),
+            WattmeterError::MixedMetrics(found) => write!(
+                f,
+                "the file mixes metrics ({}); say which is the wattmeter with --wattmeter-metric",
+                found.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for WattmeterError {}
+
+/// [`parse`], with its error typed.
+///
+/// # Errors
+/// As [`parse`].
+pub fn read(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series, WattmeterError> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let headers = rdr
-        .headers()
-        .map_err(|e| format!("cannot read the header: {e}"))?
-        .clone();
+    let headers = rdr.headers().map_err(WattmeterError::Header)?.clone();
     let cols = Columns::of(&headers)?;
     let mut records = Vec::new();
     let mut series = Series::default();
@@ -74,7 +126,7 @@ pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series
         }
         match cols.sample(&r, clock) {
             Ok(sample) => series.samples.push(sample),
-            Err(problem) => series.errors.push((line, problem)),
+            Err(problem) => series.errors.push((line, problem.to_string())),
         }
     }
     series
@@ -97,7 +149,7 @@ struct Columns {
 impl Columns {
     /// The columns of `headers`; an error naming the header when node, time or watts is
     /// missing.
-    fn of(headers: &csv::StringRecord) -> Result<Self, String> {
+    fn of(headers: &csv::StringRecord) -> Result<Self, WattmeterError> {
         let node = find(
             headers,
             &["node", "device_id", "host", "hostname", "node_name"],
@@ -111,10 +163,8 @@ impl Columns {
             &["watts", "value", "power", "power_w", "power_watt"],
         );
         let (Some(node), Some(time), Some(watts)) = (node, time, watts) else {
-            return Err(format!(
-                "the header ({}) lacks a node, time or watts column; expected names such as \
-                 node/device_id, time/timestamp, watts/value",
-                headers.iter().collect::<Vec<_>>().join(",")
+            return Err(WattmeterError::Columns(
+                headers.iter().collect::<Vec<_>>().join(","),
             ));
         };
         let metric = find(headers, &["metric_id", "metric", "sensor"]);
@@ -127,7 +177,7 @@ impl Columns {
     }
 
     /// One row's reading, or what is wrong with it.
-    fn sample(&self, r: &csv::StringRecord, clock: &Clock) -> Result<Sample, String> {
+    fn sample(&self, r: &csv::StringRecord, clock: &Clock) -> Result<Sample, RowError> {
         // kwollect names nodes by their short name; keep the part before the first dot so that
         // `gemini-1.lyon.grid5000.fr` and `gemini-1` meet (`.x` has no short name: fuzzing).
         let node = r.get(self.node).unwrap_or("").trim();
@@ -135,15 +185,15 @@ impl Columns {
         let time = r.get(self.time).unwrap_or("").trim();
         let watts = r.get(self.watts).unwrap_or("").trim();
         if node.is_empty() {
-            return Err("empty node name".into());
+            return Err(RowError::EmptyNode);
         }
-        let t = parse_epoch_or_time(time, clock).map_err(|e| e.to_string())?;
+        let t = parse_epoch_or_time(time, clock).map_err(RowError::Time)?;
         let Some(w) = watts
             .parse::<f64>()
             .ok()
             .filter(|w| w.is_finite() && *w >= 0.0)
         else {
-            return Err(format!("`{watts}` is not a power in watts"));
+            return Err(RowError::Watts(watts.to_string()));
         };
         Ok(Sample {
             node: node.to_string(),
@@ -160,22 +210,42 @@ fn wanted_metric(
     records: &[(u64, csv::StringRecord)],
     c: usize,
     metric: Option<&str>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, WattmeterError> {
     let mut metrics: Vec<&str> = records.iter().filter_map(|(_, r)| r.get(c)).collect();
     metrics.sort_unstable();
     metrics.dedup();
     match metric {
         Some(m) if metrics.contains(&m) => Ok(Some(m.to_string())),
-        Some(m) => Err(format!(
-            "no rows of metric `{m}`; the file has: {}",
-            metrics.join(", ")
-        )),
+        Some(m) => Err(WattmeterError::NoSuchMetric {
+            wanted: m.to_string(),
+            found: metrics.iter().map(|m| m.to_string()).collect(),
+        }),
         None if metrics.len() <= 1 => Ok(None),
         None if metrics.contains(&DEFAULT_METRIC) => Ok(Some(DEFAULT_METRIC.to_string())),
-        None => Err(format!(
-            "the file mixes metrics ({}); say which is the wattmeter with --wattmeter-metric",
-            metrics.join(", ")
+        None => Err(WattmeterError::MixedMetrics(
+            metrics.iter().map(|m| m.to_string()).collect(),
         )),
+    }
+}
+
+/// What is wrong with one row, for its line's error.
+#[derive(Debug)]
+enum RowError {
+    /// The node cell is empty.
+    EmptyNode,
+    /// The time cell is no time.
+    Time(TimeCellError),
+    /// The watts cell (as written) is not a power.
+    Watts(String),
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RowError::EmptyNode => f.write_str("empty node name"),
+            RowError::Time(e) => e.fmt(f),
+            RowError::Watts(w) => write!(f, "`{w}` is not a power in watts"),
+        }
     }
 }
 
