@@ -446,112 +446,18 @@ pub fn accumulators_for(
 pub fn run(args: &SamplerArgs) -> i32 {
     crate::signals::block_stop_signals();
     crate::signals::lower_priority();
-    let spool = Spool::new(&args.spool);
-    let files = JobFiles::new(&spool, args.job_id, &args.node);
-    let me = std::process::id();
-    let mut host = crate::host::collect(&args.sysroot);
-    let start: Option<Snapshot> = read_json(&files.start).ok();
-    let mut notes = Vec::new();
-    let start = match start {
-        Some(s) if s.host.boot_id == host.boot_id => Some(s),
-        Some(_) => {
-            notes.push("the prolog's snapshot comes from another boot; ignored".into());
-            None
-        }
-        None => None,
-    };
-    let mut set = MeterSet::open(&args.open_options());
-    notes.extend(set.notes.iter().cloned());
-    host.gpus = set.gpus.clone();
-    let first = Instant::now();
-    let job_start = start.as_ref().map_or(first, |s| s.taken);
-    let mut absent = set.absent.clone();
-    if let Some(s) = &start {
-        absent.extend(
-            s.absent
-                .iter()
-                .filter(|a| !absent.contains(a))
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
-    }
-    let mut state = SamplerState {
-        version: STATE_VERSION,
-        job_id: args.job_id,
-        node: args.node.clone(),
-        pid: me,
-        boot_id: host.boot_id.clone(),
-        job_start,
-        updated: first,
-        seq: 0,
-        finished: false,
-        interval_s: args.interval.as_secs_f64(),
-        meters: accumulators_for(
-            set.specs(),
-            start.as_ref(),
-            job_start,
-            args.interval,
-            args.max_series_points,
-        ),
-        absent,
-        host,
-        job_gpu_uuids: set.job_gpu_uuids.clone(),
-        notes,
-    };
-    let started = std::time::Instant::now();
-    let mut next_tick = started;
+    let mut sampler = Sampler::new(args);
+    let mut next_tick = sampler.started;
     let mut finishing = false;
-    let mut write_failed = false;
-    let mut orphan = Orphan::new(args.orphan_after);
     let mut salvage_after = false;
-    let mut checkpoint = crate::checkpoint::Writer::new(&files);
-    let mut pid_check = Every::new(PID_CHECK_EVERY);
-    // Notes of the loop itself, added to the state at the next tick (and journaled with it).
-    let mut pending: Vec<String> = Vec::new();
     loop {
-        state.notes.extend(pending.iter().cloned());
-        let (times, values) = set.read();
-        let mut tick =
-            crate::checkpoint::Tick::new(&state, std::mem::take(&mut pending), times, values);
-        add_readings(
-            &mut state.meters,
-            &mut state.notes,
-            times,
-            values,
-            args.interval,
-        );
-        state.updated = Instant::now();
-        state.seq += 1;
-        state.finished = finishing;
-        tick.updated = state.updated;
-        tick.finished = finishing;
-        // A whole base (re)creates the job's files: only while they are still ours.
-        if checkpoint.whole_base_next() && state.seq > 1 && !pid_file_is(&files, me) {
+        let tick = sampler.take_reading(finishing);
+        if !sampler.write(&tick) {
             return 0;
-        }
-        if let Err(e) = checkpoint.write(&state, &tick) {
-            if e.is_not_found() && !pid_file_is(&files, me) {
-                return 0; // the epilog has cleaned the job's files up
-            }
-            // Nobody reads our stderr; the epilog will find an old checkpoint (or none) and
-            // say so. Keep sampling: the spool may come back.
-            if !write_failed {
-                pending.push(format!("checkpoint failed: {e}"));
-                write_failed = true;
-            }
         }
         if finishing {
             if salvage_after {
-                // Nobody will finish this job's record: the sampler does, as the next prolog
-                // on the node would.
-                let _ = std::fs::remove_file(&files.pid);
-                let job = crate::job::JobOnNode {
-                    spool: spool.clone(),
-                    job_id: args.job_id,
-                    node: args.node.clone(),
-                    job_gpus: args.job_gpus.clone(),
-                };
-                let _ = crate::salvage::salvage_job(&job);
+                sampler.salvage();
             }
             return 0;
         }
@@ -562,34 +468,200 @@ pub fn run(args: &SamplerArgs) -> i32 {
         }
         if crate::signals::wait_for_stop(next_tick - now).is_some() {
             finishing = true;
-            set.set_ipmi_timeout(args.ipmi_timeout.min(args.stop_timeout / 2));
+            sampler
+                .set
+                .set_ipmi_timeout(args.ipmi_timeout.min(args.stop_timeout / 2));
             continue;
         }
+        match sampler.between_ticks() {
+            Between::Go => {}
+            Between::Leave => return 0,
+            Between::Finish { salvage } => {
+                finishing = true;
+                salvage_after = salvage;
+            }
+        }
+    }
+}
+
+/// What the sampler does after waiting for its next tick.
+enum Between {
+    /// Take the next reading.
+    Go,
+    /// Leave without a word: the job's files are no longer ours.
+    Leave,
+    /// Take the final reading; `salvage`: then complete the job's record, as no epilog will.
+    Finish { salvage: bool },
+}
+
+/// The sampler's state between ticks: its meters, its accumulated state and its checkpoint.
+struct Sampler<'a> {
+    args: &'a SamplerArgs,
+    spool: Spool,
+    files: JobFiles,
+    me: u32,
+    started: std::time::Instant,
+    set: MeterSet,
+    state: SamplerState,
+    checkpoint: crate::checkpoint::Writer,
+    pid_check: Every,
+    orphan: Orphan,
+    write_failed: bool,
+    /// Notes of the loop itself, added to the state at the next tick (and journaled with it).
+    pending: Vec<String>,
+}
+
+impl<'a> Sampler<'a> {
+    fn new(args: &'a SamplerArgs) -> Self {
+        let spool = Spool::new(&args.spool);
+        let files = JobFiles::new(&spool, args.job_id, &args.node);
+        let me = std::process::id();
+        let (state, set) = initial_state(args, &files, me);
+        Self {
+            args,
+            spool,
+            checkpoint: crate::checkpoint::Writer::new(&files),
+            files,
+            me,
+            started: std::time::Instant::now(),
+            set,
+            state,
+            pid_check: Every::new(PID_CHECK_EVERY),
+            orphan: Orphan::new(args.orphan_after),
+            write_failed: false,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Reads every meter and adds the readings to the state; the tick to journal.
+    fn take_reading(&mut self, finishing: bool) -> crate::checkpoint::Tick {
+        let state = &mut self.state;
+        state.notes.extend(self.pending.iter().cloned());
+        let (times, values) = self.set.read();
+        let notes = std::mem::take(&mut self.pending);
+        let mut tick = crate::checkpoint::Tick::new(state, notes, times, values);
+        let interval = self.args.interval;
+        add_readings(&mut state.meters, &mut state.notes, times, values, interval);
+        state.updated = Instant::now();
+        state.seq += 1;
+        state.finished = finishing;
+        tick.updated = state.updated;
+        tick.finished = finishing;
+        tick
+    }
+
+    /// Checkpoints the tick. `false`: the job's files are gone or no longer ours; leave.
+    fn write(&mut self, tick: &crate::checkpoint::Tick) -> bool {
+        // A whole base (re)creates the job's files: only while they are still ours.
+        let whole = self.checkpoint.whole_base_next() && self.state.seq > 1;
+        if whole && !pid_file_is(&self.files, self.me) {
+            return false;
+        }
+        if let Err(e) = self.checkpoint.write(&self.state, tick) {
+            if e.is_not_found() && !pid_file_is(&self.files, self.me) {
+                return false; // the epilog has cleaned the job's files up
+            }
+            // Nobody reads our stderr; the epilog will find an old checkpoint (or none) and
+            // say so. Keep sampling: the spool may come back.
+            if !self.write_failed {
+                self.pending.push(format!("checkpoint failed: {e}"));
+                self.write_failed = true;
+            }
+        }
+        true
+    }
+
+    /// The checks between two ticks: the pid file, the lifetime, the job's steps.
+    fn between_ticks(&mut self) -> Between {
+        let args = self.args;
         // The epilog is done with this job (or another sampler replaced us): leave quietly.
         // Looked at every PID_CHECK_EVERY only: a tick cannot write into a cleaned-up
-        // running/ directory anyway (the journals are never recreated, see above).
-        if pid_check.due() && started.elapsed() > Duration::from_secs(2) && !pid_file_is(&files, me)
-        {
-            return 0;
+        // running/ directory anyway (the journals are never recreated, see `write`).
+        let settled = self.started.elapsed() > Duration::from_secs(2);
+        if self.pid_check.due() && settled && !pid_file_is(&self.files, self.me) {
+            return Between::Leave;
         }
-        if started.elapsed() >= args.max_lifetime {
-            pending.push(format!(
+        if self.started.elapsed() >= args.max_lifetime {
+            self.pending.push(format!(
                 "stopped after its maximum lifetime of {} s",
                 args.max_lifetime.as_secs()
             ));
-            finishing = true;
+            return Between::Finish { salvage: false };
         }
-        if orphan.check(args) {
-            pending.push(format!(
+        if self.orphan.check(args) {
+            self.pending.push(format!(
                 "the job's steps ended on this node and no epilog came within {} s (was the \
                  plugin removed from plugstack.conf, or does its epilog fail?): record salvaged \
                  by the sampler",
                 args.orphan_after.as_secs()
             ));
-            finishing = true;
-            salvage_after = true;
+            return Between::Finish { salvage: true };
         }
+        Between::Go
     }
+
+    /// Completes the job's record, as the next prolog on the node would: nobody else will.
+    fn salvage(&self) {
+        let _ = std::fs::remove_file(&self.files.pid);
+        let job = crate::job::JobOnNode {
+            spool: self.spool.clone(),
+            job_id: self.args.job_id,
+            node: self.args.node.clone(),
+            job_gpus: self.args.job_gpus.clone(),
+        };
+        let _ = crate::salvage::salvage_job(&job);
+    }
+}
+
+/// The state before the first reading, and the meters it will read: the prolog's snapshot
+/// (when it comes from this boot) gives the job's start and the counters' first values.
+fn initial_state(args: &SamplerArgs, files: &JobFiles, me: u32) -> (SamplerState, MeterSet) {
+    let mut host = crate::host::collect(&args.sysroot);
+    let mut notes = Vec::new();
+    let start = match read_json::<Snapshot>(&files.start).ok() {
+        Some(s) if s.host.boot_id == host.boot_id => Some(s),
+        Some(_) => {
+            notes.push("the prolog's snapshot comes from another boot; ignored".into());
+            None
+        }
+        None => None,
+    };
+    let set = MeterSet::open(&args.open_options());
+    notes.extend(set.notes.iter().cloned());
+    host.gpus = set.gpus.clone();
+    let first = Instant::now();
+    let job_start = start.as_ref().map_or(first, |s| s.taken);
+    let mut absent = set.absent.clone();
+    let from_prolog: Vec<_> = (start.iter().flat_map(|s| &s.absent))
+        .filter(|a| !absent.contains(a))
+        .cloned()
+        .collect();
+    absent.extend(from_prolog);
+    let meters = accumulators_for(
+        set.specs(),
+        start.as_ref(),
+        job_start,
+        args.interval,
+        args.max_series_points,
+    );
+    let state = SamplerState {
+        version: STATE_VERSION,
+        job_id: args.job_id,
+        node: args.node.clone(),
+        pid: me,
+        boot_id: host.boot_id.clone(),
+        job_start,
+        updated: first,
+        seq: 0,
+        finished: false,
+        interval_s: args.interval.as_secs_f64(),
+        meters,
+        absent,
+        host,
+        job_gpu_uuids: set.job_gpu_uuids.clone(),
+        notes,
+    };
+    (state, set)
 }
 
 /// How often the sampler reads its pid file to see whether it still owns the job.

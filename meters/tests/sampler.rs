@@ -127,8 +127,24 @@ impl SimNode {
         &self.root.0
     }
 
+    /// The truth log, once it covers every value written before this call: the simulator
+    /// writes a step's files before its log lines, so a value a reader has just seen may not
+    /// be logged yet (a loaded machine can hold the simulator's thread between the two). Its
+    /// steps run one after the other: a line stamped after this call ends an earlier step.
     fn truth(&self) -> Vec<TruthLine> {
-        read_truth_log(&self.truth).unwrap()
+        let asked = (now_unix_s() * 1e6) as u64;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = read_truth_log(&self.truth).unwrap();
+            if log.last().is_some_and(|l| l.t_unix_us > asked) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the simulator logged nothing for 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
