@@ -201,15 +201,70 @@ impl HeldOnNode {
 ///
 /// # Errors
 /// The name and what the record says, in words.
+///
+/// The error is text until the ingest's callers (`ingest/src/batch.rs`, `records.rs`) take a
+/// [`Misplaced`]; [`check_name`] gives it typed.
 pub fn check_record_name(name: &str, job_id: u32, node: &str) -> Result<(), String> {
+    check_name(name, job_id, node).map_err(|e| e.to_string())
+}
+
+/// A record file under a name or in a directory that is not its own, said after the file's
+/// path: what the record holds and where it belongs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Misplaced {
+    /// Its name is not the one its plugin gives it.
+    Name {
+        /// The job the record holds.
+        job_id: u32,
+        /// The node the record holds.
+        node: String,
+        /// The record's own file name.
+        own: String,
+    },
+    /// Its name is right but its directory is neither its job's shard nor its node's.
+    Directory {
+        /// The directory it is in.
+        dir: String,
+        /// The job the record holds.
+        job_id: u32,
+        /// Its job's shard.
+        own: String,
+    },
+}
+
+impl fmt::Display for Misplaced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Misplaced::Name { job_id, node, own } => write!(
+                f,
+                "holds the record of job {job_id} on node {node}, whose file is {own}: a copy or a \
+                 misnamed file, left out"
+            ),
+            Misplaced::Directory { dir, job_id, own } => write!(
+                f,
+                "is in {dir}/ but holds the record of job {job_id}, whose directory is {own}/: \
+                 a copy or a misplaced file, left out"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Misplaced {}
+
+/// [`check_record_name`], with its error typed.
+///
+/// # Errors
+/// As [`check_record_name`].
+pub fn check_name(name: &str, job_id: u32, node: &str) -> Result<(), Misplaced> {
     let own = file_name(job_id, node, "json");
     if name == own {
         Ok(())
     } else {
-        Err(format!(
-            "holds the record of job {job_id} on node {node}, whose file is {own}: a copy or a \
-             misnamed file, left out"
-        ))
+        Err(Misplaced::Name {
+            job_id,
+            node: node.to_string(),
+            own,
+        })
     }
 }
 
@@ -241,19 +296,31 @@ pub fn record_relative_path(job_id: u32, node: &str) -> String {
 ///
 /// # Errors
 /// The path and what the record says, in words (see [`check_record_name`]).
+///
+/// The error is text until the ingest takes a [`Misplaced`]; [`check_relative_path`] gives it
+/// typed.
 pub fn check_record_relative_path(rel: &str, job_id: u32, node: &str) -> Result<(), String> {
+    check_relative_path(rel, job_id, node).map_err(|e| e.to_string())
+}
+
+/// [`check_record_relative_path`], with its error typed.
+///
+/// # Errors
+/// As [`check_record_relative_path`].
+pub fn check_relative_path(rel: &str, job_id: u32, node: &str) -> Result<(), Misplaced> {
     match rel.rsplit_once('/') {
-        None => check_record_name(rel, job_id, node),
+        None => check_name(rel, job_id, node),
         Some((dir, name)) => {
-            check_record_name(name, job_id, node)?;
+            check_name(name, job_id, node)?;
             let own = job_shard(job_id);
             if dir == own || dir == escape_name(node) {
                 Ok(())
             } else {
-                Err(format!(
-                    "is in {dir}/ but holds the record of job {job_id}, whose directory is {own}/: \
-                     a copy or a misplaced file, left out"
-                ))
+                Err(Misplaced::Directory {
+                    dir: dir.to_string(),
+                    job_id,
+                    own,
+                })
             }
         }
     }
