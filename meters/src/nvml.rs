@@ -271,113 +271,17 @@ impl NvmlSource {
                 return found;
             }
         };
-        let mut described = Vec::new();
-        for index in 0..count {
-            let device = match nvml.device_by_index(index) {
-                Ok(d) => d,
-                Err(e) => {
-                    found.absent.push(AbsentMeter {
-                        source: format!("nvml:{index}"),
-                        reason: format!("GPU {index}: {e}"),
-                    });
-                    continue;
-                }
-            };
-            let uuid = match device.uuid() {
-                Ok(u) => u,
-                Err(e) => {
-                    found.absent.push(AbsentMeter {
-                        source: format!("nvml:{index}"),
-                        reason: format!("GPU {index} has no readable UUID: {e}"),
-                    });
-                    continue;
-                }
-            };
-            let name = device.name().ok();
-            let counter = match device.total_energy_consumption() {
-                Ok(_) => true,
-                Err(NvmlError::NotSupported) => false,
-                Err(e) => {
-                    found.notes.push(format!("GPU {index} ({uuid}): energy counter unreadable ({e}); integrating power instead"));
-                    false
-                }
-            };
-            if !counter && let Err(e) = device.power_usage() {
-                found.absent.push(AbsentMeter {
-                    source: format!("nvml:{uuid}"),
-                    reason: format!(
-                        "GPU {index}: neither the energy counter nor power can be read: {e}"
-                    ),
-                });
-                found.gpus.push(GpuInfo { index, uuid, name });
-                continue;
-            }
-            found.gpus.push(GpuInfo {
-                index,
-                uuid: uuid.clone(),
-                name: name.clone(),
-            });
-            let handle = crate::ffi::DeviceHandle::of(&device);
-            described.push((
-                Gpu {
-                    uuid,
-                    counter,
-                    handle,
-                },
-                name,
-            ));
-        }
-        let pairs: Vec<(u32, &str)> = found
-            .gpus
-            .iter()
-            .map(|g| (g.index, g.uuid.as_str()))
+        let described: Vec<(Gpu, Option<String>)> = (0..count)
+            .filter_map(|index| describe_gpu(&nvml, index, &mut found))
             .collect();
-        let (owned_all, unmatched) = match_job_gpus(job_gpus, &pairs);
-        if !unmatched.is_empty() {
-            found.notes.push(format!(
-                "job GPUs not found on this node: {}",
-                unmatched.join(",")
-            ));
-        }
-        found.job_gpu_uuids = found
-            .gpus
+        found.job_gpu_uuids = job_gpu_uuids(&mut found, job_gpus);
+        let specs = described
             .iter()
-            .zip(&owned_all)
-            .filter(|(_, o)| **o)
-            .map(|(g, _)| g.uuid.clone())
+            .flat_map(|(gpu, name)| {
+                let owned = found.job_gpu_uuids.contains(&gpu.uuid);
+                gpu_specs(gpu, name, owned, power_alongside)
+            })
             .collect();
-        let mut specs = Vec::new();
-        for (gpu, name) in &described {
-            let owned = found.job_gpu_uuids.contains(&gpu.uuid);
-            let base = MeterSpec {
-                id: format!("nvml:{}", gpu.uuid),
-                scope: Scope::GpuBoard,
-                label: name.clone(),
-                kind: if gpu.counter {
-                    MeterKind::Counter {
-                        unit: CounterUnit::Millijoule,
-                        max_raw: None,
-                    }
-                } else {
-                    MeterKind::Power
-                },
-                job_owned: Some(owned),
-                min_plausible_w: 0.0,
-                max_plausible_w: MAX_PLAUSIBLE_GPU_W,
-                flags: if gpu.counter {
-                    vec![]
-                } else {
-                    vec![MeterFlag::PowerFallback]
-                },
-            };
-            let shadow = (power_alongside && gpu.counter).then(|| MeterSpec {
-                id: format!("nvml:{}:power", gpu.uuid),
-                kind: MeterKind::Power,
-                ..base.clone()
-            });
-            specs.push(base);
-            specs.extend(shadow);
-        }
         if described.is_empty() {
             return found;
         }
@@ -390,6 +294,122 @@ impl NvmlSource {
         });
         found
     }
+}
+
+/// Describes GPU `index` into `found.gpus`, and returns it with its name when one of its
+/// meters can be read; otherwise says why in `found.absent` or `found.notes`.
+fn describe_gpu(nvml: &Nvml, index: u32, found: &mut NvmlFound) -> Option<(Gpu, Option<String>)> {
+    let absent = |reason: String| AbsentMeter {
+        source: format!("nvml:{index}"),
+        reason,
+    };
+    let device = match nvml.device_by_index(index) {
+        Ok(d) => d,
+        Err(e) => {
+            found.absent.push(absent(format!("GPU {index}: {e}")));
+            return None;
+        }
+    };
+    let uuid = match device.uuid() {
+        Ok(u) => u,
+        Err(e) => {
+            let why = format!("GPU {index} has no readable UUID: {e}");
+            found.absent.push(absent(why));
+            return None;
+        }
+    };
+    let name = device.name().ok();
+    let counter = match device.total_energy_consumption() {
+        Ok(_) => true,
+        Err(NvmlError::NotSupported) => false,
+        Err(e) => {
+            found.notes.push(format!(
+                "GPU {index} ({uuid}): energy counter unreadable ({e}); integrating power instead"
+            ));
+            false
+        }
+    };
+    if !counter && let Err(e) = device.power_usage() {
+        found.absent.push(AbsentMeter {
+            source: format!("nvml:{uuid}"),
+            reason: format!("GPU {index}: neither the energy counter nor power can be read: {e}"),
+        });
+        found.gpus.push(GpuInfo { index, uuid, name });
+        return None;
+    }
+    found.gpus.push(GpuInfo {
+        index,
+        uuid: uuid.clone(),
+        name: name.clone(),
+    });
+    let handle = crate::ffi::DeviceHandle::of(&device);
+    let gpu = Gpu {
+        uuid,
+        counter,
+        handle,
+    };
+    Some((gpu, name))
+}
+
+/// The UUIDs of the job's GPUs among `found.gpus` (Slurm names them by index or UUID); a
+/// note for those the node does not have.
+fn job_gpu_uuids(found: &mut NvmlFound, job_gpus: &[String]) -> Vec<String> {
+    let pairs: Vec<(u32, &str)> = found
+        .gpus
+        .iter()
+        .map(|g| (g.index, g.uuid.as_str()))
+        .collect();
+    let (owned_all, unmatched) = match_job_gpus(job_gpus, &pairs);
+    if !unmatched.is_empty() {
+        found.notes.push(format!(
+            "job GPUs not found on this node: {}",
+            unmatched.join(",")
+        ));
+    }
+    found
+        .gpus
+        .iter()
+        .zip(&owned_all)
+        .filter(|(_, o)| **o)
+        .map(|(g, _)| g.uuid.clone())
+        .collect()
+}
+
+/// The meters of one GPU: its energy counter, or its power when it has none; with
+/// `power_alongside`, its power beside its counter too.
+fn gpu_specs(
+    gpu: &Gpu,
+    name: &Option<String>,
+    owned: bool,
+    power_alongside: bool,
+) -> Vec<MeterSpec> {
+    let base = MeterSpec {
+        id: format!("nvml:{}", gpu.uuid),
+        scope: Scope::GpuBoard,
+        label: name.clone(),
+        kind: if gpu.counter {
+            MeterKind::Counter {
+                unit: CounterUnit::Millijoule,
+                max_raw: None,
+            }
+        } else {
+            MeterKind::Power
+        },
+        job_owned: Some(owned),
+        min_plausible_w: 0.0,
+        max_plausible_w: MAX_PLAUSIBLE_GPU_W,
+        flags: if gpu.counter {
+            vec![]
+        } else {
+            vec![MeterFlag::PowerFallback]
+        },
+    };
+    let shadow = (power_alongside && gpu.counter).then(|| MeterSpec {
+        id: format!("nvml:{}:power", gpu.uuid),
+        kind: MeterKind::Power,
+        ..base.clone()
+    });
+    std::iter::once(base).chain(shadow).collect()
 }
 
 impl Source for NvmlSource {
