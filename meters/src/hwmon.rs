@@ -47,7 +47,7 @@ pub fn parse_channel(file_name: &str) -> Option<Channel> {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 enum Unit {
     EnergyUj,
     PowerUw,
@@ -84,80 +84,7 @@ impl HwmonSource {
         let mut found: Vec<(MeterSpec, PathBuf, Unit)> = Vec::new();
         let mut names_seen: BTreeMap<String, u32> = BTreeMap::new();
         for (hwmon, dir) in &devices {
-            for attr_dir in [dir.clone(), dir.join("device")] {
-                let channels = channels_in(&attr_dir);
-                if channels.is_empty() {
-                    continue;
-                }
-                let name =
-                    read_line(&dir.join("name")).or_else(|| read_line(&attr_dir.join("name")));
-                let name = name.unwrap_or_else(|| hwmon.clone());
-                let has_energy = channels.keys().any(|c| matches!(c, Channel::Energy(_)));
-                let mut power_seen = Vec::new();
-                for (channel, file) in &channels {
-                    let (kind_prefix, n, unit) = match *channel {
-                        Channel::Energy(n) => ("energy", n, Unit::EnergyUj),
-                        Channel::PowerAverage(n) | Channel::PowerInput(n) => {
-                            if has_energy {
-                                notes.push(AbsentMeter {
-                                    source: format!("hwmon:{name}/power{n}"),
-                                    reason: "not read: this device also has energy counters, which are used instead".into(),
-                                });
-                                continue;
-                            }
-                            if power_seen.contains(&n) {
-                                continue; // power<n>_average already taken
-                            }
-                            power_seen.push(n);
-                            ("power", n, Unit::PowerUw)
-                        }
-                    };
-                    let path = attr_dir.join(file);
-                    if let Err(e) = read_u64(&path) {
-                        notes.push(AbsentMeter {
-                            source: format!("hwmon:{name}/{kind_prefix}{n}"),
-                            reason: e.to_string(),
-                        });
-                        continue;
-                    }
-                    let label = read_line(&attr_dir.join(format!("{kind_prefix}{n}_label")));
-                    let count = names_seen
-                        .entry(format!("{name}/{kind_prefix}{n}"))
-                        .or_insert(0);
-                    *count += 1;
-                    let id = if *count == 1 {
-                        format!("hwmon:{name}/{kind_prefix}{n}")
-                    } else {
-                        format!("hwmon:{name}@{hwmon}/{kind_prefix}{n}")
-                    };
-                    let kind = match unit {
-                        Unit::EnergyUj => MeterKind::Counter {
-                            unit: CounterUnit::Microjoule,
-                            max_raw: None,
-                        },
-                        Unit::PowerUw => MeterKind::Power,
-                    };
-                    let spec = MeterSpec {
-                        id,
-                        scope: if name == "amdgpu" {
-                            Scope::GpuBoard
-                        } else {
-                            Scope::Other
-                        },
-                        label: Some(match label {
-                            Some(l) => format!("{name}/{l}"),
-                            None => format!("{name}/{kind_prefix}{n}"),
-                        }),
-                        kind,
-                        job_owned: None,
-                        min_plausible_w: 0.0,
-                        max_plausible_w: MAX_PLAUSIBLE_SENSOR_W,
-                        flags: vec![],
-                    };
-                    found.push((spec, path, unit));
-                }
-                break; // attributes found in hwmonN/ itself: do not also read device/
-            }
+            device_sensors(hwmon, dir, &mut names_seen, &mut notes, &mut found);
         }
         if found.is_empty() {
             let mut v = absent(format!(
@@ -174,6 +101,101 @@ impl HwmonSource {
             files.push((IntegerFile::new(p), u));
         }
         (Some(Self { specs, files }), notes)
+    }
+}
+
+/// The readable sensors of one hwmon device (`hwmonN/`, else `hwmonN/device/`), into
+/// `found`; a note for each one not read. `names_seen` makes ids unique across devices.
+fn device_sensors(
+    hwmon: &str,
+    dir: &Path,
+    names_seen: &mut BTreeMap<String, u32>,
+    notes: &mut Vec<AbsentMeter>,
+    found: &mut Vec<(MeterSpec, PathBuf, Unit)>,
+) {
+    for attr_dir in [dir.to_path_buf(), dir.join("device")] {
+        let channels = channels_in(&attr_dir);
+        if channels.is_empty() {
+            continue;
+        }
+        let name = read_line(&dir.join("name")).or_else(|| read_line(&attr_dir.join("name")));
+        let name = name.unwrap_or_else(|| hwmon.to_string());
+        let has_energy = channels.keys().any(|c| matches!(c, Channel::Energy(_)));
+        let mut power_seen = Vec::new();
+        for (channel, file) in &channels {
+            let (kind_prefix, n, unit) = match *channel {
+                Channel::Energy(n) => ("energy", n, Unit::EnergyUj),
+                Channel::PowerAverage(n) | Channel::PowerInput(n) => {
+                    if has_energy {
+                        notes.push(AbsentMeter {
+                            source: format!("hwmon:{name}/power{n}"),
+                            reason: "not read: this device also has energy counters, which are \
+                                     used instead"
+                                .into(),
+                        });
+                        continue;
+                    }
+                    if power_seen.contains(&n) {
+                        continue; // power<n>_average already taken
+                    }
+                    power_seen.push(n);
+                    ("power", n, Unit::PowerUw)
+                }
+            };
+            let path = attr_dir.join(file);
+            if let Err(e) = read_u64(&path) {
+                notes.push(AbsentMeter {
+                    source: format!("hwmon:{name}/{kind_prefix}{n}"),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+            let channel = format!("{kind_prefix}{n}");
+            let count = names_seen.entry(format!("{name}/{channel}")).or_insert(0);
+            *count += 1;
+            let id = if *count == 1 {
+                format!("hwmon:{name}/{channel}")
+            } else {
+                format!("hwmon:{name}@{hwmon}/{channel}")
+            };
+            let label = read_line(&attr_dir.join(format!("{channel}_label")));
+            found.push((sensor_spec(id, &name, &channel, label, unit), path, unit));
+        }
+        break; // attributes found in hwmonN/ itself: do not also read device/
+    }
+}
+
+/// The meter of one sensor of device `name`.
+fn sensor_spec(
+    id: String,
+    name: &str,
+    channel: &str,
+    label: Option<String>,
+    unit: Unit,
+) -> MeterSpec {
+    let kind = match unit {
+        Unit::EnergyUj => MeterKind::Counter {
+            unit: CounterUnit::Microjoule,
+            max_raw: None,
+        },
+        Unit::PowerUw => MeterKind::Power,
+    };
+    MeterSpec {
+        id,
+        scope: if name == "amdgpu" {
+            Scope::GpuBoard
+        } else {
+            Scope::Other
+        },
+        label: Some(match label {
+            Some(l) => format!("{name}/{l}"),
+            None => format!("{name}/{channel}"),
+        }),
+        kind,
+        job_owned: None,
+        min_plausible_w: 0.0,
+        max_plausible_w: MAX_PLAUSIBLE_SENSOR_W,
+        flags: vec![],
     }
 }
 

@@ -110,82 +110,11 @@ impl RaplSource {
         let mut zones = Vec::new();
         let mut skipped = Vec::new();
         for dir_name in &names {
-            let zone_dir = dir.join(dir_name);
-            let source = format!("rapl:{dir_name}");
-            let skip = |reason: String| AbsentMeter {
-                source: source.clone(),
-                reason,
-            };
-            let sub = match parse_zone_dir_name(dir_name) {
-                ZoneDirName::Zone { sub, .. } => sub,
-                ZoneDirName::Mmio => {
-                    skipped.push(skip("intel-rapl-mmio duplicates the package counter of the MSR interface; not read".into()));
-                    continue;
-                }
-                ZoneDirName::Malformed => {
-                    skipped.push(skip(format!(
-                        "zone directory {} is not named intel-rapl:<n>[:<m>]; skipped",
-                        zone_dir.display()
-                    )));
-                    continue;
-                }
-                ZoneDirName::Other => continue,
-            };
-            let Some(name) = read_line(&zone_dir.join("name")) else {
-                skipped.push(skip(format!(
-                    "{} has no readable name file",
-                    zone_dir.display()
-                )));
-                continue;
-            };
-            let max_raw = match read_u64(&zone_dir.join("max_energy_range_uj")) {
-                Ok(0) => {
-                    skipped.push(skip(format!(
-                        "{}/max_energy_range_uj is 0",
-                        zone_dir.display()
-                    )));
-                    continue;
-                }
-                Ok(m) => m,
-                Err(e) => {
-                    skipped.push(skip(format!(
-                        "no usable counter range, so wraps cannot be handled: {e}"
-                    )));
-                    continue;
-                }
-            };
-            let energy_path = zone_dir.join("energy_uj");
-            if let Err(e) = read_u64(&energy_path) {
-                skipped.push(skip(e.to_string()));
-                continue;
+            match zone(&dir, dir_name) {
+                Ok(Some(z)) => zones.push(z),
+                Ok(None) => {}
+                Err(why) => skipped.push(why),
             }
-            let label = match sub {
-                None => name.clone(),
-                Some(_) => {
-                    let parent = dir_name
-                        .rsplit_once(':')
-                        .map(|(p, _)| p)
-                        .unwrap_or(dir_name);
-                    match read_line(&dir.join(parent).join("name")) {
-                        Some(p) => format!("{p}/{name}"),
-                        None => name.clone(),
-                    }
-                }
-            };
-            let spec = MeterSpec {
-                id: source.clone(),
-                scope: scope_for_zone_name(&name),
-                label: Some(label),
-                kind: MeterKind::Counter {
-                    unit: CounterUnit::Microjoule,
-                    max_raw: Some(max_raw),
-                },
-                job_owned: None,
-                min_plausible_w: 0.0,
-                max_plausible_w: MAX_PLAUSIBLE_ZONE_W,
-                flags: vec![],
-            };
-            zones.push((spec, energy_path));
         }
         if zones.is_empty() {
             if skipped.is_empty() {
@@ -205,6 +134,79 @@ impl RaplSource {
             skipped,
         )
     }
+}
+
+/// The meter of zone directory `dir_name` under `dir` and its energy file; `None` for an
+/// entry that is not a zone, the reason for a zone that cannot be read.
+fn zone(dir: &Path, dir_name: &str) -> Result<Option<(MeterSpec, PathBuf)>, AbsentMeter> {
+    let zone_dir = dir.join(dir_name);
+    let source = format!("rapl:{dir_name}");
+    let skip = |reason: String| AbsentMeter {
+        source: source.clone(),
+        reason,
+    };
+    let sub = match parse_zone_dir_name(dir_name) {
+        ZoneDirName::Zone { sub, .. } => sub,
+        ZoneDirName::Mmio => {
+            return Err(skip(
+                "intel-rapl-mmio duplicates the package counter of the MSR interface; not read"
+                    .into(),
+            ));
+        }
+        ZoneDirName::Malformed => {
+            return Err(skip(format!(
+                "zone directory {} is not named intel-rapl:<n>[:<m>]; skipped",
+                zone_dir.display()
+            )));
+        }
+        ZoneDirName::Other => return Ok(None),
+    };
+    let Some(name) = read_line(&zone_dir.join("name")) else {
+        let why = format!("{} has no readable name file", zone_dir.display());
+        return Err(skip(why));
+    };
+    let max_raw = match read_u64(&zone_dir.join("max_energy_range_uj")) {
+        Ok(0) => {
+            let why = format!("{}/max_energy_range_uj is 0", zone_dir.display());
+            return Err(skip(why));
+        }
+        Ok(m) => m,
+        Err(e) => {
+            let why = format!("no usable counter range, so wraps cannot be handled: {e}");
+            return Err(skip(why));
+        }
+    };
+    let energy_path = zone_dir.join("energy_uj");
+    if let Err(e) = read_u64(&energy_path) {
+        return Err(skip(e.to_string()));
+    }
+    let label = match sub {
+        None => name.clone(),
+        Some(_) => {
+            let parent = dir_name
+                .rsplit_once(':')
+                .map(|(p, _)| p)
+                .unwrap_or(dir_name);
+            match read_line(&dir.join(parent).join("name")) {
+                Some(p) => format!("{p}/{name}"),
+                None => name.clone(),
+            }
+        }
+    };
+    let spec = MeterSpec {
+        id: source.clone(),
+        scope: scope_for_zone_name(&name),
+        label: Some(label),
+        kind: MeterKind::Counter {
+            unit: CounterUnit::Microjoule,
+            max_raw: Some(max_raw),
+        },
+        job_owned: None,
+        min_plausible_w: 0.0,
+        max_plausible_w: MAX_PLAUSIBLE_ZONE_W,
+        flags: vec![],
+    };
+    Ok(Some((spec, energy_path)))
 }
 
 impl Source for RaplSource {
