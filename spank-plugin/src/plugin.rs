@@ -116,54 +116,13 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         );
         return;
     };
-    let started_path = spool.started_path(job_id, &node);
     let final_path = spool.record_path(job_id, &node);
     let node_config = config.meters.node_config(&node);
-
-    // The prolog's decision stands if it left a started record, even if the config changed
-    // since; otherwise decide now, as the prolog would have.
-    // A job that started before the per-node layout left its part in `running/` itself.
-    let flat_started_path = spool.flat_started_path(job_id, &node);
-    let mut record = match spool::read_record(&started_path)
-        .or_else(|e| spool::read_record(&flat_started_path).map_err(|_| e))
-    {
-        Ok(r) => r,
-        Err(_) if final_path.exists() || spool.flat_record_path(job_id, &node).exists() => {
-            // Its sampler salvaged the record already (this epilog came very late).
-            host.log(
-                Level::Info,
-                &format!("job {job_id}: its record was salvaged before this epilog; kept"),
-            );
-            return;
-        }
-        Err(read_err) => {
-            let (decision, _) = mode::decide(&host.option(), &config);
-            let Decision::Assess(mode) = decision else {
-                return;
-            };
-            let Some(mut r) = identity(host, mode, config_failed) else {
-                return;
-            };
-            if started_path.exists() {
-                host.log(
-                    Level::Error,
-                    &format!("job {job_id}: {read_err}; writing a new record"),
-                );
-            }
-            r.flags.push(RecordFlag::NoPrologState);
-            r
-        }
+    let Some(mut record) = epilog_record(host, &config, config_failed, &spool, job_id, &node)
+    else {
+        return;
     };
-    if config_failed && !record.flags.contains(&RecordFlag::ConfigError) {
-        record.flags.push(RecordFlag::ConfigError);
-    }
-    record.end = Some(UnixMicros::now());
-    record.exit = host.getenv("SLURM_JOB_EXIT_CODE2").and_then(|code2| {
-        let status = host
-            .getenv("SLURM_JOB_EXIT_CODE")
-            .and_then(|s| s.trim().parse().ok());
-        JobExit::parse(&code2, status)
-    });
+    stamp_end(host, &mut record);
 
     let job = job_on_node(&spool, &record);
     let measured = ea_meters::finish_job(&node_config, &job);
@@ -182,39 +141,139 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
         record.summary_error = write_summary(host, &spool, &record).err();
     }
     if let Err(e) = spool::write_record_atomic(&final_path, &record) {
-        let kept = spool::encode_record(&record)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                ea_meters::keep_record(&node_config, &job, &final_path, &bytes)
-                    .map_err(|e| e.to_string())
-            });
-        let then = match kept {
-            Ok(pid) => format!(
-                "a keeper (pid {pid}) writes it as soon as the spool can be written, for up to \
-                 {} h",
-                ea_meters::keep::KEEP_FOR.as_secs() / 3600
-            ),
-            Err(why) => format!(
-                "{why}; its prolog's part and the sampler's checkpoint stay under running/, and \
-                 the next job on this node salvages the record from them"
-            ),
-        };
-        host.log(
-            Level::Error,
-            &format!("job {job_id}: cannot write its record: {e}; {then}"),
-        );
+        keep_unwritten(host, &node_config, &job, &final_path, &record, &e);
         return;
     }
-    for note in ea_meters::cleanup_job(&job) {
+    tidy_after(host, &spool, &job, &record);
+    salvage_others(host, &node_config, &spool, &node, job_id);
+    forward(host, &config, &spool, job_id, &node);
+    host.log(
+        Level::Info,
+        &format!(
+            "job {job_id}: record written to {} in {:.1} ms",
+            final_path.display(),
+            t0.elapsed().as_secs_f64() * 1e3
+        ),
+    );
+}
+
+/// The record the epilog completes: the prolog's part when it left one (its decision stands,
+/// even if the config changed since), else a new one decided now as the prolog would have.
+/// `None`: nothing to record (not assessed, or the sampler salvaged it already).
+fn epilog_record(
+    host: &dyn SpankHost,
+    config: &Config,
+    config_failed: bool,
+    spool: &Spool,
+    job_id: u32,
+    node: &str,
+) -> Option<JobNodeRecord> {
+    let started_path = spool.started_path(job_id, node);
+    // A job that started before the per-node layout left its part in `running/` itself.
+    let flat_started_path = spool.flat_started_path(job_id, node);
+    let mut record = match spool::read_record(&started_path)
+        .or_else(|e| spool::read_record(&flat_started_path).map_err(|_| e))
+    {
+        Ok(r) => r,
+        Err(_)
+            if spool.record_path(job_id, node).exists()
+                || spool.flat_record_path(job_id, node).exists() =>
+        {
+            // Its sampler salvaged the record already (this epilog came very late).
+            host.log(
+                Level::Info,
+                &format!("job {job_id}: its record was salvaged before this epilog; kept"),
+            );
+            return None;
+        }
+        Err(read_err) => {
+            let (decision, _) = mode::decide(&host.option(), config);
+            let Decision::Assess(mode) = decision else {
+                return None;
+            };
+            let mut r = identity(host, mode, config_failed)?;
+            if started_path.exists() {
+                host.log(
+                    Level::Error,
+                    &format!("job {job_id}: {read_err}; writing a new record"),
+                );
+            }
+            r.flags.push(RecordFlag::NoPrologState);
+            r
+        }
+    };
+    if config_failed && !record.flags.contains(&RecordFlag::ConfigError) {
+        record.flags.push(RecordFlag::ConfigError);
+    }
+    Some(record)
+}
+
+/// The job's end time and exit, as Slurm gives them to the epilog.
+fn stamp_end(host: &dyn SpankHost, record: &mut JobNodeRecord) {
+    record.end = Some(UnixMicros::now());
+    record.exit = host.getenv("SLURM_JOB_EXIT_CODE2").and_then(|code2| {
+        let status = host
+            .getenv("SLURM_JOB_EXIT_CODE")
+            .and_then(|s| s.trim().parse().ok());
+        JobExit::parse(&code2, status)
+    });
+}
+
+/// A record the spool refused (`e`): a keeper writes it once the spool can be written, or
+/// the parts under running/ stay for the next job on the node to salvage. Says which.
+fn keep_unwritten(
+    host: &dyn SpankHost,
+    node_config: &ea_meters::NodeConfig,
+    job: &ea_meters::JobOnNode,
+    final_path: &std::path::Path,
+    record: &JobNodeRecord,
+    e: &spool::SpoolError,
+) {
+    let kept = spool::encode_record(record)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            ea_meters::keep_record(node_config, job, final_path, &bytes).map_err(|e| e.to_string())
+        });
+    let then = match kept {
+        Ok(pid) => format!(
+            "a keeper (pid {pid}) writes it as soon as the spool can be written, for up to {} h",
+            ea_meters::keep::KEEP_FOR.as_secs() / 3600
+        ),
+        Err(why) => format!(
+            "{why}; its prolog's part and the sampler's checkpoint stay under running/, and the \
+             next job on this node salvages the record from them"
+        ),
+    };
+    host.log(
+        Level::Error,
+        &format!("job {}: cannot write its record: {e}; {then}", job.job_id),
+    );
+}
+
+/// After the record is written: the sampler's files, the prolog's part and the allocation go;
+/// an array task's note lets `energy-assess job <array>_<task>` find it.
+fn tidy_after(
+    host: &dyn SpankHost,
+    spool: &Spool,
+    job: &ea_meters::JobOnNode,
+    record: &JobNodeRecord,
+) {
+    let job_id = job.job_id;
+    for note in ea_meters::cleanup_job(job) {
         host.log(Level::Info, &format!("job {job_id}: {note}"));
     }
-    for done_with in [&started_path, &flat_started_path, &alloc_path] {
-        if let Err(e) = std::fs::remove_file(done_with)
+    let done_with = [
+        spool.started_path(job_id, &job.node),
+        spool.flat_started_path(job_id, &job.node),
+        spool.running_path(job_id, &job.node, "alloc.json"),
+    ];
+    for path in &done_with {
+        if let Err(e) = std::fs::remove_file(path)
             && e.kind() != std::io::ErrorKind::NotFound
         {
             host.log(
                 Level::Error,
-                &format!("job {job_id}: cannot remove {}: {e}", done_with.display()),
+                &format!("job {job_id}: cannot remove {}: {e}", path.display()),
             );
         }
     }
@@ -228,16 +287,6 @@ pub fn job_epilog(host: &dyn SpankHost, args: &[String]) {
             ),
         );
     }
-    salvage_others(host, &node_config, &spool, &node, job_id);
-    forward(host, &config, &spool, job_id, &node);
-    host.log(
-        Level::Info,
-        &format!(
-            "job {job_id}: record written to {} in {:.1} ms",
-            final_path.display(),
-            t0.elapsed().as_secs_f64() * 1e3
-        ),
-    );
 }
 
 /// Queues the record for the collectors and starts the node's forwarder (`ea-forward`),
