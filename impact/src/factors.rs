@@ -179,123 +179,23 @@ impl HourlySeries {
     /// number, a negative or absurd factor (GWP above 3 kgCO2eq/kWh), an hour not on the hour,
     /// or the same zone and hour twice.
     pub fn parse(text: &str, path: &Path) -> Result<Self, SeriesError> {
-        let err = |line: Option<usize>, problem: String| SeriesError {
-            path: path.to_path_buf(),
-            line,
-            problem,
-        };
         let mut lines = text
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim_start().starts_with('#') && !l.trim().is_empty());
         let (header_no, header) = lines
             .next()
-            .ok_or_else(|| err(None, "empty: no header line".into()))?;
-        let columns: Vec<&str> = header.split(',').map(str::trim).collect();
-        let known = [
-            "zone",
-            "start",
-            "gwp_kg_per_kwh",
-            "pe_mj_per_kwh",
-            "adpe_kgsbeq_per_kwh",
-        ];
-        if let Some(bad) = columns.iter().find(|c| !known.contains(c)) {
-            return Err(err(
-                Some(header_no + 1),
-                format!("unknown column `{bad}`; columns are {}", known.join(", ")),
-            ));
-        }
-        let at = |name: &str| columns.iter().position(|c| *c == name);
-        let (Some(zone_col), Some(start_col), Some(gwp_col)) =
-            (at("zone"), at("start"), at("gwp_kg_per_kwh"))
-        else {
-            return Err(err(
-                Some(header_no + 1),
-                "the header must name `zone`, `start` and `gwp_kg_per_kwh`".into(),
-            ));
-        };
-        let (pe_col, adpe_col) = (at("pe_mj_per_kwh"), at("adpe_kgsbeq_per_kwh"));
+            .ok_or_else(|| series_error(path, None, "empty: no header line".into()))?;
+        let columns = SeriesColumns::of(header, header_no + 1, path)?;
         let mut rows: HashMap<String, Vec<(i64, Impacts, usize)>> = HashMap::new();
         for (no, line) in lines {
             let line_no = no + 1;
-            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-            if cells.len() != columns.len() {
-                return Err(err(
-                    Some(line_no),
-                    format!("{} cells, the header has {}", cells.len(), columns.len()),
-                ));
-            }
-            let start = parse_utc_seconds(cells[start_col]).ok_or_else(|| {
-                err(
-                    Some(line_no),
-                    format!(
-                        "`{}` is not a UTC time (2026-01-31T13:00:00Z or Unix seconds)",
-                        cells[start_col]
-                    ),
-                )
-            })?;
-            if start.rem_euclid(HOUR_S) != 0 {
-                return Err(err(
-                    Some(line_no),
-                    format!(
-                        "`{}` is not on the hour; each row covers one whole UTC hour",
-                        cells[start_col]
-                    ),
-                ));
-            }
-            let number = |col: Option<usize>, name: &str, max: f64| -> Result<f64, SeriesError> {
-                let Some(c) = col else { return Ok(f64::NAN) };
-                let cell = cells[c];
-                if cell.is_empty() {
-                    return Ok(f64::NAN);
-                }
-                let v: f64 = cell.parse().map_err(|_| {
-                    err(
-                        Some(line_no),
-                        format!("`{cell}` in `{name}` is not a number"),
-                    )
-                })?;
-                if !(0.0..=max).contains(&v) {
-                    return Err(err(
-                        Some(line_no),
-                        format!("{name} = {v} is outside 0..={max}; check the unit (kg, not g)"),
-                    ));
-                }
-                Ok(v)
-            };
-            let per_kwh = Impacts::new(
-                number(Some(gwp_col), "gwp_kg_per_kwh", 3.0)?,
-                number(adpe_col, "adpe_kgsbeq_per_kwh", 1e-3)?,
-                number(pe_col, "pe_mj_per_kwh", 1000.0)?,
-            );
-            let zone = cells[zone_col];
-            if zone.is_empty() {
-                return Err(err(Some(line_no), "empty zone".into()));
-            }
+            let (zone, start, per_kwh) = columns.row(line, line_no, path)?;
             rows.entry(zone.to_string())
                 .or_default()
                 .push((start, per_kwh, line_no));
         }
-        let mut zones = HashMap::new();
-        for (zone, mut r) in rows {
-            r.sort_by_key(|x| x.0);
-            if let Some(w) = r.windows(2).find(|w| w[0].0 == w[1].0) {
-                return Err(err(
-                    Some(w[1].2),
-                    format!(
-                        "zone {zone} has the hour starting at {} twice (first on line {})",
-                        w[1].0, w[0].2
-                    ),
-                ));
-            }
-            zones.insert(
-                zone,
-                ZoneSeries {
-                    start_s: r.iter().map(|x| x.0).collect(),
-                    per_kwh: r.iter().map(|x| x.1).collect(),
-                },
-            );
-        }
+        let zones = zone_series(rows, path)?;
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -357,6 +257,150 @@ impl HourlySeries {
         sum += yearly * (total - present);
         (sum * (1.0 / total), covered / total)
     }
+}
+
+/// An error of the series file at `path`, on `line` (1-based) if it is one line's.
+fn series_error(path: &Path, line: Option<usize>, problem: String) -> SeriesError {
+    SeriesError {
+        path: path.to_path_buf(),
+        line,
+        problem,
+    }
+}
+
+/// Where a series file's columns are, from its header.
+struct SeriesColumns {
+    count: usize,
+    zone: usize,
+    start: usize,
+    gwp: usize,
+    pe: Option<usize>,
+    adpe: Option<usize>,
+}
+
+impl SeriesColumns {
+    /// Reads the header (line `line_no`): only known columns, `zone`, `start` and
+    /// `gwp_kg_per_kwh` required.
+    fn of(header: &str, line_no: usize, path: &Path) -> Result<Self, SeriesError> {
+        let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+        let known = [
+            "zone",
+            "start",
+            "gwp_kg_per_kwh",
+            "pe_mj_per_kwh",
+            "adpe_kgsbeq_per_kwh",
+        ];
+        if let Some(bad) = columns.iter().find(|c| !known.contains(c)) {
+            return Err(series_error(
+                path,
+                Some(line_no),
+                format!("unknown column `{bad}`; columns are {}", known.join(", ")),
+            ));
+        }
+        let at = |name: &str| columns.iter().position(|c| *c == name);
+        let (Some(zone), Some(start), Some(gwp)) = (at("zone"), at("start"), at("gwp_kg_per_kwh"))
+        else {
+            return Err(series_error(
+                path,
+                Some(line_no),
+                "the header must name `zone`, `start` and `gwp_kg_per_kwh`".into(),
+            ));
+        };
+        Ok(Self {
+            count: columns.len(),
+            zone,
+            start,
+            gwp,
+            pe: at("pe_mj_per_kwh"),
+            adpe: at("adpe_kgsbeq_per_kwh"),
+        })
+    }
+
+    /// One data line: its zone, the UTC hour it starts (on the hour) and its factors (NaN
+    /// where a cell is empty or the column absent).
+    fn row<'a>(
+        &self,
+        line: &'a str,
+        line_no: usize,
+        path: &Path,
+    ) -> Result<(&'a str, i64, Impacts), SeriesError> {
+        let err = |problem: String| series_error(path, Some(line_no), problem);
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cells.len() != self.count {
+            return Err(err(format!(
+                "{} cells, the header has {}",
+                cells.len(),
+                self.count
+            )));
+        }
+        let start = parse_utc_seconds(cells[self.start]).ok_or_else(|| {
+            err(format!(
+                "`{}` is not a UTC time (2026-01-31T13:00:00Z or Unix seconds)",
+                cells[self.start]
+            ))
+        })?;
+        if start.rem_euclid(HOUR_S) != 0 {
+            return Err(err(format!(
+                "`{}` is not on the hour; each row covers one whole UTC hour",
+                cells[self.start]
+            )));
+        }
+        let number = |col: Option<usize>, name: &str, max: f64| -> Result<f64, SeriesError> {
+            let Some(c) = col else { return Ok(f64::NAN) };
+            let cell = cells[c];
+            if cell.is_empty() {
+                return Ok(f64::NAN);
+            }
+            let v: f64 = cell
+                .parse()
+                .map_err(|_| err(format!("`{cell}` in `{name}` is not a number")))?;
+            if !(0.0..=max).contains(&v) {
+                return Err(err(format!(
+                    "{name} = {v} is outside 0..={max}; check the unit (kg, not g)"
+                )));
+            }
+            Ok(v)
+        };
+        let per_kwh = Impacts::new(
+            number(Some(self.gwp), "gwp_kg_per_kwh", 3.0)?,
+            number(self.adpe, "adpe_kgsbeq_per_kwh", 1e-3)?,
+            number(self.pe, "pe_mj_per_kwh", 1000.0)?,
+        );
+        let zone = cells[self.zone];
+        if zone.is_empty() {
+            return Err(err("empty zone".into()));
+        }
+        Ok((zone, start, per_kwh))
+    }
+}
+
+/// Each zone's rows as a series sorted by hour; an hour given twice is an error.
+fn zone_series(
+    rows: HashMap<String, Vec<(i64, Impacts, usize)>>,
+    path: &Path,
+) -> Result<HashMap<String, ZoneSeries>, SeriesError> {
+    let mut zones = HashMap::new();
+    for (zone, mut r) in rows {
+        r.sort_by_key(|x| x.0);
+        if let Some(w) = r.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(series_error(
+                path,
+                Some(w[1].2),
+                format!(
+                    "zone {zone} has the hour starting at {} twice (first on line {})",
+                    w[1].0, w[0].2
+                ),
+            ));
+        }
+        zones.insert(
+            zone,
+            ZoneSeries {
+                start_s: r.iter().map(|x| x.0).collect(),
+                per_kwh: r.iter().map(|x| x.1).collect(),
+            },
+        );
+    }
+    Ok(zones)
 }
 
 fn fill(v: Impacts, yearly: Impacts) -> Impacts {

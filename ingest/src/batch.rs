@@ -61,7 +61,8 @@ pub fn read_entry(
             "{name:?} is not the name of a record file (job-<id>.<node>.json)"
         )));
     }
-    let row = records::parse_record(bytes, default_cluster).map_err(EntryError::NotARecord)?;
+    let row = records::parse_record(bytes, default_cluster)
+        .map_err(|e| EntryError::NotARecord(e.to_string()))?;
     let raw = u32::try_from(row.job_id_raw).unwrap_or(u32::MAX);
     check_record_name(name, raw, &row.node).map_err(EntryError::Misnamed)?;
     Ok(row)

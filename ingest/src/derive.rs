@@ -33,6 +33,7 @@ pub struct Window {
 /// the list is dropped and everything is allocated again, which is then cheaper.
 #[derive(Debug, Default)]
 pub struct Touched {
+    /// The written jobs, when not `everything`.
     pub jobs: Vec<TouchedJob>,
     /// Too many to follow one by one (or all new): allocate every job.
     pub everything: bool,
@@ -41,10 +42,15 @@ pub struct Touched {
 /// One written job, as the allocation needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TouchedJob {
+    /// Its cluster.
     pub cluster: Box<str>,
+    /// Its JobID.
     pub job_id: Box<str>,
+    /// When it started; `None` if it has not.
     pub start: Option<i64>,
+    /// When it ended; `None` while it runs.
     pub end: Option<i64>,
+    /// Its node list as Slurm writes it.
     pub node_list: Option<Box<str>>,
 }
 
@@ -308,6 +314,7 @@ impl EarlyMeasure {
 }
 
 impl Window {
+    /// Widens the window to take in `[a, b]` (epoch seconds).
     pub fn add_span(&mut self, a: f64, b: f64) {
         self.span = Some(match self.span {
             None => (a, b),
@@ -315,6 +322,7 @@ impl Window {
         });
     }
 
+    /// Widens the window to the job's interval and keeps the job for an early split.
     pub fn add_job(&mut self, j: &JobRow) {
         self.add_job_span(j);
         self.capture_job(j);
@@ -357,6 +365,7 @@ impl Window {
         Ok(())
     }
 
+    /// Widens the window to the record's interval (a record without an end, to its start).
     pub fn add_record(&mut self, r: &NodeRecordRow) {
         if let Some(s) = r.start.or(r.end) {
             self.add_span(s, r.end.unwrap_or(s).max(s));
@@ -369,7 +378,9 @@ impl Window {
 pub struct Derived {
     /// Jobs whose records took sacct's JobID for their raw id (see `match_records_by_raw_id`).
     pub records_renamed: u64,
+    /// Jobs the jobs table did not have, added from their records alone.
     pub jobs_from_records: u64,
+    /// Jobs whose measured energy was (re)computed.
     pub measured_jobs: u64,
     /// Measured jobs left for a later run: records still missing within the grace period.
     pub measured_pending: u64,
@@ -379,6 +390,7 @@ pub struct Derived {
     /// Whether the calibration was fitted from the jobs the run kept in memory rather than
     /// from the store (see [`calibration_points`]).
     pub calibrated_early: bool,
+    /// The calibrations fitted, by group key (see `ea_energy::estimate::calibration_group`).
     pub calibrations: Vec<(String, estimate::Calibration)>,
 }
 
@@ -768,69 +780,162 @@ fn compute(
 ) -> rusqlite::Result<Measured> {
     let sample_nodes = &sampled.nodes;
     if records.is_empty() && sample_nodes.is_empty() {
-        return Ok(Measured {
+        return Ok(Measured::empty());
+    }
+    let now = settings.clock.now;
+    let mut nodes = number_nodes(&records, now, !sample_nodes.is_empty());
+    let by_job = records_by_job(&records);
+    let mut scan = {
+        let _p = ea_store::profile::Phase::start("measure: load jobs");
+        let window = records_window(a, b, &records);
+        load_scan(
+            source,
+            window,
+            &mut clusters,
+            &mut nodes,
+            sample_nodes,
+            &by_job,
+            now,
+        )?
+    };
+    let _p = ea_store::profile::Phase::start("measure: pairs");
+    let mut pairs = std::mem::take(&mut scan.pairs);
+    place_records(&records, &nodes, &by_job, &scan, &mut pairs);
+    let series = series_by_node(sampled, clusters.len(), &nodes);
+    let ctx = PairContext {
+        pairs: &pairs,
+        jobs: &scan.jobs,
+        records: &records.rows,
+        series: &series,
+        nodes: &nodes,
+        now,
+    };
+    drop(_p);
+    let needed = {
+        let _p = ea_store::profile::Phase::start("measure: spans");
+        pairs_for_engine(&ctx)
+    };
+    let results = {
+        let _p = ea_store::profile::Phase::start("measure: engine");
+        run_engine(settings, &ctx, needed, clusters.len())?
+    };
+
+    let _p = ea_store::profile::Phase::start("measure: jobs");
+    let candidates = measured_candidates(&by_job, &scan);
+    progress.start(candidates.len() as u64, "measured jobs");
+    let tally = JobTally {
+        by_job: &by_job,
+        rows: &records.rows,
+        jobs: &scan.jobs,
+        pairs: &pairs,
+        results: &results,
+        pair_of_record: pair_of_record(&pairs, records.len()),
+        grace: settings.record_grace_s as f64,
+        now,
+    };
+    let outcomes: Vec<Outcome> = candidates
+        .par_iter()
+        .map(|&(c, job_id, ji)| tally.outcome(c, job_id, ji))
+        .collect();
+    let measured = gather_outcomes(&clusters, &candidates, outcomes);
+    progress.inc(candidates.len() as u64);
+    Ok(measured)
+}
+
+impl Measured {
+    /// Nothing measured, nothing pending.
+    fn empty() -> Self {
+        Measured {
             jobs: Vec::new(),
             pending: 0,
             calibration_points: None,
-        });
+        }
     }
-    // The nodes that matter (with records or a wattmeter series), per cluster.
+}
+
+/// Measured jobs by (cluster, JobID): the indexes of their records.
+type RecordsByJob<'a> = BTreeMap<(u32, &'a str), Vec<u32>>;
+
+/// Numbers the nodes that have records. Without a wattmeter series (`sampled` false) each
+/// node also keeps its records' envelopes, so the scan can leave out pairs no measured one
+/// meets; with one, a job on its node is measured by it whatever its records, and the scan
+/// keeps every pair.
+fn number_nodes(records: &Records, now: i64, sampled: bool) -> NodeIds {
     let mut nodes = NodeIds::default();
     for (r, &c) in records.rows.iter().zip(&records.cluster) {
         nodes.id(c, &r.node);
     }
-    // With a wattmeter series, a job on its node is measured by it whatever its records: the
-    // scan then keeps every pair.
-    if sample_nodes.is_empty() {
-        nodes.set_envelopes(&records, settings.clock.now);
+    if !sampled {
+        nodes.set_envelopes(records, now);
     }
-    // Measured jobs by (cluster, JobID): their records.
-    let mut by_job: BTreeMap<(u32, &str), Vec<u32>> = BTreeMap::new();
+    nodes
+}
+
+/// The records of each measured job, in record order.
+fn records_by_job(records: &Records) -> RecordsByJob<'_> {
+    let mut by_job: RecordsByJob<'_> = BTreeMap::new();
     for (k, (r, &c)) in records.rows.iter().zip(&records.cluster).enumerate() {
         by_job
             .entry((c, r.job_id.as_str()))
             .or_default()
             .push(k as u32);
     }
-    // Every job whose interval meets the records' (and, for wattmeter series, the window): the
-    // measured jobs and all their possible co-tenants.
+    by_job
+}
+
+/// The window `[a, b]` widened to every record's interval: the jobs meeting it are the
+/// measured jobs and all their possible co-tenants.
+fn records_window(a: f64, b: f64, records: &Records) -> (f64, f64) {
     let (mut lo, mut hi) = (a, b);
     for r in &records.rows {
         lo = r.start.map_or(lo, |s| lo.min(s));
         hi = r.end.map_or(hi, |e| hi.max(e));
     }
-    let now = settings.clock.now;
-    let mut scan = {
-        let _p = ea_store::profile::Phase::start("measure: load jobs");
-        let load = |lo: f64, hi: f64, clusters: &mut Interner, nodes: &mut NodeIds| {
-            source.load(lo, hi, clusters, nodes, sample_nodes, &by_job)
-        };
-        let mut scan = load(lo, hi, &mut clusters, &mut nodes)?;
-        // Jobs on wattmeter nodes may reach beyond: their co-tenants too.
-        if !sample_nodes.is_empty() {
-            let (mut lo2, mut hi2) = (lo, hi);
-            for j in &scan.jobs {
-                lo2 = lo2.min(j.start as f64);
-                hi2 = hi2.max(j.end.unwrap_or(now) as f64);
-            }
-            if lo2 < lo || hi2 > hi {
-                scan = load(lo2, hi2, &mut clusters, &mut nodes)?;
-            }
-        }
-        scan
-    };
-    let _p = ea_store::profile::Phase::start("measure: pairs");
-    let mut pairs = std::mem::take(&mut scan.pairs);
-    let jobs = &scan.jobs;
-    // Records on their job's pair; records of nodes sacct does not list (or of jobs it does
-    // not know) make pairs of their own.
+    (lo, hi)
+}
+
+/// The jobs meeting `(lo, hi)`; where nodes have a wattmeter series, widened once more to
+/// the jobs found, whose co-tenants on those nodes the series measures too.
+fn load_scan(
+    source: &JobSource<'_>,
+    (lo, hi): (f64, f64),
+    clusters: &mut Interner,
+    nodes: &mut NodeIds,
+    sample_nodes: &[String],
+    by_job: &RecordsByJob<'_>,
+    now: i64,
+) -> rusqlite::Result<JobScan> {
+    let scan = source.load(lo, hi, clusters, nodes, sample_nodes, by_job)?;
+    if sample_nodes.is_empty() {
+        return Ok(scan);
+    }
+    let (mut lo2, mut hi2) = (lo, hi);
+    for j in &scan.jobs {
+        lo2 = lo2.min(j.start as f64);
+        hi2 = hi2.max(j.end.unwrap_or(now) as f64);
+    }
+    if lo2 < lo || hi2 > hi {
+        return source.load(lo2, hi2, clusters, nodes, sample_nodes, by_job);
+    }
+    Ok(scan)
+}
+
+/// Puts each record on its job's pair for its node; a record of a node sacct does not list
+/// (or of a job it does not know) gets a pair of its own.
+fn place_records(
+    records: &Records,
+    nodes: &NodeIds,
+    by_job: &RecordsByJob<'_>,
+    scan: &JobScan,
+    pairs: &mut Vec<Pair>,
+) {
     for (k, (r, &c)) in records.rows.iter().zip(&records.cluster).enumerate() {
         let n = nodes.get(c, &r.node).unwrap_or(0);
         let job = by_job
             .get(&(c, r.job_id.as_str()))
             .and_then(|recs| scan.job_of(recs));
         let on_job = job.and_then(|i| {
-            let j = &jobs[i as usize];
+            let j = &scan.jobs[i as usize];
             (j.first_pair..j.first_pair + j.n_pairs).find(|&p| pairs[p as usize].node == n)
         });
         match on_job {
@@ -838,38 +943,41 @@ fn compute(
             None => pairs.push(Pair::new(job, n, Some(k as u32))),
         }
     }
-    // Wattmeter series of the nodes concerned.
+}
+
+/// The wattmeter series of the nodes concerned, by node number (a name in several clusters
+/// gets the series in each).
+fn series_by_node(
+    sampled: &Sampled,
+    n_clusters: usize,
+    nodes: &NodeIds,
+) -> FastMap<u32, Vec<(f64, f64)>> {
     let mut series: FastMap<u32, Vec<(f64, f64)>> = FastMap::default();
-    for (name, s) in sample_nodes.iter().zip(&sampled.series) {
-        for c in 0..clusters.len() as u32 {
+    for (name, s) in sampled.nodes.iter().zip(&sampled.series) {
+        for c in 0..n_clusters as u32 {
             if let Some(n) = nodes.get(c, name) {
                 series.insert(n, s.clone());
             }
         }
     }
-    let ctx = PairContext {
-        pairs: &pairs,
-        jobs,
-        records: &records.rows,
-        series: &series,
-        nodes: &nodes,
-        now,
-    };
-    drop(_p);
-    let _p = ea_store::profile::Phase::start("measure: spans");
-    // Only pairs with a meter, and those that overlapped one on its node, need the engine.
-    let spans: Vec<Option<(i64, i64, bool)>> = (0..pairs.len())
+    series
+}
+
+/// Per node, the pairs the engine must see: only a node with a measured pair has any, and
+/// then the pairs there that overlap a measured one.
+fn pairs_for_engine(ctx: &PairContext<'_>) -> Vec<Vec<u32>> {
+    let spans: Vec<Option<(i64, i64, bool)>> = (0..ctx.pairs.len())
         .into_par_iter()
         .with_min_len(4096)
         .map(|p| ctx.span(p))
         .collect();
-    let mut by_node: Vec<Vec<u32>> = vec![Vec::new(); nodes.len()];
-    for (p, pair) in pairs.iter().enumerate() {
+    let mut by_node: Vec<Vec<u32>> = vec![Vec::new(); ctx.nodes.len()];
+    for (p, pair) in ctx.pairs.iter().enumerate() {
         if spans[p].is_some() {
             by_node[pair.node as usize].push(p as u32);
         }
     }
-    let needed: Vec<Vec<u32>> = by_node
+    by_node
         .into_par_iter()
         .map(|ps| {
             let measured = merged_spans(
@@ -883,12 +991,17 @@ fn compute(
                 .filter(|&p| spans[p as usize].is_some_and(|s| overlaps(&measured, s.0, s.1)))
                 .collect()
         })
-        .collect();
-    drop(spans);
-    drop(_p);
+        .collect()
+}
 
-    // Allocate, per cluster, a shard of whole nodes at a time; keep what measured pairs got.
-    let _p = ea_store::profile::Phase::start("measure: engine");
+/// Allocates, per cluster, a shard of whole nodes at a time, and keeps what the measured
+/// pairs got: their node energy, by pair.
+fn run_engine(
+    settings: &Settings,
+    ctx: &PairContext<'_>,
+    needed: Vec<Vec<u32>>,
+    n_clusters: usize,
+) -> rusqlite::Result<FastMap<u32, NodeEnergy>> {
     let empty = Inventory::without_nodes();
     let inventory = settings.inventory.as_deref().unwrap_or(&empty);
     let mut results: FastMap<u32, NodeEnergy> = FastMap::default();
@@ -896,26 +1009,17 @@ fn compute(
     if ea_store::profile::enabled() {
         eprintln!(
             "[ea-profile] measure: {} jobs, {} pairs, {} to the engine",
-            jobs.len(),
-            pairs.len(),
+            ctx.jobs.len(),
+            ctx.pairs.len(),
             total
         );
     }
     let shards = total.div_ceil(SHARD_PAIRS).max(1);
-    for c in 0..clusters.len() as u32 {
+    for c in 0..n_clusters as u32 {
         let mut allocator = ea_impact::Allocator::new(inventory, &Default::default())
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         for shard in 0..shards {
-            let ps: Vec<u32> = needed
-                .iter()
-                .enumerate()
-                .filter(|(n, _)| n % shards == shard && nodes.cluster_of(*n as u32) == c)
-                .flat_map(|(_, ps)| ps.iter().copied())
-                .collect();
-            let batch: Vec<JobNodeInput> = ps
-                .par_iter()
-                .filter_map(|&p| ctx.input(p as usize))
-                .collect();
+            let batch = shard_inputs(ctx, &needed, shards, shard, c);
             if batch.is_empty() {
                 continue;
             }
@@ -927,116 +1031,187 @@ fn compute(
                     continue;
                 }
                 let p = input.job as u32;
-                let flags = pairs[p as usize]
+                let flags = ctx.pairs[p as usize]
                     .record()
-                    .map_or("", |k| records.rows[k as usize].flags.as_str());
+                    .map_or("", |k| ctx.records[k as usize].flags.as_str());
                 if let Some(e) = NodeEnergy::from_engine(&input.node, &r, flags) {
                     results.insert(p, e);
                 }
             }
         }
     }
-    drop(needed);
-    drop(_p);
+    Ok(results)
+}
 
-    // Per measured job: its measured nodes, added up.
-    let _p = ea_store::profile::Phase::start("measure: jobs");
-    let mut pair_of_record: Vec<u32> = vec![u32::MAX; records.len()];
+/// The engine's inputs of one shard (`shard` of `shards`, nodes dealt round-robin) of
+/// cluster `c`.
+fn shard_inputs(
+    ctx: &PairContext<'_>,
+    needed: &[Vec<u32>],
+    shards: usize,
+    shard: usize,
+    c: u32,
+) -> Vec<JobNodeInput> {
+    let ps: Vec<u32> = needed
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| n % shards == shard && ctx.nodes.cluster_of(*n as u32) == c)
+        .flat_map(|(_, ps)| ps.iter().copied())
+        .collect();
+    ps.par_iter()
+        .filter_map(|&p| ctx.input(p as usize))
+        .collect()
+}
+
+/// Per record, the pair it is on ([`NONE`] for none).
+fn pair_of_record(pairs: &[Pair], n_records: usize) -> Vec<u32> {
+    let mut of: Vec<u32> = vec![NONE; n_records];
     for (p, pr) in pairs.iter().enumerate() {
         if let Some(k) = pr.record() {
-            pair_of_record[k as usize] = p as u32;
+            of[k as usize] = p as u32;
         }
     }
+    of
+}
+
+/// The jobs to measure, sorted, once each: those with records, and the ended jobs on nodes
+/// with a wattmeter series; each with its cluster, JobID and index in the scan.
+fn measured_candidates<'a>(
+    by_job: &RecordsByJob<'a>,
+    scan: &'a JobScan,
+) -> Vec<(u32, &'a str, Option<u32>)> {
     let mut candidates: Vec<(u32, &str, Option<u32>)> = by_job
         .iter()
         .map(|(&(c, id), recs)| (c, id, scan.job_of(recs)))
         .collect();
     for (i, c, id) in &scan.on_sampled_nodes {
-        if jobs[*i as usize].is_final && !by_job.contains_key(&(*c, id.as_str())) {
+        if scan.jobs[*i as usize].is_final && !by_job.contains_key(&(*c, id.as_str())) {
             candidates.push((*c, id.as_str(), Some(*i)));
         }
     }
     candidates.sort();
     candidates.dedup();
-    progress.start(candidates.len() as u64, "measured jobs");
-    let grace = settings.record_grace_s as f64;
-    let outcomes: Vec<Outcome> = candidates
-        .par_iter()
-        .map(|&(c, job_id, ji)| {
-            let recs: &[u32] = by_job.get(&(c, job_id)).map_or(&[], Vec::as_slice);
-            let job = ji.map(|i| &jobs[i as usize]);
-            let end = match job {
-                Some(j) => j.end.map(|e| e as f64),
-                None => recs
-                    .iter()
-                    .filter_map(|&k| records.rows[k as usize].end)
-                    .reduce(f64::max),
-            };
-            let Some(end) = end else {
-                return Outcome::Pending;
-            };
-            let complete: Vec<u32> = recs
+    candidates
+}
+
+/// Everything a measured job's figure is added up from.
+struct JobTally<'a> {
+    by_job: &'a RecordsByJob<'a>,
+    rows: &'a [NodeRecordRow],
+    jobs: &'a [JobLite],
+    pairs: &'a [Pair],
+    /// What the engine gave the measured pairs.
+    results: &'a FastMap<u32, NodeEnergy>,
+    /// See [`pair_of_record`].
+    pair_of_record: Vec<u32>,
+    /// How long after a job's end missing records are waited for, seconds.
+    grace: f64,
+    now: i64,
+}
+
+impl JobTally<'_> {
+    /// A candidate job's outcome: its measured nodes added up, or why not.
+    fn outcome(&self, c: u32, job_id: &str, ji: Option<u32>) -> Outcome {
+        let recs: &[u32] = self.by_job.get(&(c, job_id)).map_or(&[], Vec::as_slice);
+        let job = ji.map(|i| &self.jobs[i as usize]);
+        let Some(end) = self.end(job, recs) else {
+            return Outcome::Pending;
+        };
+        let complete: Vec<u32> = recs
+            .iter()
+            .copied()
+            .filter(|&k| self.rows[k as usize].complete)
+            .collect();
+        let expected = job
+            .and_then(|j| j.nnodes)
+            .or(Some(recs.len() as u32))
+            .filter(|&n| n > 0);
+        if self.waits_for_epilogs(job, recs, complete.len(), expected, end) {
+            return Outcome::Pending;
+        }
+        if recs.is_empty() {
+            // A wattmeter job: every node of its allocation must be measured.
+            let job_pairs: Vec<u32> = job.map_or(Vec::new(), |j| {
+                (j.first_pair..j.first_pair + j.n_pairs).collect()
+            });
+            let expected = Some(job_pairs.len() as u32);
+            return self.add_up(&job_pairs, true, expected);
+        }
+        let job_pairs: Vec<u32> = complete
+            .iter()
+            .map(|&k| self.pair_of_record[k as usize])
+            .collect();
+        self.add_up(&job_pairs, false, expected)
+    }
+
+    /// When the job ended: sacct's end, else its latest record's; `None` while running.
+    fn end(&self, job: Option<&JobLite>, recs: &[u32]) -> Option<f64> {
+        match job {
+            Some(j) => j.end.map(|e| e as f64),
+            None => recs
                 .iter()
-                .copied()
-                .filter(|&k| records.rows[k as usize].complete)
-                .collect();
-            let job_final = job.is_none_or(|j| j.is_final);
-            let expected = job
-                .and_then(|j| j.nnodes)
-                .or(Some(recs.len() as u32))
-                .filter(|&n| n > 0);
-            let missing = expected.unwrap_or(0) as usize > complete.len();
-            if !recs.is_empty() && (!job_final || (missing && (now as f64) - end < grace)) {
-                return Outcome::Pending; // wait for the epilogs
-            }
-            // The pairs to add up: the complete records' nodes, or (a wattmeter job) every node
-            // of its allocation, each of which must then be measured.
-            let job_pairs: Vec<u32> = if recs.is_empty() {
-                job.map_or(Vec::new(), |j| {
-                    (j.first_pair..j.first_pair + j.n_pairs).collect()
-                })
-            } else {
-                complete
-                    .iter()
-                    .map(|&k| pair_of_record[k as usize])
-                    .collect()
-            };
-            let mut nodes_e = Vec::new();
-            let mut scope_sums = [None; SCOPES.len()];
-            for &p in &job_pairs {
-                match results.get(&p) {
-                    Some(n) => {
-                        nodes_e.push(n.clone());
-                        if let Some(k) = pairs[p as usize].record() {
-                            for (sum, v) in
-                                scope_sums.iter_mut().zip(records.rows[k as usize].energy_j)
-                            {
-                                if let Some(v) = v {
-                                    *sum = Some(sum.unwrap_or(0.0) + v);
-                                }
-                            }
-                        }
+                .filter_map(|&k| self.rows[k as usize].end)
+                .reduce(f64::max),
+        }
+    }
+
+    /// Whether a job with records waits for more: it has not ended for good, or records are
+    /// missing and the grace period since `end` has not passed.
+    fn waits_for_epilogs(
+        &self,
+        job: Option<&JobLite>,
+        recs: &[u32],
+        complete: usize,
+        expected: Option<u32>,
+        end: f64,
+    ) -> bool {
+        let job_final = job.is_none_or(|j| j.is_final);
+        let missing = expected.unwrap_or(0) as usize > complete;
+        !recs.is_empty() && (!job_final || (missing && (self.now as f64) - end < self.grace))
+    }
+
+    /// Adds up the node energies of `job_pairs`, with their records' per-scope sums; with
+    /// `all_measured` (a wattmeter job) a pair the engine did not measure leaves the job
+    /// unmeasured.
+    fn add_up(&self, job_pairs: &[u32], all_measured: bool, expected: Option<u32>) -> Outcome {
+        let mut nodes_e = Vec::new();
+        let mut scope_sums = [None; SCOPES.len()];
+        for &p in job_pairs {
+            match self.results.get(&p) {
+                Some(n) => {
+                    nodes_e.push(n.clone());
+                    if let Some(k) = self.pairs[p as usize].record() {
+                        add_scopes(&mut scope_sums, &self.rows[k as usize].energy_j);
                     }
-                    None if recs.is_empty() => return Outcome::NotMeasured,
-                    None => {}
                 }
+                None if all_measured => return Outcome::NotMeasured,
+                None => {}
             }
-            let expected = if recs.is_empty() {
-                Some(job_pairs.len() as u32)
-            } else {
-                expected
-            };
-            match measured::combine(&nodes_e, scope_sums, expected) {
-                Some(m) => Outcome::Measured(Box::new(m)),
-                None => Outcome::NotMeasured,
-            }
-        })
-        .collect();
-    let mut measured = Measured {
-        jobs: Vec::new(),
-        pending: 0,
-        calibration_points: None,
-    };
+        }
+        match measured::combine(&nodes_e, scope_sums, expected) {
+            Some(m) => Outcome::Measured(Box::new(m)),
+            None => Outcome::NotMeasured,
+        }
+    }
+}
+
+/// Adds a record's per-scope energies to `sums`; a scope stays `None` until one has it.
+fn add_scopes(sums: &mut [Option<f64>; SCOPES.len()], energy_j: &[Option<f64>; SCOPES.len()]) {
+    for (sum, v) in sums.iter_mut().zip(energy_j) {
+        if let Some(v) = v {
+            *sum = Some(sum.unwrap_or(0.0) + v);
+        }
+    }
+}
+
+/// The candidates' outcomes as [`Measured`]: the measured jobs by cluster name and JobID, and
+/// the count of pending ones.
+fn gather_outcomes(
+    clusters: &Interner,
+    candidates: &[(u32, &str, Option<u32>)],
+    outcomes: Vec<Outcome>,
+) -> Measured {
+    let mut measured = Measured::empty();
     for (&(c, job_id, _), outcome) in candidates.iter().zip(outcomes) {
         match outcome {
             Outcome::Measured(m) => {
@@ -1048,8 +1223,7 @@ fn compute(
             Outcome::NotMeasured => {}
         }
     }
-    progress.inc(candidates.len() as u64);
-    Ok(measured)
+    measured
 }
 
 /// How many job-node pairs the engine is given at once.
@@ -1796,4 +1970,275 @@ fn store_calibrations(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record of job `job_id` on `node`, complete or not, over `[start, end]`.
+    fn record(
+        job_id: &str,
+        node: &str,
+        complete: bool,
+        start: f64,
+        end: Option<f64>,
+    ) -> NodeRecordRow {
+        NodeRecordRow {
+            cluster: String::new(),
+            job_id: job_id.into(),
+            job_id_raw: 0,
+            node: node.into(),
+            complete,
+            start: Some(start),
+            end,
+            uid: 0,
+            user: None,
+            account: None,
+            partition: None,
+            cpus_on_node: None,
+            gpus_on_node: None,
+            memory_mb: None,
+            node_list: None,
+            num_nodes: None,
+            exit_code: None,
+            energy_j: [None; SCOPES.len()],
+            gpu_others_j: None,
+            gpu_unknown_j: None,
+            flags: String::new(),
+            hash: 0,
+        }
+    }
+
+    fn records(rows: Vec<(u32, NodeRecordRow)>) -> Records {
+        let (cluster, rows) = rows.into_iter().unzip();
+        Records { rows, cluster }
+    }
+
+    fn job(
+        end: Option<i64>,
+        nnodes: Option<u32>,
+        is_final: bool,
+        first_pair: u32,
+        n_pairs: u32,
+    ) -> JobLite {
+        JobLite {
+            start: 0,
+            end,
+            nnodes,
+            ncpus: None,
+            gpus: None,
+            req_mem_mb: None,
+            is_final,
+            listed_nodes: nnodes.unwrap_or(1),
+            first_pair,
+            n_pairs,
+        }
+    }
+
+    fn node_energy(node: &str, energy_j: f64) -> NodeEnergy {
+        NodeEnergy {
+            node: node.into(),
+            energy_j,
+            min_j: energy_j,
+            max_j: energy_j,
+            scope: "node_bmc",
+            split: false,
+            flags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_window_widens_to_every_record() {
+        let recs = records(vec![
+            (0, record("1", "a", true, 50.0, Some(300.0))),
+            (0, record("2", "b", false, 150.0, None)),
+        ]);
+        assert_eq!(records_window(100.0, 200.0, &recs), (50.0, 300.0));
+        assert_eq!(records_window(0.0, 1000.0, &recs), (0.0, 1000.0));
+    }
+
+    #[test]
+    fn records_are_grouped_by_cluster_and_job() {
+        let recs = records(vec![
+            (0, record("1", "a", true, 0.0, Some(1.0))),
+            (1, record("1", "a", true, 0.0, Some(1.0))),
+            (0, record("1", "b", true, 0.0, Some(1.0))),
+            (0, record("2", "a", true, 0.0, Some(1.0))),
+        ]);
+        let by_job = records_by_job(&recs);
+        assert_eq!(by_job.len(), 3);
+        assert_eq!(by_job[&(0, "1")], vec![0, 2]);
+        assert_eq!(by_job[&(1, "1")], vec![1]);
+        assert_eq!(by_job[&(0, "2")], vec![3]);
+    }
+
+    #[test]
+    fn the_same_node_name_in_two_clusters_is_two_nodes() {
+        let recs = records(vec![
+            (0, record("1", "a", true, 0.0, Some(1.0))),
+            (1, record("2", "a", true, 0.0, Some(1.0))),
+            (0, record("3", "a", true, 0.0, Some(1.0))),
+        ]);
+        let nodes = number_nodes(&recs, 10, true);
+        assert_eq!(nodes.len(), 2);
+        assert_ne!(nodes.get(0, "a"), nodes.get(1, "a"));
+        assert_eq!(nodes.cluster_of(nodes.get(1, "a").unwrap()), 1);
+        assert_eq!(nodes.get(0, "b"), None);
+    }
+
+    #[test]
+    fn spans_merge_and_overlap_with_touching_ends() {
+        let merged = merged_spans([(5, 7), (0, 2), (2, 3), (10, 12)].into_iter());
+        assert_eq!(merged, vec![(0, 3), (5, 7), (10, 12)]);
+        assert!(overlaps(&merged, 3, 4));
+        assert!(overlaps(&merged, 4, 5));
+        assert!(!overlaps(&merged, 8, 9));
+        assert!(!overlaps(&merged, 13, 20));
+    }
+
+    #[test]
+    fn each_record_knows_its_pair() {
+        let pairs = [
+            Pair::new(Some(0), 0, None),
+            Pair::new(Some(0), 1, Some(2)),
+            Pair::new(None, 2, Some(0)),
+        ];
+        assert_eq!(pair_of_record(&pairs, 4), vec![2, NONE, 1, NONE]);
+    }
+
+    #[test]
+    fn scopes_add_up_only_where_a_meter_read() {
+        let mut sums = [None; SCOPES.len()];
+        let mut a = [None; SCOPES.len()];
+        a[0] = Some(10.0);
+        let mut b = [None; SCOPES.len()];
+        b[0] = Some(5.0);
+        b[1] = Some(1.0);
+        add_scopes(&mut sums, &a);
+        add_scopes(&mut sums, &b);
+        assert_eq!(sums[0], Some(15.0));
+        assert_eq!(sums[1], Some(1.0));
+        assert!(sums[2..].iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn candidates_are_recorded_jobs_and_ended_jobs_on_wattmeter_nodes() {
+        let recs = records(vec![(0, record("1", "a", true, 0.0, Some(1.0)))]);
+        let by_job = records_by_job(&recs);
+        let mut scan = JobScan {
+            jobs: vec![
+                job(Some(1), Some(1), true, 0, 1),
+                job(None, Some(1), false, 1, 1),
+                job(Some(1), Some(1), true, 2, 1),
+            ],
+            ..Default::default()
+        };
+        scan.job_of_record.insert(0, 0);
+        scan.on_sampled_nodes = vec![
+            (0, 0, "1".into()),
+            (1, 0, "5".into()),
+            (2, 0, "3".into()),
+            (2, 0, "3".into()),
+        ];
+        let c = measured_candidates(&by_job, &scan);
+        // Job 1 once (records and series), job 5 not (still running), job 3 once.
+        assert_eq!(c, vec![(0, "1", Some(0)), (0, "3", Some(2))]);
+    }
+
+    /// A tally of one job on two nodes (pairs 0 and 1, records 0 and 1).
+    fn tally_of<'a>(
+        by_job: &'a RecordsByJob<'a>,
+        rows: &'a [NodeRecordRow],
+        jobs: &'a [JobLite],
+        pairs: &'a [Pair],
+        results: &'a FastMap<u32, NodeEnergy>,
+        now: i64,
+    ) -> JobTally<'a> {
+        JobTally {
+            by_job,
+            rows,
+            jobs,
+            pairs,
+            results,
+            pair_of_record: pair_of_record(pairs, rows.len()),
+            grace: 600.0,
+            now,
+        }
+    }
+
+    #[test]
+    fn a_job_missing_a_record_waits_for_the_grace_period_then_is_measured() {
+        let recs = records(vec![
+            (0, record("1", "a", true, 0.0, Some(100.0))),
+            (0, record("1", "b", false, 0.0, None)),
+        ]);
+        let by_job = records_by_job(&recs);
+        let jobs = [job(Some(100), Some(2), true, 0, 2)];
+        let pairs = [
+            Pair::new(Some(0), 0, Some(0)),
+            Pair::new(Some(0), 1, Some(1)),
+        ];
+        let mut results = FastMap::default();
+        results.insert(0, node_energy("a", 40.0));
+        let early = tally_of(&by_job, &recs.rows, &jobs, &pairs, &results, 200);
+        assert!(matches!(early.outcome(0, "1", Some(0)), Outcome::Pending));
+        let late = tally_of(&by_job, &recs.rows, &jobs, &pairs, &results, 100 + 601);
+        match late.outcome(0, "1", Some(0)) {
+            Outcome::Measured(m) => {
+                assert_eq!(m.nodes_recorded, 1);
+                assert_eq!(m.nodes_expected, Some(2));
+                // The missing node is taken to be like the recorded one.
+                assert_eq!(m.energy_j, 80.0);
+            }
+            _ => panic!("expected a measured job"),
+        }
+    }
+
+    #[test]
+    fn a_running_job_and_a_wattmeter_job_with_an_unmeasured_node() {
+        let recs = records(vec![(0, record("1", "a", true, 0.0, Some(100.0)))]);
+        let by_job = records_by_job(&recs);
+        let jobs = [
+            job(None, Some(1), false, 0, 1),
+            job(Some(50), Some(2), true, 1, 2),
+        ];
+        let pairs = [
+            Pair::new(Some(0), 0, Some(0)),
+            Pair::new(Some(1), 0, None),
+            Pair::new(Some(1), 1, None),
+        ];
+        let mut results = FastMap::default();
+        results.insert(0, node_energy("a", 40.0));
+        results.insert(1, node_energy("a", 7.0));
+        let t = tally_of(&by_job, &recs.rows, &jobs, &pairs, &results, 10_000);
+        // sacct says it still runs: no end, so pending whatever its records say.
+        assert!(matches!(t.outcome(0, "1", Some(0)), Outcome::Pending));
+        // Without records every node must be measured: pair 2 was not.
+        assert!(matches!(t.outcome(0, "2", Some(1)), Outcome::NotMeasured));
+        results.insert(2, node_energy("b", 3.0));
+        let t = tally_of(&by_job, &recs.rows, &jobs, &pairs, &results, 10_000);
+        match t.outcome(0, "2", Some(1)) {
+            Outcome::Measured(m) => assert_eq!((m.energy_j, m.nodes_recorded), (10.0, 2)),
+            _ => panic!("expected a measured job"),
+        }
+    }
+
+    #[test]
+    fn outcomes_are_gathered_by_cluster_name() {
+        let mut clusters = Interner::default();
+        let (x, y) = (clusters.id("x"), clusters.id("y"));
+        let measured = measured::combine(&[node_energy("a", 1.0)], [None; SCOPES.len()], Some(1))
+            .expect("one node measured");
+        let candidates = [(x, "1", None), (y, "2", None), (y, "3", None)];
+        let outcomes = vec![
+            Outcome::Pending,
+            Outcome::Measured(Box::new(measured)),
+            Outcome::NotMeasured,
+        ];
+        let m = gather_outcomes(&clusters, &candidates, outcomes);
+        assert_eq!(m.pending, 1);
+        assert_eq!(m.jobs.len(), 1);
+        assert_eq!((m.jobs[0].0.as_str(), m.jobs[0].1.as_str()), ("y", "2"));
+    }
 }

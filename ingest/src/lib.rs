@@ -46,12 +46,17 @@ use std::path::{Path, PathBuf};
 /// What to ingest.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
+    /// Spool roots (the directories holding `records/` and `running/`).
     pub spools: Vec<PathBuf>,
     /// sacct dumps, text or JSON (told apart by their first byte); `-` reads standard input.
     pub sacct: Vec<PathBuf>,
+    /// How to read text dumps: delimiter and column list.
     pub text: TextOptions,
+    /// A window to ask `sacct` (and `squeue`) for, instead of or beside dumps.
     pub live: Option<LiveWindow>,
+    /// External wattmeter series: CSV of node, time and watts (kwollect exports among them).
     pub wattmeters: Vec<PathBuf>,
+    /// The metric to keep from a series file that mixes several (default `wattmetre_power_watt`, or the only one).
     pub wattmeter_metric: Option<String>,
     /// Read files again even if unchanged since the last ingest.
     pub force: bool,
@@ -60,9 +65,13 @@ pub struct Inputs {
 /// A live sacct call.
 #[derive(Debug, Clone)]
 pub struct LiveWindow {
+    /// The window's start, as `sacct -S` takes it.
     pub start: String,
+    /// The window's end, as `sacct -E` takes it.
     pub end: String,
+    /// The `sacct` binary to run.
     pub sacct: PathBuf,
+    /// The `squeue` binary to run (to tell jobs still completing).
     pub squeue: PathBuf,
 }
 
@@ -71,7 +80,9 @@ pub struct LiveWindow {
 pub struct Settings {
     /// The cluster of rows whose input names none.
     pub cluster: String,
+    /// The site's time zone (dump times) and the current instant (jobs still running).
     pub clock: Clock,
+    /// How jobs without measurement are estimated, and calibrated.
     pub estimate: EstimateSettings,
     /// How long after a job's end its missing node records are waited for.
     pub record_grace_s: i64,
@@ -86,13 +97,19 @@ pub struct Settings {
 /// What happened to one input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceSummary {
+    /// What was read: `sacct-text`, `sacct-json`, `sacct-live`, `spool`, `wattmeter`...
     pub kind: &'static str,
+    /// The file, directory or command.
     pub name: String,
     /// `false` when skipped because unchanged since the last ingest.
     pub read: bool,
+    /// Rows read from it.
     pub rows: u64,
+    /// Rows written to the store (new or changed).
     pub written: u64,
+    /// Rows the store already had as they are.
     pub unchanged: u64,
+    /// Lines or files that could not be read.
     pub errors: u64,
 }
 
@@ -114,19 +131,27 @@ impl SourceSummary {
 /// The outcome of a run.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
+    /// Per input, in the order read.
     pub sources: Vec<SourceSummary>,
     /// The first malformed lines and unreadable records (all are counted in `error_count`).
     pub errors: Vec<String>,
+    /// Every malformed line and unreadable record.
     pub error_count: u64,
+    /// The jobs table's upserts.
     pub jobs: Upserted,
+    /// Steps written inside their jobs.
     pub steps: Upserted,
+    /// The node records' upserts.
     pub records: Upserted,
+    /// Wattmeter samples written.
     pub samples_written: u64,
     /// Jobs ingested as not final (running, or completing on squeue's word).
     pub not_final: u64,
+    /// What the measurement and calibration did.
     pub derived: derive::Derived,
     /// The embodied allocation of the jobs the run touched (or of every job).
     pub allocation: allocate::Outcome,
+    /// What the run did not refuse but the operator should hear of (steps dropped for want of their job...).
     pub warnings: Vec<String>,
 }
 
@@ -145,8 +170,11 @@ impl Summary {
 /// An ingest that failed; nothing of it was kept.
 #[derive(Debug)]
 pub enum IngestError {
+    /// The store refused the run (opening, migrating, its schema).
     Db(DbError),
+    /// A statement of the run failed.
     Sqlite(rusqlite::Error),
+    /// An input that is not accounting or cannot be read.
     Source(SourceError),
     /// The impact engine refused the allocation's periods.
     Allocation(ea_impact::AllocationError),
@@ -199,81 +227,23 @@ pub fn ingest(
         .transaction_with_behavior(TransactionBehavior::Immediate)?;
     let deferred = DeferredIndexes::drop_on_empty_tables(&tx)?;
     let mut window = derive::Window::default();
+    let (fresh, nothing_measured) = store_emptiness(&tx)?;
     // A first ingest into an empty store keeps what it writes for the derivation, unless its
     // inputs could write a job twice (several dumps, live calls).
-    let fresh: bool = tx.query_row(
-        "SELECT NOT EXISTS (SELECT 1 FROM jobs) AND NOT EXISTS (SELECT 1 FROM node_records)",
-        [],
-        |r| r.get(0),
-    )?;
-    // A store with nothing measured yet: everything measured it will hold is this run's, whose
-    // spans the window takes as they are written.
-    let nothing_measured: bool = fresh
-        && tx.query_row(
-            "SELECT NOT EXISTS (SELECT 1 FROM power_samples) AND NOT EXISTS (SELECT 1 FROM job_measured)",
-            [],
-            |r| r.get(0),
-        )?;
     if fresh && inputs.sacct.len() <= 1 && inputs.live.is_none() && inputs.spools.len() <= 1 {
         window.capture();
     }
     let progress = Progress::new(settings.progress);
-    // Spools are listed and their records read and parsed in the background from the start,
-    // on the cores the dumps' single writer leaves idle; they are written after the dumps.
-    let mut known = Vec::new();
-    for spool in &inputs.spools {
-        let dirs: Vec<String> = records::spool_dirs(spool)
-            .into_iter()
-            .map(|(_, name)| name)
-            .collect();
-        known.push(ea_store::read::known_files(&tx, &dirs)?);
-    }
-    std::thread::scope(|scope| -> Result<(), IngestError> {
-        let mut spools: Vec<SpoolWriter> = inputs
-            .spools
-            .iter()
-            .zip(known)
-            .map(|(spool, known)| {
-                SpoolWriter::new(SpoolReader::start(
-                    scope,
-                    spool,
-                    known,
-                    inputs.force,
-                    &settings.cluster,
-                ))
-            })
-            .collect();
-        for path in &inputs.sacct {
-            let _p = ea_store::profile::Phase::start("sacct dump");
-            ingest_sacct_input(
-                &tx,
-                path,
-                inputs,
-                settings,
-                &mut summary,
-                &mut window,
-                &progress,
-                &mut spools,
-            )?;
-        }
-        if let Some(l) = &inputs.live {
-            ingest_live(
-                &tx,
-                l,
-                inputs,
-                settings,
-                &mut summary,
-                &mut window,
-                &progress,
-                &mut spools,
-            )?;
-        }
-        for spool in spools.drain(..) {
-            let _p = ea_store::profile::Phase::start("spool records");
-            spool.finish(&tx, &mut summary, &mut window, &progress)?;
-        }
-        Ok(())
-    })?;
+    let known = known_spool_files(&tx, &inputs.spools)?;
+    let mut run = Run {
+        tx: &tx,
+        inputs,
+        settings,
+        summary: &mut summary,
+        window: &mut window,
+        progress: &progress,
+    };
+    run.accounting_and_spools(known)?;
     for path in &inputs.wattmeters {
         ingest_wattmeter(&tx, path, inputs, settings, &mut summary, &mut window)?;
     }
@@ -289,6 +259,108 @@ pub fn ingest(
     )?;
     progress.finish();
     Ok(summary)
+}
+
+/// Whether the store is fresh (no job, no node record) and, fresh, has nothing measured yet
+/// either (no wattmeter sample, no measured job): everything measured it will then hold is
+/// this run's, whose spans the window takes as they are written.
+fn store_emptiness(tx: &Connection) -> rusqlite::Result<(bool, bool)> {
+    let fresh: bool = tx.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM jobs) AND NOT EXISTS (SELECT 1 FROM node_records)",
+        [],
+        |r| r.get(0),
+    )?;
+    let nothing_measured: bool = fresh
+        && tx.query_row(
+            "SELECT NOT EXISTS (SELECT 1 FROM power_samples) AND NOT EXISTS (SELECT 1 FROM job_measured)",
+            [],
+            |r| r.get(0),
+        )?;
+    Ok((fresh, nothing_measured))
+}
+
+/// Per spool, the files of its directories the store has read, as they were then.
+fn known_spool_files(
+    tx: &Connection,
+    spools: &[PathBuf],
+) -> rusqlite::Result<Vec<ea_store::read::KnownFiles>> {
+    let mut known = Vec::with_capacity(spools.len());
+    for spool in spools {
+        let dirs: Vec<String> = records::spool_dirs(spool)
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
+        known.push(ea_store::read::known_files(tx, &dirs)?);
+    }
+    Ok(known)
+}
+
+/// What the accounting and spool steps of one run share.
+struct Run<'r> {
+    tx: &'r Connection,
+    inputs: &'r Inputs,
+    settings: &'r Settings,
+    summary: &'r mut Summary,
+    window: &'r mut derive::Window,
+    progress: &'r Progress,
+}
+
+impl Run<'_> {
+    /// The dumps and the live call, then the spools. Spools are listed and their records
+    /// read and parsed in the background from the start, on the cores the dumps' single
+    /// writer leaves idle; they are written after the dumps.
+    fn accounting_and_spools(
+        &mut self,
+        known: Vec<ea_store::read::KnownFiles>,
+    ) -> Result<(), IngestError> {
+        let (inputs, settings) = (self.inputs, self.settings);
+        std::thread::scope(|scope| -> Result<(), IngestError> {
+            let mut spools: Vec<SpoolWriter> = inputs
+                .spools
+                .iter()
+                .zip(known)
+                .map(|(spool, known)| {
+                    SpoolWriter::new(SpoolReader::start(
+                        scope,
+                        spool,
+                        known,
+                        inputs.force,
+                        &settings.cluster,
+                    ))
+                })
+                .collect();
+            for path in &inputs.sacct {
+                let _p = ea_store::profile::Phase::start("sacct dump");
+                ingest_sacct_input(
+                    self.tx,
+                    path,
+                    inputs,
+                    settings,
+                    self.summary,
+                    self.window,
+                    self.progress,
+                    &mut spools,
+                )?;
+            }
+            if let Some(l) = &inputs.live {
+                ingest_live(
+                    self.tx,
+                    l,
+                    inputs,
+                    settings,
+                    self.summary,
+                    self.window,
+                    self.progress,
+                    &mut spools,
+                )?;
+            }
+            for spool in spools.drain(..) {
+                let _p = ea_store::profile::Phase::start("spool records");
+                spool.finish(self.tx, self.summary, self.window, self.progress)?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// The end of every run, whatever its inputs (this ingest, or a collector's batches): derive
@@ -431,17 +503,7 @@ fn ingest_sacct_input(
         );
     }
     let (name, size, mtime) = file_identity(path)?;
-    let mut file = std::fs::File::open(path).map_err(|source| SourceError::Io {
-        path: path.into(),
-        source,
-    })?;
-    let mut head = [0u8; 1];
-    let n = file.read(&mut head).map_err(|source| SourceError::Io {
-        path: path.into(),
-        source,
-    })?;
-    let is_json = n == 1 && matches!(head[0], b'{' | b'[')
-        || n == 1 && head[0].is_ascii_whitespace() && looks_like_json(path);
+    let is_json = is_json_dump(path)?;
     let kind = if is_json { "sacct-json" } else { "sacct-text" };
     if !inputs.force && write::source_unchanged(tx, kind, &name, size, mtime)? {
         summary.sources.push(SourceSummary::skipped(kind, name));
@@ -468,7 +530,60 @@ fn ingest_sacct_input(
             spools,
         );
     }
-    drop(file);
+    let source = StoredSource {
+        kind,
+        name,
+        size,
+        mtime,
+    };
+    ingest_text_file(
+        tx, path, source, inputs, settings, summary, window, progress, spools,
+    )
+}
+
+/// A file as the store remembers it, to skip it next time if unchanged.
+struct StoredSource {
+    kind: &'static str,
+    name: String,
+    size: i64,
+    mtime: i64,
+}
+
+/// Whether a dump is JSON: its first byte opens an object or an array (after leading
+/// whitespace, the file is read further to tell).
+fn is_json_dump(path: &Path) -> Result<bool, SourceError> {
+    let io = |source| SourceError::Io {
+        path: path.into(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut head = [0u8; 1];
+    let n = file.read(&mut head).map_err(io)?;
+    Ok(n == 1 && matches!(head[0], b'{' | b'[')
+        || n == 1 && head[0].is_ascii_whitespace() && looks_like_json(path))
+}
+
+/// Streams a text dump into the store, remembering it as a source before (so that its rows
+/// can name it) and after (with its counts).
+#[allow(clippy::too_many_arguments)]
+fn ingest_text_file(
+    tx: &Connection,
+    path: &Path,
+    source: StoredSource,
+    inputs: &Inputs,
+    settings: &Settings,
+    summary: &mut Summary,
+    window: &mut derive::Window,
+    progress: &Progress,
+    spools: &mut [SpoolWriter],
+) -> Result<(), IngestError> {
+    let StoredSource {
+        kind,
+        name,
+        size,
+        mtime,
+    } = source;
+    let display = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| SourceError::Io {
         path: path.into(),
         source,
@@ -1156,7 +1271,7 @@ struct SpoolReader {
     /// Set when the writer turns to this spool.
     wanted: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The listing's outcome: (files to read, files unchanged), or why it failed.
-    listed: std::sync::mpsc::Receiver<Result<(u64, u64), String>>,
+    listed: std::sync::mpsc::Receiver<Result<(u64, u64), records::ListError>>,
     chunks: std::sync::mpsc::Receiver<SpoolChunk>,
 }
 
@@ -1234,7 +1349,7 @@ impl SpoolReader {
 struct SpoolWriter {
     reader: SpoolReader,
     /// The listing's outcome, once received.
-    listed: Option<Result<(u64, u64), String>>,
+    listed: Option<Result<(u64, u64), records::ListError>>,
     stats: Stats,
     /// Files written so far.
     done: u64,
@@ -1314,7 +1429,7 @@ impl SpoolWriter {
             Err(problem) => {
                 return Err(SourceError::Format {
                     source: spool.display().to_string(),
-                    problem,
+                    problem: problem.to_string(),
                 }
                 .into());
             }
@@ -1449,6 +1564,7 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A bar on standard error if `enabled` and it is a terminal; otherwise nothing is drawn.
     pub fn new(enabled: bool) -> Self {
         use std::io::IsTerminal;
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
@@ -1465,6 +1581,7 @@ impl Progress {
         Self { bar }
     }
 
+    /// Starts a phase of `len` steps named `msg`.
     pub fn start(&self, len: u64, msg: &str) {
         if let Some(b) = &self.bar {
             b.set_position(0);
@@ -1473,15 +1590,158 @@ impl Progress {
         }
     }
 
+    /// Advances the phase by `n` steps.
     pub fn inc(&self, n: u64) {
         if let Some(b) = &self.bar {
             b.inc(n);
         }
     }
 
+    /// Clears the bar.
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(job_id: &str, state: &str) -> Box<JobRow> {
+        Box::new(JobRow {
+            job_id: job_id.into(),
+            state: state.into(),
+            state_raw: state.into(),
+            ..Default::default()
+        })
+    }
+
+    fn step(job_id: &str, step: &str, cpu_s: f64, energy_j: f64) -> StepLine<'static> {
+        StepLine {
+            cluster: None,
+            job_id: std::borrow::Cow::Owned(job_id.into()),
+            encoded: format!("{{\"step\":\"{step}\"}}"),
+            total_cpu_s: Some(cpu_s),
+            consumed_energy_j: Some(energy_j),
+        }
+    }
+
+    #[test]
+    fn only_canonical_numbers_are_numeric_job_ids() {
+        assert_eq!(SeenJobs::number("12345"), Some(12345));
+        assert_eq!(SeenJobs::number("0"), Some(0));
+        assert_eq!(SeenJobs::number("0123"), None);
+        assert_eq!(SeenJobs::number("12_3"), None);
+        assert_eq!(SeenJobs::number(""), None);
+        assert_eq!(SeenJobs::number("1234567890123456789"), None);
+    }
+
+    #[test]
+    fn the_first_sighting_of_a_job_id_is_kept() {
+        let mut seen = SeenJobs::default();
+        assert_eq!(seen.first_or_insert("7", (1, 10)), None);
+        assert_eq!(seen.first_or_insert("7", (5, 20)), Some((1, 10)));
+        assert_eq!(seen.first_or_insert("07", (6, 30)), None);
+        assert_eq!(seen.first_or_insert("07", (9, 40)), Some((6, 30)));
+    }
+
+    #[test]
+    fn a_job_takes_cpu_and_energy_from_its_steps_when_it_has_none() {
+        let mut p = Pending::new(job("1", "COMPLETED"), 99);
+        p.add_step("{\"step\":\"batch\"}", Some(30.0), Some(5.0));
+        p.add_step("{\"step\":\"extern\"}", Some(2.0), Some(8.0));
+        let done = p.settle();
+        assert_eq!(done.n_steps, 2);
+        assert_eq!(
+            done.steps_json.as_deref(),
+            Some("[{\"step\":\"batch\"},{\"step\":\"extern\"}]")
+        );
+        assert_eq!(done.job.total_cpu_s, Some(32.0));
+        assert_eq!(done.job.consumed_energy_j, Some(8.0));
+        // The hash is the settled job's, with its steps.
+        let want = rowhash::combine_hash(rowhash::job_hash(&done.job), done.steps_json.as_deref());
+        assert_eq!(done.hash, want);
+    }
+
+    #[test]
+    fn a_job_without_steps_keeps_its_hash() {
+        let done = Pending::new(job("1", "COMPLETED"), 99).settle();
+        assert_eq!(done.steps_json, None);
+        assert_eq!(done.hash, rowhash::combine_hash(99, None));
+    }
+
+    #[test]
+    fn the_grouper_attaches_steps_and_reports_a_different_repeat() {
+        let mut g = Grouper::new("site", false, "dump.txt");
+        let mut out = Grouped::default();
+        g.push_job(1, job("1", "COMPLETED"), 10, &mut out);
+        g.push_step(&step("1", "batch", 4.0, 1.0), &mut out);
+        // Its own step, but after another job: an orphan.
+        g.push_job(3, job("2", "COMPLETED"), 20, &mut out);
+        g.push_step(&step("1", "0", 1.0, 1.0), &mut out);
+        // The same line again is a repeat, silently; a different one is an error. Either way
+        // its steps are left out.
+        g.push_job(5, job("2", "COMPLETED"), 20, &mut out);
+        g.push_job(6, job("2", "FAILED"), 21, &mut out);
+        g.push_step(&step("2", "batch", 1.0, 1.0), &mut out);
+        g.finish(&mut out);
+        assert_eq!(out.rows, 7);
+        assert_eq!(out.jobs.len(), 2);
+        assert_eq!(out.jobs[0].job.cluster.as_deref(), Some("site"));
+        assert_eq!(out.jobs[0].n_steps, 1);
+        assert_eq!(out.jobs[1].n_steps, 0);
+        assert_eq!(out.orphans.len(), 1);
+        assert_eq!(out.orphans[0].job_id, "1");
+        assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+        assert!(
+            out.errors[0].starts_with(
+                "dump.txt:6: a second, different allocation line for job 2 (the first is at line 3)"
+            ),
+            "{}",
+            out.errors[0]
+        );
+    }
+
+    #[test]
+    fn a_snapshot_marks_final_jobs_as_the_controllers_word() {
+        let mut g = Grouper::new("site", true, "squeue");
+        let mut out = Grouped::default();
+        g.push_job(0, job("1", "COMPLETED"), 1, &mut out);
+        g.push_job(0, job("2", "RUNNING"), 2, &mut out);
+        g.finish(&mut out);
+        assert_eq!(out.jobs[0].job.state_raw, "COMPLETED (controller)");
+        assert_eq!(out.jobs[1].job.state_raw, "RUNNING");
+    }
+
+    #[test]
+    fn long_names_are_shortened_from_the_left() {
+        assert_eq!(short("dump.txt"), "dump.txt");
+        let long = format!("/data/{}/dump.txt", "x".repeat(60));
+        let s = short(&long);
+        assert_eq!(s.chars().count(), 40);
+        assert!(s.starts_with('…') && s.ends_with("x/dump.txt"), "{s}");
+    }
+
+    #[test]
+    fn json_dumps_are_told_from_text_by_their_first_byte() {
+        let dir = std::env::temp_dir().join(format!("ea-ingest-sniff-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases = [
+            ("a.json", "{\"jobs\":[]}", true),
+            ("b.json", "\n  [1]", true),
+            ("c.txt", "JobID|State\n1|COMPLETED\n", false),
+            ("d.txt", "  JobID|State\n", false),
+            ("e.txt", "", false),
+        ];
+        for (name, text, want) in cases {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            assert_eq!(is_json_dump(&p).unwrap(), want, "{name}");
+        }
+        let missing = is_json_dump(&dir.join("none")).unwrap_err();
+        assert!(missing.to_string().starts_with("cannot read "), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -26,10 +26,12 @@ pub struct SpoolFile {
     /// The spool's `records` or `running` directory, as given (made absolute); one string
     /// for all its files.
     pub dir: std::sync::Arc<str>,
+    /// The path under `dir` (`job-J.N.json`, or `B/J/job-J.N.json` in the sharded layout).
     pub name: String,
     /// Size and modification time, from the listing for a file the store knows (to tell
     /// whether it changed), else from the open file when it is read.
     pub size: i64,
+    /// Modification time, nanoseconds since the epoch.
     pub mtime_ns: i64,
     /// The size and modification time the store remembers of it, if any.
     pub known: Option<(i64, i64)>,
@@ -54,9 +56,36 @@ pub fn spool_dirs(root: &Path) -> Vec<(PathBuf, String)> {
 /// What a listing found: the files to read, and how many were left as unchanged.
 #[derive(Debug, Default)]
 pub struct Listing {
+    /// The files to read: new, or changed since the store read them.
     pub files: Vec<SpoolFile>,
+    /// Files the store knows as they are, left unread.
     pub unchanged: u64,
 }
+
+/// Why a spool cannot be listed.
+#[derive(Debug)]
+pub enum ListError {
+    /// The path given as the spool is not a directory.
+    NotADirectory(std::path::PathBuf),
+    /// A directory of the spool cannot be read.
+    Walk(ea_record::spool::SpoolError),
+}
+
+impl std::fmt::Display for ListError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListError::NotADirectory(root) => write!(
+                f,
+                "{}: not a directory; give the spool the plugin writes to (its `records/` and \
+                 `running/` are read)",
+                root.display()
+            ),
+            ListError::Walk(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ListError {}
 
 /// Lists the record files of a spool that need reading: new ones, and those whose size or
 /// modification time differs from what `known` remembers (every one with `force`). Only
@@ -66,13 +95,9 @@ pub struct Listing {
 ///
 /// # Errors
 /// A spool directory that does not exist or cannot be listed.
-pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listing, String> {
+pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listing, ListError> {
     if !root.is_dir() {
-        return Err(format!(
-            "{}: not a directory; give the spool the plugin writes to (its `records/` and \
-             `running/` are read)",
-            root.display()
-        ));
+        return Err(ListError::NotADirectory(root.to_path_buf()));
     }
     let mut out = Listing::default();
     for (dir, dir_name) in spool_dirs(root) {
@@ -114,9 +139,9 @@ pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listin
             });
         };
         if dir == Spool::new(root).records_dir() {
-            ea_record::spool::walk_records(&dir, &mut visit).map_err(|e| e.to_string())?;
+            ea_record::spool::walk_records(&dir, &mut visit).map_err(ListError::Walk)?;
         } else {
-            ea_record::spool::walk_running(&dir, &mut visit).map_err(|e| e.to_string())?;
+            ea_record::spool::walk_running(&dir, &mut visit).map_err(ListError::Walk)?;
         }
     }
     Ok(out)
@@ -128,23 +153,37 @@ pub fn list_spool(root: &Path, known: &KnownFiles, force: bool) -> Result<Listin
 /// and power series stay in the spool file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRecordRow {
+    /// The record's cluster, else the site's.
     pub cluster: String,
     /// `123`, or `<array>_<task>` for array tasks, matching sacct's JobID.
     pub job_id: String,
+    /// The numeric job id the record was written for (`SLURM_JOB_ID`).
     pub job_id_raw: u64,
+    /// The node the record measured.
     pub node: String,
+    /// Whether the epilog finished it (a record still in `running/` is not).
     pub complete: bool,
+    /// When the job started on the node, epoch seconds.
     pub start: Option<f64>,
+    /// When it ended on the node; `None` while running.
     pub end: Option<f64>,
+    /// The job owner's uid.
     pub uid: u32,
+    /// The owner's login name, when the plugin could resolve it.
     pub user: Option<String>,
+    /// The account the job was charged to.
     pub account: Option<String>,
+    /// The partition it ran in.
     pub partition: Option<String>,
+    /// CPUs the job held on the node.
     pub cpus_on_node: Option<u32>,
+    /// GPUs the job held on the node.
     pub gpus_on_node: Option<u32>,
     /// Memory the job held on the node, MB.
     pub memory_mb: Option<u64>,
+    /// The job's whole node list, as Slurm writes it.
     pub node_list: Option<String>,
+    /// How many nodes the job has (so that missing records are noticed).
     pub num_nodes: Option<u32>,
     /// `code:signal`, as the epilog saw it.
     pub exit_code: Option<String>,
@@ -155,7 +194,9 @@ pub struct NodeRecordRow {
     pub gpu_others_j: Option<f64>,
     /// GPU boards whose holder the record does not say, J (also in the GPU scope's sum).
     pub gpu_unknown_j: Option<f64>,
+    /// The record's and its meters' flags, comma-separated (`<meter>:<flag>`).
     pub flags: String,
+    /// The row's content hash: an unchanged row is not written again.
     pub hash: i64,
 }
 
@@ -279,7 +320,10 @@ fn flag_name<T: serde::Serialize>(f: &T) -> String {
 /// # Errors
 /// Text that is not a record (JSON syntax, a required key missing, a value of the wrong
 /// type), as serde_json says it.
-pub fn parse_record(bytes: &[u8], default_cluster: &str) -> Result<NodeRecordRow, String> {
+pub fn parse_record(
+    bytes: &[u8],
+    default_cluster: &str,
+) -> Result<NodeRecordRow, serde_json::Error> {
     thread_local! {
         static STRIPPED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
@@ -302,7 +346,7 @@ pub fn parse_record(bytes: &[u8], default_cluster: &str) -> Result<NodeRecordRow
             without_values_into(bytes, b"series", out)
         };
         let text: &[u8] = if cut { out } else { bytes };
-        let r: LeanRecord<'_> = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        let r: LeanRecord<'_> = serde_json::from_slice(text)?;
         Ok(lean_to_row(&r, default_cluster))
     })
 }
@@ -357,40 +401,14 @@ fn lean_to_row(r: &LeanRecord<'_>, default_cluster: &str) -> NodeRecordRow {
         (Some(a), Some(t)) => format!("{a}_{t}"),
         _ => r.job_id.to_string(),
     };
-    let mut energy_j = [None; SCOPES.len()];
-    let (mut gpu_others_j, mut gpu_unknown_j) = (None, None);
-    let add = |slot: &mut Option<f64>, e: f64| *slot = Some(slot.unwrap_or(0.0) + e);
-    let span = r.start.zip(r.end).map(|(s, e)| e.seconds_since(s));
-    let mut refused = Vec::new();
-    for m in &r.meters {
-        if let Err(why) = ea_record::bounds::check_energy(&m.id, m.scope, m.energy_j, span) {
-            refused.push(why.flag());
-            continue;
-        }
-        if m.scope == Scope::GpuBoard {
-            match m.job_owned {
-                Some(false) => {
-                    add(&mut gpu_others_j, m.energy_j);
-                    continue;
-                }
-                None => add(&mut gpu_unknown_j, m.energy_j),
-                Some(true) => {}
-            }
-        }
-        let scope = if m.scope == Scope::Unknown {
-            Scope::Other
-        } else {
-            m.scope
-        };
-        add(&mut energy_j[scope_index(scope)], m.energy_j);
-    }
+    let sums = MeterSums::of(r);
     let mut flags: Vec<String> = r.flags.iter().map(flag_name).collect();
     for m in &r.meters {
         for f in &m.flags {
             flags.push(format!("{}:{}", m.id, flag_name(f)));
         }
     }
-    flags.extend(refused);
+    flags.extend(sums.refused);
     use ea_record::bounds::{self, check_count};
     let gpus = r.allocation.as_ref().map(|a| a.gpus.len() as u32);
     let gpus_on_node = check_count("gpus", gpus, bounds::MAX_GPUS_ON_NODE, &mut flags);
@@ -401,42 +419,18 @@ fn lean_to_row(r: &LeanRecord<'_>, default_cluster: &str) -> NodeRecordRow {
         .or(r.allocation.as_ref().and_then(|a| a.cpus));
     let cpus_on_node = check_count("cpus", cpus, bounds::MAX_CPUS_ON_NODE, &mut flags);
     let num_nodes = check_count("nodes", r.num_nodes, bounds::MAX_NODES, &mut flags);
-    let flags = flags.join(",");
     let cluster = r
         .cluster
         .as_deref()
         .filter(|c| !c.is_empty())
         .unwrap_or(default_cluster)
         .to_string();
-    let complete = r.state == RecordState::Complete && r.end.is_some();
-    let exit_code = r.exit.map(|e| e.to_string());
-    let mut h = Fnv::default();
-    h.str(Some(&cluster))
-        .str(Some(&job_id))
-        .str(Some(&r.node))
-        .int(Some(i64::from(complete)));
-    h.int(r.start.map(|t| t.0))
-        .int(r.end.map(|t| t.0))
-        .str(Some(&flags));
-    for e in energy_j.iter().chain([&gpu_others_j, &gpu_unknown_j]) {
-        h.float(*e);
-    }
-    h.int(cpus_on_node.map(i64::from))
-        .int(gpus_on_node.map(i64::from))
-        .int(memory_mb.map(|m| m as i64));
-    h.int(Some(i64::from(r.uid)))
-        .str(r.user.as_deref())
-        .str(r.account.as_deref())
-        .str(r.partition.as_deref());
-    h.str(r.node_list.as_deref())
-        .int(num_nodes.map(i64::from))
-        .str(exit_code.as_deref());
-    NodeRecordRow {
+    let mut row = NodeRecordRow {
         cluster,
         job_id,
         job_id_raw: u64::from(r.job_id),
         node: r.node.to_string(),
-        complete,
+        complete: r.state == RecordState::Complete && r.end.is_some(),
         start: r.start.map(|t| t.as_secs_f64()),
         end: r.end.map(|t| t.as_secs_f64()),
         uid: r.uid,
@@ -448,13 +442,89 @@ fn lean_to_row(r: &LeanRecord<'_>, default_cluster: &str) -> NodeRecordRow {
         memory_mb,
         node_list: r.node_list.as_deref().map(str::to_string),
         num_nodes,
-        exit_code,
-        energy_j,
-        gpu_others_j,
-        gpu_unknown_j,
-        flags,
-        hash: h.finish(),
+        exit_code: r.exit.map(|e| e.to_string()),
+        energy_j: sums.energy_j,
+        gpu_others_j: sums.gpu_others_j,
+        gpu_unknown_j: sums.gpu_unknown_j,
+        flags: flags.join(","),
+        hash: 0,
+    };
+    row.hash = row_hash(&row, r.start.map(|t| t.0), r.end.map(|t| t.0));
+    row
+}
+
+/// A record's meters added up by scope, with the GPU boards of other jobs and of unknown
+/// holders apart, and the flags of the meters refused as implausible.
+struct MeterSums {
+    energy_j: [Option<f64>; SCOPES.len()],
+    gpu_others_j: Option<f64>,
+    gpu_unknown_j: Option<f64>,
+    refused: Vec<String>,
+}
+
+impl MeterSums {
+    fn of(r: &LeanRecord<'_>) -> Self {
+        let mut s = MeterSums {
+            energy_j: [None; SCOPES.len()],
+            gpu_others_j: None,
+            gpu_unknown_j: None,
+            refused: Vec::new(),
+        };
+        let add = |slot: &mut Option<f64>, e: f64| *slot = Some(slot.unwrap_or(0.0) + e);
+        let span = r.start.zip(r.end).map(|(s, e)| e.seconds_since(s));
+        for m in &r.meters {
+            if let Err(why) = ea_record::bounds::check_energy(&m.id, m.scope, m.energy_j, span) {
+                s.refused.push(why.flag());
+                continue;
+            }
+            if m.scope == Scope::GpuBoard {
+                match m.job_owned {
+                    Some(false) => {
+                        add(&mut s.gpu_others_j, m.energy_j);
+                        continue;
+                    }
+                    None => add(&mut s.gpu_unknown_j, m.energy_j),
+                    Some(true) => {}
+                }
+            }
+            let scope = if m.scope == Scope::Unknown {
+                Scope::Other
+            } else {
+                m.scope
+            };
+            add(&mut s.energy_j[scope_index(scope)], m.energy_j);
+        }
+        s
     }
+}
+
+/// The row's content hash (times as the record's microseconds): a row that hashes the same
+/// is not written again.
+fn row_hash(row: &NodeRecordRow, start_us: Option<i64>, end_us: Option<i64>) -> i64 {
+    let mut h = Fnv::default();
+    h.str(Some(&row.cluster))
+        .str(Some(&row.job_id))
+        .str(Some(&row.node))
+        .int(Some(i64::from(row.complete)));
+    h.int(start_us).int(end_us).str(Some(&row.flags));
+    for e in row
+        .energy_j
+        .iter()
+        .chain([&row.gpu_others_j, &row.gpu_unknown_j])
+    {
+        h.float(*e);
+    }
+    h.int(row.cpus_on_node.map(i64::from))
+        .int(row.gpus_on_node.map(i64::from))
+        .int(row.memory_mb.map(|m| m as i64));
+    h.int(Some(i64::from(row.uid)))
+        .str(row.user.as_deref())
+        .str(row.account.as_deref())
+        .str(row.partition.as_deref());
+    h.str(row.node_list.as_deref())
+        .int(row.num_nodes.map(i64::from))
+        .str(row.exit_code.as_deref());
+    h.finish()
 }
 
 /// `json` with the value of every object key named `key` (at any depth) replaced by `null`,
@@ -704,7 +774,9 @@ impl SpoolFile {
 /// A spool file that could not be read as a record.
 #[derive(Debug, Clone)]
 pub struct RecordError {
+    /// The file.
     pub path: PathBuf,
+    /// Why it is not a record, for the message.
     pub problem: String,
 }
 
@@ -798,9 +870,7 @@ fn read_one(
         let meta = file.metadata().map_err(|e| err(e.to_string()))?;
         let cut = read_record_text(&mut file, buf).map_err(|e| err(e.to_string()))?;
         let row = if cut {
-            serde_json::from_slice::<LeanRecord<'_>>(buf)
-                .map(|r| lean_to_row(&r, default_cluster))
-                .map_err(|e| e.to_string())
+            serde_json::from_slice::<LeanRecord<'_>>(buf).map(|r| lean_to_row(&r, default_cluster))
         } else {
             parse_record(buf, default_cluster)
         };
@@ -1312,6 +1382,6 @@ mod tests {
         assert_eq!(leading_schema_version(b""), None);
         // A record that does not start with its version is still read, by the slower path.
         let e = parse_record(b"{\"state\":\"complete\"}", "x").unwrap_err();
-        assert!(e.contains("missing field"), "{e}");
+        assert!(e.to_string().contains("missing field"), "{e}");
     }
 }

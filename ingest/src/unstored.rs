@@ -9,6 +9,26 @@ use ea_record::JobNodeRecord;
 use ea_store::config::Config;
 use ea_store::read::{JobRecord, MeasuredRecord};
 
+/// Why a job could not be computed from its records.
+#[derive(Debug)]
+pub enum UnstoredError {
+    /// The inventory the config names cannot be read; the errors name its file and lines.
+    Inventory(ea_impact::InventoryErrors),
+    /// The impact engine refused the records' allocation.
+    Allocation(ea_impact::AllocationError),
+}
+
+impl std::fmt::Display for UnstoredError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnstoredError::Inventory(e) => e.fmt(f),
+            UnstoredError::Allocation(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for UnstoredError {}
+
 /// A job straight from its node records (the spool), for a job the store does not have yet,
 /// as the store would give it back after an ingest of those records alone: measured energy
 /// per node as the impact engine attributes it (best meter, the job's share of each node by
@@ -21,7 +41,7 @@ use ea_store::read::{JobRecord, MeasuredRecord};
 pub fn job_from_records(
     config: &Config,
     records: &[JobNodeRecord],
-) -> Result<Option<JobRecord>, String> {
+) -> Result<Option<JobRecord>, UnstoredError> {
     let complete: Vec<&JobNodeRecord> = records
         .iter()
         .filter(|r| r.end.is_some() && r.start.is_some())
@@ -32,7 +52,7 @@ pub fn job_from_records(
     // The engine's split, as for any measured job: its share of each node by the site's rule
     // (nobody else is known to have been on its nodes).
     let site_inventory = match &config.inventory {
-        Some(p) => Some(Inventory::load(p).map_err(|e| e.to_string())?),
+        Some(p) => Some(Inventory::load(p).map_err(UnstoredError::Inventory)?),
         None => None,
     };
     let without_nodes = Inventory::without_nodes();
@@ -41,8 +61,8 @@ pub fn job_from_records(
         .iter()
         .filter_map(|r| ea_impact::JobNodeInput::from_record(0, r, false, None))
         .collect();
-    let allocation =
-        ea_impact::allocate(inventory, &inputs, &Default::default()).map_err(|e| e.to_string())?;
+    let allocation = ea_impact::allocate(inventory, &inputs, &Default::default())
+        .map_err(UnstoredError::Allocation)?;
     let mut nodes = Vec::new();
     let mut scope_sums = [None; SCOPES.len()];
     for (r, pair) in complete.iter().zip(&allocation.pairs) {

@@ -34,7 +34,9 @@ impl Hasher for FastHasher {
     }
 }
 
+/// A `HashMap` hashed with [`FastHasher`]: for the integer and short-string keys of a month of jobs.
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+/// A `HashSet` hashed with [`FastHasher`] (see [`FastMap`]).
 pub type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
 
 /// Strings (cluster, user, account names...) numbered in the order first seen, so that a
@@ -62,6 +64,10 @@ impl Interner {
         self.ids.get(s).copied()
     }
 
+    /// The string numbered `i`.
+    ///
+    /// # Panics
+    /// If `i` was never given out.
     pub fn name(&self, i: u32) -> &str {
         &self.names[i as usize]
     }
@@ -71,10 +77,12 @@ impl Interner {
         &self.names
     }
 
+    /// How many strings are numbered.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// Whether no string is numbered yet.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }

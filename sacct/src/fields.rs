@@ -12,6 +12,7 @@ pub struct JobIdText {
     /// For array jobs: the array's master id and this task (`4`, or `[1-3]` for tasks still
     /// pending as one record).
     pub array_job_id: Option<u64>,
+    /// The array task, for array jobs (see `array_job_id`).
     pub array_task: Option<String>,
     /// The leading number: the job id for plain jobs, the array master id for array tasks,
     /// the het leader for het components.
@@ -21,10 +22,15 @@ pub struct JobIdText {
 /// A JobID's parts, borrowed from the text (see [`JobIdText`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobIdParts<'a> {
+    /// See [`JobIdText::job`].
     pub job: &'a str,
+    /// See [`JobIdText::step`].
     pub step: Option<&'a str>,
+    /// See [`JobIdText::array_job_id`].
     pub array_job_id: Option<u64>,
+    /// See [`JobIdText::array_task`].
     pub array_task: Option<&'a str>,
+    /// See [`JobIdText::base`].
     pub base: u64,
 }
 
@@ -32,7 +38,7 @@ pub struct JobIdParts<'a> {
 ///
 /// # Errors
 /// Text that does not start with a job number.
-pub fn parse_job_id(s: &str) -> Result<JobIdText, String> {
+pub fn parse_job_id(s: &str) -> Result<JobIdText, JobIdError> {
     let p = parse_job_id_parts(s)?;
     Ok(JobIdText {
         job: p.job.to_string(),
@@ -47,7 +53,7 @@ pub fn parse_job_id(s: &str) -> Result<JobIdText, String> {
 ///
 /// # Errors
 /// Text that does not start with a job number.
-pub fn parse_job_id_parts(s: &str) -> Result<JobIdParts<'_>, String> {
+pub fn parse_job_id_parts(s: &str) -> Result<JobIdParts<'_>, JobIdError> {
     let s = s.trim_ascii();
     // A step never contains a bracket before its dot, but a pending array range may contain
     // commas and dashes: split at the first dot that is outside brackets.
@@ -69,21 +75,25 @@ pub fn parse_job_id_parts(s: &str) -> Result<JobIdParts<'_>, String> {
         None => (s, None),
     };
     let digits = job.bytes().take_while(|c| c.is_ascii_digit()).count();
+    let err = |problem| JobIdError {
+        text: s.to_string(),
+        problem,
+    };
     if digits == 0 {
-        return Err(format!("JobID `{s}` does not start with a job number"));
+        return Err(err(JobIdProblem::NoJobNumber));
     }
     let base: u64 = job[..digits]
         .parse()
-        .map_err(|_| format!("JobID `{s}` is out of range"))?;
+        .map_err(|_| err(JobIdProblem::OutOfRange))?;
     let rest = &job[digits..];
     let (array_job_id, array_task) = match rest.strip_prefix('_') {
         Some(task) if !task.is_empty() => (Some(base), Some(task)),
-        Some(_) => return Err(format!("JobID `{s}` has an empty array task")),
+        Some(_) => return Err(err(JobIdProblem::EmptyArrayTask)),
         None if rest.is_empty() || rest.starts_with('+') => (None, None),
-        None => return Err(format!("JobID `{s}` is not a Slurm job id")),
+        None => return Err(err(JobIdProblem::NotSlurm)),
     };
     if step.is_some_and(str::is_empty) {
-        return Err(format!("JobID `{s}` has an empty step"));
+        return Err(err(JobIdProblem::EmptyStep));
     }
     Ok(JobIdParts {
         job,
@@ -93,6 +103,45 @@ pub fn parse_job_id_parts(s: &str) -> Result<JobIdParts<'_>, String> {
         base,
     })
 }
+
+/// A JobID that [`parse_job_id`] cannot read: the text (trimmed) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobIdError {
+    /// The JobID as given, trimmed.
+    pub text: String,
+    /// What is wrong with it.
+    pub problem: JobIdProblem,
+}
+
+/// What is wrong with a JobID (see [`JobIdError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobIdProblem {
+    /// No digit at the start (`abc`, `.0`).
+    NoJobNumber,
+    /// The job number does not fit 64 bits.
+    OutOfRange,
+    /// `123_` with nothing after the underscore.
+    EmptyArrayTask,
+    /// Something other than `_task` or `+offset` after the job number (`12x`).
+    NotSlurm,
+    /// `123.` with nothing after the dot.
+    EmptyStep,
+}
+
+impl std::fmt::Display for JobIdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.text;
+        match self.problem {
+            JobIdProblem::NoJobNumber => write!(f, "JobID `{s}` does not start with a job number"),
+            JobIdProblem::OutOfRange => write!(f, "JobID `{s}` is out of range"),
+            JobIdProblem::EmptyArrayTask => write!(f, "JobID `{s}` has an empty array task"),
+            JobIdProblem::NotSlurm => write!(f, "JobID `{s}` is not a Slurm job id"),
+            JobIdProblem::EmptyStep => write!(f, "JobID `{s}` has an empty step"),
+        }
+    }
+}
+
+impl std::error::Error for JobIdError {}
 
 /// Slurm's job states by long name, with their short codes; `final` says whether a job in
 /// that state has ended for good.
@@ -211,12 +260,16 @@ pub fn parse_energy_j(s: &str) -> Option<f64> {
 /// What a TRES string (`billing=24,cpu=8,mem=199G,node=1,gres/gpu:a100=4,energy=33`) says.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tres {
+    /// `cpu=`: allocated CPUs.
     pub cpu: Option<u32>,
+    /// `mem=`: allocated memory, MiB (unit suffixes converted).
     pub mem_mb: Option<f64>,
+    /// `node=`: allocated nodes.
     pub node: Option<u32>,
     /// GPUs: `gres/gpu=N` if present, else the sum of typed `gres/gpu:TYPE=N` entries (Slurm
     /// writes both for typed GPUs, so adding them would count twice).
     pub gpus: Option<u32>,
+    /// `energy=`: consumed energy, joules.
     pub energy_j: Option<f64>,
 }
 

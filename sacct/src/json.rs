@@ -12,7 +12,7 @@
 //! without `jobs[]` is refused as a whole, saying what it seems to be instead.
 
 use super::fields::{normalise_state, parse_tres};
-use super::{Entry, JobRow, LineError, SourceError, StepRow};
+use super::{Entry, JobRow, LineError, RowError, SourceError, StepRow};
 use serde_json::Value;
 
 /// What a JSON document turned out to hold.
@@ -22,7 +22,9 @@ pub struct JsonJobs {
     pub kind: &'static str,
     /// The Slurm release the document names, when it names one.
     pub slurm_release: Option<String>,
+    /// The jobs and steps read, in document order.
     pub entries: Vec<Entry>,
+    /// The elements that could not be read (line 0, named by their index in `jobs`).
     pub errors: Vec<LineError>,
 }
 
@@ -212,10 +214,10 @@ fn cpu_seconds(v: Option<&Value>) -> Option<f64> {
     Some(s + us / 1e6)
 }
 
-fn sacct_job(j: &Value) -> Result<Vec<Entry>, String> {
-    let job_id = int(j.get("job_id")).ok_or("no job_id")?;
+fn sacct_job(j: &Value) -> Result<Vec<Entry>, RowError> {
+    let job_id = int(j.get("job_id")).ok_or(RowError::NoJobId)?;
     if job_id <= 0 {
-        return Err(format!("job_id {job_id} is not a job"));
+        return Err(RowError::NotAJob(job_id));
     }
     let mut row = JobRow {
         job_id_raw: Some(job_id as u64),
@@ -297,7 +299,7 @@ fn sacct_job(j: &Value) -> Result<Vec<Entry>, String> {
     Ok(entries)
 }
 
-fn sacct_step(s: &Value, job: &JobRow) -> Result<StepRow, String> {
+fn sacct_step(s: &Value, job: &JobRow) -> Result<StepRow, RowError> {
     let id = match path(s, &["step", "id"]) {
         Some(Value::String(id)) => id.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -305,9 +307,9 @@ fn sacct_step(s: &Value, job: &JobRow) -> Result<StepRow, String> {
             // {"job_id":..,"step_id":..} in some dbv0.0.38 builds.
             o.get("step_id")
                 .map(|v| v.to_string().trim_matches('"').to_string())
-                .ok_or("a step without an id")?
+                .ok_or(RowError::StepWithoutId)?
         }
-        _ => return Err("a step without an id".into()),
+        _ => return Err(RowError::StepWithoutId),
     };
     // 23.02+ writes `<job>.<step>`; older versions the step alone.
     let step = match id.split_once('.') {
@@ -347,8 +349,8 @@ fn sacct_step(s: &Value, job: &JobRow) -> Result<StepRow, String> {
 
 /// A job from the controller's list. These are live jobs: finished ones the controller still
 /// remembers are read too, but ingest treats the list as a snapshot of what is not final.
-fn controller_job(j: &Value) -> Result<Vec<Entry>, String> {
-    let job_id = int(j.get("job_id")).ok_or("no job_id")?;
+fn controller_job(j: &Value) -> Result<Vec<Entry>, RowError> {
+    let job_id = int(j.get("job_id")).ok_or(RowError::NoJobId)?;
     let mut row = JobRow {
         job_id_raw: Some(job_id as u64),
         ..Default::default()

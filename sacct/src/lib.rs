@@ -46,33 +46,55 @@ pub struct JobRow {
     pub job_id: String,
     /// JobIDRaw: the unique numeric id (for array tasks it differs from the array id).
     pub job_id_raw: Option<u64>,
+    /// For an array task: the array's master id (JobID's part before `_`).
     pub array_job_id: Option<u64>,
+    /// For an array task: its task (`4`), or `[1-3]` for tasks still pending as one record.
     pub array_task: Option<String>,
+    /// JobName.
     pub name: Option<String>,
+    /// User: the owner's login name.
     pub user: Option<String>,
+    /// UID: the owner's numeric id, when the dump has it.
     pub uid: Option<u32>,
+    /// Group: the owner's group name.
     pub group: Option<String>,
+    /// GID, when the dump has it.
     pub gid: Option<u32>,
+    /// Account charged.
     pub account: Option<String>,
+    /// Partition it ran in.
     pub partition: Option<String>,
+    /// QOS it ran under.
     pub qos: Option<String>,
     /// Canonical long state name (`CANCELLED`, `COMPLETED`, or an unknown state upper-cased).
     pub state: String,
     /// The state as written (`CANCELLED by 1300204`).
     pub state_raw: String,
+    /// ExitCode as written (`0:0`, `1:9`: return code and signal).
     pub exit_code: Option<String>,
+    /// Submit time.
     pub submit: Option<i64>,
+    /// Eligible time.
     pub eligible: Option<i64>,
+    /// Start time; `None` for a job that never started.
     pub start: Option<i64>,
+    /// End time; `None` while it runs.
     pub end: Option<i64>,
+    /// Elapsed (or ElapsedRaw), seconds.
     pub elapsed_s: Option<i64>,
+    /// Timelimit (or TimelimitRaw), seconds.
     pub timelimit_s: Option<i64>,
+    /// NNodes allocated.
     pub nnodes: Option<u32>,
+    /// NCPUS allocated.
     pub ncpus: Option<u32>,
+    /// NodeList as Slurm writes it (`cn[01-04]`); `None` for "None assigned".
     pub node_list: Option<String>,
     /// Requested memory for the whole job, MiB.
     pub req_mem_mb: Option<f64>,
+    /// AllocTRES as written (`cpu=8,mem=16G,node=1,gres/gpu=2`).
     pub alloc_tres: Option<String>,
+    /// GPUs allocated, from AllocTRES.
     pub gpus: Option<u32>,
     /// CPU time the job's processes used (TotalCPU), seconds.
     pub total_cpu_s: Option<f64>,
@@ -80,6 +102,7 @@ pub struct JobRow {
     pub cpu_time_s: Option<f64>,
     /// Slurm's own ConsumedEnergy, joules (only right for whole-node jobs, per sacct(1)).
     pub consumed_energy_j: Option<f64>,
+    /// WorkDir.
     pub work_dir: Option<String>,
     /// Its steps, when the input has them.
     pub steps: Vec<StepRow>,
@@ -88,31 +111,48 @@ pub struct JobRow {
 /// One job step (`123.batch`, `123.extern`, `123.0`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StepRow {
+    /// As for [`JobRow::cluster`].
     pub cluster: Option<String>,
     /// The job's JobID (without the step).
     pub job_id: String,
     /// The step: `batch`, `extern`, `0`...
     pub step: String,
+    /// The step's name (`batch`, the command of an `srun`).
     pub name: Option<String>,
+    /// Canonical long state name, as [`JobRow::state`].
     pub state: String,
+    /// The state as written.
     pub state_raw: String,
+    /// ExitCode as written.
     pub exit_code: Option<String>,
+    /// Start time.
     pub start: Option<i64>,
+    /// End time; `None` while it runs.
     pub end: Option<i64>,
+    /// Elapsed, seconds.
     pub elapsed_s: Option<i64>,
+    /// Nodes the step ran on.
     pub nnodes: Option<u32>,
+    /// CPUs the step held.
     pub ncpus: Option<u32>,
+    /// Tasks the step launched.
     pub ntasks: Option<u32>,
+    /// Nodes the step ran on, as Slurm writes them.
     pub node_list: Option<String>,
+    /// CPU time its processes used (TotalCPU), seconds.
     pub total_cpu_s: Option<f64>,
+    /// Slurm's ConsumedEnergy for the step, joules.
     pub consumed_energy_j: Option<f64>,
+    /// AllocTRES as written.
     pub alloc_tres: Option<String>,
 }
 
 /// A line of a dump: an allocation or a step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
+    /// An allocation line, with its steps when the input nests them (JSON).
     Job(Box<JobRow>),
+    /// A step line, whose job may be elsewhere in the input or already stored.
     Step(Box<StepRow>),
 }
 
@@ -152,9 +192,11 @@ impl JobRow {
 /// goes on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
+    /// The file (or `-` / `sacct` for a pipe) the line is in.
     pub source: String,
     /// 1-based line number; 0 for errors that belong to the whole file or to a JSON element.
     pub line: u64,
+    /// What is wrong with it, and where it helps, what to do.
     pub problem: String,
 }
 
@@ -168,15 +210,87 @@ impl fmt::Display for LineError {
     }
 }
 
+impl std::error::Error for LineError {}
+
+/// Why one row of accounting (a dump's line, a JSON document's job or step) cannot be read.
+/// Ingest reports it as a [`LineError`], with the file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowError {
+    /// A line with more or fewer fields than the header has columns.
+    FieldCount {
+        /// Fields on the line.
+        found: usize,
+        /// Columns in the header (or the given column list).
+        expected: usize,
+        /// The dump's delimiter.
+        delimiter: String,
+    },
+    /// A line whose JobID and JobIDRaw are both empty.
+    EmptyJobId,
+    /// A JobID that is not one.
+    JobId(fields::JobIdError),
+    /// A time or duration field (named) that cannot be read.
+    Time {
+        /// The column, as sacct names it (`Start`, `Elapsed`).
+        field: &'static str,
+        /// What is wrong with its value.
+        source: timefmt::TimeError,
+    },
+    /// A JSON job without a `job_id`.
+    NoJobId,
+    /// A JSON job whose `job_id` is 0 or negative.
+    NotAJob(i64),
+    /// A JSON step without an id.
+    StepWithoutId,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowError::FieldCount {
+                found,
+                expected,
+                delimiter,
+            } => write!(
+                f,
+                "{found} fields where the header has {expected} (a `{delimiter}` inside a job name \
+                 or comment, or a truncated line)"
+            ),
+            RowError::EmptyJobId => f.write_str("empty JobID"),
+            RowError::JobId(e) => e.fmt(f),
+            RowError::Time { field, source } => write!(f, "{field} {source}"),
+            RowError::NoJobId => f.write_str("no job_id"),
+            RowError::NotAJob(id) => write!(f, "job_id {id} is not a job"),
+            RowError::StepWithoutId => f.write_str("a step without an id"),
+        }
+    }
+}
+
+impl std::error::Error for RowError {}
+
+impl From<fields::JobIdError> for RowError {
+    fn from(e: fields::JobIdError) -> Self {
+        RowError::JobId(e)
+    }
+}
+
 /// A whole input that cannot be read as accounting at all: nothing from it is ingested.
 #[derive(Debug)]
 pub enum SourceError {
+    /// The input cannot be read.
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the system answered.
         source: std::io::Error,
     },
     /// The input is not in a form this reader knows; the message says what to do.
-    Format { source: String, problem: String },
+    Format {
+        /// The file (or `-` for standard input).
+        source: String,
+        /// What it holds instead, and what to give.
+        problem: String,
+    },
 }
 
 impl fmt::Display for SourceError {

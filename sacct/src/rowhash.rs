@@ -28,6 +28,7 @@ impl Fnv {
     fn word(&mut self, w: u64) {
         self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
     }
+    /// Mixes in bytes, their length with them (so that `"ab","c"` and `"a","bc"` differ).
     pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
         let mut chunks = b.chunks_exact(8);
         for c in &mut chunks {
@@ -43,6 +44,7 @@ impl Fnv {
         self.word(last ^ ((b.len() as u64) << 56));
         self
     }
+    /// Mixes in a text field; `None` differs from the empty string.
     pub fn str(&mut self, s: Option<&str>) -> &mut Self {
         match s {
             Some(s) => self.bytes(s.as_bytes()),
@@ -52,6 +54,7 @@ impl Fnv {
             }
         }
     }
+    /// Mixes in an integer field; `None` differs from every value.
     pub fn int(&mut self, v: Option<i64>) -> &mut Self {
         match v {
             Some(v) => self.word(v as u64 ^ 0x5555),
@@ -59,6 +62,7 @@ impl Fnv {
         }
         self
     }
+    /// Mixes in a float field by its bits (`-0.0` and `0.0` differ).
     pub fn float(&mut self, v: Option<f64>) -> &mut Self {
         self.int(v.map(|x| x.to_bits() as i64))
     }
@@ -122,24 +126,38 @@ pub fn combine_hash(job_hash: i64, steps: Option<&str>) -> i64 {
 /// One step's fields, as stored (borrowed from wherever they were read).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StepFields<'a> {
+    /// See [`StepRow::step`].
     pub step: &'a str,
+    /// See [`StepRow::name`].
     pub name: Option<&'a str>,
     /// The state as written.
     pub state_raw: &'a str,
+    /// See [`StepRow::exit_code`].
     pub exit_code: Option<&'a str>,
+    /// See [`StepRow::start`].
     pub start: Option<i64>,
+    /// See [`StepRow::end`].
     pub end: Option<i64>,
+    /// See [`StepRow::elapsed_s`].
     pub elapsed_s: Option<i64>,
+    /// See [`StepRow::nnodes`].
     pub nnodes: Option<u32>,
+    /// See [`StepRow::ncpus`].
     pub ncpus: Option<u32>,
+    /// See [`StepRow::ntasks`].
     pub ntasks: Option<u32>,
+    /// See [`StepRow::node_list`].
     pub node_list: Option<&'a str>,
+    /// See [`StepRow::total_cpu_s`].
     pub total_cpu_s: Option<f64>,
+    /// See [`StepRow::consumed_energy_j`].
     pub consumed_energy_j: Option<f64>,
+    /// See [`StepRow::alloc_tres`].
     pub alloc_tres: Option<&'a str>,
 }
 
 impl<'a> StepFields<'a> {
+    /// The fields of a parsed step, borrowed, to encode it as a text line's step is.
     pub fn of(s: &'a StepRow) -> Self {
         Self {
             step: &s.step,

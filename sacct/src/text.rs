@@ -7,10 +7,10 @@
 //! header (a delimiter inside a job name, a truncated line) is reported and skipped.
 
 use super::fields::{
-    Tres, normalise_state, parse_count, parse_energy_j, parse_job_id_parts, parse_req_mem_mb,
-    parse_tres,
+    JobIdParts, Tres, normalise_state, parse_count, parse_energy_j, parse_job_id_parts,
+    parse_req_mem_mb, parse_tres,
 };
-use super::{JobRow, LineError, SourceError, StepRow};
+use super::{JobRow, LineError, RowError, SourceError, StepRow};
 use crate::bytes::{count_byte, find_byte, rfind_byte, split_byte};
 use crate::timefmt::{Clock, parse_dump_time, parse_duration};
 use rayon::prelude::*;
@@ -24,39 +24,73 @@ const CANDIDATE_DELIMITERS: &[&str] = &["^|^", "\u{2603}", "|", "\t", ",", ";"];
 /// The sacct columns the store uses. Others in a dump are read past.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Col {
+    /// `JobID`: job or step, as sacct prints it (`123_4.batch`).
     JobId,
+    /// `JobIDRaw`: the unique numeric id.
     JobIdRaw,
+    /// `JobName`.
     JobName,
+    /// `User`: login name.
     User,
+    /// `UID`.
     Uid,
+    /// `Group`: group name.
     Group,
+    /// `GID`.
     Gid,
+    /// `Account`.
     Account,
+    /// `Partition`.
     Partition,
+    /// `QOS`.
     Qos,
+    /// `State`, as written (`CANCELLED by 1300204`).
     State,
+    /// `ExitCode` (`0:0`).
     ExitCode,
+    /// `Submit` time.
     Submit,
+    /// `Eligible` time.
     Eligible,
+    /// `Start` time.
     Start,
+    /// `End` time.
     End,
+    /// `Elapsed`, `[D-]HH:MM:SS`.
     Elapsed,
+    /// `ElapsedRaw`, seconds: wins over `Elapsed`.
     ElapsedRaw,
+    /// `Timelimit`, `[D-]HH:MM:SS`.
     Timelimit,
+    /// `TimelimitRaw`, minutes: wins over `Timelimit`.
     TimelimitRaw,
+    /// `NNodes`.
     NNodes,
+    /// `NCPUS`.
     NCpus,
+    /// `NTasks`.
     NTasks,
+    /// `NodeList`.
     NodeList,
+    /// `ReqMem` (`4000M`, `4Gc`, `16Gn`).
     ReqMem,
+    /// `AllocTRES`.
     AllocTres,
+    /// `TotalCPU`.
     TotalCpu,
+    /// `CPUTime`.
     CpuTime,
+    /// `CPUTimeRAW`, seconds: wins over `CPUTime`.
     CpuTimeRaw,
+    /// `ConsumedEnergy`, with a unit suffix (`1.2K`).
     ConsumedEnergy,
+    /// `ConsumedEnergyRaw`, joules: wins over `ConsumedEnergy`.
     ConsumedEnergyRaw,
+    /// `TRESUsageOutTot`, whose `energy=` is read.
     TresUsageOutTot,
+    /// `Cluster`.
     Cluster,
+    /// `WorkDir`.
     WorkDir,
 }
 
@@ -113,7 +147,9 @@ pub struct TextOptions {
 /// How one dump is laid out, decided from its first line.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    /// The delimiter between fields (given, or guessed from the first line).
     pub delimiter: String,
+    /// Per field of a line, in order: the column it is, `None` for a column the store does not use.
     pub columns: Vec<Option<Col>>,
     /// Whether the first line is a header (and so not data).
     pub has_header: bool,
@@ -215,21 +251,27 @@ pub enum Line<'a> {
     /// An allocation line, with its content hash ([`crate::rowhash::job_hash`]): the same
     /// line seen twice is a repeat, a different line for the same job is an error.
     Job {
+        /// The job, without steps.
         job: Box<JobRow>,
+        /// Its content hash.
         hash: i64,
     },
+    /// A step line (see [`StepLine`]).
     Step(StepLine<'a>),
 }
 
 /// A step line, ready to be added to its job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepLine<'a> {
+    /// The Cluster column, when the dump has one.
     pub cluster: Option<Cow<'a, str>>,
     /// The job's JobID, without the step.
     pub job_id: Cow<'a, str>,
     /// The step's stored form: one element of a job's steps array.
     pub encoded: String,
+    /// TotalCPU, seconds (a job whose line has none takes its steps' sum).
     pub total_cpu_s: Option<f64>,
+    /// ConsumedEnergy, joules (a job whose line has none takes its largest step's).
     pub consumed_energy_j: Option<f64>,
 }
 
@@ -255,7 +297,7 @@ fn non_empty(s: &str) -> Option<&str> {
 /// # Errors
 /// A field count that does not match the layout, a JobID that is not one, a time or number
 /// that cannot be read.
-pub fn parse_line<'a>(line: &'a str, layout: &Layout, clock: &Clock) -> Result<Line<'a>, String> {
+pub fn parse_line<'a>(line: &'a str, layout: &Layout, clock: &Clock) -> Result<Line<'a>, RowError> {
     parse_line_with(line, layout, clock, &mut LineScratch::default())
 }
 
@@ -269,7 +311,12 @@ struct LineScratch {
 }
 
 impl LineScratch {
-    fn time(&mut self, s: &str, what: &str, clock: &Clock) -> Result<Option<i64>, String> {
+    fn time(
+        &mut self,
+        s: &str,
+        what: &'static str,
+        clock: &Clock,
+    ) -> Result<Option<i64>, RowError> {
         if let Some((_, t)) = self.times.iter().find(|(k, _)| k == s) {
             return Ok(*t);
         }
@@ -288,11 +335,36 @@ fn parse_line_with<'a>(
     layout: &Layout,
     clock: &Clock,
     scratch: &mut LineScratch,
-) -> Result<Line<'a>, String> {
-    let n_cols = layout.columns.len();
-    let delimiter = layout.delimiter.as_str();
-    // Field boundaries in one pass: the end of each field, then the start of the next.
-    let bounds = &mut scratch.bounds;
+) -> Result<Line<'a>, RowError> {
+    let mut f = read_fields(line, layout, clock, scratch)?;
+    let id_text = match (f.job_id, f.job_id_raw) {
+        (Some(t), _) => t,
+        (None, Some(r)) if !r.is_empty() => r,
+        _ => return Err(RowError::EmptyJobId),
+    };
+    let id = parse_job_id_parts(id_text)?;
+    f.prefer_raw_columns();
+    // AllocTRES is read where a column it stands in for is missing, and for a job's GPUs and
+    // memory: not for most steps (two lines in three of a dump).
+    let mut tres = LazyTres::new(f.alloc_tres);
+    let energy = f.energy(&mut tres);
+    f.ncpus = f.ncpus.or_else(|| tres.get().cpu);
+    f.nnodes = f.nnodes.or_else(|| tres.get().node);
+    if let Some(step) = id.step {
+        return Ok(Line::Step(step_line(&f, id.job, step, energy)));
+    }
+    let job = job_row(&f, &id, energy, &mut tres);
+    let hash = crate::rowhash::job_hash(&job);
+    Ok(Line::Job {
+        job: Box::new(job),
+        hash,
+    })
+}
+
+/// Puts in `bounds`, in one pass, the start and end of each field of `line` (`2k` and `2k + 1`
+/// for field `k`).
+#[inline]
+fn split_fields(line: &str, delimiter: &str, bounds: &mut Vec<usize>) {
     bounds.clear();
     bounds.push(0);
     match delimiter.as_bytes() {
@@ -314,127 +386,111 @@ fn parse_line_with<'a>(
         }
     }
     bounds.push(line.len());
+}
+
+/// Checks that the line split into `bounds` has the header's `n_cols` fields (with `-p`, a
+/// delimiter closes every line: one empty field more).
+#[inline]
+fn check_field_count(
+    bounds: &[usize],
+    line: &str,
+    delimiter: &str,
+    n_cols: usize,
+) -> Result<(), RowError> {
     let mut n_fields = bounds.len() / 2;
-    // `-p`: a delimiter closes every line.
     if n_fields == n_cols + 1 && line.ends_with(delimiter) {
         n_fields -= 1;
     }
     if n_fields != n_cols {
-        return Err(format!(
-            "{n_fields} fields where the header has {n_cols} (a `{delimiter}` inside a job name or comment, or a \
-             truncated line)"
-        ));
+        return Err(RowError::FieldCount {
+            found: n_fields,
+            expected: n_cols,
+            delimiter: delimiter.to_string(),
+        });
     }
+    Ok(())
+}
+
+/// Cuts `line` into the layout's fields and reads the columns the store uses.
+#[inline]
+fn read_fields<'a>(
+    line: &'a str,
+    layout: &Layout,
+    clock: &Clock,
+    scratch: &mut LineScratch,
+) -> Result<Fields<'a>, RowError> {
+    let delimiter = layout.delimiter.as_str();
+    split_fields(line, delimiter, &mut scratch.bounds);
+    check_field_count(&scratch.bounds, line, delimiter, layout.columns.len())?;
     let mut f = Fields::default();
     for (k, col) in layout.columns.iter().enumerate() {
         let Some(col) = col else { continue };
         let v = &line[scratch.bounds[2 * k]..scratch.bounds[2 * k + 1]];
-        match col {
-            Col::JobId => f.job_id = non_empty(v),
-            Col::JobIdRaw => f.job_id_raw = Some(v.trim_ascii()),
-            Col::JobName => f.name = non_empty(v),
-            Col::User => f.user = non_empty(v),
-            Col::Uid => f.uid = v.trim_ascii().parse().ok(),
-            Col::Group => f.group = non_empty(v),
-            Col::Gid => f.gid = v.trim_ascii().parse().ok(),
-            Col::Account => f.account = non_empty(v),
-            Col::Partition => f.partition = non_empty(v),
-            Col::Qos => f.qos = non_empty(v),
-            Col::State => f.state = Some(v.trim_ascii()),
-            Col::ExitCode => f.exit_code = non_empty(v),
-            Col::Submit => f.submit = scratch.time(v, "Submit", clock)?,
-            Col::Eligible => f.eligible = scratch.time(v, "Eligible", clock)?,
-            Col::Start => f.start = scratch.time(v, "Start", clock)?,
-            Col::End => f.end = scratch.time(v, "End", clock)?,
-            Col::Elapsed => f.elapsed_s = dur(v, "Elapsed")?.map(|s| s.round() as i64),
-            Col::ElapsedRaw => f.elapsed_raw = raw_seconds(v, 1),
-            Col::Timelimit => f.timelimit_s = dur(v, "Timelimit")?.map(|s| s.round() as i64),
-            Col::TimelimitRaw => f.timelimit_raw = raw_seconds(v, 60),
-            Col::NNodes => f.nnodes = parse_count(v),
-            Col::NCpus => f.ncpus = parse_count(v),
-            Col::NTasks => f.ntasks = parse_count(v),
-            Col::NodeList => f.node_list = non_empty(v).filter(|n| *n != "None assigned"),
-            Col::ReqMem => f.req_mem = Some(v),
-            Col::AllocTres => f.alloc_tres = non_empty(v),
-            Col::TotalCpu => f.total_cpu_s = dur(v, "TotalCPU")?,
-            Col::CpuTime => f.cpu_time_s = dur(v, "CPUTime")?,
-            Col::CpuTimeRaw => {
-                f.cputime_raw = raw_seconds(v, 1).map(|s| s as f64);
-            }
-            Col::ConsumedEnergy => f.consumed_energy_j = parse_energy_j(v),
-            Col::ConsumedEnergyRaw => f.energy_raw = parse_energy_j(v),
-            Col::TresUsageOutTot => f.energy_tres = parse_tres(v).energy_j,
-            Col::Cluster => f.cluster = non_empty(v),
-            Col::WorkDir => f.work_dir = non_empty(v),
-        }
+        f.read(*col, v, clock, scratch)?;
     }
-    let id_text = match (f.job_id, f.job_id_raw) {
-        (Some(t), _) => t,
-        (None, Some(r)) if !r.is_empty() => r,
-        _ => return Err("empty JobID".to_string()),
-    };
-    let id = parse_job_id_parts(id_text)?;
-    if f.elapsed_raw.is_some() {
-        f.elapsed_s = f.elapsed_raw;
+    Ok(f)
+}
+
+/// A line's AllocTRES, parsed the first time a value is taken from it.
+struct LazyTres<'a> {
+    text: Option<&'a str>,
+    parsed: Option<Tres>,
+}
+
+impl<'a> LazyTres<'a> {
+    fn new(text: Option<&'a str>) -> Self {
+        Self { text, parsed: None }
     }
-    if f.timelimit_raw.is_some() {
-        f.timelimit_s = f.timelimit_raw;
+
+    #[inline]
+    fn get(&mut self) -> &Tres {
+        let text = self.text;
+        self.parsed
+            .get_or_insert_with(|| text.map(parse_tres).unwrap_or_default())
     }
-    if f.cputime_raw.is_some() {
-        f.cpu_time_s = f.cputime_raw;
+}
+
+/// A step line: the step encoded for storage, with the ids it is matched to its job by.
+fn step_line<'a>(f: &Fields<'a>, job: &'a str, step: &'a str, energy: Option<f64>) -> StepLine<'a> {
+    let encoded = crate::rowhash::encode_step(&crate::rowhash::StepFields {
+        step,
+        name: f.name,
+        state_raw: f.state.unwrap_or(""),
+        exit_code: f.exit_code,
+        start: f.start,
+        end: f.end,
+        elapsed_s: f.elapsed_s,
+        nnodes: f.nnodes,
+        ncpus: f.ncpus,
+        ntasks: f.ntasks,
+        node_list: f.node_list,
+        total_cpu_s: f.total_cpu_s,
+        consumed_energy_j: energy,
+        alloc_tres: f.alloc_tres,
+    });
+    StepLine {
+        cluster: f.cluster.map(Cow::Borrowed),
+        job_id: Cow::Borrowed(job),
+        encoded,
+        total_cpu_s: f.total_cpu_s,
+        consumed_energy_j: energy,
     }
-    // AllocTRES is read where a column it stands in for is missing, and for a job's GPUs and
-    // memory: not for most steps (two lines in three of a dump).
-    let mut tres_read: Option<Tres> = None;
-    let mut tres = || {
-        tres_read
-            .get_or_insert_with(|| f.alloc_tres.map(parse_tres).unwrap_or_default())
-            .clone()
-    };
-    // Most AllocTRES hold no energy: looked for before the whole field is parsed.
-    let energy = f
-        .energy_raw
-        .or(f.consumed_energy_j)
-        .or(f.energy_tres)
-        .or_else(|| {
-            f.alloc_tres
-                .is_some_and(|t| t.contains("energy"))
-                .then(|| tres().energy_j)
-                .flatten()
-        });
-    let ncpus = f.ncpus.or_else(|| tres().cpu);
-    let nnodes = f.nnodes.or_else(|| tres().node);
-    let state_raw = f.state.unwrap_or("");
-    if let Some(step) = id.step {
-        let encoded = crate::rowhash::encode_step(&crate::rowhash::StepFields {
-            step,
-            name: f.name,
-            state_raw,
-            exit_code: f.exit_code,
-            start: f.start,
-            end: f.end,
-            elapsed_s: f.elapsed_s,
-            nnodes,
-            ncpus,
-            ntasks: f.ntasks,
-            node_list: f.node_list,
-            total_cpu_s: f.total_cpu_s,
-            consumed_energy_j: energy,
-            alloc_tres: f.alloc_tres,
-        });
-        return Ok(Line::Step(StepLine {
-            cluster: f.cluster.map(Cow::Borrowed),
-            job_id: Cow::Borrowed(id.job),
-            encoded,
-            total_cpu_s: f.total_cpu_s,
-            consumed_energy_j: energy,
-        }));
-    }
+}
+
+/// An allocation line as a whole row, its text copied out of the line.
+fn job_row(
+    f: &Fields<'_>,
+    id: &JobIdParts<'_>,
+    energy: Option<f64>,
+    tres: &mut LazyTres<'_>,
+) -> JobRow {
     let own = |s: Option<&str>| s.map(str::to_string);
-    let mut job = JobRow {
+    let state_raw = f.state.unwrap_or("");
+    let state = normalise_state(state_raw);
+    JobRow {
         cluster: own(f.cluster),
         job_id: id.job.to_string(),
-        job_id_raw: None,
+        job_id_raw: raw_job_id(f, id),
         array_job_id: id.array_job_id,
         array_task: own(id.array_task),
         name: own(f.name),
@@ -445,7 +501,11 @@ fn parse_line_with<'a>(
         account: own(f.account),
         partition: own(f.partition),
         qos: own(f.qos),
-        state: normalise_state(state_raw),
+        state: if state.is_empty() {
+            "UNKNOWN".to_string()
+        } else {
+            state
+        },
         state_raw: state_raw.to_string(),
         exit_code: own(f.exit_code),
         submit: f.submit,
@@ -454,14 +514,17 @@ fn parse_line_with<'a>(
         end: f.end,
         elapsed_s: f.elapsed_s,
         timelimit_s: f.timelimit_s,
-        nnodes,
-        ncpus,
+        nnodes: f.nnodes,
+        ncpus: f.ncpus,
         node_list: own(f.node_list),
-        req_mem_mb: None,
+        req_mem_mb: match f.req_mem.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(r) => parse_req_mem_mb(r, f.nnodes, f.ncpus),
+            None => tres.get().mem_mb,
+        },
         alloc_tres: own(f.alloc_tres),
         // Most AllocTRES hold no GPU: looked for before the whole field is parsed.
         gpus: if f.alloc_tres.is_some_and(|t| t.contains("gres/gpu")) {
-            tres().gpus
+            tres.get().gpus
         } else {
             None
         },
@@ -470,25 +533,19 @@ fn parse_line_with<'a>(
         consumed_energy_j: energy,
         work_dir: own(f.work_dir),
         steps: Vec::new(),
-    };
+    }
+}
+
+/// The job's numeric id: JobIDRaw's job part where the dump has it, else the JobID's number
+/// when that is the job's own (not an array task's master nor a het leader's).
+fn raw_job_id(f: &Fields<'_>, id: &JobIdParts<'_>) -> Option<u64> {
     if let Some(raw) = f.job_id_raw {
-        let raw_job = raw.split('.').next().unwrap_or("");
-        job.job_id_raw = raw_job.parse().ok();
+        raw.split('.').next().unwrap_or("").parse().ok()
     } else if id.array_job_id.is_none() && !id.job.contains('+') {
-        job.job_id_raw = Some(id.base);
+        Some(id.base)
+    } else {
+        None
     }
-    job.req_mem_mb = match f.req_mem.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(r) => parse_req_mem_mb(r, job.nnodes, job.ncpus),
-        None => tres().mem_mb,
-    };
-    if job.state.is_empty() {
-        job.state = "UNKNOWN".to_string();
-    }
-    let hash = crate::rowhash::job_hash(&job);
-    Ok(Line::Job {
-        job: Box::new(job),
-        hash,
-    })
 }
 
 /// The fields of one line, borrowed from it.
@@ -530,8 +587,92 @@ struct Fields<'a> {
     work_dir: Option<&'a str>,
 }
 
-fn time(s: &str, what: &str, clock: &Clock) -> Result<Option<i64>, String> {
-    parse_dump_time(s, clock).map_err(|e| format!("{what} {e}"))
+impl<'a> Fields<'a> {
+    /// Reads field `v` as column `col`.
+    #[inline]
+    fn read(
+        &mut self,
+        col: Col,
+        v: &'a str,
+        clock: &Clock,
+        scratch: &mut LineScratch,
+    ) -> Result<(), RowError> {
+        let f = self;
+        match col {
+            Col::JobId => f.job_id = non_empty(v),
+            Col::JobIdRaw => f.job_id_raw = Some(v.trim_ascii()),
+            Col::JobName => f.name = non_empty(v),
+            Col::User => f.user = non_empty(v),
+            Col::Uid => f.uid = v.trim_ascii().parse().ok(),
+            Col::Group => f.group = non_empty(v),
+            Col::Gid => f.gid = v.trim_ascii().parse().ok(),
+            Col::Account => f.account = non_empty(v),
+            Col::Partition => f.partition = non_empty(v),
+            Col::Qos => f.qos = non_empty(v),
+            Col::State => f.state = Some(v.trim_ascii()),
+            Col::ExitCode => f.exit_code = non_empty(v),
+            Col::Submit => f.submit = scratch.time(v, "Submit", clock)?,
+            Col::Eligible => f.eligible = scratch.time(v, "Eligible", clock)?,
+            Col::Start => f.start = scratch.time(v, "Start", clock)?,
+            Col::End => f.end = scratch.time(v, "End", clock)?,
+            Col::Elapsed => f.elapsed_s = dur(v, "Elapsed")?.map(|s| s.round() as i64),
+            Col::ElapsedRaw => f.elapsed_raw = raw_seconds(v, 1),
+            Col::Timelimit => f.timelimit_s = dur(v, "Timelimit")?.map(|s| s.round() as i64),
+            Col::TimelimitRaw => f.timelimit_raw = raw_seconds(v, 60),
+            Col::NNodes => f.nnodes = parse_count(v),
+            Col::NCpus => f.ncpus = parse_count(v),
+            Col::NTasks => f.ntasks = parse_count(v),
+            Col::NodeList => f.node_list = non_empty(v).filter(|n| *n != "None assigned"),
+            Col::ReqMem => f.req_mem = Some(v),
+            Col::AllocTres => f.alloc_tres = non_empty(v),
+            Col::TotalCpu => f.total_cpu_s = dur(v, "TotalCPU")?,
+            Col::CpuTime => f.cpu_time_s = dur(v, "CPUTime")?,
+            Col::CpuTimeRaw => f.cputime_raw = raw_seconds(v, 1).map(|s| s as f64),
+            Col::ConsumedEnergy => f.consumed_energy_j = parse_energy_j(v),
+            Col::ConsumedEnergyRaw => f.energy_raw = parse_energy_j(v),
+            Col::TresUsageOutTot => f.energy_tres = parse_tres(v).energy_j,
+            Col::Cluster => f.cluster = non_empty(v),
+            Col::WorkDir => f.work_dir = non_empty(v),
+        }
+        Ok(())
+    }
+
+    /// The raw columns (`ElapsedRaw`, `TimelimitRaw`, `CPUTimeRaw`), where present, win over
+    /// their formatted twins.
+    #[inline]
+    fn prefer_raw_columns(&mut self) {
+        if self.elapsed_raw.is_some() {
+            self.elapsed_s = self.elapsed_raw;
+        }
+        if self.timelimit_raw.is_some() {
+            self.timelimit_s = self.timelimit_raw;
+        }
+        if self.cputime_raw.is_some() {
+            self.cpu_time_s = self.cputime_raw;
+        }
+    }
+
+    /// The line's energy: the raw column, else the formatted one, else TRESUsageOutTot's,
+    /// else AllocTRES's (most hold none: looked for before the whole field is parsed).
+    #[inline]
+    fn energy(&self, tres: &mut LazyTres<'_>) -> Option<f64> {
+        self.energy_raw
+            .or(self.consumed_energy_j)
+            .or(self.energy_tres)
+            .or_else(|| {
+                self.alloc_tres
+                    .is_some_and(|t| t.contains("energy"))
+                    .then(|| tres.get().energy_j)
+                    .flatten()
+            })
+    }
+}
+
+fn time(s: &str, what: &'static str, clock: &Clock) -> Result<Option<i64>, RowError> {
+    parse_dump_time(s, clock).map_err(|source| RowError::Time {
+        field: what,
+        source,
+    })
 }
 
 /// A raw count of seconds (`ElapsedRaw`; `TimelimitRaw` in minutes, `per` 60): sacct writes
@@ -545,8 +686,11 @@ fn raw_seconds(s: &str, per: i64) -> Option<i64> {
         .and_then(|v| v.checked_mul(per))
 }
 
-fn dur(s: &str, what: &str) -> Result<Option<f64>, String> {
-    parse_duration(s).map_err(|e| format!("{what} {e}"))
+fn dur(s: &str, what: &'static str) -> Result<Option<f64>, RowError> {
+    parse_duration(s).map_err(|source| RowError::Time {
+        field: what,
+        source,
+    })
 }
 
 /// Reads a dump in blocks of whole lines, so that a month of accounting is never in memory
@@ -561,11 +705,15 @@ pub struct BlockReader<R> {
 
 /// Whole lines of a dump, and the number of the first.
 pub struct Block {
+    /// The number of the block's first line (1-based).
     pub first_line: u64,
+    /// The lines' bytes, each ending in `
+    /// ` but perhaps the dump's last.
     pub bytes: Vec<u8>,
 }
 
 impl<R: Read> BlockReader<R> {
+    /// Reads `inner` in blocks of about `block_bytes` (more where a line is longer).
     pub fn new(inner: R, block_bytes: usize) -> Self {
         Self {
             inner,
@@ -641,7 +789,7 @@ pub fn parse_block<'a>(
 ) -> (Vec<(u64, Line<'a>)>, Vec<LineError>) {
     let bytes = &block.bytes[..];
     let pieces = split_at_lines(bytes, 64 * 1024);
-    type Piece<'a> = (Vec<(u64, Line<'a>)>, Vec<(u64, String)>, u64);
+    type Piece<'a> = (Vec<(u64, Line<'a>)>, Vec<(u64, RowError)>, u64);
     let parsed: Vec<Piece<'a>> = pieces
         .par_iter()
         .map(|&(from, to)| {
@@ -692,7 +840,7 @@ pub fn parse_block<'a>(
                 .map(|(k, problem)| LineError {
                     source: source.to_string(),
                     line: first + k - 1,
-                    problem,
+                    problem: problem.to_string(),
                 }),
         );
         first += n;

@@ -14,6 +14,7 @@ use std::fmt;
 /// against. Tests fix `now`; the command line takes the system clock.
 #[derive(Debug, Clone)]
 pub struct Clock {
+    /// The site's time zone, that dump times without an offset are in.
     pub tz: TimeZone,
     /// Seconds since the epoch.
     pub now: i64,
@@ -124,7 +125,9 @@ impl Midnight for Date {
 /// A time or duration that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeError {
+    /// The text that could not be read.
     pub input: String,
+    /// Why.
     pub problem: String,
 }
 
@@ -239,18 +242,8 @@ pub fn parse_time_arg(arg: &str, clock: &Clock) -> Result<i64, TimeError> {
     let s = arg.trim();
     let lower = s.to_ascii_lowercase();
     let today = clock.today();
-    let at = |date: Date, h: i8, m: i8, sec: i8| -> Result<i64, TimeError> {
-        let dt = DateTime::new(date.year(), date.month(), date.day(), h, m, sec, 0)
-            .map_err(|e| TimeError::new(s, &e.to_string()))?;
-        clock.civil_to_epoch(dt)
-    };
-    match lower.as_str() {
-        "today" | "midnight" => return at(today, 0, 0, 0),
-        "noon" => return at(today, 12, 0, 0),
-        "elevenses" => return at(today, 11, 0, 0),
-        "fika" => return at(today, 15, 0, 0),
-        "teatime" => return at(today, 16, 0, 0),
-        _ => {}
+    if let Some(hour) = named_hour(&lower) {
+        return local_at(clock, s, today, (hour, 0, 0));
     }
     if let Some(rest) = lower.strip_prefix("now") {
         return parse_now_offset(rest)
@@ -262,87 +255,125 @@ pub fn parse_time_arg(arg: &str, clock: &Clock) -> Result<i64, TimeError> {
                 )
             });
     }
-    let bad = || {
-        TimeError::new(
-            s,
-            "not a sacct time: use YYYY-MM-DD[THH:MM[:SS]], MM/DD[/YY], MMDD[YY], HH:MM[:SS], \
-             today, midnight or now-7days",
-        )
-    };
     // YYYY-MM-DD[THH:MM[:SS]]
     if s.len() >= 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-' {
         // `get`, not `[..10]`: a character of several bytes may straddle byte 10.
-        let date = s.get(..10).and_then(parse_ymd).ok_or_else(bad)?;
-        let (h, m, sec) = match s.get(10..) {
+        let date = s
+            .get(..10)
+            .and_then(parse_ymd)
+            .ok_or_else(|| not_a_time(s))?;
+        let hms = match s.get(10..) {
             None | Some("") => (0, 0, 0),
-            Some(t) => parse_hms(t.strip_prefix('T').ok_or_else(bad)?).ok_or_else(bad)?,
+            Some(t) => t
+                .strip_prefix('T')
+                .and_then(parse_hms)
+                .ok_or_else(|| not_a_time(s))?,
         };
-        return at(date, h, m, sec);
+        return local_at(clock, s, date, hms);
     }
     // A date without a year, optionally followed by -HH:MM[:SS].
     let (date_part, time_part) = match s.split_once('-') {
         Some((d, t)) => (d, Some(t)),
         None => (s, None),
     };
-    if let Some((month, day, year)) = parse_month_day(date_part) {
-        let (h, m, sec) = match time_part {
-            None => (0, 0, 0),
-            Some(t) => parse_hms(t).ok_or_else(bad)?,
-        };
-        let mut y = match year {
-            Some(yy) => 2000 + yy,
-            None => today.year(),
-        };
-        let mut when = at(
-            Date::new(y, month, day).map_err(|e| TimeError::new(s, &e.to_string()))?,
-            h,
-            m,
-            sec,
-        )?;
-        if year.is_none() && when > clock.now {
-            y -= 1;
-            when = at(
-                Date::new(y, month, day).map_err(|e| TimeError::new(s, &e.to_string()))?,
-                h,
-                m,
-                sec,
-            )?;
-        }
-        return Ok(when);
+    if let Some(month_day) = parse_month_day(date_part) {
+        return month_day_at(clock, s, month_day, time_part);
     }
     // HH:MM[:SS][AM|PM]
     if s.contains(':') {
-        let (t, ampm) = if lower.ends_with("am") || lower.ends_with("pm") {
-            (&s[..s.len() - 2], Some(lower.ends_with("pm")))
-        } else {
-            (s, None)
-        };
-        let (mut h, m, sec) = parse_hms(t).ok_or_else(bad)?;
-        if let Some(pm) = ampm {
-            if !(1..=12).contains(&h) {
-                return Err(bad());
-            }
-            h = match (h, pm) {
-                (12, false) => 0,
-                (12, true) => 12,
-                (h, true) => h + 12,
-                (h, false) => h,
-            };
-        }
-        let mut when = at(today, h, m, sec)?;
-        if when > clock.now {
-            when = at(
-                today
-                    .yesterday()
-                    .map_err(|e| TimeError::new(s, &e.to_string()))?,
-                h,
-                m,
-                sec,
-            )?;
-        }
-        return Ok(when);
+        return clock_time_at(clock, s, &lower);
     }
-    Err(bad())
+    Err(not_a_time(s))
+}
+
+/// The hour of the day sacct's named times stand for (`noon`, `teatime`...).
+fn named_hour(lower: &str) -> Option<i8> {
+    match lower {
+        "today" | "midnight" => Some(0),
+        "noon" => Some(12),
+        "elevenses" => Some(11),
+        "fika" => Some(15),
+        "teatime" => Some(16),
+        _ => None,
+    }
+}
+
+/// The error for an argument in none of sacct's time forms.
+fn not_a_time(s: &str) -> TimeError {
+    TimeError::new(
+        s,
+        "not a sacct time: use YYYY-MM-DD[THH:MM[:SS]], MM/DD[/YY], MMDD[YY], HH:MM[:SS], \
+         today, midnight or now-7days",
+    )
+}
+
+/// `date` at `(h, m, sec)` in the clock's zone; `s`, the argument, names an impossible one.
+fn local_at(
+    clock: &Clock,
+    s: &str,
+    date: Date,
+    (h, m, sec): (i8, i8, i8),
+) -> Result<i64, TimeError> {
+    let dt = DateTime::new(date.year(), date.month(), date.day(), h, m, sec, 0)
+        .map_err(|e| TimeError::new(s, &e.to_string()))?;
+    clock.civil_to_epoch(dt)
+}
+
+/// `MM/DD[/YY]` (or `MMDD[YY]`) with an optional time: without a year, the last such day
+/// not in the future.
+fn month_day_at(
+    clock: &Clock,
+    s: &str,
+    (month, day, year): (i8, i8, Option<i16>),
+    time_part: Option<&str>,
+) -> Result<i64, TimeError> {
+    let hms = match time_part {
+        None => (0, 0, 0),
+        Some(t) => parse_hms(t).ok_or_else(|| not_a_time(s))?,
+    };
+    let on = |y: i16| {
+        let date = Date::new(y, month, day).map_err(|e| TimeError::new(s, &e.to_string()))?;
+        local_at(clock, s, date, hms)
+    };
+    let y = match year {
+        Some(yy) => 2000 + yy,
+        None => clock.today().year(),
+    };
+    let when = on(y)?;
+    if year.is_none() && when > clock.now {
+        return on(y - 1);
+    }
+    Ok(when)
+}
+
+/// `HH:MM[:SS]`, with an optional `AM`/`PM`: today, or yesterday if that is in the future.
+fn clock_time_at(clock: &Clock, s: &str, lower: &str) -> Result<i64, TimeError> {
+    let (t, ampm) = if lower.ends_with("am") || lower.ends_with("pm") {
+        (&s[..s.len() - 2], Some(lower.ends_with("pm")))
+    } else {
+        (s, None)
+    };
+    let (mut h, m, sec) = parse_hms(t).ok_or_else(|| not_a_time(s))?;
+    if let Some(pm) = ampm {
+        if !(1..=12).contains(&h) {
+            return Err(not_a_time(s));
+        }
+        h = match (h, pm) {
+            (12, false) => 0,
+            (12, true) => 12,
+            (h, true) => h + 12,
+            (h, false) => h,
+        };
+    }
+    let today = clock.today();
+    let when = local_at(clock, s, today, (h, m, sec))?;
+    if when > clock.now {
+        let yesterday = today
+            .yesterday()
+            .map_err(|e| TimeError::new(s, &e.to_string()))?;
+        return local_at(clock, s, yesterday, (h, m, sec));
+    }
+    Ok(when)
 }
 
 fn parse_ymd(s: &str) -> Option<Date> {

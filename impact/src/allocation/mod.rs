@@ -591,24 +591,41 @@ impl<'a> Allocator<'a> {
         let inventory = self.inventory;
         let (rule, policy) = (self.rule, self.policy);
         let shard = self.shards + 1;
-        // Nodes outside the inventory still need a key to find their co-tenants.
-        let node_ids: Vec<Option<(u32, u64)>> = inputs
+        let keys = NodeKeys::of(inventory, inputs);
+        self.claim_shard(inputs, &keys.ids, shard)?;
+        self.shards = shard;
+
+        let prepared: Vec<Prepared> = inputs
             .par_iter()
-            .map(|p| inventory.node_id(&p.node))
+            .zip(keys.ids.par_iter().zip(keys.keys.par_iter()))
+            .map(|(p, (id, key))| prepare(inventory, p, id.map(|x| x.0), *key, rule, self.period))
             .collect();
-        let base = inventory.node_count() as u64;
-        let mut outside: FastMap<&str, u64> = FastMap::default();
-        let keys: Vec<u64> = node_ids
-            .iter()
-            .zip(inputs)
-            .map(|(id, p)| match id {
-                Some((_, k)) => *k,
-                None => {
-                    let next = base + outside.len() as u64;
-                    *outside.entry(p.node.as_str()).or_insert(next)
-                }
-            })
+        let swept = sweep_nodes(&prepared, policy, keys.slots);
+        for &(g, e) in &swept.node_unallocated {
+            if let Some(g) = g {
+                self.unallocated_energy[g as usize] += e;
+            }
+        }
+        let period_h = self.period.map(|(a, b)| b.seconds_since(a) / 3600.0);
+        let pairs: Vec<JobNodeImpact> = prepared
+            .par_iter()
+            .enumerate()
+            .map(|(i, p)| swept.finish_pair(inventory, policy, period_h, i, p))
             .collect();
+        if period_h.is_some() {
+            self.add_charged(&pairs);
+        }
+        Ok(pairs)
+    }
+
+    /// Marks the nodes of `inputs` as held by `shard`; an error, with nothing marked, if one
+    /// was in an earlier shard.
+    fn claim_shard(
+        &mut self,
+        inputs: &[JobNodeInput],
+        node_ids: &[Option<(u32, u64)>],
+        shard: u32,
+    ) -> Result<(), AllocationError> {
         for (id, p) in node_ids.iter().zip(inputs) {
             let seen = match id {
                 Some((_, k)) => self.shard_of_node[*k as usize],
@@ -632,105 +649,17 @@ impl<'a> Allocator<'a> {
                 }
             }
         }
-        self.shards = shard;
-        let node_slots = (base + outside.len() as u64) as usize;
+        Ok(())
+    }
 
-        let prepared: Vec<Prepared> = inputs
-            .par_iter()
-            .zip(node_ids.par_iter().zip(keys.par_iter()))
-            .map(|(p, (id, key))| prepare(inventory, p, id.map(|x| x.0), *key, rule, self.period))
-            .collect();
-
-        // Group pairs by node (a compact sort key, not the pairs themselves) and sweep each
-        // node's timeline; results come back in sorted order and are scattered to the pairs.
-        let mut order: Vec<SortKey> = prepared
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.node_key, p.start_us, i as u32))
-            .collect();
-        order.par_sort_unstable();
-        // Each node's pairs are a run of `order`; its charges go to the same positions of
-        // `charges`, so runs are swept in parallel into disjoint slices, reusing buffers.
-        let mut charges = vec![Charge::default(); order.len()];
-        let mut work: Vec<(&[SortKey], &mut [Charge])> = Vec::new();
-        let mut rest = charges.as_mut_slice();
-        for run in order.chunk_by(|a, b| a.0 == b.0) {
-            let (head, tail) = rest.split_at_mut(run.len());
-            work.push((run, head));
-            rest = tail;
-        }
-        let node_unallocated: Vec<(Option<u32>, f64)> = work
-            .into_par_iter()
-            .map_init(Scratch::default, |scratch, (run, out)| {
-                scratch.occupants.clear();
-                scratch.occupants.extend(run.iter().map(|&(_, _, i)| {
-                    let p = &prepared[i as usize];
-                    Occupant {
-                        start_us: p.start_us,
-                        end_us: p.end_us,
-                        share: p.share,
-                        node_power_w: p.split_power_w,
-                    }
-                }));
-                let unallocated = sweep_into(policy, scratch, out);
-                (prepared[run[0].2 as usize].group, unallocated)
-            })
-            .collect();
-        let mut share_seconds = vec![0.0; prepared.len()];
-        let mut oversubscribed = vec![false; prepared.len()];
-        let mut co_tenants = vec![false; prepared.len()];
-        // Spread: each node's charged share-seconds, to divide its period cost.
-        let mut node_total_share_s = vec![0.0; node_slots];
-        for (&(key, _, i), c) in order.iter().zip(&charges) {
-            share_seconds[i as usize] = c.share_seconds;
-            oversubscribed[i as usize] = c.oversubscribed;
-            co_tenants[i as usize] = c.co_tenants;
-            node_total_share_s[key as usize] += c.share_seconds;
-        }
-        for (g, e) in node_unallocated {
-            if let Some(g) = g {
-                self.unallocated_energy[g as usize] += e;
+    /// Adds the pairs' embodied charges to their groups' totals over the period.
+    fn add_charged(&mut self, pairs: &[JobNodeImpact]) {
+        for p in pairs {
+            if let (Some(g), Some(e)) = (p.group, p.embodied) {
+                self.charged_h[g as usize] += p.charged_node_hours;
+                self.charged[g as usize] += e;
             }
         }
-        let period_h = self.period.map(|(a, b)| b.seconds_since(a) / 3600.0);
-
-        let pairs: Vec<JobNodeImpact> = prepared
-            .par_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let group = p.group.map(|g| &inventory.groups[g as usize]);
-                let spread_fraction = match (policy, period_h) {
-                    (UnallocatedPolicy::Spread, Some(_)) => {
-                        let total = node_total_share_s[p.node_key as usize];
-                        Some(if total > 0.0 {
-                            share_seconds[i] / total
-                        } else {
-                            0.0
-                        })
-                    }
-                    _ => None,
-                };
-                finish(
-                    inventory,
-                    p,
-                    group,
-                    share_seconds[i],
-                    oversubscribed[i],
-                    co_tenants[i],
-                    spread_fraction,
-                    period_h,
-                )
-            })
-            .collect();
-        if period_h.is_some() {
-            for p in &pairs {
-                if let (Some(g), Some(e)) = (p.group, p.embodied) {
-                    self.charged_h[g as usize] += p.charged_node_hours;
-                    self.charged[g as usize] += e;
-                }
-            }
-        }
-        Ok(pairs)
     }
 
     /// The unallocated figures per group over the period (empty without a period), from what
@@ -763,6 +692,146 @@ impl<'a> Allocator<'a> {
         (
             unallocated,
             provenance(inventory, self.rule, self.policy, self.period),
+        )
+    }
+}
+
+/// The inputs' nodes, numbered: inventory nodes by their key, nodes outside the inventory
+/// after them (they still need a key to find their co-tenants).
+struct NodeKeys {
+    /// Per input: its inventory group and node key, if in the inventory.
+    ids: Vec<Option<(u32, u64)>>,
+    /// Per input: its node's key.
+    keys: Vec<u64>,
+    /// How many keys there are.
+    slots: usize,
+}
+
+impl NodeKeys {
+    fn of(inventory: &Inventory, inputs: &[JobNodeInput]) -> Self {
+        let ids: Vec<Option<(u32, u64)>> = inputs
+            .par_iter()
+            .map(|p| inventory.node_id(&p.node))
+            .collect();
+        let base = inventory.node_count() as u64;
+        let mut outside: FastMap<&str, u64> = FastMap::default();
+        let keys: Vec<u64> = ids
+            .iter()
+            .zip(inputs)
+            .map(|(id, p)| match id {
+                Some((_, k)) => *k,
+                None => {
+                    let next = base + outside.len() as u64;
+                    *outside.entry(p.node.as_str()).or_insert(next)
+                }
+            })
+            .collect();
+        let slots = (base + outside.len() as u64) as usize;
+        Self { ids, keys, slots }
+    }
+}
+
+/// What the sweep of a shard's nodes gave, by pair (in the order prepared) and by node.
+struct Swept {
+    share_seconds: Vec<f64>,
+    oversubscribed: Vec<bool>,
+    co_tenants: Vec<bool>,
+    /// Per node key: its charged share-seconds (spread: to divide its period cost).
+    node_total_share_s: Vec<f64>,
+    /// Per node: its group and the energy during jobs no job was charged, J.
+    node_unallocated: Vec<(Option<u32>, f64)>,
+}
+
+/// Groups the pairs by node (a compact sort key, not the pairs themselves) and sweeps each
+/// node's timeline; results come back in sorted order and are scattered to the pairs.
+fn sweep_nodes(prepared: &[Prepared], policy: UnallocatedPolicy, node_slots: usize) -> Swept {
+    let mut order: Vec<SortKey> = prepared
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.node_key, p.start_us, i as u32))
+        .collect();
+    order.par_sort_unstable();
+    // Each node's pairs are a run of `order`; its charges go to the same positions of
+    // `charges`, so runs are swept in parallel into disjoint slices, reusing buffers.
+    let mut charges = vec![Charge::default(); order.len()];
+    let mut work: Vec<(&[SortKey], &mut [Charge])> = Vec::new();
+    let mut rest = charges.as_mut_slice();
+    for run in order.chunk_by(|a, b| a.0 == b.0) {
+        let (head, tail) = rest.split_at_mut(run.len());
+        work.push((run, head));
+        rest = tail;
+    }
+    let node_unallocated: Vec<(Option<u32>, f64)> = work
+        .into_par_iter()
+        .map_init(Scratch::default, |scratch, (run, out)| {
+            scratch.occupants.clear();
+            scratch
+                .occupants
+                .extend(run.iter().map(|&(_, _, i)| occupant(&prepared[i as usize])));
+            let unallocated = sweep_into(policy, scratch, out);
+            (prepared[run[0].2 as usize].group, unallocated)
+        })
+        .collect();
+    let mut swept = Swept {
+        share_seconds: vec![0.0; prepared.len()],
+        oversubscribed: vec![false; prepared.len()],
+        co_tenants: vec![false; prepared.len()],
+        node_total_share_s: vec![0.0; node_slots],
+        node_unallocated,
+    };
+    for (&(key, _, i), c) in order.iter().zip(&charges) {
+        swept.share_seconds[i as usize] = c.share_seconds;
+        swept.oversubscribed[i as usize] = c.oversubscribed;
+        swept.co_tenants[i as usize] = c.co_tenants;
+        swept.node_total_share_s[key as usize] += c.share_seconds;
+    }
+    swept
+}
+
+/// A prepared pair as its node's timeline sees it.
+#[inline]
+fn occupant(p: &Prepared) -> Occupant {
+    Occupant {
+        start_us: p.start_us,
+        end_us: p.end_us,
+        share: p.share,
+        node_power_w: p.split_power_w,
+    }
+}
+
+impl Swept {
+    /// Pair `i`'s result, from its share of its node's time (spread: its fraction of the
+    /// node's charged time over the period).
+    #[inline]
+    fn finish_pair(
+        &self,
+        inventory: &Inventory,
+        policy: UnallocatedPolicy,
+        period_h: Option<f64>,
+        i: usize,
+        p: &Prepared,
+    ) -> JobNodeImpact {
+        let group = p.group.map(|g| &inventory.groups[g as usize]);
+        let spread_fraction = match (policy, period_h) {
+            (UnallocatedPolicy::Spread, Some(_)) => {
+                let total = self.node_total_share_s[p.node_key as usize];
+                Some(if total > 0.0 {
+                    self.share_seconds[i] / total
+                } else {
+                    0.0
+                })
+            }
+            _ => None,
+        };
+        finish(
+            inventory,
+            p,
+            group,
+            self.share_seconds[i],
+            self.oversubscribed[i],
+            self.co_tenants[i],
+            spread_fraction,
+            period_h,
         )
     }
 }
@@ -819,26 +888,11 @@ fn prepare(
     if g.is_none() {
         flags.set(Flag::NodeNotInInventory);
     }
-    let (share, basis, share_flags) = match g {
-        Some(g) => share::share(rule, p.exclusive, &p.held, &g.capacity),
-        None if p.exclusive => (1.0, ShareBasis::Exclusive, Flags::default()),
-        None => {
-            let mut f = Flags::default();
-            f.set(Flag::NoShareData);
-            (1.0, ShareBasis::WholeNodeAssumed, f)
-        }
-    };
+    let (share, basis, share_flags) = pair_share(g, p, rule);
     flags = flags.union(share_flags);
 
     let measured_s = (p.end.0 - p.start.0) as f64 / 1e6;
-    let (mut start_us, mut end_us) = (p.start.0, p.end.0.max(p.start.0));
-    if let Some((a, b)) = period {
-        if start_us < a.0 || end_us > b.0 {
-            flags.set(Flag::ClippedToPeriod);
-        }
-        start_us = start_us.clamp(a.0, b.0);
-        end_us = end_us.clamp(a.0, b.0);
-    }
+    let (start_us, end_us) = clip_to_period(p, period, &mut flags);
     if measured_s <= 0.0 {
         flags.set(Flag::EmptyInterval);
         return Prepared {
@@ -858,52 +912,20 @@ fn prepare(
 
     let c = meters::classify(&p.meters, p.exclusive);
     flags = flags.union(c.flags);
-    let mut scopes = ScopeSet::default();
-    let (method, split_power_w, own_power_w) = if let Some((scope, node_j)) = c.node {
-        scopes.insert(scope);
-        let with_devices = c.own_devices_j + c.other_devices_j > 0.0;
-        if with_devices {
-            scopes.insert(Scope::GpuBoard);
-        }
-        let mut remainder_j = node_j - c.own_devices_j - c.other_devices_j;
-        if remainder_j < 0.0 {
-            flags.set(Flag::NodeMeterBelowDevices);
-            remainder_j = 0.0;
-        }
-        (
-            EnergyMethod::NodeMeter {
-                scope,
-                with_devices,
-            },
-            Some(remainder_j / measured_s),
-            c.own_devices_j / measured_s,
-        )
+    let power = if let Some((scope, node_j)) = c.node {
+        node_meter_power(&c, scope, node_j, measured_s, &mut flags)
     } else if c.has_components {
-        for s in [
-            Scope::GpuBoard,
-            Scope::CpuPackage,
-            Scope::Dram,
-            Scope::Platform,
-        ] {
-            if c.seen.contains(s) {
-                scopes.insert(s);
-            }
-        }
-        let calibrated = g.and_then(|g| g.uncovered_power_w);
-        if calibrated.is_none() {
-            flags.set(Flag::RemainderNotMeasured);
-        }
-        (
-            EnergyMethod::Components {
-                calibrated_remainder: calibrated.is_some(),
-            },
-            Some(c.shared_j / measured_s + calibrated.unwrap_or(0.0)),
-            c.own_devices_j / measured_s,
-        )
+        components_power(&c, g, measured_s, &mut flags)
     } else {
-        match g.and_then(|g| estimate_power_w(g, p, share, &mut flags)) {
-            Some(w) => (EnergyMethod::Estimated, None, w),
-            None => (EnergyMethod::Missing, None, 0.0),
+        let estimated = g.and_then(|g| estimate_power_w(g, p, share, &mut flags));
+        PairPower {
+            method: match estimated {
+                Some(_) => EnergyMethod::Estimated,
+                None => EnergyMethod::Missing,
+            },
+            scopes: ScopeSet::default(),
+            split_power_w: None,
+            own_power_w: estimated.unwrap_or(0.0),
         }
     };
     Prepared {
@@ -913,11 +935,125 @@ fn prepare(
         end_us,
         share,
         basis,
-        method,
-        scopes,
-        split_power_w,
-        own_power_w,
+        method: power.method,
+        scopes: power.scopes,
+        split_power_w: power.split_power_w,
+        own_power_w: power.own_power_w,
         flags,
+    }
+}
+
+/// The pair's share of its node: by the rule and the group's capacity; outside the
+/// inventory, the whole node (flagged unless the job held it exclusively).
+#[inline]
+fn pair_share(
+    g: Option<&NodeGroup>,
+    p: &JobNodeInput,
+    rule: ShareRule,
+) -> (f64, ShareBasis, Flags) {
+    match g {
+        Some(g) => share::share(rule, p.exclusive, &p.held, &g.capacity),
+        None if p.exclusive => (1.0, ShareBasis::Exclusive, Flags::default()),
+        None => {
+            let mut f = Flags::default();
+            f.set(Flag::NoShareData);
+            (1.0, ShareBasis::WholeNodeAssumed, f)
+        }
+    }
+}
+
+/// The pair's interval (an end before the start taken as the start), clipped to the period
+/// if there is one (flagged when that cut it).
+#[inline]
+fn clip_to_period(
+    p: &JobNodeInput,
+    period: Option<(UnixMicros, UnixMicros)>,
+    flags: &mut Flags,
+) -> (i64, i64) {
+    let (mut start_us, mut end_us) = (p.start.0, p.end.0.max(p.start.0));
+    if let Some((a, b)) = period {
+        if start_us < a.0 || end_us > b.0 {
+            flags.set(Flag::ClippedToPeriod);
+        }
+        start_us = start_us.clamp(a.0, b.0);
+        end_us = end_us.clamp(a.0, b.0);
+    }
+    (start_us, end_us)
+}
+
+/// How a pair's power is known, and the power itself.
+struct PairPower {
+    method: EnergyMethod,
+    scopes: ScopeSet,
+    /// The node's shared power the job measured (split by share with its co-tenants), W.
+    split_power_w: Option<f64>,
+    /// The power of what the job held alone (its GPUs), W.
+    own_power_w: f64,
+}
+
+/// With a whole-node meter: the node's power less its devices' is shared, the job's own
+/// devices are its own.
+#[inline]
+fn node_meter_power(
+    c: &meters::Classified,
+    scope: Scope,
+    node_j: f64,
+    measured_s: f64,
+    flags: &mut Flags,
+) -> PairPower {
+    let mut scopes = ScopeSet::default();
+    scopes.insert(scope);
+    let with_devices = c.own_devices_j + c.other_devices_j > 0.0;
+    if with_devices {
+        scopes.insert(Scope::GpuBoard);
+    }
+    let mut remainder_j = node_j - c.own_devices_j - c.other_devices_j;
+    if remainder_j < 0.0 {
+        flags.set(Flag::NodeMeterBelowDevices);
+        remainder_j = 0.0;
+    }
+    PairPower {
+        method: EnergyMethod::NodeMeter {
+            scope,
+            with_devices,
+        },
+        scopes,
+        split_power_w: Some(remainder_j / measured_s),
+        own_power_w: c.own_devices_j / measured_s,
+    }
+}
+
+/// With component meters only: their shared part, plus the group's calibrated power of what
+/// they do not cover (flagged when the group has none).
+#[inline]
+fn components_power(
+    c: &meters::Classified,
+    g: Option<&NodeGroup>,
+    measured_s: f64,
+    flags: &mut Flags,
+) -> PairPower {
+    let mut scopes = ScopeSet::default();
+    for s in [
+        Scope::GpuBoard,
+        Scope::CpuPackage,
+        Scope::Dram,
+        Scope::Platform,
+    ] {
+        if c.seen.contains(s) {
+            scopes.insert(s);
+        }
+    }
+    let calibrated = g.and_then(|g| g.uncovered_power_w);
+    if calibrated.is_none() {
+        flags.set(Flag::RemainderNotMeasured);
+    }
+    PairPower {
+        method: EnergyMethod::Components {
+            calibrated_remainder: calibrated.is_some(),
+        },
+        scopes,
+        split_power_w: Some(c.shared_j / measured_s + calibrated.unwrap_or(0.0)),
+        own_power_w: c.own_devices_j / measured_s,
     }
 }
 

@@ -56,45 +56,65 @@ pub(crate) fn sweep_into(
     scratch: &mut Scratch,
     out: &mut [Charge],
 ) -> f64 {
-    let occupants = &scratch.occupants;
-    let n = occupants.len();
-    if n == 1 {
+    if scratch.occupants.len() == 1 {
         // The common case (a node to one job at a time), without the machinery.
-        let o = occupants[0];
-        let d = ((o.end_us - o.start_us) as f64 / 1e6).max(0.0);
-        let g = match policy {
-            UnallocatedPolicy::Report => {
-                if o.share > 1.0 + EPS {
-                    1.0 / o.share
-                } else {
-                    1.0
-                }
-            }
-            UnallocatedPolicy::Spread => {
-                if o.share > EPS {
-                    1.0 / o.share
-                } else {
-                    0.0
-                }
-            }
-        };
-        out[0] = Charge {
-            share_seconds: o.share * g * d,
-            oversubscribed: o.share > 1.0 + EPS,
-            co_tenants: false,
-        };
-        return match (policy, o.node_power_w) {
-            (UnallocatedPolicy::Report, Some(p)) if o.share < 1.0 => (1.0 - o.share) * p * d,
-            _ => 0.0,
-        };
+        return sweep_alone(policy, scratch.occupants[0], out);
     }
-    // (time, is_start, occupant); ends sort before starts at the same instant so that
-    // back-to-back jobs are not counted as overlapping. An occupant with no time on the node
-    // (start == end, or clipped out of the period) holds nothing and is left out: its end
-    // would sort before its start and leave the sweep with a job that never arrived.
+    if !push_events(scratch, out) {
+        return 0.0;
+    }
+    let unallocated = integrate_events(policy, scratch);
+    read_charges(scratch, out);
+    unallocated
+}
+
+/// The node's charge rate per second to a job when the shares present sum to `s`: the report
+/// policy scales down only shares above 1, the spread policy always charges the whole node.
+#[inline]
+fn charge_rate(policy: UnallocatedPolicy, s: f64) -> f64 {
+    match policy {
+        UnallocatedPolicy::Report => {
+            if s > 1.0 + EPS {
+                1.0 / s
+            } else {
+                1.0
+            }
+        }
+        UnallocatedPolicy::Spread => {
+            if s > EPS {
+                1.0 / s
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
+/// [`sweep_into`] for a node with one job on it.
+#[inline]
+fn sweep_alone(policy: UnallocatedPolicy, o: Occupant, out: &mut [Charge]) -> f64 {
+    let d = ((o.end_us - o.start_us) as f64 / 1e6).max(0.0);
+    out[0] = Charge {
+        share_seconds: o.share * charge_rate(policy, o.share) * d,
+        oversubscribed: o.share > 1.0 + EPS,
+        co_tenants: false,
+    };
+    match (policy, o.node_power_w) {
+        (UnallocatedPolicy::Report, Some(p)) if o.share < 1.0 => (1.0 - o.share) * p * d,
+        _ => 0.0,
+    }
+}
+
+/// Fills `scratch.events`, sorted, with each occupant's start and end: (time, is_start,
+/// occupant). Ends sort before starts at the same instant so that back-to-back jobs are not
+/// counted as overlapping. An occupant with no time on the node (start == end, or clipped out
+/// of the period) holds nothing and is left out, charged nothing: its end would sort before
+/// its start and leave the sweep with a job that never arrived. False when no event is left.
+#[inline]
+fn push_events(scratch: &mut Scratch, out: &mut [Charge]) -> bool {
     let events = &mut scratch.events;
     events.clear();
-    for (i, o) in occupants.iter().enumerate() {
+    for (i, o) in scratch.occupants.iter().enumerate() {
         if o.end_us > o.start_us {
             events.push((o.start_us, true, i as u32));
             events.push((o.end_us, false, i as u32));
@@ -103,113 +123,153 @@ pub(crate) fn sweep_into(
         }
     }
     if events.is_empty() {
-        return 0.0;
+        return false;
     }
     events.sort_unstable();
-    let (g_prefix, over_prefix, crowd_prefix) = (
-        &mut scratch.g_prefix,
-        &mut scratch.over_prefix,
-        &mut scratch.crowd_prefix,
-    );
+    true
+}
+
+/// What is on the node between two events.
+#[derive(Default)]
+struct Present {
+    sum_share: f64,
+    /// The sum of the present jobs' node power, over `with_power` of them.
+    sum_power: f64,
+    with_power: usize,
+    active: usize,
+}
+
+impl Present {
+    /// Adds the occupant (at its start) or takes it away (at its end).
+    #[inline]
+    fn apply(&mut self, o: &Occupant, is_start: bool) {
+        let sign = if is_start { 1.0 } else { -1.0 };
+        self.sum_share += sign * o.share;
+        if let Some(p) = o.node_power_w {
+            self.sum_power += sign * p;
+            if is_start {
+                self.with_power += 1
+            } else {
+                self.with_power -= 1
+            }
+        }
+        if is_start {
+            self.active += 1;
+        } else {
+            self.active -= 1;
+        }
+    }
+
+    /// Over a stretch of `dt` seconds: adds to the prefix sums (charge rate, oversubscribed
+    /// time, shared time) and returns the node energy no job is charged, J.
+    #[inline]
+    fn stretch(&self, policy: UnallocatedPolicy, dt: f64, sums: &mut [f64; 3]) -> f64 {
+        if dt <= 0.0 || self.active == 0 {
+            return 0.0;
+        }
+        let s = if self.sum_share.abs() < EPS {
+            0.0
+        } else {
+            self.sum_share
+        };
+        sums[0] += dt * charge_rate(policy, s);
+        if s > 1.0 + EPS {
+            sums[1] += dt;
+        }
+        if self.active > 1 {
+            sums[2] += dt;
+        }
+        if policy == UnallocatedPolicy::Report && s < 1.0 && self.with_power > 0 {
+            return (1.0 - s) * (self.sum_power / self.with_power as f64) * dt;
+        }
+        0.0
+    }
+}
+
+/// Walks the sorted events once, building the prefix integrals (charge rate, oversubscribed
+/// time, shared time) at each distinct instant and noting where each occupant starts and
+/// ends in them. Returns the node energy during jobs that no job was charged, J.
+#[inline]
+fn integrate_events(policy: UnallocatedPolicy, scratch: &mut Scratch) -> f64 {
+    let n = scratch.occupants.len();
+    let Scratch {
+        occupants,
+        events,
+        g_prefix,
+        over_prefix,
+        crowd_prefix,
+        start_at,
+        end_at,
+    } = scratch;
     for v in [&mut *g_prefix, &mut *over_prefix, &mut *crowd_prefix] {
         v.clear();
         v.push(0.0);
     }
-    scratch.start_at.clear();
-    scratch.start_at.resize(n, 0);
-    scratch.end_at.clear();
-    scratch.end_at.resize(n, 0);
-    let (mut sum_share, mut sum_power, mut with_power, mut active) =
-        (0.0f64, 0.0f64, 0usize, 0usize);
+    start_at.clear();
+    start_at.resize(n, 0);
+    end_at.clear();
+    end_at.resize(n, 0);
+    let mut present = Present::default();
     let mut unallocated = 0.0;
+    let mut sums = [0.0f64; 3];
     let mut prev_t = events[0].0;
     let mut k = 0;
     while k < events.len() {
         let t = events[k].0;
-        let dt = (t - prev_t) as f64 / 1e6;
-        let (mut g, mut over, mut crowd) = (
-            g_prefix[g_prefix.len() - 1],
-            over_prefix[over_prefix.len() - 1],
-            crowd_prefix[crowd_prefix.len() - 1],
-        );
-        if dt > 0.0 && active > 0 {
-            let s = if sum_share.abs() < EPS {
-                0.0
-            } else {
-                sum_share
-            };
-            g += dt
-                * match policy {
-                    UnallocatedPolicy::Report => {
-                        if s > 1.0 + EPS {
-                            1.0 / s
-                        } else {
-                            1.0
-                        }
-                    }
-                    UnallocatedPolicy::Spread => {
-                        if s > EPS {
-                            1.0 / s
-                        } else {
-                            0.0
-                        }
-                    }
-                };
-            if s > 1.0 + EPS {
-                over += dt;
-            }
-            if active > 1 {
-                crowd += dt;
-            }
-            if policy == UnallocatedPolicy::Report && s < 1.0 && with_power > 0 {
-                unallocated += (1.0 - s) * (sum_power / with_power as f64) * dt;
-            }
-        }
+        unallocated += present.stretch(policy, (t - prev_t) as f64 / 1e6, &mut sums);
         let index = g_prefix.len();
         while k < events.len() && events[k].0 == t {
             let (_, is_start, i) = events[k];
-            let o = &occupants[i as usize];
-            let sign = if is_start { 1.0 } else { -1.0 };
-            sum_share += sign * o.share;
-            if let Some(p) = o.node_power_w {
-                sum_power += sign * p;
-                if is_start {
-                    with_power += 1
-                } else {
-                    with_power -= 1
-                }
-            }
+            present.apply(&occupants[i as usize], is_start);
             if is_start {
-                active += 1;
-                scratch.start_at[i as usize] = index;
+                start_at[i as usize] = index;
             } else {
-                active -= 1;
-                scratch.end_at[i as usize] = index;
+                end_at[i as usize] = index;
             }
             k += 1;
         }
-        g_prefix.push(g);
-        over_prefix.push(over);
-        crowd_prefix.push(crowd);
+        g_prefix.push(sums[0]);
+        over_prefix.push(sums[1]);
+        crowd_prefix.push(sums[2]);
         prev_t = t;
     }
-    for (i, o) in occupants.iter().enumerate() {
+    unallocated
+}
+
+/// Each occupant's charge, from the prefix integrals between its start and its end.
+#[inline]
+fn read_charges(scratch: &Scratch, out: &mut [Charge]) {
+    let (g, over, crowd) = (
+        &scratch.g_prefix,
+        &scratch.over_prefix,
+        &scratch.crowd_prefix,
+    );
+    for (i, o) in scratch.occupants.iter().enumerate() {
         if o.end_us <= o.start_us {
             continue;
         }
         let (a, b) = (scratch.start_at[i], scratch.end_at[i]);
         out[i] = Charge {
-            share_seconds: o.share * (g_prefix[b] - g_prefix[a]),
-            oversubscribed: over_prefix[b] - over_prefix[a] > 0.0,
-            co_tenants: crowd_prefix[b] - crowd_prefix[a] > 0.0,
+            share_seconds: o.share * (g[b] - g[a]),
+            oversubscribed: over[b] - over[a] > 0.0,
+            co_tenants: crowd[b] - crowd[a] > 0.0,
         };
     }
-    unallocated
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_charge_rate_scales_down_only_what_the_policy_says() {
+        use UnallocatedPolicy::{Report, Spread};
+        assert_eq!(charge_rate(Report, 0.5), 1.0);
+        assert_eq!(charge_rate(Report, 2.0), 0.5);
+        assert_eq!(charge_rate(Spread, 0.5), 2.0);
+        assert_eq!(charge_rate(Spread, 4.0), 0.25);
+        assert_eq!(charge_rate(Spread, 0.0), 0.0);
+    }
 
     /// Test view of one node's sweep.
     struct Sweep {

@@ -19,7 +19,7 @@ pub use cpu::{CpuDie, cpu_die};
 pub use gpu::{GpuCard, GpuModel, GpuSpec, PartialImpacts, effective_die_area_mm2, gpu_card};
 
 use crate::impacts::{Impacts, Ranged};
-use crate::tables::tables;
+use crate::tables::{ComponentFactors, Tables, tables};
 use serde::Serialize;
 
 /// The CPUs of a node (all sockets hold the same model).
@@ -239,18 +239,48 @@ pub(crate) fn bottom_up_with(
     let t = tables();
     let f = &t.factors;
     let mut parts = Vec::with_capacity(8 + hw.gpus.len() + hw.ssds.len() + hw.hdds.len());
+    parts.push(constant_part(ComponentKind::Assembly, f.assembly));
+    parts.push(cpu_part(hw, f, completion));
+    for g in &hw.gpus {
+        let card = completion.gpu_card(g, gpu_model);
+        parts.push(ComponentImpact {
+            kind: ComponentKind::Gpu,
+            units: g.count,
+            impacts: card.impacts.scale(f64::from(g.count)),
+            basis: card.basis,
+        });
+    }
+    parts.push(ram_part(hw, t));
+    disk_parts(hw, t, &mut parts);
+    parts.push(power_supply_part(hw, t));
+    parts.push(case_part(hw, f));
+    parts.push(constant_part(ComponentKind::Motherboard, f.motherboard));
+    NodeEmbodied {
+        total: parts.iter().map(|p| p.impacts).sum(),
+        components: parts,
+    }
+}
 
-    parts.push(ComponentImpact {
-        kind: ComponentKind::Assembly,
+/// A component boaviztapi counts once per server at a fixed impact.
+fn constant_part(kind: ComponentKind, impacts: Impacts) -> ComponentImpact {
+    ComponentImpact {
+        kind,
         units: 1,
-        impacts: Ranged::exact(f.assembly),
+        impacts: Ranged::exact(impacts),
         basis: "constant per server".into(),
-    });
+    }
+}
 
+/// The CPUs: per socket, a base plus a term in the die area (given, or completed).
+fn cpu_part(
+    hw: &NodeHardware,
+    f: &ComponentFactors,
+    completion: &dyn Completion,
+) -> ComponentImpact {
     let die = completion.cpu_die(&hw.cpu);
     let sockets = f64::from(hw.cpu.sockets);
     let per_die = |d: f64| (f.cpu_die_per_mm2 * d + f.cpu_base) * sockets;
-    parts.push(ComponentImpact {
+    ComponentImpact {
         kind: ComponentKind::Cpu,
         units: hw.cpu.sockets,
         impacts: die.die_mm2.map(per_die),
@@ -262,24 +292,18 @@ pub(crate) fn bottom_up_with(
                 die.die_mm2.value, die.die_mm2.min, die.die_mm2.max, die.basis
             )
         },
-    });
-
-    for g in &hw.gpus {
-        let card = completion.gpu_card(g, gpu_model);
-        parts.push(ComponentImpact {
-            kind: ComponentKind::Gpu,
-            units: g.count,
-            impacts: card.impacts.scale(f64::from(g.count)),
-            basis: card.basis,
-        });
     }
+}
 
+/// The memory modules: dies of the modules' capacity at the given (or a default) density.
+fn ram_part(hw: &NodeHardware, t: &Tables) -> ComponentImpact {
+    let f = &t.factors;
     let (ram_density, density_basis) = density(
         hw.ram.density_gb_per_cm2,
         &t.ram_densities,
         "ram_manufacture",
     );
-    parts.push(ComponentImpact {
+    ComponentImpact {
         kind: ComponentKind::Ram,
         units: hw.ram.modules,
         impacts: die_per_capacity(
@@ -293,8 +317,12 @@ pub(crate) fn bottom_up_with(
             "{} × {} GB, {density_basis}",
             hw.ram.modules, hw.ram.module_gb
         ),
-    });
+    }
+}
 
+/// The drives: SSDs by die area like memory, HDDs at a constant per drive.
+fn disk_parts(hw: &NodeHardware, t: &Tables, parts: &mut Vec<ComponentImpact>) {
+    let f = &t.factors;
     for d in &hw.ssds {
         let (density, density_basis) =
             density(d.density_gb_per_cm2, &t.ssd_densities, "ssd_manufacture");
@@ -319,21 +347,21 @@ pub(crate) fn bottom_up_with(
             basis: format!("{} × {} GB, constant per drive", d.count, d.capacity_gb),
         });
     }
+}
 
+/// The power supplies, by mass: the given units and mass, else boaviztapi's defaults.
+fn power_supply_part(hw: &NodeHardware, t: &Tables) -> ComponentImpact {
+    let (v, lo, hi) = t.archetypes.psu_unit_kg;
     let (units, unit_kg, psu_basis) = match &hw.power_supply {
         Some(p) => match p.unit_kg {
             Some(kg) => (p.count, Ranged::exact(kg), format!("{} × {kg} kg", p.count)),
-            None => {
-                let (v, lo, hi) = t.archetypes.psu_unit_kg;
-                (
-                    p.count,
-                    Ranged::new(v, lo, hi),
-                    format!("{} × {v} kg [{lo}–{hi}] (boaviztapi default mass)", p.count),
-                )
-            }
+            None => (
+                p.count,
+                Ranged::new(v, lo, hi),
+                format!("{} × {v} kg [{lo}–{hi}] (boaviztapi default mass)", p.count),
+            ),
         },
         None => {
-            let (v, lo, hi) = t.archetypes.psu_unit_kg;
             let n = t.archetypes.psu_units;
             (
                 n,
@@ -342,13 +370,16 @@ pub(crate) fn bottom_up_with(
             )
         }
     };
-    parts.push(ComponentImpact {
+    ComponentImpact {
         kind: ComponentKind::PowerSupply,
         units,
-        impacts: unit_kg.map(|kg| f.power_supply_per_kg * (kg * f64::from(units))),
+        impacts: unit_kg.map(|kg| t.factors.power_supply_per_kg * (kg * f64::from(units))),
         basis: psu_basis,
-    });
+    }
+}
 
+/// The case: rack, blade (a share of its enclosure), or, not stated, a range spanning both.
+fn case_part(hw: &NodeHardware, f: &ComponentFactors) -> ComponentImpact {
     let blade = f.blade_16_slots.map(|x| x / 16.0) + f.blade_server;
     let (case, case_basis) = match hw.case {
         Some(CaseType::Rack) => (Ranged::exact(f.case_rack), "rack".to_string()),
@@ -369,23 +400,11 @@ pub(crate) fn bottom_up_with(
             ),
         ),
     };
-    parts.push(ComponentImpact {
+    ComponentImpact {
         kind: ComponentKind::Case,
         units: 1,
         impacts: case,
         basis: case_basis,
-    });
-
-    parts.push(ComponentImpact {
-        kind: ComponentKind::Motherboard,
-        units: 1,
-        impacts: Ranged::exact(f.motherboard),
-        basis: "constant per server".into(),
-    });
-
-    NodeEmbodied {
-        total: parts.iter().map(|p| p.impacts).sum(),
-        components: parts,
     }
 }
 

@@ -21,8 +21,8 @@ pub use error::{InventoryError, InventoryErrors};
 pub use crate::policy::NodeCapacity;
 
 use crate::embodied::{
-    Completion, ComponentImpact, CpuDie, CpuSpec, GpuCard, GpuModel, GpuSpec, NodeHardware,
-    PartialImpacts, bottom_up_with, gpu_card,
+    Completion, ComponentImpact, CpuDie, CpuSpec, GpuCard, GpuModel, GpuSpec, NodeEmbodied,
+    NodeHardware, PartialImpacts, bottom_up_with, gpu_card,
 };
 use crate::factors::{ElectricityFactors, HourlySeries};
 use crate::impacts::{Impacts, Ranged};
@@ -396,89 +396,14 @@ fn finish(d: validate::GroupDraft, completions: &Completions) -> NodeGroup {
     // Per hour of life, and whole life, for each source.
     let (per_node, per_life_hour, components, method) = match (&d.source, bottom) {
         (crate::inventory::EmbodiedSource::BottomUp, Some(b)) => {
-            let per_hour = b.total.scale_each(Ranged::new(
-                1.0 / life_h.value,
-                1.0 / life_h.max,
-                1.0 / life_h.min,
-            ));
+            let per_hour = per_hour_of_life(b.total, life_h);
             (b.total, per_hour, b.components, model_name)
         }
-        (EmbodiedSource::Manufacturer(f), b) => {
-            let fallback = b.as_ref().map(|b| b.total).unwrap_or(Ranged::ZERO);
-            let total = fallback.map(|i| f.or(i));
-            let per_hour = total.scale_each(Ranged::new(
-                1.0 / life_h.value,
-                1.0 / life_h.max,
-                1.0 / life_h.min,
-            ));
-            let method = if f.is_complete() {
-                "manufacturer's footprint per node".to_string()
-            } else {
-                format!(
-                    "manufacturer's footprint for {}; other criteria: {model_name}",
-                    f.given()
-                )
-            };
-            (
-                total,
-                per_hour,
-                b.map(|b| b.components).unwrap_or_default(),
-                method,
-            )
-        }
-        (EmbodiedSource::PerNodeHour(f), b) => {
-            let fallback_per_hour = b
-                .as_ref()
-                .map(|b| {
-                    b.total.scale_each(Ranged::new(
-                        1.0 / life_h.value,
-                        1.0 / life_h.max,
-                        1.0 / life_h.min,
-                    ))
-                })
-                .unwrap_or(Ranged::ZERO);
-            let per_hour = fallback_per_hour.map(|i| f.or(i));
-            // The site's criteria over the node's life, in order: a longer life holds more
-            // node-hours (the reverse pairing gave a minimum above the maximum; found by
-            // fuzzing). The other criteria keep the bottom-up model's totals.
-            let site_total = per_hour.scale_each(Ranged::new(life_h.value, life_h.min, life_h.max));
-            let model_total = b.as_ref().map_or(Ranged::ZERO, |b| b.total);
-            let pick = |site: Impacts, model: Impacts| {
-                Impacts::new(
-                    f.gwp_kgco2eq
-                        .map_or(model.gwp_kgco2eq, |_| site.gwp_kgco2eq),
-                    f.adpe_kgsbeq
-                        .map_or(model.adpe_kgsbeq, |_| site.adpe_kgsbeq),
-                    f.pe_mj.map_or(model.pe_mj, |_| site.pe_mj),
-                )
-            };
-            let total = Ranged {
-                value: pick(site_total.value, model_total.value),
-                min: pick(site_total.min, model_total.min),
-                max: pick(site_total.max, model_total.max),
-            };
-            let method = if f.is_complete() {
-                "site figure per node-hour".to_string()
-            } else {
-                format!(
-                    "site figure per node-hour for {}; other criteria: {model_name}",
-                    f.given()
-                )
-            };
-            (
-                total,
-                per_hour,
-                b.map(|b| b.components).unwrap_or_default(),
-                method,
-            )
-        }
+        (EmbodiedSource::Manufacturer(f), b) => manufacturer_figures(f, b, life_h, &model_name),
+        (EmbodiedSource::PerNodeHour(f), b) => per_node_hour_figures(f, b, life_h, &model_name),
         (EmbodiedSource::ComponentTable(t), b) => {
             let total = Ranged::exact(t.total());
-            let per_hour = total.scale_each(Ranged::new(
-                1.0 / life_h.value,
-                1.0 / life_h.max,
-                1.0 / life_h.min,
-            ));
+            let per_hour = per_hour_of_life(total, life_h);
             (total, per_hour, t.breakdown(), t.method(b.map(|b| b.total)))
         }
         (EmbodiedSource::BottomUp, None) => {
@@ -511,6 +436,98 @@ fn finish(d: validate::GroupDraft, completions: &Completions) -> NodeGroup {
             method,
         },
     }
+}
+
+/// A group's embodied figures from one source: per node, per hour of its life, by
+/// component, and how they were found.
+type SourceFigures = (
+    Ranged<Impacts>,
+    Ranged<Impacts>,
+    Vec<ComponentImpact>,
+    String,
+);
+
+/// A node's whole-life impacts spread over its life, `life_h` hours: a longer life gives the
+/// lower rate, so the range's bounds swap.
+fn per_hour_of_life(total: Ranged<Impacts>, life_h: Ranged<f64>) -> Ranged<Impacts> {
+    total.scale_each(Ranged::new(
+        1.0 / life_h.value,
+        1.0 / life_h.max,
+        1.0 / life_h.min,
+    ))
+}
+
+/// The manufacturer's footprint per node, its missing criteria from the bottom-up model.
+fn manufacturer_figures(
+    f: &PartialImpacts,
+    b: Option<NodeEmbodied>,
+    life_h: Ranged<f64>,
+    model_name: &str,
+) -> SourceFigures {
+    let fallback = b.as_ref().map(|b| b.total).unwrap_or(Ranged::ZERO);
+    let total = fallback.map(|i| f.or(i));
+    let per_hour = per_hour_of_life(total, life_h);
+    let method = if f.is_complete() {
+        "manufacturer's footprint per node".to_string()
+    } else {
+        format!(
+            "manufacturer's footprint for {}; other criteria: {model_name}",
+            f.given()
+        )
+    };
+    (
+        total,
+        per_hour,
+        b.map(|b| b.components).unwrap_or_default(),
+        method,
+    )
+}
+
+/// The site's figure per node-hour, its missing criteria from the bottom-up model.
+fn per_node_hour_figures(
+    f: &PartialImpacts,
+    b: Option<NodeEmbodied>,
+    life_h: Ranged<f64>,
+    model_name: &str,
+) -> SourceFigures {
+    let fallback_per_hour = b
+        .as_ref()
+        .map(|b| per_hour_of_life(b.total, life_h))
+        .unwrap_or(Ranged::ZERO);
+    let per_hour = fallback_per_hour.map(|i| f.or(i));
+    // The site's criteria over the node's life, in order: a longer life holds more
+    // node-hours (the reverse pairing gave a minimum above the maximum; found by
+    // fuzzing). The other criteria keep the bottom-up model's totals.
+    let site_total = per_hour.scale_each(Ranged::new(life_h.value, life_h.min, life_h.max));
+    let model_total = b.as_ref().map_or(Ranged::ZERO, |b| b.total);
+    let pick = |site: Impacts, model: Impacts| {
+        Impacts::new(
+            f.gwp_kgco2eq
+                .map_or(model.gwp_kgco2eq, |_| site.gwp_kgco2eq),
+            f.adpe_kgsbeq
+                .map_or(model.adpe_kgsbeq, |_| site.adpe_kgsbeq),
+            f.pe_mj.map_or(model.pe_mj, |_| site.pe_mj),
+        )
+    };
+    let total = Ranged {
+        value: pick(site_total.value, model_total.value),
+        min: pick(site_total.min, model_total.min),
+        max: pick(site_total.max, model_total.max),
+    };
+    let method = if f.is_complete() {
+        "site figure per node-hour".to_string()
+    } else {
+        format!(
+            "site figure per node-hour for {}; other criteria: {model_name}",
+            f.given()
+        )
+    };
+    (
+        total,
+        per_hour,
+        b.map(|b| b.components).unwrap_or_default(),
+        method,
+    )
 }
 
 /// The key of a CPU completion: the inputs that decide it.

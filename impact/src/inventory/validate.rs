@@ -315,151 +315,23 @@ fn group(
     if nodes.is_empty() {
         return None; // the hostlist error is already reported
     }
-
-    // Values a group may inherit from [site].
-    macro_rules! inherit {
-        ($field:ident) => {
-            g.$field.as_ref().or(site.and_then(|s| s.$field.as_ref()))
-        };
-    }
-    // A range goes with its central value: a group that sets its own value does not inherit
-    // the site's range around another one.
-    macro_rules! inherit_range {
-        ($field:ident, $range:ident) => {
-            g.$range.as_ref().or(if g.$field.is_some() {
-                None
-            } else {
-                site.and_then(|s| s.$range.as_ref())
-            })
-        };
-    }
-    let lifetime = match inherit!(lifetime_years) {
-        Some(v) => c.number(v, &k("lifetime_years"), 0.0, 30.0, true, "years"),
-        None => {
-            c.error(span.clone(), k("lifetime_years"), "no lifetime", "set lifetime_years (e.g. 6, as MLCA, BLOOM and ImpactsHPC use; boaviztapi's default server is 4) in the group or in [site]");
-            None
-        }
-    };
-    let lifetime_years = lifetime.map_or(Ranged::exact(1.0), |l| {
-        c.range(
-            l,
-            inherit_range!(lifetime_years, lifetime_years_range),
-            &k("lifetime_years_range"),
-            0.1,
-            30.0,
-        )
-    });
-    let util = match inherit!(utilisation) {
-        Some(v) => c
-            .number(v, &k("utilisation"), 0.0, 1.0, true, "")
-            .unwrap_or(1.0),
-        None => 1.0,
-    };
-    let utilisation = c.range(
-        util,
-        inherit_range!(utilisation, utilisation_range),
-        &k("utilisation_range"),
-        0.01,
-        1.0,
-    );
-    let pue = match inherit!(pue) {
-        Some(v) => c.number(v, &k("pue"), 1.0, 5.0, false, ""),
-        None => {
-            c.error(span.clone(), k("pue"), "no PUE", "set pue (1.0 counts IT energy only; 1.2 is ImpactsHPC's and EcoLogits' default for supercomputers, 1.56 the Uptime Institute 2024 average) in the group or in [site]");
-            None
-        }
-    };
-    let pue = pue.map_or(Ranged::exact(1.0), |p| {
-        c.range(p, inherit_range!(pue, pue_range), &k("pue_range"), 1.0, 5.0)
-    });
-    let electricity = match inherit!(location) {
+    let inherited = Inherited { g, site };
+    let lifetime_years = inherited.lifetime_years(c, &span, &k);
+    let utilisation = inherited.utilisation(c, &k);
+    let pue = inherited.pue(c, &span, &k);
+    let electricity = match inherited.value(|s| s.location.as_ref(), g.location.as_ref()) {
         Some(loc) => electricity(c, loc, g, &k),
         None => {
             c.error(span.clone(), k("location"), "no location", "set location to the ISO 3166 alpha-3 code of the country whose grid feeds the nodes (e.g. \"FRA\"), or WOR / EEE, in the group or in [site]");
             None
         }
     };
-    let grid_zone = g
-        .grid_zone
-        .as_ref()
-        .map(|z| (z.get_ref().clone(), c.line(z.span().start)));
-    if grid_zone.is_some() && site_choice.carbon_intensity_series.is_none() {
-        let z = g.grid_zone.as_ref().expect("checked");
-        c.error(
-            z.span(),
-            k("grid_zone"),
-            "grid_zone is set but [site] names no carbon_intensity_series",
-            "add carbon_intensity_series = \"file.csv\" to [site], or remove grid_zone",
-        );
-    }
+    let grid_zone = grid_zone(c, g, site_choice, &k);
 
     let hardware = hardware(c, g, &k);
-    let footprint = g
-        .footprint
-        .as_ref()
-        .map(|f| criteria(c, f, &k("footprint"), [1e6, 100.0, 1e8]));
-    let per_node_hour = g
-        .per_node_hour
-        .as_ref()
-        .map(|f| criteria(c, f, &k("per_node_hour"), [100.0, 1.0, 1e4]));
-    let table = g.component_footprint.as_ref().and_then(|t| {
-        let gpus = hardware.as_ref().map(NodeHardware::gpu_count);
-        super::component_table::check(c, t, &k("component_footprint"), gpus)
-    });
-    let source = embodied_source(c, g, &k, footprint, per_node_hour, table);
-    let missing = |p: &PartialImpacts| !p.is_complete();
-    match (&source, &hardware) {
-        (EmbodiedSource::BottomUp, None)
-            if g.cpu.is_none() && g.ram.is_none() && g.component_footprint.is_none() =>
-        {
-            c.error(
-                span.clone(),
-                format!("group \"{name}\""),
-                "no way to compute the embodied impact",
-                "describe the hardware ([group.cpu] and [group.ram] at least), or give [group.footprint] (manufacturer's figures per node), [group.per_node_hour] or [group.component_footprint] (an LCA's table per component)",
-            )
-        }
-        (EmbodiedSource::Manufacturer(p) | EmbodiedSource::PerNodeHour(p), None) if missing(p) && g.cpu.is_none() && g.ram.is_none() => c.error(
-            span.clone(),
-            format!("group \"{name}\""),
-            format!("only {} given, and no hardware to compute the other criteria from", p.given()),
-            "give gwp_kgco2eq, adpe_kgsbeq and pe_mj, or describe the hardware ([group.cpu], [group.ram]...) so that the bottom-up model fills the missing criteria",
-        ),
-        _ => {}
-    }
-
-    // A group known only from its table still knows its GPUs, for GPU shares.
-    let gpus = match (&hardware, &source) {
-        (Some(hw), _) => hw.gpu_count(),
-        (None, EmbodiedSource::ComponentTable(t)) => t.gpu_cards,
-        (None, _) => 0,
-    };
-    let capacity = NodeCapacity {
-        cpus: match &g.slurm_cpus {
-            Some(v) => c.count(v, &k("slurm_cpus"), 1, 1_000_000),
-            None => hardware.as_ref().map(NodeHardware::cpus),
-        },
-        memory_mb: match &g.slurm_memory_mb {
-            Some(v) if (1..=1_000_000_000).contains(v.get_ref()) => Some(*v.get_ref()),
-            Some(v) => {
-                c.error(
-                    v.span(),
-                    k("slurm_memory_mb"),
-                    format!("{} MB is out of range", v.get_ref()),
-                    "give Slurm's RealMemory for the node, in MB",
-                );
-                None
-            }
-            None => hardware
-                .as_ref()
-                .map(|h| (h.ram.total_gb() * 1024.0).round() as u64),
-        },
-        gpus,
-        billing: g
-            .billing_per_node
-            .as_ref()
-            .and_then(|v| c.number(v, &k("billing_per_node"), 0.0, 1e9, true, "")),
-    };
+    let source = group_embodied_source(c, g, hardware.as_ref(), &k);
+    check_embodied_computable(c, g, &span, &name, &source, hardware.as_ref());
+    let capacity = capacity(c, g, hardware.as_ref(), &source, &k);
     let uncovered_power_w = g
         .uncovered_power_w
         .as_ref()
@@ -484,6 +356,213 @@ fn group(
         capacity,
         uncovered_power_w,
     })
+}
+
+/// A group's values it may inherit from `[site]`.
+struct Inherited<'a> {
+    g: &'a RawGroup,
+    site: Option<&'a RawSite>,
+}
+
+impl<'a> Inherited<'a> {
+    /// The group's own value, else the site's.
+    fn value<T>(
+        &self,
+        of_site: impl Fn(&'a RawSite) -> Option<&'a T>,
+        own: Option<&'a T>,
+    ) -> Option<&'a T> {
+        own.or(self.site.and_then(of_site))
+    }
+
+    /// A range goes with its central value: a group that sets its own value does not inherit
+    /// the site's range around another one.
+    fn range<T>(
+        &self,
+        of_site: impl Fn(&'a RawSite) -> Option<&'a T>,
+        own_value_set: bool,
+        own: Option<&'a T>,
+    ) -> Option<&'a T> {
+        own.or(if own_value_set {
+            None
+        } else {
+            self.site.and_then(of_site)
+        })
+    }
+
+    fn lifetime_years(
+        &self,
+        c: &mut Checker,
+        span: &Range<usize>,
+        k: &dyn Fn(&str) -> String,
+    ) -> Ranged<f64> {
+        let g = self.g;
+        let lifetime = match self.value(|s| s.lifetime_years.as_ref(), g.lifetime_years.as_ref()) {
+            Some(v) => c.number(v, &k("lifetime_years"), 0.0, 30.0, true, "years"),
+            None => {
+                c.error(span.clone(), k("lifetime_years"), "no lifetime", "set lifetime_years (e.g. 6, as MLCA, BLOOM and ImpactsHPC use; boaviztapi's default server is 4) in the group or in [site]");
+                None
+            }
+        };
+        lifetime.map_or(Ranged::exact(1.0), |l| {
+            let range = self.range(
+                |s| s.lifetime_years_range.as_ref(),
+                g.lifetime_years.is_some(),
+                g.lifetime_years_range.as_ref(),
+            );
+            c.range(l, range, &k("lifetime_years_range"), 0.1, 30.0)
+        })
+    }
+
+    fn utilisation(&self, c: &mut Checker, k: &dyn Fn(&str) -> String) -> Ranged<f64> {
+        let g = self.g;
+        let util = match self.value(|s| s.utilisation.as_ref(), g.utilisation.as_ref()) {
+            Some(v) => c
+                .number(v, &k("utilisation"), 0.0, 1.0, true, "")
+                .unwrap_or(1.0),
+            None => 1.0,
+        };
+        let range = self.range(
+            |s| s.utilisation_range.as_ref(),
+            g.utilisation.is_some(),
+            g.utilisation_range.as_ref(),
+        );
+        c.range(util, range, &k("utilisation_range"), 0.01, 1.0)
+    }
+
+    fn pue(&self, c: &mut Checker, span: &Range<usize>, k: &dyn Fn(&str) -> String) -> Ranged<f64> {
+        let g = self.g;
+        let pue = match self.value(|s| s.pue.as_ref(), g.pue.as_ref()) {
+            Some(v) => c.number(v, &k("pue"), 1.0, 5.0, false, ""),
+            None => {
+                c.error(span.clone(), k("pue"), "no PUE", "set pue (1.0 counts IT energy only; 1.2 is ImpactsHPC's and EcoLogits' default for supercomputers, 1.56 the Uptime Institute 2024 average) in the group or in [site]");
+                None
+            }
+        };
+        pue.map_or(Ranged::exact(1.0), |p| {
+            let range = self.range(
+                |s| s.pue_range.as_ref(),
+                g.pue.is_some(),
+                g.pue_range.as_ref(),
+            );
+            c.range(p, range, &k("pue_range"), 1.0, 5.0)
+        })
+    }
+}
+
+/// The group's grid zone with its line; an error where `[site]` names no series to look it
+/// up in.
+fn grid_zone(
+    c: &mut Checker,
+    g: &RawGroup,
+    site_choice: &Site,
+    k: &dyn Fn(&str) -> String,
+) -> Option<(String, usize)> {
+    let z = g.grid_zone.as_ref()?;
+    if site_choice.carbon_intensity_series.is_none() {
+        c.error(
+            z.span(),
+            k("grid_zone"),
+            "grid_zone is set but [site] names no carbon_intensity_series",
+            "add carbon_intensity_series = \"file.csv\" to [site], or remove grid_zone",
+        );
+    }
+    Some((z.get_ref().clone(), c.line(z.span().start)))
+}
+
+/// The group's given figures (`[group.footprint]`, `[group.per_node_hour]`,
+/// `[group.component_footprint]`), checked, and the one its embodied impact comes from.
+fn group_embodied_source(
+    c: &mut Checker,
+    g: &RawGroup,
+    hardware: Option<&NodeHardware>,
+    k: &dyn Fn(&str) -> String,
+) -> EmbodiedSource {
+    let footprint = g
+        .footprint
+        .as_ref()
+        .map(|f| criteria(c, f, &k("footprint"), [1e6, 100.0, 1e8]));
+    let per_node_hour = g
+        .per_node_hour
+        .as_ref()
+        .map(|f| criteria(c, f, &k("per_node_hour"), [100.0, 1.0, 1e4]));
+    let table = g.component_footprint.as_ref().and_then(|t| {
+        let gpus = hardware.map(NodeHardware::gpu_count);
+        super::component_table::check(c, t, &k("component_footprint"), gpus)
+    });
+    embodied_source(c, g, k, footprint, per_node_hour, table)
+}
+
+/// An error where the group gives neither hardware nor complete figures to compute its
+/// embodied impact from.
+fn check_embodied_computable(
+    c: &mut Checker,
+    g: &RawGroup,
+    span: &Range<usize>,
+    name: &str,
+    source: &EmbodiedSource,
+    hardware: Option<&NodeHardware>,
+) {
+    let missing = |p: &PartialImpacts| !p.is_complete();
+    match (source, hardware) {
+        (EmbodiedSource::BottomUp, None)
+            if g.cpu.is_none() && g.ram.is_none() && g.component_footprint.is_none() =>
+        {
+            c.error(
+                span.clone(),
+                format!("group \"{name}\""),
+                "no way to compute the embodied impact",
+                "describe the hardware ([group.cpu] and [group.ram] at least), or give [group.footprint] (manufacturer's figures per node), [group.per_node_hour] or [group.component_footprint] (an LCA's table per component)",
+            )
+        }
+        (EmbodiedSource::Manufacturer(p) | EmbodiedSource::PerNodeHour(p), None) if missing(p) && g.cpu.is_none() && g.ram.is_none() => c.error(
+            span.clone(),
+            format!("group \"{name}\""),
+            format!("only {} given, and no hardware to compute the other criteria from", p.given()),
+            "give gwp_kgco2eq, adpe_kgsbeq and pe_mj, or describe the hardware ([group.cpu], [group.ram]...) so that the bottom-up model fills the missing criteria",
+        ),
+        _ => {}
+    }
+}
+
+/// What a node of the group offers Slurm: the configured CPUs, memory and billing, else the
+/// hardware's.
+fn capacity(
+    c: &mut Checker,
+    g: &RawGroup,
+    hardware: Option<&NodeHardware>,
+    source: &EmbodiedSource,
+    k: &dyn Fn(&str) -> String,
+) -> NodeCapacity {
+    // A group known only from its table still knows its GPUs, for GPU shares.
+    let gpus = match (hardware, source) {
+        (Some(hw), _) => hw.gpu_count(),
+        (None, EmbodiedSource::ComponentTable(t)) => t.gpu_cards,
+        (None, _) => 0,
+    };
+    NodeCapacity {
+        cpus: match &g.slurm_cpus {
+            Some(v) => c.count(v, &k("slurm_cpus"), 1, 1_000_000),
+            None => hardware.map(NodeHardware::cpus),
+        },
+        memory_mb: match &g.slurm_memory_mb {
+            Some(v) if (1..=1_000_000_000).contains(v.get_ref()) => Some(*v.get_ref()),
+            Some(v) => {
+                c.error(
+                    v.span(),
+                    k("slurm_memory_mb"),
+                    format!("{} MB is out of range", v.get_ref()),
+                    "give Slurm's RealMemory for the node, in MB",
+                );
+                None
+            }
+            None => hardware.map(|h| (h.ram.total_gb() * 1024.0).round() as u64),
+        },
+        gpus,
+        billing: g
+            .billing_per_node
+            .as_ref()
+            .and_then(|v| c.number(v, &k("billing_per_node"), 0.0, 1e9, true, "")),
+    }
 }
 
 /// Where the group's embodied figures come from: at most one of `[group.footprint]`,
@@ -533,30 +612,65 @@ fn electricity(
 ) -> Option<ElectricityFactors> {
     let code = loc.get_ref();
     let Some(z) = factors::zone(code) else {
-        let upper = code.to_uppercase();
-        let by_name: Vec<String> = factors::zones()
-            .into_iter()
-            .filter(|(zc, country)| {
-                *zc == upper || country.to_lowercase().starts_with(&code.to_lowercase())
-            })
-            .map(|(zc, country)| format!("{zc} ({country})"))
-            .take(5)
-            .collect();
-        let fix = if by_name.is_empty() {
-            "use an ISO 3166 alpha-3 country code from boaviztapi's table (FRA, DEU, USA, GBR...), or WOR (world) / EEE (Europe); docs/methodology.md lists them all".to_string()
-        } else {
-            format!("did you mean {}?", by_name.join(", "))
-        };
+        unknown_zone(c, loc, k);
+        return None;
+    };
+    let [gwp, pe, adpe] = electricity_overrides(c, g, k);
+    let Some(pe_value) = pe.or(z.pe_mj_per_kwh) else {
         c.error(
             loc.span(),
             k("location"),
-            format!("unknown electricity zone `{code}`"),
-            fix,
+            format!("boaviztapi 2.5.0 has no primary-energy factor for {code}"),
+            "add [group.electricity] pe_mj_per_kwh = ..., or choose a neighbouring zone",
         );
         return None;
     };
+    let source = electricity_source(&z, [gwp, pe, adpe]);
+    Some(ElectricityFactors {
+        per_kwh: Impacts::new(
+            gwp.unwrap_or(z.gwp_kg_per_kwh),
+            adpe.unwrap_or(z.adpe_kgsbeq_per_kwh),
+            pe_value,
+        ),
+        zone: z.zone,
+        source,
+    })
+}
+
+/// An error for a location that is no zone of the table, suggesting zones whose code or
+/// country name it starts.
+fn unknown_zone(c: &mut Checker, loc: &S<String>, k: &dyn Fn(&str) -> String) {
+    let code = loc.get_ref();
+    let upper = code.to_uppercase();
+    let by_name: Vec<String> = factors::zones()
+        .into_iter()
+        .filter(|(zc, country)| {
+            *zc == upper || country.to_lowercase().starts_with(&code.to_lowercase())
+        })
+        .map(|(zc, country)| format!("{zc} ({country})"))
+        .take(5)
+        .collect();
+    let fix = if by_name.is_empty() {
+        "use an ISO 3166 alpha-3 country code from boaviztapi's table (FRA, DEU, USA, GBR...), or WOR (world) / EEE (Europe); docs/methodology.md lists them all".to_string()
+    } else {
+        format!("did you mean {}?", by_name.join(", "))
+    };
+    c.error(
+        loc.span(),
+        k("location"),
+        format!("unknown electricity zone `{code}`"),
+        fix,
+    );
+}
+
+/// The group's own `[group.electricity]` factors, checked: GWP, PE and ADPe per kWh.
+fn electricity_overrides(
+    c: &mut Checker,
+    g: &RawGroup,
+    k: &dyn Fn(&str) -> String,
+) -> [Option<f64>; 3] {
     let over = g.electricity.as_ref();
-    let get = |c: &mut Checker, v: Option<&S<f64>>, key: &str, hi: f64| {
+    let mut get = |v: Option<&S<f64>>, key: &str, hi: f64| {
         v.and_then(|v| {
             c.number(
                 v,
@@ -569,43 +683,30 @@ fn electricity(
         })
     };
     let gwp = get(
-        c,
         over.and_then(|o| o.get_ref().gwp_kg_per_kwh.as_ref()),
         "gwp_kg_per_kwh",
         3.0,
     );
     let pe = get(
-        c,
         over.and_then(|o| o.get_ref().pe_mj_per_kwh.as_ref()),
         "pe_mj_per_kwh",
         1000.0,
     );
     let adpe = get(
-        c,
         over.and_then(|o| o.get_ref().adpe_kgsbeq_per_kwh.as_ref()),
         "adpe_kgsbeq_per_kwh",
         1e-3,
     );
-    let Some(pe_value) = pe.or(z.pe_mj_per_kwh) else {
-        c.error(
-            loc.span(),
-            k("location"),
-            format!("boaviztapi 2.5.0 has no primary-energy factor for {code}"),
-            "add [group.electricity] pe_mj_per_kwh = ..., or choose a neighbouring zone",
-        );
-        return None;
-    };
-    let mut overridden = Vec::new();
-    if gwp.is_some() {
-        overridden.push("GWP");
-    }
-    if pe.is_some() {
-        overridden.push("PE");
-    }
-    if adpe.is_some() {
-        overridden.push("ADPe");
-    }
-    let source = if overridden.is_empty() {
+    [gwp, pe, adpe]
+}
+
+/// Where the factors come from: the zone's, or the zone's with the inventory's overrides.
+fn electricity_source(z: &factors::ZoneFactors, [gwp, pe, adpe]: [Option<f64>; 3]) -> String {
+    let overridden: Vec<&str> = [(gwp, "GWP"), (pe, "PE"), (adpe, "ADPe")]
+        .into_iter()
+        .filter_map(|(v, name)| v.map(|_| name))
+        .collect();
+    if overridden.is_empty() {
         format!(
             "boaviztapi 2.5.0 yearly factors for {} ({}; GWP {} {})",
             z.zone, z.country, z.gwp_source, z.gwp_year
@@ -616,16 +717,7 @@ fn electricity(
             z.zone,
             overridden.join(", ")
         )
-    };
-    Some(ElectricityFactors {
-        per_kwh: Impacts::new(
-            gwp.unwrap_or(z.gwp_kg_per_kwh),
-            adpe.unwrap_or(z.adpe_kgsbeq_per_kwh),
-            pe_value,
-        ),
-        zone: z.zone,
-        source,
-    })
+    }
 }
 
 pub(crate) fn criteria(
