@@ -254,57 +254,88 @@ fn write_as_user(
         return Err(WriteAsUserError::Fork(std::io::Error::last_os_error()));
     }
     if pid == 0 {
-        // SAFETY: child process. setgroups/setgid/setuid/open/openat/write/close/_exit are
-        // async-signal-safe; the pointers are to the parent's prepared buffers, valid in the
-        // child's copy of the address space. Exit codes say which step failed.
-        unsafe {
-            if libc::setgroups(1, groups.as_ptr()) != 0 {
-                libc::_exit(10)
-            }
-            if libc::setgid(gid) != 0 {
-                libc::_exit(11)
-            }
-            if libc::setuid(uid) != 0 {
-                libc::_exit(12)
-            }
-            let dirfd = libc::open(
-                dir_c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        // SAFETY: this is the child of the fork above, and the buffers were prepared before it.
+        unsafe { write_in_child(&groups, gid, uid, &dir_c, &name_c, bytes) }
+    }
+    wait_for_writer(pid, dir, name, uid, gid)
+}
+
+/// The forked child of [`write_as_user`]: drops to `uid:gid`, creates `dir/name` and writes
+/// `bytes`; its exit code says which step failed (10-12 switching user, 13 the directory, 14
+/// creating, 15 a symlink at the name, 16 writing).
+///
+/// # Safety
+/// Call only in a child just forked: it calls only async-signal-safe functions, on buffers
+/// prepared before the fork (valid in the child's copy of the address space), and ends in
+/// `_exit`.
+unsafe fn write_in_child(
+    groups: &[libc::gid_t],
+    gid: u32,
+    uid: u32,
+    dir_c: &CString,
+    name_c: &CString,
+    bytes: &[u8],
+) -> ! {
+    // SAFETY: setgroups/setgid/setuid/open/openat/write/close/_exit are async-signal-safe;
+    // the pointers are to live buffers of the caller's, of the lengths given.
+    unsafe {
+        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+            libc::_exit(10)
+        }
+        if libc::setgid(gid) != 0 {
+            libc::_exit(11)
+        }
+        if libc::setuid(uid) != 0 {
+            libc::_exit(12)
+        }
+        let dirfd = libc::open(
+            dir_c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if dirfd < 0 {
+            libc::_exit(13)
+        }
+        let fd = libc::openat(
+            dirfd,
+            name_c.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o644,
+        );
+        if fd < 0 {
+            libc::_exit(if *libc::__errno_location() == libc::ELOOP {
+                15
+            } else {
+                14
+            })
+        }
+        let mut off = 0usize;
+        while off < bytes.len() {
+            let n = libc::write(
+                fd,
+                bytes.as_ptr().add(off) as *const libc::c_void,
+                bytes.len() - off,
             );
-            if dirfd < 0 {
-                libc::_exit(13)
-            }
-            let fd = libc::openat(
-                dirfd,
-                name_c.as_ptr(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                0o644,
-            );
-            if fd < 0 {
-                libc::_exit(if *libc::__errno_location() == libc::ELOOP {
-                    15
-                } else {
-                    14
-                })
-            }
-            let mut off = 0usize;
-            while off < bytes.len() {
-                let n = libc::write(
-                    fd,
-                    bytes.as_ptr().add(off) as *const libc::c_void,
-                    bytes.len() - off,
-                );
-                if n <= 0 {
-                    libc::_exit(16)
-                }
-                off += n as usize;
-            }
-            if libc::close(fd) != 0 {
+            if n <= 0 {
                 libc::_exit(16)
             }
-            libc::_exit(0)
+            off += n as usize;
         }
+        if libc::close(fd) != 0 {
+            libc::_exit(16)
+        }
+        libc::_exit(0)
     }
+}
+
+/// Waits at most [`WRITE_AS_USER_TIMEOUT`] for the writer child `pid` of [`write_as_user`]
+/// and turns its exit code into the outcome; kills it after the timeout.
+fn wait_for_writer(
+    pid: libc::pid_t,
+    dir: &Path,
+    name: &str,
+    uid: u32,
+    gid: u32,
+) -> Result<(), WriteAsUserError> {
     let deadline = Instant::now() + WRITE_AS_USER_TIMEOUT;
     loop {
         let mut status: c_int = 0;
