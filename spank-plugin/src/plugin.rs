@@ -355,6 +355,10 @@ fn start_forwarder(config: &Config, spool: &Spool) -> std::io::Result<u32> {
 
 /// The forwarder's command line (`energy-assess-forwarder`, crate `ea-forward`, whose `Args`
 /// reads it back): the host's short name, as the collector checks records against it.
+///
+/// Built here rather than by `ea_forward::Args::to_args`, so that the plugin, loaded into
+/// slurmd, does not link the forwarder's HTTP and MUNGE code; a unit test checks that the
+/// forwarder reads it.
 fn ea_forward_args(config: &Config, spool: &Spool) -> Vec<String> {
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let short = hostname
@@ -654,5 +658,29 @@ fn cpus_on_node(host: &dyn SpankHost, node: &str, node_list: Option<&str>) -> Op
             host.log(Level::Debug, &format!("SLURM_JOB_CPUS_PER_NODE: {e}"));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forwarder_reads_the_command_line_the_plugin_writes() {
+        let config = Config {
+            collector: vec!["http://a:8080".into(), "http://b:8080".into()],
+            keep_delivered: std::time::Duration::from_secs(3600),
+            ..Config::default()
+        };
+        let spool = Spool::new("/var/spool/energy-assess");
+        let args = ea_forward::Args::parse(ea_forward_args(&config, &spool)).unwrap();
+        assert_eq!(args.spool, spool.root());
+        assert_eq!(args.collectors, config.collector);
+        assert_eq!(args.keep_delivered, config.keep_delivered);
+        assert!(
+            !args.host.is_empty() && !args.host.contains('.'),
+            "{}",
+            args.host
+        );
     }
 }
