@@ -1,43 +1,17 @@
 //! Hash maps keyed by job ids and node names, with a fast hasher: a month's ingest looks up
 //! millions of them. SipHash, the standard default, resists adversarial keys, which Slurm ids
 //! and node names written by the site's own daemons are not, and costs several times more.
+//! The hasher is `rustc-hash`'s FxHash, as in the impact engine's maps (`ea-impact`): one fast
+//! hasher in the workspace. It is not stored anywhere (the stored row hash is
+//! [`crate::rowhash::Fnv`]), so it may change with the crate's version.
 
+use rustc_hash::FxBuildHasher;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 
-/// The multiply-rotate hash of [`crate::rowhash::Fnv`], as a [`Hasher`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FastHasher(crate::rowhash::Fnv);
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.bytes(bytes);
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.0.int(Some(i64::from(i)));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0.int(Some(i as i64));
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.0.int(Some(i as i64));
-    }
-    fn finish(&self) -> u64 {
-        // The multiply only carries low bits upwards, and hash tables index by the low bits:
-        // mix the high ones down (MurmurHash3's finaliser), or ids that differ only in their
-        // last digits all land in the same few buckets.
-        let mut h = self.0.finish() as u64;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h
-    }
-}
-
-/// A `HashMap` hashed with [`FastHasher`]: for the integer and short-string keys of a month of jobs.
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
-/// A `HashSet` hashed with [`FastHasher`] (see [`FastMap`]).
-pub type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
+/// A `HashMap` hashed with FxHash: for the integer and short-string keys of a month of jobs.
+pub type FastMap<K, V> = HashMap<K, V, FxBuildHasher>;
+/// A `HashSet` hashed with FxHash (see [`FastMap`]).
+pub type FastSet<K> = HashSet<K, FxBuildHasher>;
 
 /// Strings (cluster, user, account names...) numbered in the order first seen, so that a
 /// million jobs carry small numbers instead of strings.
@@ -107,7 +81,7 @@ mod tests {
     #[test]
     fn ids_that_differ_in_their_last_digits_spread_over_buckets() {
         use std::hash::BuildHasher;
-        let build = BuildHasherDefault::<FastHasher>::default();
+        let build = FxBuildHasher;
         let mut low: HashSet<u64> = HashSet::new();
         for i in 1_000_000..1_004_096u32 {
             low.insert(build.hash_one(i.to_string()) & 0xfff);
