@@ -231,7 +231,7 @@ impl Metrics {
                 return;
             }
         };
-        match ea_ingest::batch::measured_energy_by_group(&store.conn) {
+        match ea_store::read::measured_energy_by_group(&store.conn) {
             Ok(groups) => {
                 self.energy.clear();
                 for (cluster, partition, account, joules) in groups {
@@ -245,7 +245,7 @@ impl Metrics {
             }
             Err(e) => eprintln!("collect: /metrics: cannot read the store's energy: {e}"),
         }
-        match ea_ingest::batch::embodied_by_group(&store.conn) {
+        match ea_store::read::embodied_by_group(&store.conn) {
             Ok(groups) => {
                 self.embodied.iter().for_each(Family::clear);
                 for (cluster, partition, account, values) in groups {

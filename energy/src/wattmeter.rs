@@ -40,18 +40,6 @@ fn find(headers: &csv::StringRecord, names: &[&str]) -> Option<usize> {
         .position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
 }
 
-/// Reads a wattmeter CSV.
-///
-/// # Errors
-/// A header without node, time and watts columns, or a metric column with several metrics and
-/// none of them the one asked for.
-///
-/// The error is text until the ingest's `SourceError::Format` takes a [`WattmeterError`]
-/// (`ingest/src/lib.rs`); [`read`] gives it typed.
-pub fn parse(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series, String> {
-    read(bytes, clock, metric).map_err(|e| e.to_string())
-}
-
 /// A wattmeter CSV that cannot be read as a whole (a row that cannot be read is only that
 /// row's error, in [`Series::errors`]).
 #[derive(Debug)]
@@ -96,10 +84,12 @@ impl std::fmt::Display for WattmeterError {
 
 impl std::error::Error for WattmeterError {}
 
-/// [`parse`], with its error typed.
+/// Reads a wattmeter CSV.
 ///
 /// # Errors
-/// As [`parse`].
+/// A header without node, time and watts columns, or a metric column with several metrics and
+/// none of them the one asked for (a row that cannot be read is only that row's error, in
+/// [`Series::errors`]).
 pub fn read(bytes: &[u8], clock: &Clock, metric: Option<&str>) -> Result<Series, WattmeterError> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
     let headers = rdr.headers().map_err(WattmeterError::Header)?.clone();
@@ -334,16 +324,18 @@ mod tests {
             3,2022-04-01 17:24:48.540647,gemini-1,bmc_node_power_watt,1044.0,\n\
             4,2022-04-01 17:24:48.500000,gemini-1.lyon.grid5000.fr,wattmetre_power_watt,x,\n";
         let c = Clock::fixed(TimeZone::UTC, 0);
-        let s = parse(csv.as_bytes(), &c, None).unwrap();
+        let s = read(csv.as_bytes(), &c, None).unwrap();
         assert_eq!(s.samples.len(), 2);
         assert_eq!(s.skipped_other_metric, 1);
         assert_eq!(s.errors.len(), 1);
         assert_eq!(s.errors[0].0, 5);
         assert_eq!(s.samples[1].t - s.samples[0].t, 1.0);
         assert_eq!(s.samples[0].node, "gemini-1");
-        let e = parse(b"a,b\n1,2\n", &c, None).unwrap_err();
+        let e = read(b"a,b\n1,2\n", &c, None).unwrap_err().to_string();
         assert!(e.contains("lacks a node"), "{e}");
-        let e = parse(csv.as_bytes(), &c, Some("nope")).unwrap_err();
+        let e = read(csv.as_bytes(), &c, Some("nope"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bmc_node_power_watt"), "{e}");
     }
 
@@ -352,7 +344,7 @@ mod tests {
         // Found by fuzzing: `.holy2c112501` became a sample of the node "".
         let csv =
             "node,time,watts\n.holy2c112501,2025-06-03 00:00:01,10\nn1,2025-06-03 00:00:01,10\n";
-        let s = parse(csv.as_bytes(), &Clock::fixed(TimeZone::UTC, 0), None).unwrap();
+        let s = read(csv.as_bytes(), &Clock::fixed(TimeZone::UTC, 0), None).unwrap();
         assert_eq!(s.samples.len(), 1);
         assert_eq!(s.errors, [(2, "empty node name".to_string())]);
     }

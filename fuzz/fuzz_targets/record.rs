@@ -17,12 +17,11 @@
 #![no_main]
 
 use ea_fuzz::same_float;
+use ea_ingest::records::{NodeRecordRow, parse_record, to_row};
 use ea_record::record::{JobNodeRecord, SCHEMA_VERSION};
 use ea_record::spool::{
-    check_record_name, decode_record, encode_record, encode_record_schema_2, file_name,
-    parse_file_name,
+    check_name, decode_record, encode_record, encode_record_schema_2, file_name, parse_file_name,
 };
-use ea_ingest::records::{NodeRecordRow, parse_record, to_row};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -113,7 +112,7 @@ fuzz_target!(|data: &[u8]| {
         "`{name}`"
     );
     assert!(
-        check_record_name(&name, decoded.job_id, &decoded.node).is_ok(),
+        check_name(&name, decoded.job_id, &decoded.node).is_ok(),
         "`{name}`"
     );
 

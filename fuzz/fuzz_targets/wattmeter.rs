@@ -1,5 +1,5 @@
 //! External wattmeter series (CSV: Grid'5000 kwollect exports, plain `node,time,watts`):
-//! `ea_energy::wattmeter::parse`, and `integrate` over what it read.
+//! `ea_energy::wattmeter::read`, and `integrate` over what it read.
 //!
 //! Asserts, for a file it accepts:
 //! - every sample has a node (without a domain), a finite time and a finite, non-negative power;
@@ -8,8 +8,8 @@
 //!   window around each sample, is finite and non-negative, with a coverage in [0, 1].
 #![no_main]
 
+use ea_energy::wattmeter::{integrate, read};
 use ea_fuzz::{clock_cet, clock_utc};
-use ea_energy::wattmeter::{integrate, parse};
 use libfuzzer_sys::fuzz_target;
 
 fn check(samples: &[(f64, f64)], t0: f64, t1: f64, node: &str) {
@@ -27,7 +27,7 @@ fn check(samples: &[(f64, f64)], t0: f64, t1: f64, node: &str) {
 fuzz_target!(|data: &[u8]| {
     let clock = clock_utc();
     for metric in [None, Some("wattmetre_power_watt")] {
-        let Ok(series) = parse(data, &clock, metric) else {
+        let Ok(series) = read(data, &clock, metric) else {
             continue;
         };
         let s = &series.samples;
@@ -56,5 +56,5 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let _ = parse(data, &clock_cet(), None);
+    let _ = read(data, &clock_cet(), None);
 });

@@ -22,8 +22,9 @@ use ea_impact::{Held, Inventory, UnallocatedPolicy};
 use ea_sacct::fastmap::{FastMap, Interner};
 use ea_sacct::timefmt::Clock;
 use ea_store::embodied::{self, MonthPart, StoredEmbodied};
+use ea_store::read::AllocationSpan;
 use rayon::prelude::*;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
 /// Bumped when what is stored changes meaning, so that the next ingest allocates everything.
 const ALLOCATION_VERSION: u32 = 1;
@@ -54,22 +55,7 @@ fn provenance(inventory: &Inventory, clock: &Clock) -> String {
     )
 }
 
-fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })
-}
-
-fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )
-    .map(drop)
-}
+use ea_store::meta::{set as set_meta, value as meta};
 
 /// Allocates what the run touched (or everything; see the module's doc) and stores it.
 ///
@@ -85,10 +71,7 @@ pub fn run(
         // Nothing is known of the nodes: no job has an embodied figure.
         embodied::delete_all(conn)?;
         // Nor is the longest job's run kept up to date, which the split reads (derive.rs).
-        conn.execute(
-            "DELETE FROM meta WHERE key IN ('allocation', 'allocation_longest_s')",
-            [],
-        )?;
+        ea_store::meta::delete_allocation(conn)?;
         return Ok(Outcome::default());
     };
     let _p = ea_store::profile::Phase::start("allocate embodied");
@@ -123,29 +106,22 @@ struct Loaded {
     held_total: (Option<u32>, Option<u32>, Option<f64>),
 }
 
-const LOAD: &str = "SELECT cluster, id, start, end, node_list, ncpus, gpus, req_mem_mb
-    FROM jobs WHERE start IS NOT NULL AND end > start AND node_list IS NOT NULL";
-
 fn load(
     conn: &Connection,
     clusters: &mut Interner,
-    filter: &str,
-    args: &[i64],
+    span: AllocationSpan,
 ) -> rusqlite::Result<Vec<Loaded>> {
-    let mut stmt = conn.prepare(&format!("{LOAD} {filter}"))?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let cluster = r.get_ref(0)?.as_str()?;
+    ea_store::read::allocation_jobs(conn, span, |cluster, r| {
         out.push(Loaded {
             cluster: clusters.id(cluster),
-            row: r.get(1)?,
-            start: r.get(2)?,
-            end: r.get(3)?,
-            node_list: r.get::<_, String>(4)?.into(),
-            held_total: (r.get(5)?, r.get(6)?, r.get(7)?),
+            row: r.row,
+            start: r.start,
+            end: r.end,
+            node_list: r.node_list.into(),
+            held_total: (r.ncpus, r.gpus, r.req_mem_mb),
         });
-    }
+    })?;
     Ok(out)
 }
 
@@ -266,7 +242,7 @@ fn allocate_everything(
 ) -> Result<Outcome, IngestError> {
     let mut clusters = Interner::default();
     let phase = ea_store::profile::Phase::start("allocate: load jobs");
-    let loaded = load(conn, &mut clusters, "", &[])?;
+    let loaded = load(conn, &mut clusters, AllocationSpan::All)?;
     drop(phase);
     let longest = loaded.iter().map(|j| j.end - j.start).max().unwrap_or(0);
     let phase = ea_store::profile::Phase::start("allocate: nodes");
@@ -413,8 +389,11 @@ fn allocate_touched(
     let loaded = load(
         conn,
         &mut clusters,
-        "AND start >= ?1 AND start < ?2 AND end > ?3",
-        &[from - longest, to, from],
+        AllocationSpan::Around {
+            from: from - longest,
+            to,
+            ended_after: from,
+        },
     )?;
     drop(phase);
     // Node lists are expanded only for the jobs that can matter: those overlapping the

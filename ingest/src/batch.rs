@@ -9,7 +9,7 @@
 //! transaction of its own), for all the batches stored since it last ran.
 
 use super::{IngestError, Progress, Settings, SourceSummary, Summary, derive, finish_run, records};
-use ea_record::spool::{check_record_name, parse_file_name};
+use ea_record::spool::{check_name, parse_file_name};
 use ea_store::{DeferredIndexes, Store};
 use records::NodeRecordRow;
 use rusqlite::TransactionBehavior;
@@ -64,7 +64,7 @@ pub fn read_entry(
     let row = records::parse_record(bytes, default_cluster)
         .map_err(|e| EntryError::NotARecord(e.to_string()))?;
     let raw = u32::try_from(row.job_id_raw).unwrap_or(u32::MAX);
-    check_record_name(name, raw, &row.node).map_err(EntryError::Misnamed)?;
+    check_name(name, raw, &row.node).map_err(|e| EntryError::Misnamed(e.to_string()))?;
     Ok(row)
 }
 
@@ -102,14 +102,7 @@ impl Pending {
     /// # Errors
     /// SQLite errors.
     pub fn new(store: &Store) -> Result<Self, IngestError> {
-        let recover = store
-            .conn
-            .query_row("SELECT 1 FROM meta WHERE key = ?1", [UNDERIVED], |_| Ok(()))
-            .map(|()| true)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(false),
-                e => Err(e),
-            })?;
+        let recover = ea_store::meta::has(&store.conn, UNDERIVED)?;
         Ok(Self {
             recover,
             ..Self::default()
@@ -143,10 +136,7 @@ pub fn ingest_rows(
         }
     }
     if written.iter().any(|w| *w) {
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, '1') ON CONFLICT (key) DO NOTHING",
-            [UNDERIVED],
-        )?;
+        ea_store::meta::set_flag(&tx, UNDERIVED)?;
     }
     tx.commit()?;
     for (row, _) in rows.iter().zip(&written).filter(|(_, w)| **w) {
@@ -187,7 +177,7 @@ pub fn derive_pending(
         if pending.recover {
             window.add_everything(&tx)?;
         }
-        tx.execute("DELETE FROM meta WHERE key = ?1", [UNDERIVED])?;
+        ea_store::meta::delete(&tx, UNDERIVED)?;
         let progress = Progress::new(false);
         finish_run(
             tx,
@@ -210,52 +200,6 @@ pub fn derive_pending(
             Err(e)
         }
     }
-}
-
-/// Measured energy the store holds, in joules, by (cluster, partition, account): the sum of
-/// the measured jobs' energies (`job_measured`, each job's share of its nodes), as the
-/// collector's `/metrics` exposes it. Jobs known only from their records have the partition
-/// and account their records give.
-///
-/// # Errors
-/// SQLite errors.
-pub fn measured_energy_by_group(
-    conn: &rusqlite::Connection,
-) -> rusqlite::Result<Vec<(String, String, String, f64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.cluster, coalesce(j.partition, ''), coalesce(j.account, ''), sum(m.energy_j)
-           FROM job_measured m LEFT JOIN jobs j ON j.cluster = m.cluster AND j.job_id = m.job_id
-          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-    rows.collect()
-}
-
-/// (cluster, partition, account, [GWP kgCO2eq, ADPe kgSbeq, PE MJ]).
-pub type EmbodiedRow = (String, String, String, [f64; 3]);
-
-/// Embodied impacts the store holds (allocated at ingest, `job_embodied`), by (cluster,
-/// partition, account): GWP (kgCO2eq), ADPe (kgSbeq) and PE (MJ), for the collector's
-/// `/metrics`. Jobs whose nodes the inventory does not describe have none.
-///
-/// # Errors
-/// SQLite errors.
-pub fn embodied_by_group(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<EmbodiedRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT j.cluster, coalesce(j.partition, ''), coalesce(j.account, ''),
-                total(e.gwp), total(e.adpe), total(e.pe)
-           FROM job_embodied e JOIN jobs j ON j.id = e.job
-          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            [r.get(3)?, r.get(4)?, r.get(5)?],
-        ))
-    })?;
-    rows.collect()
 }
 
 #[cfg(test)]
@@ -371,7 +315,7 @@ mod tests {
                 rusqlite::types::ValueRef::Integer(entries.len() as i64)
             )]
         );
-        let groups = measured_energy_by_group(&by_batch.conn).unwrap();
+        let groups = ea_store::read::measured_energy_by_group(&by_batch.conn).unwrap();
         let total: f64 = groups.iter().map(|g| g.3).sum();
         let measured: f64 = by_batch
             .conn
@@ -379,7 +323,11 @@ mod tests {
             .unwrap();
         assert!(total > 0.0 && (total - measured).abs() < 1e-6 * measured);
         // No inventory in these settings: nothing embodied, and the query says so.
-        assert!(embodied_by_group(&by_batch.conn).unwrap().is_empty());
+        assert!(
+            ea_store::read::embodied_by_group(&by_batch.conn)
+                .unwrap()
+                .is_empty()
+        );
         drop((by_spool, by_batch));
         let _ = std::fs::remove_dir_all(&dir);
     }

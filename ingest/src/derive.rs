@@ -15,7 +15,7 @@ use ea_record::UnixMicros;
 use ea_sacct::JobRow;
 use ea_sacct::fastmap::{FastMap, FastSet, Interner};
 use rayon::prelude::*;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use std::collections::BTreeMap;
 
 /// The span of time the run changed, in epoch seconds; and, when this run filled empty
@@ -334,13 +334,7 @@ impl Window {
     /// # Errors
     /// SQLite errors.
     pub fn add_pending(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        let span: (Option<f64>, Option<f64>) = conn.query_row(
-            "SELECT min(r.start), max(COALESCE(r.end, r.start)) FROM node_records r
-             WHERE NOT EXISTS (SELECT 1 FROM job_measured m WHERE m.cluster = r.cluster AND m.job_id = r.job_id)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if let (Some(a), Some(b)) = span {
+        if let (Some(a), Some(b)) = ea_store::measured::pending_records_span(conn)? {
             self.add_span(a, b);
         }
         Ok(())
@@ -352,13 +346,11 @@ impl Window {
     /// # Errors
     /// SQLite errors.
     pub fn add_everything(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        for sql in [
-            "SELECT min(start), max(COALESCE(end, start)) FROM node_records",
-            "SELECT min(t), max(t) FROM power_samples",
+        for span in [
+            ea_store::measured::records_span,
+            ea_store::measured::samples_span,
         ] {
-            let span: (Option<f64>, Option<f64>) =
-                conn.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            if let (Some(a), Some(b)) = span {
+            if let (Some(a), Some(b)) = span(conn)? {
                 self.add_span(a, b);
             }
         }
@@ -463,7 +455,7 @@ pub fn run(
         (d.measured_jobs, d.measured_pending) = store_measured(conn, &outcome)?;
         d.measured_early = true;
         // Its points are the store's if `job_measured` holds what it measured and nothing else.
-        let stored: u64 = conn.query_row("SELECT count(*) FROM job_measured", [], |r| r.get(0))?;
+        let stored = ea_store::measured::measured_count(conn)?;
         if stored == outcome.jobs.len() as u64 {
             points = outcome.calibration_points.take();
         }
@@ -505,44 +497,11 @@ pub fn run(
 /// and sacct rows may come in any order, in any run. Returns how many jobs' records were
 /// renamed.
 fn match_records_by_raw_id(conn: &Connection, a: f64, b: f64) -> rusqlite::Result<u64> {
-    // `jobs_aliases` holds only the jobs whose JobID is not their raw id.
-    let renames: Vec<(String, i64, String)> = conn
-        .prepare(
-            "SELECT r.cluster, r.job_id_raw,
-                (SELECT j.job_id FROM jobs j WHERE j.cluster = r.cluster
-                   AND j.job_id_raw = r.job_id_raw AND j.job_id != CAST(j.job_id_raw AS TEXT)
-                   AND j.state_raw NOT LIKE '% (from node records)') AS alias
-             FROM node_records r
-             WHERE (r.end IS NULL OR r.end >= ?1) AND (r.start IS NULL OR r.start <= ?2)
-               AND r.job_id = CAST(r.job_id_raw AS TEXT) AND alias IS NOT NULL
-             GROUP BY r.cluster, r.job_id_raw",
-        )?
-        .query_map(params![a, b], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut rename =
-        conn.prepare("UPDATE node_records SET job_id = ?3 WHERE cluster = ?1 AND job_id_raw = ?2")?;
-    for (cluster, raw, alias) in &renames {
-        rename.execute(params![cluster, raw, alias])?;
-    }
+    let renames = ea_store::measured::records_to_rename(conn, a, b)?;
+    ea_store::measured::rename_records(conn, &renames)?;
     // Jobs made from records under a raw id whose records now bear another JobID.
-    let superseded: Vec<(String, String)> = conn
-        .prepare(
-            "SELECT DISTINCT j.cluster, j.job_id FROM node_records r
-             JOIN jobs j ON j.cluster = r.cluster AND j.job_id = CAST(r.job_id_raw AS TEXT)
-             WHERE (r.end IS NULL OR r.end >= ?1) AND (r.start IS NULL OR r.start <= ?2)
-               AND r.job_id != CAST(r.job_id_raw AS TEXT)
-               AND j.state_raw LIKE '% (from node records)'",
-        )?
-        .query_map(params![a, b], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (cluster, job_id) in &superseded {
-        for table in ["jobs", "job_measured"] {
-            conn.execute(
-                &format!("DELETE FROM {table} WHERE cluster = ?1 AND job_id = ?2"),
-                params![cluster, job_id],
-            )?;
-        }
-    }
+    let superseded = ea_store::measured::superseded_jobs(conn, a, b)?;
+    ea_store::measured::delete_jobs_and_measured(conn, &superseded)?;
     Ok(renames.len() as u64)
 }
 
@@ -554,59 +513,52 @@ fn jobs_from_records(
     b: f64,
     window: &mut Window,
 ) -> rusqlite::Result<u64> {
-    let mut stmt = conn.prepare(
-        "SELECT r.cluster, r.job_id, r.job_id_raw, min(r.start), max(r.end), max(r.num_nodes), count(*),
-                sum(r.cpus_on_node), min(r.complete), max(r.user), max(r.uid), max(r.account),
-                max(r.partition), max(r.node_list), max(r.exit_code)
-         FROM node_records r
-         WHERE (r.end IS NULL OR r.end >= ?1) AND (r.start IS NULL OR r.start <= ?2)
-           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.cluster = r.cluster AND j.job_id = r.job_id)
-         GROUP BY r.cluster, r.job_id",
-    )?;
-    let rows: Vec<JobRow> = stmt
-        .query_map(params![a, b], |r| {
-            let complete: i64 = r.get(8)?;
-            let exit: Option<String> = r.get(14)?;
-            let start: Option<f64> = r.get(3)?;
-            let end: Option<f64> = if complete == 1 { r.get(4)? } else { None };
-            // Only sacct says how a job ended: until its row comes (a forged or stray record
-            // never gets one), an ended job is UNKNOWN, with what its records suggest.
-            let (state, suggested) = match (complete, exit.as_deref()) {
-                (0, _) => ("RUNNING", "running".to_string()),
-                (_, Some(e)) => ("UNKNOWN", format!("ended with exit {e}, not in sacct")),
-                (_, None) => ("UNKNOWN", "ended, not in sacct".to_string()),
-            };
-            let nodes_recorded: u32 = r.get(6)?;
-            Ok(JobRow {
-                cluster: Some(r.get(0)?),
-                job_id: r.get(1)?,
-                job_id_raw: Some(r.get::<_, i64>(2)? as u64),
-                user: r.get(9)?,
-                uid: r.get(10)?,
-                account: r.get(11)?,
-                partition: r.get(12)?,
-                state: state.into(),
-                state_raw: format!("{suggested} (from node records)"),
-                exit_code: exit,
-                start: start.map(|s| s as i64),
-                end: end.map(|e| e as i64),
-                elapsed_s: match (start, end) {
-                    (Some(s), Some(e)) => Some((e - s).round() as i64),
-                    _ => None,
-                },
-                nnodes: Some(r.get::<_, Option<u32>>(5)?.unwrap_or(nodes_recorded)),
-                ncpus: r.get(7)?,
-                node_list: r.get(13)?,
-                ..Default::default()
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let rows: Vec<JobRow> = ea_store::measured::jobs_only_in_records(conn, a, b)?
+        .into_iter()
+        .map(job_of_records)
+        .collect();
     let mut keep = |j: &JobRow| {
         window.touched.add(j);
         window.capture_job(j)
     };
     let n = ea_store::write::upsert_jobs(conn, &rows, 0, &mut keep)?;
     Ok(n.written)
+}
+
+/// A job the jobs table does not have, from its records: until sacct's row comes (a forged or
+/// stray record never gets one), an ended job is UNKNOWN, with what its records suggest.
+fn job_of_records(r: ea_store::measured::RecordedJob) -> JobRow {
+    let complete = r.complete;
+    let exit = r.exit_code;
+    let start = r.start;
+    let end = if complete == 1 { r.end } else { None };
+    let (state, suggested) = match (complete, exit.as_deref()) {
+        (0, _) => ("RUNNING", "running".to_string()),
+        (_, Some(e)) => ("UNKNOWN", format!("ended with exit {e}, not in sacct")),
+        (_, None) => ("UNKNOWN", "ended, not in sacct".to_string()),
+    };
+    JobRow {
+        cluster: Some(r.cluster),
+        job_id: r.job_id,
+        job_id_raw: Some(r.job_id_raw as u64),
+        user: r.user,
+        uid: r.uid,
+        account: r.account,
+        partition: r.partition,
+        state: state.into(),
+        state_raw: format!("{suggested} (from node records)"),
+        exit_code: exit,
+        start: start.map(|s| s as i64),
+        end: end.map(|e| e as i64),
+        elapsed_s: match (start, end) {
+            (Some(s), Some(e)) => Some((e - s).round() as i64),
+            _ => None,
+        },
+        nnodes: Some(r.num_nodes.unwrap_or(r.nodes_recorded)),
+        ncpus: r.cpus,
+        node_list: r.node_list,
+        ..Default::default()
+    }
 }
 
 /// Derives `job_measured` for measured jobs overlapping `[a, b]`. Returns (derived, pending).
@@ -659,20 +611,8 @@ struct Sampled {
 
 impl Sampled {
     fn read(conn: &Connection) -> rusqlite::Result<Self> {
-        let nodes: Vec<String> = {
-            let mut stmt = conn.prepare("SELECT DISTINCT node FROM power_samples")?;
-            stmt.query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        let mut stmt =
-            conn.prepare("SELECT t, watts FROM power_samples WHERE node = ?1 ORDER BY t")?;
-        let series = nodes
-            .iter()
-            .map(|name| {
-                stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<Vec<(f64, f64)>>>()
-            })
-            .collect::<rusqlite::Result<_>>()?;
+        let nodes = ea_store::measured::sampled_nodes_unordered(conn)?;
+        let series = ea_store::measured::power_series(conn, &nodes)?;
         Ok(Self { nodes, series })
     }
 }
@@ -732,36 +672,32 @@ pub struct Measured {
 
 /// Writes what [`compute`] found into `job_measured`. Returns (derived, pending).
 fn store_measured(conn: &Connection, m: &Measured) -> rusqlite::Result<(u64, u64)> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT OR REPLACE INTO job_measured (cluster, job_id, nodes_recorded, nodes_expected, energy_j,
-            energy_min_j, energy_max_j, split, e_cpu_package_j, e_dram_j, e_gpu_board_j, e_node_bmc_j,
-            e_node_wattmeter_j, e_platform_j, e_other_j, scope, flags)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    use ea_record::Scope as S;
+    ea_store::measured::write_measured(
+        conn,
+        m.jobs.iter().map(|(cluster, job_id, m)| {
+            let e = &m.scope_sums;
+            ea_store::measured::MeasuredRow {
+                cluster,
+                job_id,
+                nodes_recorded: m.nodes_recorded,
+                nodes_expected: m.nodes_expected,
+                energy_j: m.energy_j,
+                energy_min_j: m.min_j,
+                energy_max_j: m.max_j,
+                split: m.split,
+                e_cpu_package_j: e[scope_index(S::CpuPackage)],
+                e_dram_j: e[scope_index(S::Dram)],
+                e_gpu_board_j: e[scope_index(S::GpuBoard)],
+                e_node_bmc_j: e[scope_index(S::NodeBmc)],
+                e_node_wattmeter_j: e[scope_index(S::NodeWattmeter)],
+                e_platform_j: e[scope_index(S::Platform)],
+                e_other_j: e[scope_index(S::Other)],
+                scope: &m.scope,
+                flags: m.flags.join(","),
+            }
+        }),
     )?;
-    for (cluster, job_id, m) in &m.jobs {
-        let e = &m.scope_sums;
-        use ea_record::Scope as S;
-        ea_store::execute_bound!(
-            stmt,
-            cluster,
-            job_id,
-            m.nodes_recorded,
-            m.nodes_expected,
-            m.energy_j,
-            m.min_j,
-            m.max_j,
-            m.split,
-            e[scope_index(S::CpuPackage)],
-            e[scope_index(S::Dram)],
-            e[scope_index(S::GpuBoard)],
-            e[scope_index(S::NodeBmc)],
-            e[scope_index(S::NodeWattmeter)],
-            e[scope_index(S::Platform)],
-            e[scope_index(S::Other)],
-            m.scope,
-            m.flags.join(","),
-        )?;
-    }
     Ok((m.jobs.len() as u64, m.pending))
 }
 
@@ -1453,46 +1389,34 @@ fn load_records(
     b: f64,
     clusters: &mut Interner,
 ) -> rusqlite::Result<Records> {
-    let mut stmt = conn.prepare(
-        "SELECT cluster, job_id, node, complete, start, end, cpus_on_node, gpus_on_node, memory_mb,
-                e_cpu_package_j, e_core_j, e_uncore_j, e_dram_j, e_platform_j, e_gpu_board_j,
-                e_node_bmc_j, e_node_wattmeter_j, e_other_j, e_gpu_others_j, e_gpu_unknown_j, flags,
-                num_nodes
-         FROM node_records WHERE (end IS NULL OR end >= ?1) AND (start IS NULL OR start <= ?2)",
-    )?;
-    let mut rows = stmt.query(params![a, b])?;
     let mut out = Records::default();
-    while let Some(r) = rows.next()? {
-        let mut energy_j = [None; SCOPES.len()];
-        for (i, e) in energy_j.iter_mut().enumerate() {
-            *e = r.get(9 + i)?;
-        }
-        out.cluster.push(clusters.id(r.get_ref(0)?.as_str()?));
+    ea_store::measured::records_in(conn, a, b, |cluster, r| {
+        out.cluster.push(clusters.id(cluster));
         out.rows.push(NodeRecordRow {
             cluster: String::new(),
-            job_id: r.get(1)?,
+            job_id: r.job_id,
             job_id_raw: 0,
-            node: r.get(2)?,
-            complete: r.get::<_, i64>(3)? == 1,
-            start: r.get(4)?,
-            end: r.get(5)?,
+            node: r.node,
+            complete: r.complete,
+            start: r.start,
+            end: r.end,
             uid: 0,
             user: None,
             account: None,
             partition: None,
-            cpus_on_node: r.get(6)?,
-            gpus_on_node: r.get(7)?,
-            memory_mb: r.get::<_, Option<i64>>(8)?.map(|m| m as u64),
+            cpus_on_node: r.cpus_on_node,
+            gpus_on_node: r.gpus_on_node,
+            memory_mb: r.memory_mb,
             node_list: None,
-            num_nodes: r.get(21)?,
+            num_nodes: r.num_nodes,
             exit_code: None,
-            energy_j,
-            gpu_others_j: r.get(18)?,
-            gpu_unknown_j: r.get(19)?,
-            flags: r.get(20)?,
+            energy_j: r.energy_j,
+            gpu_others_j: r.gpu_others_j,
+            gpu_unknown_j: r.gpu_unknown_j,
+            flags: r.flags,
             hash: 0,
         });
-    }
+    })?;
     Ok(out)
 }
 
@@ -1516,17 +1440,7 @@ impl JobScan {
 }
 
 /// A job's columns, as read from the store or from what the run wrote.
-struct JobFields<'a> {
-    job_id: &'a str,
-    start: i64,
-    end: Option<i64>,
-    nnodes: Option<u32>,
-    ncpus: Option<u32>,
-    gpus: Option<u32>,
-    req_mem_mb: Option<f64>,
-    node_list: Option<&'a str>,
-    is_final: bool,
-}
+type JobFields<'a> = ea_store::measured::JobSpan<'a>;
 
 /// The jobs a derivation looks at, from `[lo, hi]` (epoch seconds): those that ran during it,
 /// started at most a month before it (the store's query, and its filter on captured jobs).
@@ -1660,25 +1574,8 @@ fn load_jobs(
     let w = JobWindow::new(lo, hi);
     // Ended jobs started at most the longest ended job's run before the window (what the
     // allocation records; else the horizon); running ones, from the horizon on.
-    let longest: Option<i64> = conn
-        .query_row(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'allocation_longest_s'",
-            [],
-            |r| r.get(0),
-        )
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })?;
+    let longest = ea_store::meta::allocation_longest_s(conn)?;
     let ended_from = longest.map_or(w.earliest, |l| (w.lo - l).max(w.earliest));
-    let mut stmt = conn.prepare(
-        "SELECT cluster, job_id, start, end, nnodes, ncpus, gpus, req_mem_mb, node_list, final FROM jobs
-         WHERE start IS NOT NULL AND start <= ?2 AND start >= ?4 AND (end IS NULL OR end >= ?1)
-         UNION ALL
-         SELECT cluster, job_id, start, end, nnodes, ncpus, gpus, req_mem_mb, node_list, final FROM jobs
-         WHERE end IS NULL AND start IS NOT NULL AND start < ?4 AND start >= ?3",
-    )?;
-    let mut rows = stmt.query(params![w.lo, w.hi, w.earliest, ended_from])?;
     let wanted = wanted_jobs(by_job);
     let mut sampled: FastSet<u32> = FastSet::default();
     for c in 0..clusters.len() as u32 {
@@ -1687,31 +1584,26 @@ fn load_jobs(
         }
     }
     let mut scan = JobScan::default();
-    while let Some(r) = rows.next()? {
-        let cluster_name = r.get_ref(0)?.as_str()?;
-        let cluster = match clusters.get(cluster_name) {
-            Some(c) => c,
-            None => {
-                let c = clusters.id(cluster_name);
-                for n in sample_nodes {
-                    sampled.insert(nodes.id(c, n));
+    ea_store::measured::jobs_around(
+        conn,
+        w.lo,
+        w.hi,
+        w.earliest,
+        ended_from,
+        |cluster_name, f| {
+            let cluster = match clusters.get(cluster_name) {
+                Some(c) => c,
+                None => {
+                    let c = clusters.id(cluster_name);
+                    for n in sample_nodes {
+                        sampled.insert(nodes.id(c, n));
+                    }
+                    c
                 }
-                c
-            }
-        };
-        let f = JobFields {
-            job_id: r.get_ref(1)?.as_str()?,
-            start: r.get(2)?,
-            end: r.get(3)?,
-            nnodes: r.get(4)?,
-            ncpus: r.get(5)?,
-            gpus: r.get(6)?,
-            req_mem_mb: r.get(7)?,
-            node_list: r.get_ref(8)?.as_str_or_null()?,
-            is_final: r.get::<_, i64>(9)? == 1,
-        };
-        scan.push(cluster, &f, nodes, &sampled, &wanted);
-    }
+            };
+            scan.push(cluster, f, nodes, &sampled, &wanted);
+        },
+    )?;
     Ok(scan)
 }
 
@@ -1861,36 +1753,18 @@ fn calibration_points_of_store(
     conn: &Connection,
     settings: &Settings,
 ) -> rusqlite::Result<CalibrationPoints> {
-    let mut stmt = conn.prepare(
-        "SELECT j.cluster, j.partition, m.energy_j, j.elapsed_s, j.ncpus, j.total_cpu_s, j.cpu_time_s,
-                j.gpus, j.req_mem_mb
-         FROM job_measured m JOIN jobs j ON j.cluster = m.cluster AND j.job_id = m.job_id
-         WHERE j.final = 1 AND j.elapsed_s > 0
-         ORDER BY m.cluster, m.job_id",
-    )?;
     let mut points = CalibrationPoints::new();
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let cluster: String = r.get(0)?;
-        let partition: Option<String> = r.get(1)?;
-        let input = EstimateInput {
-            elapsed_s: r.get::<_, i64>(3)? as f64,
-            ncpus: r.get(4)?,
-            total_cpu_s: r.get(5)?,
-            cpu_time_s: r.get(6)?,
-            gpus: r.get(7)?,
-            req_mem_mb: r.get(8)?,
-        };
+    ea_store::measured::calibration_jobs(conn, |j| {
         points
-            .entry(calibration_group(&cluster, partition.as_deref()))
+            .entry(calibration_group(&j.cluster, j.partition.as_deref()))
             .or_default()
             .push(calibration_point(
-                r.get(2)?,
-                &input,
+                j.energy_j,
+                &j.input,
                 settings,
-                partition.as_deref(),
+                j.partition.as_deref(),
             ));
-    }
+    })?;
     Ok(points)
 }
 
@@ -1951,24 +1825,13 @@ fn store_calibrations(
     points: CalibrationPoints,
     settings: &Settings,
 ) -> rusqlite::Result<Vec<(String, estimate::Calibration)>> {
-    conn.execute("DELETE FROM calibration", [])?;
     let mut out = Vec::new();
-    let mut ins = conn.prepare(
-        "INSERT INTO calibration (grp, factor, static_w_per_cpu, low, high, n_jobs) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
     for (grp, p) in points {
         if let Some(c) = estimate::calibrate(&p, settings.estimate.min_calibration_jobs) {
-            ins.execute(params![
-                grp,
-                c.factor,
-                c.static_w_per_cpu,
-                c.low,
-                c.high,
-                c.n_jobs
-            ])?;
             out.push((grp, c));
         }
     }
+    ea_store::measured::replace_calibrations(conn, &out)?;
     Ok(out)
 }
 

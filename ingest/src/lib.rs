@@ -265,17 +265,8 @@ pub fn ingest(
 /// either (no wattmeter sample, no measured job): everything measured it will then hold is
 /// this run's, whose spans the window takes as they are written.
 fn store_emptiness(tx: &Connection) -> rusqlite::Result<(bool, bool)> {
-    let fresh: bool = tx.query_row(
-        "SELECT NOT EXISTS (SELECT 1 FROM jobs) AND NOT EXISTS (SELECT 1 FROM node_records)",
-        [],
-        |r| r.get(0),
-    )?;
-    let nothing_measured: bool = fresh
-        && tx.query_row(
-            "SELECT NOT EXISTS (SELECT 1 FROM power_samples) AND NOT EXISTS (SELECT 1 FROM job_measured)",
-            [],
-            |r| r.get(0),
-        )?;
+    let fresh = ea_store::read::is_fresh(tx)?;
+    let nothing_measured = fresh && ea_store::read::nothing_measured(tx)?;
     Ok((fresh, nothing_measured))
 }
 
@@ -393,16 +384,9 @@ pub(crate) fn finish_run(
     // Energies split with another rule (another inventory, or an older energy-assess) are all
     // split again.
     let split = split_provenance(settings.inventory.as_deref());
-    let stored: Option<String> = tx
-        .query_row("SELECT value FROM meta WHERE key = 'split'", [], |r| {
-            r.get(0)
-        })
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })?;
+    let stored = ea_store::meta::split(&tx)?;
     if stored.as_deref() != Some(split.as_str()) {
-        tx.execute("DELETE FROM job_measured", [])?;
+        write::delete_measured(&tx)?;
         if !nothing_measured {
             window.add_everything(&tx)?;
         }
@@ -412,10 +396,7 @@ pub(crate) fn finish_run(
         let _p = ea_store::profile::Phase::start("derive");
         derive::run(&tx, window, settings, progress, early)?
     };
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('split', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [&split],
-    )?;
+    ea_store::meta::set_split(&tx, &split)?;
     let jobs_deleted = summary.derived.records_renamed > 0;
     summary.allocation = allocate::run(&tx, window, settings, jobs_deleted)?;
     {
@@ -1045,8 +1026,7 @@ fn write_grouped(
 
 /// How an input's jobs are written: plain inserts into a jobs table that is empty.
 fn write_target(tx: &Connection) -> rusqlite::Result<write::Target> {
-    let empty: bool = tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM jobs)", [], |r| r.get(0))?;
-    Ok(if empty {
+    Ok(if ea_store::read::no_jobs(tx)? {
         write::Target::FreshTable
     } else {
         write::Target::Upsert
@@ -1225,11 +1205,7 @@ fn ingest_live(
     let ids: Vec<u64> = completing.into_iter().collect();
     if !ids.is_empty() {
         // squeue speaks of the local cluster: the one sacct named in this window's rows.
-        let mut stmt = tx.prepare("SELECT DISTINCT cluster FROM jobs WHERE source_id = ?1")?;
-        let clusters: Vec<String> = stmt
-            .query_map([id], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for c in clusters {
+        for c in ea_store::read::clusters_of_source(tx, id)? {
             summary.not_final += write::mark_not_final(tx, &c, &ids)?;
         }
     }
@@ -1517,21 +1493,16 @@ fn ingest_wattmeter(
         source,
     })?;
     let display = path.display().to_string();
-    let series = wattmeter::parse(&bytes, &settings.clock, inputs.wattmeter_metric.as_deref())
+    let series = wattmeter::read(&bytes, &settings.clock, inputs.wattmeter_metric.as_deref())
         .map_err(|problem| SourceError::Format {
             source: display.clone(),
-            problem,
+            problem: problem.to_string(),
         })?;
     for (line, problem) in &series.errors {
         summary.error(format!("{display}:{line}: {problem}"));
     }
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO power_samples (node, t, watts) VALUES (?1, ?2, ?3)
-         ON CONFLICT (node, t) DO UPDATE SET watts = excluded.watts WHERE watts != excluded.watts",
-    )?;
-    let mut written = 0;
+    let written = write::power_samples(tx, &series.samples)?;
     for s in &series.samples {
-        written += stmt.execute(rusqlite::params![s.node, s.t, s.watts])? as u64;
         window.add_span(s.t, s.t);
     }
     summary.samples_written += written;

@@ -877,8 +877,8 @@ fn read_one(
         let row = row.map_err(|e| err(format!("not a valid record: {e}")))?;
         // `job` refuses the same files (`Spool::job_records`).
         let raw = u32::try_from(row.job_id_raw).unwrap_or(u32::MAX);
-        ea_record::spool::check_record_relative_path(&spool_file.name, raw, &row.node)
-            .map_err(err)?;
+        ea_record::spool::check_relative_path(&spool_file.name, raw, &row.node)
+            .map_err(|e| err(e.to_string()))?;
         let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
         Ok((row, meta.len() as i64, mtime_ns))
     })?;
@@ -902,54 +902,19 @@ pub fn remember_files(conn: &rusqlite::Connection, files: &[SpoolFile]) -> rusql
                 .push((f.name.as_str(), f.size, f.mtime_ns));
         }
     }
-    let mut stmt = conn.prepare_cached("INSERT INTO spool_reads (dir, files) VALUES (?1, ?2)")?;
-    for (dir, files) in by_dir {
-        let text = serde_json::to_string(&files).expect("names, sizes and times are JSON");
-        stmt.execute(rusqlite::params![dir, text])?;
-    }
-    Ok(())
+    ea_store::records::remember_spool_reads(conn, by_dir)
 }
 
-const UPSERT_RECORD: &str =
-    "INSERT INTO node_records (cluster, job_id, node, job_id_raw, complete, start, end, uid, user,
-        account, partition, cpus_on_node, gpus_on_node, e_cpu_package_j, e_core_j, e_uncore_j,
-        e_dram_j, e_platform_j, e_gpu_board_j, e_node_bmc_j, e_node_wattmeter_j, e_other_j,
-        flags, record_hash, node_list, num_nodes, exit_code, memory_mb, e_gpu_others_j,
-        e_gpu_unknown_j)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-        ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
-     ON CONFLICT (cluster, job_id_raw, node) DO UPDATE SET
-        job_id = CASE WHEN excluded.job_id = CAST(excluded.job_id_raw AS TEXT)
-            THEN node_records.job_id ELSE excluded.job_id END,
-        complete = excluded.complete, start = excluded.start,
-        end = excluded.end, uid = excluded.uid, user = excluded.user, account = excluded.account,
-        partition = excluded.partition, cpus_on_node = excluded.cpus_on_node,
-        gpus_on_node = excluded.gpus_on_node, e_cpu_package_j = excluded.e_cpu_package_j,
-        e_core_j = excluded.e_core_j, e_uncore_j = excluded.e_uncore_j,
-        e_dram_j = excluded.e_dram_j, e_platform_j = excluded.e_platform_j,
-        e_gpu_board_j = excluded.e_gpu_board_j, e_node_bmc_j = excluded.e_node_bmc_j,
-        e_node_wattmeter_j = excluded.e_node_wattmeter_j, e_other_j = excluded.e_other_j,
-        flags = excluded.flags, record_hash = excluded.record_hash,
-        node_list = excluded.node_list, num_nodes = excluded.num_nodes,
-        exit_code = excluded.exit_code, memory_mb = excluded.memory_mb,
-        e_gpu_others_j = excluded.e_gpu_others_j, e_gpu_unknown_j = excluded.e_gpu_unknown_j
-     WHERE node_records.record_hash != excluded.record_hash
-        AND NOT (node_records.complete = 1 AND excluded.complete = 0)";
-
-/// Writes record rows with a statement prepared once: a spool holds
-/// hundreds of thousands of records, and looking a statement up by its text costs about as
-/// much as SQLite's insert of the row.
-pub struct RecordWriter<'c> {
-    upsert: rusqlite::Statement<'c>,
-}
+/// Writes record rows with a statement prepared once (`ea_store::records::RecordWriter`).
+pub struct RecordWriter<'c>(ea_store::records::RecordWriter<'c>);
 
 impl<'c> RecordWriter<'c> {
+    /// Prepares the writer's statement on `conn` (the caller's transaction).
+    ///
     /// # Errors
     /// SQLite errors.
     pub fn new(conn: &'c rusqlite::Connection) -> rusqlite::Result<Self> {
-        Ok(Self {
-            upsert: conn.prepare(UPSERT_RECORD)?,
-        })
+        ea_store::records::RecordWriter::new(conn).map(Self)
     }
 
     /// Writes a record row unless the store has it unchanged, or has it complete and this one
@@ -958,41 +923,30 @@ impl<'c> RecordWriter<'c> {
     /// # Errors
     /// SQLite errors.
     pub fn upsert(&mut self, row: &NodeRecordRow) -> rusqlite::Result<bool> {
-        let e = &row.energy_j;
-        let n = ea_store::execute_bound!(
-            self.upsert,
-            row.cluster,
-            row.job_id,
-            row.node,
-            row.job_id_raw as i64,
-            row.complete,
-            row.start,
-            row.end,
-            row.uid,
-            row.user,
-            row.account,
-            row.partition,
-            row.cpus_on_node,
-            row.gpus_on_node,
-            e[0],
-            e[1],
-            e[2],
-            e[3],
-            e[4],
-            e[5],
-            e[6],
-            e[7],
-            e[8],
-            row.flags,
-            row.hash,
-            row.node_list,
-            row.num_nodes,
-            row.exit_code,
-            row.memory_mb.map(|m| m as i64),
-            row.gpu_others_j,
-            row.gpu_unknown_j,
-        )?;
-        Ok(n > 0)
+        self.0.upsert(&ea_store::records::RecordValues {
+            cluster: &row.cluster,
+            job_id: &row.job_id,
+            node: &row.node,
+            job_id_raw: row.job_id_raw as i64,
+            complete: row.complete,
+            start: row.start,
+            end: row.end,
+            uid: row.uid,
+            user: row.user.as_deref(),
+            account: row.account.as_deref(),
+            partition: row.partition.as_deref(),
+            cpus_on_node: row.cpus_on_node,
+            gpus_on_node: row.gpus_on_node,
+            energy_j: &row.energy_j,
+            flags: &row.flags,
+            hash: row.hash,
+            node_list: row.node_list.as_deref(),
+            num_nodes: row.num_nodes,
+            exit_code: row.exit_code.as_deref(),
+            memory_mb: row.memory_mb.map(|m| m as i64),
+            gpu_others_j: row.gpu_others_j,
+            gpu_unknown_j: row.gpu_unknown_j,
+        })
     }
 }
 

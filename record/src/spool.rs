@@ -94,7 +94,7 @@ pub enum ReadError {
         /// What the decoder answered.
         source: serde_json::Error,
     },
-    /// A record under a name that is not its own (see [`check_record_name`]).
+    /// A record under a name that is not its own (see [`check_name`]).
     Misnamed {
         /// The file.
         path: PathBuf,
@@ -195,19 +195,6 @@ impl HeldOnNode {
     }
 }
 
-/// Checks that a record file's name is the one the plugin gives the record it holds
-/// (`job-<job_id>.<node>.json`): a copy under another name, or a record planted under a name
-/// that is not its own, would otherwise count twice or for the wrong job.
-///
-/// # Errors
-/// The name and what the record says, in words.
-///
-/// The error is text until the ingest's callers (`ingest/src/batch.rs`, `records.rs`) take a
-/// [`Misplaced`]; [`check_name`] gives it typed.
-pub fn check_record_name(name: &str, job_id: u32, node: &str) -> Result<(), String> {
-    check_name(name, job_id, node).map_err(|e| e.to_string())
-}
-
 /// A record file under a name or in a directory that is not its own, said after the file's
 /// path: what the record holds and where it belongs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,10 +238,12 @@ impl fmt::Display for Misplaced {
 
 impl std::error::Error for Misplaced {}
 
-/// [`check_record_name`], with its error typed.
+/// Checks that a record file's name is the one the plugin gives the record it holds
+/// (`job-<job_id>.<node>.json`): a copy under another name, or a record planted under a name
+/// that is not its own, would otherwise count twice or for the wrong job.
 ///
 /// # Errors
-/// As [`check_record_name`].
+/// [`Misplaced::Name`]: the name is not the record's own (its `Display` says so in words).
 pub fn check_name(name: &str, job_id: u32, node: &str) -> Result<(), Misplaced> {
     let own = file_name(job_id, node, "json");
     if name == own {
@@ -295,18 +284,8 @@ pub fn record_relative_path(job_id: u32, node: &str) -> String {
 /// ([`record_relative_path`]) or in its node's directory (`running/<node>/`).
 ///
 /// # Errors
-/// The path and what the record says, in words (see [`check_record_name`]).
-///
-/// The error is text until the ingest takes a [`Misplaced`]; [`check_relative_path`] gives it
-/// typed.
-pub fn check_record_relative_path(rel: &str, job_id: u32, node: &str) -> Result<(), String> {
-    check_relative_path(rel, job_id, node).map_err(|e| e.to_string())
-}
-
-/// [`check_record_relative_path`], with its error typed.
-///
-/// # Errors
-/// As [`check_record_relative_path`].
+/// [`Misplaced`]: a name that is not the record's own (see [`check_name`]), or a directory
+/// that is neither its job's shard nor its node's.
 pub fn check_relative_path(rel: &str, job_id: u32, node: &str) -> Result<(), Misplaced> {
     match rel.rsplit_once('/') {
         None => check_name(rel, job_id, node),
@@ -661,8 +640,9 @@ impl Spool {
             match read_record(&path) {
                 Ok(r) if r.job_id == job_id && &r.node == node => records.push(r),
                 Ok(r) => errors.push(ReadError::Misnamed {
-                    problem: check_record_name(&file_name(job_id, node, "json"), r.job_id, &r.node)
+                    problem: check_name(&file_name(job_id, node, "json"), r.job_id, &r.node)
                         .err()
+                        .map(|e| e.to_string())
                         .unwrap_or_default(),
                     path,
                 }),
@@ -759,11 +739,11 @@ impl Spool {
                 continue;
             }
             match read_record(&entry.path()) {
-                Ok(r) => match check_record_name(name, r.job_id, &r.node) {
+                Ok(r) => match check_name(name, r.job_id, &r.node) {
                     Ok(()) => records.push(r),
                     Err(problem) => errors.push(ReadError::Misnamed {
                         path: entry.path(),
-                        problem,
+                        problem: problem.to_string(),
                     }),
                 },
                 Err(e) => errors.push(e),
@@ -1178,8 +1158,8 @@ mod tests {
                 "n2/job-5.n2.json"
             ]
         );
-        assert!(check_record_relative_path("n2/job-5.n2.json", 5, "n2").is_ok());
-        assert!(check_record_relative_path("n1/job-5.n2.json", 5, "n2").is_err());
+        assert!(check_relative_path("n2/job-5.n2.json", 5, "n2").is_ok());
+        assert!(check_relative_path("n1/job-5.n2.json", 5, "n2").is_err());
         fs::remove_dir_all(&root).unwrap();
     }
 
@@ -1263,11 +1243,13 @@ mod tests {
 
     #[test]
     fn a_record_is_checked_against_its_path_in_either_layout() {
-        assert!(check_record_relative_path("job-5.n1.json", 5, "n1").is_ok());
-        assert!(check_record_relative_path("0/5/job-5.n1.json", 5, "n1").is_ok());
-        let e = check_record_relative_path("0/6/job-5.n1.json", 5, "n1").unwrap_err();
+        assert!(check_relative_path("job-5.n1.json", 5, "n1").is_ok());
+        assert!(check_relative_path("0/5/job-5.n1.json", 5, "n1").is_ok());
+        let e = check_relative_path("0/6/job-5.n1.json", 5, "n1")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("0/6/") && e.contains("0/5/"), "{e}");
-        assert!(check_record_relative_path("0/5/job-5.n2.json", 5, "n1").is_err());
+        assert!(check_relative_path("0/5/job-5.n2.json", 5, "n1").is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The SQLite store (`ea-store`): where it lives, who may read it, its schema and migrations,
-//! and the typed reads ([`read`], [`embodied`]) and writes ([`write`]) every other crate goes
-//! through.
+//! and the typed reads ([`read`], [`embodied`]) and writes ([`write`](mod@write); [`records`],
+//! the node records; [`measured`], what the ingest's derivation reads and writes; [`meta`],
+//! the key-value table) every other crate goes through: no other library crate writes SQL.
 //!
 //! The file holds every user's jobs, so it is created `0600` (or `0640` with the group named
 //! by the config key `store.group`, for a setgid-group deployment; see
@@ -54,8 +55,11 @@ macro_rules! embodied_join {
 
 pub mod config;
 pub mod embodied;
+pub mod measured;
+pub mod meta;
 pub mod profile;
 pub mod read;
+pub mod records;
 pub mod schema;
 pub mod write;
 

@@ -383,3 +383,344 @@ pub fn sampled_nodes(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let rows = stmt.query_map([], |r| r.get(0))?;
     rows.collect()
 }
+
+/// Whether the store is fresh: no job and no node record.
+///
+/// # Errors
+/// SQLite errors.
+pub fn is_fresh(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM jobs) AND NOT EXISTS (SELECT 1 FROM node_records)",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Whether nothing is measured: no wattmeter sample and no measured job.
+///
+/// # Errors
+/// SQLite errors.
+pub fn nothing_measured(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM power_samples) AND NOT EXISTS (SELECT 1 FROM job_measured)",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Whether the jobs table holds no job.
+///
+/// # Errors
+/// SQLite errors.
+pub fn no_jobs(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM jobs)", [], |r| r.get(0))
+}
+
+/// The clusters of the jobs last written from the input `source_id` (see
+/// [`crate::write::record_source`]).
+///
+/// # Errors
+/// SQLite errors.
+pub fn clusters_of_source(conn: &Connection, source_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT cluster FROM jobs WHERE source_id = ?1")?;
+    stmt.query_map([source_id], |r| r.get(0))?.collect()
+}
+
+/// Measured energy the store holds, in joules, by (cluster, partition, account): the sum of
+/// the measured jobs' energies (`job_measured`, each job's share of its nodes), as the
+/// collector's `/metrics` exposes it. Jobs known only from their records have the partition
+/// and account their records give.
+///
+/// # Errors
+/// SQLite errors.
+pub fn measured_energy_by_group(
+    conn: &Connection,
+) -> rusqlite::Result<Vec<(String, String, String, f64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.cluster, coalesce(j.partition, ''), coalesce(j.account, ''), sum(m.energy_j)
+           FROM job_measured m LEFT JOIN jobs j ON j.cluster = m.cluster AND j.job_id = m.job_id
+          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    rows.collect()
+}
+
+/// (cluster, partition, account, [GWP kgCO2eq, ADPe kgSbeq, PE MJ]).
+pub type EmbodiedRow = (String, String, String, [f64; 3]);
+
+/// Embodied impacts the store holds (allocated at ingest, `job_embodied`), by (cluster,
+/// partition, account): GWP (kgCO2eq), ADPe (kgSbeq) and PE (MJ), for the collector's
+/// `/metrics`. Jobs whose nodes the inventory does not describe have none.
+///
+/// # Errors
+/// SQLite errors.
+pub fn embodied_by_group(conn: &Connection) -> rusqlite::Result<Vec<EmbodiedRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT j.cluster, coalesce(j.partition, ''), coalesce(j.account, ''),
+                total(e.gwp), total(e.adpe), total(e.pe)
+           FROM job_embodied e JOIN jobs j ON j.id = e.job
+          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            [r.get(3)?, r.get(4)?, r.get(5)?],
+        ))
+    })?;
+    rows.collect()
+}
+
+/// A measured job's energy, J, its bounds, and whether some node's energy was split:
+/// (energy, min, max, split).
+pub type MeasuredEnergy = (f64, f64, f64, bool);
+
+/// Calls `each` with the cluster, the JobID and the energy of every measured job.
+///
+/// # Errors
+/// SQLite errors.
+pub fn measured_energies(
+    conn: &Connection,
+    mut each: impl FnMut(String, String, MeasuredEnergy),
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT cluster, job_id, energy_j, energy_min_j, energy_max_j, split FROM job_measured",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        each(
+            r.get(0)?,
+            r.get(1)?,
+            (r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, i64>(5)? == 1),
+        );
+    }
+    Ok(())
+}
+
+/// The smallest and the largest store id of a job (`jobs.id`); `None` without jobs.
+///
+/// # Errors
+/// SQLite errors.
+pub fn job_id_range(conn: &Connection) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
+    conn.query_row("SELECT min(id), max(id) FROM jobs", [], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+}
+
+/// A final job of a period, as a report reads it (see [`period_jobs`]), borrowed from the
+/// store's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodRow<'a> {
+    /// Its store id (`jobs.id`).
+    pub id: i64,
+    /// Its start, else its submission, else 0.
+    pub first: i64,
+    /// Its cluster.
+    pub cluster: &'a str,
+    /// Its JobID.
+    pub job_id: &'a str,
+    /// User.
+    pub user: Option<&'a str>,
+    /// Account.
+    pub account: Option<&'a str>,
+    /// Partition.
+    pub partition: Option<&'a str>,
+    /// Start, epoch seconds.
+    pub start: Option<i64>,
+    /// End, epoch seconds.
+    pub end: Option<i64>,
+    /// Elapsed, seconds.
+    pub elapsed_s: Option<i64>,
+    /// NNodes.
+    pub nnodes: Option<u32>,
+    /// NCPUS.
+    pub ncpus: Option<u32>,
+    /// GPUs.
+    pub gpus: Option<u32>,
+    /// ReqMem, MB.
+    pub req_mem_mb: Option<f64>,
+    /// TotalCPU, seconds.
+    pub total_cpu_s: Option<f64>,
+    /// CPUTime, seconds.
+    pub cpu_time_s: Option<f64>,
+    /// NodeList.
+    pub node_list: Option<&'a str>,
+    /// Its embodied allocation, as the ingest stored it.
+    pub embodied: Option<crate::embodied::StoredEmbodied>,
+}
+
+/// A job of a period: final, with what a report reads of it, or not final yet.
+#[derive(Debug, Clone, PartialEq)]
+// Handed by value to a callback one row at a time, never stored: boxing the large variant
+// would allocate once per job of the period.
+#[allow(clippy::large_enum_variant)]
+pub enum PeriodJobRow<'a> {
+    /// A final job.
+    Final(PeriodRow<'a>),
+    /// A job whose row is not final: its first instant (start, else submission, else 0) and
+    /// its end.
+    NotFinal {
+        /// Its start, else its submission, else 0.
+        first: i64,
+        /// Its end, epoch seconds.
+        end: Option<i64>,
+    },
+}
+
+/// Calls `each`, in id order, with every job whose store id is in `ids` (inclusive) that
+/// belongs to `[start, end)` (its start, else its submission, before `end`; not ended before
+/// `start`). `restriction` is a further condition on the jobs (alias `j`) with its values,
+/// numbered from `?5` on (anonymous `?` are).
+///
+/// # Errors
+/// SQLite errors, and `each`'s.
+pub fn period_jobs(
+    conn: &Connection,
+    ids: (i64, i64),
+    start: i64,
+    end: i64,
+    restriction: Option<(String, Vec<rusqlite::types::Value>)>,
+    mut each: impl FnMut(PeriodJobRow<'_>) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let mut where_sql =
+        "j.id BETWEEN ?3 AND ?4 AND COALESCE(j.start, j.submit, 0) < ?1 AND (j.end IS NULL OR j.end >= ?2)".to_string();
+    let mut params: Vec<rusqlite::types::Value> =
+        vec![end.into(), start.into(), ids.0.into(), ids.1.into()];
+    if let Some((sql, p)) = restriction {
+        where_sql.push_str(" AND ");
+        // Anonymous `?` after `?4` are numbered 5, 6... by SQLite.
+        where_sql.push_str(&sql);
+        params.extend(p);
+    }
+    let sql = format!(
+        "SELECT j.id, j.cluster, j.job_id, j.user, j.account, j.partition, j.start, j.end, j.elapsed_s,
+                j.nnodes, j.ncpus, j.gpus, j.req_mem_mb, j.total_cpu_s, j.cpu_time_s, j.node_list, j.final,
+                COALESCE(j.start, j.submit, 0), {}
+         FROM jobs j {} WHERE {where_sql} ORDER BY j.id",
+        crate::embodied::COLUMNS,
+        crate::embodied::JOIN
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let p: Vec<&dyn ToSql> = params.iter().map(|v| v as &dyn ToSql).collect();
+    let mut rows = stmt.query(p.as_slice())?;
+    while let Some(r) = rows.next()? {
+        let first: i64 = r.get(17)?;
+        if r.get::<_, i64>(16)? != 1 {
+            each(PeriodJobRow::NotFinal {
+                first,
+                end: r.get(7)?,
+            })?;
+            continue;
+        }
+        each(PeriodJobRow::Final(PeriodRow {
+            id: r.get(0)?,
+            first,
+            cluster: r.get_ref(1)?.as_str()?,
+            job_id: r.get_ref(2)?.as_str()?,
+            user: r.get_ref(3)?.as_str_or_null()?,
+            account: r.get_ref(4)?.as_str_or_null()?,
+            partition: r.get_ref(5)?.as_str_or_null()?,
+            start: r.get(6)?,
+            end: r.get(7)?,
+            elapsed_s: r.get(8)?,
+            nnodes: r.get(9)?,
+            ncpus: r.get(10)?,
+            gpus: r.get(11)?,
+            req_mem_mb: r.get(12)?,
+            total_cpu_s: r.get(13)?,
+            cpu_time_s: r.get(14)?,
+            node_list: r.get_ref(15)?.as_str_or_null()?,
+            embodied: crate::embodied::from_row(r, 18)?,
+        }))?;
+    }
+    Ok(())
+}
+
+/// A job's JobID and name, by its store id (`jobs.id`).
+///
+/// # Errors
+/// SQLite errors (no such job is one).
+pub fn job_name(conn: &Connection, id: i64) -> rusqlite::Result<(String, Option<String>)> {
+    let mut stmt = conn.prepare_cached("SELECT job_id, name FROM jobs WHERE id = ?1")?;
+    stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+}
+
+/// A job as the embodied allocation reads it (see [`allocation_jobs`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllocationJob {
+    /// Its store id (`jobs.id`).
+    pub row: i64,
+    /// Start, epoch seconds.
+    pub start: i64,
+    /// End, epoch seconds.
+    pub end: i64,
+    /// NodeList.
+    pub node_list: String,
+    /// NCPUS.
+    pub ncpus: Option<u32>,
+    /// GPUs.
+    pub gpus: Option<u32>,
+    /// ReqMem, MB.
+    pub req_mem_mb: Option<f64>,
+}
+
+/// Which jobs [`allocation_jobs`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocationSpan {
+    /// Every job that ran.
+    All,
+    /// The jobs that started in `[from, to)` and ended after `ended_after` (epoch seconds).
+    Around {
+        /// The earliest start.
+        from: i64,
+        /// The start they came before.
+        to: i64,
+        /// The end they came after.
+        ended_after: i64,
+    },
+}
+
+const ALLOCATION_JOBS: &str = "SELECT cluster, id, start, end, node_list, ncpus, gpus, req_mem_mb
+    FROM jobs WHERE start IS NOT NULL AND end > start AND node_list IS NOT NULL";
+
+/// Calls `each` with the cluster and the row of every job that ran (started, ended after it
+/// started, with a node list) within `span`, in the store's order.
+///
+/// # Errors
+/// SQLite errors.
+pub fn allocation_jobs(
+    conn: &Connection,
+    span: AllocationSpan,
+    mut each: impl FnMut(&str, AllocationJob),
+) -> rusqlite::Result<()> {
+    let (filter, args): (&str, &[i64]) = match &span {
+        AllocationSpan::All => ("", &[]),
+        AllocationSpan::Around {
+            from,
+            to,
+            ended_after,
+        } => (
+            "AND start >= ?1 AND start < ?2 AND end > ?3",
+            &[*from, *to, *ended_after],
+        ),
+    };
+    let mut stmt = conn.prepare(&format!("{ALLOCATION_JOBS} {filter}"))?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        let cluster = r.get_ref(0)?.as_str()?;
+        each(
+            cluster,
+            AllocationJob {
+                row: r.get(1)?,
+                start: r.get(2)?,
+                end: r.get(3)?,
+                node_list: r.get(4)?,
+                ncpus: r.get(5)?,
+                gpus: r.get(6)?,
+                req_mem_mb: r.get(7)?,
+            },
+        );
+    }
+    Ok(())
+}

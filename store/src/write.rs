@@ -300,3 +300,31 @@ pub fn mark_not_final(conn: &Connection, cluster: &str, raw_ids: &[u64]) -> rusq
     }
     Ok(n)
 }
+
+/// Deletes every measured job (`job_measured`), for all to be measured again.
+///
+/// # Errors
+/// SQLite errors.
+pub fn delete_measured(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM job_measured", []).map(drop)
+}
+
+/// Writes wattmeter samples, each in place of the node's sample at the same instant; returns
+/// how many were inserted or changed.
+///
+/// # Errors
+/// SQLite errors.
+pub fn power_samples(
+    conn: &Connection,
+    samples: &[ea_energy::wattmeter::Sample],
+) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO power_samples (node, t, watts) VALUES (?1, ?2, ?3)
+         ON CONFLICT (node, t) DO UPDATE SET watts = excluded.watts WHERE watts != excluded.watts",
+    )?;
+    let mut written = 0;
+    for s in samples {
+        written += stmt.execute(params![s.node, s.t, s.watts])? as u64;
+    }
+    Ok(written)
+}

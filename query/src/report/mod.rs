@@ -26,7 +26,7 @@ use ea_energy::wattmeter;
 use ea_impact::{Impacts, Ranged};
 use ea_sacct::fastmap::{FastMap, Interner};
 use ea_sacct::timefmt::Clock;
-use ea_store::read;
+use ea_store::read::{self, PeriodJobRow};
 use notes::{ByReason, Engine, JobNotes, Oversubscribed};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -438,22 +438,10 @@ fn load_period(
     let _p = ea_store::profile::Phase::start("report: read the period's jobs");
     // Measured jobs are few: joined here rather than by SQLite row by row.
     let mut measured: MeasuredMap = FastMap::default();
-    {
-        let mut stmt = conn.prepare(
-            "SELECT cluster, job_id, energy_j, energy_min_j, energy_max_j, split FROM job_measured",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            measured.entry(r.get(0)?).or_default().insert(
-                r.get(1)?,
-                (r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, i64>(5)? == 1),
-            );
-        }
-    }
-    let (lo, hi): (Option<i64>, Option<i64>) =
-        conn.query_row("SELECT min(id), max(id) FROM jobs", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+    ea_store::read::measured_energies(conn, |cluster, job_id, energy| {
+        measured.entry(cluster).or_default().insert(job_id, energy);
+    })?;
+    let (lo, hi) = ea_store::read::job_id_range(conn)?;
     let (Some(lo), Some(hi)) = (lo, hi) else {
         return Ok((Vec::new(), Vec::new()));
     };
@@ -523,27 +511,6 @@ fn read_jobs(
     measured: &MeasuredMap,
     names: &mut Interner,
 ) -> rusqlite::Result<(Vec<PeriodJob>, NotFinal)> {
-    let mut where_sql =
-        "j.id BETWEEN ?3 AND ?4 AND COALESCE(j.start, j.submit, 0) < ?1 AND (j.end IS NULL OR j.end >= ?2)".to_string();
-    let mut params: Vec<rusqlite::types::Value> =
-        vec![end.into(), start.into(), ids.0.into(), ids.1.into()];
-    if let Some((sql, p)) = who.restriction() {
-        where_sql.push_str(" AND ");
-        // Anonymous `?` after `?4` are numbered 5, 6... by SQLite.
-        where_sql.push_str(&sql);
-        params.extend(p);
-    }
-    let sql = format!(
-        "SELECT j.id, j.cluster, j.job_id, j.user, j.account, j.partition, j.start, j.end, j.elapsed_s,
-                j.nnodes, j.ncpus, j.gpus, j.req_mem_mb, j.total_cpu_s, j.cpu_time_s, j.node_list, j.final,
-                COALESCE(j.start, j.submit, 0), {}
-         FROM jobs j {} WHERE {where_sql} ORDER BY j.id",
-        ea_store::embodied::COLUMNS,
-        ea_store::embodied::JOIN
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let p: Vec<&dyn rusqlite::ToSql> = params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
-    let mut rows = stmt.query(p.as_slice())?;
     // An admin's period is most of the ids: room for all of them at once rather than a list
     // grown (and copied) twenty times over.
     let mut jobs = Vec::with_capacity(if who.admin {
@@ -552,40 +519,44 @@ fn read_jobs(
         0
     });
     let mut not_final = Vec::new();
-    while let Some(r) = rows.next()? {
-        let first: i64 = r.get(17)?;
-        if r.get::<_, i64>(16)? != 1 {
-            not_final.push((first, r.get(7)?));
-            continue;
-        }
-        let cluster = r.get_ref(1)?.as_str()?;
-        let job_id = r.get_ref(2)?.as_str()?;
-        let m = measured.get(cluster).and_then(|m| m.get(job_id)).copied();
-        let cluster = names.id(cluster);
-        let user = names.id(r.get_ref(3)?.as_str_or_null()?.unwrap_or("-"));
-        let account = names.id(r.get_ref(4)?.as_str_or_null()?.unwrap_or("-"));
-        let partition = names.id(r.get_ref(5)?.as_str_or_null()?.unwrap_or("-"));
+    ea_store::read::period_jobs(conn, ids, start, end, who.restriction(), |row| {
+        let r = match row {
+            PeriodJobRow::NotFinal { first, end } => {
+                not_final.push((first, end));
+                return Ok(());
+            }
+            PeriodJobRow::Final(r) => r,
+        };
+        let m = measured
+            .get(r.cluster)
+            .and_then(|m| m.get(r.job_id))
+            .copied();
+        let cluster = names.id(r.cluster);
+        let user = names.id(r.user.unwrap_or("-"));
+        let account = names.id(r.account.unwrap_or("-"));
+        let partition = names.id(r.partition.unwrap_or("-"));
         jobs.push(PeriodJob {
-            id: r.get(0)?,
-            first,
+            id: r.id,
+            first: r.first,
             cluster,
             partition,
             account,
             user,
-            start: r.get(6)?,
-            end: r.get(7)?,
-            elapsed_s: r.get(8)?,
-            nnodes: r.get(9)?,
-            ncpus: r.get(10)?,
-            gpus: r.get(11)?,
-            req_mem_mb: r.get(12)?,
-            total_cpu_s: r.get(13)?,
-            cpu_time_s: r.get(14)?,
-            node_list: r.get_ref(15)?.as_str_or_null()?.map(Into::into),
+            start: r.start,
+            end: r.end,
+            elapsed_s: r.elapsed_s,
+            nnodes: r.nnodes,
+            ncpus: r.ncpus,
+            gpus: r.gpus,
+            req_mem_mb: r.req_mem_mb,
+            total_cpu_s: r.total_cpu_s,
+            cpu_time_s: r.cpu_time_s,
+            node_list: r.node_list.map(Into::into),
             measured: m,
-            alloc: ea_store::embodied::from_row(r, 18)?.map(|e| stored::PeriodAlloc::of(e, names)),
+            alloc: r.embodied.map(|e| stored::PeriodAlloc::of(e, names)),
         });
-    }
+        Ok(())
+    })?;
     Ok((jobs, not_final))
 }
 
@@ -986,12 +957,10 @@ impl<'a> Accumulator<'a> {
         conn: &rusqlite::Connection,
         jobs: &[&PeriodJob],
     ) -> rusqlite::Result<Vec<TopJob>> {
-        let mut stmt = conn.prepare_cached("SELECT job_id, name FROM jobs WHERE id = ?1")?;
         let mut out = Vec::new();
         for (_, _, i, f, k) in &self.top {
             let j = &jobs[*i];
-            let (job_id, name): (String, Option<String>) =
-                stmt.query_row([j.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let (job_id, name) = ea_store::read::job_name(conn, j.id)?;
             let some = |id: u32| {
                 let n = self.names.name(id);
                 if n == "-" {
