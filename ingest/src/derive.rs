@@ -380,7 +380,7 @@ pub struct Derived {
     /// [`Window::start_early_measure`]).
     pub measured_early: bool,
     /// Whether the calibration was fitted from the jobs the run kept in memory rather than
-    /// from the store (see [`calibration_points`]).
+    /// from the store (see `calibration_points`).
     pub calibrated_early: bool,
     /// The calibrations fitted, by group key (see `ea_energy::estimate::calibration_group`).
     pub calibrations: Vec<(String, estimate::Calibration)>,

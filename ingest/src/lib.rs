@@ -14,7 +14,7 @@
 //!   all stops the run with a message that says what to give instead.
 //!
 //! This crate (`ea-ingest`) owns the inputs and the one transaction: [`records`] reads the
-//! spools' node records, [`batch`] a collector's batches, [`derive`] computes what is stored
+//! spools' node records, [`batch`] a collector's batches, [`derive`](mod@derive) computes what is stored
 //! of each job (measured energy, split shares, calibrations), [`allocate`] the stored embodied
 //! allocation. It parses sacct through `ea-sacct`, writes through `ea-store` (whose typed
 //! writes and statements it calls), and takes the impact engine's split (`ea-impact`) and the
