@@ -305,6 +305,16 @@ pub fn check_relative_path(rel: &str, job_id: u32, node: &str) -> Result<(), Mis
     }
 }
 
+/// A directory's entries; `None` when it is not there (yet, or no longer: a job's directory
+/// may be removed while it is walked).
+fn list_if_there(dir: &Path) -> Result<Option<fs::ReadDir>, SpoolError> {
+    match fs::read_dir(dir) {
+        Ok(e) => Ok(Some(e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(at(dir, "list")(e)),
+    }
+}
+
 /// Calls `visit` with the path relative to `records_dir` and the directory entry of every
 /// file in both layouts: flat files at the top, and the files of each `<bucket>/<job>/`
 /// (directories with numeric names). Only what a full read of the spool needs (an ingest);
@@ -316,32 +326,25 @@ pub fn walk_records(
     records_dir: &Path,
     mut visit: impl FnMut(&str, &fs::DirEntry),
 ) -> Result<(), SpoolError> {
-    let list = |dir: &Path| -> Result<Option<fs::ReadDir>, SpoolError> {
-        match fs::read_dir(dir) {
-            Ok(e) => Ok(Some(e)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(at(dir, "list")(e)),
-        }
-    };
     let numeric = |e: &fs::DirEntry| -> Option<String> {
         let name = e.file_name().into_string().ok()?;
         (!name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())).then_some(name)
     };
-    let Some(top) = list(records_dir)? else {
+    let Some(top) = list_if_there(records_dir)? else {
         return Ok(());
     };
     for entry in top.flatten() {
         if let Some(bucket) =
             numeric(&entry).filter(|_| entry.file_type().is_ok_and(|t| t.is_dir()))
         {
-            let Some(jobs) = list(&entry.path())? else {
+            let Some(jobs) = list_if_there(&entry.path())? else {
                 continue;
             };
             for job in jobs.flatten() {
                 let Some(job_dir) = numeric(&job) else {
                     continue;
                 };
-                let Some(files) = list(&job.path())? else {
+                let Some(files) = list_if_there(&job.path())? else {
                     continue;
                 };
                 for f in files.flatten() {
@@ -367,10 +370,8 @@ pub fn walk_running(
     running_dir: &Path,
     mut visit: impl FnMut(&str, &fs::DirEntry),
 ) -> Result<(), SpoolError> {
-    let top = match fs::read_dir(running_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(at(running_dir, "list")(e)),
+    let Some(top) = list_if_there(running_dir)? else {
+        return Ok(());
     };
     for entry in top.flatten() {
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
@@ -380,10 +381,8 @@ pub fn walk_running(
             visit(&name, &entry);
             continue;
         }
-        let files = match fs::read_dir(entry.path()) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(at(&entry.path(), "list")(e)),
+        let Some(files) = list_if_there(&entry.path())? else {
+            continue;
         };
         for f in files.flatten() {
             if let Some(file) = f.file_name().to_str() {
