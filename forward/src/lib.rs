@@ -4,6 +4,7 @@
 //! ```text
 //! <spool>/outbox/job-<id>.<node>.json    a hard link to the record, made by the epilog
 //! <spool>/outbox/.lock                   held (flock) by the one forwarder of the node
+//! <spool>/outbox/.collectors             the collectors the plugin was last configured with
 //! <spool>/delivered/job-<id>.<node>.json acknowledged; pruned with the record after keep_delivered
 //! <spool>/rejected/job-<id>.<node>.json  refused by the collector: kept for an admin, never resent
 //! <spool>/rejected/job-<id>.<node>.json.reason   why
@@ -19,7 +20,10 @@
 //! the acknowledgement entry by entry. When no collector takes the batch it waits, doubling
 //! the wait from 1 s up to [`MAX_BACKOFF`] (60 s), and tries again: it keeps running while
 //! anything is pending, so a collector that comes back gets the records within a minute even
-//! if no job runs on the node, and it exits when the outbox is empty.
+//! if no job runs on the node, and it exits when the outbox is empty. After a round no
+//! collector took, it takes up the collectors the plugin noted since it started
+//! (`outbox/.collectors`, see `ea_record::spool::Spool::note_collectors`): a site that moves
+//! its collector during an outage restarts nothing on the nodes.
 #![forbid(unsafe_code)]
 
 pub mod outbox;
@@ -28,7 +32,7 @@ pub mod send;
 pub use outbox::Outbox;
 pub use send::{Delivery, MungeSigner, SendError, Signer};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Records per request at most: a burst of a thousand jobs ending goes in a few requests, and
@@ -154,6 +158,7 @@ pub fn run(args: &Args, signer: &dyn Signer) -> i32 {
     let mut log = outbox::Log::open(&args.spool);
     let mut wait = args.first_backoff;
     let mut batch_max = BATCH_MAX_RECORDS;
+    let mut collectors = args.collectors.clone();
     loop {
         outbox.prune_delivered(args.keep_delivered, &mut log);
         let pending = match outbox.pending(batch_max) {
@@ -166,7 +171,7 @@ pub fn run(args: &Args, signer: &dyn Signer) -> i32 {
         if pending.is_empty() {
             return 0;
         }
-        match send::deliver(&args.collectors, &args.host, &pending, signer) {
+        match send::deliver(&collectors, &args.host, &pending, signer) {
             Ok(d) => {
                 outbox.settle(&d, &mut log);
                 wait = args.first_backoff;
@@ -198,8 +203,24 @@ pub fn run(args: &Args, signer: &dyn Signer) -> i32 {
                 ));
                 std::thread::sleep(wait);
                 wait = next_backoff(wait, args.max_backoff);
+                take_up_noted_collectors(&mut collectors, &args.spool, &mut log);
             }
         }
+    }
+}
+
+/// After a round no collector took: the collectors the plugin noted since this forwarder
+/// started ([`ea_record::spool::Spool::note_collectors`]), when they differ from its own.
+fn take_up_noted_collectors(collectors: &mut Vec<String>, spool: &Path, log: &mut outbox::Log) {
+    let Some(noted) = ea_record::spool::Spool::new(spool).noted_collectors() else {
+        return;
+    };
+    if noted != *collectors {
+        log.line(&format!(
+            "the plugin's collectors are now {}; sending there",
+            noted.join(", ")
+        ));
+        *collectors = noted;
     }
 }
 

@@ -350,3 +350,42 @@ fn one_forwarder_per_node_at_a_time() {
     drop(held);
     assert!(o.lock().unwrap().is_some());
 }
+
+#[test]
+fn a_running_forwarder_takes_up_collectors_the_plugin_noted_since() {
+    // Started during an outage with a collector that never comes back; the site moves its
+    // collector, and the next epilog on the node notes the new one (the second forwarder it
+    // starts exits at once on the lock): the running one sends there.
+    let (_d, s) = spool("moved", &[1, 2, 3]);
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    assert!(s.note_collectors(std::slice::from_ref(&dead_url)).unwrap());
+    assert!(
+        !s.note_collectors(std::slice::from_ref(&dead_url)).unwrap(),
+        "unchanged: no write"
+    );
+    let a = args(&s, vec![dead_url]);
+    let forwarder = std::thread::spawn(move || run(&a, &FakeSigner));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !forwarder.is_finished(),
+        "it waits while records are pending"
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let new_url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = serve(listener, |_, batch| (200, stored_all(batch)));
+    assert!(s.note_collectors(std::slice::from_ref(&new_url)).unwrap());
+    assert_eq!(s.noted_collectors(), Some(vec![new_url]));
+    assert_eq!(forwarder.join().unwrap(), 0);
+    let delivered: usize = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| b.records.len())
+        .sum();
+    assert_eq!(delivered, 3);
+    assert!(names(&Outbox::new(s.root()).dir()).is_empty());
+    let log = std::fs::read_to_string(s.root().join("forwarder.log")).unwrap();
+    assert!(log.contains("collectors are now"), "{log}");
+}

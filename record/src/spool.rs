@@ -520,6 +520,40 @@ impl Spool {
         })
     }
 
+    /// The collectors the node's plugin was last configured with, one URL per line: a
+    /// forwarder already running (it outlives a collector's outage) takes them up, so a site
+    /// that moves its collector during an outage need not restart anything on the nodes.
+    pub fn collectors_path(&self) -> PathBuf {
+        self.outbox_dir().join(".collectors")
+    }
+
+    /// Writes `collectors` to [`Spool::collectors_path`] when they differ from what it holds
+    /// (an epilog with an unchanged config reads one small file and writes nothing). `true`
+    /// when it wrote.
+    ///
+    /// # Errors
+    /// The file cannot be written (atomically, as every spool file).
+    pub fn note_collectors(&self, collectors: &[String]) -> Result<bool, SpoolError> {
+        if self.noted_collectors().as_deref() == Some(collectors) {
+            return Ok(false);
+        }
+        let text: String = collectors.iter().map(|c| format!("{c}\n")).collect();
+        write_atomic(&self.collectors_path(), text.as_bytes())?;
+        Ok(true)
+    }
+
+    /// The collectors last noted by [`Spool::note_collectors`]; `None` when none were.
+    pub fn noted_collectors(&self) -> Option<Vec<String>> {
+        let text = fs::read_to_string(self.collectors_path()).ok()?;
+        let list: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        (!list.is_empty()).then_some(list)
+    }
+
     /// Queues the final record of `job_id` on `node` for delivery to the collector: a hard
     /// link in [`Spool::outbox_dir`] (created 0700 when missing), so the record is written
     /// once and the entry costs one directory entry. Queuing it again is no error.

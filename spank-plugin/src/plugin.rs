@@ -306,6 +306,13 @@ fn forward(host: &dyn SpankHost, config: &Config, spool: &Spool, job_id: u32, no
         );
         return;
     }
+    // For a forwarder already running with other collectors (it outlives an outage).
+    if let Err(e) = spool.note_collectors(&config.collector) {
+        host.log(
+            Level::Error,
+            &format!("job {job_id}: a forwarder already running keeps its collectors: {e}"),
+        );
+    }
     if let Err(e) = start_forwarder(config, spool) {
         host.log(
             Level::Error,
