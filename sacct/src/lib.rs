@@ -17,8 +17,8 @@
 //!   compact JSON), so that the parser hashes and encodes in its one pass without knowing the
 //!   database;
 //! - [`bytes`]: the byte searches the text reader cuts lines with;
-//! - [`fastmap`]: a `HashMap` with the row hash's mixing step as its hasher, and an interner
-//!   (the ingest's and reports' maps of a month of jobs).
+//! - [`fastmap`]: `HashMap`s over `rustc-hash`'s `FxBuildHasher`, and an interner (the
+//!   ingest's and reports' maps of a month of jobs).
 //!
 //! This crate (`ea-sacct`) reads; it never opens the store (`ea-store`) nor decides what is
 //! ingested (`ea-ingest`).
