@@ -7,13 +7,14 @@
 use super::records::NodeRecordRow;
 use super::{Progress, Settings};
 use ea_energy::estimate::{self, EstimateInput, calibration_group};
+use ea_energy::measured::SCOPES;
 use ea_energy::measured::{self, NodeEnergy};
-use ea_energy::measured::{SCOPES, scope_index};
 use ea_energy::wattmeter;
 use ea_impact::{Held, Inventory, JobNodeInput, MeterEnergy};
 use ea_record::UnixMicros;
 use ea_sacct::JobRow;
 use ea_sacct::fastmap::{FastMap, FastSet, Interner};
+use ea_store::read::MeasuredRecord;
 use rayon::prelude::*;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
@@ -672,31 +673,10 @@ pub struct Measured {
 
 /// Writes what [`compute`] found into `job_measured`. Returns (derived, pending).
 fn store_measured(conn: &Connection, m: &Measured) -> rusqlite::Result<(u64, u64)> {
-    use ea_record::Scope as S;
     ea_store::measured::write_measured(
         conn,
-        m.jobs.iter().map(|(cluster, job_id, m)| {
-            let e = &m.scope_sums;
-            ea_store::measured::MeasuredRow {
-                cluster,
-                job_id,
-                nodes_recorded: m.nodes_recorded,
-                nodes_expected: m.nodes_expected,
-                energy_j: m.energy_j,
-                energy_min_j: m.min_j,
-                energy_max_j: m.max_j,
-                split: m.split,
-                e_cpu_package_j: e[scope_index(S::CpuPackage)],
-                e_dram_j: e[scope_index(S::Dram)],
-                e_gpu_board_j: e[scope_index(S::GpuBoard)],
-                e_node_bmc_j: e[scope_index(S::NodeBmc)],
-                e_node_wattmeter_j: e[scope_index(S::NodeWattmeter)],
-                e_platform_j: e[scope_index(S::Platform)],
-                e_other_j: e[scope_index(S::Other)],
-                scope: &m.scope,
-                flags: m.flags.join(","),
-            }
-        }),
+        (m.jobs.iter())
+            .map(|(cluster, job_id, m)| (cluster.as_str(), job_id.as_str(), MeasuredRecord::of(m))),
     )?;
     Ok((m.jobs.len() as u64, m.pending))
 }

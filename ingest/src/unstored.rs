@@ -113,17 +113,7 @@ pub fn job_from_records(
         ncpus: Some(complete.iter().filter_map(|r| r.cpus_on_node).sum()),
         node_list: Some(node_list.join(",")),
         is_final: true,
-        measured: Some(MeasuredRecord {
-            nodes_recorded: m.nodes_recorded,
-            nodes_expected: m.nodes_expected,
-            energy_j: m.energy_j,
-            energy_min_j: m.min_j,
-            energy_max_j: m.max_j,
-            split: m.split,
-            scope: m.scope.clone(),
-            flags: m.flags.join(","),
-            ..Default::default()
-        }),
+        measured: Some(MeasuredRecord::of(&m)),
         ..Default::default()
     };
     // Not ingested: no neighbour is known, so it is charged as if alone on its nodes.

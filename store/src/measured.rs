@@ -378,52 +378,14 @@ pub fn power_series(conn: &Connection, nodes: &[String]) -> rusqlite::Result<Vec
         .collect()
 }
 
-/// A measured job's row of `job_measured` (see [`write_measured`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MeasuredRow<'a> {
-    /// Its cluster.
-    pub cluster: &'a str,
-    /// Its JobID.
-    pub job_id: &'a str,
-    /// Nodes whose records were found.
-    pub nodes_recorded: u32,
-    /// Nodes the job had, when sacct says.
-    pub nodes_expected: Option<u32>,
-    /// Energy, J.
-    pub energy_j: f64,
-    /// Its lower bound, J.
-    pub energy_min_j: f64,
-    /// Its upper bound, J.
-    pub energy_max_j: f64,
-    /// Some node's energy was split with other jobs.
-    pub split: bool,
-    /// CPU packages' energy (RAPL), J.
-    pub e_cpu_package_j: Option<f64>,
-    /// DRAM's energy (RAPL), J.
-    pub e_dram_j: Option<f64>,
-    /// GPU boards' energy (NVML), J.
-    pub e_gpu_board_j: Option<f64>,
-    /// Whole nodes' energy by the BMC, J.
-    pub e_node_bmc_j: Option<f64>,
-    /// Whole nodes' energy by an external wattmeter, J.
-    pub e_node_wattmeter_j: Option<f64>,
-    /// Platform energy (RAPL psys), J.
-    pub e_platform_j: Option<f64>,
-    /// Other scopes' energy, J.
-    pub e_other_j: Option<f64>,
-    /// The scopes used, comma-separated.
-    pub scope: &'a str,
-    /// The nodes' flags, comma-separated.
-    pub flags: String,
-}
-
-/// Writes measured jobs into `job_measured`, each in place of what was there.
+/// Writes measured jobs (cluster, JobID, summary) into `job_measured`, each in place of what
+/// was there.
 ///
 /// # Errors
 /// SQLite errors.
 pub fn write_measured<'a>(
     conn: &Connection,
-    rows: impl IntoIterator<Item = MeasuredRow<'a>>,
+    rows: impl IntoIterator<Item = (&'a str, &'a str, crate::read::MeasuredRecord)>,
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT OR REPLACE INTO job_measured (cluster, job_id, nodes_recorded, nodes_expected, energy_j,
@@ -431,11 +393,11 @@ pub fn write_measured<'a>(
             e_node_wattmeter_j, e_platform_j, e_other_j, scope, flags)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
-    for m in rows {
+    for (cluster, job_id, m) in rows {
         crate::execute_bound!(
             stmt,
-            m.cluster,
-            m.job_id,
+            cluster,
+            job_id,
             m.nodes_recorded,
             m.nodes_expected,
             m.energy_j,

@@ -117,6 +117,33 @@ pub struct MeasuredRecord {
     pub flags: String,
 }
 
+impl MeasuredRecord {
+    /// What is stored of a job measured by [`ea_energy::measured::combine`]: the one
+    /// conversion, for the ingest's writes and for a job shown before any ingest.
+    pub fn of(m: &ea_energy::measured::JobMeasured) -> Self {
+        use ea_energy::measured::scope_index;
+        use ea_record::Scope as S;
+        let e = &m.scope_sums;
+        MeasuredRecord {
+            nodes_recorded: m.nodes_recorded,
+            nodes_expected: m.nodes_expected,
+            energy_j: m.energy_j,
+            energy_min_j: m.min_j,
+            energy_max_j: m.max_j,
+            split: m.split,
+            e_cpu_package_j: e[scope_index(S::CpuPackage)],
+            e_dram_j: e[scope_index(S::Dram)],
+            e_gpu_board_j: e[scope_index(S::GpuBoard)],
+            e_node_bmc_j: e[scope_index(S::NodeBmc)],
+            e_node_wattmeter_j: e[scope_index(S::NodeWattmeter)],
+            e_platform_j: e[scope_index(S::Platform)],
+            e_other_j: e[scope_index(S::Other)],
+            scope: m.scope.clone(),
+            flags: m.flags.join(","),
+        }
+    }
+}
+
 /// The columns [`job_from_row`] reads, for `SELECT ... FROM jobs j LEFT JOIN job_measured m`.
 pub const JOB_COLUMNS: &str = concat!("j.cluster, j.job_id, j.job_id_raw, j.array_job_id, j.array_task, j.name, j.user,
     j.uid, j.grp, j.gid, j.account, j.partition, j.qos, j.state, j.state_raw, j.exit_code, j.submit,
