@@ -17,7 +17,9 @@
 
 use super::derive::{Touched, TouchedJob, Window};
 use super::{IngestError, Settings};
-use ea_impact::allocation::batch::{Batch, BatchJob, JobEmbodied, OUTSIDE, charge_embodied};
+use ea_impact::allocation::batch::{
+    self as charge, Batch, BatchJob, JobEmbodied, OUTSIDE, charge_embodied,
+};
 use ea_impact::{Held, Inventory, UnallocatedPolicy};
 use ea_sacct::fastmap::{FastMap, Interner};
 use ea_sacct::timefmt::Clock;
@@ -134,70 +136,266 @@ fn node_ids(inventory: &Inventory, node_list: &str) -> Option<Vec<u32>> {
     (!ids.is_empty()).then_some(ids)
 }
 
-/// Jobs with their nodes resolved, in parallel; jobs whose node list does not expand are
-/// left out (they have no figure).
-fn resolve(inventory: &Inventory, jobs: Vec<Loaded>) -> Vec<(Loaded, Vec<u32>)> {
-    jobs.into_par_iter()
-        .filter_map(|j| {
-            let nodes = node_ids(inventory, &j.node_list)?;
-            Some((j, nodes))
-        })
-        .collect()
+/// A job with its node list expanded: what the allocation needs of it.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    cluster: u32,
+    /// `jobs.id`.
+    row: i64,
+    start: i64,
+    end: i64,
+    held_total: (Option<u32>, Option<u32>, Option<f64>),
 }
 
-/// Allocates `jobs` (each cluster's on its own: node names are a cluster's) and returns the
-/// figures of those `keep` selects.
-/// The jobs' node lists are moved into the batch (a month's are 25 million ids): they are
-/// empty afterwards.
+impl Job {
+    fn of(j: &Loaded) -> Self {
+        Self {
+            cluster: j.cluster,
+            row: j.row,
+            start: j.start,
+            end: j.end,
+            held_total: j.held_total,
+        }
+    }
+}
+
+/// Jobs with their nodes as inventory ids, in compressed rows (the nodes of job `i` are
+/// `nodes[offsets[i]..offsets[i + 1]]`): a month's 25 million ids in one array rather than a
+/// million small ones.
+#[derive(Debug, Clone)]
+struct Resolved {
+    jobs: Vec<Job>,
+    offsets: Vec<u32>,
+    nodes: Vec<u32>,
+}
+
+impl Default for Resolved {
+    fn default() -> Self {
+        Self {
+            jobs: Vec::new(),
+            offsets: vec![0],
+            nodes: Vec::new(),
+        }
+    }
+}
+
+impl Resolved {
+    fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    fn nodes_of(&self, i: usize) -> &[u32] {
+        &self.nodes[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
+    /// Appends `o`'s jobs after these.
+    fn append(&mut self, mut o: Resolved) {
+        let base = *self.offsets.last().unwrap_or(&0);
+        self.jobs.append(&mut o.jobs);
+        self.offsets.extend(o.offsets[1..].iter().map(|&x| {
+            base.checked_add(x)
+                .expect("fewer than 4 billion job-node pairs")
+        }));
+        self.nodes.append(&mut o.nodes);
+    }
+}
+
+/// Jobs per slice that one thread expands.
+const RESOLVE_SLICE: usize = 2048;
+
+/// Jobs with their nodes resolved, in parallel and in order; jobs whose node list does not
+/// expand are left out (they have no figure).
+fn resolve(inventory: &Inventory, jobs: &[Loaded]) -> Resolved {
+    let parts: Vec<Resolved> = jobs
+        .par_chunks(RESOLVE_SLICE)
+        .map(|slice| {
+            let mut part = Resolved::default();
+            for j in slice {
+                let before = part.nodes.len();
+                ea_record::hostlist::for_each_node(&j.node_list, |n| {
+                    part.nodes.push(inventory.node_index(n).unwrap_or(OUTSIDE));
+                });
+                if part.nodes.len() == before {
+                    continue;
+                }
+                part.jobs.push(Job::of(j));
+                part.offsets.push(part.nodes.len() as u32);
+            }
+            part
+        })
+        .collect();
+    let mut out = Resolved::default();
+    out.jobs.reserve(parts.iter().map(Resolved::len).sum());
+    out.nodes.reserve(parts.iter().map(|p| p.nodes.len()).sum());
+    out.offsets.reserve(out.jobs.capacity());
+    for p in parts {
+        out.append(p);
+    }
+    out
+}
+
+/// Jobs read from the store before they are handed to the thread that expands their nodes.
+const LOAD_CHUNK: usize = 32 * 1024;
+
+/// [`load`] and [`resolve`] at once: the store is read on this thread while another expands
+/// the node lists read so far, so that a month's million node lists are never held at once.
+fn load_resolved(
+    conn: &Connection,
+    inventory: &Inventory,
+    clusters: &mut Interner,
+    span: AllocationSpan,
+) -> rusqlite::Result<Resolved> {
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Loaded>>(2);
+        let worker = s.spawn(move || {
+            let mut out = Resolved::default();
+            for chunk in rx {
+                out.append(resolve(inventory, &chunk));
+            }
+            out
+        });
+        let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+        let read = ea_store::read::allocation_jobs(conn, span, |cluster, r| {
+            chunk.push(Loaded {
+                cluster: clusters.id(cluster),
+                row: r.row,
+                start: r.start,
+                end: r.end,
+                node_list: r.node_list.into(),
+                held_total: (r.ncpus, r.gpus, r.req_mem_mb),
+            });
+            if chunk.len() == LOAD_CHUNK {
+                // The worker only stops early by panicking, which the join below reports.
+                let _ = tx.send(std::mem::replace(
+                    &mut chunk,
+                    Vec::with_capacity(LOAD_CHUNK),
+                ));
+            }
+        });
+        if !chunk.is_empty() {
+            let _ = tx.send(chunk);
+        }
+        drop(tx);
+        let out = match worker.join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        read.map(|()| out)
+    })
+}
+
+/// Jobs whose figures are turned into rows and written together: what is held at once.
+const WRITE_CHUNK: usize = 16 * 1024;
+
+/// Allocates `jobs` (each cluster's on its own: node names are a cluster's) and hands `each`
+/// the figures of those `keep` selects, in ascending `jobs.id`, a slice at a time.
+/// The jobs' node ids are moved into the batches: `jobs.nodes` is empty afterwards.
 fn allocate(
     inventory: &Inventory,
     clock: &Clock,
-    jobs: &mut [(Loaded, Vec<u32>)],
-    keep: impl Fn(usize) -> bool,
-) -> Result<Vec<(usize, StoredEmbodied)>, IngestError> {
+    jobs: &mut Resolved,
+    keep: impl Fn(usize) -> bool + Sync,
+    mut each: impl FnMut(&[(i64, StoredEmbodied)]) -> rusqlite::Result<()>,
+) -> Result<(), IngestError> {
     let mut by_cluster: FastMap<u32, Vec<usize>> = FastMap::default();
-    for (i, (j, _)) in jobs.iter().enumerate() {
+    for (i, j) in jobs.jobs.iter().enumerate() {
         by_cluster.entry(j.cluster).or_default().push(i);
     }
-    let mut out = Vec::new();
-    for members in by_cluster.into_values() {
-        let pairs: usize = members.iter().map(|&i| jobs[i].1.len()).sum();
-        let mut batch = Batch::with_capacity(members.len(), pairs);
+    // Each cluster's batch, its months, and where each job is in it.
+    let mut place = vec![(0u32, 0u32); jobs.len()];
+    let mut batches = Vec::with_capacity(by_cluster.len());
+    let single = by_cluster.len() == 1;
+    for (slot, members) in by_cluster.into_values().enumerate() {
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for &i in &members {
-            let (j, nodes) = &mut jobs[i];
-            let nodes = std::mem::take(nodes);
+        let mut batch_jobs = Vec::with_capacity(members.len());
+        for (k, &i) in members.iter().enumerate() {
+            let j = &jobs.jobs[i];
             let (c, g, m) = j.held_total;
-            let held = Held::divided(c, g, m, nodes.len() as u32);
-            batch.push(
-                BatchJob {
-                    start: j.start,
-                    end: j.end,
-                    held,
-                },
-                nodes,
-            );
+            let held = Held::divided(c, g, m, jobs.nodes_of(i).len() as u32);
+            batch_jobs.push(BatchJob {
+                start: j.start,
+                end: j.end,
+                held,
+            });
+            place[i] = (slot as u32, k as u32);
             (lo, hi) = (lo.min(j.start), hi.max(j.end));
         }
+        let batch = if single {
+            // Every job, in order: the rows are the batch's as they are.
+            let offsets = std::mem::take(&mut jobs.offsets);
+            let nodes = std::mem::take(&mut jobs.nodes);
+            Batch::from_rows(batch_jobs, offsets, nodes)
+        } else {
+            let pairs: usize = members.iter().map(|&i| jobs.nodes_of(i).len()).sum();
+            let mut batch = Batch::with_capacity(members.len(), pairs);
+            for (job, &i) in batch_jobs.into_iter().zip(&members) {
+                batch.push(job, jobs.nodes_of(i).iter().copied());
+            }
+            batch
+        };
         let months = clock
             .months_covering(lo, hi, MAX_MONTHS)
             .unwrap_or_else(|| vec![(lo, hi)]);
-        let charged = charge_embodied(inventory, &batch, &months).map_err(IngestError::from)?;
-        drop(batch);
-        out.extend(
-            members
-                .iter()
-                .zip(charged)
-                .filter(|(i, _)| keep(**i))
-                .map(|(&i, e)| (i, stored(inventory, &jobs[i].0, e, &months))),
-        );
+        batches.push((batch, months));
     }
-    Ok(out)
+    jobs.nodes = Vec::new();
+    jobs.offsets = Vec::new();
+    let phase = ea_store::profile::Phase::start("allocate: sweep");
+    let swept = batches
+        .iter()
+        .map(|(batch, months)| charge::sweep(inventory, batch, months))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(IngestError::from)?;
+    drop(phase);
+    let _p = ea_store::profile::Phase::start("allocate: figures and write");
+    // In key order, so that the table's B-tree is appended to rather than split.
+    let mut order: Vec<u32> = (0..jobs.len() as u32)
+        .filter(|&i| keep(i as usize))
+        .collect();
+    if !order.is_sorted_by_key(|&i| jobs.jobs[i as usize].row) {
+        order.par_sort_unstable_by_key(|&i| jobs.jobs[i as usize].row);
+    }
+    let figures = |slice: &[u32]| -> Vec<(i64, StoredEmbodied)> {
+        slice
+            .par_iter()
+            .map(|&i| {
+                let (slot, k) = place[i as usize];
+                let e = swept[slot as usize].job(k as usize);
+                let j = &jobs.jobs[i as usize];
+                (j.row, stored(inventory, j, e, &batches[slot as usize].1))
+            })
+            .collect()
+    };
+    // The next slice's figures are computed while this one is written.
+    std::thread::scope(|s| -> Result<(), IngestError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(i64, StoredEmbodied)>>(1);
+        let figures = &figures;
+        let order = &order;
+        let producer = s.spawn(move || {
+            for slice in order.chunks(WRITE_CHUNK) {
+                if tx.send(figures(slice)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut written = Ok(());
+        for chunk in rx.iter() {
+            written = each(&chunk);
+            if written.is_err() {
+                break;
+            }
+        }
+        drop(rx);
+        if let Err(panic) = producer.join() {
+            std::panic::resume_unwind(panic);
+        }
+        written.map_err(IngestError::from)
+    })
 }
 
 fn stored(
     inventory: &Inventory,
-    job: &Loaded,
+    job: &Job,
     e: JobEmbodied,
     months: &[(i64, i64)],
 ) -> StoredEmbodied {
@@ -227,12 +425,9 @@ fn stored(
     }
 }
 
-fn write(
-    conn: &Connection,
-    jobs: &[(Loaded, Vec<u32>)],
-    figures: &[(usize, StoredEmbodied)],
-) -> rusqlite::Result<u64> {
-    embodied::write(conn, figures.iter().map(|(i, e)| (jobs[*i].0.row, e)))
+/// Writes a slice of figures.
+fn write(conn: &Connection, figures: &[(i64, StoredEmbodied)]) -> rusqlite::Result<u64> {
+    embodied::write(conn, figures.iter().map(|(row, e)| (*row, e)))
 }
 
 fn allocate_everything(
@@ -241,21 +436,23 @@ fn allocate_everything(
     clock: &Clock,
 ) -> Result<Outcome, IngestError> {
     let mut clusters = Interner::default();
-    let phase = ea_store::profile::Phase::start("allocate: load jobs");
-    let loaded = load(conn, &mut clusters, AllocationSpan::All)?;
+    let phase = ea_store::profile::Phase::start("allocate: load jobs and nodes");
+    let mut jobs = load_resolved(conn, inventory, &mut clusters, AllocationSpan::All)?;
     drop(phase);
-    let longest = loaded.iter().map(|j| j.end - j.start).max().unwrap_or(0);
-    let phase = ea_store::profile::Phase::start("allocate: nodes");
-    let mut jobs = resolve(inventory, loaded);
-    drop(phase);
-    let phase = ea_store::profile::Phase::start("allocate: charge");
-    let mut figures = allocate(inventory, clock, &mut jobs, |_| true)?;
-    drop(phase);
-    let _p = ea_store::profile::Phase::start("allocate: write");
-    // In key order, so that the table's B-tree is appended to rather than split.
-    figures.par_sort_unstable_by_key(|f| jobs[f.0].0.row);
+    let longest = jobs.jobs.iter().map(|j| j.end - j.start).max().unwrap_or(0);
+    let _p = ea_store::profile::Phase::start("allocate: charge and write");
     embodied::delete_all(conn)?;
-    let n = write(conn, &jobs, &figures)?;
+    let mut n = 0;
+    allocate(
+        inventory,
+        clock,
+        &mut jobs,
+        |_| true,
+        |figures| {
+            n += write(conn, figures)?;
+            Ok(())
+        },
+    )?;
     set_meta(conn, "allocation_longest_s", &longest.to_string())?;
     Ok(Outcome {
         jobs: n,
@@ -272,23 +469,22 @@ pub fn alone(inventory: &Inventory, job: &ea_store::read::JobRecord) -> Option<S
     if end <= start {
         return None;
     }
-    let loaded = Loaded {
+    let alone = Job {
         cluster: 0,
         row: 0,
         start,
         end,
-        node_list: job.node_list.as_deref()?.into(),
         held_total: (job.ncpus, job.gpus, job.req_mem_mb),
     };
-    let nodes = node_ids(inventory, &loaded.node_list)?;
-    let (c, g, m) = loaded.held_total;
+    let nodes = node_ids(inventory, job.node_list.as_deref()?)?;
+    let (c, g, m) = alone.held_total;
     let mut batch = Batch::default();
     let held = Held::divided(c, g, m, nodes.len() as u32);
     batch.push(BatchJob { start, end, held }, nodes);
     let e = charge_embodied(inventory, &batch, &[(start, end)])
         .ok()?
         .pop()?;
-    Some(stored(inventory, &loaded, e, &[(start, end)]))
+    Some(stored(inventory, &alone, e, &[(start, end)]))
 }
 
 /// Where the run's jobs were: per node, the intervals of the jobs it wrote there; and the
@@ -309,7 +505,7 @@ impl Spans {
         });
     }
 
-    fn overlaps(&self, j: &Loaded, nodes: &[u32]) -> bool {
+    fn overlaps(&self, j: &Job, nodes: &[u32]) -> bool {
         let hit = |&(s, e): &(i64, i64)| j.start < e && s < j.end;
         self.anywhere
             .iter()
@@ -406,27 +602,37 @@ fn allocate_touched(
             .cloned()
             .collect()
     };
-    let near = resolve(inventory, overlapping(lo, hi));
-    let affected: FastMap<i64, ()> = near
-        .iter()
-        .filter(|(j, nodes)| spans.overlaps(j, nodes))
-        .map(|(j, _)| (j.row, ()))
+    let near = resolve(inventory, &overlapping(lo, hi));
+    let affected: FastMap<i64, ()> = (0..near.len())
+        .filter(|&i| spans.overlaps(&near.jobs[i], near.nodes_of(i)))
+        .map(|i| (near.jobs[i].row, ()))
         .collect();
     let (mut a_lo, mut a_hi) = (i64::MAX, i64::MIN);
-    for (j, _) in near.iter().filter(|(j, _)| affected.contains_key(&j.row)) {
+    for j in near.jobs.iter().filter(|j| affected.contains_key(&j.row)) {
         (a_lo, a_hi) = (a_lo.min(j.start), a_hi.max(j.end));
     }
     drop(near);
-    let mut context = resolve(inventory, overlapping(a_lo, a_hi));
+    let mut context = resolve(inventory, &overlapping(a_lo, a_hi));
+    drop(loaded);
     let keep: Vec<bool> = context
+        .jobs
         .iter()
-        .map(|(j, _)| affected.contains_key(&j.row))
+        .map(|j| affected.contains_key(&j.row))
         .collect();
     drop(phase);
     let _p = ea_store::profile::Phase::start("allocate: charge and write");
-    let figures = allocate(inventory, clock, &mut context, |i| keep[i])?;
     let context_n = context.len() as u64;
-    let n = write(conn, &context, &figures)?;
+    let mut n = 0;
+    allocate(
+        inventory,
+        clock,
+        &mut context,
+        |i| keep[i],
+        |figures| {
+            n += write(conn, figures)?;
+            Ok(())
+        },
+    )?;
     set_meta(conn, "allocation_longest_s", &longest.to_string())?;
     Ok(Outcome {
         jobs: n,
@@ -439,13 +645,12 @@ fn allocate_touched(
 mod tests {
     use super::*;
 
-    fn loaded(cluster: u32, start: i64, end: i64) -> Loaded {
-        Loaded {
+    fn loaded(cluster: u32, start: i64, end: i64) -> Job {
+        Job {
             cluster,
             row: 1,
             start,
             end,
-            node_list: "c1".into(),
             held_total: (Some(1), None, None),
         }
     }

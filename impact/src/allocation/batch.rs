@@ -63,6 +63,26 @@ impl Batch {
         }
     }
 
+    /// A batch from its compressed rows: the nodes of `jobs[i]` are
+    /// `nodes[offsets[i]..offsets[i + 1]]`.
+    ///
+    /// # Panics
+    /// When `offsets` are not `jobs.len() + 1` ascending bounds of `nodes` from 0.
+    pub fn from_rows(jobs: Vec<BatchJob>, offsets: Vec<u32>, nodes: Vec<NodeId>) -> Self {
+        assert!(
+            offsets.len() == jobs.len() + 1
+                && offsets[0] == 0
+                && offsets.is_sorted()
+                && offsets[jobs.len()] as usize == nodes.len(),
+            "the offsets of a batch's rows bound its nodes"
+        );
+        Self {
+            jobs,
+            offsets,
+            nodes,
+        }
+    }
+
     /// Adds a job with its nodes; returns its index in the batch.
     ///
     /// # Panics
@@ -135,17 +155,23 @@ impl JobEmbodied {
     }
 }
 
-/// What the sweeps of a range of nodes added up to, per job of the batch: dense arrays, so
+/// One job's sums in a [`Dense`]: together, so that adding a pair touches one cache line.
+#[derive(Debug, Clone, Copy, Default)]
+struct Acc {
+    held_s: f64,
+    charged_s: f64,
+    /// `period * groups + group + 1`; 0: nothing charged yet.
+    key: u32,
+    flags: Flags,
+}
+
+/// What the sweeps of a range of nodes added up to, per job of the batch: a dense array, so
 /// that a month's 25 million pairs are added without a hash lookup each. A job's charge goes
 /// under one (period, group) key, the first it met; any other key of the same job (a job across
 /// a month's end, or on nodes of two groups: few) goes to `extra`.
 #[derive(Debug, Clone)]
 struct Dense {
-    held_s: Vec<f64>,
-    charged_s: Vec<f64>,
-    /// `period * groups + group + 1`; 0: nothing charged yet.
-    key: Vec<u32>,
-    flags: Vec<Flags>,
+    jobs: Vec<Acc>,
     /// (job, key, charged seconds) of a job's other keys.
     extra: Vec<(u32, u32, f64)>,
 }
@@ -153,19 +179,17 @@ struct Dense {
 impl Dense {
     fn new(jobs: usize) -> Self {
         Self {
-            held_s: vec![0.0; jobs],
-            charged_s: vec![0.0; jobs],
-            key: vec![0; jobs],
-            flags: vec![Flags::default(); jobs],
+            jobs: vec![Acc::default(); jobs],
             extra: Vec::new(),
         }
     }
 
+    #[inline]
     fn add(&mut self, job: u32, key: u32, seconds: f64) {
-        let j = job as usize;
-        if self.key[j] == 0 || self.key[j] == key {
-            self.key[j] = key;
-            self.charged_s[j] += seconds;
+        let a = &mut self.jobs[job as usize];
+        if a.key == 0 || a.key == key {
+            a.key = key;
+            a.charged_s += seconds;
         } else {
             self.extra.push((job, key, seconds));
         }
@@ -173,11 +197,13 @@ impl Dense {
 
     /// Adds another range's sums to these.
     fn absorb(mut self, mut o: Dense) -> Dense {
-        for j in 0..self.key.len() {
-            self.held_s[j] += o.held_s[j];
-            self.flags[j] = self.flags[j].union(o.flags[j]);
-            if o.key[j] != 0 {
-                self.add(j as u32, o.key[j], o.charged_s[j]);
+        for j in 0..self.jobs.len() {
+            let b = o.jobs[j];
+            let a = &mut self.jobs[j];
+            a.held_s += b.held_s;
+            a.flags = a.flags.union(b.flags);
+            if b.key != 0 {
+                self.add(j as u32, b.key, b.charged_s);
             }
         }
         self.extra.append(&mut o.extra);
@@ -206,6 +232,46 @@ pub fn charge_embodied(
     batch: &Batch,
     periods: &[(i64, i64)],
 ) -> Result<Vec<JobEmbodied>, AllocationError> {
+    let swept = sweep(inventory, batch, periods)?;
+    Ok((0..batch.len())
+        .into_par_iter()
+        .map(|i| swept.job(i))
+        .collect())
+}
+
+/// The sweeps of a batch's nodes, added up per job: [`Swept::job`] turns one job's sums into
+/// its figures, the same as [`charge_embodied`] gives, so that a caller can take a million
+/// jobs' figures a slice at a time (and store each slice) instead of holding them all.
+pub struct Swept<'a> {
+    inventory: &'a Inventory,
+    rules: Rules,
+    batch: &'a Batch,
+    periods: &'a [(i64, i64)],
+    groups: Vec<u32>,
+    keys: Keys,
+    sums: Vec<Acc>,
+    extra: FastMap<u32, Vec<(u32, f64)>>,
+}
+
+impl std::fmt::Debug for Swept<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Swept")
+            .field("jobs", &self.sums.len())
+            .field("periods", &self.periods.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sweeps every node of `batch` over `periods` (see [`charge_embodied`]) and adds the charges
+/// up per job.
+///
+/// # Errors
+/// [`AllocationError::EmptyPeriod`] for a period that ends before it starts.
+pub fn sweep<'a>(
+    inventory: &'a Inventory,
+    batch: &'a Batch,
+    periods: &'a [(i64, i64)],
+) -> Result<Swept<'a>, AllocationError> {
     if periods.iter().any(|(a, b)| b <= a) {
         return Err(AllocationError::EmptyPeriod);
     }
@@ -216,6 +282,7 @@ pub fn charge_embodied(
     let by_node = NodeIndex::build(batch, inventory.node_count());
     let groups = inventory.group_by_node_index();
     let n_groups = inventory.groups.len().max(1) as u32;
+    let keys = Keys { groups: n_groups };
     // Contiguous ranges of nodes, one per thread: each adds into its own dense sums (24 bytes
     // a job), so that the memory does not grow with the ranges.
     let ranges = rayon::current_num_threads().clamp(1, by_node.nodes().max(1));
@@ -231,7 +298,6 @@ pub fn charge_embodied(
                     index: node,
                     group: groups[node],
                 };
-                let keys = Keys { groups: n_groups };
                 sweep_node(
                     inventory,
                     rules,
@@ -248,36 +314,61 @@ pub fn charge_embodied(
         })
         .reduce_with(Dense::absorb)
         .unwrap_or_else(|| Dense::new(batch.len()));
+    drop(by_node);
     let mut extra: FastMap<u32, Vec<(u32, f64)>> = FastMap::default();
     for &(j, key, seconds) in &sums.extra {
         extra.entry(j).or_default().push((key, seconds));
     }
-    let keys = Keys { groups: n_groups };
-    Ok((0..batch.len())
-        .into_par_iter()
-        .map(|i| {
-            let mut charged: Vec<(u32, f64)> = Vec::with_capacity(1);
-            if sums.key[i] != 0 {
-                charged.push((sums.key[i], sums.charged_s[i]));
-            }
-            if let Some(more) = extra.get(&(i as u32)) {
-                charged.extend_from_slice(more);
-            }
-            let sum = JobSums {
-                held_s: sums.held_s[i],
-                flags: sums.flags[i],
-                charged,
-            };
-            job_result(
-                inventory,
-                rules,
-                (batch.nodes_of(i), &groups),
-                sum,
-                keys,
-                periods,
-            )
-        })
-        .collect())
+    Ok(Swept {
+        inventory,
+        rules,
+        batch,
+        periods,
+        groups,
+        keys,
+        sums: sums.jobs,
+        extra,
+    })
+}
+
+impl Swept<'_> {
+    /// Jobs in the batch.
+    pub fn len(&self) -> usize {
+        self.sums.len()
+    }
+
+    /// No job.
+    pub fn is_empty(&self) -> bool {
+        self.sums.is_empty()
+    }
+
+    /// The figures of job `i` of the batch.
+    ///
+    /// # Panics
+    /// When `i` is not a job of the batch.
+    pub fn job(&self, i: usize) -> JobEmbodied {
+        let a = self.sums[i];
+        let mut charged: Vec<(u32, f64)> = Vec::with_capacity(1);
+        if a.key != 0 {
+            charged.push((a.key, a.charged_s));
+        }
+        if let Some(more) = self.extra.get(&(i as u32)) {
+            charged.extend_from_slice(more);
+        }
+        let sum = JobSums {
+            held_s: a.held_s,
+            flags: a.flags,
+            charged,
+        };
+        job_result(
+            self.inventory,
+            self.rules,
+            (self.batch.nodes_of(i), &self.groups),
+            sum,
+            self.keys,
+            self.periods,
+        )
+    }
 }
 
 /// One job's sums, gathered from the dense arrays.
@@ -308,8 +399,23 @@ impl Keys {
 #[derive(Debug, Default)]
 struct NodeScratch {
     sweep: Scratch,
+    /// The node's jobs as the batch has them, copied in a loop of their own: the copies are
+    /// scattered reads of the batch, and a loop that does nothing else keeps many in flight.
+    copied: Vec<BatchJob>,
+    /// The node's jobs, in the index's order, with their share of it.
+    on_node: Vec<OnNode>,
     present: Vec<(u32, f64, Flags)>,
     charges: Vec<Charge>,
+}
+
+/// A job on the node being swept: its interval and its share (the same in every period).
+#[derive(Debug, Clone, Copy)]
+struct OnNode {
+    job: u32,
+    start: i64,
+    end: i64,
+    share: f64,
+    flags: Flags,
 }
 
 /// A node of the inventory and its group.
@@ -359,7 +465,10 @@ impl NodeIndex {
     }
 }
 
-/// Sweeps one node's jobs, period by period, into the jobs' sums.
+/// Sweeps one node's jobs, period by period, into the jobs' sums. The jobs' shares are
+/// computed once for the node, and periods that none of its jobs touch are skipped: what each
+/// period sweeps, and the order in which its charges are added, are those of a sweep that
+/// looked at every job in every period.
 #[allow(clippy::too_many_arguments)]
 fn sweep_node(
     inventory: &Inventory,
@@ -380,24 +489,50 @@ fn sweep_node(
     let capacity = &inventory.groups[group as usize].capacity;
     let NodeScratch {
         sweep: scratch,
+        copied,
+        on_node,
         present,
         charges,
     } = scratch;
+    copied.clear();
+    copied.extend(jobs.iter().map(|&j| batch.jobs[j as usize]));
+    on_node.clear();
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for (&j, job) in jobs.iter().zip(copied.iter()) {
+        if job.end <= job.start {
+            // Clipped to any period, still empty: never present.
+            continue;
+        }
+        let (share, _, flags) = share(rules.rule, false, &job.held, capacity);
+        on_node.push(OnNode {
+            job: j,
+            start: job.start,
+            end: job.end,
+            share,
+            flags,
+        });
+        (lo, hi) = (lo.min(job.start), hi.max(job.end));
+    }
+    if on_node.is_empty() {
+        return;
+    }
     for (p, &(a, b)) in periods.iter().enumerate() {
+        if b <= lo || hi <= a {
+            // No job of the node in the period.
+            continue;
+        }
         present.clear();
         scratch.occupants.clear();
-        for &j in jobs {
-            let job = &batch.jobs[j as usize];
-            let (s, e) = (job.start.max(a), job.end.min(b));
+        for o in on_node.iter() {
+            let (s, e) = (o.start.max(a), o.end.min(b));
             if e <= s {
                 continue;
             }
-            let (share, _, flags) = share(rules.rule, false, &job.held, capacity);
-            present.push((j, share, flags));
+            present.push((o.job, o.share, o.flags));
             scratch.occupants.push(Occupant {
                 start_us: s * 1_000_000,
                 end_us: e * 1_000_000,
-                share,
+                share: o.share,
                 node_power_w: None,
             });
         }
@@ -420,12 +555,13 @@ fn sweep_node(
                 }
                 UnallocatedPolicy::Spread => 0.0,
             };
-            acc.held_s[j as usize] += share * (o.end_us - o.start_us) as f64 / 1e6;
             let mut f = flags;
             if c.oversubscribed {
                 f.set(Flag::Oversubscribed);
             }
-            acc.flags[j as usize] = acc.flags[j as usize].union(f);
+            let sums = &mut acc.jobs[j as usize];
+            sums.held_s += share * (o.end_us - o.start_us) as f64 / 1e6;
+            sums.flags = sums.flags.union(f);
             acc.add(j, keys.of(p as u32, group), charged_s);
         }
     }

@@ -36,7 +36,12 @@ pub(crate) struct Charge {
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     pub occupants: Vec<Occupant>,
-    events: Vec<(i64, bool, u32)>,
+    /// (time, is_start, occupant) packed by [`event`] into one integer that sorts in the
+    /// tuple's order.
+    events: Vec<u128>,
+    /// The same events packed into 64 bits where the node's times and occupants allow (see
+    /// [`push_events`]): a sort of these is about twice as quick.
+    packed: Vec<u64>,
     g_prefix: Vec<f64>,
     over_prefix: Vec<f64>,
     crowd_prefix: Vec<f64>,
@@ -105,27 +110,83 @@ fn sweep_alone(policy: UnallocatedPolicy, o: Occupant, out: &mut [Charge]) -> f6
     }
 }
 
+/// (time, is_start, occupant) as one integer whose order is the tuple's: the time with its
+/// sign bit flipped (so that negative times sort first), then the flag, then the index. The
+/// keys are distinct (an occupant has one start and one end), so an unstable sort of them
+/// gives the one order a sort of the tuples would.
+#[inline]
+fn event(t: i64, is_start: bool, i: u32) -> u128 {
+    (u128::from((t as u64) ^ (1 << 63)) << 64) | (u128::from(is_start) << 32) | u128::from(i)
+}
+
+/// The fields of an [`event`].
+#[inline]
+fn unpack(e: u128) -> (i64, bool, u32) {
+    (
+        ((e >> 64) as u64 ^ (1 << 63)) as i64,
+        (e >> 32) & 1 == 1,
+        e as u32,
+    )
+}
+
 /// Fills `scratch.events`, sorted, with each occupant's start and end: (time, is_start,
 /// occupant). Ends sort before starts at the same instant so that back-to-back jobs are not
 /// counted as overlapping. An occupant with no time on the node (start == end, or clipped out
 /// of the period) holds nothing and is left out, charged nothing: its end would sort before
 /// its start and leave the sweep with a job that never arrived. False when no event is left.
+///
+/// The events are sorted as 64-bit keys (time from the earliest, the flag, the index) where
+/// the node's span of time and its number of occupants fit in 64 bits, which they do for a
+/// month of microseconds and millions of occupants; the order is the same either way.
 #[inline]
 fn push_events(scratch: &mut Scratch, out: &mut [Charge]) -> bool {
-    let events = &mut scratch.events;
+    let Scratch {
+        occupants,
+        events,
+        packed,
+        ..
+    } = scratch;
     events.clear();
-    for (i, o) in scratch.occupants.iter().enumerate() {
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for (i, o) in occupants.iter().enumerate() {
         if o.end_us > o.start_us {
-            events.push((o.start_us, true, i as u32));
-            events.push((o.end_us, false, i as u32));
+            (lo, hi) = (lo.min(o.start_us), hi.max(o.end_us));
         } else {
             out[i] = Charge::default();
         }
     }
-    if events.is_empty() {
+    if lo > hi {
         return false;
     }
-    events.sort_unstable();
+    let n = occupants.len() as u64;
+    // Bits for an index below n, then one for the flag; the rest holds the time.
+    let index_bits = 64 - n.leading_zeros();
+    let time_bits = 63 - index_bits;
+    let span = hi.abs_diff(lo);
+    if index_bits < 32 && span >> time_bits == 0 {
+        packed.clear();
+        for (i, o) in occupants.iter().enumerate() {
+            if o.end_us > o.start_us {
+                let at = |t: i64| (t.abs_diff(lo) << (index_bits + 1)) | i as u64;
+                packed.push(at(o.start_us) | (1 << index_bits));
+                packed.push(at(o.end_us));
+            }
+        }
+        packed.sort_unstable();
+        let index_mask = (1u64 << index_bits) - 1;
+        events.extend(packed.iter().map(|&k| {
+            let t = lo.wrapping_add((k >> (index_bits + 1)) as i64);
+            event(t, (k >> index_bits) & 1 == 1, (k & index_mask) as u32)
+        }));
+    } else {
+        for (i, o) in occupants.iter().enumerate() {
+            if o.end_us > o.start_us {
+                events.push(event(o.start_us, true, i as u32));
+                events.push(event(o.end_us, false, i as u32));
+            }
+        }
+        events.sort_unstable();
+    }
     true
 }
 
@@ -200,6 +261,7 @@ fn integrate_events(policy: UnallocatedPolicy, scratch: &mut Scratch) -> f64 {
         crowd_prefix,
         start_at,
         end_at,
+        ..
     } = scratch;
     for v in [&mut *g_prefix, &mut *over_prefix, &mut *crowd_prefix] {
         v.clear();
@@ -212,14 +274,14 @@ fn integrate_events(policy: UnallocatedPolicy, scratch: &mut Scratch) -> f64 {
     let mut present = Present::default();
     let mut unallocated = 0.0;
     let mut sums = [0.0f64; 3];
-    let mut prev_t = events[0].0;
+    let mut prev_t = unpack(events[0]).0;
     let mut k = 0;
     while k < events.len() {
-        let t = events[k].0;
+        let t = unpack(events[k]).0;
         unallocated += present.stretch(policy, (t - prev_t) as f64 / 1e6, &mut sums);
         let index = g_prefix.len();
-        while k < events.len() && events[k].0 == t {
-            let (_, is_start, i) = events[k];
+        while k < events.len() && unpack(events[k]).0 == t {
+            let (_, is_start, i) = unpack(events[k]);
             present.apply(&occupants[i as usize], is_start);
             if is_start {
                 start_at[i as usize] = index;
@@ -260,6 +322,73 @@ fn read_charges(scratch: &Scratch, out: &mut [Charge]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_events_sort_as_their_tuples() {
+        let mut tuples = vec![
+            (-5, true, 3),
+            (-5, false, 7),
+            (0, true, 0),
+            (0, false, 1),
+            (i64::MIN, true, 2),
+            (i64::MAX, false, u32::MAX),
+            (1_800_000_000_000_000, true, 4),
+            (1_800_000_000_000_000, false, 9),
+            (7, true, 1),
+        ];
+        let mut packed: Vec<u128> = tuples.iter().map(|&(t, s, i)| event(t, s, i)).collect();
+        tuples.sort_unstable();
+        packed.sort_unstable();
+        let back: Vec<_> = packed.into_iter().map(unpack).collect();
+        assert_eq!(back, tuples);
+    }
+
+    #[test]
+    fn packed_and_wide_events_come_out_in_one_order() {
+        // Ties of time, of time and flag, empty occupants, negative times; then a span too
+        // wide to pack, which takes the 128-bit keys.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for wide in [false, true] {
+            let occupants: Vec<Occupant> = (0..300)
+                .map(|_| {
+                    let s = next(40) as i64 * 1_000_000 - 5_000_000;
+                    let e = if wide && next(10) == 0 {
+                        i64::MAX
+                    } else {
+                        s + next(20) as i64 * 1_000_000
+                    };
+                    Occupant {
+                        start_us: s,
+                        end_us: e,
+                        share: 0.1,
+                        node_power_w: None,
+                    }
+                })
+                .collect();
+            let mut scratch = Scratch {
+                occupants: occupants.clone(),
+                ..Default::default()
+            };
+            let mut out = vec![Charge::default(); occupants.len()];
+            assert!(push_events(&mut scratch, &mut out));
+            let mut tuples: Vec<(i64, bool, u32)> = occupants
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.end_us > o.start_us)
+                .flat_map(|(i, o)| [(o.start_us, true, i as u32), (o.end_us, false, i as u32)])
+                .collect();
+            tuples.sort_unstable();
+            let got: Vec<_> = scratch.events.iter().map(|&e| unpack(e)).collect();
+            assert_eq!(got, tuples, "wide {wide}");
+            assert_eq!(scratch.packed.is_empty(), wide);
+        }
+    }
 
     #[test]
     fn the_charge_rate_scales_down_only_what_the_policy_says() {
