@@ -209,3 +209,27 @@ fn an_empty_period_is_refused() {
         Err(AllocationError::EmptyPeriod)
     ));
 }
+
+/// A job's figure is a fact about the job, not about the machine that computed it: the same
+/// jobs give bit-identical figures on 1, 2, 3 and 7 threads (jobs span up to 3 of 9 nodes, so
+/// many cross the sweep's node ranges).
+#[test]
+fn figures_do_not_depend_on_the_number_of_threads() {
+    let inv = inventory("spread");
+    let js = jobs(11, 2_000);
+    let batch = batch_of(&inv, &js);
+    let periods = [(0, 20 * 3600), (20 * 3600, 60 * 3600)];
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let out = pool.install(|| charge_embodied(&inv, &batch, &periods).unwrap());
+        format!("{out:?}")
+    };
+    let one = on(1);
+    assert!(one.len() > 10_000, "{}", &one[..one.len().min(200)]);
+    for threads in [2, 3, 7] {
+        assert!(on(threads) == one, "{threads} threads differ from 1");
+    }
+}
