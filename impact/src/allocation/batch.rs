@@ -213,8 +213,8 @@ impl Dense {
 
 /// How many node ranges the sweep is cut into (see [`sweep`]): a constant, so that the order
 /// in which a job's sums over its nodes are added does not depend on the number of cores.
-/// Eight keeps every core of a small admin host busy and costs eight dense sums (24 MB each
-/// for a million jobs) and their additions, some 60 ms a month.
+/// Eight keep every core of a small admin host busy, for eight dense sums (24 MB each for a
+/// million jobs) and their additions where one per thread was made before.
 const SWEEP_RANGES: usize = 8;
 
 /// The site's choices that decide a charge.
