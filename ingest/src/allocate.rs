@@ -108,6 +108,20 @@ struct Loaded {
     held_total: (Option<u32>, Option<u32>, Option<f64>),
 }
 
+impl Loaded {
+    /// A job of the store's `allocation_jobs`, in cluster `cluster` (interned).
+    fn of(cluster: u32, r: ea_store::read::AllocationJob) -> Self {
+        Loaded {
+            cluster,
+            row: r.row,
+            start: r.start,
+            end: r.end,
+            node_list: r.node_list.into(),
+            held_total: (r.ncpus, r.gpus, r.req_mem_mb),
+        }
+    }
+}
+
 fn load(
     conn: &Connection,
     clusters: &mut Interner,
@@ -115,14 +129,7 @@ fn load(
 ) -> rusqlite::Result<Vec<Loaded>> {
     let mut out = Vec::new();
     ea_store::read::allocation_jobs(conn, span, |cluster, r| {
-        out.push(Loaded {
-            cluster: clusters.id(cluster),
-            row: r.row,
-            start: r.start,
-            end: r.end,
-            node_list: r.node_list.into(),
-            held_total: (r.ncpus, r.gpus, r.req_mem_mb),
-        });
+        out.push(Loaded::of(clusters.id(cluster), r));
     })?;
     Ok(out)
 }
@@ -256,14 +263,7 @@ fn load_resolved(
         });
         let mut chunk = Vec::with_capacity(LOAD_CHUNK);
         let read = ea_store::read::allocation_jobs(conn, span, |cluster, r| {
-            chunk.push(Loaded {
-                cluster: clusters.id(cluster),
-                row: r.row,
-                start: r.start,
-                end: r.end,
-                node_list: r.node_list.into(),
-                held_total: (r.ncpus, r.gpus, r.req_mem_mb),
-            });
+            chunk.push(Loaded::of(clusters.id(cluster), r));
             if chunk.len() == LOAD_CHUNK {
                 // The worker only stops early by panicking, which the join below reports.
                 let _ = tx.send(std::mem::replace(
