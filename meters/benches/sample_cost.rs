@@ -34,8 +34,6 @@ use ea_record::spool::{Spool, write_json_atomic};
 use ea_sim::{PowercapSim, layout};
 use nvidia_ml_fake::{FakeConfig, FakeGpu, now_unix_s};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[path = "sample_cost/ffi.rs"]
@@ -103,21 +101,11 @@ fn main() {
         ("psys".into(), 95.0),
     ])
     .unwrap();
-    let mut sim = PowercapSim::create(&root, zones, 262_143_328_850, 0, None).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    // While paused the powercap files stay as they are, as sysfs attributes do (the simulator
+    // Paused, the powercap files stay as they are, as sysfs attributes do (the simulator
     // otherwise replaces them by rename every 50 ms, which makes each read reopen its file).
-    let paused = Arc::new(AtomicBool::new(false));
-    let pause = paused.clone();
-    let sim_thread = std::thread::spawn(move || {
-        while !flag.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(50));
-            if !pause.load(Ordering::Relaxed) {
-                sim.step().unwrap();
-            }
-        }
-    });
+    let sim = PowercapSim::create(&root, zones, 262_143_328_850, 0, None)
+        .unwrap()
+        .step_every(Duration::from_millis(50));
     let since = now_unix_s() - 100.0;
     let config = FakeConfig {
         init_error: None,
@@ -383,11 +371,11 @@ fn main() {
             (own, kids, seq, io_field("wchar:"), io_field("syscw:"))
         };
         std::thread::sleep(Duration::from_secs(1));
-        paused.store(files_stable, Ordering::Relaxed);
+        sim.pause(files_stable);
         let (own0, kids0, seq0, wchar0, syscw0) = probe();
         std::thread::sleep(Duration::from_secs(5));
         let (own1, kids1, seq1, wchar1, syscw1) = probe();
-        paused.store(false, Ordering::Relaxed);
+        sim.pause(false);
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let field = |k: &str| {
             status
@@ -418,8 +406,7 @@ fn main() {
         }
         cleanup_job(&job);
     }
-    stop.store(true, Ordering::Relaxed);
-    sim_thread.join().unwrap();
+    drop(sim);
     let _ = std::fs::remove_dir_all(&root);
 }
 

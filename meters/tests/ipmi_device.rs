@@ -9,12 +9,10 @@ use ea_meters::set::Snapshot;
 use ea_meters::{JobOnNode, Measurement, NodeConfig, Sources, finish_job, start_job};
 use ea_record::spool::{Spool, read_json};
 use ea_record::{MeterFlag, MeterReport, Method, Scope};
-use ea_sim::{PowercapSim, layout, read_truth_log, true_energy_between_raws};
+use ea_sim::{PowercapSim, Stepping, layout, read_truth_log, true_energy_between_raws};
 use nvidia_ml_fake::{FakeConfig, FakeGpu, now_unix_s};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 const GPU: &str = "GPU-11111111-2222-3333-4444-555555555555";
@@ -26,8 +24,8 @@ const BMC_W: f64 = 420.0;
 /// wrapper `energy-assess-sampler` that preloads the device shim. Removed when dropped.
 struct Node {
     root: PathBuf,
-    stop: Arc<AtomicBool>,
-    sim: Option<JoinHandle<()>>,
+    /// Stopped before the root is removed.
+    sim: Option<Stepping>,
 }
 
 impl Node {
@@ -42,15 +40,8 @@ impl Node {
         std::fs::create_dir_all(root.join("dev")).unwrap();
         let zones = layout(&[("package-0".into(), PACKAGE_W)]).unwrap();
         let truth = root.join("truth.log");
-        let mut sim = PowercapSim::create(&root, zones, 262_143_328_850, 0, Some(&truth)).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(20));
-                sim.step().unwrap();
-            }
-        });
+        let sim = PowercapSim::create(&root, zones, 262_143_328_850, 0, Some(&truth)).unwrap();
+        let sim = sim.step_every(Duration::from_millis(20));
         FakeConfig {
             init_error: None,
             driver_version: "999.1-fake".into(),
@@ -61,8 +52,7 @@ impl Node {
         std::fs::write(root.join("dev/ipmi0"), "").unwrap();
         let node = Self {
             root,
-            stop,
-            sim: Some(handle),
+            sim: Some(sim),
         };
         node.script(&BMC_W.to_string());
         node
@@ -132,10 +122,7 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.sim.take() {
-            let _ = h.join();
-        }
+        drop(self.sim.take());
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }

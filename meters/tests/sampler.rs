@@ -11,12 +11,10 @@ use ea_meters::sampler::{JobFiles, PidFile};
 use ea_meters::{JobOnNode, Measurement, NodeConfig, Sources, cleanup_job, finish_job, start_job};
 use ea_record::spool::{Spool, read_json};
 use ea_record::{MeterFlag, MeterReport, Method, RecordFlag, Scope};
-use ea_sim::{PowercapSim, TruthLine, layout, read_truth_log, true_energy_between_raws};
+use ea_sim::{PowercapSim, Stepping, TruthLine, layout, read_truth_log, true_energy_between_raws};
 use nvidia_ml_fake::{FakeConfig, FakeGpu, now_unix_s};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 #[path = "sampler/ffi.rs"]
@@ -52,9 +50,9 @@ impl Drop for TempDir {
 /// One simulated node: a sysroot with a running powercap simulation, two fake GPUs, a BMC
 /// wattage file and a hwmon power sensor.
 struct SimNode {
+    /// Declared first, so stopped before `root` is removed (fields drop in order).
+    _sim: Stepping,
     root: TempDir,
-    stop: Arc<AtomicBool>,
-    sim: Option<JoinHandle<()>>,
     truth: PathBuf,
 }
 
@@ -77,22 +75,15 @@ impl SimNode {
         ])
         .unwrap();
         // Start near the top of the range so the first wrap comes at once.
-        let mut sim = PowercapSim::create(
+        let sim = PowercapSim::create(
             &root.0,
             zones,
             MAX_RANGE_UJ,
             MAX_RANGE_UJ - 5_000_000,
             Some(&truth),
         )
-        .unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(20));
-                sim.step().unwrap();
-            }
-        });
+        .unwrap()
+        .step_every(Duration::from_millis(20));
         let since = now_unix_s() - 3600.0;
         let mut old = FakeGpu::new(GPU_B, "Tesla P100-PCIE-16GB (fake)", GPU_B_W, since);
         old.energy_counter = false;
@@ -116,9 +107,8 @@ impl SimNode {
         )
         .unwrap();
         Self {
+            _sim: sim,
             root,
-            stop,
-            sim: Some(handle),
             truth,
         }
     }
@@ -144,15 +134,6 @@ impl SimNode {
                 "the simulator logged nothing for 10 s"
             );
             std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for SimNode {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.sim.take() {
-            let _ = h.join();
         }
     }
 }

@@ -15,7 +15,10 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One simulated zone.
 #[derive(Debug, Clone, PartialEq)]
@@ -264,6 +267,30 @@ impl PowercapSim {
         self.write_log()
     }
 
+    /// Steps the simulator every `period` on a thread of its own, until the returned handle
+    /// is dropped: what a test or benchmark needs beside the meters it reads.
+    ///
+    /// # Panics
+    /// On that thread, when a step cannot write its files.
+    pub fn step_every(mut self, period: Duration) -> Stepping {
+        let stop = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
+        let (halt, hold) = (stop.clone(), paused.clone());
+        let thread = std::thread::spawn(move || {
+            while !halt.load(Ordering::Relaxed) {
+                std::thread::sleep(period);
+                if !hold.load(Ordering::Relaxed) {
+                    self.step().unwrap();
+                }
+            }
+        });
+        Stepping {
+            stop,
+            paused,
+            thread: Some(thread),
+        }
+    }
+
     fn write_log(&mut self) -> io::Result<()> {
         let Some(log) = self.log.as_mut() else {
             return Ok(());
@@ -275,6 +302,31 @@ impl PowercapSim {
             writeln!(log, "{t} {} {cum} {raw}", z.dir)?;
         }
         log.flush()
+    }
+}
+
+/// A [`PowercapSim`] stepped on a thread of its own ([`PowercapSim::step_every`]); stopped and
+/// joined when dropped.
+#[derive(Debug)]
+pub struct Stepping {
+    stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Stepping {
+    /// While paused the counters' files stay as they are (as sysfs files do: not replaced).
+    pub fn pause(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Stepping {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
