@@ -294,9 +294,9 @@ impl Metrics {
             let Some(i) = &f.impacts else { continue };
             let v = i.use_phase.value;
             let label = GroupLabel {
-                cluster: job.cluster.clone(),
-                partition: job.partition.clone().unwrap_or_default(),
-                account: job.account.clone().unwrap_or_default(),
+                cluster: job.cluster().to_string(),
+                partition: job.row.partition.clone().unwrap_or_default(),
+                account: job.row.account.clone().unwrap_or_default(),
             };
             let s = sums.entry(label).or_default();
             s[0] += v.gwp_kgco2eq;

@@ -464,7 +464,7 @@ fn allocate_everything(
 /// A job's allocation as if no other job had shared its nodes: for a job not ingested yet
 /// (`energy-assess job` from its records), whose neighbours are not known. `None` without
 /// start, end or an expandable node list.
-pub fn alone(inventory: &Inventory, job: &ea_store::read::JobRecord) -> Option<StoredEmbodied> {
+pub fn alone(inventory: &Inventory, job: &ea_sacct::JobRow) -> Option<StoredEmbodied> {
     let (start, end) = (job.start?, job.end?);
     if end <= start {
         return None;
@@ -674,7 +674,7 @@ mod tests {
             nodes = \"c[1-2]\"\nslurm_cpus = 64\n[group.footprint]\ngwp_kgco2eq = 876\n\
             adpe_kgsbeq = 0.0876\npe_mj = 8760\n";
         let inv = Inventory::parse(text, std::path::Path::new("t.toml")).unwrap();
-        let job = ea_store::read::JobRecord {
+        let job = ea_sacct::JobRow {
             start: Some(0),
             end: Some(7200),
             ncpus: Some(96),
@@ -692,7 +692,7 @@ mod tests {
             "{e:?}"
         );
         assert!(e.months.is_empty());
-        let no_end = ea_store::read::JobRecord { end: None, ..job };
+        let no_end = ea_sacct::JobRow { end: None, ..job };
         assert_eq!(alone(&inv, &no_end), None);
     }
 }

@@ -927,7 +927,7 @@ impl<'c> RecordWriter<'c> {
             cluster: &row.cluster,
             job_id: &row.job_id,
             node: &row.node,
-            job_id_raw: row.job_id_raw as i64,
+            job_id_raw: row.job_id_raw,
             complete: row.complete,
             start: row.start,
             end: row.end,

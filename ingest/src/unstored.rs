@@ -6,6 +6,7 @@ use crate::records::to_row;
 use ea_energy::measured::{NodeEnergy, SCOPES, combine};
 use ea_impact::Inventory;
 use ea_record::JobNodeRecord;
+use ea_sacct::JobRow;
 use ea_store::config::Config;
 use ea_store::read::{JobRecord, MeasuredRecord};
 
@@ -91,34 +92,39 @@ pub fn job_from_records(
         .map(|t| t.as_secs());
     let node_list: Vec<&str> = complete.iter().map(|r| r.node.as_str()).collect();
     let mut job = JobRecord {
-        cluster: first
-            .cluster
-            .clone()
-            .unwrap_or_else(|| config.cluster.clone()),
-        job_id: match (first.array_job_id, first.array_task_id) {
-            (Some(a), Some(t)) => format!("{a}_{t}"),
-            _ => first.job_id.to_string(),
+        row: JobRow {
+            cluster: Some(
+                first
+                    .cluster
+                    .clone()
+                    .unwrap_or_else(|| config.cluster.clone()),
+            ),
+            job_id: match (first.array_job_id, first.array_task_id) {
+                (Some(a), Some(t)) => format!("{a}_{t}"),
+                _ => first.job_id.to_string(),
+            },
+            job_id_raw: Some(u64::from(first.job_id)),
+            user: first.user.clone(),
+            uid: Some(first.uid),
+            account: first.account.clone(),
+            partition: first.partition.clone(),
+            state: "COMPLETED".into(),
+            state_raw: "COMPLETED (from node records)".into(),
+            start,
+            end,
+            elapsed_s: start.zip(end).map(|(a, b)| b - a),
+            nnodes: Some(first.num_nodes.unwrap_or(complete.len() as u32)),
+            ncpus: Some(complete.iter().filter_map(|r| r.cpus_on_node).sum()),
+            node_list: Some(node_list.join(",")),
+            ..Default::default()
         },
-        job_id_raw: Some(i64::from(first.job_id)),
-        user: first.user.clone(),
-        uid: Some(first.uid),
-        account: first.account.clone(),
-        partition: first.partition.clone(),
-        state: "COMPLETED".into(),
-        state_raw: "COMPLETED (from node records)".into(),
-        start,
-        end,
-        elapsed_s: start.zip(end).map(|(a, b)| b - a),
-        nnodes: Some(first.num_nodes.unwrap_or(complete.len() as u32)),
-        ncpus: Some(complete.iter().filter_map(|r| r.cpus_on_node).sum()),
-        node_list: Some(node_list.join(",")),
         is_final: true,
         measured: Some(MeasuredRecord::of(&m)),
         ..Default::default()
     };
     // Not ingested: no neighbour is known, so it is charged as if alone on its nodes.
     if let Some(inventory) = &site_inventory {
-        job.embodied = alone(inventory, &job);
+        job.embodied = alone(inventory, &job.row);
     }
     Ok(Some(job))
 }

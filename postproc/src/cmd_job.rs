@@ -158,7 +158,14 @@ impl Wanted {
             ea_query::session::Session::open(args.config.as_deref(), args.db.as_deref(), None)
                 .ok()
                 .and_then(|s| s.job(job).ok())
-                .and_then(|found| found.iter().find(|(j, _)| &j.job_id == job)?.0.job_id_raw)
+                .and_then(|found| {
+                    found
+                        .iter()
+                        .find(|(j, _)| &j.row.job_id == job)?
+                        .0
+                        .row
+                        .job_id_raw
+                })
                 .and_then(|raw| u32::try_from(raw).ok());
         if let Some(raw) = from_store {
             return Ok(raw);
@@ -431,12 +438,12 @@ fn from_store(
             .iter()
             .map(|(job, figures)| {
                 serde_json::json!({
-                    "job": job.job_id,
-                    "cluster": job.cluster,
-                    "user": job.user,
-                    "account": job.account,
-                    "partition": job.partition,
-                    "state": job.state,
+                    "job": job.row.job_id,
+                    "cluster": job.cluster(),
+                    "user": job.row.user,
+                    "account": job.row.account,
+                    "partition": job.row.partition,
+                    "state": job.row.state,
                     "footprint": footprint_json(figures, &Allocation::Stored(job.embodied.clone())),
                 })
             })
@@ -447,13 +454,13 @@ fn from_store(
             writeln!(
                 out,
                 "Job {} of {}: account {}, partition {}, cluster {} [from the store]",
-                job.job_id,
-                job.user.as_deref().unwrap_or("?"),
-                job.account.as_deref().unwrap_or("?"),
-                job.partition.as_deref().unwrap_or("?"),
-                job.cluster,
+                job.row.job_id,
+                job.row.user.as_deref().unwrap_or("?"),
+                job.row.account.as_deref().unwrap_or("?"),
+                job.row.partition.as_deref().unwrap_or("?"),
+                job.cluster(),
             )?;
-            writeln!(out, "State:        {}", job.state)?;
+            writeln!(out, "State:        {}", job.row.state)?;
             if let Some(m) = &job.measured {
                 let flags = ea_record::summary::grouped_in_words(
                     m.flags

@@ -368,7 +368,8 @@ pub fn load(conn: &rusqlite::Connection, sel: &Selection) -> Result<Vec<JobRecor
     let mut jobs = read::jobs_where(conn, &sel.where_sql, &params)?;
     if let Some(nodes) = &sel.nodes {
         jobs.retain(|j| {
-            j.node_list
+            j.row
+                .node_list
                 .as_deref()
                 .and_then(|l| ea_record::hostlist::expand(l).ok())
                 .is_some_and(|mine| mine.iter().any(|n| nodes.contains(n)))
@@ -460,13 +461,15 @@ fn energy_units(opts: &AcctOptions) -> Result<ea_units::EnergyUnits, AcctError> 
 fn steps_asked<'a>(sel: &'a Selection, job: &JobRecord) -> Vec<&'a str> {
     sel.steps_only
         .iter()
-        .filter(|s| s.job == job.job_id || job.array_job_id.is_some_and(|a| a.to_string() == s.job))
+        .filter(|s| {
+            s.job == job.row.job_id || job.row.array_job_id.is_some_and(|a| a.to_string() == s.job)
+        })
         .filter_map(|s| s.step.as_deref())
         .collect()
 }
 
 /// The job's steps to show: none under `-X`, those `-j` named, else all.
-fn steps_shown(opts: &AcctOptions, sel: &Selection, job: &JobRecord) -> Vec<read::StepRecord> {
+fn steps_shown(opts: &AcctOptions, sel: &Selection, job: &JobRecord) -> Vec<ea_sacct::StepRow> {
     if opts.allocations {
         return Vec::new();
     }

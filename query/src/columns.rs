@@ -4,8 +4,9 @@
 
 use crate::figures::JobFigures;
 use ea_impact::{Impacts, Ranged};
+use ea_sacct::StepRow;
 use ea_sacct::timefmt::{format_cpu, format_elapsed};
-use ea_store::read::{JobRecord, StepRecord};
+use ea_store::read::JobRecord;
 
 /// A typed cell.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +42,7 @@ pub struct RowRef<'a> {
     /// The job.
     pub job: &'a JobRecord,
     /// The step, for a step's line; `None` for the job's own line.
-    pub step: Option<&'a StepRecord>,
+    pub step: Option<&'a StepRow>,
     /// The job's figures, when computed.
     pub figures: Option<&'a JobFigures>,
 }
@@ -98,8 +99,8 @@ fn measured_scope(
 
 fn job_id_text(r: &RowRef<'_>) -> String {
     match r.step {
-        Some(s) => format!("{}.{}", r.job.job_id, s.step),
-        None => r.job.job_id.clone(),
+        Some(s) => format!("{}.{}", r.job.row.job_id, s.step),
+        None => r.job.row.job_id.clone(),
     }
 }
 
@@ -195,7 +196,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         width: 12,
         left: true,
         help: "unique numeric job id",
-        get: |r| match (r.job.job_id_raw, r.step) {
+        get: |r| match (r.job.row.job_id_raw, r.step) {
             (Some(raw), Some(s)) => Value::Text(format!("{raw}.{}", s.step)),
             (Some(raw), None) => Value::Text(raw.to_string()),
             (None, _) => Value::Text(job_id_text(r)),
@@ -208,7 +209,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "job or step name",
         get: |r| match r.step {
             Some(s) => text(&s.name),
-            None => text(&r.job.name),
+            None => text(&r.job.row.name),
         },
     },
     Column {
@@ -216,56 +217,56 @@ pub const SLURM_COLUMNS: &[Column] = &[
         width: 9,
         left: false,
         help: "user name",
-        get: |r| job_only(r, |j| text(&j.user)),
+        get: |r| job_only(r, |j| text(&j.row.user)),
     },
     Column {
         name: "UID",
         width: 6,
         left: false,
         help: "user id",
-        get: |r| job_only(r, |j| int(j.uid)),
+        get: |r| job_only(r, |j| int(j.row.uid)),
     },
     Column {
         name: "Group",
         width: 9,
         left: false,
         help: "group name",
-        get: |r| job_only(r, |j| text(&j.group)),
+        get: |r| job_only(r, |j| text(&j.row.group)),
     },
     Column {
         name: "GID",
         width: 6,
         left: false,
         help: "group id",
-        get: |r| job_only(r, |j| int(j.gid)),
+        get: |r| job_only(r, |j| int(j.row.gid)),
     },
     Column {
         name: "Account",
         width: 10,
         left: false,
         help: "account",
-        get: |r| text(&r.job.account),
+        get: |r| text(&r.job.row.account),
     },
     Column {
         name: "Partition",
         width: 10,
         left: false,
         help: "partition",
-        get: |r| job_only(r, |j| text(&j.partition)),
+        get: |r| job_only(r, |j| text(&j.row.partition)),
     },
     Column {
         name: "QOS",
         width: 10,
         left: false,
         help: "quality of service",
-        get: |r| job_only(r, |j| text(&j.qos)),
+        get: |r| job_only(r, |j| text(&j.row.qos)),
     },
     Column {
         name: "Cluster",
         width: 10,
         left: false,
         help: "cluster",
-        get: |r| Value::Text(r.job.cluster.clone()),
+        get: |r| Value::Text(r.job.cluster().to_string()),
     },
     Column {
         name: "State",
@@ -274,7 +275,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "job state as sacct writes it",
         get: |r| match r.step {
             Some(s) => Value::Text(s.state_raw.clone()),
-            None => Value::Text(r.job.state_raw.clone()),
+            None => Value::Text(r.job.row.state_raw.clone()),
         },
     },
     Column {
@@ -284,7 +285,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "exit code:signal",
         get: |r| match r.step {
             Some(s) => text(&s.exit_code),
-            None => text(&r.job.exit_code),
+            None => text(&r.job.row.exit_code),
         },
     },
     Column {
@@ -294,7 +295,9 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "submit time",
         get: |r| {
             job_only(r, |j| {
-                j.submit.map_or(Value::Text("Unknown".into()), Value::Time)
+                j.row
+                    .submit
+                    .map_or(Value::Text("Unknown".into()), Value::Time)
             })
         },
     },
@@ -305,7 +308,8 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "eligible time",
         get: |r| {
             job_only(r, |j| {
-                j.eligible
+                j.row
+                    .eligible
                     .map_or(Value::Text("Unknown".into()), Value::Time)
             })
         },
@@ -316,7 +320,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         left: false,
         help: "start time",
         get: |r| {
-            let t = r.step.map_or(r.job.start, |s| s.start);
+            let t = r.step.map_or(r.job.row.start, |s| s.start);
             t.map_or(Value::Text("Unknown".into()), Value::Time)
         },
     },
@@ -326,7 +330,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         left: false,
         help: "end time",
         get: |r| {
-            let t = r.step.map_or(r.job.end, |s| s.end);
+            let t = r.step.map_or(r.job.row.end, |s| s.end);
             t.map_or(Value::Text("Unknown".into()), Value::Time)
         },
     },
@@ -336,7 +340,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         left: false,
         help: "elapsed time",
         get: |r| {
-            let e = r.step.map_or(r.job.elapsed_s, |s| s.elapsed_s);
+            let e = r.step.map_or(r.job.row.elapsed_s, |s| s.elapsed_s);
             e.map_or(Value::Null, Value::Duration)
         },
     },
@@ -345,7 +349,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         width: 10,
         left: false,
         help: "elapsed time, seconds",
-        get: |r| int(r.step.map_or(r.job.elapsed_s, |s| s.elapsed_s)),
+        get: |r| int(r.step.map_or(r.job.row.elapsed_s, |s| s.elapsed_s)),
     },
     Column {
         name: "Timelimit",
@@ -354,7 +358,8 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "time limit",
         get: |r| {
             job_only(r, |j| {
-                j.timelimit_s
+                j.row
+                    .timelimit_s
                     .map_or(Value::Text("UNLIMITED".into()), Value::Duration)
             })
         },
@@ -364,21 +369,21 @@ pub const SLURM_COLUMNS: &[Column] = &[
         width: 8,
         left: false,
         help: "nodes allocated",
-        get: |r| int(r.step.map_or(r.job.nnodes, |s| s.nnodes)),
+        get: |r| int(r.step.map_or(r.job.row.nnodes, |s| s.nnodes)),
     },
     Column {
         name: "NCPUS",
         width: 10,
         left: false,
         help: "CPUs allocated",
-        get: |r| int(r.step.map_or(r.job.ncpus, |s| s.ncpus)),
+        get: |r| int(r.step.map_or(r.job.row.ncpus, |s| s.ncpus)),
     },
     Column {
         name: "AllocCPUS",
         width: 10,
         left: false,
         help: "CPUs allocated (same as NCPUS)",
-        get: |r| int(r.step.map_or(r.job.ncpus, |s| s.ncpus)),
+        get: |r| int(r.step.map_or(r.job.row.ncpus, |s| s.ncpus)),
     },
     Column {
         name: "NTasks",
@@ -394,7 +399,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "nodes",
         get: |r| match r.step {
             Some(s) => text(&s.node_list),
-            None => text(&r.job.node_list),
+            None => text(&r.job.row.node_list),
         },
     },
     Column {
@@ -402,7 +407,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         width: 10,
         left: false,
         help: "requested memory, whole job",
-        get: |r| job_only(r, |j| j.req_mem_mb.map_or(Value::Null, Value::MemMb)),
+        get: |r| job_only(r, |j| j.row.req_mem_mb.map_or(Value::Null, Value::MemMb)),
     },
     Column {
         name: "AllocTRES",
@@ -411,7 +416,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "trackable resources allocated",
         get: |r| match r.step {
             Some(s) => text(&s.alloc_tres),
-            None => text(&r.job.alloc_tres),
+            None => text(&r.job.row.alloc_tres),
         },
     },
     Column {
@@ -421,7 +426,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "CPU time used",
         get: |r| {
             r.step
-                .map_or(r.job.total_cpu_s, |s| s.total_cpu_s)
+                .map_or(r.job.row.total_cpu_s, |s| s.total_cpu_s)
                 .map_or(Value::Null, Value::CpuDuration)
         },
     },
@@ -432,7 +437,8 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "CPU time allocated (Elapsed × NCPUS)",
         get: |r| {
             job_only(r, |j| {
-                j.cpu_time_s
+                j.row
+                    .cpu_time_s
                     .map_or(Value::Null, |c| Value::Duration(c.round() as i64))
             })
         },
@@ -444,7 +450,8 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "CPU time allocated, seconds",
         get: |r| {
             job_only(r, |j| {
-                j.cpu_time_s
+                j.row
+                    .cpu_time_s
                     .map_or(Value::Null, |c| Value::Int(c.round() as i64))
             })
         },
@@ -456,7 +463,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "Slurm's own energy figure (whole nodes only)",
         get: |r| {
             r.step
-                .map_or(r.job.consumed_energy_j, |s| s.consumed_energy_j)
+                .map_or(r.job.row.consumed_energy_j, |s| s.consumed_energy_j)
                 .map_or(Value::Null, Value::SlurmEnergy)
         },
     },
@@ -467,7 +474,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         help: "Slurm's own energy figure, J",
         get: |r| {
             r.step
-                .map_or(r.job.consumed_energy_j, |s| s.consumed_energy_j)
+                .map_or(r.job.row.consumed_energy_j, |s| s.consumed_energy_j)
                 .map_or(Value::Null, |e| Value::Int(e.round() as i64))
         },
     },
@@ -476,7 +483,7 @@ pub const SLURM_COLUMNS: &[Column] = &[
         width: 20,
         left: false,
         help: "working directory",
-        get: |r| job_only(r, |j| text(&j.work_dir)),
+        get: |r| job_only(r, |j| text(&j.row.work_dir)),
     },
 ];
 
@@ -598,7 +605,7 @@ pub const ENERGY_COLUMNS: &[Column] = &[
         width: 5,
         left: false,
         help: "GPUs allocated",
-        get: |r| job_only(r, |j| int(j.gpus)),
+        get: |r| job_only(r, |j| int(j.row.gpus)),
     },
     Column {
         name: "GPUHours",

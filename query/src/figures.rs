@@ -121,7 +121,7 @@ pub struct FigureContext<'a> {
 
 /// The elapsed time of a job, seconds: Elapsed, else end − start, else 0.
 pub fn elapsed_s(job: &JobRecord) -> f64 {
-    match (job.elapsed_s, job.start, job.end) {
+    match (job.row.elapsed_s, job.row.start, job.row.end) {
         (Some(e), _, _) => e.max(0) as f64,
         (None, Some(s), Some(e)) => (e - s).max(0) as f64,
         _ => 0.0,
@@ -158,12 +158,12 @@ impl<'a> EnergyFields<'a> {
                 .as_ref()
                 .map(|m| (m.energy_j, m.energy_min_j, m.energy_max_j, m.split)),
             elapsed_s: elapsed_s(job),
-            ncpus: job.ncpus,
-            total_cpu_s: job.total_cpu_s,
-            cpu_time_s: job.cpu_time_s,
-            gpus: job.gpus,
-            req_mem_mb: job.req_mem_mb,
-            partition: job.partition.as_deref(),
+            ncpus: job.row.ncpus,
+            total_cpu_s: job.row.total_cpu_s,
+            cpu_time_s: job.row.cpu_time_s,
+            gpus: job.row.gpus,
+            req_mem_mb: job.row.req_mem_mb,
+            partition: job.row.partition.as_deref(),
         }
     }
 }
@@ -184,7 +184,7 @@ pub fn calibration_of(
 
 /// The energy of a job: measured when its nodes reported, else the calibrated estimate.
 pub fn energy(job: &JobRecord, ctx: &FigureContext<'_>) -> Energy {
-    let calibration = calibration_of(ctx, &job.cluster, job.partition.as_deref());
+    let calibration = calibration_of(ctx, job.cluster(), job.row.partition.as_deref());
     energy_of(&EnergyFields::of(job), ctx.estimate, calibration)
 }
 
@@ -305,7 +305,14 @@ pub fn figures_batch(jobs: &[&JobRecord], ctx: &FigureContext<'_>) -> Vec<JobFig
                 None
             };
             let embodied = job.embodied.as_ref().and_then(|e| e.embodied);
-            job_figures_of(energy, elapsed, job.nnodes, job.gpus, use_phase, embodied)
+            job_figures_of(
+                energy,
+                elapsed,
+                job.row.nnodes,
+                job.row.gpus,
+                use_phase,
+                embodied,
+            )
         })
         .collect()
 }
@@ -319,20 +326,24 @@ pub fn job_figures(job: &JobRecord, ctx: &FigureContext<'_>) -> JobFigures {
 mod tests {
     use super::*;
     use ea_energy::estimate::calibration_group;
+    use ea_sacct::JobRow;
     use ea_store::read::MeasuredRecord;
 
     fn job() -> JobRecord {
         JobRecord {
-            cluster: "c".into(),
-            job_id: "1".into(),
-            partition: Some("p".into()),
-            state: "COMPLETED".into(),
-            elapsed_s: Some(3600),
-            ncpus: Some(2),
-            nnodes: Some(1),
-            gpus: Some(1),
-            total_cpu_s: Some(3600.0),
-            node_list: Some("n1".into()),
+            row: JobRow {
+                cluster: Some("c".into()),
+                job_id: "1".into(),
+                partition: Some("p".into()),
+                state: "COMPLETED".into(),
+                elapsed_s: Some(3600),
+                ncpus: Some(2),
+                nnodes: Some(1),
+                gpus: Some(1),
+                total_cpu_s: Some(3600.0),
+                node_list: Some("n1".into()),
+                ..Default::default()
+            },
             is_final: true,
             ..Default::default()
         }
@@ -377,12 +388,12 @@ mod tests {
         let f = job_figures(&job(), &ctx);
         // 1.5 × GA + 10 W per allocated CPU.
         let cpu_s = ea_energy::estimate::allocated_cpu_s(&EstimateInput {
-            elapsed_s: job().elapsed_s.unwrap() as f64,
-            ncpus: job().ncpus,
-            total_cpu_s: job().total_cpu_s,
-            cpu_time_s: job().cpu_time_s,
-            gpus: job().gpus,
-            req_mem_mb: job().req_mem_mb,
+            elapsed_s: job().row.elapsed_s.unwrap() as f64,
+            ncpus: job().row.ncpus,
+            total_cpu_s: job().row.total_cpu_s,
+            cpu_time_s: job().row.cpu_time_s,
+            gpus: job().row.gpus,
+            req_mem_mb: job().row.req_mem_mb,
         });
         assert!(cpu_s > 0.0);
         assert_eq!(f.energy.j, 212.0 * 3600.0 * 1.5 + 10.0 * cpu_s);

@@ -1,7 +1,7 @@
 //! The bridge to the impact engine (`ea-impact`), for the jobs of a query.
 //!
 //! - **Embodied** impacts are not computed here: the ingest allocated every job over all the
-//!   jobs that shared its nodes and stored the figure ([`ea_ingest::allocate`]), which
+//!   jobs that shared its nodes and stored the figure (`ea_ingest::allocate`), which
 //!   every query reads ([`ea_store::read::JobRecord::embodied`]).
 //! - **Use phase**: the job's energy (measured, as the engine split it at ingest, or
 //!   estimated) × the PUE × the electricity factors of its nodes' group, as the engine
@@ -111,14 +111,14 @@ impl ImpactModel for Engine {
     fn use_phase(&self, job: &JobRecord, energy: &Energy) -> Option<Ranged<Impacts>> {
         // A job that never got nodes drew nothing. One of under a second (Start = End, to
         // the second) still drew what its nodes measured: its factors are its second's.
-        let (start, end) = (job.start?, job.end?);
+        let (start, end) = (job.row.start?, job.row.end?);
         if end < start {
             return None;
         }
         let (groups, n) = node_groups(
             &self.inventory,
             job.embodied.as_ref(),
-            job.node_list.as_deref(),
+            job.row.node_list.as_deref(),
         )?;
         use_phase_over(
             &self.inventory,

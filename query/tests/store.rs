@@ -665,7 +665,7 @@ fn a_job_gets_its_impacts_from_its_records_alone() {
     };
     let records = synth::records(&p, job);
     let (rec, figs) = figures_from_records(&config, &records).unwrap().unwrap();
-    assert_eq!(rec.job_id, job.id.to_string());
+    assert_eq!(rec.row.job_id, job.id.to_string());
     assert_eq!(figs.energy.source, ea_query::figures::Source::Measured);
     let i = figs
         .impacts

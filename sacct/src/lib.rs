@@ -8,8 +8,9 @@
 //! - [`live`]: running `sacct` (and `squeue`, to tell jobs still completing) for a window;
 //! - [`fields`]: the values inside fields.
 //!
-//! Every reader produces the same [`JobRow`]s and [`StepRow`]s. Beside them, what those rows
-//! need and nothing else:
+//! Every reader produces the same [`JobRow`]s and [`StepRow`]s, the one job type and the one
+//! step type of the workspace: the store writes them and gives them back (its `JobRecord` is a
+//! `JobRow` with what the store adds). Beside them, what those rows need and nothing else:
 //!
 //! - [`timefmt`]: Slurm's time formats (local times, durations, `now-7days`), the [`timefmt::Clock`]
 //!   of the site's time zone;

@@ -62,7 +62,7 @@ pub fn records_to_rename(
     conn: &Connection,
     a: f64,
     b: f64,
-) -> rusqlite::Result<Vec<(String, i64, String)>> {
+) -> rusqlite::Result<Vec<(String, u64, String)>> {
     // `jobs_aliases` holds only the jobs whose JobID is not their raw id.
     conn.prepare(
         "SELECT r.cluster, r.job_id_raw,
@@ -85,7 +85,7 @@ pub fn records_to_rename(
 /// SQLite errors.
 pub fn rename_records(
     conn: &Connection,
-    renames: &[(String, i64, String)],
+    renames: &[(String, u64, String)],
 ) -> rusqlite::Result<()> {
     let mut rename =
         conn.prepare("UPDATE node_records SET job_id = ?3 WHERE cluster = ?1 AND job_id_raw = ?2")?;
@@ -144,7 +144,7 @@ pub struct RecordedJob {
     /// Its JobID, as the records give it.
     pub job_id: String,
     /// Its raw id.
-    pub job_id_raw: i64,
+    pub job_id_raw: u64,
     /// The earliest start of its records.
     pub start: Option<f64>,
     /// The latest end of its records.

@@ -1,76 +1,17 @@
 //! Reads: jobs (with what was measured of them), steps, calibrations.
 
 use ea_energy::estimate::Calibration;
+use ea_sacct::{JobRow, StepRow};
 use rusqlite::{Connection, Row, ToSql};
 use std::collections::HashMap;
 
-/// A stored job, joined with its measured summary when it has one.
+/// A stored job: the [`JobRow`] sacct (or its records) gave, the same type the parsers
+/// produce, with what the store adds to it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobRecord {
-    /// Its cluster.
-    pub cluster: String,
-    /// sacct's JobID (`123`, `48_52`, `123+1`).
-    pub job_id: String,
-    /// JobIDRaw.
-    pub job_id_raw: Option<i64>,
-    /// ArrayJobID, for an array's task.
-    pub array_job_id: Option<i64>,
-    /// ArrayTaskID.
-    pub array_task: Option<String>,
-    /// JobName.
-    pub name: Option<String>,
-    /// User.
-    pub user: Option<String>,
-    /// UID.
-    pub uid: Option<u32>,
-    /// Group.
-    pub group: Option<String>,
-    /// GID.
-    pub gid: Option<u32>,
-    /// Account.
-    pub account: Option<String>,
-    /// Partition.
-    pub partition: Option<String>,
-    /// QOS.
-    pub qos: Option<String>,
-    /// State, normalised (`CANCELLED by 1000` becomes `CANCELLED`).
-    pub state: String,
-    /// State as written by sacct.
-    pub state_raw: String,
-    /// ExitCode.
-    pub exit_code: Option<String>,
-    /// Submit, epoch seconds.
-    pub submit: Option<i64>,
-    /// Eligible, epoch seconds.
-    pub eligible: Option<i64>,
-    /// Start, epoch seconds.
-    pub start: Option<i64>,
-    /// End, epoch seconds.
-    pub end: Option<i64>,
-    /// Elapsed, seconds.
-    pub elapsed_s: Option<i64>,
-    /// Timelimit, seconds.
-    pub timelimit_s: Option<i64>,
-    /// NNodes.
-    pub nnodes: Option<u32>,
-    /// NCPUS.
-    pub ncpus: Option<u32>,
-    /// NodeList (a host list).
-    pub node_list: Option<String>,
-    /// ReqMem, MB.
-    pub req_mem_mb: Option<f64>,
-    /// AllocTRES.
-    pub alloc_tres: Option<String>,
-    /// GPUs from AllocTRES.
-    pub gpus: Option<u32>,
-    /// TotalCPU, seconds.
-    pub total_cpu_s: Option<f64>,
-    /// CPUTime, seconds.
-    pub cpu_time_s: Option<f64>,
-    /// ConsumedEnergy (Slurm's own meter), J.
-    pub consumed_energy_j: Option<f64>,
-    /// WorkDir.
-    pub work_dir: Option<String>,
+    /// The job as it was ingested. Its `cluster` is always set; its `steps` are left empty,
+    /// since most queries never show them (see `steps_json`).
+    pub row: JobRow,
     /// Whether the job is in a final state (its row will not change).
     pub is_final: bool,
     /// Its measured energy, when its nodes recorded it.
@@ -80,6 +21,13 @@ pub struct JobRecord {
     /// Its embodied allocation, as the ingest stored it; `None` when it has none (no
     /// inventory, no nodes or times, still running).
     pub embodied: Option<crate::embodied::StoredEmbodied>,
+}
+
+impl JobRecord {
+    /// Its cluster (a stored job always has one).
+    pub fn cluster(&self) -> &str {
+        self.row.cluster.as_deref().unwrap_or_default()
+    }
 }
 
 /// A measured job's summary (see [`ea_energy::measured`]).
@@ -187,38 +135,41 @@ pub fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
         }),
     };
     Ok(JobRecord {
-        cluster: r.get(0)?,
-        job_id: r.get(1)?,
-        job_id_raw: r.get(2)?,
-        array_job_id: r.get(3)?,
-        array_task: r.get(4)?,
-        name: r.get(5)?,
-        user: r.get(6)?,
-        uid: r.get(7)?,
-        group: r.get(8)?,
-        gid: r.get(9)?,
-        account: r.get(10)?,
-        partition: r.get(11)?,
-        qos: r.get(12)?,
-        state: r.get(13)?,
-        state_raw: r.get(14)?,
-        exit_code: r.get(15)?,
-        submit: r.get(16)?,
-        eligible: r.get(17)?,
-        start: r.get(18)?,
-        end: r.get(19)?,
-        elapsed_s: r.get(20)?,
-        timelimit_s: r.get(21)?,
-        nnodes: r.get(22)?,
-        ncpus: r.get(23)?,
-        node_list: r.get(24)?,
-        req_mem_mb: r.get(25)?,
-        alloc_tres: r.get(26)?,
-        gpus: r.get(27)?,
-        total_cpu_s: r.get(28)?,
-        cpu_time_s: r.get(29)?,
-        consumed_energy_j: r.get(30)?,
-        work_dir: r.get(31)?,
+        row: JobRow {
+            cluster: Some(r.get(0)?),
+            job_id: r.get(1)?,
+            job_id_raw: r.get(2)?,
+            array_job_id: r.get(3)?,
+            array_task: r.get(4)?,
+            name: r.get(5)?,
+            user: r.get(6)?,
+            uid: r.get(7)?,
+            group: r.get(8)?,
+            gid: r.get(9)?,
+            account: r.get(10)?,
+            partition: r.get(11)?,
+            qos: r.get(12)?,
+            state: r.get(13)?,
+            state_raw: r.get(14)?,
+            exit_code: r.get(15)?,
+            submit: r.get(16)?,
+            eligible: r.get(17)?,
+            start: r.get(18)?,
+            end: r.get(19)?,
+            elapsed_s: r.get(20)?,
+            timelimit_s: r.get(21)?,
+            nnodes: r.get(22)?,
+            ncpus: r.get(23)?,
+            node_list: r.get(24)?,
+            req_mem_mb: r.get(25)?,
+            alloc_tres: r.get(26)?,
+            gpus: r.get(27)?,
+            total_cpu_s: r.get(28)?,
+            cpu_time_s: r.get(29)?,
+            consumed_energy_j: r.get(30)?,
+            work_dir: r.get(31)?,
+            steps: Vec::new(),
+        },
         is_final: r.get::<_, i64>(32)? == 1,
         measured,
         steps_json: r.get(48)?,
@@ -244,71 +195,18 @@ pub fn jobs_where(
     rows.collect()
 }
 
-/// A stored step.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StepRecord {
-    /// Its cluster.
-    pub cluster: String,
-    /// Its job's JobID.
-    pub job_id: String,
-    /// The step (`batch`, `extern`, `0`...).
-    pub step: String,
-    /// JobName.
-    pub name: Option<String>,
-    /// State, normalised.
-    pub state: String,
-    /// State as written by sacct.
-    pub state_raw: String,
-    /// ExitCode.
-    pub exit_code: Option<String>,
-    /// Start, epoch seconds.
-    pub start: Option<i64>,
-    /// End, epoch seconds.
-    pub end: Option<i64>,
-    /// Elapsed, seconds.
-    pub elapsed_s: Option<i64>,
-    /// NNodes.
-    pub nnodes: Option<u32>,
-    /// NCPUS.
-    pub ncpus: Option<u32>,
-    /// NTasks.
-    pub ntasks: Option<u32>,
-    /// NodeList.
-    pub node_list: Option<String>,
-    /// TotalCPU, seconds.
-    pub total_cpu_s: Option<f64>,
-    /// ConsumedEnergy, J.
-    pub consumed_energy_j: Option<f64>,
-    /// AllocTRES.
-    pub alloc_tres: Option<String>,
-}
-
 /// Decodes a job's stored steps, in sacct's order: batch, extern, then numbered steps.
-pub fn decode_steps(job: &JobRecord) -> Vec<StepRecord> {
-    let mut v: Vec<StepRecord> = job
+pub fn decode_steps(job: &JobRecord) -> Vec<StepRow> {
+    let mut v: Vec<StepRow> = job
         .steps_json
         .as_deref()
         .map(ea_sacct::rowhash::decode_steps_rows)
         .unwrap_or_default()
         .into_iter()
-        .map(|s| StepRecord {
-            cluster: job.cluster.clone(),
-            job_id: job.job_id.clone(),
-            state: ea_sacct::fields::normalise_state(&s.state_raw),
-            step: s.step,
-            name: s.name,
-            state_raw: s.state_raw,
-            exit_code: s.exit_code,
-            start: s.start,
-            end: s.end,
-            elapsed_s: s.elapsed_s,
-            nnodes: s.nnodes,
-            ncpus: s.ncpus,
-            ntasks: s.ntasks,
-            node_list: s.node_list,
-            total_cpu_s: s.total_cpu_s,
-            consumed_energy_j: s.consumed_energy_j,
-            alloc_tres: s.alloc_tres,
+        .map(|s| StepRow {
+            cluster: job.row.cluster.clone(),
+            job_id: job.row.job_id.clone(),
+            ..s
         })
         .collect();
     v.sort_by_key(|a| step_order(&a.step));

@@ -57,7 +57,7 @@ pub struct RecordValues<'a> {
     /// Its node.
     pub node: &'a str,
     /// The raw job id it was written for.
-    pub job_id_raw: i64,
+    pub job_id_raw: u64,
     /// Whether the epilog finished it.
     pub complete: bool,
     /// When the job started on the node, epoch seconds.

@@ -131,8 +131,8 @@ pub fn upsert_prepared(
             stmt,
             j.cluster.as_deref().unwrap_or(""),
             j.job_id,
-            j.job_id_raw.map(|v| v as i64),
-            j.array_job_id.map(|v| v as i64),
+            j.job_id_raw,
+            j.array_job_id,
             j.array_task,
             j.name,
             j.user,
@@ -295,7 +295,7 @@ pub fn mark_not_final(conn: &Connection, cluster: &str, raw_ids: &[u64]) -> rusq
         n += if k > 0 {
             k
         } else {
-            by_raw.execute(params![cluster, *id as i64])?
+            by_raw.execute(params![cluster, id])?
         } as u64;
     }
     Ok(n)

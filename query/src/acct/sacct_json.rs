@@ -17,9 +17,10 @@
 
 use crate::figures::{Energy, JobFigures, JobImpacts};
 use ea_impact::{Impacts, Ranged};
+use ea_sacct::StepRow;
 use ea_sacct::fields::{parse_job_id_parts, parse_size_mb};
 use ea_sacct::timefmt::cpu_sec_usec;
-use ea_store::read::{JobRecord, MeasuredRecord, StepRecord};
+use ea_store::read::{JobRecord, MeasuredRecord};
 use serde::Serialize;
 use serde_json::{Value as J, json};
 use std::io::{self, Write};
@@ -34,7 +35,7 @@ pub struct JsonJob<'a> {
     /// Its figures.
     pub figures: &'a JobFigures,
     /// Its steps.
-    pub steps: Vec<StepRecord>,
+    pub steps: Vec<StepRow>,
 }
 
 /// What `meta.energy_assess` says about the query.
@@ -147,7 +148,7 @@ struct Job {
     flags: Vec<String>,
     group: Option<String>,
     het: Het,
-    job_id: i64,
+    job_id: u64,
     name: Option<String>,
     mcs: J,
     nodes: String,
@@ -170,60 +171,57 @@ fn job(j: &JsonJob<'_>) -> Job {
     let r = j.job;
     let raw = raw_job_id(r);
     Job {
-        account: r.account.clone(),
+        account: r.row.account.clone(),
         comment: json!({"administrator": null, "job": null, "system": null}),
-        allocation_nodes: r.nnodes,
+        allocation_nodes: r.row.nnodes,
         array: array(r),
         association: Association {
-            account: r.account.clone(),
-            cluster: r.cluster.clone(),
+            account: r.row.account.clone(),
+            cluster: r.cluster().to_string(),
             partition: None,
-            user: r.user.clone(),
+            user: r.row.user.clone(),
         },
-        cluster: r.cluster.clone(),
+        cluster: r.cluster().to_string(),
         constraints: None,
         container: None,
         derived_exit_code: ExitCode::unknown(),
         time: job_time(r),
-        exit_code: ExitCode::from_text(r.exit_code.as_deref()),
+        exit_code: ExitCode::from_text(r.row.exit_code.as_deref()),
         flags: Vec::new(),
-        group: r.group.clone(),
+        group: r.row.group.clone(),
         het: het(r),
         job_id: raw,
-        name: r.name.clone(),
+        name: r.row.name.clone(),
         mcs: json!({"label": null}),
-        nodes: nodes_text(r.node_list.as_deref()),
-        partition: r.partition.clone(),
+        nodes: nodes_text(r.row.node_list.as_deref()),
+        partition: r.row.partition.clone(),
         priority: None,
-        qos: r.qos.clone(),
+        qos: r.row.qos.clone(),
         required: json!({"CPUs": null, "memory": null}),
         kill_request_user: None,
         reservation: json!({"id": null, "name": null}),
         state: State {
-            current: r.state.clone(),
+            current: r.row.state.clone(),
             reason: None,
         },
         steps: j.steps.iter().map(|s| step(s, raw)).collect(),
         tres: JobTres {
-            allocated: tres_list(r.alloc_tres.as_deref()),
+            allocated: tres_list(r.row.alloc_tres.as_deref()),
             requested: Vec::new(),
         },
-        user: r.user.clone(),
+        user: r.row.user.clone(),
         wckey: json!({"wckey": null, "flags": []}),
-        working_directory: r.work_dir.clone(),
+        working_directory: r.row.work_dir.clone(),
         energy_assess: energy_assess(r, j.figures),
     }
 }
 
 /// Slurm's numeric id: the raw id, else the number the JobID starts with (a job known only
 /// from records has no raw id of its own).
-fn raw_job_id(r: &JobRecord) -> i64 {
-    r.job_id_raw.unwrap_or_else(|| {
-        parse_job_id_parts(&r.job_id)
-            .ok()
-            .and_then(|p| i64::try_from(p.base).ok())
-            .unwrap_or(0)
-    })
+fn raw_job_id(r: &JobRecord) -> u64 {
+    r.row
+        .job_id_raw
+        .unwrap_or_else(|| parse_job_id_parts(&r.row.job_id).map_or(0, |p| p.base))
 }
 
 /// sacct's text for a job without nodes.
@@ -233,7 +231,7 @@ fn nodes_text(list: Option<&str>) -> String {
 
 #[derive(Serialize)]
 struct Array {
-    job_id: i64,
+    job_id: u64,
     limits: J,
     task: Option<String>,
     task_id: Option<i64>,
@@ -242,10 +240,10 @@ struct Array {
 /// `array.job_id` is 0 outside arrays (as sacct writes it); a task still pending as one
 /// record (`[1-3]`) has its range as `task` and no `task_id`.
 fn array(r: &JobRecord) -> Array {
-    let task = r.array_task.as_deref();
+    let task = r.row.array_task.as_deref();
     let task_id = task.and_then(|t| t.parse::<i64>().ok());
     Array {
-        job_id: r.array_job_id.unwrap_or(0),
+        job_id: r.row.array_job_id.unwrap_or(0),
         limits: json!({"max": {"running": {"tasks": null}}}),
         task: task.filter(|_| task_id.is_none()).map(str::to_string),
         task_id,
@@ -254,19 +252,20 @@ fn array(r: &JobRecord) -> Array {
 
 #[derive(Serialize)]
 struct Het {
-    job_id: i64,
+    job_id: u64,
     job_offset: Option<u32>,
 }
 
 /// A het component `123+1`: its leader's id and its offset; `0` and `null` otherwise.
 fn het(r: &JobRecord) -> Het {
     let offset = r
+        .row
         .job_id
         .split_once('+')
         .and_then(|(_, o)| o.parse::<u32>().ok());
-    let leader = offset.and_then(|_| parse_job_id_parts(&r.job_id).ok());
+    let leader = offset.and_then(|_| parse_job_id_parts(&r.row.job_id).ok());
     Het {
-        job_id: leader.and_then(|p| i64::try_from(p.base).ok()).unwrap_or(0),
+        job_id: leader.map_or(0, |p| p.base),
         job_offset: offset,
     }
 }
@@ -324,15 +323,15 @@ fn epoch(t: Option<i64>) -> i64 {
 
 fn job_time(r: &JobRecord) -> JobTime {
     JobTime {
-        elapsed: r.elapsed_s,
-        eligible: epoch(r.eligible),
-        end: epoch(r.end),
-        start: epoch(r.start),
-        submission: epoch(r.submit),
+        elapsed: r.row.elapsed_s,
+        eligible: epoch(r.row.eligible),
+        end: epoch(r.row.end),
+        start: epoch(r.row.start),
+        submission: epoch(r.row.submit),
         suspended: None,
         system: CpuTime::of(None),
-        limit: r.timelimit_s.map(|s| s / 60),
-        total: CpuTime::of(r.total_cpu_s),
+        limit: r.row.timelimit_s.map(|s| s / 60),
+        total: CpuTime::of(r.row.total_cpu_s),
         user: CpuTime::of(None),
     }
 }
@@ -528,14 +527,14 @@ struct StepTime {
 
 #[derive(Serialize)]
 struct StepId {
-    job_id: i64,
+    job_id: u64,
     het: J,
     /// `"batch"`, `"extern"`, or the step's number as a number (as 22.05 writes it).
     id: J,
     name: Option<String>,
 }
 
-fn step(s: &StepRecord, job_id: i64) -> Step {
+fn step(s: &StepRow, job_id: u64) -> Step {
     let list = s
         .node_list
         .as_deref()
@@ -690,7 +689,7 @@ fn energy_assess(r: &JobRecord, f: &JobFigures) -> EnergyAssess {
         mean_power_w: f.mean_power_w,
         node_hours: f.node_hours,
         gpu_hours: f.gpu_hours,
-        gpus: r.gpus,
+        gpus: r.row.gpus,
         measured: r.measured.as_ref().map(measured_out),
         gwp_kgco2eq: crit(|i| i.gwp_kgco2eq),
         pe_mj: crit(|i| i.pe_mj),

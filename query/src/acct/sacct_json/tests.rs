@@ -5,6 +5,7 @@
 use super::*;
 use crate::figures::Source;
 use ea_energy::estimate::Calibration;
+use ea_sacct::JobRow;
 
 fn impacts(gwp: f64) -> Impacts {
     Impacts {
@@ -48,7 +49,7 @@ fn figures(source: Source, with_impacts: bool) -> JobFigures {
     }
 }
 
-fn write_one(job: &JobRecord, fig: &JobFigures, steps: Vec<StepRecord>) -> J {
+fn write_one(job: &JobRecord, fig: &JobFigures, steps: Vec<StepRow>) -> J {
     let mut out = Vec::new();
     let meta = QueryMeta {
         window_start: 100,
@@ -71,22 +72,25 @@ fn write_one(job: &JobRecord, fig: &JobFigures, steps: Vec<StepRecord>) -> J {
 
 fn gpu_job() -> JobRecord {
     JobRecord {
-        cluster: "c".into(),
-        job_id: "500+1".into(),
-        job_id_raw: Some(501),
-        name: Some("train".into()),
-        state: "FAILED".into(),
-        state_raw: "FAILED".into(),
-        exit_code: Some("3:0".into()),
-        start: Some(1000),
-        end: None,
-        elapsed_s: Some(3600),
-        timelimit_s: Some(7200),
-        nnodes: Some(2),
-        node_list: Some("g[1-2]".into()),
-        alloc_tres: Some("billing=8,cpu=8,gres/gpu:a100=4,gres/gpu=4,mem=64G,node=2".into()),
-        total_cpu_s: Some(3_661.000_25),
-        gpus: Some(4),
+        row: JobRow {
+            cluster: Some("c".into()),
+            job_id: "500+1".into(),
+            job_id_raw: Some(501),
+            name: Some("train".into()),
+            state: "FAILED".into(),
+            state_raw: "FAILED".into(),
+            exit_code: Some("3:0".into()),
+            start: Some(1000),
+            end: None,
+            elapsed_s: Some(3600),
+            timelimit_s: Some(7200),
+            nnodes: Some(2),
+            node_list: Some("g[1-2]".into()),
+            alloc_tres: Some("billing=8,cpu=8,gres/gpu:a100=4,gres/gpu=4,mem=64G,node=2".into()),
+            total_cpu_s: Some(3_661.000_25),
+            gpus: Some(4),
+            ..Default::default()
+        },
         measured: Some(MeasuredRecord {
             nodes_recorded: 1,
             nodes_expected: Some(2),
@@ -102,7 +106,7 @@ fn gpu_job() -> JobRecord {
 #[test]
 fn exits_het_offsets_tres_and_unknown_times_follow_sacct() {
     let job = gpu_job();
-    let killed = StepRecord {
+    let killed = StepRow {
         step: "0".into(),
         name: Some("python".into()),
         state: "CANCELLED".into(),
@@ -216,12 +220,15 @@ fn energy_assess_holds_every_figure_in_base_units() {
 #[test]
 fn an_estimate_without_inventory_pending_array_and_no_nodes() {
     let job = JobRecord {
-        cluster: "c".into(),
-        job_id: "77_[1-3]".into(),
-        array_job_id: Some(77),
-        array_task: Some("[1-3]".into()),
-        state: "PENDING".into(),
-        state_raw: "PENDING".into(),
+        row: JobRow {
+            cluster: Some("c".into()),
+            job_id: "77_[1-3]".into(),
+            array_job_id: Some(77),
+            array_task: Some("[1-3]".into()),
+            state: "PENDING".into(),
+            state_raw: "PENDING".into(),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let v = write_one(&job, &figures(Source::Estimated, false), vec![]);
