@@ -464,10 +464,18 @@ fn allocate_everything(
 /// A job's allocation as if no other job had shared its nodes: for a job not ingested yet
 /// (`energy-assess job` from its records), whose neighbours are not known. `None` without
 /// start, end or an expandable node list.
-pub fn alone(inventory: &Inventory, job: &ea_sacct::JobRow) -> Option<StoredEmbodied> {
-    let (start, end) = (job.start?, job.end?);
+///
+/// # Errors
+/// The engine's, should it refuse the job's one period.
+pub fn alone(
+    inventory: &Inventory,
+    job: &ea_sacct::JobRow,
+) -> Result<Option<StoredEmbodied>, ea_impact::AllocationError> {
+    let (Some(start), Some(end)) = (job.start, job.end) else {
+        return Ok(None);
+    };
     if end <= start {
-        return None;
+        return Ok(None);
     }
     let alone = Job {
         cluster: 0,
@@ -476,15 +484,19 @@ pub fn alone(inventory: &Inventory, job: &ea_sacct::JobRow) -> Option<StoredEmbo
         end,
         held_total: (job.ncpus, job.gpus, job.req_mem_mb),
     };
-    let nodes = node_ids(inventory, job.node_list.as_deref()?)?;
+    let Some(nodes) = job
+        .node_list
+        .as_deref()
+        .and_then(|l| node_ids(inventory, l))
+    else {
+        return Ok(None);
+    };
     let (c, g, m) = alone.held_total;
     let mut batch = Batch::default();
     let held = Held::divided(c, g, m, nodes.len() as u32);
     batch.push(BatchJob { start, end, held }, nodes);
-    let e = charge_embodied(inventory, &batch, &[(start, end)])
-        .ok()?
-        .pop()?;
-    Some(stored(inventory, &alone, e, &[(start, end)]))
+    let charged = charge_embodied(inventory, &batch, &[(start, end)])?.pop();
+    Ok(charged.map(|e| stored(inventory, &alone, e, &[(start, end)])))
 }
 
 /// Where the run's jobs were: per node, the intervals of the jobs it wrote there; and the
@@ -681,7 +693,7 @@ mod tests {
             node_list: Some("c[1-2],x9".into()),
             ..Default::default()
         };
-        let e = alone(&inv, &job).unwrap();
+        let e = alone(&inv, &job).unwrap().unwrap();
         assert_eq!(
             (e.inside, e.outside, e.group.as_deref()),
             (2, 1, Some("cpu"))
@@ -693,6 +705,6 @@ mod tests {
         );
         assert!(e.months.is_empty());
         let no_end = ea_sacct::JobRow { end: None, ..job };
-        assert_eq!(alone(&inv, &no_end), None);
+        assert_eq!(alone(&inv, &no_end), Ok(None));
     }
 }

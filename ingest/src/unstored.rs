@@ -124,7 +124,7 @@ pub fn job_from_records(
     };
     // Not ingested: no neighbour is known, so it is charged as if alone on its nodes.
     if let Some(inventory) = &site_inventory {
-        job.embodied = alone(inventory, &job.row);
+        job.embodied = alone(inventory, &job.row).map_err(UnstoredError::Allocation)?;
     }
     Ok(Some(job))
 }
