@@ -287,16 +287,12 @@ fn load_resolved(
 /// Jobs whose figures are turned into rows and written together: what is held at once.
 const WRITE_CHUNK: usize = 16 * 1024;
 
-/// Allocates `jobs` (each cluster's on its own: node names are a cluster's) and hands `each`
-/// the figures of those `keep` selects, in ascending `jobs.id`, a slice at a time.
-/// The jobs' node ids are moved into the batches: `jobs.nodes` is empty afterwards.
-fn allocate(
-    inventory: &Inventory,
-    clock: &Clock,
-    jobs: &mut Resolved,
-    keep: impl Fn(usize) -> bool + Sync,
-    mut each: impl FnMut(&[(i64, StoredEmbodied)]) -> rusqlite::Result<()>,
-) -> Result<(), IngestError> {
+/// A cluster's batch of jobs and the months it is charged over.
+type ClusterBatch = (Batch, Vec<(i64, i64)>);
+
+/// Each cluster's batch and months, and where each job is in them (batch, index), in the
+/// order of `jobs`. The jobs' node ids are moved into the batches.
+fn batches_by_cluster(clock: &Clock, jobs: &mut Resolved) -> (Vec<ClusterBatch>, Vec<(u32, u32)>) {
     let mut by_cluster: FastMap<u32, Vec<usize>> = FastMap::default();
     for (i, j) in jobs.jobs.iter().enumerate() {
         by_cluster.entry(j.cluster).or_default().push(i);
@@ -340,6 +336,20 @@ fn allocate(
     }
     jobs.nodes = Vec::new();
     jobs.offsets = Vec::new();
+    (batches, place)
+}
+
+/// Allocates `jobs` (each cluster's on its own: node names are a cluster's) and hands `each`
+/// the figures of those `keep` selects, in ascending `jobs.id`, a slice at a time.
+/// The jobs' node ids are moved into the batches: `jobs.nodes` is empty afterwards.
+fn allocate(
+    inventory: &Inventory,
+    clock: &Clock,
+    jobs: &mut Resolved,
+    keep: impl Fn(usize) -> bool + Sync,
+    mut each: impl FnMut(&[(i64, StoredEmbodied)]) -> rusqlite::Result<()>,
+) -> Result<(), IngestError> {
+    let (batches, place) = batches_by_cluster(clock, jobs);
     let phase = ea_store::profile::Phase::start("allocate: sweep");
     let swept = batches
         .iter()
