@@ -134,6 +134,15 @@ fn load(
     Ok(out)
 }
 
+/// The jobs that ran over part of `[lo, hi)`, none longer than `longest` seconds.
+fn overlapping(lo: i64, hi: i64, longest: i64) -> AllocationSpan {
+    AllocationSpan::Around {
+        from: lo - longest,
+        to: hi,
+        ended_after: lo,
+    }
+}
+
 /// A job's nodes as inventory ids (`None`: a node list that does not expand).
 fn node_ids(inventory: &Inventory, node_list: &str) -> Option<Vec<u32>> {
     let mut ids = Vec::new();
@@ -601,30 +610,14 @@ fn allocate_touched(
     let Some((lo, hi)) = spans.hull else {
         return Ok(Outcome::default());
     };
-    // The affected jobs overlap the spans; what they depend on overlaps them.
-    let (from, to) = (lo - longest, hi + longest);
-    let phase = ea_store::profile::Phase::start("allocate: load the jobs around");
-    let loaded = load(
-        conn,
-        &mut clusters,
-        AllocationSpan::Around {
-            from: from - longest,
-            to,
-            ended_after: from,
-        },
-    )?;
-    drop(phase);
-    // Node lists are expanded only for the jobs that can matter: those overlapping the
-    // spans (to find the affected), then those overlapping the affected (their context).
+    // The affected jobs overlap the spans; what they depend on overlaps them. Each is read
+    // with the store's (start, end) index, in two reads: the hull of the affected is
+    // narrower than the spans widened by the longest job on both sides.
     let phase = ea_store::profile::Phase::start("allocate: affected jobs");
-    let overlapping = |a: i64, b: i64| -> Vec<Loaded> {
-        loaded
-            .iter()
-            .filter(|j| j.start < b && a < j.end)
-            .cloned()
-            .collect()
-    };
-    let near = resolve(inventory, &overlapping(lo, hi));
+    let near = resolve(
+        inventory,
+        &load(conn, &mut clusters, overlapping(lo, hi, longest))?,
+    );
     let affected: FastMap<i64, ()> = (0..near.len())
         .filter(|&i| spans.overlaps(&near.jobs[i], near.nodes_of(i)))
         .map(|i| (near.jobs[i].row, ()))
@@ -634,8 +627,14 @@ fn allocate_touched(
         (a_lo, a_hi) = (a_lo.min(j.start), a_hi.max(j.end));
     }
     drop(near);
-    let mut context = resolve(inventory, &overlapping(a_lo, a_hi));
-    drop(loaded);
+    drop(phase);
+    let phase = ea_store::profile::Phase::start("allocate: load the jobs around");
+    let mut context = if affected.is_empty() {
+        Resolved::default()
+    } else {
+        let around = load(conn, &mut clusters, overlapping(a_lo, a_hi, longest))?;
+        resolve(inventory, &around)
+    };
     let keep: Vec<bool> = context
         .jobs
         .iter()

@@ -389,8 +389,8 @@ const DEFERRABLE_INDEXES: &[(&str, &str, &str)] = &[
     ),
     (
         "jobs",
-        "jobs_start",
-        "CREATE INDEX IF NOT EXISTS jobs_start ON jobs (start)",
+        "jobs_start_end",
+        "CREATE INDEX IF NOT EXISTS jobs_start_end ON jobs (start, end)",
     ),
     (
         "node_records",
