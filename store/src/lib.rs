@@ -762,6 +762,58 @@ mod tests {
     }
 
     #[test]
+    fn version_7_finds_the_jobs_around_a_late_one_by_start_and_end_in_the_index() {
+        let dir = tmp("v6");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            for m in &schema::MIGRATIONS[..6] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", 6).unwrap();
+            c.execute_batch(
+                "INSERT INTO jobs (cluster, job_id, state, state_raw, final, row_hash, start, end,
+                    node_list) VALUES ('c', '1', 'COMPLETED', 'COMPLETED', 1, 1, 100, 200, 'n1');",
+            )
+            .unwrap();
+        }
+        let (s, _) = Store::open_for_write(&path, &Access::default()).unwrap();
+        let indexes: Vec<String> = s
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'jobs' AND type = 'index'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            indexes.contains(&"jobs_start_end".to_string()),
+            "{indexes:?}"
+        );
+        assert!(!indexes.contains(&"jobs_start".to_string()), "{indexes:?}");
+        let around = read::AllocationSpan::Around {
+            from: 0,
+            to: 150,
+            ended_after: 150,
+        };
+        let (sql, args) = read::allocation_query(&around);
+        let plan: String = s
+            .conn
+            .query_row(
+                &format!("EXPLAIN QUERY PLAN {sql}"),
+                rusqlite::params_from_iter(&args),
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("jobs_start_end"), "{plan}");
+        let mut found = Vec::new();
+        read::allocation_jobs(&s.conn, around, |_, j| found.push((j.start, j.end))).unwrap();
+        assert_eq!(found, [(100, 200)], "the job stored before the migration");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn refuses_a_newer_schema_and_a_missing_store() {
         let dir = tmp("newer");
         let path = dir.join("s.sqlite");

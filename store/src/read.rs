@@ -609,6 +609,21 @@ pub enum AllocationSpan {
 const ALLOCATION_JOBS: &str = "SELECT cluster, id, start, end, node_list, ncpus, gpus, req_mem_mb
     FROM jobs WHERE start IS NOT NULL AND end > start AND node_list IS NOT NULL";
 
+/// The statement of [`allocation_jobs`] and its parameters.
+pub(crate) fn allocation_query(span: &AllocationSpan) -> (String, Vec<i64>) {
+    match *span {
+        AllocationSpan::All => (ALLOCATION_JOBS.to_string(), vec![]),
+        AllocationSpan::Around {
+            from,
+            to,
+            ended_after,
+        } => (
+            format!("{ALLOCATION_JOBS} AND start >= ?1 AND start < ?2 AND end > ?3"),
+            vec![from, to, ended_after],
+        ),
+    }
+}
+
 /// Calls `each` with the cluster and the row of every job that ran (started, ended after it
 /// started, with a node list) within `span`, in the store's order.
 ///
@@ -619,18 +634,8 @@ pub fn allocation_jobs(
     span: AllocationSpan,
     mut each: impl FnMut(&str, AllocationJob),
 ) -> rusqlite::Result<()> {
-    let (filter, args): (&str, &[i64]) = match &span {
-        AllocationSpan::All => ("", &[]),
-        AllocationSpan::Around {
-            from,
-            to,
-            ended_after,
-        } => (
-            "AND start >= ?1 AND start < ?2 AND end > ?3",
-            &[*from, *to, *ended_after],
-        ),
-    };
-    let mut stmt = conn.prepare(&format!("{ALLOCATION_JOBS} {filter}"))?;
+    let (sql, args) = allocation_query(&span);
+    let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
     while let Some(r) = rows.next()? {
         let cluster = r.get_ref(0)?.as_str()?;
