@@ -9,10 +9,14 @@
 //!    its own: the whole state as one file (what every tick wrote before checkpoint version 2,
 //!    and what a first base is), then 3,000 ticks through `checkpoint::Writer` with every
 //!    series full: bytes written per tick (mean, and most after the first), bases spread over
-//!    ticks, fsyncs per tick, CPU per tick, the share of a bare append + fdatasync, and the
-//!    cost of reading the checkpoint back.
+//!    ticks, fsyncs per tick, CPU per tick, the share of a bare append with O_DSYNC (what a
+//!    tick does) and with an fdatasync after it (what it did before), and the cost of reading
+//!    the checkpoint back. The GPUs are read with their counter at every reading, then as the
+//!    sampler reads them by default at 100 ms (the counter at one reading in 6,000, power
+//!    between); the fake answers both from the same file, at the same cost.
 //! 2. The real sampler binary, started by `start_job` at a 100 ms interval for 5 s with every
-//!    meter: its user+system CPU time divided by the readings it took, its children's CPU
+//!    meter (the GPUs at the default cadence: their counter at the first reading, their power
+//!    at the others in the window): its user+system CPU time divided by the readings it took, its children's CPU
 //!    (the fake ipmitool runs) per reading, the bytes it wrote and its write calls per reading
 //!    (`/proc/PID/io`: wchar, syscw), and its resident memory (VmRSS, VmHWM), beside what a
 //!    bare wake-up costs on this machine. The BMC is read with the fake ipmitool, then
@@ -21,6 +25,10 @@
 //!    request, is counted in the sampler's CPU), then the same with the powercap files left
 //!    unchanged during the window, as sysfs attributes are (the simulator replaces its files
 //!    by rename, and each read then opens its file again; sysfs files are read with one pread).
+//!
+//! 3. Derived, not measured: what NVML costs per reading on an H100 node at the default
+//!    interval and counter cadence, from the committed per-call figures of
+//!    `tests/gpu/results/h100-run2/nvml-check.txt`.
 //!
 //! Simulated sources cost what reading a file or calling a library function costs; a real
 //! RAPL read (an MSR read in the kernel) or a real NVML call costs more, and a real
@@ -148,15 +156,28 @@ fn main() {
         nvml_library: Some(fake_nvml_lib()),
         job_gpus: vec![],
         nvml_power_alongside: false,
+        gpu_counter_every: 1,
     };
     println!(
         "sample_cost: simulated meters (powercap simulator, fake libnvidia-ml, fake ipmitool)"
     );
-    for (label, sources, n) in [
-        ("rapl(3)+hwmon(1)+nvml(2 GPUs)", "rapl,hwmon,nvml", 20_000),
-        ("the same + BMC (fake ipmitool)", "all", 200),
+    for (label, sources, counter_every, n) in [
+        (
+            "rapl(3)+hwmon(1)+nvml(2 GPUs)",
+            "rapl,hwmon,nvml",
+            1,
+            20_000,
+        ),
+        (
+            "the same, GPU counter at 1 reading in 6,000 (power between)",
+            "rapl,hwmon,nvml",
+            6_000,
+            20_000,
+        ),
+        ("the same + BMC (fake ipmitool)", "all", 1, 200),
     ] {
         opts.sources = Sources::parse(sources).unwrap();
+        opts.gpu_counter_every = counter_every;
         let mut set = MeterSet::open(&opts);
         assert!(
             set.absent
@@ -408,6 +429,28 @@ fn main() {
     }
     drop(sim);
     let _ = std::fs::remove_dir_all(&root);
+    h100_derived();
+}
+
+/// NVML's CPU time per call on a real H100 (driver 580.159.04), from the committed
+/// `tests/gpu/results/h100-run2/nvml-check.txt`: not measured by this bench, which has no GPU.
+const H100_COUNTER_CPU_US: f64 = 3916.6;
+/// See [`H100_COUNTER_CPU_US`].
+const H100_POWER_CPU_US: f64 = 9.32;
+
+/// What NVML costs the sampler per reading on an H100 node, derived from the committed
+/// figures above at the default interval and counter cadence: the fake GPUs here cost what a
+/// stat of their config costs, whatever is called.
+fn h100_derived() {
+    let interval = ea_meters::job::DEFAULT_INTERVAL.as_secs_f64();
+    let every_s = ea_meters::job::DEFAULT_GPU_COUNTER_EVERY.as_secs_f64();
+    let k = (every_s / interval).round().max(1.0);
+    let amortised = (H100_COUNTER_CPU_US + (k - 1.0) * H100_POWER_CPU_US) / k;
+    println!(
+        "  derived, not measured here (h100-run2: {H100_COUNTER_CPU_US:.0} µs CPU per energy-counter call, {H100_POWER_CPU_US:.1} µs per power call): NVML per reading at the default {interval:.0} s interval, per H100: {H100_COUNTER_CPU_US:.0} µs with the counter at every reading, {amortised:.1} µs with it every {every_s:.0} s (the default) and power between; 8 GPUs: {:.0} µs, {:.0} µs",
+        8.0 * H100_COUNTER_CPU_US,
+        8.0 * amortised
+    );
 }
 
 /// The checkpoint as the sampler writes it, tick after tick, with every series full (the
@@ -477,24 +520,34 @@ fn checkpoint_ticks(root: &Path, state: &mut SamplerState) {
     // What the fdatasync alone costs here (storage-dependent: a virtio disk in a VM makes
     // the kernel's flush expensive), for a line of the journal's mean size.
     let line = vec![b'x'; (s.bytes / n).max(1) as usize];
-    let bare = root.join("bare-fdatasync");
     let m = 1_000;
-    let c2 = cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID);
-    for _ in 0..m {
+    // The journal's write (O_DSYNC: the write flushes), and the write + fdatasync it replaced.
+    for (how, dsync) in [
+        ("open(O_DSYNC) + append + close", true),
+        ("open + append + fdatasync + close", false),
+    ] {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&bare)
-            .unwrap();
-        f.write_all(&line).unwrap();
-        f.sync_data().unwrap();
+        use std::os::unix::fs::OpenOptionsExt;
+        let bare = root.join(format!("bare-{dsync}"));
+        let c2 = cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID);
+        for _ in 0..m {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .custom_flags(if dsync { libc::O_DSYNC } else { 0 })
+                .open(&bare)
+                .unwrap();
+            f.write_all(&line).unwrap();
+            if !dsync {
+                f.sync_data().unwrap();
+            }
+        }
+        let cpu = (cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID) - c2) / m as f64;
+        println!(
+            "  of which {how} of such a line alone: {:.1} µs CPU (n = {m})",
+            cpu * 1e6
+        );
     }
-    let fsync_cpu = (cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID) - c2) / m as f64;
-    println!(
-        "  of which open + append + fdatasync of such a line alone: {:.1} µs CPU (n = {m})",
-        fsync_cpu * 1e6
-    );
     // The first tick writes the whole state (here already full: in a job, its series are
     // still empty then); every later one a journal line, and a part of a base while one is
     // spread over the ticks.

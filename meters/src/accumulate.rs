@@ -77,7 +77,22 @@ pub struct MeterAccumulator {
     /// Mean power of the last interval that was not much shorter than the sampling step.
     #[serde(default)]
     last_full_interval_w: Option<f64>,
+    /// A counter meter read between its counter readings by power (a GPU): monotonic µs of
+    /// the last counter reading, set once a power reading follows it (unset, it is
+    /// `last_t_us`; checkpoints of older versions, which never read power between, lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    counter_at_us: Option<u64>,
+    /// The energy integrated from power readings since `counter_at_us`, part of `energy_j`
+    /// until the next counter reading replaces it; `None`: no power reading since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since_counter_j: Option<f64>,
 }
+
+/// The flag of a counter meter whose energy holds integrated power for part of the job: after
+/// its last counter reading (a sampler that died between counter readings, its record
+/// salvaged from the checkpoint), before its first, or across a reset. `ea_record` has no flag
+/// of its own for this yet; `power-fallback` ("power was integrated instead") is the nearest.
+pub const POWER_SINCE_COUNTER: MeterFlag = MeterFlag::PowerFallback;
 
 impl MeterAccumulator {
     /// A new accumulator for a job that started at `job_start_us` (monotonic µs). The power
@@ -107,6 +122,8 @@ impl MeterAccumulator {
             interval_us: step_us,
             inferred_over_gap: None,
             last_full_interval_w: None,
+            counter_at_us: None,
+            since_counter_j: None,
         }
     }
 
@@ -166,13 +183,16 @@ impl MeterAccumulator {
         Some(max as f64 * unit.joules() / p)
     }
 
-    /// Takes one reading at `at`.
+    /// Takes one reading at `at`. A counter meter also takes power readings: the sampler reads
+    /// a GPU's energy counter only now and then, since on an H100 it costs 3.9 ms of CPU where
+    /// power costs 9 µs, and its power in between (see [`Self::add_power_between`]).
     pub fn add(&mut self, at: Instant, value: Result<Raw, ReadError>) {
         match (self.spec.kind, value) {
             (_, Err(e)) => self.read_failed(e.0),
             (MeterKind::Counter { unit, max_raw }, Ok(Raw::Counter(raw))) => {
                 self.add_counter(at, raw, unit.joules(), max_raw)
             }
+            (MeterKind::Counter { .. }, Ok(Raw::Watts(w))) => self.add_power_between(at, w),
             (MeterKind::Power, Ok(Raw::Watts(w))) => self.add_power(at, w),
             (_, Ok(other)) => {
                 self.read_failed(format!("unexpected reading {other:?} for {}", self.spec.id))
@@ -189,12 +209,23 @@ impl MeterAccumulator {
     }
 
     fn add_counter(&mut self, at: Instant, raw: u64, joules_per_unit: f64, max_raw: Option<u64>) {
-        let (Some(counter), Some(last_t)) = (self.counter.as_mut(), self.last_t_us) else {
+        let Some(last_t) = self.last_t_us else {
             self.counter = Some(EnergyCounter::new(raw, max_raw));
             self.first_reading(at);
             return;
         };
-        let Some(dt_s) = seconds_between(last_t, at.mono_us) else {
+        if self.counter.is_none() {
+            // Power readings came before any counter reading: what they integrated stays, up
+            // to this reading, the counter's baseline.
+            self.samples += 1;
+            self.hold_power_to(last_t, at.mono_us);
+            self.counter = Some(EnergyCounter::new(raw, max_raw));
+            self.flag(POWER_SINCE_COUNTER);
+            return;
+        }
+        // Power readings since the last counter reading are replaced by the counter's figure.
+        let counter_t = self.counter_at_us.unwrap_or(last_t);
+        let Some(dt_s) = seconds_between(counter_t, at.mono_us) else {
             return;
         };
         // Generous: twice the plausible power, so that only real jumps count as resets.
@@ -204,11 +235,14 @@ impl MeterAccumulator {
         } else {
             max_delta as u64
         };
+        let counter = self.counter.as_mut().expect("checked above");
         let step = counter.update(raw, Some(max_delta));
         self.samples += 1;
-        self.last_t_us = Some(at.mono_us);
-        match step {
-            Step::Advanced(d) | Step::Wrapped(d) => {
+        self.counter_at_us = None;
+        let pending = self.since_counter_j.take();
+        match (step, pending) {
+            (Step::Advanced(d) | Step::Wrapped(d), None) => {
+                self.last_t_us = Some(at.mono_us);
                 if matches!(step, Step::Wrapped(_)) {
                     self.flag(MeterFlag::Wrapped);
                 }
@@ -225,8 +259,62 @@ impl MeterAccumulator {
                     }
                 }
             }
-            Step::Reset => self.flag(MeterFlag::Reset),
+            (Step::Advanced(d) | Step::Wrapped(d), Some(integrated_j)) => {
+                if matches!(step, Step::Wrapped(_)) {
+                    self.flag(MeterFlag::Wrapped);
+                }
+                let e = d as f64 * joules_per_unit;
+                self.replace_integrated(counter_t, last_t, at.mono_us, e, integrated_j);
+            }
+            (Step::Reset, pending) => {
+                self.flag(MeterFlag::Reset);
+                if pending.is_some() {
+                    // The power readings bridge the reset: their energy stays, flagged.
+                    self.hold_power_to(last_t, at.mono_us);
+                    self.flag(POWER_SINCE_COUNTER);
+                } else {
+                    self.last_t_us = Some(at.mono_us);
+                }
+            }
         }
+    }
+
+    /// A counter reading at `t1_us` after power readings (the last at `last_t_us`) since the
+    /// previous counter reading at `counter_t_us`: the counter's `counted_j` over the whole
+    /// span replaces the `integrated_j` the power readings gave, so that the meter's energy is
+    /// the counter's difference exactly.
+    ///
+    /// The series keeps the shape the power readings gave, with the difference spread evenly
+    /// over the span; the counter's mean power over the span counts in min/max (it lies
+    /// between the true lowest and highest power, so the mean of the job stays inside them
+    /// even when the power readings, averages over a second at most, missed bursts).
+    fn replace_integrated(
+        &mut self,
+        counter_t_us: u64,
+        last_t_us: u64,
+        t1_us: u64,
+        counted_j: f64,
+        integrated_j: f64,
+    ) {
+        let piece_j = self.hold_power_to(last_t_us, t1_us);
+        let correction = counted_j - (integrated_j + piece_j);
+        self.energy_j += correction;
+        self.series.adjust(counter_t_us, t1_us, correction);
+        let span_us = t1_us - counter_t_us;
+        let short = span_us < self.short_interval_us;
+        self.add_stat(short, counted_j / (span_us as f64 / 1e6));
+    }
+
+    /// Bridges `[last_t_us, t1_us]` with the last power reading held (a counter reading after
+    /// power readings: the counter alone has no power at its own instant). Returns the energy.
+    fn hold_power_to(&mut self, last_t_us: u64, t1_us: u64) -> f64 {
+        self.last_t_us = Some(t1_us.max(last_t_us));
+        let (Some(w), Some(dt_s)) = (self.last_power_w, seconds_between(last_t_us, t1_us)) else {
+            return 0.0;
+        };
+        let e = w * dt_s;
+        self.add_interval(last_t_us, t1_us, e, w);
+        e
     }
 
     /// Units a counter advanced beyond the one wrap two readings can show, when they are
@@ -264,25 +352,71 @@ impl MeterAccumulator {
         k.saturating_mul(range)
     }
 
-    fn add_power(&mut self, at: Instant, w: f64) {
+    /// Whether a power reading is believable; counts and flags it when not.
+    fn plausible_power(&mut self, w: f64) -> bool {
         if !w.is_finite() || w < self.spec.min_plausible_w || w > self.spec.max_plausible_w {
             self.rejected += 1;
             self.flag(MeterFlag::RejectedReadings);
+            return false;
+        }
+        true
+    }
+
+    fn add_power(&mut self, at: Instant, w: f64) {
+        if !self.plausible_power(w) {
             return;
         }
         let (Some(prev_w), Some(last_t)) = (self.last_power_w, self.last_t_us) else {
-            self.last_power_w = Some(w);
-            self.first_interval_w = Some(w);
-            self.last_interval_w = Some(w);
-            self.min_w = Some(w);
-            self.max_w = Some(w);
-            self.first_reading(at);
+            self.first_power(at, w);
             return;
         };
         let Some(dt_s) = seconds_between(last_t, at.mono_us) else {
             return;
         };
         let e = 0.5 * (prev_w + w) * dt_s;
+        self.samples += 1;
+        self.last_t_us = Some(at.mono_us);
+        self.last_power_w = Some(w);
+        self.add_interval(last_t, at.mono_us, e, w);
+    }
+
+    fn first_power(&mut self, at: Instant, w: f64) {
+        self.last_power_w = Some(w);
+        self.first_interval_w = Some(w);
+        self.last_interval_w = Some(w);
+        self.min_w = Some(w);
+        self.max_w = Some(w);
+        self.first_reading(at);
+    }
+
+    /// A counter meter's power reading between two counter readings: integrated by
+    /// trapezoids (from the power before, or held back to the counter reading before it when
+    /// there is none), it gives the series and min/max, and the energy since the last counter
+    /// reading until the next replaces it ([`Self::replace_integrated`]). A checkpoint taken
+    /// in between holds the counter's figure to its last reading plus this remainder, which a
+    /// report made without a later counter reading (a salvaged record) flags
+    /// [`POWER_SINCE_COUNTER`].
+    fn add_power_between(&mut self, at: Instant, w: f64) {
+        if !self.plausible_power(w) {
+            return;
+        }
+        let Some(last_t) = self.last_t_us else {
+            // No counter reading yet: the power starts the meter; the first counter reading
+            // will be the baseline.
+            self.first_power(at, w);
+            self.flag(POWER_SINCE_COUNTER);
+            return;
+        };
+        let Some(dt_s) = seconds_between(last_t, at.mono_us) else {
+            return;
+        };
+        let prev_w = self.last_power_w.unwrap_or(w);
+        let e = 0.5 * (prev_w + w) * dt_s;
+        if self.counter.is_some() {
+            // Unset: the last reading was the counter's.
+            self.counter_at_us.get_or_insert(last_t);
+            *self.since_counter_j.get_or_insert(0.0) += e;
+        }
         self.samples += 1;
         self.last_t_us = Some(at.mono_us);
         self.last_power_w = Some(w);
@@ -312,6 +446,12 @@ impl MeterAccumulator {
         if !short {
             self.last_full_interval_w = Some(power_w);
         }
+        self.add_stat(short, power_w);
+    }
+
+    /// Counts `power_w`, the power of an interval (`short`: much shorter than the sampling
+    /// step), in min/max.
+    fn add_stat(&mut self, short: bool, power_w: f64) {
         if short && self.min_w.is_some() && !self.stats_from_short_only {
             return;
         }
@@ -382,8 +522,18 @@ impl MeterAccumulator {
             power_w,
             job_owned: self.spec.job_owned,
             series: self.series.to_record(),
-            flags: self.flags.clone(),
+            flags: self.report_flags(),
         }
+    }
+
+    /// The flags, with [`POWER_SINCE_COUNTER`] when power readings followed the last counter
+    /// reading: the report ends with integrated power, not with the counter.
+    fn report_flags(&self) -> Vec<MeterFlag> {
+        let mut flags = self.flags.clone();
+        if self.since_counter_j.is_some() && !flags.contains(&POWER_SINCE_COUNTER) {
+            flags.push(POWER_SINCE_COUNTER);
+        }
+        flags
     }
 }
 
@@ -430,6 +580,17 @@ impl Series {
 
     /// Spreads `energy_j` evenly over `[t0_us, t1_us]`.
     fn add(&mut self, t0_us: u64, t1_us: u64, energy_j: f64) {
+        self.spread(t0_us, t1_us, energy_j, true);
+    }
+
+    /// Spreads a correction of `energy_j` evenly over `[t0_us, t1_us]`, which the series
+    /// already covers: energy only, no time (a counter's difference replacing what power
+    /// readings integrated over the same span).
+    fn adjust(&mut self, t0_us: u64, t1_us: u64, energy_j: f64) {
+        self.spread(t0_us, t1_us, energy_j, false);
+    }
+
+    fn spread(&mut self, t0_us: u64, t1_us: u64, energy_j: f64, with_time: bool) {
         if self.start.is_none() || t1_us <= t0_us || t0_us < self.origin_us {
             return;
         }
@@ -449,7 +610,9 @@ impl Series {
             let seg_end = bucket_end.min(t1_us);
             let dt = (seg_end - t) as f64 / 1e6;
             self.energy_j[b] += (power * dt) as f32;
-            self.time_s[b] += dt as f32;
+            if with_time {
+                self.time_s[b] += dt as f32;
+            }
             t = seg_end;
             b += 1;
         }
@@ -764,6 +927,140 @@ mod tests {
         assert!(
             (s.watts[0] - 100.0).abs() < 1e-3 && (s.watts[s.watts.len() - 2] - 200.0).abs() < 1e-3
         );
+    }
+
+    fn gpu_spec() -> MeterSpec {
+        MeterSpec {
+            id: "nvml:GPU-x".into(),
+            scope: Scope::GpuBoard,
+            label: None,
+            kind: MeterKind::Counter {
+                unit: CounterUnit::Millijoule,
+                max_raw: None,
+            },
+            job_owned: Some(true),
+            min_plausible_w: 0.0,
+            max_plausible_w: 5_000.0,
+            flags: vec![],
+        }
+    }
+
+    /// A GPU at 300 W with a burst to 900 W over [4.2 s, 4.8 s] that power readings at whole
+    /// seconds miss: its energy counter (mJ, from 5 kJ) at `s`.
+    fn burst_counter(s: f64) -> u64 {
+        let burst_j = 600.0 * (s.min(4.8) - 4.2).max(0.0);
+        5_000_000 + ((300.0 * s + burst_j) * 1000.0).round() as u64
+    }
+
+    /// The GPU read every second from 0 to `last`: its counter at the seconds in `counter_at`,
+    /// its power (300 W: the burst is missed) at the others.
+    fn gpu_readings(last: u32, counter_at: &[u32]) -> MeterAccumulator {
+        let mut a = MeterAccumulator::new(gpu_spec(), at(0.0).mono_us, 1_000_000, 100);
+        for s in 0..=last {
+            let v = if counter_at.contains(&s) {
+                Raw::Counter(burst_counter(f64::from(s)))
+            } else {
+                Raw::Watts(300.0)
+            };
+            a.add(at(f64::from(s)), Ok(v));
+        }
+        a
+    }
+
+    #[test]
+    fn a_counter_read_now_and_then_gives_its_difference_exactly_and_honest_bounds() {
+        let a = gpu_readings(20, &[0, 10, 20]);
+        let r = a.report(None);
+        let counted_j = (burst_counter(20.0) - burst_counter(0.0)) as f64 / 1e3;
+        assert_eq!(counted_j, 6360.0);
+        assert!((r.energy_j - counted_j).abs() < 1e-9, "{}", r.energy_j);
+        assert_eq!(
+            (r.first_raw, r.last_raw, r.samples, r.method),
+            (
+                Some(burst_counter(0.0)),
+                Some(burst_counter(20.0)),
+                21,
+                Method::Counter
+            )
+        );
+        assert!(r.flags.is_empty(), "{:?}", r.flags);
+        // The power readings never saw the burst; the counter's mean over its first 10 s
+        // (336 W) bounds the max, so the job's mean (318 W) lies inside [min, max] unclamped.
+        let p = r.power_w.unwrap();
+        assert!(
+            (p.min - 300.0).abs() < 1e-9 && (p.max - 336.0).abs() < 1e-9,
+            "{p:?}"
+        );
+        assert!((p.mean - 318.0).abs() < 1e-9, "{p:?}");
+        // The series has the difference spread over the counter's span.
+        let s = r.series.unwrap();
+        assert_eq!(s.watts.len(), 20);
+        assert!(
+            s.watts[..10].iter().all(|w| (w - 336.0).abs() < 1e-3),
+            "{s:?}"
+        );
+        assert!(
+            s.watts[10..].iter().all(|w| (w - 300.0).abs() < 1e-3),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_between_counter_readings_holds_the_counter_figure_plus_flagged_power() {
+        // The sampler's state after the power reading at 15 s, as a checkpoint holds it.
+        let a = gpu_readings(15, &[0, 10]);
+        let json = serde_json::to_string(&a).unwrap();
+        let mut b: MeterAccumulator = serde_json::from_str(&json).unwrap();
+        assert_eq!(a, b);
+        // Salvaged as it is: the counter to 10 s, then 5 s of integrated power, flagged.
+        let r = b.report(None);
+        let counted_j = (burst_counter(10.0) - burst_counter(0.0)) as f64 / 1e3;
+        assert!(
+            (r.energy_j - (counted_j + 5.0 * 300.0)).abs() < 1e-9,
+            "{}",
+            r.energy_j
+        );
+        assert_eq!(r.last_raw, Some(burst_counter(10.0)));
+        assert!(r.flags.contains(&POWER_SINCE_COUNTER), "{:?}", r.flags);
+        // A counter reading after it (the epilog's end snapshot) makes it exact again.
+        b.add(at(20.0), Ok(Raw::Counter(burst_counter(20.0))));
+        let r = b.report(None);
+        assert!((r.energy_j - 6360.0).abs() < 1e-9, "{}", r.energy_j);
+        assert!(r.flags.is_empty(), "{:?}", r.flags);
+    }
+
+    #[test]
+    fn power_covers_what_no_counter_difference_does_and_is_flagged() {
+        // A driver reload between two counter readings: the power readings bridge it.
+        let mut a = gpu_readings(9, &[0]);
+        a.add(at(10.0), Ok(Raw::Counter(1_000)));
+        let r = a.report(None);
+        assert_eq!(r.resets, 1);
+        assert!((r.energy_j - 3000.0).abs() < 1e-9, "{}", r.energy_j);
+        assert!(
+            r.flags.contains(&MeterFlag::Reset) && r.flags.contains(&POWER_SINCE_COUNTER),
+            "{:?}",
+            r.flags
+        );
+        // The counter carries on from its new baseline, exactly.
+        a.add(at(15.0), Ok(Raw::Watts(300.0)));
+        a.add(at(20.0), Ok(Raw::Counter(1_000 + 3_000_000)));
+        assert!((a.report(None).energy_j - 6000.0).abs() < 1e-9);
+        // Power before the first counter reading: integrated up to it, then the counter.
+        let mut b = MeterAccumulator::new(gpu_spec(), at(0.0).mono_us, 1_000_000, 100);
+        for s in [0.0, 1.0, 2.0] {
+            b.add(at(s), Ok(Raw::Watts(100.0)));
+        }
+        b.add(at(3.0), Ok(Raw::Counter(7_000)));
+        b.add(at(5.0), Ok(Raw::Counter(7_000 + 400_000)));
+        let r = b.report(None);
+        assert!(
+            (r.energy_j - (300.0 + 400.0)).abs() < 1e-9,
+            "{}",
+            r.energy_j
+        );
+        assert!(r.flags.contains(&POWER_SINCE_COUNTER), "{:?}", r.flags);
+        assert_eq!(r.samples, 5);
     }
 
     #[test]

@@ -191,6 +191,8 @@ pub(crate) mod ipmi {
 
     /// `IPMI_SYSTEM_INTERFACE_ADDR_TYPE`.
     const SYSTEM_INTERFACE_ADDR_TYPE: c_int = 0x0c;
+    /// `IPMI_MAX_MSG_LENGTH` of `linux/ipmi.h`: the most data a request carries.
+    const MAX_MSG_LENGTH: usize = 272;
     /// `IPMI_BMC_CHANNEL`.
     const BMC_CHANNEL: c_short = 0x0f;
 
@@ -238,7 +240,14 @@ pub(crate) mod ipmi {
                 channel: BMC_CHANNEL,
                 lun: 0,
             };
-            let mut data = data.to_vec();
+            // On the stack: a request is a few bytes (DCMI's is 4), at most the driver's
+            // IPMI_MAX_MSG_LENGTH.
+            let mut buf = [0u8; MAX_MSG_LENGTH];
+            let Some(request) = buf.get_mut(..data.len()) else {
+                return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+            };
+            request.copy_from_slice(data);
+            let data = request;
             let mut req = IpmiReq {
                 addr: (&raw mut addr).cast(),
                 addr_len: size_of::<SystemInterfaceAddr>() as c_uint,

@@ -219,6 +219,10 @@ pub struct DcmiDevice {
     next_msgid: i64,
     /// Messages drained (late answers) so far.
     stale: u64,
+    /// A request may still have an answer coming (it timed out, or its read failed after
+    /// the send); true before the first read, whose drain also tells a file that is no
+    /// device. Only then does a read start by draining: one ioctl a reading fewer otherwise.
+    maybe_late: bool,
 }
 
 impl DcmiDevice {
@@ -233,6 +237,7 @@ impl DcmiDevice {
             dev,
             next_msgid: 1,
             stale: 0,
+            maybe_late: true,
         })
     }
 
@@ -253,7 +258,10 @@ impl DcmiDevice {
     pub fn read_power(&mut self, timeout: Duration) -> Result<PowerReading, DeviceError> {
         let deadline = Instant::now() + timeout;
         let mut buf = [0u8; 64];
-        self.drain(&mut buf)?;
+        if self.maybe_late {
+            self.drain(&mut buf)?;
+        }
+        self.maybe_late = true;
         let msgid = self.next_msgid;
         self.next_msgid = self.next_msgid.wrapping_add(1);
         self.dev
@@ -275,6 +283,7 @@ impl DcmiDevice {
             }
             match self.dev.receive(&mut buf) {
                 Ok(rx) if is_answer_to(&rx, msgid) => {
+                    self.maybe_late = false;
                     return decode_power_reading(&buf[..rx.len])
                         .map_err(|e| DeviceError::Dcmi(self.path.clone(), e));
                 }

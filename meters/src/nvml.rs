@@ -204,6 +204,11 @@ pub fn job_gpus_from_env(get: impl Fn(&str) -> Option<String>) -> Vec<String> {
 struct Gpu {
     uuid: String,
     counter: bool,
+    /// Its power can be read too (a GPU with a counter is read by power between counter
+    /// readings only then).
+    power: bool,
+    /// Readings by power before the counter is read again (0: the next reading reads it).
+    power_readings_left: u32,
     /// NVML's handle, valid until `nvmlShutdown` (when `nvml` is dropped, with this struct).
     /// Cached because looking it up by index costs an NVML call per GPU per reading.
     handle: crate::ffi::DeviceHandle,
@@ -215,6 +220,11 @@ pub struct NvmlSource {
     gpus: Vec<Gpu>,
     power_alongside: bool,
     specs: Vec<MeterSpec>,
+    /// A GPU's energy counter is read at one reading in this many, its power at the others
+    /// (see [`NvmlSource::with_counter_every`]).
+    counter_every: u32,
+    /// The next reading reads every counter (the final reading).
+    counters_next: bool,
 }
 
 impl std::fmt::Debug for NvmlSource {
@@ -291,8 +301,61 @@ impl NvmlSource {
             gpus,
             power_alongside,
             specs,
+            counter_every: 1,
+            counters_next: false,
         });
         found
+    }
+
+    /// Reads each GPU's energy counter at one reading in `readings` only (and at the first,
+    /// and at the one after [`Source::counters_next`]), its power at the others; 0 or 1: the
+    /// counter at every reading (the default, and always with `power_alongside`).
+    ///
+    /// Why: on an H100 (driver 580, `tests/gpu/results/h100-run2/nvml-check.txt`)
+    /// `nvmlDeviceGetTotalEnergyConsumption` costs 3.9 ms of CPU a call, `nvmlDeviceGetPowerUsage`
+    /// 9 µs. The counter's readings still bound every figure: the accumulator replaces the
+    /// power integrated between two of them by their difference
+    /// ([`crate::accumulate::MeterAccumulator`]), so a job's energy is the counter's last
+    /// reading minus its first, and the power readings only shape the series between.
+    pub fn with_counter_every(mut self, readings: u32) -> Self {
+        self.counter_every = readings.max(1);
+        self
+    }
+
+    /// Reads one GPU's meter: its counter when due, else its power.
+    fn read_gpu(&self, gpu: &mut Gpu, out: &mut Vec<Result<Raw, ReadError>>) {
+        // The handle came from this `nvml` (see `Gpu::handle`).
+        let d = gpu.handle.device(&self.nvml);
+        let power = |d: &nvml_wrapper::Device| {
+            d.power_usage()
+                .map(|mw| Raw::Watts(mw as f64 / 1e3))
+                .map_err(|e| ReadError(format!("{} power: {e}", gpu.uuid)))
+        };
+        if !gpu.counter {
+            out.push(power(&d));
+            return;
+        }
+        let by_power = !self.power_alongside
+            && gpu.power
+            && !self.counters_next
+            && gpu.power_readings_left > 0;
+        if by_power {
+            gpu.power_readings_left -= 1;
+            out.push(power(&d));
+            return;
+        }
+        let counter = d
+            .total_energy_consumption()
+            .map(Raw::Counter)
+            .map_err(|e| ReadError(format!("{} energy counter: {e}", gpu.uuid)));
+        // A failed counter reading is tried again at the next reading.
+        if counter.is_ok() {
+            gpu.power_readings_left = self.counter_every - 1;
+        }
+        out.push(counter);
+        if self.power_alongside {
+            out.push(power(&d));
+        }
     }
 }
 
@@ -343,9 +406,12 @@ fn describe_gpu(nvml: &Nvml, index: u32, found: &mut NvmlFound) -> Option<(Gpu, 
         name: name.clone(),
     });
     let handle = crate::ffi::DeviceHandle::of(&device);
+    let power = counter && device.power_usage().is_ok();
     let gpu = Gpu {
         uuid,
         counter,
+        power,
+        power_readings_left: 0,
         handle,
     };
     Some((gpu, name))
@@ -422,27 +488,16 @@ impl Source for NvmlSource {
     }
 
     fn read_into(&mut self, out: &mut Vec<Result<Raw, ReadError>>) {
-        for gpu in &self.gpus {
-            // The handle came from this `nvml` (see `Gpu::handle`).
-            let d = gpu.handle.device(&self.nvml);
-            let power = |d: &nvml_wrapper::Device| {
-                d.power_usage()
-                    .map(|mw| Raw::Watts(mw as f64 / 1e3))
-                    .map_err(|e| ReadError(format!("{} power: {e}", gpu.uuid)))
-            };
-            if gpu.counter {
-                out.push(
-                    d.total_energy_consumption()
-                        .map(Raw::Counter)
-                        .map_err(|e| ReadError(format!("{} energy counter: {e}", gpu.uuid))),
-                );
-                if self.power_alongside {
-                    out.push(power(&d));
-                }
-            } else {
-                out.push(power(&d));
-            }
+        let mut gpus = std::mem::take(&mut self.gpus);
+        for gpu in &mut gpus {
+            self.read_gpu(gpu, out);
         }
+        self.gpus = gpus;
+        self.counters_next = false;
+    }
+
+    fn counters_next(&mut self) {
+        self.counters_next = true;
     }
 }
 
@@ -668,6 +723,82 @@ mod tests {
             }
         );
         assert_eq!(gpus.len(), 2);
+    }
+
+    #[test]
+    fn fake_nvml_counter_read_at_one_reading_in_four_and_at_the_last() {
+        let t = TempDir::new("nvml-every");
+        let config = fake_config(t.path(), &two_gpus(now_unix_s() - 100.0));
+        let calls = t.path().join("calls.json");
+        let lib = fake_nvml_lib();
+        run_child_test(
+            "nvml::tests::child_counter_read_at_one_reading_in_four_and_at_the_last",
+            &[
+                ("EA_FAKE_NVML_CONFIG", config.as_os_str()),
+                ("EA_FAKE_NVML_LIB", lib.as_os_str()),
+                (nvidia_ml_fake::CALLS_ENV, calls.as_os_str()),
+            ],
+            false,
+        );
+    }
+
+    #[test]
+    #[ignore = "child of fake_nvml_counter_read_at_one_reading_in_four_and_at_the_last"]
+    fn child_counter_read_at_one_reading_in_four_and_at_the_last() {
+        use crate::accumulate::{Instant, MeterAccumulator};
+        use nvidia_ml_fake::CallCounts;
+        let mut src = NvmlSource::open(Some(&lib_from_env()), &[], false)
+            .source
+            .unwrap()
+            .with_counter_every(4);
+        let n = 11;
+        let mut readings = Vec::new();
+        for i in 0..n {
+            if i == n - 1 {
+                src.counters_next();
+            }
+            let mut out = Vec::new();
+            src.read_into(&mut out);
+            // The GPU without a counter is read by power every time.
+            assert_eq!(out[1], Ok(Raw::Watts(120.0)));
+            readings.push((Instant::now(), out.swap_remove(0)));
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // The job starts at the first reading: no gap before it is filled.
+        let start_us = readings[0].0.mono_us;
+        let mut acc = MeterAccumulator::new(src.meters()[0].clone(), start_us, 10_000, 100);
+        let mut kinds = String::new();
+        for (at, value) in readings {
+            kinds.push(match value {
+                Ok(Raw::Counter(_)) => 'C',
+                Ok(Raw::Watts(_)) => 'p',
+                Err(_) => 'e',
+            });
+            acc.add(at, value);
+        }
+        // The first reading, one in four after it, and the last (asked for).
+        assert_eq!(kinds, "CpppCpppCpC");
+        let r = acc.report(None);
+        let counted_j = (r.last_raw.unwrap() - r.first_raw.unwrap()) as f64 / 1e3;
+        assert!(counted_j > 0.0);
+        assert!(
+            (r.energy_j - counted_j).abs() < 1e-9,
+            "{} {counted_j}",
+            r.energy_j
+        );
+        assert!(r.flags.is_empty(), "{:?}", r.flags);
+        assert_eq!(r.samples, n);
+        drop(src); // nvmlShutdown: the fake writes its call counts
+        let calls = std::path::PathBuf::from(std::env::var_os(nvidia_ml_fake::CALLS_ENV).unwrap());
+        // Opening probes each GPU's counter and power once; then 4 counter readings of the
+        // first GPU, and its 7 power readings beside the other's 11.
+        assert_eq!(
+            CallCounts::read(&calls).unwrap(),
+            CallCounts {
+                total_energy_consumption: 2 + 4,
+                power_usage: 2 + 7 + 11,
+            }
+        );
     }
 
     #[test]

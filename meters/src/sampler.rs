@@ -56,6 +56,9 @@ pub struct SamplerArgs {
     pub job_gpus: Vec<String>,
     /// The most points a meter's power series keeps.
     pub max_series_points: u32,
+    /// How often each GPU's energy counter is read; its power is read at the readings
+    /// between ([`crate::job::DEFAULT_GPU_COUNTER_EVERY`]).
+    pub gpu_counter_every: Duration,
     /// The sampler stops after this long even if no epilog came.
     pub max_lifetime: Duration,
     /// How long the epilog waits for the final reading; the final BMC query gets half.
@@ -124,6 +127,10 @@ impl SamplerArgs {
             self.max_series_points.to_string().into(),
         );
         push(
+            "--gpu-counter-every-ms",
+            self.gpu_counter_every.as_millis().to_string().into(),
+        );
+        push(
             "--max-lifetime-s",
             self.max_lifetime.as_secs().to_string().into(),
         );
@@ -174,6 +181,7 @@ impl SamplerCommand {
             nvml_library: None,
             job_gpus: Vec::new(),
             max_series_points: 720,
+            gpu_counter_every: crate::job::DEFAULT_GPU_COUNTER_EVERY,
             max_lifetime: Duration::from_secs(60 * 86_400),
             stop_timeout: Duration::from_secs(2),
             orphan_after: crate::job::DEFAULT_ORPHAN_AFTER,
@@ -231,6 +239,7 @@ impl SamplerCommand {
                 "--max-series-points" => {
                     a.max_series_points = u32::try_from(num()?).unwrap_or(u32::MAX).max(2)
                 }
+                "--gpu-counter-every-ms" => a.gpu_counter_every = Duration::from_millis(num()?),
                 "--max-lifetime-s" => a.max_lifetime = Duration::from_secs(num()?),
                 "--stop-timeout-ms" => a.stop_timeout = Duration::from_millis(num()?),
                 "--orphan-after-s" => a.orphan_after = Duration::from_secs(num()?),
@@ -356,7 +365,14 @@ impl SamplerArgs {
             nvml_library: self.nvml_library.clone(),
             job_gpus: self.job_gpus.clone(),
             nvml_power_alongside: false,
+            gpu_counter_every: self.gpu_counter_readings(),
         }
+    }
+
+    /// [`SamplerArgs::gpu_counter_every`] in readings: one in this many reads the counter.
+    fn gpu_counter_readings(&self) -> u32 {
+        let every = self.gpu_counter_every.as_secs_f64() / self.interval.as_secs_f64();
+        every.round().clamp(1.0, f64::from(u32::MAX)) as u32
     }
 }
 
@@ -473,7 +489,7 @@ pub fn run(args: &SamplerArgs) -> i32 {
                 .set_ipmi_timeout(args.ipmi_timeout.min(args.stop_timeout / 2));
             continue;
         }
-        match sampler.between_ticks() {
+        match sampler.between_ticks(std::time::Instant::now()) {
             Between::Go => {}
             Between::Leave => return 0,
             Between::Finish { salvage } => {
@@ -535,6 +551,10 @@ impl<'a> Sampler<'a> {
 
     /// Reads every meter and adds the readings to the state; the tick to journal.
     fn take_reading(&mut self, finishing: bool) -> crate::checkpoint::Tick {
+        if finishing {
+            // The job's energy ends with the GPUs' counters, not with power read after them.
+            self.set.counters_next();
+        }
         let state = &mut self.state;
         state.notes.extend(self.pending.iter().cloned());
         let (times, values) = self.set.read();
@@ -542,7 +562,7 @@ impl<'a> Sampler<'a> {
         let mut tick = crate::checkpoint::Tick::new(state, notes, times, values);
         let interval = self.args.interval;
         add_readings(&mut state.meters, &mut state.notes, times, values, interval);
-        state.updated = Instant::now();
+        state.updated = self.set.read_end();
         state.seq += 1;
         state.finished = finishing;
         tick.updated = state.updated;
@@ -571,24 +591,25 @@ impl<'a> Sampler<'a> {
         true
     }
 
-    /// The checks between two ticks: the pid file, the lifetime, the job's steps.
-    fn between_ticks(&mut self) -> Between {
+    /// The checks between two ticks, at `now`: the pid file, the lifetime, the job's steps.
+    fn between_ticks(&mut self, now: std::time::Instant) -> Between {
         let args = self.args;
+        let age = now.saturating_duration_since(self.started);
         // The epilog is done with this job (or another sampler replaced us): leave quietly.
         // Looked at every PID_CHECK_EVERY only: a tick cannot write into a cleaned-up
         // running/ directory anyway (the journals are never recreated, see `write`).
-        let settled = self.started.elapsed() > Duration::from_secs(2);
-        if self.pid_check.due() && settled && !pid_file_is(&self.files, self.me) {
+        let settled = age > Duration::from_secs(2);
+        if self.pid_check.due(now) && settled && !pid_file_is(&self.files, self.me) {
             return Between::Leave;
         }
-        if self.started.elapsed() >= args.max_lifetime {
+        if age >= args.max_lifetime {
             self.pending.push(format!(
                 "stopped after its maximum lifetime of {} s",
                 args.max_lifetime.as_secs()
             ));
             return Between::Finish { salvage: false };
         }
-        if self.orphan.check(args) {
+        if self.orphan.check(args, now) {
             self.pending.push(format!(
                 "the job's steps ended on this node and no epilog came within {} s (was the \
                  plugin removed from plugstack.conf, or does its epilog fail?): record salvaged \
@@ -684,8 +705,9 @@ impl Every {
         Self { period, last: None }
     }
 
-    fn due(&mut self) -> bool {
-        let now = std::time::Instant::now();
+    /// Whether the period has passed at `now` (the caller's clock read, shared by the
+    /// checks of one tick).
+    fn due(&mut self, now: std::time::Instant) -> bool {
         if self.last.is_some_and(|t| now - t < self.period) {
             return false;
         }
@@ -719,11 +741,10 @@ impl Orphan {
         }
     }
 
-    fn check(&mut self, args: &SamplerArgs) -> bool {
-        if !self.every.due() {
+    fn check(&mut self, args: &SamplerArgs, now: std::time::Instant) -> bool {
+        if !self.every.due(now) {
             return false;
         }
-        let now = std::time::Instant::now();
         let Some(steps) = crate::steps::steps_on_node(&args.steps_listing, &args.node, args.job_id)
         else {
             return false;
@@ -777,6 +798,7 @@ mod tests {
             nvml_library: Some("/opt/fake/libnvidia_ml_fake.so".into()),
             job_gpus: vec!["0".into(), "GPU-abc".into()],
             max_series_points: 300,
+            gpu_counter_every: Duration::from_millis(90_500),
             max_lifetime: Duration::from_secs(86_400),
             orphan_after: Duration::from_secs(30),
             steps_listing: "/tmp/listing".into(),

@@ -108,6 +108,10 @@ pub trait Source {
     fn read_into(&mut self, out: &mut Vec<Result<Raw, ReadError>>);
     /// Changes how long a read may wait for slow hardware (the BMC); most sources never wait.
     fn set_timeout(&mut self, _timeout: std::time::Duration) {}
+    /// The next reading is the last: a source that reads a counter only now and then (the
+    /// GPUs, see [`crate::nvml::NvmlSource::with_counter_every`]) reads it then, so that the
+    /// job's energy ends with the counter.
+    fn counters_next(&mut self) {}
 }
 
 /// Which meter families are enabled.

@@ -291,6 +291,7 @@ fn snapshot(node: &Node, cfg: &NodeConfig) -> Snapshot {
         nvml_library: None,
         job_gpus: vec![],
         max_series_points: 720,
+        gpu_counter_every: cfg.gpu_counter_every,
         max_lifetime: Duration::from_secs(60),
         stop_timeout: Duration::from_secs(2),
         orphan_after: Duration::from_secs(120),

@@ -318,6 +318,17 @@ fn sampler_measures_simulated_hardware_with_wraps_and_shared_node() {
             (a.method, a.job_owned, a.scope),
             (Method::Counter, Some(owned[0]), Scope::GpuBoard)
         );
+        // The default cadence reads the counter at the first and the final reading only
+        // (power between): the job's energy between them is their difference, whole; what
+        // is more covers the prolog's start before the first reading and the end after it.
+        let (first, last) = (a.first_raw.unwrap(), a.last_raw.unwrap());
+        let counted_j = (last - first) as f64 / 1e3;
+        assert!(
+            counted_j > 0.8 * GPU_A_W * d.inner_s && a.energy_j >= counted_j,
+            "{counted_j} J counted, {} J reported over {d:?}",
+            a.energy_j
+        );
+        assert!(a.flags.is_empty(), "{:?}", a.flags);
         let b = check_constant(m, &format!("nvml:{GPU_B}"), GPU_B_W, d, 0.01);
         assert_eq!(
             (b.method, b.job_owned),

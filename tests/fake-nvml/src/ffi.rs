@@ -2,10 +2,11 @@
 //! [`FakeConfig`]. The only module of the crate with `unsafe` (raw pointers from the caller).
 #![allow(unsafe_code)]
 
-use crate::{CONFIG_ENV, FakeConfig, FakeGpu, now_unix_s};
+use crate::{CALLS_ENV, CONFIG_ENV, CallCounts, FakeConfig, FakeGpu, now_unix_s};
 use std::ffi::{CStr, c_char, c_uint, c_ulonglong, c_void};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 type NvmlReturn = c_uint;
@@ -42,6 +43,24 @@ struct State {
     path: Option<PathBuf>,
     mtime: Option<SystemTime>,
     config: Option<FakeConfig>,
+}
+
+/// Calls of the two reading entry points since the library was loaded (see [`CALLS_ENV`]).
+static ENERGY_CALLS: AtomicU64 = AtomicU64::new(0);
+static POWER_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Writes the call counts to `$EA_FAKE_NVML_CALLS`, when it is set (at the last shutdown).
+fn write_call_counts() {
+    let Some(path) = std::env::var_os(CALLS_ENV) else {
+        return;
+    };
+    let counts = CallCounts {
+        total_energy_consumption: ENERGY_CALLS.load(Ordering::Relaxed),
+        power_usage: POWER_CALLS.load(Ordering::Relaxed),
+    };
+    // A test that asked for the counts fails on a missing file, which says more than a
+    // panic across the C boundary would.
+    let _ = counts.write(std::path::Path::new(&path));
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -179,6 +198,9 @@ pub extern "C" fn nvmlShutdown() -> NvmlReturn {
         return ERROR_UNINITIALIZED;
     }
     state.init_count -= 1;
+    if state.init_count == 0 {
+        write_call_counts();
+    }
     SUCCESS
 }
 
@@ -349,6 +371,7 @@ pub unsafe extern "C" fn nvmlDeviceGetTotalEnergyConsumption(
     device: *mut c_void,
     energy: *mut c_ulonglong,
 ) -> NvmlReturn {
+    ENERGY_CALLS.fetch_add(1, Ordering::Relaxed);
     code(with_gpu(device, |_, g| {
         if !g.energy_counter {
             return Err(ERROR_NOT_SUPPORTED);
@@ -365,6 +388,7 @@ pub unsafe extern "C" fn nvmlDeviceGetPowerUsage(
     device: *mut c_void,
     power: *mut c_uint,
 ) -> NvmlReturn {
+    POWER_CALLS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: forwarded caller contract.
     code(with_gpu(device, |_, g| unsafe {
         put(power, (g.power_w * 1000.0).round() as c_uint)

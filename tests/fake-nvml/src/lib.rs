@@ -11,6 +11,9 @@
 //! loads the fake (the sampler, the epilog's snapshot) sees the same counter, and a test knows
 //! the exact energy between two instants ([`FakeGpu::counter_mj_at`]).
 //!
+//! With `EA_FAKE_NVML_CALLS` set, the library counts the calls of the energy counter and of
+//! power and writes them there at shutdown ([`CallCounts`]).
+//!
 //! Without `EA_FAKE_NVML_CONFIG`, the file `$EA_SYSROOT/fake-nvml.json` is used (the
 //! sampler sets `EA_SYSROOT` to the sysroot it measures, so each simulated node of a one-host
 //! cluster can have its own GPUs). Without either, initialisation fails with `NVML_ERROR_DRIVER_NOT_LOADED`,
@@ -22,6 +25,47 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The environment variable that names the config file.
 pub const CONFIG_ENV: &str = "EA_FAKE_NVML_CONFIG";
+
+/// The environment variable that names a file where the library writes, at its last
+/// `nvmlShutdown` (when the process's `Nvml` is dropped), how often each reading entry point
+/// was called ([`CallCounts`]): a test checks how often its code reads the energy counter,
+/// which costs milliseconds of CPU on a real GPU where power costs microseconds.
+pub const CALLS_ENV: &str = "EA_FAKE_NVML_CALLS";
+
+/// Calls of the reading entry points over a process's use of the library (see
+/// [`CALLS_ENV`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallCounts {
+    /// `nvmlDeviceGetTotalEnergyConsumption`, every GPU together.
+    pub total_energy_consumption: u64,
+    /// `nvmlDeviceGetPowerUsage`, every GPU together.
+    pub power_usage: u64,
+}
+
+impl CallCounts {
+    /// Reads the counts a process wrote at its shutdown.
+    ///
+    /// # Errors
+    /// No such file (the process did not shut NVML down, or `CALLS_ENV` was not set for it),
+    /// or not counts.
+    pub fn read(path: &Path) -> std::io::Result<Self> {
+        serde_json::from_slice(&std::fs::read(path)?).map_err(std::io::Error::other)
+    }
+
+    /// Writes them atomically (temporary file and rename).
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(self).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(tmp, path)
+    }
+}
 
 /// The fake's configuration (JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,6 +191,19 @@ mod tests {
         assert_eq!(g.counter_mj_at(1_012.0), 1_600_000);
         g.reload_driver_at(1_012.0);
         assert_eq!(g.counter_mj_at(1_013.0), 300_000);
+    }
+
+    #[test]
+    fn call_counts_round_trip() {
+        let p = std::env::temp_dir().join(format!("fake-nvml-calls-{}", std::process::id()));
+        let c = CallCounts {
+            total_energy_consumption: 3,
+            power_usage: 57,
+        };
+        c.write(&p).unwrap();
+        assert_eq!(CallCounts::read(&p).unwrap(), c);
+        std::fs::remove_file(&p).unwrap();
+        assert!(CallCounts::read(&p).is_err());
     }
 
     #[test]
