@@ -656,8 +656,8 @@ fn a_job_gets_its_impacts_from_its_records_alone() {
     let js = synth::jobs(&p);
     let job = js
         .iter()
-        .find(|j| j.part == 1 && j.elapsed > 600)
-        .expect("a GPU job");
+        .find(|j| j.part == 1 && j.elapsed > 600 && j.cpus_per_node == j.partition.cores)
+        .expect("a GPU job holding its nodes whole");
     std::fs::write(dir.join("inventory.toml"), synth::inventory_toml(&p)).unwrap();
     let config = ea_store::config::Config {
         inventory: Some(dir.join("inventory.toml")),

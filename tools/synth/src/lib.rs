@@ -548,12 +548,19 @@ fn gen_job(params: &Params, i: u64) -> Job {
     }
 }
 
-/// Every job of the month, in id order.
+/// Every job of the month, in id order. Slurm numbers jobs as they are submitted, and sacct
+/// lists them by id: ids are given in submission order (ties by draw), so that a dump, and
+/// the store it fills, hold a month's jobs roughly in time order, as a real one does.
 pub fn jobs(params: &Params) -> Vec<Job> {
-    (0..params.jobs)
+    let mut jobs: Vec<Job> = (0..params.jobs)
         .into_par_iter()
         .map(|i| gen_job(params, i))
-        .collect()
+        .collect();
+    jobs.par_sort_by_key(|j| (j.submit, j.id));
+    for (i, j) in jobs.iter_mut().enumerate() {
+        j.id = 1_000_000 + i as u64;
+    }
+    jobs
 }
 
 /// What a generated month amounts to, for the benchmark's printout and the shape's tests.
