@@ -90,9 +90,8 @@ pub struct MeterAccumulator {
 
 /// The flag of a counter meter whose energy holds integrated power for part of the job: after
 /// its last counter reading (a sampler that died between counter readings, its record
-/// salvaged from the checkpoint), before its first, or across a reset. `ea_record` has no flag
-/// of its own for this yet; `power-fallback` ("power was integrated instead") is the nearest.
-pub const POWER_SINCE_COUNTER: MeterFlag = MeterFlag::PowerFallback;
+/// salvaged from the checkpoint), before its first, or across a reset.
+pub const POWER_SINCE_COUNTER: MeterFlag = MeterFlag::PowerSinceCounter;
 
 impl MeterAccumulator {
     /// A new accumulator for a job that started at `job_start_us` (monotonic µs). The power

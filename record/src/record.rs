@@ -398,6 +398,11 @@ pub enum MeterFlag {
     IntervalTooLong,
     /// The energy counter was not supported; power was integrated instead.
     PowerFallback,
+    /// A meter with an energy counter that the sampler reads less often than power (a GPU's,
+    /// whose counter costs milliseconds of CPU): part of its energy is integrated power where
+    /// no counter difference covers it (after its last counter reading in a record salvaged
+    /// from a checkpoint, or across a reset).
+    PowerSinceCounter,
     /// Only the start and end snapshots were available (no sampler readings).
     SnapshotsOnly,
     /// Two readings were further apart than the counter takes to wrap (the sampler was

@@ -505,6 +505,9 @@ fn words_for(name: &str, detail: &str) -> Option<String> {
             "readings were further apart than the counter takes to wrap; a wrap may be missed"
         }
         "power-fallback" => "no energy counter; power readings were integrated instead",
+        "power-since-counter" => {
+            "part of the energy is integrated power, after the counter's last reading"
+        }
         "snapshots-only" => "only the start and end readings were available",
         "wraps-inferred" => {
             "the sampler stalled; counter wraps over the stall were inferred from the power"

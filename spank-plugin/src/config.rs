@@ -21,11 +21,12 @@
 //! sampler = "/usr/local/libexec/energy-assess/energy-assess-sampler"
 //! stop_timeout = "2s"
 //! orphan_after = "2m"        # no epilog this long after the job's end: the sampler salvages
+//! gpu_counter_every = "10m"  # GPU energy counters read this often (power between); "0s": every reading
 //! ```
 //!
 //! Plugstack arguments use the same names (`config=`, `spool=`, `default=`, `allow_opt_out=`,
 //! `summary=`, `collector=` (comma-separated), `forwarder=`, `keep_delivered=`, `sysroot=`, `interval=`, `sources=`, `ipmi_device=`, `ipmi_command=`, `nvml_library=`,
-//! `sampler=`, `stop_timeout=`, `orphan_after=`); `config=` names the file. A file that is absent means
+//! `sampler=`, `stop_timeout=`, `orphan_after=`, `gpu_counter_every=`); `config=` names the file. A file that is absent means
 //! defaults. A file that cannot be read, or a bad key or value anywhere, is reported (file,
 //! line, what to write instead) and never stops a job: the broken file is ignored as a whole and
 //! the built-in defaults plus the plugstack arguments are used, because a half-applied config
@@ -57,6 +58,9 @@ const KEEP_DELIVERED_MAX: Duration = Duration::from_secs(366 * 86_400);
 /// record missing for a day.
 const ORPHAN_AFTER_MIN: Duration = Duration::from_secs(10);
 const ORPHAN_AFTER_MAX: Duration = Duration::from_secs(86_400);
+/// `gpu_counter_every` at most this: a day of power between two counter readings is already
+/// far from what the counter gives.
+const GPU_COUNTER_EVERY_MAX: Duration = Duration::from_secs(86_400);
 
 /// Whether jobs are assessed without asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +119,9 @@ pub struct MeterSettings {
     /// How long after the job's extern step is gone the sampler waits for the epilog before
     /// it salvages the record itself.
     pub orphan_after: Duration,
+    /// How often each GPU's energy counter is read, power being read between (see
+    /// `ea_meters::job::DEFAULT_GPU_COUNTER_EVERY`); zero: at every reading.
+    pub gpu_counter_every: Duration,
 }
 
 impl MeterSettings {
@@ -132,6 +139,7 @@ impl MeterSettings {
             sampler_exe: self.sampler.clone(),
             stop_timeout: self.stop_timeout,
             orphan_after: self.orphan_after,
+            gpu_counter_every: self.gpu_counter_every,
             ..ea_meters::NodeConfig::default()
         }
     }
@@ -161,6 +169,7 @@ impl Default for Config {
                 sampler: PathBuf::from(DEFAULT_SAMPLER),
                 stop_timeout: Duration::from_secs(2),
                 orphan_after: ea_meters::job::DEFAULT_ORPHAN_AFTER,
+                gpu_counter_every: ea_meters::job::DEFAULT_GPU_COUNTER_EVERY,
             },
         }
     }
@@ -202,6 +211,7 @@ struct RawMeters {
     sampler: Option<PathBuf>,
     stop_timeout: Option<toml::Value>,
     orphan_after: Option<toml::Value>,
+    gpu_counter_every: Option<toml::Value>,
 }
 
 /// The plugstack keys, and where each goes.
@@ -223,6 +233,7 @@ const ARG_KEYS: &[&str] = &[
     "sampler",
     "stop_timeout",
     "orphan_after",
+    "gpu_counter_every",
 ];
 
 /// Builds the configuration from the plugstack arguments and the file they (or the default)
@@ -351,6 +362,10 @@ pub fn parse_file(text: &str, path: &Path) -> Result<Config, ConfigProblem> {
             mm.orphan_after = duration_value(&v, ORPHAN_AFTER_MIN, ORPHAN_AFTER_MAX)
                 .map_err(|e| fail(format!("{}: {e}", at("orphan_after"))))?;
         }
+        if let Some(v) = m.gpu_counter_every {
+            mm.gpu_counter_every = duration_value(&v, Duration::ZERO, GPU_COUNTER_EVERY_MAX)
+                .map_err(|e| fail(format!("{}: {e}", at("gpu_counter_every"))))?;
+        }
     }
     Ok(c)
 }
@@ -392,6 +407,10 @@ fn apply_arg(c: &mut Config, key: &str, value: &str) -> Result<(), ValueError> {
         }
         "orphan_after" => {
             c.meters.orphan_after = parse_duration(value, ORPHAN_AFTER_MIN, ORPHAN_AFTER_MAX)?
+        }
+        "gpu_counter_every" => {
+            c.meters.gpu_counter_every =
+                parse_duration(value, Duration::ZERO, GPU_COUNTER_EVERY_MAX)?
         }
         _ => unreachable!("load() only passes known keys"),
     }
@@ -723,6 +742,7 @@ mod tests {
             sampler = "/opt/ea/sampler"
             stop_timeout = 3
             orphan_after = "30s"
+            gpu_counter_every = "5m"
             "#,
         )
         .unwrap();
@@ -744,6 +764,16 @@ mod tests {
         assert_eq!(c.meters.ipmi_command[0], "ipmi-dcmi");
         assert_eq!(c.meters.stop_timeout, Duration::from_secs(3));
         assert_eq!(c.meters.orphan_after, Duration::from_secs(30));
+        assert_eq!(c.meters.gpu_counter_every, Duration::from_secs(300));
+        assert_eq!(
+            c.meters.node_config("n1").gpu_counter_every,
+            Duration::from_secs(300),
+            "handed to the sampler"
+        );
+        let every_reading = parse("[meters]\ngpu_counter_every = 0").unwrap();
+        assert_eq!(every_reading.meters.gpu_counter_every, Duration::ZERO);
+        let e = parse("[meters]\ngpu_counter_every = \"2d\"").unwrap_err().0;
+        assert!(e.contains("gpu_counter_every"), "{e}");
     }
 
     #[test]

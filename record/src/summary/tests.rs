@@ -113,6 +113,7 @@ fn every_flag_the_tool_writes_has_words() {
         "ipmi:dcmi:read-errors",
         "rapl:intel-rapl:0: reset",
         "nvml:GPU-1: power-fallback",
+        "nvml:GPU-1: power-since-counter",
         "snapshots-only",
         "interval-too-long",
         "rejected-readings",
