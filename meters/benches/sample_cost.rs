@@ -287,7 +287,12 @@ fn main() {
                     w1.as_secs_f64() / n as f64 * 1e6
                 );
             }
-            checkpoint_ticks(&root, &mut state);
+            // As a writer flushing every tick, and as the sampler's at the default 10 s
+            // interval (a flush a minute, `checkpoint::FLUSH_EVERY`).
+            let line_bytes = checkpoint_ticks(&root, &mut state, 1);
+            let every = (ea_meters::checkpoint::FLUSH_EVERY.as_secs() / 10) as u32;
+            checkpoint_ticks(&root, &mut state, every);
+            bare_line_writes(&root, line_bytes);
         }
     }
 
@@ -457,13 +462,15 @@ fn h100_derived() {
 /// state of a week-long job): a journal line per tick, a whole base when the journal is due.
 /// Readings are made up (a counter rising, a power wobbling) so that only the checkpoint's
 /// cost is timed: Tick::new, add_readings, Writer::write.
-fn checkpoint_ticks(root: &Path, state: &mut SamplerState) {
+/// Writes 3,000 ticks of `state`'s meters through a checkpoint writer that flushes every
+/// `flush_every` ticks, and prints what a tick cost; returns the mean bytes a tick wrote.
+fn checkpoint_ticks(root: &Path, state: &mut SamplerState, flush_every: u32) -> usize {
     use ea_meters::checkpoint::{Tick, Writer};
     use ea_meters::source::{MeterKind, Raw};
-    let spool = Spool::new(root.join("tick-spool"));
+    let spool = Spool::new(root.join(format!("tick-spool-{flush_every}")));
     spool.ensure_node("n1").unwrap();
     let files = JobFiles::new(&spool, 1, "n1");
-    let mut writer = Writer::new(&files);
+    let mut writer = Writer::new(&files).with_flush_every(flush_every);
     let n = 3_000u64;
     let mut max_bytes = 0;
     let mut raws: Vec<u64> = state
@@ -517,9 +524,26 @@ fn checkpoint_ticks(root: &Path, state: &mut SamplerState) {
         ea_meters::checkpoint::read(&files).unwrap();
     }
     let read_us = r0.elapsed().as_secs_f64() / reads as f64 * 1e6;
-    // What the fdatasync alone costs here (storage-dependent: a virtio disk in a VM makes
-    // the kernel's flush expensive), for a line of the journal's mean size.
-    let line = vec![b'x'; (s.bytes / n).max(1) as usize];
+    // The first tick writes the whole state (here already full: in a job, its series are
+    // still empty then); every later one a journal line, and a part of a base while one is
+    // spread over the ticks.
+    println!(
+        "  checkpoint per tick (version 3, series full, flushed every {flush_every} tick(s), n = {n} ticks): {:.0} bytes written on average, {} at most after the first tick (whole base there: {max_bytes}), {} bases spread over ticks, {:.3} fsyncs, {:.1} µs CPU, {:.1} µs wall; reading it back (newest base + segments replayed) {:.0} µs",
+        s.bytes as f64 / n as f64,
+        s.max_steady_tick_bytes,
+        s.spread_bases,
+        s.fsyncs as f64 / n as f64,
+        (c1 - c0) / n as f64 * 1e6,
+        w1.as_secs_f64() / n as f64 * 1e6,
+        read_us
+    );
+    (s.bytes / n).max(1) as usize
+}
+
+/// What a journal line's write alone costs here, flushed (storage-dependent: a virtio disk in
+/// a VM makes the kernel's flush expensive), for a line of `line_bytes`.
+fn bare_line_writes(root: &Path, line_bytes: usize) {
+    let line = vec![b'x'; line_bytes];
     let m = 1_000;
     // The journal's write (O_DSYNC: the write flushes), and the write + fdatasync it replaced.
     for (how, dsync) in [
@@ -544,21 +568,8 @@ fn checkpoint_ticks(root: &Path, state: &mut SamplerState) {
         }
         let cpu = (cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID) - c2) / m as f64;
         println!(
-            "  of which {how} of such a line alone: {:.1} µs CPU (n = {m})",
+            "  a journal line's {how} alone: {:.1} µs CPU (n = {m})",
             cpu * 1e6
         );
     }
-    // The first tick writes the whole state (here already full: in a job, its series are
-    // still empty then); every later one a journal line, and a part of a base while one is
-    // spread over the ticks.
-    println!(
-        "  checkpoint per tick (version 3, series full, n = {n} ticks): {:.0} bytes written on average, {} at most after the first tick (whole base there: {max_bytes}), {} bases spread over ticks, {:.3} fsyncs, {:.1} µs CPU, {:.1} µs wall; reading it back (newest base + segments replayed) {:.0} µs",
-        s.bytes as f64 / n as f64,
-        s.max_steady_tick_bytes,
-        s.spread_bases,
-        s.fsyncs as f64 / n as f64,
-        (c1 - c0) / n as f64 * 1e6,
-        w1.as_secs_f64() / n as f64 * 1e6,
-        read_us
-    );
 }

@@ -3,9 +3,9 @@
 //!
 //! One sampler runs per job per node, started detached by `job_prolog` ([`crate::start_job`]).
 //! Every interval it reads all meters, adds the readings to one [`MeterAccumulator`] per meter
-//! and checkpoints its state (a [`SamplerState`]) to the spool, so a crash loses at most one
-//! interval: one journal line of the tick's readings, now and then a whole new base
-//! ([`crate::checkpoint`]). On SIGTERM (sent by `job_epilog`) it takes a final reading, writes a
+//! and checkpoints its state (a [`SamplerState`]) to the spool, so a crash of the sampler loses
+//! at most one interval (and one of the node at most [`crate::checkpoint::FLUSH_EVERY`]): one
+//! journal line of the tick's readings, now and then a whole new base ([`crate::checkpoint`]). On SIGTERM (sent by `job_epilog`) it takes a final reading, writes a
 //! final state marked `finished` and exits. It also exits by itself when its pid file is gone
 //! or names another process (the epilog has finished with the job, or another sampler took
 //! over) and after `max_lifetime`, so that a lost epilog never leaves it running forever.
@@ -510,6 +510,12 @@ enum Between {
     Finish { salvage: bool },
 }
 
+/// How many ticks of `interval` make `span` (at least one).
+pub(crate) fn ticks_in(span: Duration, interval: Duration) -> u32 {
+    let n = span.as_secs_f64() / interval.as_secs_f64().max(1e-3);
+    (n.floor() as u32).max(1)
+}
+
 /// The sampler's state between ticks: its meters, its accumulated state and its checkpoint.
 struct Sampler<'a> {
     args: &'a SamplerArgs,
@@ -536,7 +542,8 @@ impl<'a> Sampler<'a> {
         Self {
             args,
             spool,
-            checkpoint: crate::checkpoint::Writer::new(&files),
+            checkpoint: crate::checkpoint::Writer::new(&files)
+                .with_flush_every(ticks_in(crate::checkpoint::FLUSH_EVERY, args.interval)),
             files,
             me,
             started: std::time::Instant::now(),
