@@ -875,20 +875,7 @@ mod tests {
 
     #[test]
     fn a_reset_loses_one_interval_and_leaves_a_gap_in_the_series() {
-        let spec = MeterSpec {
-            id: "nvml:GPU-x".into(),
-            scope: Scope::GpuBoard,
-            label: None,
-            kind: MeterKind::Counter {
-                unit: CounterUnit::Millijoule,
-                max_raw: None,
-            },
-            job_owned: Some(true),
-            min_plausible_w: 0.0,
-            max_plausible_w: 5_000.0,
-            flags: vec![],
-        };
-        let mut a = MeterAccumulator::new(spec, at(0.0).mono_us, 1_000_000, 100);
+        let mut a = MeterAccumulator::new(gpu_spec(), at(0.0).mono_us, 1_000_000, 100);
         a.add(at(0.0), Ok(Raw::Counter(9_000_000)));
         a.add(at(1.0), Ok(Raw::Counter(9_300_000)));
         a.add(at(2.0), Ok(Raw::Counter(250))); // driver reload
