@@ -103,6 +103,17 @@ fn main() {
     let root = std::env::temp_dir().join(format!("ea-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
+    let (sim, ipmitool) = simulated_node(&root);
+    in_process(&root, &ipmitool);
+    sampler_processes(&root, &sim, ipmitool);
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&root);
+    h100_derived();
+}
+
+/// The simulated node under `root`: RAPL zones stepped by a simulator, a hwmon sensor, two
+/// fake GPUs and a fake BMC; returns the simulator's thread and the fake ipmitool.
+fn simulated_node(root: &Path) -> (ea_sim::Stepping, String) {
     let zones = layout(&[
         ("package-0".into(), 60.0),
         ("package-0/dram".into(), 8.0),
@@ -111,7 +122,7 @@ fn main() {
     .unwrap();
     // Paused, the powercap files stay as they are, as sysfs attributes do (the simulator
     // otherwise replaces them by rename every 50 ms, which makes each read reopen its file).
-    let sim = PowercapSim::create(&root, zones, 262_143_328_850, 0, None)
+    let sim = PowercapSim::create(root, zones, 262_143_328_850, 0, None)
         .unwrap()
         .step_every(Duration::from_millis(50));
     let since = now_unix_s() - 100.0;
@@ -139,14 +150,19 @@ fn main() {
     // The simulator thread is the only other thread and never reads the environment.
     ffi::set_env_before_threads_read_it("EA_FAKE_NVML_CONFIG", &root.join("fake-nvml.json"));
 
+    (sim, ipmitool)
+}
+
+/// Reading and accumulating in this process, then the checkpoint's writes.
+fn in_process(root: &Path, ipmitool: &str) {
     let mut opts = OpenOptions {
-        sysroot: root.clone(),
+        sysroot: root.to_path_buf(),
         sources: Sources::parse("rapl,hwmon,nvml").unwrap(),
         // In this process the BMC is the fake ipmitool (the device shim needs LD_PRELOAD,
         // which only the sampler process below gets).
         ipmi_device: None,
         ipmi_command: Some(vec![
-            ipmitool.clone(),
+            ipmitool.to_string(),
             "dcmi".into(),
             "power".into(),
             "reading".into(),
@@ -216,90 +232,99 @@ fn main() {
             w1.as_secs_f64() / n as f64 * 1e6
         );
         if sources == "all" {
-            // A week of 10 s readings, so that every power series is at its largest.
-            let t0 = ea_meters::accumulate::Instant::now();
-            for (k, m) in meters.iter_mut().enumerate() {
-                let mut raw = 0u64;
-                for i in 0..60_480u64 {
-                    let at = ea_meters::accumulate::Instant {
-                        mono_us: t0.mono_us + (i + 1) * 10_000_000,
-                        wall: ea_record::UnixMicros(t0.wall.0 + (i as i64 + 1) * 10_000_000),
-                    };
-                    raw += 1_000_000_000 + (i % 7) * 1_000_000 + k as u64;
-                    let v = match m.spec.kind {
-                        ea_meters::source::MeterKind::Counter { .. } => {
-                            ea_meters::source::Raw::Counter(raw)
-                        }
-                        ea_meters::source::MeterKind::Power => {
-                            ea_meters::source::Raw::Watts(100.0 + (i % 13) as f64)
-                        }
-                    };
-                    m.add(at, Ok(v));
-                }
-            }
-            let mut state = SamplerState {
-                version: ea_meters::sampler::STATE_VERSION,
-                job_id: 1,
-                node: "n1".into(),
-                pid: 1,
-                boot_id: None,
-                job_start: ea_meters::accumulate::Instant::now(),
-                updated: ea_meters::accumulate::Instant::now(),
-                seq: 1,
-                finished: false,
-                interval_s: 10.0,
-                meters: meters.clone(),
-                absent: vec![],
-                host: Default::default(),
-                job_gpu_uuids: vec![],
-                notes: vec![],
-            };
-            // The whole state at once: what every tick wrote before checkpoint version 2
-            // (pretty JSON), and what a base of version 2 is (compact, series in base64).
-            let path = root.join("checkpoint.json");
-            let n = 200;
-            for (form, pretty) in [
-                (
-                    "pretty, as each tick wrote it before version 2, series now in base64",
-                    true,
-                ),
-                ("compact, a whole base", false),
-            ] {
-                let (c0, w0) = (
-                    cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID),
-                    std::time::Instant::now(),
-                );
-                for _ in 0..n {
-                    if pretty {
-                        write_json_atomic(&path, &state).unwrap();
-                    } else {
-                        let mut bytes = serde_json::to_vec(&state).unwrap();
-                        bytes.push(b'\n');
-                        ea_record::spool::write_atomic(&path, &bytes).unwrap();
-                    }
-                }
-                let (c1, w1) = (cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID), w0.elapsed());
-                println!(
-                    "  whole state written ({form}; {} meters, series full: 720 points each): {} bytes, 2 fsyncs, {:.1} µs CPU, {:.1} µs wall (n = {n})",
-                    meters.len(),
-                    std::fs::metadata(&path).unwrap().len(),
-                    (c1 - c0) / n as f64 * 1e6,
-                    w1.as_secs_f64() / n as f64 * 1e6
-                );
-            }
-            // As a writer flushing every tick, and as the sampler's at the default 10 s
-            // interval (a flush a minute, `checkpoint::FLUSH_EVERY`).
-            let line_bytes = checkpoint_ticks(&root, &mut state, 1);
-            let every = (ea_meters::checkpoint::FLUSH_EVERY.as_secs() / 10) as u32;
-            checkpoint_ticks(&root, &mut state, every);
-            bare_line_writes(&root, line_bytes);
+            state_writes(root, &mut meters);
         }
     }
+}
 
+/// The checkpoint's costs with every power series full: the whole state written at once (as
+/// before version 2, and as a base now), and journal ticks at two flush cadences.
+fn state_writes(root: &Path, meters: &mut [MeterAccumulator]) {
+    // A week of 10 s readings, so that every power series is at its largest.
+    let t0 = ea_meters::accumulate::Instant::now();
+    for (k, m) in meters.iter_mut().enumerate() {
+        let mut raw = 0u64;
+        for i in 0..60_480u64 {
+            let at = ea_meters::accumulate::Instant {
+                mono_us: t0.mono_us + (i + 1) * 10_000_000,
+                wall: ea_record::UnixMicros(t0.wall.0 + (i as i64 + 1) * 10_000_000),
+            };
+            raw += 1_000_000_000 + (i % 7) * 1_000_000 + k as u64;
+            let v = match m.spec.kind {
+                ea_meters::source::MeterKind::Counter { .. } => {
+                    ea_meters::source::Raw::Counter(raw)
+                }
+                ea_meters::source::MeterKind::Power => {
+                    ea_meters::source::Raw::Watts(100.0 + (i % 13) as f64)
+                }
+            };
+            m.add(at, Ok(v));
+        }
+    }
+    let mut state = SamplerState {
+        version: ea_meters::sampler::STATE_VERSION,
+        job_id: 1,
+        node: "n1".into(),
+        pid: 1,
+        boot_id: None,
+        job_start: ea_meters::accumulate::Instant::now(),
+        updated: ea_meters::accumulate::Instant::now(),
+        seq: 1,
+        finished: false,
+        interval_s: 10.0,
+        meters: meters.to_vec(),
+        absent: vec![],
+        host: Default::default(),
+        job_gpu_uuids: vec![],
+        notes: vec![],
+    };
+    // The whole state at once: what every tick wrote before checkpoint version 2
+    // (pretty JSON), and what a base of version 2 is (compact, series in base64).
+    let path = root.join("checkpoint.json");
+    let n = 200;
+    for (form, pretty) in [
+        (
+            "pretty, as each tick wrote it before version 2, series now in base64",
+            true,
+        ),
+        ("compact, a whole base", false),
+    ] {
+        let (c0, w0) = (
+            cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID),
+            std::time::Instant::now(),
+        );
+        for _ in 0..n {
+            if pretty {
+                write_json_atomic(&path, &state).unwrap();
+            } else {
+                let mut bytes = serde_json::to_vec(&state).unwrap();
+                bytes.push(b'\n');
+                ea_record::spool::write_atomic(&path, &bytes).unwrap();
+            }
+        }
+        let (c1, w1) = (cpu_s(libc::CLOCK_PROCESS_CPUTIME_ID), w0.elapsed());
+        println!(
+            "  whole state written ({form}; {} meters, series full: 720 points each): {} bytes, 2 fsyncs, {:.1} µs CPU, {:.1} µs wall (n = {n})",
+            meters.len(),
+            std::fs::metadata(&path).unwrap().len(),
+            (c1 - c0) / n as f64 * 1e6,
+            w1.as_secs_f64() / n as f64 * 1e6
+        );
+    }
+    // As a writer flushing every tick, and as the sampler's at the default 10 s
+    // interval (a flush a minute, `checkpoint::FLUSH_EVERY`).
+    let line_bytes = checkpoint_ticks(root, &mut state, 1);
+    let every = (ea_meters::checkpoint::FLUSH_EVERY.as_secs() / 10) as u32;
+    checkpoint_ticks(root, &mut state, every);
+    bare_line_writes(root, line_bytes);
+}
+
+/// The real sampler process, with each set of meters.
+fn sampler_processes(root: &Path, sim: &ea_sim::Stepping, ipmitool: String) {
     // The real sampler process.
     let spool = root.join("spool");
     let cfg = NodeConfig {
-        sysroot: root.clone(),
+        sysroot: root.to_path_buf(),
         interval: Duration::from_millis(100),
         ipmi_device: None,
         ipmi_command: Some(vec![
@@ -350,91 +375,103 @@ fn main() {
             true,
         ),
     ] {
-        let cfg = NodeConfig {
-            sources: Sources::parse(sources).unwrap(),
-            ..cfg.clone()
-        };
-        let job = JobOnNode {
-            spool: Spool::new(&spool),
-            job_id: 1,
-            node: "n1".into(),
-            job_gpus: vec![],
-        };
-        let pid = start_job(&cfg, &job).sampler_pid.expect("sampler started");
-        let files = JobFiles::new(&job.spool, 1, "n1");
-        // (own CPU s, children's CPU s, readings so far): the first second (exec, NVML
-        // initialisation, first BMC query) is left out by taking differences.
-        let probe = || {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-            let f: Vec<String> = stat
-                .rsplit_once(')')
-                .unwrap()
-                .1
-                .split_whitespace()
-                .map(String::from)
-                .collect();
-            let hz = ffi::clock_ticks_per_s();
-            // Fields 16-17 of proc(5) (cutime, cstime) are 13-14 after the name.
-            let kids = (f[13].parse::<f64>().unwrap() + f[14].parse::<f64>().unwrap()) / hz;
-            // schedstat's first field is the time on a CPU in ns, far finer than stat's ticks.
-            let own = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .parse::<f64>()
-                .unwrap()
-                / 1e9;
-            let seq = ea_meters::checkpoint::read(&files).unwrap().seq;
-            // Bytes the process handed to write(2), and its write calls (proc(5) `io`).
-            let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
-            let io_field = |k: &str| -> f64 {
-                io.lines()
-                    .find_map(|l| l.strip_prefix(k))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap()
-            };
-            (own, kids, seq, io_field("wchar:"), io_field("syscw:"))
-        };
-        std::thread::sleep(Duration::from_secs(1));
-        sim.pause(files_stable);
-        let (own0, kids0, seq0, wchar0, syscw0) = probe();
-        std::thread::sleep(Duration::from_secs(5));
-        let (own1, kids1, seq1, wchar1, syscw1) = probe();
-        sim.pause(false);
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let field = |k: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(k))
-                .map(|l| l[k.len()..].trim().to_string())
-                .unwrap_or_default()
-        };
-        let n = (seq1 - seq0) as f64;
-        println!(
-            "  sampler process, {label}, 100 ms interval: {n} readings in 5 s, {:.0} µs CPU per reading (own, checkpoint included), {:.0} µs in child processes, {:.0} bytes written and {:.1} write calls per reading, VmRSS {}, VmHWM {}",
-            (own1 - own0) / n * 1e6,
-            (kids1 - kids0) / n * 1e6,
-            (wchar1 - wchar0) / n,
-            (syscw1 - syscw0) / n,
-            field("VmRSS:"),
-            field("VmHWM:")
-        );
-        let m = finish_job(&cfg, &job);
-        assert!(m.flags.is_empty(), "{:?}", m.notes);
-        if let Some(bmc) = m.meters.iter().find(|r| r.id == "ipmi:dcmi") {
-            println!(
-                "    BMC read by: {} ({} readings, {:.0} J)",
-                bmc.label.as_deref().unwrap_or("?"),
-                bmc.samples,
-                bmc.energy_j
-            );
-        }
-        cleanup_job(&job);
+        one_sampler(label, sources, cfg, files_stable, sim, &spool);
     }
-    drop(sim);
-    let _ = std::fs::remove_dir_all(&root);
-    h100_derived();
+}
+
+/// Runs the real sampler process with `cfg`'s `sources` for 5 s and prints what a reading
+/// cost it; `files_stable`: the powercap files are not replaced meanwhile, as on sysfs.
+fn one_sampler(
+    label: &str,
+    sources: &str,
+    cfg: &NodeConfig,
+    files_stable: bool,
+    sim: &ea_sim::Stepping,
+    spool: &Path,
+) {
+    let cfg = NodeConfig {
+        sources: Sources::parse(sources).unwrap(),
+        ..cfg.clone()
+    };
+    let job = JobOnNode {
+        spool: Spool::new(spool),
+        job_id: 1,
+        node: "n1".into(),
+        job_gpus: vec![],
+    };
+    let pid = start_job(&cfg, &job).sampler_pid.expect("sampler started");
+    let files = JobFiles::new(&job.spool, 1, "n1");
+    std::thread::sleep(Duration::from_secs(1));
+    sim.pause(files_stable);
+    let (own0, kids0, seq0, wchar0, syscw0) = probe(pid, &files);
+    std::thread::sleep(Duration::from_secs(5));
+    let (own1, kids1, seq1, wchar1, syscw1) = probe(pid, &files);
+    sim.pause(false);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .map(|l| l[k.len()..].trim().to_string())
+            .unwrap_or_default()
+    };
+    let n = (seq1 - seq0) as f64;
+    println!(
+        "  sampler process, {label}, 100 ms interval: {n} readings in 5 s, {:.0} µs CPU per reading (own, checkpoint included), {:.0} µs in child processes, {:.0} bytes written and {:.1} write calls per reading, VmRSS {}, VmHWM {}",
+        (own1 - own0) / n * 1e6,
+        (kids1 - kids0) / n * 1e6,
+        (wchar1 - wchar0) / n,
+        (syscw1 - syscw0) / n,
+        field("VmRSS:"),
+        field("VmHWM:")
+    );
+    let m = finish_job(&cfg, &job);
+    assert!(m.flags.is_empty(), "{:?}", m.notes);
+    if let Some(bmc) = m.meters.iter().find(|r| r.id == "ipmi:dcmi") {
+        println!(
+            "    BMC read by: {} ({} readings, {:.0} J)",
+            bmc.label.as_deref().unwrap_or("?"),
+            bmc.samples,
+            bmc.energy_j
+        );
+    }
+    cleanup_job(&job);
+}
+
+/// A sampler process's (own CPU s, children's CPU s, readings so far, bytes written, write
+/// calls): the first second (exec, NVML initialisation, first BMC query) is left out by
+/// taking differences.
+fn probe(pid: u32, files: &JobFiles) -> (f64, f64, u64, f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<String> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let hz = ffi::clock_ticks_per_s();
+    // Fields 16-17 of proc(5) (cutime, cstime) are 13-14 after the name.
+    let kids = (f[13].parse::<f64>().unwrap() + f[14].parse::<f64>().unwrap()) / hz;
+    // schedstat's first field is the time on a CPU in ns, far finer than stat's ticks.
+    let own = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap()
+        / 1e9;
+    let seq = ea_meters::checkpoint::read(files).unwrap().seq;
+    // Bytes the process handed to write(2), and its write calls (proc(5) `io`).
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    let io_field = |k: &str| -> f64 {
+        io.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    (own, kids, seq, io_field("wchar:"), io_field("syscw:"))
 }
 
 /// NVML's CPU time per call on a real H100 (driver 580.159.04), from the committed
