@@ -687,11 +687,12 @@ fn period_totals(
     })
 }
 
-/// Each job's energy: measured, else estimated with its partition's calibration.
-fn energies_of(env: &Env<'_, '_>, jobs: &[&PeriodJob]) -> Vec<Energy> {
+/// Each (cluster, partition)'s calibration, looked up once for the period's jobs.
+type Calibrations = FastMap<(u32, u32), Option<Calibration>>;
+
+fn calibrations_of(env: &Env<'_, '_>, jobs: &[&PeriodJob]) -> Calibrations {
     let names = env.names;
-    // Each partition's calibration, looked up once.
-    let mut calibration: FastMap<(u32, u32), Option<Calibration>> = FastMap::default();
+    let mut calibration: Calibrations = FastMap::default();
     for j in jobs {
         calibration
             .entry((j.cluster, j.partition))
@@ -701,6 +702,12 @@ fn energies_of(env: &Env<'_, '_>, jobs: &[&PeriodJob]) -> Vec<Energy> {
                 calibration_of(env.ctx, names.name(j.cluster), partition)
             });
     }
+    calibration
+}
+
+/// Each job's energy: measured, else estimated with its partition's calibration.
+fn energies_of(cost: &PieceCost<'_>, jobs: &[&PeriodJob]) -> Vec<Energy> {
+    let (names, calibration) = (cost.names, cost.calibrations);
     jobs.par_iter()
         .map(|j| {
             let partition = names.name(j.partition);
@@ -714,7 +721,7 @@ fn energies_of(env: &Env<'_, '_>, jobs: &[&PeriodJob]) -> Vec<Energy> {
                 req_mem_mb: j.req_mem_mb,
                 partition: (partition != "-").then_some(partition),
             };
-            energy_of(&f, env.ctx.estimate, calibration[&(j.cluster, j.partition)])
+            energy_of(&f, cost.estimate, calibration[&(j.cluster, j.partition)])
         })
         .collect()
 }
@@ -723,10 +730,9 @@ fn energies_of(env: &Env<'_, '_>, jobs: &[&PeriodJob]) -> Vec<Energy> {
 /// of it.
 type Figured = (JobFigures, f64, JobNotes);
 
-/// The figures of `chunk`, whose first job is the `first`th of the period's.
+/// The figures of `chunk`, a piece of the period's jobs, with their energies and impacts.
 fn figures_of(
     chunk: &[&PeriodJob],
-    first: usize,
     energies: &[Energy],
     alloc: &Allocated,
     period: (i64, i64),
@@ -734,8 +740,7 @@ fn figures_of(
     chunk
         .iter()
         .enumerate()
-        .map(|(k, j)| {
-            let i = first + k;
+        .map(|(i, j)| {
             let elapsed = j.elapsed();
             let use_phase = if elapsed > 0.0 {
                 alloc.use_phase[i]
@@ -773,14 +778,22 @@ fn period_report(
     let (start, end) = (p.start, p.end);
     let jobs: Vec<&PeriodJob> = all.iter().filter(|j| j.in_period(start, end)).collect();
     let _p = ea_store::profile::Phase::start("report: figures and sums");
-    let energies = energies_of(env, &jobs);
-    let alloc = match env.ctx.model.inventory() {
-        Some(inv) => stored::period_impacts(inv, env.names, &jobs, &energies, (start, end)),
-        None => Allocated::nothing(jobs.len(), Engine::NoInventory),
-    };
+    let calibrations = calibrations_of(env, &jobs);
+    let impacts = env
+        .ctx
+        .model
+        .inventory()
+        .map(|inv| stored::PeriodImpacts::new(inv, env.names, &jobs, (start, end)));
+    let unallocated = impacts.as_ref().map(|i| i.unallocated(&jobs));
     let _sums = ea_store::profile::Phase::start("report: add up");
     let slots = Slots::new(start, end, env.clock);
-    let (acc, metered) = add_up(env, &jobs, &energies, &alloc, &slots, (start, end))?;
+    let cost = PieceCost {
+        names: env.names,
+        estimate: env.ctx.estimate,
+        calibrations: &calibrations,
+        impacts: impacts.as_ref(),
+    };
+    let (acc, metered) = add_up(env, &jobs, &cost, &slots, (start, end))?;
     let reconciliation = metered.reconciliation(env.conn, start, end)?;
     let top = acc.top_jobs(env.conn, &jobs)?;
     let timeline = slots.timeline(&acc.slot_sums);
@@ -789,7 +802,7 @@ fn period_report(
     calibrations.sort_by(|a, b| a.0.cmp(&b.0));
     let who = env.who;
     // The unallocated remainder concerns the whole machine: only admins see it.
-    let unallocated = if who.admin { alloc.unallocated } else { None };
+    let unallocated = if who.admin { unallocated } else { None };
     let (all, by_cluster, by_partition, by_account, by_user) = acc.into_totals();
     Ok(Report {
         title: p.title.clone(),
@@ -814,14 +827,35 @@ fn period_report(
     })
 }
 
-/// The period's sums: figures are made a piece of jobs at a time and the pieces added up in
+/// What a piece of the period's jobs needs for its figures: the calibrations of its
+/// estimates, and the impacts of the stored allocations (`None`: no inventory).
+struct PieceCost<'c> {
+    names: &'c Interner,
+    estimate: &'c ea_store::config::EstimateSettings,
+    calibrations: &'c Calibrations,
+    impacts: Option<&'c stored::PeriodImpacts<'c>>,
+}
+
+impl PieceCost<'_> {
+    /// The figures of `chunk`: energies, impacts, and what the report says of each job.
+    fn figures(&self, chunk: &[&PeriodJob], period: (i64, i64)) -> Vec<Figured> {
+        let energies = energies_of(self, chunk);
+        let alloc = match self.impacts {
+            Some(i) => i.of_chunk(chunk, &energies),
+            None => Allocated::nothing(chunk.len(), Engine::NoInventory),
+        };
+        figures_of(chunk, &energies, &alloc, period)
+    }
+}
+
+/// The period's sums: figures are made a piece of jobs at a time (energies and impacts too,
+/// so that a month's million jobs are never all figured at once) and the pieces added up in
 /// parallel, each in store order, then the pieces' sums in order: the same store gives the
 /// same sums.
 fn add_up<'a>(
     env: &Env<'a, '_>,
     jobs: &[&PeriodJob],
-    energies: &[Energy],
-    alloc: &Allocated,
+    cost: &PieceCost<'_>,
     slots: &'a Slots,
     period: (i64, i64),
 ) -> rusqlite::Result<(Accumulator<'a>, Metered)> {
@@ -832,7 +866,7 @@ fn add_up<'a>(
         .enumerate()
         .map(|(c, chunk)| {
             let first = c * add_up_jobs;
-            let figs = figures_of(chunk, first, energies, alloc, period);
+            let figs = cost.figures(chunk, period);
             let mut acc = Accumulator::new(env.names, slots);
             acc.add(first, chunk, &figs);
             let mut m = metered.empty_copy();

@@ -87,12 +87,11 @@ fn scale(r: RangedImpacts, k: f64) -> RangedImpacts {
     }
 }
 
-/// The period's impacts by job, and what the report must say of their nodes.
+/// The impacts of a piece of the period's jobs, and what the report must say of their nodes.
 pub(super) struct Allocated {
     pub embodied: Vec<Option<RangedImpacts>>,
     pub use_phase: Vec<Option<RangedImpacts>>,
     pub nodes: Vec<NodeNotes>,
-    pub unallocated: Option<Unallocated>,
     pub engine: Engine,
 }
 
@@ -103,57 +102,93 @@ impl Allocated {
             embodied: vec![None; n],
             use_phase: vec![None; n],
             nodes: vec![NodeNotes::default(); n],
-            unallocated: None,
             engine,
         }
     }
 }
 
-/// Each job's stored embodied part in `period`, its use phase, and the period's unallocated
-/// remainder.
-pub(super) fn period_impacts(
-    inventory: &Inventory,
-    names: &Interner,
-    jobs: &[&PeriodJob],
-    energies: &[Energy],
+/// What every piece of a period's jobs needs for its impacts from the stored allocations: the
+/// inventory, the period, and the inventory's index of each group the jobs name. A report
+/// takes the impacts a piece of jobs at a time, so that it never holds a month's million at
+/// once (about 200 bytes a job).
+pub(super) struct PeriodImpacts<'a> {
+    inventory: &'a Inventory,
+    groups: FastMap<u32, Option<usize>>,
     period: (i64, i64),
-) -> Allocated {
-    let _p = ea_store::profile::Phase::start("report: impacts (stored)");
-    let groups: FastMap<u32, Option<usize>> = jobs
-        .iter()
-        .filter_map(|j| j.alloc.as_ref()?.group)
-        .collect::<ea_sacct::fastmap::FastSet<u32>>()
-        .into_iter()
-        .map(|g| (g, inventory.group_index(names.name(g))))
-        .collect();
-    let per_job: Vec<(Option<RangedImpacts>, Option<RangedImpacts>, NodeNotes, f64)> = jobs
-        .par_iter()
-        .zip(energies.par_iter())
-        .map(|(j, energy)| job_impacts(inventory, &groups, j, energy, period))
-        .collect();
-    let mut out = Allocated::nothing(jobs.len(), Engine::Allocated);
-    let mut charged = (Ranged::<Impacts>::ZERO, 0.0);
-    for (i, (emb, usep, notes, charged_h)) in per_job.into_iter().enumerate() {
-        if let Some(e) = emb {
-            charged.0 += e;
-            charged.1 += charged_h;
-        }
-        (out.embodied[i], out.use_phase[i], out.nodes[i]) = (emb, usep, notes);
-    }
-    out.unallocated = Some(unallocated(inventory, period, charged));
-    out
 }
 
-/// One job's (embodied part, use phase, node notes, charged node-hours in the period).
+impl<'a> PeriodImpacts<'a> {
+    /// For `jobs`, all the period's, over `period`.
+    pub(super) fn new(
+        inventory: &'a Inventory,
+        names: &Interner,
+        jobs: &[&PeriodJob],
+        period: (i64, i64),
+    ) -> Self {
+        let groups = jobs
+            .iter()
+            .filter_map(|j| j.alloc.as_ref()?.group)
+            .collect::<ea_sacct::fastmap::FastSet<u32>>()
+            .into_iter()
+            .map(|g| (g, inventory.group_index(names.name(g))))
+            .collect();
+        Self {
+            inventory,
+            groups,
+            period,
+        }
+    }
+
+    /// Each job's stored embodied part in the period and its use phase, for `chunk` (a piece
+    /// of the period's jobs) with their `energies`.
+    pub(super) fn of_chunk(&self, chunk: &[&PeriodJob], energies: &[Energy]) -> Allocated {
+        let per_job: Vec<(Option<RangedImpacts>, Option<RangedImpacts>, NodeNotes)> = chunk
+            .par_iter()
+            .zip(energies.par_iter())
+            .map(|(j, energy)| job_impacts(self.inventory, &self.groups, j, energy, self.period))
+            .collect();
+        let mut out = Allocated::nothing(chunk.len(), Engine::Allocated);
+        for (i, (emb, usep, notes)) in per_job.into_iter().enumerate() {
+            (out.embodied[i], out.use_phase[i], out.nodes[i]) = (emb, usep, notes);
+        }
+        out
+    }
+
+    /// The period's unallocated remainder: the inventory's nodes over the period less what
+    /// `jobs` (all the period's) were charged in it, summed in their order.
+    pub(super) fn unallocated(&self, jobs: &[&PeriodJob]) -> Unallocated {
+        let _p = ea_store::profile::Phase::start("report: unallocated");
+        let mut charged = (Ranged::<Impacts>::ZERO, 0.0);
+        for j in jobs {
+            if let Some((e, charged_h)) = charged_in(j, self.period) {
+                charged.0 += e;
+                charged.1 += charged_h;
+            }
+        }
+        unallocated(self.inventory, self.period, charged)
+    }
+}
+
+/// A job's embodied part in `period` and the node-hours charged for it there, when it has a
+/// stored embodied figure.
+fn charged_in(j: &PeriodJob, period: (i64, i64)) -> Option<(RangedImpacts, f64)> {
+    let (Some(a), Some(s), Some(e)) = (j.alloc.as_ref(), j.start, j.end) else {
+        return None;
+    };
+    a.embodied?;
+    Some(a.in_period((s, e), period))
+}
+
+/// One job's (embodied part, use phase, node notes) in the period.
 fn job_impacts(
     inventory: &Inventory,
     groups: &FastMap<u32, Option<usize>>,
     j: &PeriodJob,
     energy: &Energy,
     period: (i64, i64),
-) -> (Option<RangedImpacts>, Option<RangedImpacts>, NodeNotes, f64) {
+) -> (Option<RangedImpacts>, Option<RangedImpacts>, NodeNotes) {
     let (Some(a), Some(s), Some(e)) = (j.alloc.as_ref(), j.start, j.end) else {
-        return (None, None, NodeNotes::default(), 0.0);
+        return (None, None, NodeNotes::default());
     };
     let (embodied, charged_h) = a.in_period((s, e), period);
     let mut notes = NodeNotes {
@@ -178,7 +213,7 @@ fn job_impacts(
         crate::impacts::use_phase_over(inventory, &g, n, energy, s, e.max(s + 1))
     });
     let embodied = a.embodied.map(|_| embodied);
-    (embodied, use_phase, notes, charged_h)
+    (embodied, use_phase, notes)
 }
 
 /// The inventory's nodes over the period, less what the period's jobs were charged.
