@@ -42,6 +42,18 @@ impl PeriodAlloc {
         }
     }
 
+    /// Its inventory group's name, numbered in the report's interner.
+    #[cfg(test)]
+    pub(super) fn group(&self) -> Option<u32> {
+        self.group
+    }
+
+    /// Renumbers its group's name from another interner's numbers to this one's (`remap[i]`
+    /// is the number of the other's name `i`).
+    pub(super) fn renumber_group(&mut self, remap: &[u32]) {
+        self.group = self.group.map(|g| remap[g as usize]);
+    }
+
     /// The fraction of each stored part that lies in `[a, b)`, summed: (embodied, charged
     /// node-hours). A part is the job's time within one month; a month of the report's zone
     /// takes its part whole.
