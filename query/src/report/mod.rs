@@ -23,7 +23,7 @@ use crate::figures::{
 use crate::privacy::Identity;
 use ea_energy::estimate::Calibration;
 use ea_energy::wattmeter;
-use ea_impact::{Impacts, Ranged};
+use ea_impact::{Impacts, Inventory, Ranged};
 use ea_sacct::fastmap::{FastMap, Interner};
 use ea_sacct::timefmt::Clock;
 use ea_store::read::{self, PeriodJobRow};
@@ -355,6 +355,9 @@ struct PeriodJob {
     req_mem_mb: Option<f64>,
     total_cpu_s: Option<f64>,
     cpu_time_s: Option<f64>,
+    /// Whether sacct gave it a node list.
+    has_nodes: bool,
+    /// That list, kept only where the report reads it (see [`NodeLists`]).
     node_list: Option<Box<str>>,
     /// (energy, min, max, split), boxed: one job in a hundred or so is measured, and the
     /// others then hold 8 bytes for it rather than 40.
@@ -387,6 +390,7 @@ impl PeriodJob {
             req_mem_mb: None,
             total_cpu_s: None,
             cpu_time_s: None,
+            has_nodes: false,
             node_list: None,
             measured: None,
             alloc: None,
@@ -440,16 +444,24 @@ fn load_period(
     who: &Identity,
     names: &mut Interner,
     split_above: i64,
-) -> rusqlite::Result<(Vec<PeriodJob>, NotFinal)> {
+    inventory: Option<&Inventory>,
+) -> rusqlite::Result<(PeriodJobs, NotFinal)> {
     let _p = ea_store::profile::Phase::start("report: read the period's jobs");
     // Measured jobs are few: joined here rather than by SQLite row by row.
     let mut measured: MeasuredMap = FastMap::default();
     ea_store::read::measured_energies(conn, |cluster, job_id, energy| {
         measured.entry(cluster).or_default().insert(job_id, energy);
     })?;
+    let with = Joined {
+        measured: &measured,
+        lists: NodeLists {
+            all: !read::sampled_nodes(conn)?.is_empty(),
+            inventory,
+        },
+    };
     let (lo, hi) = ea_store::read::job_id_range(conn)?;
     let (Some(lo), Some(hi)) = (lo, hi) else {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((PeriodJobs(Vec::new()), Vec::new()));
     };
     let mid = lo + (hi - lo) / 2;
     let second = conn
@@ -464,36 +476,25 @@ fn load_period(
             .ok()
         });
     let Some(second) = second else {
-        return read_jobs(conn, (lo, hi), hi, start, end, who, &measured, names);
+        let (jobs, not_final) = read_jobs(conn, (lo, hi), start, end, who, &with, names)?;
+        return Ok((PeriodJobs(vec![jobs]), not_final));
     };
     let mut names_b = Interner::default();
     let (a, b) = std::thread::scope(|scope| {
-        let (measured, names_b) = (&measured, &mut names_b);
-        let other = scope.spawn(move || {
-            read_jobs(
-                &second,
-                (mid + 1, hi),
-                hi,
-                start,
-                end,
-                who,
-                measured,
-                names_b,
-            )
-        });
-        // The first half's list has room for the second's, added to it next.
-        let first = read_jobs(conn, (lo, mid), hi, start, end, who, measured, names);
+        let (with, names_b) = (&with, &mut names_b);
+        let other =
+            scope.spawn(move || read_jobs(&second, (mid + 1, hi), start, end, who, with, names_b));
+        let first = read_jobs(conn, (lo, mid), start, end, who, with, names);
         (
             first,
             other.join().expect("reading half the jobs does not panic"),
         )
     });
-    let (mut jobs, mut not_final) = a?;
-    let (more, n) = b?;
+    let (jobs, mut not_final) = a?;
+    let (mut more, n) = b?;
     // The second half's names, numbered as the first half's.
     let remap: Vec<u32> = names_b.names().iter().map(|n| names.id(n)).collect();
-    jobs.reserve_exact(more.len());
-    jobs.extend(more.into_iter().map(|mut j| {
+    for j in &mut more {
         j.cluster = remap[j.cluster as usize];
         j.partition = remap[j.partition as usize];
         j.account = remap[j.account as usize];
@@ -501,29 +502,63 @@ fn load_period(
         if let Some(a) = &mut j.alloc {
             a.renumber_group(&remap);
         }
-        j
-    }));
+    }
     not_final.extend(n);
-    Ok((jobs, not_final))
+    Ok((PeriodJobs(vec![jobs, more]), not_final))
 }
 
-/// The period's final jobs whose store id is in `ids` (inclusive), in id order; an admin's
-/// list has room for the jobs up to id `room_to`.
-#[allow(clippy::too_many_arguments)]
+/// A period's jobs in store order, as they were read: one list, or the two halves that two
+/// connections read at once, kept apart (copying the second into the first would hold half a
+/// month's jobs twice for a moment: 150 MB of a busy month).
+struct PeriodJobs(Vec<Vec<PeriodJob>>);
+
+impl PeriodJobs {
+    fn iter(&self) -> impl Iterator<Item = &PeriodJob> {
+        self.0.iter().flatten()
+    }
+}
+
+/// What the jobs read are joined with: the measured energies, and which node lists to keep.
+struct Joined<'a> {
+    measured: &'a MeasuredMap,
+    lists: NodeLists<'a>,
+}
+
+/// Which jobs' node lists a report keeps (a month's million would otherwise take tens of MB):
+/// every job's when the store has meter series (the reconciliation spreads a job's energy over
+/// its nodes), else only those whose use phase is found from their nodes.
+#[derive(Clone, Copy)]
+struct NodeLists<'a> {
+    all: bool,
+    inventory: Option<&'a Inventory>,
+}
+
+impl NodeLists<'_> {
+    fn keep(&self, alloc: Option<&stored::PeriodAlloc>, names: &Interner) -> bool {
+        if self.all {
+            return true;
+        }
+        match (self.inventory, alloc) {
+            (Some(inventory), Some(a)) => a.groups_from_nodes(inventory, names),
+            _ => false,
+        }
+    }
+}
+
+/// The period's final jobs whose store id is in `ids` (inclusive), in id order.
 fn read_jobs(
     conn: &rusqlite::Connection,
     ids: (i64, i64),
-    room_to: i64,
     start: i64,
     end: i64,
     who: &Identity,
-    measured: &MeasuredMap,
+    with: &Joined<'_>,
     names: &mut Interner,
 ) -> rusqlite::Result<(Vec<PeriodJob>, NotFinal)> {
     // An admin's period is most of the ids: room for all of them at once rather than a list
     // grown (and copied) twenty times over.
     let mut jobs = Vec::with_capacity(if who.admin {
-        (room_to - ids.0 + 1).clamp(0, 1 << 24) as usize
+        (ids.1 - ids.0 + 1).clamp(0, 1 << 24) as usize
     } else {
         0
     });
@@ -536,7 +571,8 @@ fn read_jobs(
             }
             PeriodJobRow::Final(r) => r,
         };
-        let m = measured
+        let m = with
+            .measured
             .get(r.cluster)
             .and_then(|m| m.get(r.job_id))
             .copied();
@@ -544,6 +580,7 @@ fn read_jobs(
         let user = names.id(r.user.unwrap_or("-"));
         let account = names.id(r.account.unwrap_or("-"));
         let partition = names.id(r.partition.unwrap_or("-"));
+        let alloc = r.embodied.map(|e| stored::PeriodAlloc::of(e, names));
         jobs.push(PeriodJob {
             id: r.id,
             first: r.first,
@@ -560,9 +597,13 @@ fn read_jobs(
             req_mem_mb: r.req_mem_mb,
             total_cpu_s: r.total_cpu_s,
             cpu_time_s: r.cpu_time_s,
-            node_list: r.node_list.map(Into::into),
+            has_nodes: r.node_list.is_some(),
+            node_list: r
+                .node_list
+                .filter(|_| with.lists.keep(alloc.as_ref(), names))
+                .map(Into::into),
             measured: m.map(Box::new),
-            alloc: r.embodied.map(|e| stored::PeriodAlloc::of(e, names)),
+            alloc,
         });
         Ok(())
     })?;
@@ -653,7 +694,8 @@ fn build_in_pieces(
 ) -> rusqlite::Result<Report> {
     let (start, end) = request.span();
     let mut names = Interner::default();
-    let (jobs, not_final) = load_period(conn, start, end, who, &mut names, 10_000)?;
+    let inventory = ctx.model.inventory();
+    let (jobs, not_final) = load_period(conn, start, end, who, &mut names, 10_000, inventory)?;
     let env = Env {
         conn,
         who,
@@ -678,7 +720,7 @@ fn build_in_pieces(
 /// The totals of another period, from the jobs read for the request.
 fn period_totals(
     env: &Env<'_, '_>,
-    all: &[PeriodJob],
+    all: &PeriodJobs,
     not_final: &NotFinal,
     p: &Period,
 ) -> rusqlite::Result<PeriodTotals> {
@@ -761,13 +803,7 @@ fn figures_of(
                 alloc.embodied[i],
             );
             let times = (j.start, j.end);
-            let n = notes::job_notes(
-                &f,
-                times,
-                j.node_list.is_some(),
-                alloc.engine,
-                alloc.nodes[i],
-            );
+            let n = notes::job_notes(&f, times, j.has_nodes, alloc.engine, alloc.nodes[i]);
             (f, j.inside_fraction(period.0, period.1), n)
         })
         .collect()
@@ -776,7 +812,7 @@ fn figures_of(
 /// One period's report, from the jobs read for the request.
 fn period_report(
     env: &Env<'_, '_>,
-    all: &[PeriodJob],
+    all: &PeriodJobs,
     not_final: &NotFinal,
     p: &Period,
 ) -> rusqlite::Result<Report> {
@@ -832,6 +868,9 @@ fn period_report(
     })
 }
 
+/// Jobs of a piece figured at once (their figures are a few hundred bytes each).
+const FIGURE_SLICE: usize = 4096;
+
 /// What a piece of the period's jobs needs for its figures: the calibrations of its
 /// estimates, and the impacts of the stored allocations (`None`: no inventory).
 struct PieceCost<'c> {
@@ -871,11 +910,15 @@ fn add_up<'a>(
         .enumerate()
         .map(|(c, chunk)| {
             let first = c * add_up_jobs;
-            let figs = cost.figures(chunk, period);
             let mut acc = Accumulator::new(env.names, slots);
-            acc.add(first, chunk, &figs);
             let mut m = metered.empty_copy();
-            m.add(chunk, &figs);
+            // The piece's jobs are figured a slice at a time and added in their order: the
+            // sums are the piece's, and a slice's figures are all that is held at once.
+            for (k, slice) in chunk.chunks(FIGURE_SLICE).enumerate() {
+                let figs = cost.figures(slice, period);
+                acc.add(first + k * FIGURE_SLICE, slice, &figs);
+                m.add(slice, &figs);
+            }
             (acc, m)
         })
         .collect();
@@ -1416,8 +1459,16 @@ pub(super) mod tests {
         let (a, b) = (m.p.month_start, m.p.month_start + 30 * 86_400);
         let read = |split_above: i64| {
             let mut names = Interner::default();
-            let (jobs, not_final) =
-                load_period(&store.conn, a, b, &admin, &mut names, split_above).unwrap();
+            let (jobs, not_final) = load_period(
+                &store.conn,
+                a,
+                b,
+                &admin,
+                &mut names,
+                split_above,
+                m.model.inventory(),
+            )
+            .unwrap();
             let rows: Vec<String> = jobs
                 .iter()
                 .map(|j| {

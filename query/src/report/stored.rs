@@ -48,6 +48,15 @@ impl PeriodAlloc {
         self.group
     }
 
+    /// Whether its use phase is found from its node list ([`job_impacts`]): a job on nodes of
+    /// the inventory but of no one group, or of a group the inventory no longer has.
+    pub(super) fn groups_from_nodes(&self, inventory: &Inventory, names: &Interner) -> bool {
+        self.inside > 0
+            && self
+                .group
+                .is_none_or(|g| inventory.group_index(names.name(g)).is_none())
+    }
+
     /// Renumbers its group's name from another interner's numbers to this one's (`remap[i]`
     /// is the number of the other's name `i`).
     pub(super) fn renumber_group(&mut self, remap: &[u32]) {
@@ -259,5 +268,60 @@ fn unallocated(
                 ""
             }
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::NodeLists;
+
+    fn alloc(names: &mut Interner, inside: u32, group: Option<&str>) -> PeriodAlloc {
+        let e = StoredEmbodied {
+            start: 0,
+            end: 3600,
+            inside,
+            outside: 0,
+            group: group.map(str::to_string),
+            held_h: 1.0,
+            charged_h: 1.0,
+            embodied: None,
+            flags: Flags::default(),
+            months: Vec::new(),
+        };
+        PeriodAlloc::of(e, names)
+    }
+
+    #[test]
+    fn a_report_keeps_the_node_lists_it_reads_and_no_others() {
+        let text = "[site]\nlocation = \"FRA\"\npue = 1.0\nlifetime_years = 4\n\n[[group]]\n\
+            name = \"cpu\"\nnodes = \"c[1-2]\"\nslurm_cpus = 64\n[group.footprint]\n\
+            gwp_kgco2eq = 876\nadpe_kgsbeq = 0.0876\npe_mj = 8760\n";
+        let inv = Inventory::parse(text, std::path::Path::new("t.toml")).unwrap();
+        let mut names = Interner::default();
+        let one_group = alloc(&mut names, 2, Some("cpu"));
+        let mixed = alloc(&mut names, 2, None);
+        let gone = alloc(&mut names, 2, Some("a group since renamed"));
+        let outside = alloc(&mut names, 0, None);
+        let lists = |all, inventory| NodeLists { all, inventory };
+        // Meter series in the store: the reconciliation reads every job's nodes.
+        for a in [&one_group, &mixed, &gone, &outside] {
+            assert!(lists(true, Some(&inv)).keep(Some(a), &names));
+        }
+        assert!(lists(true, None).keep(None, &names));
+        // Else only the jobs whose use phase comes from their nodes.
+        let keep = |a: &PeriodAlloc| lists(false, Some(&inv)).keep(Some(a), &names);
+        assert!(!keep(&one_group), "its group gives its use phase");
+        assert!(keep(&mixed), "nodes of several groups");
+        assert!(keep(&gone), "a group the inventory no longer has");
+        assert!(!keep(&outside), "no node of the inventory: no use phase");
+        assert!(
+            !lists(false, Some(&inv)).keep(None, &names),
+            "not allocated"
+        );
+        assert!(
+            !lists(false, None).keep(Some(&mixed), &names),
+            "no inventory"
+        );
     }
 }
