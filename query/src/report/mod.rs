@@ -336,7 +336,7 @@ impl Pieces {
 /// A job of the period, as the report keeps it: what its figures need, its groups by number.
 ///
 /// Not an [`ea_sacct::JobRow`] (the one job type) but the fields a report adds up, read from
-/// the store's borrowed [`ea_store::read::PeriodRow`]: 336 bytes with its allocation, against the row's
+/// the store's borrowed [`ea_store::read::PeriodRow`]: 320 bytes with its allocation, against the row's
 /// 616 plus its strings, for a month's million jobs held at once.
 struct PeriodJob {
     id: i64,
