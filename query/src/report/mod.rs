@@ -444,7 +444,7 @@ fn load_period(
     who: &Identity,
     names: &mut Interner,
     split_above: i64,
-    inventory: Option<&Inventory>,
+    lists: NodeLists<'_>,
 ) -> rusqlite::Result<(PeriodJobs, NotFinal)> {
     let _p = ea_store::profile::Phase::start("report: read the period's jobs");
     // Measured jobs are few: joined here rather than by SQLite row by row.
@@ -454,10 +454,7 @@ fn load_period(
     })?;
     let with = Joined {
         measured: &measured,
-        lists: NodeLists {
-            all: !read::sampled_nodes(conn)?.is_empty(),
-            inventory,
-        },
+        lists,
     };
     let (lo, hi) = ea_store::read::job_id_range(conn)?;
     let (Some(lo), Some(hi)) = (lo, hi) else {
@@ -681,6 +678,8 @@ struct Env<'a, 'c> {
     clock: &'a Clock,
     ctx: &'a FigureContext<'c>,
     names: &'a Interner,
+    /// The nodes with meter series in the store.
+    sampled: &'a [String],
     cut: Pieces,
 }
 
@@ -694,14 +693,21 @@ fn build_in_pieces(
 ) -> rusqlite::Result<Report> {
     let (start, end) = request.span();
     let mut names = Interner::default();
-    let inventory = ctx.model.inventory();
-    let (jobs, not_final) = load_period(conn, start, end, who, &mut names, 10_000, inventory)?;
+    // The nodes with meter series, read once: the reconciliation of every period adds up
+    // what the jobs on them were given, which needs those jobs' node lists.
+    let sampled = read::sampled_nodes(conn)?;
+    let lists = NodeLists {
+        all: !sampled.is_empty(),
+        inventory: ctx.model.inventory(),
+    };
+    let (jobs, not_final) = load_period(conn, start, end, who, &mut names, 10_000, lists)?;
     let env = Env {
         conn,
         who,
         clock,
         ctx,
         names: &names,
+        sampled: &sampled,
         cut,
     };
     let mut report = period_report(&env, &jobs, &not_final, &request.period)?;
@@ -903,7 +909,7 @@ fn add_up<'a>(
     slots: &'a Slots,
     period: (i64, i64),
 ) -> rusqlite::Result<(Accumulator<'a>, Metered)> {
-    let mut metered = Metered::new(env.conn)?;
+    let mut metered = Metered::new(env.sampled);
     let add_up_jobs = env.cut.add_up_jobs;
     let partials: Vec<(Accumulator<'_>, Metered)> = jobs
         .par_chunks(add_up_jobs)
@@ -1105,13 +1111,8 @@ impl<'a> Accumulator<'a> {
 struct Metered(BTreeMap<String, f64>);
 
 impl Metered {
-    fn new(conn: &rusqlite::Connection) -> rusqlite::Result<Self> {
-        Ok(Self(
-            read::sampled_nodes(conn)?
-                .into_iter()
-                .map(|n| (n, 0.0))
-                .collect(),
-        ))
+    fn new(nodes: &[String]) -> Self {
+        Self(nodes.iter().map(|n| (n.clone(), 0.0)).collect())
     }
 
     /// The same nodes, nothing added yet.
@@ -1457,18 +1458,14 @@ pub(super) mod tests {
         let m = Month::new("halves", 3000, true);
         let (store, admin) = (&m.store, admin());
         let (a, b) = (m.p.month_start, m.p.month_start + 30 * 86_400);
+        let lists = NodeLists {
+            all: false,
+            inventory: m.model.inventory(),
+        };
         let read = |split_above: i64| {
             let mut names = Interner::default();
-            let (jobs, not_final) = load_period(
-                &store.conn,
-                a,
-                b,
-                &admin,
-                &mut names,
-                split_above,
-                m.model.inventory(),
-            )
-            .unwrap();
+            let (jobs, not_final) =
+                load_period(&store.conn, a, b, &admin, &mut names, split_above, lists).unwrap();
             let rows: Vec<String> = jobs
                 .iter()
                 .map(|j| {
