@@ -322,28 +322,10 @@ impl Run<'_> {
                 .collect();
             for path in &inputs.sacct {
                 let _p = ea_store::profile::Phase::start("sacct dump");
-                ingest_sacct_input(
-                    self.tx,
-                    path,
-                    inputs,
-                    settings,
-                    self.summary,
-                    self.window,
-                    self.progress,
-                    &mut spools,
-                )?;
+                self.sacct_input(path, &mut spools)?;
             }
             if let Some(l) = &inputs.live {
-                ingest_live(
-                    self.tx,
-                    l,
-                    inputs,
-                    settings,
-                    self.summary,
-                    self.window,
-                    self.progress,
-                    &mut spools,
-                )?;
+                self.live(l, &mut spools)?;
             }
             for spool in spools.drain(..) {
                 let _p = ea_store::profile::Phase::start("spool records");
@@ -351,6 +333,129 @@ impl Run<'_> {
             }
             Ok(())
         })
+    }
+
+    /// One sacct dump (a file, or `-` for standard input): read unless unchanged since last
+    /// time, written with the spools' records read meanwhile.
+    fn sacct_input(&mut self, path: &Path, spools: &mut [SpoolWriter]) -> Result<(), IngestError> {
+        let (tx, inputs, settings, progress) = (self.tx, self.inputs, self.settings, self.progress);
+        let (summary, window) = (&mut *self.summary, &mut *self.window);
+        if path.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|source| SourceError::Io {
+                    path: path.into(),
+                    source,
+                })?;
+            return ingest_sacct_bytes(
+                tx, &bytes, "stdin", "sacct", None, None, inputs, settings, summary, window,
+                progress, spools,
+            );
+        }
+        let (name, size, mtime) = file_identity(path)?;
+        let is_json = is_json_dump(path)?;
+        let kind = if is_json { "sacct-json" } else { "sacct-text" };
+        if !inputs.force && write::source_unchanged(tx, kind, &name, size, mtime)? {
+            summary.sources.push(SourceSummary::skipped(kind, name));
+            return Ok(());
+        }
+        let display = path.display().to_string();
+        if is_json {
+            let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
+                path: path.into(),
+                source,
+            })?;
+            return ingest_sacct_bytes(
+                tx,
+                &bytes,
+                &display,
+                &name,
+                Some(size),
+                Some(mtime),
+                inputs,
+                settings,
+                summary,
+                window,
+                progress,
+                spools,
+            );
+        }
+        let source = StoredSource {
+            kind,
+            name,
+            size,
+            mtime,
+        };
+        ingest_text_file(
+            tx, path, source, inputs, settings, summary, window, progress, spools,
+        )
+    }
+
+    /// The live call: sacct (and squeue, for jobs still completing) over its window.
+    fn live(&mut self, l: &LiveWindow, spools: &mut [SpoolWriter]) -> Result<(), IngestError> {
+        let (tx, inputs, settings, progress) = (self.tx, self.inputs, self.settings, self.progress);
+        let (summary, window) = (&mut *self.summary, &mut *self.window);
+        let out = live::run_sacct(&l.sacct, &l.start, &l.end)?;
+        // Asked after sacct, so that a job sacct already calls COMPLETED but whose epilogs still
+        // run is caught.
+        let completing = live::completing_jobs(&l.squeue)?;
+        let name = format!("sacct -S {} -E {}", l.start, l.end);
+        let opts = TextOptions {
+            delimiter: Some("|".into()),
+            columns: None,
+        };
+        progress.start(out.len() as u64, "sacct (live)");
+        let id = write::record_source(
+            tx,
+            "sacct-live",
+            &name,
+            None,
+            None,
+            settings.clock.now,
+            0,
+            0,
+        )?;
+        let stats = ingest_text_stream(
+            tx,
+            out.as_slice(),
+            &name,
+            &opts,
+            settings,
+            summary,
+            window,
+            progress,
+            id,
+            spools,
+        )?;
+        let ids: Vec<u64> = completing.into_iter().collect();
+        if !ids.is_empty() {
+            // squeue speaks of the local cluster: the one sacct named in this window's rows.
+            for c in ea_store::read::clusters_of_source(tx, id)? {
+                summary.not_final += write::mark_not_final(tx, &c, &ids)?;
+            }
+        }
+        write::record_source(
+            tx,
+            "sacct-live",
+            &name,
+            None,
+            None,
+            settings.clock.now,
+            stats.rows,
+            stats.errors,
+        )?;
+        summary.sources.push(SourceSummary {
+            kind: "sacct-live",
+            name,
+            read: true,
+            rows: stats.rows,
+            written: stats.written,
+            unchanged: stats.unchanged,
+            errors: stats.errors,
+        });
+        let _ = inputs;
+        Ok(())
     }
 }
 
@@ -457,69 +562,6 @@ fn file_identity(path: &Path) -> Result<(String, i64, i64), SourceError> {
         meta.len() as i64,
         meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
     ))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn ingest_sacct_input(
-    tx: &Connection,
-    path: &Path,
-    inputs: &Inputs,
-    settings: &Settings,
-    summary: &mut Summary,
-    window: &mut derive::Window,
-    progress: &Progress,
-    spools: &mut [SpoolWriter],
-) -> Result<(), IngestError> {
-    if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|source| SourceError::Io {
-                path: path.into(),
-                source,
-            })?;
-        return ingest_sacct_bytes(
-            tx, &bytes, "stdin", "sacct", None, None, inputs, settings, summary, window, progress,
-            spools,
-        );
-    }
-    let (name, size, mtime) = file_identity(path)?;
-    let is_json = is_json_dump(path)?;
-    let kind = if is_json { "sacct-json" } else { "sacct-text" };
-    if !inputs.force && write::source_unchanged(tx, kind, &name, size, mtime)? {
-        summary.sources.push(SourceSummary::skipped(kind, name));
-        return Ok(());
-    }
-    let display = path.display().to_string();
-    if is_json {
-        let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
-            path: path.into(),
-            source,
-        })?;
-        return ingest_sacct_bytes(
-            tx,
-            &bytes,
-            &display,
-            &name,
-            Some(size),
-            Some(mtime),
-            inputs,
-            settings,
-            summary,
-            window,
-            progress,
-            spools,
-        );
-    }
-    let source = StoredSource {
-        kind,
-        name,
-        size,
-        mtime,
-    };
-    ingest_text_file(
-        tx, path, source, inputs, settings, summary, window, progress, spools,
-    )
 }
 
 /// A file as the store remembers it, to skip it next time if unchanged.
@@ -1157,79 +1199,6 @@ fn ingest_text_stream<R: Read + Send>(
     });
     result?;
     Ok(stats)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn ingest_live(
-    tx: &Connection,
-    l: &LiveWindow,
-    inputs: &Inputs,
-    settings: &Settings,
-    summary: &mut Summary,
-    window: &mut derive::Window,
-    progress: &Progress,
-    spools: &mut [SpoolWriter],
-) -> Result<(), IngestError> {
-    let out = live::run_sacct(&l.sacct, &l.start, &l.end)?;
-    // Asked after sacct, so that a job sacct already calls COMPLETED but whose epilogs still
-    // run is caught.
-    let completing = live::completing_jobs(&l.squeue)?;
-    let name = format!("sacct -S {} -E {}", l.start, l.end);
-    let opts = TextOptions {
-        delimiter: Some("|".into()),
-        columns: None,
-    };
-    progress.start(out.len() as u64, "sacct (live)");
-    let id = write::record_source(
-        tx,
-        "sacct-live",
-        &name,
-        None,
-        None,
-        settings.clock.now,
-        0,
-        0,
-    )?;
-    let stats = ingest_text_stream(
-        tx,
-        out.as_slice(),
-        &name,
-        &opts,
-        settings,
-        summary,
-        window,
-        progress,
-        id,
-        spools,
-    )?;
-    let ids: Vec<u64> = completing.into_iter().collect();
-    if !ids.is_empty() {
-        // squeue speaks of the local cluster: the one sacct named in this window's rows.
-        for c in ea_store::read::clusters_of_source(tx, id)? {
-            summary.not_final += write::mark_not_final(tx, &c, &ids)?;
-        }
-    }
-    write::record_source(
-        tx,
-        "sacct-live",
-        &name,
-        None,
-        None,
-        settings.clock.now,
-        stats.rows,
-        stats.errors,
-    )?;
-    summary.sources.push(SourceSummary {
-        kind: "sacct-live",
-        name,
-        read: true,
-        rows: stats.rows,
-        written: stats.written,
-        unchanged: stats.unchanged,
-        errors: stats.errors,
-    });
-    let _ = inputs;
-    Ok(())
 }
 
 /// Files read and parsed, with what became of each.
